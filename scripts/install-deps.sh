@@ -1,0 +1,27 @@
+#!/bin/sh
+# Install every Debian 12 package kapsel needs to build, test and benchmark.
+# Usage: scripts/install-deps.sh [build|test|bench]   (default: test)
+# Idempotent; needs root. Only Debian's own archive is used.
+set -eu
+what=${1:-test}
+
+build="build-essential pkg-config meson ninja-build libjansson-dev libseccomp-dev
+       libcap-dev busybox-static"
+test="$build libcmocka-dev python3-pytest clang llvm iproute2 procps util-linux
+      qemu-system-x86 linux-image-amd64 cpio kmod e2fsprogs"
+bench="$test runc crun podman uidmap hyperfine gnuplot-nox"
+
+eval pkgs=\$$what
+missing=""
+for p in $pkgs; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" != 0 ]; then
+    echo "install-deps: missing packages:$missing; run this script as root" >&2
+    exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends $missing

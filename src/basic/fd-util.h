@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* File-descriptor and file I/O helpers. All fds returned are O_CLOEXEC. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Read a whole file (at most `max` bytes; more is -EFBIG) into a NUL-terminated buffer. */
+int read_full_file_at(int dirfd, const char *path, size_t max, char **ret, size_t *ret_len);
+int read_full_fd(int fd, size_t max, char **ret, size_t *ret_len);
+/* Write `s` to an existing file (no O_CREAT): the cgroupfs/procfs way. */
+int write_string_file_at(int dirfd, const char *path, const char *s);
+/* Atomically replace `path` under `dirfd` with `data` (temp file + fsync-free rename). */
+int write_file_atomic_at(int dirfd, const char *path, const void *data, size_t len, mode_t mode);
+int write_all(int fd, const void *buf, size_t len);
+int read_exact(int fd, void *buf, size_t len);
+
+/* Mark every fd >= `from` close-on-exec (close_range, with a /proc/self/fd fallback). */
+int fds_cloexec_from(int from);
+/* "/proc/self/fd/N" in a caller buffer. */
+#define FD_PATH_MAX 32
+const char *fd_path(int fd, char buf[static FD_PATH_MAX]);
+
+/* Send / receive one fd over a unix socket (SCM_RIGHTS) with an optional small payload. */
+int send_fd(int sock, int fd, const void *data, size_t len);
+int recv_fd(int sock, int *ret_fd, void *data, size_t len);
