@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The container's init during setup: a clone of the runtime that turns itself into the
+ * container's first process. It talks to the runtime (`create`) over a SOCK_SEQPACKET pair:
+ *
+ *   parent -> child  SYNC_GO     (id maps written, cgroup joined) + state JSON for hooks
+ *   child  -> parent SYNC_HOOKS  (namespaces and mounts ready: run prestart/createRuntime)
+ *   parent -> child  SYNC_GO     (hooks done)
+ *   child  -> parent SYNC_READY  (all set up; now waiting on start.sock)
+ *   child  -> parent SYNC_ERROR  + a KError message, then exits
+ *
+ * After READY the child blocks in accept() on start.sock; `start` connects, and the child
+ * reports an exec failure on that connection (EOF means the exec succeeded). */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "plan.h"
+#include "spec.h"
+
+enum {
+        SYNC_GO = 1,
+        SYNC_HOOKS,
+        SYNC_READY,
+        SYNC_ERROR,
+};
+
+typedef struct InitArgs {
+        const Spec *spec;
+        const Plan *plan;
+        const char *id;
+        int sync_fd;
+        int start_fd;                   /* listening start.sock */
+        int console_fd;                 /* connected console socket, or -1 */
+        int devnull_fd;                 /* host /dev/null, verified */
+        int preserve_fds;
+        bool no_pivot;
+        bool no_new_keyring;
+        const char *cgroup_path;
+} InitArgs;
+
+_noreturn_ void container_init(const InitArgs *a);
+
+/* Send/receive one sync message (type + optional payload). */
+int sync_send(int fd, uint32_t type, const char *payload);
+int sync_recv(int fd, uint32_t *ret_type, char **ret_payload);
+/* Child side: report `e` and exit. */
+_noreturn_ void sync_fail(int fd, const KError *e, int status);
+
+/* The final steps shared by init and exec: user, caps, no_new_privs, seccomp, fds, execve.
+ * `seccomp` may be NULL. Only returns on failure. */
+int process_exec(const SpecProcess *p, const SpecSeccomp *seccomp, int preserve_fds, KError **err);
+/* Resolve args[0] against PATH from the process env, as execvp would; *ret is malloc'd. */
+int process_resolve_path(const SpecProcess *p, char **ret, KError **err);
+/* Join a namespace by path (setns), naming it in errors. */
+int ns_join_path(SpecNsType type, const char *path, KError **err);
