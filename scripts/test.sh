@@ -1,0 +1,22 @@
+#!/bin/sh
+# The whole test suite on a fresh Debian 12 machine (as root): install, build, then
+#   1. unit, golden and fuzz-corpus tests (meson test),
+#   2. the same under ASan+UBSan,
+#   3. the pytest integration suite (runtime, security, podman, nested cgroup v2 in QEMU).
+# Environment: KAPSEL_SKIP_NESTED=1 skips the nested-VM tests; PYTEST_ARGS adds pytest args.
+set -eu
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh test
+
+echo "== build"
+scripts/build.sh build
+echo "== unit, golden and fuzz-corpus tests"
+meson test -C build --print-errorlogs
+echo "== the same under ASan+UBSan"
+scripts/build.sh build-asan -Db_sanitize=address,undefined -Db_lundef=false
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+        meson test -C build-asan --print-errorlogs
+echo "== integration tests"
+export KAPSEL_RUNTIME="$PWD/build/src/cli/kapsel-runtime"
+# Debian's python3 (with python3-pytest), not whatever python3 comes first on PATH
+exec /usr/bin/python3 -m pytest -q -rs ${PYTEST_ARGS:-} tests/integration
