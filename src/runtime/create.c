@@ -328,7 +328,9 @@ static int spawn_init(CreateContext *c, KError **err) {
         if (pid < 0)
                 return kerr_kind(err, KERR_HOST, -errno, "clone the container init");
         if (pid == 0) {
+                /* the init keeps only what it needs; the rest of ours must not reach it */
                 c->sync_parent = safe_close(c->sync_parent);
+                c->state_dirfd = safe_close(c->state_dirfd);
                 InitArgs a = {
                         .spec = c->spec, .plan = c->plan, .id = c->o->id, .sync_fd = c->sync_child,
                         .start_fd = c->start_fd, .console_fd = c->console_fd, .devnull_fd = c->devnull_fd,
