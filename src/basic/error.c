@@ -12,6 +12,7 @@ static int normalize(int r) {
         return r == 0 ? -EIO : r;
 }
 
+_printf_(5, 0)
 static int record(KError **err, KErrorKind kind, int r, bool with_errno, const char *fmt, va_list ap) {
         r = normalize(r);
         if (!err || *err)

@@ -163,8 +163,10 @@ static int init_setup(const InitArgs *a, const char *state_json, int *ret_slave,
                 goto out;
         if ((r = enter_cwd(s->process, err)) < 0 || (r = setup_process_attrs(s->process, err)) < 0)
                 goto out;
-        _cleanup_free_ char *path = NULL;
+        /* Fail now, before READY, when the program cannot be found: `create` reports it. */
+        char *path = NULL;
         r = process_resolve_path(s->process, &path, err);
+        free(path);
 out:
         safe_close(ctx.rootfd);
         return r;

@@ -153,7 +153,7 @@ static void test_sync_protocol(void **state) {
 static void test_hooks_stdin_and_failure(void **state) {
         char dir[] = "/tmp/kapsel-hooks-XXXXXX";
         assert_non_null(mkdtemp(dir));
-        char out[256], cmd[512];
+        char out[64], cmd[256];
         snprintf(out, sizeof(out), "%s/out", dir);
         snprintf(cmd, sizeof(cmd), "cat > %s; echo \"$0 $HOOKVAR\" >> %s", out, out);
         char *args[] = { "sh", "-c", cmd, NULL };
