@@ -89,7 +89,8 @@ int cgroup_stats(Cgroup *cg, CgroupStats *ret, KError **err);
 /* Back-end interface; each back-end (cgroup-v1.c, cgroup-v2.c) provides one. */
 typedef struct CgroupOps {
         CgroupMode mode;
-        int (*create)(Cgroup *cg, KError **err);
+        int (*create)(Cgroup *cg, KError **err);       /* resolve directories and make them */
+        int (*open)(Cgroup *cg, KError **err);         /* resolve existing directories only */
         int (*enter)(Cgroup *cg, pid_t pid, KError **err);
         int (*apply)(Cgroup *cg, const CgroupPlan *plan, const SpecResources *res, KError **err);
         int (*freeze)(Cgroup *cg, bool frozen, KError **err);

@@ -134,7 +134,7 @@ static int setup_process_attrs(const SpecProcess *p, KError **err) {
 static int init_setup(const InitArgs *a, const char *state_json, int *ret_slave, KError **err) {
         const Spec *s = a->spec;
         RootfsContext ctx = {
-                .plan = a->plan, .cgroup_path = a->cgroup_path, .devnull_fd = a->devnull_fd, .rootfd = -1,
+                .plan = a->plan, .cgroup_path = a->cgroup_path, .devnull_fd = -1, .rootfd = -1,
                 .cgroup_ns = a->plan->ns_new[NS_CGROUP] || a->plan->ns_join[NS_CGROUP],
         };
         int r;
@@ -169,6 +169,7 @@ static int init_setup(const InitArgs *a, const char *state_json, int *ret_slave,
         free(path);
 out:
         safe_close(ctx.rootfd);
+        safe_close(ctx.devnull_fd);
         return r;
 }
 

@@ -54,6 +54,12 @@ int rootfs_prepare(RootfsContext *ctx, KError **err) {
         const Plan *p = ctx->plan;
         if (mount(NULL, "/", NULL, MS_SLAVE | MS_REC, NULL) < 0)
                 return kerr(err, -errno, "make / a slave mount");
+        /* Bind sources must be mounts of this namespace: the parent's /dev/null fd names
+         * the host namespace's mount (mount(2) says EINVAL). Reopen and re-verify it here. */
+        int devnull = rootfs_open_devnull(err);
+        if (devnull < 0)
+                return devnull;
+        ctx->devnull_fd = devnull;
         _cleanup_close_ int fd = open(p->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
                 return kerr_kind(err, KERR_ROOTFS, -errno, "rootfs '%s'", p->rootfs);

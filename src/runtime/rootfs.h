@@ -17,7 +17,7 @@ typedef struct RootfsContext {
         const Plan *plan;
         const char *cgroup_path;        /* the container's cgroup (for "cgroup" mounts) */
         bool cgroup_ns;                 /* the container has its own cgroup namespace */
-        int devnull_fd;                 /* host /dev/null, verified char 1:3 */
+        int devnull_fd;                 /* host /dev/null, verified char 1:3; owned, set by rootfs_prepare() */
         int rootfd;                     /* O_PATH fd of the rootfs mount (set by rootfs_prepare) */
 } RootfsContext;
 

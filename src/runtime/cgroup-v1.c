@@ -1,0 +1,290 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* cgroup v1 (and hybrid hosts): one directory per mounted hierarchy.
+ *
+ * Hierarchies are found by listing the cgroup tmpfs: every real directory is one mount
+ * ("cpu,cpuacct", "memory", "systemd"); the convenience symlinks ("cpu" -> "cpu,cpuacct")
+ * are skipped so nothing is done twice. On hybrid hosts "unified" is the (controller-less)
+ * v2 tree and is not used. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cgroup-internal.h"
+#include "log.h"
+#include "path-util.h"
+#include "string-util.h"
+
+static bool hier_has(const CgroupHier *h, const char *controller) {
+        size_t l = strlen(controller);
+        for (const char *s = h->name; *s;) {
+                size_t n = strcspn(s, ",");
+                if (n == l && strncmp(s, controller, l) == 0)
+                        return true;
+                s += n;
+                if (*s == ',')
+                        s++;
+        }
+        return false;
+}
+
+static CgroupHier *find_hier(Cgroup *cg, const char *controller) {
+        for (size_t i = 0; i < cg->n_hier; i++)
+                if (hier_has(&cg->hier[i], controller))
+                        return &cg->hier[i];
+        return NULL;
+}
+
+static int resolve(Cgroup *cg, KError **err) {
+        _cleanup_(closedirp) DIR *d = opendir(cg->fs_root);
+        if (!d)
+                return kerr_kind(err, KERR_HOST, -errno, "list cgroup hierarchies in %s", cg->fs_root);
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (de->d_type != DT_DIR || de->d_name[0] == '.' || streq(de->d_name, "unified"))
+                        continue;
+                CgroupHier *a = realloc(cg->hier, (cg->n_hier + 1) * sizeof(*a));
+                if (!a)
+                        return kerr(err, -ENOMEM, "cgroup");
+                cg->hier = a;
+                CgroupHier *h = &a[cg->n_hier];
+                _cleanup_free_ char *root = path_join(cg->fs_root, de->d_name);
+                h->name = strdup(de->d_name);
+                h->dir = root ? path_join(root, cg->path) : NULL;
+                if (!h->name || !h->dir) {
+                        free(h->name);
+                        free(h->dir);
+                        return kerr(err, -ENOMEM, "cgroup");
+                }
+                cg->n_hier++;
+        }
+        if (cg->n_hier == 0)
+                return kerr_msg(err, KERR_HOST, -ENOENT, "no cgroup v1 hierarchy is mounted under %s", cg->fs_root);
+        return 0;
+}
+
+/* A new cpuset cgroup starts with empty cpus/mems, and a task cannot join it until both are
+ * set: copy them down from the parent level by level, as the kernel's clone_children would. */
+static int cpuset_inherit(const char *hier_root, const char *path) {
+        _cleanup_free_ char *cur = strdup(hier_root);
+        if (!cur)
+                return -ENOMEM;
+        for (const char *s = path; *s;) {
+                while (*s == '/')
+                        s++;
+                size_t n = strcspn(s, "/");
+                if (n == 0)
+                        break;
+                char *next;
+                if (asprintf(&next, "%s/%.*s", cur, (int) n, s) < 0)
+                        return -ENOMEM;
+                static const char *const files[] = { "cpuset.cpus", "cpuset.mems" };
+                for (size_t i = 0; i < ELEMENTSOF(files); i++) {
+                        _cleanup_free_ char *mine = NULL, *parent = NULL;
+                        if (cg_read(next, files[i], &mine) < 0 || *mine)
+                                continue;
+                        if (cg_read(cur, files[i], &parent) >= 0 && *parent)
+                                (void) cg_write(next, files[i], parent);
+                }
+                free(cur);
+                cur = next;
+                s += n;
+        }
+        return 0;
+}
+
+static int v1_open(Cgroup *cg, KError **err) {
+        return resolve(cg, err);
+}
+
+static int v1_create(Cgroup *cg, KError **err) {
+        int r = resolve(cg, err);
+        if (r < 0)
+                return r;
+        _cleanup_strv_free_ char **created = calloc(cg->n_hier + 1, sizeof(char *));
+        if (!created)
+                return kerr(err, -ENOMEM, "cgroup");
+        size_t n_created = 0;
+        for (size_t i = 0; i < cg->n_hier; i++) {
+                char *first = NULL;
+                r = cg_mkdir_p(cg->hier[i].dir, &first);
+                if (first)
+                        created[n_created++] = first;
+                if (r < 0) {
+                        kerr_kind(err, KERR_HOST, r, "create cgroup %s", cg->hier[i].dir);
+                        goto fail;
+                }
+                if (hier_has(&cg->hier[i], "cpuset")) {
+                        _cleanup_free_ char *root = path_join(cg->fs_root, cg->hier[i].name);
+                        if (root)
+                                (void) cpuset_inherit(root, cg->path);
+                }
+        }
+        return 0;
+fail:
+        for (size_t i = 0; i < n_created; i++)
+                (void) cg_rmdir_tree(created[i]);
+        return r;
+}
+
+static int write_one(Cgroup *cg, const CgroupWrite *w, KError **err) {
+        CgroupHier *h = find_hier(cg, w->controller);
+        if (!h)
+                return kerr_msg(err, KERR_HOST, -ENOENT,
+                                "cgroup v1 controller \"%s\" is not mounted on this host (needed to set %s)",
+                                w->controller, w->file);
+        int r = cg_write(h->dir, w->file, w->value);
+        if (r == -ENOENT)
+                return kerr_msg(err, KERR_HOST, r, "cgroup %s: this kernel has no %s (e.g. swap accounting or kernel "
+                                "memory limits are off): remove the setting", h->dir, w->file);
+        if (r < 0)
+                return kerr_kind(err, KERR_HOST, r, "cgroup %s: write \"%s\" to %s", h->dir, w->value, w->file);
+        return 0;
+}
+
+static int v1_apply(Cgroup *cg, const CgroupPlan *plan, const SpecResources *res, KError **err) {
+        for (size_t i = 0; i < plan->n_writes; i++) {
+                const CgroupWrite *w = &plan->writes[i];
+                /* memory.memsw.limit_in_bytes >= memory.limit_in_bytes must hold after every
+                 * write: lowering both needs limit first, raising both needs memsw first. */
+                if (streq(w->file, "memory.limit_in_bytes") && i + 1 < plan->n_writes &&
+                    streq(plan->writes[i + 1].file, "memory.memsw.limit_in_bytes")) {
+                        if (write_one(cg, w, NULL) < 0) {
+                                int r = write_one(cg, &plan->writes[i + 1], err);
+                                if (r < 0 || (r = write_one(cg, w, err)) < 0)
+                                        return r;
+                        } else {
+                                int r = write_one(cg, &plan->writes[i + 1], err);
+                                if (r < 0)
+                                        return r;
+                        }
+                        i++;
+                        continue;
+                }
+                int r = write_one(cg, w, err);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int v1_enter(Cgroup *cg, pid_t pid, KError **err) {
+        char buf[16];
+        snprintf(buf, sizeof(buf), "%d", (int) pid);
+        for (size_t i = 0; i < cg->n_hier; i++) {
+                int r = cg_write(cg->hier[i].dir, "cgroup.procs", buf);
+                if (r < 0)
+                        return kerr_kind(err, KERR_HOST, r, "move pid %d into cgroup %s", (int) pid, cg->hier[i].dir);
+        }
+        return 0;
+}
+
+static int freezer_state_is(Cgroup *cg, void *want) {
+        CgroupHier *h = find_hier(cg, "freezer");
+        _cleanup_free_ char *state = NULL;
+        return h && cg_read(h->dir, "freezer.state", &state) >= 0 && streq(state, want);
+}
+
+static int v1_freeze(Cgroup *cg, bool frozen, KError **err) {
+        CgroupHier *h = find_hier(cg, "freezer");
+        if (!h)
+                return kerr_msg(err, KERR_HOST, -EOPNOTSUPP, "the freezer cgroup controller is not mounted on this host");
+        const char *want = frozen ? "FROZEN" : "THAWED";
+        int r = cg_write(h->dir, "freezer.state", want);
+        if (r < 0)
+                return kerr_kind(err, KERR_HOST, r, "cgroup %s: write %s to freezer.state", h->dir, want);
+        /* Freezing can stall on a task in uninterruptible sleep: bounded wait, then give up
+         * and thaw, so nothing is left half-frozen. */
+        if (cg_poll(freezer_state_is, cg, (void *) want, 2000))
+                return 0;
+        if (frozen)
+                (void) cg_write(h->dir, "freezer.state", "THAWED");
+        return kerr_kind(err, KERR_HOST, -ETIMEDOUT, "cgroup %s did not become %s within 2 s", h->dir, want);
+}
+
+static int v1_is_frozen(Cgroup *cg, bool *ret) {
+        CgroupHier *h = find_hier(cg, "freezer");
+        _cleanup_free_ char *state = NULL;
+        *ret = false;
+        if (!h)
+                return 0;
+        int r = cg_read(h->dir, "freezer.state", &state);
+        if (r < 0)
+                return r;
+        *ret = streq(state, "FROZEN");
+        return 0;
+}
+
+static int v1_pids(Cgroup *cg, pid_t **ret, size_t *ret_n, KError **err) {
+        CgroupHier *h = find_hier(cg, "pids");
+        if (!h)
+                h = find_hier(cg, "memory");
+        if (!h)
+                h = &cg->hier[0];
+        pid_t *pids = NULL;
+        size_t n = 0;
+        int r = cg_collect_pids(h->dir, &pids, &n);
+        if (r < 0) {
+                free(pids);
+                return kerr(err, r, "list processes of cgroup %s", h->dir);
+        }
+        *ret = pids;
+        *ret_n = n;
+        return 0;
+}
+
+static int v1_destroy(Cgroup *cg, KError **err) {
+        int ret = 0;
+        for (size_t i = 0; i < cg->n_hier; i++) {
+                int r = cg_rmdir_tree(cg->hier[i].dir);
+                if (r < 0 && ret == 0)
+                        ret = kerr_kind(err, KERR_HOST, r, "remove cgroup %s", cg->hier[i].dir);
+        }
+        return ret;
+}
+
+static void read_u64_of(Cgroup *cg, const char *controller, const char *file, uint64_t *ret) {
+        CgroupHier *h = find_hier(cg, controller);
+        uint64_t v;
+        if (h && cg_read_u64(h->dir, file, &v) >= 0)
+                *ret = v;
+}
+
+static int v1_stats(Cgroup *cg, CgroupStats *st, KError **err) {
+        read_u64_of(cg, "cpuacct", "cpuacct.usage", &st->cpu_usage_ns);
+        read_u64_of(cg, "memory", "memory.usage_in_bytes", &st->memory_usage);
+        read_u64_of(cg, "memory", "memory.limit_in_bytes", &st->memory_limit);
+        /* v1 reports "no limit" as the largest page-aligned value, not as "max". */
+        if (st->memory_limit >= (UINT64_C(1) << 62))
+                st->memory_limit = UINT64_MAX;
+        read_u64_of(cg, "pids", "pids.current", &st->pids_current);
+        read_u64_of(cg, "pids", "pids.max", &st->pids_limit);
+        CgroupHier *h = find_hier(cg, "blkio");
+        _cleanup_free_ char *text = NULL;
+        if (h && cg_read(h->dir, "blkio.throttle.io_service_bytes", &text) >= 0)
+                for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+                        char dev[32], op[16];
+                        unsigned long long v;
+                        if (sscanf(line, "%31s %15s %llu", dev, op, &v) != 3)
+                                continue;
+                        if (streq(op, "Read"))
+                                st->blkio_read_bytes += v;
+                        else if (streq(op, "Write"))
+                                st->blkio_write_bytes += v;
+                }
+        return 0;
+}
+
+const CgroupOps cgroup_v1_ops = {
+        .mode = CGROUP_MODE_V1,
+        .create = v1_create,
+        .open = v1_open,
+        .enter = v1_enter,
+        .apply = v1_apply,
+        .freeze = v1_freeze,
+        .is_frozen = v1_is_frozen,
+        .pids = v1_pids,
+        .destroy = v1_destroy,
+        .stats = v1_stats,
+};
