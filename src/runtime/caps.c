@@ -77,8 +77,9 @@ int caps_apply_sets(const SpecCaps *caps, KError **err) {
         }
         if (syscall(SYS_capset, &hdr, data) < 0)
                 return kerr_kind(err, KERR_CONFIG, -errno,
-                                 "process.capabilities: set capabilities (effective 0x%llx, permitted 0x%llx, inheritable 0x%llx): effective "
-                                 "and inheritable must be subsets of permitted and of the bounding set",
+                                 "process.capabilities: set capabilities (effective 0x%llx, permitted 0x%llx, "
+                                 "inheritable 0x%llx): effective and inheritable must be subsets of permitted and "
+                                 "of the bounding set",
                                  (unsigned long long) eff, (unsigned long long) prm, (unsigned long long) inh);
 
         if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)

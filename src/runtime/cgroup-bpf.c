@@ -43,7 +43,6 @@ int cgroup_bpf_devices_build(const SpecDeviceRule *rules, size_t n, struct bpf_i
         /* minor is loaded into r5 by each rule that needs it, keeping the prologue fixed */
         for (size_t i = n; i-- > 0;) {
                 const SpecDeviceRule *r = &rules[i];
-                size_t start = k;
                 size_t jumps[4], nj = 0;
                 if (r->type != 'a') {
                         jumps[nj++] = k;
@@ -76,7 +75,13 @@ int cgroup_bpf_devices_build(const SpecDeviceRule *rules, size_t n, struct bpf_i
                 p[k++] = EXIT();
                 for (size_t j = 0; j < nj; j++)
                         p[jumps[j]].off = (int16_t) (k - jumps[j] - 1);
-                (void) start;
+                /* A rule without conditions decides everything: what would follow is
+                 * unreachable, and the verifier refuses unreachable instructions. */
+                if (nj == 0) {
+                        *ret = p;
+                        *ret_n = k;
+                        return 0;
+                }
         }
         p[k++] = ALU_IMM(BPF_MOV, BPF_REG_0, 0);
         p[k++] = EXIT();

@@ -20,6 +20,7 @@ int oom_score_adj_apply(int adj, KError **err) {
         /* Lowering below the current value needs CAP_SYS_RESOURCE: the kernel says EACCES. */
         int r = write_string_file_at(AT_FDCWD, "/proc/self/oom_score_adj", buf);
         if (r < 0)
-                return kerr_kind(err, KERR_HOST, r, "process.oomScoreAdj: set %d (lowering it needs CAP_SYS_RESOURCE)", adj);
+                return kerr_kind(err, KERR_HOST, r, "process.oomScoreAdj: set %d (lowering it needs CAP_SYS_RESOURCE)",
+                                 adj);
         return 0;
 }

@@ -89,6 +89,13 @@ static const char *env_get(char *const *env, const char *key) {
 int process_resolve_path(const SpecProcess *p, char **ret, KError **err) {
         const char *cmd = p->args[0];
         if (strchr(cmd, '/')) {
+                /* Checked now (inside the rootfs, in the process's cwd) so that `create` fails,
+                 * instead of a container that can only die at `start`. */
+                struct stat st;
+                if (stat(cmd, &st) < 0)
+                        return kerr_kind(err, KERR_CONFIG, -errno, "exec: \"%s\" in the container", cmd);
+                if (S_ISDIR(st.st_mode))
+                        return kerr_msg(err, KERR_CONFIG, -EISDIR, "exec: \"%s\" is a directory", cmd);
                 if (!(*ret = strdup(cmd)))
                         return kerr(err, -ENOMEM, "exec");
                 return 0;

@@ -378,8 +378,14 @@ int rootfs_pivot(RootfsContext *ctx, bool no_pivot, KError **err) {
         } else {
                 /* pivot_root(".", "."): the old root ends up stacked under the new one and is
                  * detached right away, so no directory for it is needed in the image. */
-                if (syscall(SYS_pivot_root, ".", ".") < 0)
-                        return kerr(err, -errno, "pivot_root into '%s'", ctx->plan->rootfs);
+                if (syscall(SYS_pivot_root, ".", ".") < 0) {
+                        int r = -errno;
+                        struct statfs sfs;
+                        if (r == -EINVAL && statfs("/", &sfs) >= 0 && sfs.f_type == RAMFS_MAGIC)
+                                return kerr(err, r, "pivot_root into '%s': the host root is an initramfs, which "
+                                            "cannot be pivoted; use --no-pivot", ctx->plan->rootfs);
+                        return kerr(err, r, "pivot_root into '%s'", ctx->plan->rootfs);
+                }
                 if (mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0)
                         return kerr(err, -errno, "make the old root a slave");
                 if (umount2(".", MNT_DETACH) < 0)

@@ -113,7 +113,8 @@ int sysctl_apply(int procfd, const char *key, const char *value, KError **err) {
                 return kerr(err, -errno, "linux.sysctl \"%s\": fstatfs the container's /proc", key);
         if (sfs.f_type != PROC_SUPER_MAGIC)
                 return kerr_msg(err, KERR_ROOTFS, -EXDEV,
-                                "linux.sysctl \"%s\": the container's /proc is not on procfs: refusing to write it", key);
+                                "linux.sysctl \"%s\": the container's /proc is not on procfs: refusing to write it",
+                                key);
 
         /* No symlink, no magic link, no mount crossing: the file must be the container's own
          * procfs entry, not something the rootfs placed over it. */

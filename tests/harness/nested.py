@@ -1,0 +1,127 @@
+"""Nested-VM harness: build an L1 initramfs from Debian packages and the binaries under test,
+boot Debian's own kernel in QEMU (TCG: software emulation, no /dev/kvm needed) and collect the
+result markers its /init prints on the serial console.
+
+The L1 kernel is a fresh, pure cgroup v2 system, which is what most users run and what this
+hybrid-cgroup host cannot give us. (The KVM recipe of TESTING.md builds on the same pieces.)
+
+    vm = L1Image(workdir)
+    vm.add_binary("/path/kapsel-runtime", "/usr/bin/kapsel-runtime")   # + its shared libraries
+    vm.add_tree(rootfs_dir, "/bundle/rootfs")
+    vm.add_file("/bundle/config.json", text)
+    vm.set_init(shell_script)
+    out = vm.boot(timeout=300)
+"""
+import glob
+import gzip
+import os
+import shutil
+import stat
+import subprocess
+
+BUSYBOX = "/bin/busybox"
+
+
+def find_kernel():
+    """Debian's newest installed kernel image (linux-image-amd64)."""
+    kernels = sorted(glob.glob("/boot/vmlinuz-*"))
+    return kernels[-1] if kernels else None
+
+
+def missing_prerequisites():
+    """A reason string when the harness cannot run here, else None."""
+    if not shutil.which("qemu-system-x86_64"):
+        return "qemu-system-x86_64 not installed (apt-get install qemu-system-x86)"
+    if not find_kernel():
+        return "no /boot/vmlinuz-* (apt-get install linux-image-amd64)"
+    if not os.access(BUSYBOX, os.X_OK):
+        return "no static busybox (apt-get install busybox-static)"
+    return None
+
+
+def shared_libraries(binary):
+    """Absolute paths of the shared libraries `binary` loads (ldd), including the loader."""
+    out = subprocess.run(["ldd", binary], capture_output=True, text=True).stdout
+    libs = []
+    for line in out.splitlines():
+        parts = line.split()
+        if "=>" in parts and len(parts) >= 3 and parts[2].startswith("/"):
+            libs.append(parts[2])
+        elif parts and parts[0].startswith("/"):
+            libs.append(parts[0])
+    return libs
+
+
+class L1Image:
+    def __init__(self, workdir):
+        self.root = os.path.join(workdir, "l1root")
+        os.makedirs(self.root)
+        for d in ("bin", "sbin", "usr/bin", "proc", "sys", "dev", "tmp", "run", "etc", "lib64"):
+            os.makedirs(os.path.join(self.root, d), exist_ok=True)
+        shutil.copy(BUSYBOX, os.path.join(self.root, "bin/busybox"))
+        applets = subprocess.run([BUSYBOX, "--list"], capture_output=True, text=True).stdout.split()
+        for a in applets:
+            link = os.path.join(self.root, "bin", a)
+            if not os.path.exists(link):
+                os.symlink("busybox", link)
+        self.workdir = workdir
+
+    def _dest(self, path):
+        d = os.path.join(self.root, path.lstrip("/"))
+        os.makedirs(os.path.dirname(d), exist_ok=True)
+        return d
+
+    def add_binary(self, src, dest):
+        shutil.copy(src, self._dest(dest))
+        for lib in shared_libraries(src):
+            target = self._dest(lib)
+            if not os.path.exists(target):
+                shutil.copy(lib, target)
+
+    def add_tree(self, src, dest):
+        shutil.copytree(src, self._dest(dest), symlinks=True)
+
+    def add_file(self, dest, text, mode=0o644):
+        p = self._dest(dest)
+        with open(p, "w") as f:
+            f.write(text)
+        os.chmod(p, mode)
+
+    # The initramfs root is rootfs (ramfs), which pivot_root(2) refuses: move everything to a
+    # tmpfs and switch_root into it first, as a real distribution boot would.
+    SWITCH_ROOT = """#!/bin/sh
+if [ ! -e /.tmpfs-root ]; then
+        mkdir -p /newroot && mount -t tmpfs -o size=90%% tmpfs /newroot
+        for e in /*; do [ "$e" = /newroot ] || [ "$e" = /proc ] || [ "$e" = /sys ] || [ "$e" = /dev ] || cp -a "$e" /newroot/; done
+        mkdir -p /newroot/proc /newroot/sys /newroot/dev
+        touch /newroot/.tmpfs-root
+        exec switch_root /newroot /init
+fi
+"""
+
+    def set_init(self, script):
+        """`script` runs as PID 1 on a tmpfs root (so containers inside can pivot_root)."""
+        body = script[script.index("\n") + 1:] if script.startswith("#!") else script
+        self.add_file("/init", self.SWITCH_ROOT.replace("%%", "%") + body, 0o755)
+
+    def pack(self):
+        """newc cpio of the tree, gzip'ed."""
+        out = os.path.join(self.workdir, "l1.cpio.gz")
+        files = subprocess.run(["find", ".", "-print0"], cwd=self.root, capture_output=True, check=True).stdout
+        cpio = subprocess.run(["cpio", "--null", "-o", "-H", "newc", "--quiet"], cwd=self.root, input=files,
+                              capture_output=True, check=True).stdout
+        with gzip.open(out, "wb", compresslevel=1) as f:
+            f.write(cpio)
+        return out
+
+    def boot(self, timeout=600, memory="1G", cpus=2, append=""):
+        initrd = self.pack()
+        cmd = ["qemu-system-x86_64", "-M", "q35", "-accel", "tcg,thread=multi", "-cpu", "max",
+               "-smp", str(cpus), "-m", memory, "-nographic", "-no-reboot", "-kernel", find_kernel(),
+               "-initrd", initrd, "-append", "console=ttyS0 quiet panic=-1 " + append]
+        try:
+            p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+            return p.stdout.decode(errors="replace").replace("\r\n", "\n")
+        except subprocess.TimeoutExpired as e:
+            out = (e.stdout or b"").decode(errors="replace")
+            return out + "\nHARNESS: timeout after %d s\n" % timeout
