@@ -1,11 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Golden driver: config.json linux.resources -> the cgroupfs writes planned for cgroup v1
  * and for cgroup v2 (controller, file, value, in order), or the error each version gives. */
-#include <fcntl.h>
 #include <stdio.h>
 
 #include "cgroup.h"
-#include "fd-util.h"
+#include "golden-load.h"
 
 static void dump(CgroupMode mode, const SpecResources *res) {
         const char *name = mode == CGROUP_MODE_V1 ? "v1" : "v2";
@@ -23,22 +22,10 @@ static void dump(CgroupMode mode, const SpecResources *res) {
 }
 
 int main(int argc, char **argv) {
-        if (argc != 2) {
-                fprintf(stderr, "usage: %s CONFIG.json\n", argv[0]);
-                return 2;
-        }
-        _cleanup_free_ char *text = NULL;
-        size_t len = 0;
-        if (read_full_file_at(AT_FDCWD, argv[1], 1 << 20, &text, &len) < 0) {
-                fprintf(stderr, "cannot read %s\n", argv[1]);
-                return 2;
-        }
-        _cleanup_kerr_ KError *err = NULL;
         _cleanup_(spec_freep) Spec *spec = NULL;
-        if (spec_parse(text, len, "config.json", &spec, &err) < 0) {
-                printf("error: %s\n", err->msg);
-                return 1;
-        }
+        int r = golden_load_spec(argc, argv, &spec);
+        if (r != 0)
+                return r;
         dump(CGROUP_MODE_V1, &spec->linux_.resources);
         dump(CGROUP_MODE_V2, &spec->linux_.resources);
         return 0;
