@@ -123,6 +123,11 @@ static int plan_memory(Planner *p, const SpecResources *res) {
                 else if (!res->has_memory_limit || res->memory_limit < 0)
                         return kerr_msg(p->err, KERR_CONFIG, -EINVAL,
                                         "linux.resources.memory.swap: on cgroup v2 a swap limit needs a memory limit too");
+                else if (res->memory_swap < res->memory_limit)
+                        return kerr_msg(p->err, KERR_CONFIG, -EINVAL,
+                                        "linux.resources.memory.swap: %lld is below memory.limit %lld; swap is memory plus swap, "
+                                        "so it must be at least the memory limit",
+                                        (long long) res->memory_swap, (long long) res->memory_limit);
                 else
                         r = add(p, "memory", "memory.swap.max", "%lld",
                                 (long long) (res->memory_swap - res->memory_limit));
@@ -278,7 +283,7 @@ static int plan_unified(Planner *p, const SpecResources *res) {
         for (size_t i = 0; res->unified[i]; i += 2) {
                 const char *key = res->unified[i];
                 const char *dot = strchr(key, '.');
-                if (!dot || dot == key || strchr(key, '/') || key[0] == '.')
+                if (!dot || dot == key || strchr(key, '/') || strstr(key, "..") || key[strlen(key) - 1] == '.')
                         return kerr_msg(p->err, KERR_CONFIG, -EINVAL,
                                         "linux.resources.unified: \"%s\" is not a cgroup file name like \"memory.high\"", key);
                 const char *controller = NULL;
