@@ -6,10 +6,12 @@ set -eu
 what=${1:-test}
 
 build="build-essential pkg-config meson ninja-build libjansson-dev libseccomp-dev
-       libcap-dev busybox-static"
+       libcap-dev busybox-static libarchive-dev libcurl4-openssl-dev libssl-dev
+       libsqlite3-dev libmnl-dev libnftnl-dev e2fsprogs"
 test="$build libcmocka-dev python3-pytest clang llvm iproute2 procps util-linux
-      qemu-system-x86 linux-image-amd64 cpio kmod e2fsprogs"
-bench="$test runc crun podman uidmap hyperfine gnuplot-nox"
+      qemu-system-x86 linux-image-amd64 cpio kmod nftables docker-registry skopeo umoci
+      runc crun podman uidmap"
+bench="$test hyperfine gnuplot-nox iperf3 debootstrap"
 
 eval pkgs=\$$what
 missing=""

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* PCI: one host bridge (bus 0) with configuration mechanism #1 on ports 0xCF8/0xCFC (PCI local bus
+ * 3.0 §3.2.2.3.2), 32 device slots, and an MMIO window below 4 GiB from which memory BARs are
+ * pre-assigned (the guest may move them; the bus follows). Only memory BARs exist (no I/O BARs).
+ * Device models fill a PciDevice and hand it to pci_bus_add(). */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bus.h"
+#include "error.h"
+
+#define PCI_MAX_BARS 6
+#define PCI_CONFIG_SPACE_SIZE 256       /* conventional config space; no extended (PCIe) space */
+
+typedef struct PciBar {
+        uint64_t size;          /* power of two >= 4096, 0 = BAR unused */
+        bool is_64bit;          /* 64-bit memory BAR: takes this and the next BAR slot */
+        BusHandler handler;     /* accesses relative to the BAR start */
+        void *opaque;
+        uint64_t addr;          /* current guest address (set by pci_bus_add, updated on guest writes) */
+} PciBar;
+
+typedef struct PciDevice {
+        /* config space image; the device model fills IDs, class, capabilities before pci_bus_add() */
+        uint8_t config[PCI_CONFIG_SPACE_SIZE];
+        /* bits the guest may write, per byte of config space (1 = writable); BARs and the command
+         * register are handled by the bus itself */
+        uint8_t wmask[PCI_CONFIG_SPACE_SIZE];
+        PciBar bars[PCI_MAX_BARS];
+        /* optional: called after the guest wrote config space bytes [offset, offset + len), e.g. to
+         * follow an MSI-X enable bit */
+        void (*config_written)(struct PciDevice *dev, uint32_t offset, uint32_t len);
+        void *opaque;           /* the device model */
+        const char *name;
+        uint8_t slot;           /* set by pci_bus_add */
+} PciDevice;
+
+typedef struct PciBus PciBus;
+
+/* Create bus 0: registers 0xCF8..0xCFF on `pio`; BARs are placed in [mmio_base, mmio_base + mmio_size)
+ * and registered on `mmio`. */
+int pci_bus_new(Bus *pio, Bus *mmio, uint64_t mmio_base, uint64_t mmio_size, PciBus **ret, KError **err);
+void pci_bus_free(PciBus *bus);
+/* Place dev in the next free slot, assign its BARs and register them. dev must outlive the bus. */
+int pci_bus_add(PciBus *bus, PciDevice *dev, KError **err);
+
+/* Helpers for device models building a config space. */
+void pci_config_set_ids(PciDevice *dev, uint16_t vendor, uint16_t device, uint16_t subsys_vendor,
+                        uint16_t subsys, uint32_t class_code, uint8_t revision);
+/* Append a capability of `len` bytes (first byte = cap ID) to the list; returns its config offset or
+ * -ENOSPC. */
+int pci_config_add_cap(PciDevice *dev, const uint8_t *cap, uint8_t len);
