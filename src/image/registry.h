@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Registry v2 client (distribution spec): pull an image into an OCI image layout directory, push one
+ * from such a directory. The store imports/exports layouts (image.h), so the client knows nothing
+ * about the store. Auth: anonymous, basic, bearer token (WWW-Authenticate challenge). Manifests: OCI
+ * and Docker schema 2, image indexes and manifest lists with platform selection. Every blob digest
+ * is verified while it streams. */
+#pragma once
+
+#include <stdbool.h>
+
+#include "error.h"
+
+typedef struct RegistryOptions {
+        const char *username, *password;        /* basic auth or token exchange; NULL = anonymous */
+        bool insecure;          /* plain http (and no TLS verification); default for 127.0.0.1/localhost */
+        const char *os, *architecture, *variant;/* platform to select from an index; NULL = host's */
+        bool progress;          /* per-layer progress (bytes, bytes/s) on stderr; off when not a tty */
+} RegistryOptions;
+
+/* Pull `ref` (normalized, e.g. "127.0.0.1:5000/busybox:latest" or "...@sha256:...") into the OCI
+ * layout `dir` (created; index.json gets one manifest annotated with the ref name). Network and
+ * registry errors name the URL and the HTTP status; a digest mismatch names the blob. */
+int registry_pull(const char *ref, const RegistryOptions *opts, const char *dir, KError **err);
+/* Push the single image in OCI layout `dir` to `ref`: blobs the registry lacks (HEAD), then the
+ * manifest. */
+int registry_push(const char *dir, const char *ref, const RegistryOptions *opts, KError **err);
