@@ -46,6 +46,7 @@ typedef struct ExecOptions {
         const char *pid_file;
         bool detach;
         int preserve_fds;
+        pid_t *ret_pid;                 /* optional: the exec'd process's host pid (for detach) */
 } ExecOptions;
 
 /* Load the stored config's process (the base `exec` starts from, as runc does). */

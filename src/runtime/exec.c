@@ -249,6 +249,8 @@ int container_exec(const ExecOptions *o, int *ret_status, KError **err) {
                 goto out;
         }
         r = 0;  /* EOF: the exec succeeded */
+        if (o->ret_pid)
+                *o->ret_pid = pid;
         if (o->detach)
                 *ret_status = 0;
         else

@@ -1,0 +1,303 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* start, stop, restart, kill, rm, pause, unpause, wait, rename, container prune: each takes
+ * containers by name, id or id prefix, acts on each, prints what it acted on, and goes on with
+ * the rest after a failure (the first error is reported). */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "container.h"
+#include "ctr-ops.h"
+#include "fd-util.h"
+#include "kapsel-cli.h"
+#include "log.h"
+#include "monitor.h"
+#include "string-util.h"
+
+typedef int (*CtrAction)(Engine *e, CtrRecord *rec, void *userdata, KError **err);
+
+/* Run `fn` on every container named in argv[first..]; print each ref that succeeded. */
+static int each_container(const KGlobals *g, const char *verb, int argc, char **argv, int first, CtrAction fn,
+                          void *userdata, bool print, KError **err) {
+        if (first >= argc)
+                return k_usage(err, verb, "missing CONTAINER");
+        _cleanup_(engine_freep) Engine *e = NULL;
+        int r = k_open(g, &e, err);
+        if (r < 0)
+                return r;
+        int ret = 0;
+        for (int i = first; i < argc; i++) {
+                _cleanup_kerr_ KError *one = NULL;
+                _cleanup_(ctr_record_freep) CtrRecord *rec = NULL;
+                r = db_ctr_get(e->db, argv[i], &rec, &one);
+                if (r >= 0)
+                        r = ctr_repair(e, rec, &one);
+                if (r >= 0)
+                        r = fn(e, rec, userdata, &one);
+                if (r < 0) {
+                        if (ret == 0 && err && !*err) {
+                                *err = TAKE_PTR(one);
+                                ret = r;
+                        } else if (one)
+                                log_error("%s", one->msg);
+                        continue;
+                }
+                if (print)
+                        printf("%s\n", argv[i]);
+        }
+        return ret;
+}
+
+static int parse_timeout(const char *verb, int argc, char **argv, int *timeout, KError **err) {
+        static const struct option opts[] = { { "time", required_argument, NULL, 't' }, { "help", no_argument, NULL, 'h' }, {} };
+        int c;
+        while ((c = getopt_long(argc, argv, "+t:", opts, NULL)) >= 0) {
+                int64_t n;
+                if (c == 'h')
+                        return k_help(verb);
+                if (c != 't' || parse_int64(optarg, &n) < 0 || n < 0)
+                        return k_usage(err, verb, c == 't' ? "-t: expected seconds" : "unknown option");
+                *timeout = (int) n;
+        }
+        return 0;
+}
+
+static int do_start(Engine *e, CtrRecord *rec, void *userdata, KError **err) {
+        const bool *attach = userdata;
+        if (rec->state == CTR_RUNNING || rec->state == CTR_PAUSED || rec->state == CTR_RESTARTING)
+                return 0;       /* docker: starting a running container is a no-op */
+        int r = monitor_spawn(e, rec->id, attach[0], err);
+        if (r < 0 || !attach[0])
+                return r;
+        int code = 0;
+        r = k_attach_stream(e, rec, true, attach[1], &code, err);
+        return r < 0 ? r : code;
+}
+
+K_VERB(start) {
+        static const struct option opts[] = { { "attach", no_argument, NULL, 'a' }, { "interactive", no_argument, NULL, 'i' },
+                                               { "help", no_argument, NULL, 'h' }, {} };
+        bool attach[2] = { false, false };
+        int c;
+        while ((c = getopt_long(argc, argv, "+ai", opts, NULL)) >= 0)
+                switch (c) {
+                case 'a': attach[0] = true; break;
+                case 'i': attach[1] = true; break;
+                case 'h': return k_help("start");
+                default: return k_usage(err, "start", "unknown option");
+                }
+        if (attach[0] && argc - optind != 1)
+                return k_usage(err, "start", "--attach takes exactly one container");
+        return each_container(g, "start", argc, argv, optind, do_start, attach, !attach[0], err);
+}
+
+static int do_stop(Engine *e, CtrRecord *rec, void *userdata, KError **err) {
+        return ctr_stop(e, rec->id, *(int *) userdata, err);
+}
+
+K_VERB(stop) {
+        int timeout = 10;
+        int r = parse_timeout("stop", argc, argv, &timeout, err);
+        if (r != 0)
+                return r < 0 ? r : 0;
+        return each_container(g, "stop", argc, argv, optind, do_stop, &timeout, true, err);
+}
+
+static int do_restart(Engine *e, CtrRecord *rec, void *userdata, KError **err) {
+        int r = ctr_stop(e, rec->id, *(int *) userdata, err);
+        return r < 0 ? r : monitor_spawn(e, rec->id, false, err);
+}
+
+K_VERB(restart) {
+        int timeout = 10;
+        int r = parse_timeout("restart", argc, argv, &timeout, err);
+        if (r != 0)
+                return r < 0 ? r : 0;
+        return each_container(g, "restart", argc, argv, optind, do_restart, &timeout, true, err);
+}
+
+static int need_running(const CtrRecord *rec, KError **err) {
+        if (rec->state == CTR_RUNNING || rec->state == CTR_PAUSED)
+                return 0;
+        return kerr_msg(err, KERR_STATE, -EINVAL, "container %s is not running (it is %s)", rec->name,
+                        ctr_state_to_string(rec->state));
+}
+
+static int do_kill(Engine *e, CtrRecord *rec, void *userdata, KError **err) {
+        int r = need_running(rec, err);
+        if (r < 0)
+                return r;
+        int sig = *(int *) userdata;
+        /* a kill is not a stop: with a restart policy the container comes back, as in docker */
+        return container_kill(e->runtime_root, rec->id, sig, sig == SIGKILL, err);
+}
+
+K_VERB(kill) {
+        static const struct option opts[] = { { "signal", required_argument, NULL, 's' }, { "help", no_argument, NULL, 'h' }, {} };
+        int sig = SIGKILL, c;
+        while ((c = getopt_long(argc, argv, "+s:", opts, NULL)) >= 0) {
+                if (c == 'h')
+                        return k_help("kill");
+                if (c != 's' || k_parse_signal(optarg, &sig) < 0)
+                        return k_usage(err, "kill", c == 's' ? "unknown signal \"%s\"" : "unknown option", optarg);
+        }
+        return each_container(g, "kill", argc, argv, optind, do_kill, &sig, true, err);
+}
+
+static int do_rm(Engine *e, CtrRecord *rec, void *userdata, KError **err) {
+        bool force = *(bool *) userdata;
+        if (rec->state == CTR_RUNNING || rec->state == CTR_PAUSED || rec->state == CTR_RESTARTING) {
+                if (!force)
+                        return kerr_msg(err, KERR_STATE, -EBUSY,
+                                        "cannot remove running container %s: stop it first or use rm -f", rec->name);
+                int r = ctr_stop(e, rec->id, 0, err);
+                if (r < 0)
+                        return r;
+        }
+        return ctr_remove(e, rec->id, err);
+}
+
+K_VERB(rm) {
+        static const struct option opts[] = { { "force", no_argument, NULL, 'f' }, { "volumes", no_argument, NULL, 'v' },
+                                               { "help", no_argument, NULL, 'h' }, {} };
+        bool force = false;
+        int c;
+        while ((c = getopt_long(argc, argv, "+fv", opts, NULL)) >= 0)
+                switch (c) {
+                case 'f': force = true; break;
+                case 'v': break;        /* anonymous volumes are not created by kapsel */
+                case 'h': return k_help("rm");
+                default: return k_usage(err, "rm", "unknown option");
+                }
+        return each_container(g, "rm", argc, argv, optind, do_rm, &force, true, err);
+}
+
+static void set_state(CtrRecord *r, void *userdata) {
+        r->state = *(CtrState *) userdata;
+}
+
+static int do_pause(Engine *e, CtrRecord *rec, void *userdata, KError **err) {
+        bool pause = *(bool *) userdata;
+        if (rec->state != (pause ? CTR_RUNNING : CTR_PAUSED))
+                return kerr_msg(err, KERR_STATE, -EINVAL, "container %s is %s, not %s", rec->name,
+                                ctr_state_to_string(rec->state), pause ? "running" : "paused");
+        int r = container_pause(e->runtime_root, rec->id, pause, err);
+        CtrState s = pause ? CTR_PAUSED : CTR_RUNNING;
+        return r < 0 ? r : ctr_modify(e, rec->id, set_state, &s, err);
+}
+
+K_VERB(pause) {
+        bool pause = true;
+        if (argc > 1 && (streq(argv[1], "--help") || streq(argv[1], "-h")))
+                return k_help("pause");
+        return each_container(g, "pause", argc, argv, 1, do_pause, &pause, true, err);
+}
+
+K_VERB(unpause) {
+        bool pause = false;
+        if (argc > 1 && (streq(argv[1], "--help") || streq(argv[1], "-h")))
+                return k_help("unpause");
+        return each_container(g, "unpause", argc, argv, 1, do_pause, &pause, true, err);
+}
+
+static int do_wait(Engine *e, CtrRecord *rec, void *userdata, KError **err) {
+        int code;
+        int r = ctr_wait(e, rec->id, &code, err);
+        if (r >= 0)
+                printf("%d\n", code);
+        return r;
+}
+
+K_VERB(wait) {
+        if (argc > 1 && (streq(argv[1], "--help") || streq(argv[1], "-h")))
+                return k_help("wait");
+        return each_container(g, "wait", argc, argv, 1, do_wait, NULL, false, err);
+}
+
+static void set_name(CtrRecord *r, void *userdata) {
+        free(r->name);
+        r->name = strdup(userdata);
+}
+
+K_VERB(rename) {
+        if (argc != 3)
+                return k_usage(err, "rename", "expected CONTAINER NEW_NAME");
+        _cleanup_(engine_freep) Engine *e = NULL;
+        _cleanup_(ctr_record_freep) CtrRecord *rec = NULL;
+        int r = k_open(g, &e, err);
+        if (r >= 0)
+                r = db_ctr_get(e->db, argv[1], &rec, err);
+        if (r < 0)
+                return r;
+        if (strspn(argv[2], "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != strlen(argv[2]) ||
+            !*argv[2] || argv[2][0] == '.' || argv[2][0] == '-' || argv[2][0] == '_')
+                return kerr_msg(err, KERR_USAGE, -EINVAL, "invalid container name \"%s\": use [a-zA-Z0-9][a-zA-Z0-9_.-]*",
+                                argv[2]);
+        return ctr_modify(e, rec->id, set_name, argv[2], err);
+}
+
+K_VERB(container_prune) {
+        _cleanup_(engine_freep) Engine *e = NULL;
+        CtrRecord **list = NULL;
+        size_t n = 0;
+        int r = k_open(g, &e, err);
+        if (r >= 0)
+                r = db_ctr_list(e->db, &list, &n, err);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                if (ctr_repair(e, list[i], NULL) < 0 || (list[i]->state != CTR_EXITED && list[i]->state != CTR_CREATED))
+                        continue;
+                if (ctr_remove(e, list[i]->id, NULL) >= 0)
+                        printf("%s\n", list[i]->id);
+        }
+        ctr_record_list_free(list, n);
+        return 0;
+}
+
+/* The hidden monitor mode: `kapsel --root R __monitor ID FD [attach-wait]`. */
+K_VERB(monitor) {
+        int64_t fd;
+        if (argc < 3 || parse_int64(argv[2], &fd) < 0)
+                return k_usage(err, "__monitor", "internal: expected ID FD");
+        _cleanup_(engine_freep) Engine *e = NULL;
+        int r = k_open(g, &e, err);
+        if (r < 0) {
+                (void) write_all((int) fd, "E", 1);
+                (void) kerr_send((int) fd, err ? *err : NULL);
+                return r;
+        }
+        return monitor_main(e, argv[1], argc > 3 && streq(argv[3], "attach-wait"), (int) fd);
+}
+
+K_VERB(attach) {
+        static const struct option opts[] = { { "no-stdin", no_argument, NULL, 'n' }, { "help", no_argument, NULL, 'h' }, {} };
+        bool with_stdin = true;
+        int c;
+        while ((c = getopt_long(argc, argv, "+", opts, NULL)) >= 0)
+                switch (c) {
+                case 'n': with_stdin = false; break;
+                case 'h': return k_help("attach");
+                default: return k_usage(err, "attach", "unknown option");
+                }
+        if (argc - optind != 1)
+                return k_usage(err, "attach", "expected exactly one CONTAINER");
+        _cleanup_(engine_freep) Engine *e = NULL;
+        _cleanup_(ctr_record_freep) CtrRecord *rec = NULL;
+        int r = k_open(g, &e, err);
+        if (r >= 0)
+                r = db_ctr_get(e->db, argv[optind], &rec, err);
+        if (r >= 0)
+                r = ctr_repair(e, rec, err);
+        if (r >= 0 && (r = need_running(rec, err)) >= 0) {
+                bool open_stdin = json_is_true(json_object_get(json_object_get(rec->config, "Config"), "OpenStdin"));
+                int code = 0;
+                r = k_attach_stream(e, rec, false, with_stdin && open_stdin, &code, err);
+                if (r >= 0)
+                        return code;
+        }
+        return r;
+}

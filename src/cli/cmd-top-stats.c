@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* top and stats read the container's cgroup: its processes, and CPU, memory, pids and block I/O
+ * counters, as docker top / docker stats (and xentop) show them. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cgroup.h"
+#include "ctr-ops.h"
+#include "fd-util.h"
+#include "kapsel-cli.h"
+#include "string-util.h"
+
+static int open_cgroup(const CtrRecord *r, Cgroup **ret, KError **err) {
+        CgroupMode mode;
+        _cleanup_free_ char *path = NULL;
+        int rr = cgroup_detect("/sys/fs/cgroup", &mode, err);
+        if (rr >= 0 && asprintf(&path, "/kapsel/%s", r->id) < 0)
+                rr = -ENOMEM;
+        return rr < 0 ? rr : cgroup_open("/sys/fs/cgroup", mode, path, ret, err);
+}
+
+static int running_record(Engine *e, const char *ref, CtrRecord **ret, KError **err) {
+        int r = db_ctr_get(e->db, ref, ret, err);
+        if (r >= 0)
+                r = ctr_repair(e, *ret, err);
+        if (r >= 0 && (*ret)->state != CTR_RUNNING && (*ret)->state != CTR_PAUSED)
+                r = kerr_msg(err, KERR_STATE, -EINVAL, "container %s is not running", (*ret)->name);
+        return r;
+}
+
+static void proc_field(pid_t pid, const char *file, char *buf, size_t size) {
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/%s", (int) pid, file);
+        _cleanup_free_ char *text = NULL;
+        size_t len = 0;
+        buf[0] = 0;
+        if (read_full_file_at(AT_FDCWD, path, 64 * 1024, &text, &len) < 0)
+                return;
+        for (size_t i = 0; i < len; i++)        /* cmdline: NULs between arguments */
+                if (text[i] == 0)
+                        text[i] = ' ';
+        snprintf(buf, size, "%.*s", (int) strcspn(text, "\n"), text);
+}
+
+K_VERB(top) {
+        if (argc != 2)
+                return argc > 1 && streq(argv[1], "--help") ? k_help("top") : k_usage(err, "top", "expected CONTAINER");
+        _cleanup_(engine_freep) Engine *e = NULL;
+        _cleanup_(ctr_record_freep) CtrRecord *rec = NULL;
+        _cleanup_(cgroup_freep) Cgroup *cg = NULL;
+        _cleanup_free_ pid_t *pids = NULL;
+        size_t n = 0;
+        int r = k_open(g, &e, err);
+        if (r >= 0)
+                r = running_record(e, argv[1], &rec, err);
+        if (r >= 0)
+                r = open_cgroup(rec, &cg, err);
+        if (r >= 0)
+                r = cgroup_pids(cg, &pids, &n, err);
+        if (r < 0)
+                return r;
+        printf("%-8s %-8s %s\n", "PID", "USER", "CMD");
+        for (size_t i = 0; i < n; i++) {
+                char cmd[512];
+                proc_field(pids[i], "cmdline", cmd, sizeof(cmd));
+                char uid[16] = "?";
+                _cleanup_free_ char *st = NULL;
+                char path[64];
+                snprintf(path, sizeof(path), "/proc/%d/status", (int) pids[i]);
+                if (read_full_file_at(AT_FDCWD, path, 64 * 1024, &st, NULL) >= 0) {
+                        const char *u = strstr(st, "\nUid:");
+                        if (u)
+                                sscanf(u + 5, "%15s", uid);
+                }
+                printf("%-8d %-8s %s\n", (int) pids[i], uid, cmd);
+        }
+        return 0;
+}
+
+static void human_bytes(uint64_t b, char buf[static 16]) {
+        static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+        double v = (double) b;
+        size_t u = 0;
+        while (v >= 1024 && u + 1 < ELEMENTSOF(units)) {
+                v /= 1024;
+                u++;
+        }
+        snprintf(buf, 16, u ? "%.2f%s" : "%.0f%s", v, units[u]);
+}
+
+typedef struct StatRow {
+        char *id, *name;
+        Cgroup *cg;
+        uint64_t last_cpu;
+} StatRow;
+
+static uint64_t mono_ns(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000000 + (uint64_t) ts.tv_nsec;
+}
+
+/* interval_ns == 0: only read the counters (the baseline for the first CPU %). */
+static void print_rows(StatRow *rows, size_t n, uint64_t interval_ns, bool clear) {
+        if (interval_ns == 0) {
+                for (size_t i = 0; i < n; i++) {
+                        CgroupStats st = { 0 };
+                        if (rows[i].cg && cgroup_stats(rows[i].cg, &st, NULL) >= 0)
+                                rows[i].last_cpu = st.cpu_usage_ns;
+                }
+                return;
+        }
+        if (clear)
+                fputs("\033[2J\033[H", stdout);
+        printf("%-14s %-22s %-8s %-22s %-7s %-6s %s\n", "CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %",
+               "PIDS", "BLOCK I/O");
+        for (size_t i = 0; i < n; i++) {
+                CgroupStats st = { 0 };
+                if (!rows[i].cg || cgroup_stats(rows[i].cg, &st, NULL) < 0)
+                        continue;
+                double cpu = 100.0 * (double) (st.cpu_usage_ns - rows[i].last_cpu) / (double) interval_ns;
+                rows[i].last_cpu = st.cpu_usage_ns;
+                char mu[16], ml[16], br[16], bw[16], mem[48], blk[40];
+                uint64_t limit = st.memory_limit;
+                if (limit == UINT64_MAX || limit == 0)
+                        limit = (uint64_t) sysconf(_SC_PHYS_PAGES) * (uint64_t) sysconf(_SC_PAGESIZE);
+                human_bytes(st.memory_usage, mu);
+                human_bytes(limit, ml);
+                human_bytes(st.blkio_read_bytes, br);
+                human_bytes(st.blkio_write_bytes, bw);
+                snprintf(mem, sizeof(mem), "%s / %s", mu, ml);
+                snprintf(blk, sizeof(blk), "%s / %s", br, bw);
+                printf("%-14.12s %-22s %-8.2f %-22s %-7.2f %-6llu %s\n", rows[i].id, rows[i].name, cpu, mem,
+                       100.0 * (double) st.memory_usage / (double) limit, (unsigned long long) st.pids_current, blk);
+        }
+        fflush(stdout);
+}
+
+K_VERB(stats) {
+        static const struct option opts[] = { { "no-stream", no_argument, NULL, 'n' }, { "all", no_argument, NULL, 'a' },
+                                               { "help", no_argument, NULL, 'h' }, {} };
+        bool stream = true;
+        int c;
+        while ((c = getopt_long(argc, argv, "+a", opts, NULL)) >= 0)
+                switch (c) {
+                case 'n': stream = false; break;
+                case 'a': break;
+                case 'h': return k_help("stats");
+                default: return k_usage(err, "stats", "unknown option");
+                }
+        _cleanup_(engine_freep) Engine *e = NULL;
+        CtrRecord **list = NULL;
+        size_t n = 0;
+        int r = k_open(g, &e, err);
+        if (r >= 0)
+                r = db_ctr_list(e->db, &list, &n, err);
+        if (r < 0)
+                return r;
+        StatRow *rows = calloc(n ? n : 1, sizeof(*rows));
+        size_t nr = 0;
+        for (size_t i = 0; rows && i < n; i++) {
+                bool named = optind >= argc;
+                for (int k = optind; k < argc; k++)
+                        named |= streq(argv[k], list[i]->name) || startswith(list[i]->id, argv[k]);
+                (void) ctr_repair(e, list[i], NULL);
+                if (!named || (list[i]->state != CTR_RUNNING && list[i]->state != CTR_PAUSED))
+                        continue;
+                rows[nr] = (StatRow) { .id = strdup(list[i]->id), .name = strdup(list[i]->name) };
+                (void) open_cgroup(list[i], &rows[nr].cg, NULL);
+                nr++;
+        }
+        ctr_record_list_free(list, n);
+        if (optind < argc && nr == 0) {
+                free(rows);
+                return kerr_msg(err, KERR_NOT_FOUND, -ENOENT, "no running container matches %s", argv[optind]);
+        }
+        /* the first sample only primes the CPU counters; CPU % is over the interval after it */
+        print_rows(rows, nr, 0, false);
+        uint64_t t0 = mono_ns();
+        do {
+                usleep(stream ? 1000000 : 500000);
+                uint64_t t1 = mono_ns();
+                print_rows(rows, nr, t1 - t0, stream);
+                t0 = t1;
+        } while (stream);
+        for (size_t i = 0; i < nr; i++) {
+                free(rows[i].id);
+                free(rows[i].name);
+                cgroup_free(rows[i].cg);
+        }
+        free(rows);
+        return 0;
+}

@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* kapsel: the user's CLI. One cmd-<verb>.c per verb (or per small family of verbs): parse the
+ * options, make one engine call, print. Exit codes follow docker: 125 for kapsel's own errors,
+ * 126 when the command cannot be invoked, 127 when it is not found, else the container's status. */
+#pragma once
+
+#include <getopt.h>
+#include <stdbool.h>
+
+#include "engine.h"
+#include "error.h"
+
+typedef struct KGlobals {
+        const char *root;
+        bool debug;
+} KGlobals;
+
+typedef int (*KVerbFn)(const KGlobals *g, int argc, char **argv, KError **err);
+
+typedef struct KVerb {
+        const char *name;
+        KVerbFn run;
+        const char *usage;      /* arguments, one line */
+        const char *summary;
+        const char *help;       /* options and examples, or NULL */
+} KVerb;
+
+#define K_VERB(name) int k_##name(const KGlobals *g, int argc, char **argv, KError **err)
+
+/* A usage error naming the verb, with a pointer to its --help. Returns -EINVAL. */
+int k_usage(KError **err, const char *verb, const char *fmt, ...) _printf_(3, 4);
+/* Print a verb's help (usage line, summary, options/examples). Returns 1 (verb done). */
+int k_help(const char *verb);
+int k_open(const KGlobals *g, Engine **ret, KError **err);
+/* Parse a signal name or number ("TERM", "SIGKILL", "9"). */
+int k_parse_signal(const char *s, int *ret);
+
+/* Attach this terminal/stdio to a container's monitor until the container exits. `send_start`
+ * releases a foreground run; `with_stdin` forwards our stdin. Returns the exit code. */
+int k_attach_stream(Engine *e, const CtrRecord *rec, bool send_start, bool with_stdin, int *ret_code,
+                    KError **err);
+
+/* Shared by run and create: the options turned into {"Config","HostConfig"} plus image and name. */
+typedef struct RunRequest {
+        json_t *config;
+        const char *image;
+        const char *name;
+        bool detach, interactive, tty, rm;
+        int n_args;
+        char **args;
+} RunRequest;
+int k_parse_run(const char *verb, int argc, char **argv, RunRequest *ret, KError **err);
+/* Create the row and the directory of a new container; returns its id. */
+int k_create_container(Engine *e, RunRequest *req, char ret_id[static 65], KError **err);
+
+K_VERB(run);
+K_VERB(create);
+K_VERB(start);
+K_VERB(stop);
+K_VERB(restart);
+K_VERB(kill);
+K_VERB(rm);
+K_VERB(ps);
+K_VERB(logs);
+K_VERB(exec);
+K_VERB(attach);
+K_VERB(wait);
+K_VERB(inspect);
+K_VERB(pause);
+K_VERB(unpause);
+K_VERB(rename);
+K_VERB(top);
+K_VERB(stats);
+K_VERB(container_prune);
+K_VERB(monitor);

@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* kapsel: containers (and soon micro-VMs) with docker's habits and no daemon. */
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cloned-binary.h"
+#include "kapsel-cli.h"
+#include "log.h"
+#include "string-util.h"
+
+static const KVerb verbs[] = {
+        { "run", k_run, "[OPTIONS] IMAGE [COMMAND] [ARG...]", "create and start a container",
+          "Options: -d, -i, -t, --rm, --name N, -e K=V, --env-file F, -w DIR, -u USER[:GROUP],\n"
+          "  -v SRC:DST[:ro], --tmpfs DST[:OPTS], --entrypoint CMD, --hostname H, --memory N[kmg],\n"
+          "  --cpus N, --pids-limit N, --read-only, --cap-add C, --cap-drop C,\n"
+          "  --restart no|on-failure[:N]|always|unless-stopped, --init, --network none|host,\n"
+          "  --dns IP, --add-host NAME:IP, --stop-signal SIG, -l KEY=VAL\n\n"
+          "Examples:\n  kapsel run --rm busybox echo hello\n  kapsel run -d --name web -v data:/srv busybox httpd -f -h /srv\n"
+          "  kapsel run -it busybox sh" },
+        { "create", k_create, "[OPTIONS] IMAGE [COMMAND] [ARG...]", "create a container without starting it",
+          "Takes the options of run (without -d/--rm semantics at start).\n\nExample:\n  kapsel create --name c1 busybox sleep 100 && kapsel start c1" },
+        { "start", k_start, "[-a] [-i] CONTAINER...", "start created or stopped containers",
+          "  -a, --attach       attach stdout/stderr and wait for the exit code\n  -i, --interactive  attach stdin" },
+        { "stop", k_stop, "[-t SECONDS] CONTAINER...", "stop containers (stop signal, then SIGKILL after -t, default 10)", NULL },
+        { "restart", k_restart, "[-t SECONDS] CONTAINER...", "stop then start containers", NULL },
+        { "kill", k_kill, "[-s SIGNAL] CONTAINER...", "send a signal (default SIGKILL) to containers", NULL },
+        { "rm", k_rm, "[-f] [-v] CONTAINER...", "remove containers (-f: stop running ones first)", NULL },
+        { "ps", k_ps, "[-a] [-q] [--no-trunc] [--format table|json|TEMPLATE]", "list containers",
+          "Template fields: {{.ID}} {{.Names}} {{.Image}} {{.Command}} {{.Status}} {{.State}} {{.CreatedAt}}\n\n"
+          "Example:\n  kapsel ps -a --format '{{.Names}} {{.Status}}'" },
+        { "logs", k_logs, "[-f] [-t] [--tail N] CONTAINER", "show a container's output", NULL },
+        { "exec", k_exec, "[-i] [-t] [-d] [-e K=V] [-u USER] [-w DIR] CONTAINER COMMAND [ARG...]",
+          "run a command in a running container", "Example:\n  kapsel exec -it web sh" },
+        { "attach", k_attach, "[--no-stdin] CONTAINER", "attach to a running container's stdio", NULL },
+        { "wait", k_wait, "CONTAINER...", "wait for containers to stop and print their exit codes", NULL },
+        { "inspect", k_inspect, "[--format json|TEMPLATE] CONTAINER...", "show containers as JSON", NULL },
+        { "pause", k_pause, "CONTAINER...", "freeze all processes of containers", NULL },
+        { "unpause", k_unpause, "CONTAINER...", "thaw paused containers", NULL },
+        { "rename", k_rename, "CONTAINER NEW_NAME", "rename a container", NULL },
+        { "top", k_top, "CONTAINER", "list the processes of a container", NULL },
+        { "stats", k_stats, "[--no-stream] [-a] [CONTAINER...]", "live resource usage (CPU %, memory, pids, block I/O)", NULL },
+        { "container-prune", k_container_prune, "[-f]", "remove all stopped containers", NULL },
+        { "__monitor", k_monitor, "ID FD [attach-wait]", NULL, NULL },
+};
+
+/* docker's management-command spellings mapped onto the verbs above */
+static const struct {
+        const char *group, *sub, *verb;
+} aliases[] = {
+        { "container", "ls", "ps" },        { "container", "list", "ps" },   { "container", "run", "run" },
+        { "container", "create", "create" }, { "container", "start", "start" }, { "container", "stop", "stop" },
+        { "container", "restart", "restart" }, { "container", "kill", "kill" }, { "container", "rm", "rm" },
+        { "container", "logs", "logs" },    { "container", "exec", "exec" },  { "container", "attach", "attach" },
+        { "container", "wait", "wait" },    { "container", "inspect", "inspect" }, { "container", "pause", "pause" },
+        { "container", "unpause", "unpause" }, { "container", "rename", "rename" }, { "container", "top", "top" },
+        { "container", "stats", "stats" },  { "container", "prune", "container-prune" },
+};
+
+static const KVerb *find_verb(const char *name) {
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+                if (streq(verbs[i].name, name))
+                        return &verbs[i];
+        return NULL;
+}
+
+int k_help(const char *verb) {
+        const KVerb *v = find_verb(verb);
+        if (v)
+                printf("Usage: kapsel %s %s\n\n%s\n%s%s", v->name, v->usage, v->summary ?: "", v->help ? "\n" : "",
+                       v->help ?: "");
+        if (v && v->help)
+                putchar('\n');
+        return 1;
+}
+
+int k_usage(KError **err, const char *verb, const char *fmt, ...) {
+        _cleanup_free_ char *msg = NULL;
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vasprintf(&msg, fmt, ap);
+        va_end(ap);
+        return kerr_msg(err, KERR_USAGE, -EINVAL, "%s: %s (see 'kapsel %s --help')", verb, n >= 0 ? msg : "bad usage",
+                        verb);
+}
+
+int k_open(const KGlobals *g, Engine **ret, KError **err) {
+        return engine_open(g->root, ret, err);
+}
+
+int k_parse_signal(const char *s, int *ret) {
+        int64_t n;
+        if (parse_int64(s, &n) == 0) {
+                if (n <= 0 || n >= NSIG)
+                        return -EINVAL;
+                *ret = (int) n;
+                return 0;
+        }
+        const char *name = startswith(s, "SIG") ? s + 3 : s;
+        for (int i = 1; i < NSIG; i++) {
+                const char *abbrev = sigabbrev_np(i);
+                if (abbrev && strcasecmp(abbrev, name) == 0) {
+                        *ret = i;
+                        return 0;
+                }
+        }
+        return -EINVAL;
+}
+
+static void print_help(void) {
+        printf("Usage: kapsel [--root DIR] [--debug] COMMAND [OPTIONS]\n\n"
+               "Run and manage containers from OCI images, without a daemon.\n\n"
+               "Global options:\n"
+               "  --root DIR     state root (default /var/lib/kapsel, or $KAPSEL_ROOT)\n"
+               "  --debug        debug logging\n"
+               "  -v, --version  print the version\n\nCommands:\n");
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+                if (verbs[i].summary)
+                        printf("  %-16s %s\n", verbs[i].name, verbs[i].summary);
+        printf("\nManagement spellings: kapsel container ls|run|rm|prune|..., kapsel image ..., kapsel volume ...\n"
+               "Run 'kapsel COMMAND --help' for a command's options and examples.\n\n"
+               "Examples:\n  kapsel run --rm busybox echo hello\n  kapsel run -d --name web busybox httpd -f\n"
+               "  kapsel logs -f web\n  kapsel stop web && kapsel rm web\n");
+}
+
+/* Map an error to docker's exit codes: 125 for ours, 126/127 for a command that cannot run. */
+static int exit_code_for(const KError *err, int r) {
+        if (err && (err->kind == KERR_GENERIC || err->kind == KERR_ROOTFS) && (r == -ENOENT || err->code == -ENOENT) &&
+            strstr(err->msg, "exec"))
+                return 127;
+        if (err && (r == -EACCES || err->code == -EACCES) && strstr(err->msg, "exec"))
+                return 126;
+        return 125;
+}
+
+int main(int argc, char **argv) {
+        static const struct option opts[] = {
+                { "root", required_argument, NULL, 'r' },
+                { "debug", no_argument, NULL, 'D' },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, 'v' },
+                {}
+        };
+        KGlobals g = { .root = getenv("KAPSEL_ROOT") ?: "/var/lib/kapsel" };
+        _cleanup_kerr_ KError *err = NULL;
+        int c;
+        log_set_program("kapsel");
+        while ((c = getopt_long(argc, argv, "+hv", opts, NULL)) >= 0) {
+                switch (c) {
+                case 'r': g.root = optarg; break;
+                case 'D': g.debug = true; break;
+                case 'h': print_help(); return 0;
+                case 'v': printf("kapsel version %s\n", KAPSEL_VERSION); return 0;
+                default: return 125;
+                }
+        }
+        (void) log_open(NULL, LOG_FORMAT_TEXT, g.debug ? LOG_LVL_DEBUG : LOG_LVL_WARN);
+        if (optind >= argc) {
+                print_help();
+                return 125;
+        }
+        int vi = optind;
+        const char *name = argv[vi];
+        for (size_t i = 0; i < ELEMENTSOF(aliases); i++)
+                if (vi + 1 < argc && streq(aliases[i].group, name) && streq(aliases[i].sub, argv[vi + 1])) {
+                        name = aliases[i].verb;
+                        vi++;
+                        break;
+                }
+        const KVerb *v = find_verb(name);
+        if (!v) {
+                log_error("unknown command \"%s\" (see 'kapsel --help')", argv[vi]);
+                return 125;
+        }
+        /* Everything that may put a process into a container first moves to a sealed copy of this
+         * binary (CVE-2019-5736): the container can never open the host file for writing. */
+        if ((streq(v->name, "__monitor") || streq(v->name, "exec")) && cloned_binary_ensure(argv, &err) < 0) {
+                log_error("%s", err->msg);
+                return 125;
+        }
+        int vargc = argc - vi;
+        char **vargv = argv + vi;
+        optind = 0;
+        int r = v->run(&g, vargc, vargv, &err);
+        if (r < 0) {
+                log_error("%s", err ? err->msg : strerror(-r));
+                return exit_code_for(err, r);
+        }
+        return r;
+}

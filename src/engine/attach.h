@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The stream protocol between a container's monitor and the clients attached to it (`run` in the
+ * foreground, `attach`, `start -a`), over the unix socket containers/<id>/attach.sock. Each frame
+ * is a 5-byte header (type, big-endian payload length) and the payload:
+ *
+ *   STDIN    client -> monitor   bytes for the container's stdin (or pty)
+ *   STDOUT   monitor -> client   container output (everything, on a tty)
+ *   STDERR   monitor -> client
+ *   EXIT     monitor -> client   4-byte big-endian exit code (128+N for signal N); the last frame
+ *   RESIZE   client -> monitor   rows, cols (2 bytes each, big-endian)
+ *   CLOSE_STDIN client -> monitor  the client's stdin ended
+ *   START    client -> monitor   the first client of a foreground run is ready: start the process
+ */
+#pragma once
+
+#include <stdint.h>
+#include <sys/types.h>
+
+enum {
+        ATTACH_STDIN = 0,
+        ATTACH_STDOUT = 1,
+        ATTACH_STDERR = 2,
+        ATTACH_EXIT = 3,
+        ATTACH_RESIZE = 4,
+        ATTACH_CLOSE_STDIN = 5,
+        ATTACH_START = 6,
+};
+
+#define ATTACH_MAX_PAYLOAD (64 * 1024)
+
+int attach_send(int fd, uint8_t type, const void *data, uint32_t len);
+/* Read one frame into buf (ATTACH_MAX_PAYLOAD bytes); 0 on EOF, 1 on a frame, -errno on error or
+ * an oversized frame. */
+int attach_recv(int fd, uint8_t *ret_type, void *buf, uint32_t *ret_len);
+
+/* Connect to a monitor's socket. The socket path may exceed sun_path (deep temp roots), so the
+ * directory is opened first and the socket named through /proc/self/fd/N/. */
+int attach_connect(const char *ctr_dir);
+/* Bind + listen on ctr_dir/attach.sock (replacing a stale one). */
+int attach_listen(const char *ctr_dir);

@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "container.h"
+#include "ctr-ops.h"
+#include "overlay.h"
+#include "rm-rf.h"
+#include "string-util.h"
+
+int ctr_modify(Engine *e, const char *id, void (*fn)(CtrRecord *r, void *userdata), void *userdata, KError **err) {
+        int r = db_begin(e->db, err);
+        if (r < 0)
+                return r;
+        _cleanup_(ctr_record_freep) CtrRecord *rec = NULL;
+        r = db_ctr_get(e->db, id, &rec, err);
+        if (r >= 0) {
+                fn(rec, userdata);
+                r = db_ctr_update(e->db, rec, err);
+        }
+        if (r < 0) {
+                db_rollback(e->db);
+                return r;
+        }
+        return db_commit(e->db, err);
+}
+
+int ctr_release(Engine *e, const char *id, KError **err) {
+        /* runtime state first (kills what is left, removes the cgroup), then the mount */
+        _cleanup_kerr_ KError *derr = NULL;
+        int r = container_delete(e->runtime_root, id, true, &derr);
+        if (r < 0 && r != -ENOENT && derr && derr->kind != KERR_NOT_FOUND) {
+                if (err && !*err)
+                        *err = TAKE_PTR(derr);
+                return r;
+        }
+        _cleanup_free_ char *dir = engine_ctr_path(e, id, NULL);
+        if (!dir)
+                return kerr(err, -ENOMEM, "release");
+        return overlay_umount(dir, err);
+}
+
+int ctr_remove(Engine *e, const char *id, KError **err) {
+        int r = ctr_release(e, id, err);
+        if (r < 0)
+                return r;
+        _cleanup_free_ char *dir = engine_ctr_path(e, id, NULL);
+        if (!dir)
+                return kerr(err, -ENOMEM, "remove");
+        /* the row goes last: a crash before it leaves a row whose files are gone, which rm repairs */
+        if ((r = rm_rf(dir)) < 0)
+                return kerr(err, r, "remove %s", dir);
+        return db_ctr_delete(e->db, id, err);
+}
+
+bool ctr_monitor_alive(const CtrRecord *r) {
+        return r->monitor_pid > 0 && engine_pid_alive(r->monitor_pid);
+}
+
+static void set_lost(CtrRecord *r, void *userdata) {
+        (void) userdata;
+        r->state = CTR_EXITED;
+        r->pid = 0;
+        r->monitor_pid = 0;
+        r->exit_code = 137;
+        r->finished = engine_now();
+}
+
+int ctr_repair(Engine *e, CtrRecord *r, KError **err) {
+        if (r->state == CTR_CREATED || r->state == CTR_EXITED || ctr_monitor_alive(r))
+                return 0;
+        /* the monitor is gone (kill -9, reboot): kill what is left and record it as killed */
+        (void) container_kill(e->runtime_root, r->id, SIGKILL, true, NULL);
+        int ret = ctr_release(e, r->id, err);
+        if (ret < 0)
+                return ret;
+        if ((ret = ctr_modify(e, r->id, set_lost, NULL, err)) < 0)
+                return ret;
+        set_lost(r, NULL);
+        return 0;
+}
+
+static int pidfd_open_(pid_t pid) {
+        return (int) syscall(SYS_pidfd_open, pid, 0);
+}
+
+/* Wait for the monitor to exit, at most timeout_ms (< 0: forever). True when it is gone. */
+static bool wait_monitor(pid_t pid, int timeout_ms) {
+        if (pid <= 0)
+                return true;
+        _cleanup_close_ int pfd = pidfd_open_(pid);
+        if (pfd < 0)
+                return errno == ESRCH;
+        struct pollfd p = { .fd = pfd, .events = POLLIN };
+        int n;
+        while ((n = poll(&p, 1, timeout_ms)) < 0 && errno == EINTR)
+                ;
+        return n > 0;
+}
+
+int ctr_wait(Engine *e, const char *id, int *ret, KError **err) {
+        for (;;) {
+                _cleanup_(ctr_record_freep) CtrRecord *r = NULL;
+                int rr = db_ctr_get(e->db, id, &r, err);
+                if (rr < 0)
+                        return rr;
+                if ((rr = ctr_repair(e, r, err)) < 0)
+                        return rr;
+                if (r->state == CTR_EXITED || r->state == CTR_CREATED) {
+                        *ret = r->exit_code;
+                        return 0;
+                }
+                /* a restarting container comes back with the same monitor: re-read after each wake */
+                (void) wait_monitor(r->monitor_pid, 200);
+        }
+}
+
+static int stop_signal(const CtrRecord *r) {
+        const char *s = json_string_value(json_object_get(json_object_get(r->config, "Config"), "StopSignal"));
+        static const struct { const char *name; int sig; } table[] = {
+                { "SIGTERM", SIGTERM }, { "SIGINT", SIGINT }, { "SIGQUIT", SIGQUIT }, { "SIGHUP", SIGHUP },
+                { "SIGKILL", SIGKILL }, { "SIGUSR1", SIGUSR1 }, { "SIGUSR2", SIGUSR2 },
+        };
+        for (size_t i = 0; s && i < ELEMENTSOF(table); i++)
+                if (streq(s, table[i].name) || streq(s, table[i].name + 3))
+                        return table[i].sig;
+        return SIGTERM;
+}
+
+int ctr_stop(Engine *e, const char *ref, int timeout, KError **err) {
+        _cleanup_(ctr_record_freep) CtrRecord *r = NULL;
+        int rr = db_ctr_get(e->db, ref, &r, err);
+        if (rr < 0)
+                return rr;
+        if ((rr = ctr_repair(e, r, err)) < 0)
+                return rr;
+        if (r->state == CTR_EXITED || r->state == CTR_CREATED)
+                return 0;
+        /* tell the monitor first, so it does not restart what we stop */
+        if (r->monitor_pid > 0)
+                (void) kill(r->monitor_pid, SIGUSR1);
+        if (r->state == CTR_PAUSED)
+                (void) container_pause(e->runtime_root, r->id, false, NULL);
+        (void) container_kill(e->runtime_root, r->id, stop_signal(r), false, NULL);
+        if (!wait_monitor(r->monitor_pid, timeout * 1000)) {
+                (void) container_kill(e->runtime_root, r->id, SIGKILL, true, NULL);
+                if (!wait_monitor(r->monitor_pid, 10000))
+                        return kerr(err, -ETIMEDOUT, "container %s did not stop after SIGKILL", r->name);
+        }
+        int code;
+        return ctr_wait(e, r->id, &code, err);
+}

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Container operations shared by the CLI verbs and the monitor. */
+#pragma once
+
+#include <stdbool.h>
+
+#include "engine.h"
+
+/* Read-modify-write one container row in a transaction. `fn` edits the fresh record. */
+int ctr_modify(Engine *e, const char *id, void (*fn)(CtrRecord *r, void *userdata), void *userdata, KError **err);
+
+/* Tear down what a stopped container still holds: runtime state (cgroup, processes), network,
+ * the rootfs mount. Idempotent. */
+int ctr_release(Engine *e, const char *id, KError **err);
+
+/* Remove a stopped container entirely: release, files, row. */
+int ctr_remove(Engine *e, const char *id, KError **err);
+
+/* Is the container's monitor alive? (A dead monitor with a "running" row is repaired by callers.) */
+bool ctr_monitor_alive(const CtrRecord *r);
+
+/* Bring a row whose monitor died (kill -9) back to the truth: exited, resources released. */
+int ctr_repair(Engine *e, CtrRecord *r, KError **err);
+
+/* Stop: SIGTERM (or the image's stop signal), wait `timeout` seconds, then SIGKILL. No restart. */
+int ctr_stop(Engine *e, const char *ref, int timeout, KError **err);
+
+/* Wait until the container is no longer running; returns its exit code in *ret. */
+int ctr_wait(Engine *e, const char *id, int *ret, KError **err);

@@ -1,0 +1,411 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "db.h"
+#include "string-util.h"
+
+struct Db {
+        sqlite3 *h;
+        char *path;
+};
+
+static const char *const state_names[_CTR_STATE_MAX] = {
+        [CTR_CREATED] = "created", [CTR_RUNNING] = "running", [CTR_PAUSED] = "paused",
+        [CTR_RESTARTING] = "restarting", [CTR_EXITED] = "exited", [CTR_REMOVING] = "removing",
+};
+
+const char *ctr_state_to_string(CtrState s) {
+        return s < _CTR_STATE_MAX ? state_names[s] : "unknown";
+}
+
+int ctr_state_from_string(const char *s) {
+        for (int i = 0; i < _CTR_STATE_MAX; i++)
+                if (streq(state_names[i], s))
+                        return i;
+        return -EINVAL;
+}
+
+/* Versioned schema: user_version says which migrations ran. Append, never edit. */
+static const char *const migrations[] = {
+        "CREATE TABLE containers ("
+        " id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, image TEXT NOT NULL, image_id TEXT NOT NULL,"
+        " config TEXT NOT NULL, state TEXT NOT NULL, pid INTEGER NOT NULL DEFAULT 0,"
+        " monitor_pid INTEGER NOT NULL DEFAULT 0, exit_code INTEGER NOT NULL DEFAULT 0,"
+        " created INTEGER NOT NULL, started INTEGER NOT NULL DEFAULT 0, finished INTEGER NOT NULL DEFAULT 0,"
+        " restart_count INTEGER NOT NULL DEFAULT 0, error TEXT);"
+        "CREATE TABLE volumes (name TEXT PRIMARY KEY, created INTEGER NOT NULL, labels TEXT);",
+};
+
+static int db_err(Db *db, int rc, const char *what, KError **err) {
+        int e = rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? -EBUSY : rc == SQLITE_CONSTRAINT ? -EEXIST : -EIO;
+        return kerr_msg(err, KERR_GENERIC, e, "state database %s: %s: %s", db->path, what, sqlite3_errmsg(db->h));
+}
+
+static int db_exec(Db *db, const char *sql, KError **err) {
+        int rc = sqlite3_exec(db->h, sql, NULL, NULL, NULL);
+        return rc == SQLITE_OK ? 0 : db_err(db, rc, sql, err);
+}
+
+static int db_migrate(Db *db, KError **err) {
+        sqlite3_stmt *st;
+        if (sqlite3_prepare_v2(db->h, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+                return db_err(db, SQLITE_ERROR, "read schema version", err);
+        int version = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+        sqlite3_finalize(st);
+        if (version >= (int) ELEMENTSOF(migrations))
+                return 0;
+        int r = db_begin(db, err);
+        if (r < 0)
+                return r;
+        for (size_t i = version; i < ELEMENTSOF(migrations); i++)
+                if ((r = db_exec(db, migrations[i], err)) < 0) {
+                        db_rollback(db);
+                        return r;
+                }
+        char sql[64];
+        snprintf(sql, sizeof(sql), "PRAGMA user_version = %zu", ELEMENTSOF(migrations));
+        if ((r = db_exec(db, sql, err)) < 0) {
+                db_rollback(db);
+                return r;
+        }
+        return db_commit(db, err);
+}
+
+int db_open(const char *path, Db **ret, KError **err) {
+        _cleanup_(db_closep) Db *db = calloc(1, sizeof(*db));
+        if (!db || !(db->path = strdup(path)))
+                return kerr(err, -ENOMEM, "open state database");
+        int rc = sqlite3_open_v2(path, &db->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+        if (rc != SQLITE_OK)
+                return kerr_msg(err, KERR_HOST, -EIO, "open state database %s: %s", path,
+                                db->h ? sqlite3_errmsg(db->h) : sqlite3_errstr(rc));
+        /* Readers never block the writer in WAL; writers wait up to 30 s for each other. */
+        sqlite3_busy_timeout(db->h, 30000);
+        int r = db_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON", err);
+        if (r < 0)
+                return r;
+        if ((r = db_migrate(db, err)) < 0)
+                return r;
+        *ret = TAKE_PTR(db);
+        return 0;
+}
+
+void db_close(Db *db) {
+        if (!db)
+                return;
+        sqlite3_close(db->h);
+        free(db->path);
+        free(db);
+}
+
+int db_begin(Db *db, KError **err) {
+        return db_exec(db, "BEGIN IMMEDIATE", err);
+}
+
+int db_commit(Db *db, KError **err) {
+        return db_exec(db, "COMMIT", err);
+}
+
+void db_rollback(Db *db) {
+        (void) sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+}
+
+void ctr_record_free(CtrRecord *r) {
+        if (!r)
+                return;
+        free(r->id);
+        free(r->name);
+        free(r->image);
+        free(r->image_id);
+        json_decref(r->config);
+        free(r->error);
+        free(r);
+}
+
+void ctr_record_list_free(CtrRecord **l, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                ctr_record_free(l[i]);
+        free(l);
+}
+
+static int db_prepare(Db *db, const char *sql, sqlite3_stmt **st, KError **err) {
+        int rc = sqlite3_prepare_v2(db->h, sql, -1, st, NULL);
+        return rc == SQLITE_OK ? 0 : db_err(db, rc, "prepare", err);
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *s) {
+        if (s)
+                sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+        else
+                sqlite3_bind_null(st, i);
+}
+
+/* Bind the mutable columns at 1..10 in the order the statements below use. */
+static int bind_mutable(sqlite3_stmt *st, const CtrRecord *r) {
+        _cleanup_free_ char *config = json_dumps(r->config, JSON_COMPACT);
+        if (!config)
+                return -ENOMEM;
+        sqlite3_bind_text(st, 1, config, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, ctr_state_to_string(r->state), -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 3, r->pid);
+        sqlite3_bind_int(st, 4, r->monitor_pid);
+        sqlite3_bind_int(st, 5, r->exit_code);
+        sqlite3_bind_int64(st, 6, r->started);
+        sqlite3_bind_int64(st, 7, r->finished);
+        sqlite3_bind_int(st, 8, r->restart_count);
+        bind_text(st, 9, r->error);
+        bind_text(st, 10, r->name);
+        return 0;
+}
+
+static int step_done(Db *db, sqlite3_stmt *st, const char *what, KError **err) {
+        int rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+        return rc == SQLITE_DONE ? 0 : db_err(db, rc, what, err);
+}
+
+int db_ctr_insert(Db *db, const CtrRecord *r, KError **err) {
+        sqlite3_stmt *st;
+        int ret = db_prepare(db,
+                             "INSERT INTO containers (config, state, pid, monitor_pid, exit_code, started, finished,"
+                             " restart_count, error, name, id, image, image_id, created)"
+                             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                             &st, err);
+        if (ret < 0)
+                return ret;
+        if (bind_mutable(st, r) < 0) {
+                sqlite3_finalize(st);
+                return kerr(err, -ENOMEM, "store container");
+        }
+        bind_text(st, 11, r->id);
+        bind_text(st, 12, r->image);
+        bind_text(st, 13, r->image_id);
+        sqlite3_bind_int64(st, 14, r->created);
+        int rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+        if (rc == SQLITE_CONSTRAINT)
+                return kerr_msg(err, KERR_EXISTS, -EEXIST,
+                                "the container name \"%s\" is already in use; remove that container "
+                                "(kapsel rm %s) or choose another --name", r->name, r->name);
+        return rc == SQLITE_DONE ? 0 : db_err(db, rc, "insert container", err);
+}
+
+int db_ctr_update(Db *db, const CtrRecord *r, KError **err) {
+        sqlite3_stmt *st;
+        int ret = db_prepare(db,
+                             "UPDATE containers SET config = ?1, state = ?2, pid = ?3, monitor_pid = ?4, exit_code = ?5,"
+                             " started = ?6, finished = ?7, restart_count = ?8, error = ?9, name = ?10 WHERE id = ?11",
+                             &st, err);
+        if (ret < 0)
+                return ret;
+        if (bind_mutable(st, r) < 0) {
+                sqlite3_finalize(st);
+                return kerr(err, -ENOMEM, "store container");
+        }
+        bind_text(st, 11, r->id);
+        int rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+        if (rc == SQLITE_CONSTRAINT)
+                return kerr_msg(err, KERR_EXISTS, -EEXIST, "the container name \"%s\" is already in use", r->name);
+        return rc == SQLITE_DONE ? 0 : db_err(db, rc, "update container", err);
+}
+
+int db_ctr_delete(Db *db, const char *id, KError **err) {
+        sqlite3_stmt *st;
+        int r = db_prepare(db, "DELETE FROM containers WHERE id = ?1", &st, err);
+        if (r < 0)
+                return r;
+        bind_text(st, 1, id);
+        return step_done(db, st, "delete container", err);
+}
+
+#define CTR_COLUMNS "id, name, image, image_id, config, state, pid, monitor_pid, exit_code, created, started," \
+                    " finished, restart_count, error"
+
+static char *col_strdup(sqlite3_stmt *st, int i) {
+        const unsigned char *t = sqlite3_column_text(st, i);
+        return t ? strdup((const char *) t) : NULL;
+}
+
+static CtrRecord *row_to_record(sqlite3_stmt *st) {
+        CtrRecord *r = calloc(1, sizeof(*r));
+        if (!r)
+                return NULL;
+        r->id = col_strdup(st, 0);
+        r->name = col_strdup(st, 1);
+        r->image = col_strdup(st, 2);
+        r->image_id = col_strdup(st, 3);
+        const char *config = (const char *) sqlite3_column_text(st, 4);
+        r->config = config ? json_loads(config, 0, NULL) : NULL;
+        const char *state = (const char *) sqlite3_column_text(st, 5);
+        int s = state ? ctr_state_from_string(state) : -EINVAL;
+        r->state = s < 0 ? CTR_EXITED : (CtrState) s;
+        r->pid = sqlite3_column_int(st, 6);
+        r->monitor_pid = sqlite3_column_int(st, 7);
+        r->exit_code = sqlite3_column_int(st, 8);
+        r->created = sqlite3_column_int64(st, 9);
+        r->started = sqlite3_column_int64(st, 10);
+        r->finished = sqlite3_column_int64(st, 11);
+        r->restart_count = sqlite3_column_int(st, 12);
+        r->error = col_strdup(st, 13);
+        if (!r->id || !r->name || !r->image || !r->image_id || !r->config) {
+                ctr_record_free(r);
+                return NULL;
+        }
+        return r;
+}
+
+static bool is_hex(const char *s) {
+        if (!*s)
+                return false;
+        for (; *s; s++)
+                if (!strchr("0123456789abcdef", *s))
+                        return false;
+        return true;
+}
+
+int db_ctr_get(Db *db, const char *ref, CtrRecord **ret, KError **err) {
+        /* exact id or name first; then an id prefix, which must be unique */
+        static const char *const queries[] = {
+                "SELECT " CTR_COLUMNS " FROM containers WHERE id = ?1 OR name = ?1",
+                "SELECT " CTR_COLUMNS " FROM containers WHERE substr(id, 1, length(?1)) = ?1",
+        };
+        for (size_t q = 0; q < ELEMENTSOF(queries); q++) {
+                if (q == 1 && !is_hex(ref))
+                        break;
+                sqlite3_stmt *st;
+                int r = db_prepare(db, queries[q], &st, err);
+                if (r < 0)
+                        return r;
+                bind_text(st, 1, ref);
+                int rc = sqlite3_step(st);
+                if (rc == SQLITE_ROW) {
+                        _cleanup_(ctr_record_freep) CtrRecord *rec = row_to_record(st);
+                        bool ambiguous = sqlite3_step(st) == SQLITE_ROW;
+                        sqlite3_finalize(st);
+                        if (!rec)
+                                return kerr(err, -EIO, "state database %s: unreadable row for \"%s\"", db->path, ref);
+                        if (ambiguous)
+                                return kerr_msg(err, KERR_USAGE, -EINVAL,
+                                                "\"%s\" matches more than one container; give more of the id", ref);
+                        *ret = TAKE_PTR(rec);
+                        return 0;
+                }
+                sqlite3_finalize(st);
+                if (rc != SQLITE_DONE)
+                        return db_err(db, rc, "look up container", err);
+        }
+        return kerr_msg(err, KERR_NOT_FOUND, -ENOENT, "no such container: %s (see 'kapsel ps -a')", ref);
+}
+
+int db_ctr_list(Db *db, CtrRecord ***ret, size_t *ret_n, KError **err) {
+        sqlite3_stmt *st;
+        int r = db_prepare(db, "SELECT " CTR_COLUMNS " FROM containers ORDER BY created, id", &st, err);
+        if (r < 0)
+                return r;
+        CtrRecord **list = NULL;
+        size_t n = 0;
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                CtrRecord *rec = row_to_record(st);
+                CtrRecord **nl = rec ? realloc(list, (n + 1) * sizeof(*nl)) : NULL;
+                if (!nl) {
+                        ctr_record_free(rec);
+                        ctr_record_list_free(list, n);
+                        sqlite3_finalize(st);
+                        return kerr(err, -ENOMEM, "list containers");
+                }
+                list = nl;
+                list[n++] = rec;
+        }
+        sqlite3_finalize(st);
+        if (rc != SQLITE_DONE) {
+                ctr_record_list_free(list, n);
+                return db_err(db, rc, "list containers", err);
+        }
+        *ret = list;
+        *ret_n = n;
+        return 0;
+}
+
+static int64_t now_ns(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int db_vol_insert(Db *db, const char *name, json_t *labels, KError **err) {
+        sqlite3_stmt *st;
+        int r = db_prepare(db, "INSERT INTO volumes (name, created, labels) VALUES (?1, ?2, ?3)", &st, err);
+        if (r < 0)
+                return r;
+        _cleanup_free_ char *l = labels ? json_dumps(labels, JSON_COMPACT) : NULL;
+        bind_text(st, 1, name);
+        sqlite3_bind_int64(st, 2, now_ns());
+        bind_text(st, 3, l);
+        int rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+        if (rc == SQLITE_CONSTRAINT)
+                return kerr_msg(err, KERR_EXISTS, -EEXIST, "volume \"%s\" already exists", name);
+        return rc == SQLITE_DONE ? 0 : db_err(db, rc, "insert volume", err);
+}
+
+int db_vol_delete(Db *db, const char *name, KError **err) {
+        sqlite3_stmt *st;
+        int r = db_prepare(db, "DELETE FROM volumes WHERE name = ?1", &st, err);
+        if (r < 0)
+                return r;
+        bind_text(st, 1, name);
+        return step_done(db, st, "delete volume", err);
+}
+
+int db_vol_exists(Db *db, const char *name) {
+        sqlite3_stmt *st;
+        if (sqlite3_prepare_v2(db->h, "SELECT 1 FROM volumes WHERE name = ?1", -1, &st, NULL) != SQLITE_OK)
+                return -EIO;
+        bind_text(st, 1, name);
+        int rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+        return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+int db_vol_list(Db *db, VolRecord **ret, size_t *ret_n, KError **err) {
+        sqlite3_stmt *st;
+        int r = db_prepare(db, "SELECT name, created, labels FROM volumes ORDER BY name", &st, err);
+        if (r < 0)
+                return r;
+        VolRecord *list = NULL;
+        size_t n = 0;
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                VolRecord *nl = realloc(list, (n + 1) * sizeof(*nl));
+                if (!nl) {
+                        vol_record_list_free(list, n);
+                        sqlite3_finalize(st);
+                        return kerr(err, -ENOMEM, "list volumes");
+                }
+                list = nl;
+                const char *labels = (const char *) sqlite3_column_text(st, 2);
+                list[n++] = (VolRecord) { .name = col_strdup(st, 0), .created = sqlite3_column_int64(st, 1),
+                                          .labels = labels ? json_loads(labels, 0, NULL) : json_object() };
+        }
+        sqlite3_finalize(st);
+        if (rc != SQLITE_DONE) {
+                vol_record_list_free(list, n);
+                return db_err(db, rc, "list volumes", err);
+        }
+        *ret = list;
+        *ret_n = n;
+        return 0;
+}
+
+void vol_record_list_free(VolRecord *l, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                free(l[i].name);
+                json_decref(l[i].labels);
+        }
+        free(l);
+}

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The engine: containers over the runtime core, the image store and the network layer, with state
+ * in sqlite. No daemon: every kapsel command opens the engine, acts, and exits; a detached
+ * container is watched by its monitor process (monitor.h). Layout under the root:
+ *
+ *   kapsel.db                    containers and volumes (db.h)
+ *   image/                       the image store (image.h)
+ *   containers/<id>/             bundle/config.json, rootfs/ (overlay mount), diff/ + work/ (upper),
+ *                                ctr.log (json lines), hosts, hostname, resolv.conf, attach.sock
+ *   volumes/<name>/_data         named volumes
+ *   runtime/                     the runtime core's state (one dir per running container)
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "db.h"
+#include "error.h"
+#include "image.h"
+
+typedef struct Engine {
+        char *root;             /* absolute */
+        char *runtime_root;     /* root/runtime */
+        Db *db;
+        ImageStore *images;     /* opened on first use (engine_images) */
+        char *self_exe;         /* this binary, for spawning the monitor */
+} Engine;
+
+int engine_open(const char *root, Engine **ret, KError **err);
+void engine_free(Engine *e);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Engine *, engine_free)
+
+/* The image store, opened on first use. */
+int engine_images(Engine *e, ImageStore **ret, KError **err);
+/* Find an image by reference; the built-in busybox image is imported on first use. */
+int engine_image_lookup(Engine *e, const char *ref, Image **ret, KError **err);
+
+/* root/containers/<id>[/<file>] (file may be NULL). */
+char *engine_ctr_path(const Engine *e, const char *id, const char *file);
+
+/* A new 64-hex id and, when `name` is NULL, a generated "adjective_noun" name. */
+int engine_new_id(char ret[static 65]);
+char *engine_random_name(void);
+
+int64_t engine_now(void);
+
+/* Is this monitor/container process still the one we recorded? (pid reuse guard) */
+bool engine_pid_alive(pid_t pid);

@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine.h"
+#include "fd-util.h"
+#include "logs.h"
+#include "string-util.h"
+
+void logs_format_time(int64_t ns, char buf[static 40]) {
+        time_t s = (time_t) (ns / 1000000000);
+        struct tm tm;
+        gmtime_r(&s, &tm);
+        size_t n = strftime(buf, 40, "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(buf + n, 40 - n, ".%09lldZ", (long long) (ns % 1000000000));
+}
+
+/* jansson stores only UTF-8; replace bytes of invalid sequences by '?' (rare: binary output). */
+static json_t *utf8_string(const char *data, size_t len) {
+        json_t *j = json_stringn(data, len);
+        if (j)
+                return j;
+        _cleanup_free_ char *copy = malloc(len);
+        if (!copy)
+                return NULL;
+        for (size_t i = 0; i < len; i++)
+                copy[i] = (unsigned char) data[i] < 0x80 ? data[i] : '?';
+        return json_stringn(copy, len);
+}
+
+int logs_append(int fd, const char *stream, const char *data, size_t len) {
+        char ts[40];
+        logs_format_time(engine_now(), ts);
+        json_t *rec = json_pack("{s:o, s:s, s:s}", "log", utf8_string(data, len), "stream", stream, "time", ts);
+        if (!rec)
+                return -ENOMEM;
+        _cleanup_free_ char *line = json_dumps(rec, JSON_COMPACT);
+        json_decref(rec);
+        _cleanup_free_ char *framed = NULL;
+        if (!line || asprintf(&framed, "%s\n", line) < 0)
+                return -ENOMEM;
+        /* O_APPEND + one write per record: concurrent readers never see two records interleaved */
+        return write_all(fd, framed, strlen(framed));
+}
+
+/* Emit one stored record. */
+static void emit(const char *line, bool timestamps) {
+        json_t *rec = json_loads(line, 0, NULL);
+        if (!rec)
+                return;         /* a torn last line (writer killed mid-write): skip it */
+        const char *stream = json_string_value(json_object_get(rec, "stream"));
+        json_t *log = json_object_get(rec, "log");
+        FILE *out = stream && streq(stream, "stderr") ? stderr : stdout;
+        if (timestamps)
+                fprintf(out, "%s ", json_string_value(json_object_get(rec, "time")) ?: "");
+        fwrite(json_string_value(log) ?: "", 1, json_string_length(log), out);
+        fflush(out);
+        json_decref(rec);
+}
+
+/* Print complete lines from buf, keep a trailing partial line for the next read. */
+static size_t emit_lines(char *buf, size_t len, bool timestamps) {
+        size_t start = 0;
+        for (size_t i = 0; i < len; i++)
+                if (buf[i] == '\n') {
+                        buf[i] = 0;
+                        emit(buf + start, timestamps);
+                        start = i + 1;
+                }
+        return start;
+}
+
+/* Offset where the last `tail` lines begin (the file ends with a newline). */
+static off_t tail_offset(int fd, long tail) {
+        off_t end = lseek(fd, 0, SEEK_END);
+        if (end <= 0)
+                return 0;
+        char buf[4096];
+        long seen = 0;
+        off_t pos = end - 1;    /* skip the final newline */
+        while (pos > 0) {
+                size_t chunk = pos > (off_t) sizeof(buf) ? sizeof(buf) : (size_t) pos;
+                pos -= (off_t) chunk;
+                if (pread(fd, buf, chunk, pos) != (ssize_t) chunk)
+                        return 0;
+                for (size_t i = chunk; i-- > 0;)
+                        if (buf[i] == '\n' && ++seen == tail)
+                                return pos + (off_t) i + 1;
+        }
+        return 0;
+}
+
+int logs_print(const char *path, const LogsOptions *o, KError **err) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+                if (errno == ENOENT)
+                        return 0;       /* never started: no output yet */
+                return kerr(err, -errno, "open log %s", path);
+        }
+        if (o->tail == 0 && !o->follow)
+                return 0;
+        off_t off = o->tail > 0 ? tail_offset(fd, o->tail) : o->tail == 0 ? lseek(fd, 0, SEEK_END) : 0;
+        if (lseek(fd, off, SEEK_SET) < 0)
+                return kerr(err, -errno, "seek log %s", path);
+        size_t cap = 256 * 1024, len = 0;
+        _cleanup_free_ char *buf = malloc(cap);
+        if (!buf)
+                return kerr(err, -ENOMEM, "logs");
+        for (;;) {
+                ssize_t n = read(fd, buf + len, cap - len);
+                if (n < 0)
+                        return kerr(err, -errno, "read log %s", path);
+                if (n == 0) {
+                        if (!o->follow || !o->alive || !o->alive(o->userdata)) {
+                                /* one more read after the writer is gone catches its last lines */
+                                if (o->follow && (n = read(fd, buf + len, cap - len)) > 0)
+                                        goto got;
+                                break;
+                        }
+                        usleep(50 * 1000);
+                        continue;
+                }
+        got:
+                len += (size_t) n;
+                size_t used = emit_lines(buf, len, o->timestamps);
+                memmove(buf, buf + used, len - used);
+                len -= used;
+                if (len == cap) {       /* one line longer than the buffer: grow */
+                        char *nb = realloc(buf, cap * 2);
+                        if (!nb)
+                                return kerr(err, -ENOMEM, "logs");
+                        buf = nb;
+                        cap *= 2;
+                }
+        }
+        return 0;
+}

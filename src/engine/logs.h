@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Container logs in docker's json-file format, one JSON object per line:
+ *   {"log":"hello\n","stream":"stdout","time":"2026-11-23T09:00:00.123456789Z"}
+ * The monitor appends; `kapsel logs` reads, filters and follows. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+/* Append one record (stream "stdout" or "stderr") at time now. */
+int logs_append(int fd, const char *stream, const char *data, size_t len);
+
+typedef struct LogsOptions {
+        bool timestamps;        /* prefix each line with its RFC 3339 time */
+        long tail;              /* last N lines only; < 0 = all */
+        bool follow;            /* keep reading until `alive` says the writer is gone */
+        bool (*alive)(void *userdata);
+        void *userdata;
+} LogsOptions;
+
+/* Print the log at `path` to stdout/stderr by stream. */
+int logs_print(const char *path, const LogsOptions *o, KError **err);
+
+/* RFC 3339 with nanoseconds, UTC, from unix ns. */
+void logs_format_time(int64_t ns, char buf[static 40]);

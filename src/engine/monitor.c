@@ -1,0 +1,568 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "attach.h"
+#include "container.h"
+#include "ctr-ops.h"
+#include "etc-files.h"
+#include "fd-util.h"
+#include "json-util.h"
+#include "log.h"
+#include "logs.h"
+#include "monitor.h"
+#include "overlay.h"
+#include "path-util.h"
+#include "spec-gen.h"
+#include "string-util.h"
+#include "user.h"
+
+#define MAX_CLIENTS 16
+
+typedef struct Monitor {
+        Engine *e;
+        char *id;
+        char *dir;
+        CtrRecord *rec;
+        Image *img;
+        bool tty, open_stdin, attach_wait;
+        int log_fd;
+        int out_fd, err_fd, in_fd;      /* our ends of the container's stdio pipes (or -1) */
+        int master;                     /* pty master on a tty container */
+        int listen_fd, sig_fd, ep;
+        int clients[MAX_CLIENTS];
+        size_t n_clients;
+        pid_t pid;
+        bool started, stop_requested;
+        int exit_code;
+} Monitor;
+
+static void monitor_done(Monitor *m) {
+        safe_close(m->log_fd);
+        safe_close(m->out_fd);
+        safe_close(m->err_fd);
+        safe_close(m->in_fd);
+        safe_close(m->master);
+        safe_close(m->listen_fd);
+        safe_close(m->sig_fd);
+        safe_close(m->ep);
+        for (size_t i = 0; i < m->n_clients; i++)
+                safe_close(m->clients[i]);
+        ctr_record_free(m->rec);
+        image_free(m->img);
+        free(m->dir);
+        free(m->id);
+}
+
+/* --- preparing the bundle --- */
+
+static const char *cfg_str(const json_t *cfg, const char *section, const char *key) {
+        return json_string_value(json_object_get(json_object_get(cfg, section), key));
+}
+
+static int write_bundle(Monitor *m, KError **err) {
+        _cleanup_free_ char *rootfs = path_join(m->dir, "rootfs"), *bundle = path_join(m->dir, "bundle"),
+                            *hosts = path_join(m->dir, "hosts"), *hostname = path_join(m->dir, "hostname"),
+                            *resolv = path_join(m->dir, "resolv.conf"), *volumes = path_join(m->e->root, "volumes"),
+                            *cgpath = NULL;
+        if (!rootfs || !bundle || !hosts || !hostname || !resolv || !volumes ||
+            asprintf(&cgpath, "/kapsel/%s", m->id) < 0)
+                return kerr(err, -ENOMEM, "bundle");
+        _cleanup_close_ int rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (rootfd < 0)
+                return kerr(err, -errno, "open rootfs %s", rootfs);
+        UserIds u;
+        int r = user_resolve(rootfd, cfg_str(m->rec->config, "Config", "User"), &u, err);
+        if (r < 0)
+                return r;
+        const char *mode = cfg_str(m->rec->config, "HostConfig", "NetworkMode");
+        bool host_net = mode && streq(mode, "host");
+        SpecGenInput in = {
+                .image = &m->img->config, .config = m->rec->config, .rootfs = rootfs, .volumes_dir = volumes,
+                .hosts_path = host_net ? NULL : hosts, .hostname_path = host_net ? NULL : hostname,
+                .resolv_path = host_net ? NULL : resolv, .host_network = host_net, .uid = u.uid, .gid = u.gid,
+                .additional_gids = u.groups, .n_additional_gids = u.n_groups, .cgroups_path = cgpath,
+                .init_path = json_is_true(json_object_get(json_object_get(m->rec->config, "HostConfig"), "Init"))
+                                     ? getenv("KAPSEL_INIT") : NULL,
+        };
+        json_t *spec = NULL;
+        r = spec_gen(&in, &spec, err);
+        user_ids_done(&u);
+        if (r < 0)
+                return r;
+        _cleanup_free_ char *text = json_dump_string(spec, true);
+        json_decref(spec);
+        if (mkdir(bundle, 0700) < 0 && errno != EEXIST)
+                return kerr(err, -errno, "create %s", bundle);
+        _cleanup_close_ int bfd = open(bundle, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (!text || bfd < 0)
+                return kerr(err, bfd < 0 ? -errno : -ENOMEM, "bundle %s", bundle);
+        r = write_file_atomic_at(bfd, "config.json", text, strlen(text), 0600);
+        return r < 0 ? kerr(err, r, "write %s/config.json", bundle) : 0;
+}
+
+static int monitor_prepare(Monitor *m, KError **err) {
+        int r = db_ctr_get(m->e->db, m->id, &m->rec, err);
+        if (r < 0)
+                return r;
+        m->tty = json_is_true(json_object_get(json_object_get(m->rec->config, "Config"), "Tty"));
+        m->open_stdin = json_is_true(json_object_get(json_object_get(m->rec->config, "Config"), "OpenStdin"));
+        if ((r = engine_image_lookup(m->e, m->rec->image_id, &m->img, err)) < 0)
+                return kerr_prefix(err, r, "image of container %s", m->rec->name);
+        if ((r = overlay_prepare(m->dir, err)) < 0 || (r = overlay_mount(m->dir, m->img, err)) < 0)
+                return r;
+        if ((r = etc_files_write(m->dir, m->id, m->rec->name, m->rec->config, NULL, err)) < 0)
+                return r;
+        return write_bundle(m, err);
+}
+
+/* --- creating and starting through the runtime core --- */
+
+/* The container inherits fds 0-2 from us at create time: point them at the pipes for the
+ * duration of the call, then back at /dev/null. */
+static int monitor_create(Monitor *m, KError **err) {
+        int out[2] = { -1, -1 }, errp[2] = { -1, -1 }, in[2] = { -1, -1 }, cons[2] = { -1, -1 };
+        _cleanup_close_ int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+        _cleanup_free_ char *bundle = path_join(m->dir, "bundle");
+        CreateOptions o = { .root = m->e->runtime_root, .id = m->id, .bundle = bundle, .console_fd = -1 };
+        int r;
+        if (m->tty) {
+                if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, cons) < 0)
+                        return kerr(err, -errno, "console socket");
+                o.console_fd = cons[1];
+        } else if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 ||
+                   (m->open_stdin && pipe2(in, O_CLOEXEC) < 0)) {
+                r = kerr(err, -errno, "stdio pipes");
+                goto out;
+        }
+        if (!m->tty) {
+                dup2(in[0] >= 0 ? in[0] : devnull, 0);
+                dup2(out[1], 1);
+                dup2(errp[1], 2);
+        }
+        r = container_create(&o, &m->pid, err);
+        dup2(devnull, 0);
+        dup2(devnull, 1);
+        dup2(devnull, 2);
+        if (r < 0)
+                goto out;
+        if (m->tty) {
+                safe_close(TAKE_FD(cons[1]));
+                if (recv_fd(cons[0], &m->master, NULL, 0) < 0 || m->master < 0) {
+                        r = kerr(err, -EIO, "receive the container's pty");
+                        goto out;
+                }
+                fcntl(m->master, F_SETFL, O_NONBLOCK);
+        } else {
+                m->out_fd = TAKE_FD(out[0]);
+                m->err_fd = TAKE_FD(errp[0]);
+                m->in_fd = TAKE_FD(in[1]);
+        }
+        r = 0;
+out:
+        safe_close(out[0]);
+        safe_close(out[1]);
+        safe_close(errp[0]);
+        safe_close(errp[1]);
+        safe_close(in[0]);
+        safe_close(in[1]);
+        safe_close(cons[0]);
+        safe_close(cons[1]);
+        return r;
+}
+
+static void set_running(CtrRecord *r, void *userdata) {
+        const Monitor *m = userdata;
+        r->state = CTR_RUNNING;
+        r->pid = m->pid;
+        r->monitor_pid = getpid();
+        r->started = engine_now();
+        r->finished = 0;
+        r->exit_code = 0;
+        free(r->error);
+        r->error = NULL;
+}
+
+/* --- the event loop --- */
+
+static void broadcast(Monitor *m, uint8_t type, const void *data, size_t len) {
+        for (size_t i = 0; i < m->n_clients;) {
+                if (attach_send(m->clients[i], type, data, (uint32_t) len) < 0) {
+                        epoll_ctl(m->ep, EPOLL_CTL_DEL, m->clients[i], NULL);
+                        safe_close(m->clients[i]);
+                        m->clients[i] = m->clients[--m->n_clients];
+                } else
+                        i++;
+        }
+}
+
+/* Move what the container wrote to the log and the clients; returns false on EOF. */
+static bool pump_output(Monitor *m, int fd, uint8_t stream) {
+        char buf[16384];
+        ssize_t n = read(fd, buf, sizeof(buf));
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                return true;
+        if (n <= 0)
+                return false;
+        (void) logs_append(m->log_fd, stream == ATTACH_STDERR ? "stderr" : "stdout", buf, (size_t) n);
+        broadcast(m, stream, buf, (size_t) n);
+        return true;
+}
+
+static void drop_client(Monitor *m, int fd) {
+        for (size_t i = 0; i < m->n_clients; i++)
+                if (m->clients[i] == fd) {
+                        epoll_ctl(m->ep, EPOLL_CTL_DEL, fd, NULL);
+                        safe_close(fd);
+                        m->clients[i] = m->clients[--m->n_clients];
+                        return;
+                }
+}
+
+static int start_container(Monitor *m, KError **err);
+
+static void client_input(Monitor *m, int fd) {
+        uint8_t type, buf[ATTACH_MAX_PAYLOAD];
+        uint32_t len;
+        if (attach_recv(fd, &type, buf, &len) <= 0) {
+                drop_client(m, fd);
+                return;
+        }
+        int target = m->tty ? m->master : m->in_fd;
+        switch (type) {
+        case ATTACH_STDIN:
+                if (target >= 0)
+                        (void) write_all(target, buf, len);
+                break;
+        case ATTACH_CLOSE_STDIN:
+                if (!m->tty)
+                        m->in_fd = safe_close(m->in_fd);
+                else if (m->master >= 0)
+                        (void) write_all(m->master, "\x04", 1);       /* ^D: EOF on the pty's line */
+                break;
+        case ATTACH_RESIZE:
+                if (m->tty && len == 4) {
+                        struct winsize ws = { .ws_row = (unsigned short) (buf[0] << 8 | buf[1]),
+                                              .ws_col = (unsigned short) (buf[2] << 8 | buf[3]) };
+                        ioctl(m->master, TIOCSWINSZ, &ws);
+                }
+                break;
+        case ATTACH_START:
+                if (!m->started)
+                        (void) start_container(m, NULL);
+                break;
+        default:
+                break;
+        }
+}
+
+static void accept_client(Monitor *m) {
+        int fd = accept4(m->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0)
+                return;
+        if (m->n_clients == MAX_CLIENTS) {
+                close(fd);
+                return;
+        }
+        m->clients[m->n_clients++] = fd;
+        struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+        epoll_ctl(m->ep, EPOLL_CTL_ADD, fd, &ev);
+}
+
+static int watch(Monitor *m, int fd) {
+        struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+        return fd < 0 || epoll_ctl(m->ep, EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : -errno;
+}
+
+static int start_container(Monitor *m, KError **err) {
+        int r = container_start(m->e->runtime_root, m->id, err);
+        if (r < 0)
+                return r;
+        m->started = true;
+        return ctr_modify(m->e, m->id, set_running, m, err);
+}
+
+/* Handle signals; returns true when the container's init has exited. */
+static bool handle_signals(Monitor *m) {
+        struct signalfd_siginfo si;
+        bool exited = false;
+        while (read(m->sig_fd, &si, sizeof(si)) == sizeof(si)) {
+                if (si.ssi_signo == SIGUSR1)
+                        m->stop_requested = true;
+                if (si.ssi_signo != SIGCHLD)
+                        continue;
+                int status;
+                pid_t p;
+                while ((p = waitpid(-1, &status, WNOHANG)) > 0)
+                        if (p == m->pid) {
+                                m->exit_code = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+                                exited = true;
+                        }
+        }
+        return exited;
+}
+
+static void monitor_loop(Monitor *m) {
+        for (;;) {
+                struct epoll_event evs[16];
+                int n = epoll_wait(m->ep, evs, ELEMENTSOF(evs), -1);
+                if (n < 0 && errno != EINTR)
+                        return;
+                bool exited = false;
+                for (int i = 0; i < n; i++) {
+                        int fd = evs[i].data.fd;
+                        if (fd == m->sig_fd)
+                                exited |= handle_signals(m);
+                        else if (fd == m->listen_fd)
+                                accept_client(m);
+                        else if (fd == m->out_fd || fd == m->err_fd || fd == m->master) {
+                                if (!pump_output(m, fd, fd == m->err_fd ? ATTACH_STDERR : ATTACH_STDOUT)) {
+                                        epoll_ctl(m->ep, EPOLL_CTL_DEL, fd, NULL);
+                                        if (fd == m->out_fd)
+                                                m->out_fd = safe_close(fd);
+                                        else if (fd == m->err_fd)
+                                                m->err_fd = safe_close(fd);
+                                        else
+                                                m->master = safe_close(fd);
+                                }
+                        } else
+                                client_input(m, fd);
+                }
+                if (exited)
+                        return;
+        }
+}
+
+/* After exit: whatever is still buffered in the pipes (or pty) goes out before the EXIT frame. */
+static void drain(Monitor *m) {
+        int fds[] = { m->out_fd, m->err_fd, m->master };
+        for (size_t i = 0; i < ELEMENTSOF(fds); i++) {
+                if (fds[i] < 0)
+                        continue;
+                fcntl(fds[i], F_SETFL, O_NONBLOCK);
+                while (pump_output(m, fds[i], fds[i] == m->err_fd ? ATTACH_STDERR : ATTACH_STDOUT))
+                        if (fds[i] == m->master) {
+                                /* a pty reads EAGAIN until the line drains; stop when nothing is left */
+                                struct pollfd p = { .fd = fds[i], .events = POLLIN };
+                                if (poll(&p, 1, 0) <= 0)
+                                        break;
+                        } else {
+                                struct pollfd p = { .fd = fds[i], .events = POLLIN };
+                                if (poll(&p, 1, 0) <= 0)
+                                        break;
+                        }
+        }
+}
+
+static void set_exited(CtrRecord *r, void *userdata) {
+        const Monitor *m = userdata;
+        r->state = CTR_EXITED;
+        r->pid = 0;
+        r->exit_code = m->exit_code;
+        r->finished = engine_now();
+}
+
+static void set_restarting(CtrRecord *r, void *userdata) {
+        (void) userdata;
+        r->state = CTR_RESTARTING;
+        r->pid = 0;
+        r->restart_count++;
+}
+
+/* Docker's policies: no, on-failure[:max], always, unless-stopped. */
+static bool should_restart(const Monitor *m) {
+        if (m->stop_requested)
+                return false;
+        json_t *pol = json_object_get(json_object_get(m->rec->config, "HostConfig"), "RestartPolicy");
+        const char *name = json_string_value(json_object_get(pol, "Name")) ?: "no";
+        json_int_t max = json_integer_value(json_object_get(pol, "MaximumRetryCount"));
+        if (streq(name, "always") || streq(name, "unless-stopped"))
+                return true;
+        if (streq(name, "on-failure"))
+                return m->exit_code != 0 && (max <= 0 || m->rec->restart_count < max);
+        return false;
+}
+
+static int setup_loop(Monitor *m, KError **err) {
+        sigset_t mask;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGCHLD);
+        sigaddset(&mask, SIGUSR1);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        m->sig_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+        m->ep = epoll_create1(EPOLL_CLOEXEC);
+        if (m->sig_fd < 0 || m->ep < 0)
+                return kerr(err, -errno, "monitor event loop");
+        m->listen_fd = attach_listen(m->dir);
+        if (m->listen_fd < 0)
+                return kerr(err, m->listen_fd, "listen on %s/attach.sock", m->dir);
+        _cleanup_free_ char *log = path_join(m->dir, "ctr.log");
+        m->log_fd = log ? open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600) : -ENOMEM;
+        if (m->log_fd < 0)
+                return kerr(err, -errno, "open %s", log);
+        if (watch(m, m->sig_fd) < 0 || watch(m, m->listen_fd) < 0)
+                return kerr(err, -errno, "monitor event loop");
+        return 0;
+}
+
+/* One life of the container: prepare, create, (start), run, record the exit. */
+static int run_once(Monitor *m, int sync_fd, KError **err) {
+        int r = monitor_prepare(m, err);
+        if (r < 0)
+                return r;
+        if ((r = monitor_create(m, err)) < 0)
+                return r;
+        if (watch(m, m->out_fd) < 0 || watch(m, m->err_fd) < 0 || watch(m, m->master) < 0)
+                return kerr(err, -errno, "monitor event loop");
+        if (!m->attach_wait && (r = start_container(m, err)) < 0)
+                return r;
+        if (m->attach_wait) {
+                r = ctr_modify(m->e, m->id, set_running, m, err);  /* created; started on ATTACH_START */
+                if (r < 0)
+                        return r;
+        }
+        if (sync_fd >= 0) {
+                (void) write_all(sync_fd, "", 1);       /* ready: one zero byte, no error follows */
+                close(sync_fd);
+        }
+        monitor_loop(m);
+        drain(m);
+        return 0;
+}
+
+int monitor_main(Engine *e, const char *id, bool attach_wait, int sync_fd) {
+        Monitor m = { .e = e, .attach_wait = attach_wait, .log_fd = -1, .out_fd = -1, .err_fd = -1, .in_fd = -1,
+                      .master = -1, .listen_fd = -1, .sig_fd = -1, .ep = -1 };
+        _cleanup_kerr_ KError *err = NULL;
+        int ret = 1;
+        m.id = strdup(id);
+        m.dir = engine_ctr_path(e, id, NULL);
+        /* the container's init is our child; anything it leaves behind is reparented to us too */
+        prctl(PR_SET_CHILD_SUBREAPER, 1);
+        if (!m.id || !m.dir || setup_loop(&m, &err) < 0)
+                goto fail;
+        for (;;) {
+                if (run_once(&m, sync_fd, &err) < 0)
+                        goto fail;
+                sync_fd = -1;
+                (void) ctr_modify(e, id, set_exited, &m, NULL);
+                bool restart = should_restart(&m);
+                if (!restart)
+                        broadcast(&m, ATTACH_EXIT, (uint8_t[4]) { m.exit_code >> 24, m.exit_code >> 16, m.exit_code >> 8,
+                                                                  m.exit_code }, 4);
+                (void) ctr_release(e, id, NULL);
+                if (!restart)
+                        break;
+                /* docker backs off 100 ms, doubling per consecutive restart, up to a minute */
+                (void) ctr_modify(e, id, set_restarting, &m, NULL);
+                long delay_ms = 100L << (m.rec->restart_count < 9 ? m.rec->restart_count : 9);
+                struct timespec ts = { delay_ms / 1000, (delay_ms % 1000) * 1000000 };
+                nanosleep(&ts, NULL);
+                handle_signals(&m);
+                ctr_record_free(m.rec);
+                image_free(m.img);
+                m.rec = NULL;
+                m.img = NULL;
+                m.started = false;
+                m.attach_wait = false;
+                if (m.stop_requested) {
+                        (void) ctr_modify(e, id, set_exited, &m, NULL);
+                        break;
+                }
+        }
+        ret = 0;
+        if (json_is_true(json_object_get(json_object_get(m.rec ? m.rec->config : NULL, "HostConfig"), "AutoRemove")))
+                (void) ctr_remove(e, id, NULL);
+        goto out;
+fail:
+        if (sync_fd >= 0) {
+                (void) write_all(sync_fd, "E", 1);
+                (void) kerr_send(sync_fd, err);
+        }
+        if (m.pid > 0)
+                (void) container_kill(e->runtime_root, id, SIGKILL, true, NULL);
+        (void) ctr_release(e, id, NULL);
+        if (m.rec) {
+                m.exit_code = 128;
+                (void) ctr_modify(e, id, set_exited, &m, NULL);
+        }
+        if (sync_fd < 0 && err)
+                log_error("%s", err->msg);
+out:
+        if (m.dir) {
+                _cleanup_free_ char *sock = path_join(m.dir, "attach.sock");
+                if (sock)
+                        (void) unlink(sock);
+        }
+        monitor_done(&m);
+        return ret;
+}
+
+/* --- spawning --- */
+
+int monitor_spawn(Engine *e, const char *id, bool attach_wait, KError **err) {
+        int sync[2];
+        if (pipe2(sync, O_CLOEXEC) < 0)
+                return kerr(err, -errno, "monitor pipe");
+        pid_t pid = fork();
+        if (pid < 0) {
+                close(sync[0]);
+                close(sync[1]);
+                return kerr(err, -errno, "fork the monitor");
+        }
+        if (pid == 0) {
+                /* Detach from the caller's session and terminal, then exec ourselves as the monitor
+                 * (a fresh image: no state of the CLI leaks into the container's parent). */
+                close(sync[0]);
+                setsid();
+                if (fork() != 0)
+                        _exit(0);       /* the monitor is a grandchild: reparented, never our zombie */
+                int devnull = open("/dev/null", O_RDWR);
+                dup2(devnull, 0);
+                dup2(devnull, 1);
+                dup2(devnull, 2);
+                dup2(sync[1], 3);
+                char fdarg[16];
+                snprintf(fdarg, sizeof(fdarg), "%d", 3);
+                char *argv[] = { "kapsel", "--root", e->root, "__monitor", (char *) id, fdarg,
+                                 attach_wait ? "attach-wait" : NULL, NULL };
+                execv(e->self_exe, argv);
+                _exit(127);
+        }
+        close(sync[1]);
+        int status;
+        waitpid(pid, &status, 0);
+        char c;
+        ssize_t n = read(sync[0], &c, 1);
+        int r = 0;
+        if (n == 1 && c == 'E') {
+                KError *child = NULL;
+                r = kerr_recv(sync[0], &child);
+                if (r >= 0 && child) {
+                        r = child->code;
+                        if (err && !*err)
+                                *err = child;
+                        else
+                                kerr_free(child);
+                } else
+                        r = kerr(err, -EIO, "the monitor of %s failed without a message", id);
+        } else if (n != 1)
+                r = kerr(err, -EIO, "the monitor of %s died while starting the container", id);
+        close(sync[0]);
+        return r;
+}

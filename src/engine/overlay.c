@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include "overlay.h"
+#include "path-util.h"
+#include "string-util.h"
+
+#ifndef OVERLAYFS_SUPER_MAGIC
+#define OVERLAYFS_SUPER_MAGIC 0x794c7630
+#endif
+
+int overlay_prepare(const char *ctr_dir, KError **err) {
+        static const char *const dirs[] = { "diff", "work", "rootfs" };
+        for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
+                _cleanup_free_ char *d = path_join(ctr_dir, dirs[i]);
+                if (!d)
+                        return kerr(err, -ENOMEM, "overlay");
+                if (mkdir(d, 0755) < 0 && errno != EEXIST)
+                        return kerr_kind(err, KERR_HOST, -errno, "create %s", d);
+        }
+        return 0;
+}
+
+static bool is_overlay_mounted(const char *path) {
+        struct statfs sf;
+        return statfs(path, &sf) == 0 && sf.f_type == OVERLAYFS_SUPER_MAGIC;
+}
+
+/* Layers live side by side in the store, so the option string names them relative to their common
+ * parent (the mount runs with that as cwd): 65 bytes per layer instead of a full path each keeps
+ * deep images under the one-page limit of mount(2)'s data. */
+static int lowerdir_option(const Image *img, char **ret_parent, char **ret_lower) {
+        _cleanup_free_ char *parent = NULL, *lower = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&lower, &len);
+        if (!f)
+                return -ENOMEM;
+        for (size_t i = img->n_layers; i-- > 0;) {
+                _cleanup_free_ char *copy = strdup(img->layer_dirs[i]);
+                if (!copy) {
+                        fclose(f);
+                        return -ENOMEM;
+                }
+                char *base = strrchr(copy, '/');
+                if (!base) {
+                        fclose(f);
+                        return -EINVAL;
+                }
+                *base++ = 0;
+                if (!parent)
+                        parent = strdup(copy);
+                else if (!streq(parent, copy)) {
+                        fclose(f);
+                        return -EXDEV;          /* layers not side by side: not our store */
+                }
+                fprintf(f, "%s%s", i + 1 == img->n_layers ? "" : ":", base);
+        }
+        if (fclose(f) != 0 || !parent)
+                return -ENOMEM;
+        *ret_parent = TAKE_PTR(parent);
+        *ret_lower = TAKE_PTR(lower);
+        return 0;
+}
+
+int overlay_mount(const char *ctr_dir, const Image *img, KError **err) {
+        _cleanup_free_ char *target = path_join(ctr_dir, "rootfs"), *upper = path_join(ctr_dir, "diff"),
+                            *work = path_join(ctr_dir, "work");
+        if (!target || !upper || !work)
+                return kerr(err, -ENOMEM, "overlay");
+        if (is_overlay_mounted(target))
+                return 0;
+        if (img->n_layers == 0)
+                return kerr_msg(err, KERR_GENERIC, -EINVAL, "image %s has no layers", img->id);
+        _cleanup_free_ char *parent = NULL, *lower = NULL, *data = NULL;
+        int r = lowerdir_option(img, &parent, &lower);
+        if (r < 0)
+                return kerr(err, r, "overlay lower dirs of image %s", img->id);
+        /* one layer: overlay needs two lowers without an upper, but with an upper one is fine */
+        if (asprintf(&data, "lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work) < 0)
+                return kerr(err, -ENOMEM, "overlay");
+        if (strlen(data) >= 4096)
+                return kerr_msg(err, KERR_GENERIC, -E2BIG, "image %s has too many layers (%zu) for one overlay mount",
+                                img->id, img->n_layers);
+        _cleanup_close_ int cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (cwd < 0 || chdir(parent) < 0)
+                return kerr(err, -errno, "enter layer directory %s", parent);
+        r = mount("overlay", target, "overlay", MS_NODEV, data) < 0 ? -errno : 0;
+        if (fchdir(cwd) < 0 && r == 0)
+                r = -errno;
+        if (r < 0)
+                return kerr_kind(err, KERR_HOST, r, "mount overlay on %s (lower %s in %s)", target, lower, parent);
+        return 0;
+}
+
+int overlay_umount(const char *ctr_dir, KError **err) {
+        _cleanup_free_ char *target = path_join(ctr_dir, "rootfs");
+        if (!target)
+                return kerr(err, -ENOMEM, "overlay");
+        if (umount2(target, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
+                return kerr(err, -errno, "unmount %s", target);
+        return 0;
+}

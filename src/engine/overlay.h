@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* A container's rootfs: overlayfs with the image's layers as lower dirs and the container's own
+ * upper (diff/) and work dirs. */
+#pragma once
+
+#include "error.h"
+#include "image.h"
+
+/* Create diff/, work/ and rootfs/ under ctr_dir (idempotent). */
+int overlay_prepare(const char *ctr_dir, KError **err);
+/* Mount ctr_dir/rootfs; a no-op when already mounted. */
+int overlay_mount(const char *ctr_dir, const Image *img, KError **err);
+/* Unmount ctr_dir/rootfs (detach), ignoring "not mounted". */
+int overlay_umount(const char *ctr_dir, KError **err);
