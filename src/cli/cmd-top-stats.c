@@ -15,6 +15,7 @@
 #include "fd-util.h"
 #include "kapsel-cli.h"
 #include "string-util.h"
+#include "time-util.h"
 
 static int open_cgroup(const CtrRecord *r, Cgroup **ret, KError **err) {
         CgroupMode mode;
@@ -100,12 +101,6 @@ typedef struct StatRow {
         uint64_t last_cpu;
 } StatRow;
 
-static uint64_t mono_ns(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000000 + (uint64_t) ts.tv_nsec;
-}
-
 /* interval_ns == 0: only read the counters (the baseline for the first CPU %). */
 static void print_rows(StatRow *rows, size_t n, uint64_t interval_ns, bool clear) {
         if (interval_ns == 0) {
@@ -182,10 +177,10 @@ K_VERB(stats) {
         }
         /* the first sample only primes the CPU counters; CPU % is over the interval after it */
         print_rows(rows, nr, 0, false);
-        uint64_t t0 = mono_ns();
+        uint64_t t0 = now_monotonic_ns();
         do {
                 usleep(stream ? 1000000 : 500000);
-                uint64_t t1 = mono_ns();
+                uint64_t t1 = now_monotonic_ns();
                 print_rows(rows, nr, t1 - t0, stream);
                 t0 = t1;
         } while (stream);

@@ -6,6 +6,7 @@
 
 #include "db.h"
 #include "string-util.h"
+#include "time-util.h"
 
 struct Db {
         sqlite3 *h;
@@ -331,12 +332,6 @@ int db_ctr_list(Db *db, CtrRecord ***ret, size_t *ret_n, KError **err) {
         return 0;
 }
 
-static int64_t now_ns(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 int db_vol_insert(Db *db, const char *name, json_t *labels, KError **err) {
         sqlite3_stmt *st;
         int r = db_prepare(db, "INSERT INTO volumes (name, created, labels) VALUES (?1, ?2, ?3)", &st, err);
@@ -344,7 +339,7 @@ int db_vol_insert(Db *db, const char *name, json_t *labels, KError **err) {
                 return r;
         _cleanup_free_ char *l = labels ? json_dumps(labels, JSON_COMPACT) : NULL;
         bind_text(st, 1, name);
-        sqlite3_bind_int64(st, 2, now_ns());
+        sqlite3_bind_int64(st, 2, now_realtime_ns());
         bind_text(st, 3, l);
         int rc = sqlite3_step(st);
         sqlite3_finalize(st);

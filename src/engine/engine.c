@@ -143,12 +143,6 @@ char *engine_random_name(void) {
         return s;
 }
 
-int64_t engine_now(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 bool engine_pid_alive(pid_t pid) {
         return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
 }

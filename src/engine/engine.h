@@ -18,6 +18,7 @@
 #include "db.h"
 #include "error.h"
 #include "image.h"
+#include "time-util.h"
 
 typedef struct Engine {
         char *root;             /* absolute */
@@ -43,7 +44,9 @@ char *engine_ctr_path(const Engine *e, const char *id, const char *file);
 int engine_new_id(char ret[static 65]);
 char *engine_random_name(void);
 
-int64_t engine_now(void);
+static inline int64_t engine_now(void) {
+        return now_realtime_ns();
+}
 
 /* Is this monitor/container process still the one we recorded? (pid reuse guard) */
 bool engine_pid_alive(pid_t pid);
