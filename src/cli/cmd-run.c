@@ -14,6 +14,7 @@
 #include "rm-rf.h"
 #include "spec-gen.h"
 #include "string-util.h"
+#include "volume.h"
 
 enum {
         OPT_RM = 1000, OPT_NAME, OPT_ENV_FILE, OPT_TMPFS, OPT_ENTRYPOINT, OPT_MEMORY, OPT_CPUS, OPT_PIDS, OPT_READ_ONLY,
@@ -249,6 +250,8 @@ int k_create_container(Engine *e, RunRequest *req, char ret_id[static 65], KErro
         if (mode && !streq(mode, "default") && !streq(mode, "none") && !streq(mode, "host") && !streq(mode, "bridge"))
                 return kerr_msg(err, KERR_NOT_FOUND, -ENOENT, "network %s not found (kapsel network ls)", mode);
 
+        if ((r = volume_ensure_for(e, req->config, err)) < 0)
+                return r;
         if ((r = engine_new_id(ret_id)) < 0)
                 return kerr(err, r, "new container id");
         _cleanup_free_ char *gen = req->name ? NULL : engine_random_name();

@@ -73,3 +73,8 @@ K_VERB(top);
 K_VERB(stats);
 K_VERB(container_prune);
 K_VERB(monitor);
+K_VERB(volume_create);
+K_VERB(volume_ls);
+K_VERB(volume_inspect);
+K_VERB(volume_rm);
+K_VERB(volume_prune);

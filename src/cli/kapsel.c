@@ -43,6 +43,12 @@ static const KVerb verbs[] = {
         { "top", k_top, "CONTAINER", "list the processes of a container", NULL },
         { "stats", k_stats, "[--no-stream] [-a] [CONTAINER...]", "live resource usage (CPU %, memory, pids, block I/O)", NULL },
         { "container-prune", k_container_prune, "[-f]", "remove all stopped containers", NULL },
+        { "volume-create", k_volume_create, "[--label K=V] [NAME]", "create a named volume",
+          "Example:\n  kapsel volume create data && kapsel run --rm -v data:/d busybox touch /d/x" },
+        { "volume-ls", k_volume_ls, "[-q] [--format json|TEMPLATE]", "list volumes", NULL },
+        { "volume-inspect", k_volume_inspect, "VOLUME...", "show volumes as JSON", NULL },
+        { "volume-rm", k_volume_rm, "[-f] VOLUME...", "remove volumes (refused while a container uses one, unless -f)", NULL },
+        { "volume-prune", k_volume_prune, "", "remove volumes no container uses", NULL },
         { "__monitor", k_monitor, "ID FD [attach-wait]", NULL, NULL },
 };
 
@@ -57,6 +63,8 @@ static const struct {
         { "container", "wait", "wait" },    { "container", "inspect", "inspect" }, { "container", "pause", "pause" },
         { "container", "unpause", "unpause" }, { "container", "rename", "rename" }, { "container", "top", "top" },
         { "container", "stats", "stats" },  { "container", "prune", "container-prune" },
+        { "volume", "create", "volume-create" }, { "volume", "ls", "volume-ls" }, { "volume", "list", "volume-ls" },
+        { "volume", "inspect", "volume-inspect" }, { "volume", "rm", "volume-rm" }, { "volume", "prune", "volume-prune" },
 };
 
 static const KVerb *find_verb(const char *name) {

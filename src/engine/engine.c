@@ -42,7 +42,8 @@ int engine_open(const char *root, Engine **ret, KError **err) {
         }
         e->runtime_root = path_join(e->root, "runtime");
         _cleanup_free_ char *dbpath = path_join(e->root, "kapsel.db");
-        e->self_exe = realpath("/proc/self/exe", NULL);
+        /* not resolved: after the CVE-2019-5736 re-exec it is a sealed memfd with no path */
+        e->self_exe = strdup("/proc/self/exe");
         if (!e->runtime_root || !dbpath || !e->self_exe)
                 return kerr(err, -ENOMEM, "engine");
         int r = db_open(dbpath, &e->db, err);
@@ -144,5 +145,18 @@ char *engine_random_name(void) {
 }
 
 bool engine_pid_alive(pid_t pid) {
-        return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+        if (pid <= 0)
+                return false;
+        /* a zombie is dead: our monitors are reparented to an init that may reap late */
+        char path[64], buf[512];
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return false;
+        ssize_t n = read(fd, buf, sizeof(buf) - 1);
+        if (n <= 0)
+                return false;
+        buf[n] = 0;
+        const char *paren = strrchr(buf, ')');
+        return paren && paren[1] == ' ' && paren[2] != 'Z' && paren[2] != 'X';
 }

@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* kapsel volume create|ls|inspect|rm|prune */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json-util.h"
+#include "kapsel-cli.h"
+#include "logs.h"
+#include "string-util.h"
+#include "template.h"
+#include "volume.h"
+
+static json_t *volume_json(const Engine *e, const VolRecord *v) {
+        char created[40];
+        logs_format_time(v->created, created);
+        _cleanup_free_ char *mp = volume_data_path(e, v->name);
+        return json_pack("{s:s, s:s, s:s, s:s, s:O, s:s}", "Name", v->name, "Driver", "local", "Mountpoint", mp ?: "",
+                         "CreatedAt", created, "Labels", v->labels ?: json_object(), "Scope", "local");
+}
+
+static int vol_list(Engine *e, VolRecord **ret, size_t *n, KError **err) {
+        return db_vol_list(e->db, ret, n, err);
+}
+
+K_VERB(volume_create) {
+        static const struct option opts[] = { { "label", required_argument, NULL, 'l' }, { "help", no_argument, NULL, 'h' }, {} };
+        json_t *labels = json_object();
+        int c;
+        while ((c = getopt_long(argc, argv, "+l:", opts, NULL)) >= 0) {
+                if (c == 'h') {
+                        json_decref(labels);
+                        return k_help("volume-create");
+                }
+                if (c != 'l') {
+                        json_decref(labels);
+                        return k_usage(err, "volume create", "unknown option");
+                }
+                const char *eq = strchr(optarg, '=');
+                _cleanup_free_ char *k = strndup(optarg, eq ? (size_t) (eq - optarg) : strlen(optarg));
+                json_object_set_new(labels, k, json_string(eq ? eq + 1 : ""));
+        }
+        _cleanup_(engine_freep) Engine *e = NULL;
+        _cleanup_free_ char *name = NULL;
+        int r = k_open(g, &e, err);
+        if (r >= 0)
+                r = volume_create(e, optind < argc ? argv[optind] : NULL, labels, false, &name, err);
+        json_decref(labels);
+        if (r >= 0)
+                printf("%s\n", name);
+        return r < 0 ? r : 0;
+}
+
+K_VERB(volume_ls) {
+        static const struct option opts[] = { { "quiet", no_argument, NULL, 'q' }, { "format", required_argument, NULL, 'f' },
+                                               { "help", no_argument, NULL, 'h' }, {} };
+        bool quiet = false;
+        const char *format = NULL;
+        int c;
+        while ((c = getopt_long(argc, argv, "+qf:", opts, NULL)) >= 0)
+                switch (c) {
+                case 'q': quiet = true; break;
+                case 'f': format = optarg; break;
+                case 'h': return k_help("volume-ls");
+                default: return k_usage(err, "volume ls", "unknown option");
+                }
+        _cleanup_(engine_freep) Engine *e = NULL;
+        VolRecord *vols = NULL;
+        size_t n = 0;
+        int r = k_open(g, &e, err);
+        if (r >= 0)
+                r = vol_list(e, &vols, &n, err);
+        if (r < 0)
+                return r;
+        if (!quiet && !format)
+                printf("%-10s %s\n", "DRIVER", "VOLUME NAME");
+        for (size_t i = 0; i < n && r >= 0; i++) {
+                if (quiet)
+                        printf("%s\n", vols[i].name);
+                else if (format) {
+                        json_t *j = volume_json(e, &vols[i]);
+                        r = streq(format, "json") ? json_print(j, false) : template_render(format, j, stdout, err);
+                        json_decref(j);
+                        if (!streq(format, "json"))
+                                putchar('\n');
+                } else
+                        printf("%-10s %s\n", "local", vols[i].name);
+        }
+        vol_record_list_free(vols, n);
+        return r < 0 ? r : 0;
+}
+
+K_VERB(volume_inspect) {
+        if (argc < 2)
+                return k_usage(err, "volume inspect", "missing VOLUME");
+        _cleanup_(engine_freep) Engine *e = NULL;
+        VolRecord *vols = NULL;
+        size_t n = 0;
+        int r = k_open(g, &e, err);
+        if (r >= 0)
+                r = vol_list(e, &vols, &n, err);
+        if (r < 0)
+                return r;
+        json_t *out = json_array();
+        for (int a = 1; a < argc && r >= 0; a++) {
+                bool found = false;
+                for (size_t i = 0; i < n; i++)
+                        if (streq(vols[i].name, argv[a])) {
+                                json_array_append_new(out, volume_json(e, &vols[i]));
+                                found = true;
+                        }
+                if (!found)
+                        r = kerr_msg(err, KERR_NOT_FOUND, -ENOENT, "no such volume: %s", argv[a]);
+        }
+        json_print(out, true);
+        json_decref(out);
+        vol_record_list_free(vols, n);
+        return r < 0 ? r : 0;
+}
+
+K_VERB(volume_rm) {
+        static const struct option opts[] = { { "force", no_argument, NULL, 'f' }, { "help", no_argument, NULL, 'h' }, {} };
+        bool force = false;
+        int c;
+        while ((c = getopt_long(argc, argv, "+f", opts, NULL)) >= 0) {
+                if (c == 'h')
+                        return k_help("volume-rm");
+                if (c != 'f')
+                        return k_usage(err, "volume rm", "unknown option");
+                force = true;
+        }
+        if (optind >= argc)
+                return k_usage(err, "volume rm", "missing VOLUME");
+        _cleanup_(engine_freep) Engine *e = NULL;
+        int r = k_open(g, &e, err);
+        for (int i = optind; i < argc && r >= 0; i++)
+                if ((r = volume_remove(e, argv[i], force, err)) >= 0)
+                        printf("%s\n", argv[i]);
+        return r < 0 ? r : 0;
+}
+
+K_VERB(volume_prune) {
+        _cleanup_(engine_freep) Engine *e = NULL;
+        VolRecord *vols = NULL;
+        size_t n = 0;
+        int r = k_open(g, &e, err);
+        if (r >= 0)
+                r = vol_list(e, &vols, &n, err);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_strv_free_ char **users = NULL;
+                if (volume_users(e, vols[i].name, &users, NULL) < 0 || users[0])
+                        continue;
+                if (volume_remove(e, vols[i].name, false, NULL) >= 0)
+                        printf("%s\n", vols[i].name);
+        }
+        vol_record_list_free(vols, n);
+        return 0;
+}
