@@ -1,0 +1,332 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* images, rmi, tag, image inspect, history, image prune, load, save, import: thin verbs over
+ * the image store (src/image/image.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ctr-inspect.h"
+#include "json-util.h"
+#include "kapsel-cli.h"
+#include "logs.h"
+#include "string-util.h"
+#include "template.h"
+
+static void short_id(const char *id, char buf[static 13]) {
+        const char *hex = startswith(id, "sha256:") ?: id;
+        snprintf(buf, 13, "%s", hex);
+}
+
+static void size_text(uint64_t b, char buf[static 16]) {
+        if (b >= 1000000000)
+                snprintf(buf, 16, "%.2fGB", (double) b / 1e9);
+        else if (b >= 1000000)
+                snprintf(buf, 16, "%.2fMB", (double) b / 1e6);
+        else
+                snprintf(buf, 16, "%.1fkB", (double) b / 1e3);
+}
+
+/* "docker.io/library/busybox:latest" -> repository "busybox", tag "latest" (docker's display) */
+static void split_name(const char *name, char *repo, size_t repo_len, const char **tag) {
+        const char *shown = startswith(name, "docker.io/library/") ?: startswith(name, "docker.io/") ?: name;
+        const char *colon = strrchr(shown, ':');
+        if (colon && strchr(colon, '/'))
+                colon = NULL;   /* a registry port, not a tag */
+        snprintf(repo, repo_len, "%.*s", colon ? (int) (colon - shown) : (int) strlen(shown), shown);
+        *tag = colon ? colon + 1 : "<none>";
+}
+
+static json_t *image_row(const Image *img, const char *name) {
+        char repo[256], id[13], created[40] = "", size[16];
+        const char *tag = "<none>";
+        if (name)
+                split_name(name, repo, sizeof(repo), &tag);
+        else
+                snprintf(repo, sizeof(repo), "<none>");
+        short_id(img->id, id);
+        if (img->created)
+                snprintf(created, sizeof(created), "%s", img->created);
+        size_text(img->size, size);
+        return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "Repository", repo, "Tag", tag, "ID", id, "CreatedAt", created,
+                         "Size", size, "Digest", img->manifest_digest ?: "");
+}
+
+static int open_store(const KGlobals *g, Engine **e, ImageStore **s, KError **err) {
+        int r = k_open(g, e, err);
+        return r < 0 ? r : engine_images(*e, s, err);
+}
+
+K_VERB(images) {
+        static const struct option opts[] = { { "quiet", no_argument, NULL, 'q' }, { "format", required_argument, NULL, 'f' },
+                                               { "all", no_argument, NULL, 'a' }, { "help", no_argument, NULL, 'h' }, {} };
+        bool quiet = false;
+        const char *format = "table";
+        int c;
+        while ((c = getopt_long(argc, argv, "+qaf:", opts, NULL)) >= 0)
+                switch (c) {
+                case 'q': quiet = true; break;
+                case 'a': break;
+                case 'f': format = optarg; break;
+                case 'h': return k_help("images");
+                default: return k_usage(err, "images", "unknown option");
+                }
+        _cleanup_(engine_freep) Engine *e = NULL;
+        ImageStore *s;
+        Image **list = NULL;
+        size_t n = 0;
+        int r = open_store(g, &e, &s, err);
+        if (r >= 0)
+                r = image_list(s, &list, &n, err);
+        if (r < 0)
+                return r;
+        json_t *rows = json_array();
+        for (size_t i = 0; i < n; i++) {
+                if (!list[i]->names || !list[i]->names[0])
+                        json_array_append_new(rows, image_row(list[i], NULL));
+                for (char **nm = list[i]->names; nm && *nm; nm++)
+                        json_array_append_new(rows, image_row(list[i], *nm));
+        }
+        image_list_free(list, n);
+        size_t i;
+        json_t *row;
+        if (quiet)
+                json_array_foreach(rows, i, row)
+                        printf("%s\n", json_string_value(json_object_get(row, "ID")));
+        else if (streq(format, "json"))
+                json_print(rows, true);
+        else if (streq(format, "table")) {
+                printf("%-40s %-12s %-14s %-32s %s\n", "REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE");
+                json_array_foreach(rows, i, row)
+                        printf("%-40s %-12s %-14s %-32s %s\n", json_string_value(json_object_get(row, "Repository")),
+                               json_string_value(json_object_get(row, "Tag")), json_string_value(json_object_get(row, "ID")),
+                               json_string_value(json_object_get(row, "CreatedAt")),
+                               json_string_value(json_object_get(row, "Size")));
+        } else
+                json_array_foreach(rows, i, row) {
+                        if ((r = template_render(format, row, stdout, err)) < 0)
+                                break;
+                        putchar('\n');
+                }
+        json_decref(rows);
+        return r < 0 ? r : 0;
+}
+
+/* Is the image used by any container? Then rmi refuses without -f, as docker does. */
+static int image_user(Engine *e, const Image *img, char **ret_name, KError **err) {
+        CtrRecord **list = NULL;
+        size_t n = 0;
+        int r = db_ctr_list(e->db, &list, &n, err);
+        if (r < 0)
+                return r;
+        *ret_name = NULL;
+        for (size_t i = 0; i < n && !*ret_name; i++)
+                if (streq(list[i]->image_id, img->id))
+                        *ret_name = strdup(list[i]->name);
+        ctr_record_list_free(list, n);
+        return 0;
+}
+
+K_VERB(rmi) {
+        static const struct option opts[] = { { "force", no_argument, NULL, 'f' }, { "help", no_argument, NULL, 'h' }, {} };
+        bool force = false;
+        int c;
+        while ((c = getopt_long(argc, argv, "+f", opts, NULL)) >= 0) {
+                if (c == 'h')
+                        return k_help("rmi");
+                if (c != 'f')
+                        return k_usage(err, "rmi", "unknown option");
+                force = true;
+        }
+        if (optind >= argc)
+                return k_usage(err, "rmi", "missing IMAGE");
+        _cleanup_(engine_freep) Engine *e = NULL;
+        ImageStore *s;
+        int r = open_store(g, &e, &s, err);
+        for (int i = optind; i < argc && r >= 0; i++) {
+                _cleanup_(image_freep) Image *img = NULL;
+                _cleanup_free_ char *user = NULL, *untagged = NULL;
+                if ((r = image_lookup(s, argv[i], &img, err)) < 0 || (r = image_user(e, img, &user, err)) < 0)
+                        break;
+                if (user && !force) {
+                        r = kerr_msg(err, KERR_STATE, -EBUSY,
+                                     "image %s is used by container %s: remove the container first (or rmi -f)", argv[i], user);
+                        break;
+                }
+                if ((r = image_remove(s, argv[i], force, &untagged, err)) < 0)
+                        break;
+                if (untagged)
+                        printf("Untagged: %s\n", untagged);
+        }
+        uint64_t freed = 0;
+        if (r >= 0)
+                (void) image_gc(s, &freed, NULL);
+        return r < 0 ? r : 0;
+}
+
+K_VERB(tag) {
+        if (argc != 3)
+                return argc > 1 && streq(argv[1], "--help") ? k_help("tag") : k_usage(err, "tag", "expected SOURCE TARGET");
+        _cleanup_(engine_freep) Engine *e = NULL;
+        ImageStore *s;
+        int r = open_store(g, &e, &s, err);
+        return r < 0 ? r : image_tag(s, argv[1], argv[2], err);
+}
+
+K_VERB(image_inspect) {
+        static const struct option opts[] = { { "format", required_argument, NULL, 'f' }, { "help", no_argument, NULL, 'h' }, {} };
+        const char *format = NULL;
+        int c;
+        while ((c = getopt_long(argc, argv, "+f:", opts, NULL)) >= 0) {
+                if (c == 'h')
+                        return k_help("image-inspect");
+                if (c != 'f')
+                        return k_usage(err, "image inspect", "unknown option");
+                format = optarg;
+        }
+        if (optind >= argc)
+                return k_usage(err, "image inspect", "missing IMAGE");
+        _cleanup_(engine_freep) Engine *e = NULL;
+        ImageStore *s;
+        int r = open_store(g, &e, &s, err);
+        json_t *out = json_array();
+        for (int i = optind; i < argc && r >= 0; i++) {
+                _cleanup_(image_freep) Image *img = NULL;
+                if ((r = image_lookup(s, argv[i], &img, err)) < 0)
+                        break;
+                json_t *layers = json_array();
+                for (size_t k = 0; k < img->n_layers; k++)
+                        json_array_append_new(layers, json_string(img->layer_dirs[k]));
+                json_t *doc = json_pack("{s:s, s:o, s:s, s:s, s:s, s:I, s:O, s:{s:s, s:o}}", "Id", img->id, "RepoTags",
+                                        json_from_strv(img->names), "Created", img->created ?: "", "Os", img->os ?: "linux",
+                                        "Architecture", img->architecture ?: "amd64", "Size", (json_int_t) img->size,
+                                        "Config", json_object_get(img->config_json, "config") ?: json_null(), "RootFS",
+                                        "Type", "layers", "Layers", layers);
+                if (format && !streq(format, "json")) {
+                        r = template_render(format, doc, stdout, err);
+                        putchar('\n');
+                        json_decref(doc);
+                } else
+                        json_array_append_new(out, doc);
+        }
+        if (r >= 0 && (!format || streq(format, "json")))
+                json_print(out, true);
+        json_decref(out);
+        return r < 0 ? r : 0;
+}
+
+K_VERB(history) {
+        if (argc != 2)
+                return argc > 1 && streq(argv[1], "--help") ? k_help("history") : k_usage(err, "history", "expected IMAGE");
+        _cleanup_(engine_freep) Engine *e = NULL;
+        _cleanup_(image_freep) Image *img = NULL;
+        ImageStore *s;
+        int r = open_store(g, &e, &s, err);
+        if (r >= 0)
+                r = image_lookup(s, argv[1], &img, err);
+        if (r < 0)
+                return r;
+        printf("%-32s %-60s %s\n", "CREATED", "CREATED BY", "COMMENT");
+        json_t *hist = json_object_get(img->config_json, "history");
+        for (size_t i = json_array_size(hist); i-- > 0;) {
+                json_t *h = json_array_get(hist, i);
+                printf("%-32s %-60.60s %s\n", json_string_value(json_object_get(h, "created")) ?: "",
+                       json_string_value(json_object_get(h, "created_by")) ?: "",
+                       json_string_value(json_object_get(h, "comment")) ?: "");
+        }
+        return 0;
+}
+
+K_VERB(image_prune) {
+        static const struct option opts[] = { { "all", no_argument, NULL, 'a' }, { "force", no_argument, NULL, 'f' },
+                                               { "help", no_argument, NULL, 'h' }, {} };
+        bool all = false;
+        int c;
+        while ((c = getopt_long(argc, argv, "+af", opts, NULL)) >= 0)
+                switch (c) {
+                case 'a': all = true; break;
+                case 'f': break;
+                case 'h': return k_help("image-prune");
+                default: return k_usage(err, "image prune", "unknown option");
+                }
+        _cleanup_(engine_freep) Engine *e = NULL;
+        ImageStore *s;
+        CtrRecord **list = NULL;
+        size_t n = 0, removed = 0;
+        int r = open_store(g, &e, &s, err);
+        if (r >= 0)
+                r = db_ctr_list(e->db, &list, &n, err);
+        if (r < 0)
+                return r;
+        _cleanup_strv_free_ char **keep = NULL;
+        for (size_t i = 0; i < n; i++)
+                if (!strv_contains(keep, list[i]->image_id))
+                        (void) strv_extend(&keep, list[i]->image_id);
+        ctr_record_list_free(list, n);
+        uint64_t freed = 0;
+        if ((r = image_prune(s, all, keep, &removed, err)) < 0 || (r = image_gc(s, &freed, err)) < 0)
+                return r;
+        printf("Deleted %zu images, reclaimed %.2f MB\n", removed, (double) freed / 1e6);
+        return 0;
+}
+
+K_VERB(load) {
+        static const struct option opts[] = { { "input", required_argument, NULL, 'i' }, { "quiet", no_argument, NULL, 'q' },
+                                               { "help", no_argument, NULL, 'h' }, {} };
+        const char *input = NULL;
+        int c;
+        while ((c = getopt_long(argc, argv, "+i:q", opts, NULL)) >= 0)
+                switch (c) {
+                case 'i': input = optarg; break;
+                case 'q': break;
+                case 'h': return k_help("load");
+                default: return k_usage(err, "load", "unknown option");
+                }
+        if (!input)
+                return k_usage(err, "load", "give the archive with -i FILE");
+        _cleanup_(engine_freep) Engine *e = NULL;
+        _cleanup_strv_free_ char **names = NULL;
+        ImageStore *s;
+        int r = open_store(g, &e, &s, err);
+        if (r >= 0)
+                r = image_load(s, input, &names, err);
+        for (char **nm = names; r >= 0 && nm && *nm; nm++)
+                printf("Loaded image: %s\n", *nm);
+        return r < 0 ? r : 0;
+}
+
+K_VERB(save) {
+        static const struct option opts[] = { { "output", required_argument, NULL, 'o' }, { "help", no_argument, NULL, 'h' }, {} };
+        const char *output = NULL;
+        int c;
+        while ((c = getopt_long(argc, argv, "+o:", opts, NULL)) >= 0) {
+                if (c == 'h')
+                        return k_help("save");
+                if (c != 'o')
+                        return k_usage(err, "save", "unknown option");
+                output = optarg;
+        }
+        if (!output || optind >= argc)
+                return k_usage(err, "save", "expected -o FILE IMAGE...");
+        _cleanup_(engine_freep) Engine *e = NULL;
+        ImageStore *s;
+        int r = open_store(g, &e, &s, err);
+        return r < 0 ? r : image_save(s, argv + optind, output, err);
+}
+
+K_VERB(import) {
+        if (argc < 2 || argc > 3)
+                return argc > 1 && streq(argv[1], "--help") ? k_help("import") : k_usage(err, "import", "expected FILE [NAME]");
+        _cleanup_(engine_freep) Engine *e = NULL;
+        _cleanup_free_ char *id = NULL;
+        ImageStore *s;
+        char *cmd[] = { "sh", NULL };
+        ImageConfig cfg = { .cmd = cmd };
+        int r = open_store(g, &e, &s, err);
+        if (r >= 0)
+                r = image_import_rootfs(s, argv[1], argc == 3 ? argv[2] : NULL, &cfg, &id, err);
+        if (r >= 0)
+                printf("%s\n", id);
+        return r < 0 ? r : 0;
+}
