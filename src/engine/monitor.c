@@ -75,6 +75,11 @@ static const char *cfg_str(const json_t *cfg, const char *section, const char *k
         return json_string_value(json_object_get(json_object_get(cfg, section), key));
 }
 
+static const char *init_binary(void) {
+        const char *env = getenv("KAPSEL_INIT");
+        return env && *env ? env : KAPSEL_INIT_PATH;
+}
+
 static int write_bundle(Monitor *m, KError **err) {
         _cleanup_free_ char *rootfs = path_join(m->dir, "rootfs"), *bundle = path_join(m->dir, "bundle"),
                             *hosts = path_join(m->dir, "hosts"), *hostname = path_join(m->dir, "hostname"),
@@ -98,8 +103,11 @@ static int write_bundle(Monitor *m, KError **err) {
                 .resolv_path = host_net ? NULL : resolv, .host_network = host_net, .uid = u.uid, .gid = u.gid,
                 .additional_gids = u.groups, .n_additional_gids = u.n_groups, .cgroups_path = cgpath,
                 .init_path = json_is_true(json_object_get(json_object_get(m->rec->config, "HostConfig"), "Init"))
-                                     ? getenv("KAPSEL_INIT") : NULL,
+                                     ? init_binary() : NULL,
         };
+        if (in.init_path && access(in.init_path, X_OK) < 0)
+                return kerr_msg(err, KERR_HOST, -ENOENT, "--init: %s is missing; build kapsel-init or set KAPSEL_INIT",
+                                in.init_path);
         json_t *spec = NULL;
         r = spec_gen(&in, &spec, err);
         user_ids_done(&u);
