@@ -89,3 +89,6 @@ K_VERB(save);
 K_VERB(import);
 K_VERB(pull);
 K_VERB(push);
+K_VERB(cp);
+K_VERB(commit);
+K_VERB(system_check);

@@ -55,6 +55,10 @@ static const KVerb verbs[] = {
         { "load", k_load, "-i ARCHIVE", "load images from an OCI or docker-save archive", NULL },
         { "save", k_save, "-o ARCHIVE IMAGE...", "save images to an OCI archive (docker-load compatible)", NULL },
         { "import", k_import, "ROOTFS.tar [NAME]", "make a one-layer image from a rootfs tarball", NULL },
+        { "cp", k_cp, "CONTAINER:SRC DST | SRC CONTAINER:DST", "copy files between a container and the host",
+          "Example:\n  kapsel cp web:/etc/hostname . && kapsel cp ./site web:/srv" },
+        { "commit", k_commit, "[-m MSG] [--pause=false] CONTAINER [NAME]", "make an image from a container's changes", NULL },
+        { "system-check", k_system_check, "[--dry-run]", "find and repair leftovers of interrupted commands", NULL },
         { "volume-create", k_volume_create, "[--label K=V] [NAME]", "create a named volume",
           "Example:\n  kapsel volume create data && kapsel run --rm -v data:/d busybox touch /d/x" },
         { "volume-ls", k_volume_ls, "[-q] [--format json|TEMPLATE]", "list volumes", NULL },
@@ -79,6 +83,7 @@ static const struct {
         { "image", "push", "push" },        { "image", "rm", "rmi" },        { "image", "tag", "tag" },
         { "image", "inspect", "image-inspect" }, { "image", "history", "history" }, { "image", "prune", "image-prune" },
         { "image", "load", "load" },        { "image", "save", "save" },     { "image", "import", "import" },
+        { "container", "cp", "cp" },        { "container", "commit", "commit" }, { "system", "check", "system-check" },
         { "volume", "create", "volume-create" }, { "volume", "ls", "volume-ls" }, { "volume", "list", "volume-ls" },
         { "volume", "inspect", "volume-inspect" }, { "volume", "rm", "volume-rm" }, { "volume", "prune", "volume-prune" },
 };
