@@ -156,8 +156,7 @@ static void print_help(void) {
 
 /* Map an error to docker's exit codes: 125 for ours, 126/127 for a command that cannot run. */
 static int exit_code_for(const KError *err, int r) {
-        if (err && (err->kind == KERR_GENERIC || err->kind == KERR_ROOTFS) && (r == -ENOENT || err->code == -ENOENT) &&
-            strstr(err->msg, "exec"))
+        if (err && (r == -ENOENT || err->code == -ENOENT) && strstr(err->msg, "exec"))
                 return 127;
         if (err && (r == -EACCES || err->code == -EACCES) && strstr(err->msg, "exec"))
                 return 126;

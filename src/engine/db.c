@@ -50,17 +50,28 @@ static int db_exec(Db *db, const char *sql, KError **err) {
         return rc == SQLITE_OK ? 0 : db_err(db, rc, sql, err);
 }
 
-static int db_migrate(Db *db, KError **err) {
+static int db_user_version(Db *db) {
         sqlite3_stmt *st;
         if (sqlite3_prepare_v2(db->h, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
-                return db_err(db, SQLITE_ERROR, "read schema version", err);
-        int version = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+                return -EIO;
+        int version = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -EIO;
         sqlite3_finalize(st);
+        return version;
+}
+
+static int db_migrate(Db *db, KError **err) {
+        int version = db_user_version(db);
         if (version >= (int) ELEMENTSOF(migrations))
                 return 0;
+        /* Several first commands may race here: take the write lock, then look again. */
         int r = db_begin(db, err);
         if (r < 0)
                 return r;
+        version = db_user_version(db);
+        if (version < 0) {
+                db_rollback(db);
+                return db_err(db, SQLITE_ERROR, "read schema version", err);
+        }
         for (size_t i = version; i < ELEMENTSOF(migrations); i++)
                 if ((r = db_exec(db, migrations[i], err)) < 0) {
                         db_rollback(db);

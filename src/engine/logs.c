@@ -34,7 +34,7 @@ static json_t *utf8_string(const char *data, size_t len) {
         return json_stringn(copy, len);
 }
 
-int logs_append(int fd, const char *stream, const char *data, size_t len) {
+static int append_record(int fd, const char *stream, const char *data, size_t len) {
         char ts[40];
         logs_format_time(engine_now(), ts);
         json_t *rec = json_pack("{s:o, s:s, s:s}", "log", utf8_string(data, len), "stream", stream, "time", ts);
@@ -47,6 +47,21 @@ int logs_append(int fd, const char *stream, const char *data, size_t len) {
                 return -ENOMEM;
         /* O_APPEND + one write per record: concurrent readers never see two records interleaved */
         return write_all(fd, framed, strlen(framed));
+}
+
+/* One record per line, as docker's json-file does, so --tail counts the container's lines. A
+ * trailing piece without a newline becomes a record of its own. */
+int logs_append(int fd, const char *stream, const char *data, size_t len) {
+        while (len > 0) {
+                const char *nl = memchr(data, '\n', len);
+                size_t n = nl ? (size_t) (nl - data) + 1 : len;
+                int r = append_record(fd, stream, data, n);
+                if (r < 0)
+                        return r;
+                data += n;
+                len -= n;
+        }
+        return 0;
 }
 
 /* Emit one stored record. */

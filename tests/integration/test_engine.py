@@ -1,0 +1,383 @@
+"""End-to-end tests of the `kapsel` engine: every container verb on a temporary root.
+
+Each test gets its own --root under tmp_path and the built-in busybox image. After each test
+every container is removed, and the test fails if anything is left behind: a monitor or
+container process, an overlay mount under the root, or a cgroup of one of its containers."""
+import concurrent.futures
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+KAPSEL = os.environ.get("KAPSEL", os.path.join(REPO, "build/src/cli/kapsel"))
+PROBE = os.path.join(REPO, "build/src/helpers/kapsel-probe")
+
+pytestmark = pytest.mark.skipif(not os.path.exists(KAPSEL), reason="kapsel not built at %s" % KAPSEL)
+
+
+class K:
+    def __init__(self, root):
+        self.root = root
+
+    def __call__(self, *args, check=True, timeout=30, input=None):
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            p = subprocess.run([KAPSEL, "--root", self.root] + list(args), stdout=out, stderr=err,
+                               input=input, stdin=None if input is not None else subprocess.DEVNULL,
+                               timeout=timeout)
+            out.seek(0)
+            err.seek(0)
+            p.stdout, p.stderr = out.read().decode(), err.read().decode()
+        if check and p.returncode != 0:
+            raise AssertionError("kapsel %s: exit %d\nstdout: %s\nstderr: %s"
+                                 % (" ".join(args), p.returncode, p.stdout, p.stderr))
+        return p
+
+    def inspect(self, name):
+        return json.loads(self("inspect", name).stdout)[0]
+
+
+def ids_of(root):
+    d = os.path.join(root, "containers")
+    return os.listdir(d) if os.path.isdir(d) else []
+
+
+def alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
+
+
+def leftovers(root, known_ids):
+    found = []
+    with open("/proc/self/mountinfo") as f:
+        found += ["mount " + l.split()[4] for l in f if root in l.split()[4]]
+    for cid in known_ids:
+        for cg in ("/sys/fs/cgroup/pids/kapsel/" + cid, "/sys/fs/cgroup/memory/kapsel/" + cid,
+                   "/sys/fs/cgroup/kapsel/" + cid):
+            if os.path.exists(cg):
+                found.append("cgroup " + cg)
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                cmd = open("/proc/%s/cmdline" % pid, "rb").read()
+            except OSError:
+                continue
+            if root.encode() in cmd and b"__monitor" in cmd and alive(int(pid)):
+                found.append("monitor %s" % pid)
+    return found
+
+
+@pytest.fixture
+def k(tmp_path):
+    root = str(tmp_path / "root")
+    kk = K(root)
+    yield kk
+    known = ids_of(root)
+    q = subprocess.run([KAPSEL, "--root", root, "ps", "-aq", "--no-trunc"], capture_output=True, text=True)
+    for cid in q.stdout.split():
+        subprocess.run([KAPSEL, "--root", root, "rm", "-f", cid], capture_output=True, timeout=30)
+    deadline = time.time() + 5
+    while leftovers(root, known) and time.time() < deadline:
+        time.sleep(0.1)
+    assert leftovers(root, known) == []
+
+
+def wait_for(pred, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+# --- run, exit codes, --rm ---
+
+def test_run_echo_and_rm_leaves_nothing(k):
+    p = k("run", "--rm", "busybox", "echo", "hello")
+    assert p.stdout == "hello\n"
+    assert k("ps", "-aq").stdout == ""
+    assert ids_of(k.root) == []
+
+
+def test_run_exit_code_and_streams(k):
+    p = k("run", "--name", "e", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3", check=False)
+    assert (p.returncode, p.stdout, p.stderr) == (3, "out\n", "err\n")
+    st = k.inspect("e")["State"]
+    assert (st["Status"], st["ExitCode"], st["Running"]) == ("exited", 3, False)
+
+
+def test_exit_codes_like_docker(k):
+    assert k("run", "--rm", "busybox", "nonexistent-cmd", check=False).returncode == 127
+    assert k("run", "--rm", "busybox", "/etc/passwd", check=False).returncode == 126
+    assert k("run", "--bogus-flag", "busybox", check=False).returncode == 125
+    # (the container's pid 1 cannot SIGKILL itself: a child does it)
+    assert k("run", "--rm", "busybox", "sh", "-c", "sh -c 'kill -9 $$'; exit $?", check=False).returncode == 137
+
+
+def test_stdin_interactive(k):
+    p = k("run", "-i", "--rm", "busybox", "sh", "-c", "read x; echo got-$x", input=b"abc\n")
+    assert p.stdout == "got-abc\n"
+
+
+def test_tty_via_script(k):
+    cmd = "%s --root %s run -it --rm busybox sh -c 'tty; exit 5'" % (KAPSEL, k.root)
+    p = subprocess.run(["script", "-qec", cmd, "/dev/null"], capture_output=True, text=True, timeout=30)
+    assert "/dev/pts/0" in p.stdout
+    assert p.returncode == 5
+
+
+# --- detached lifecycle ---
+
+def test_detached_logs_ps_stop_rm(k):
+    cid = k("run", "-d", "--name", "web", "busybox", "sh", "-c",
+            "trap 'echo bye; exit 0' TERM; echo started; while true; do sleep 0.1; done").stdout.strip()
+    assert len(cid) == 64
+    assert wait_for(lambda: "started" in k("logs", "web").stdout)
+    rows = json.loads(k("ps", "--format", "json").stdout)
+    assert [r["Names"] for r in rows] == ["web"] and rows[0]["State"] == "running"
+    assert k("ps", "--format", "{{.Names}}:{{.State}}").stdout == "web:running\n"
+    t = time.time()
+    k("stop", "-t", "5", "web")
+    assert time.time() - t < 4, "the TERM trap should end it at once"
+    assert "bye" in k("logs", "web").stdout
+    st = k.inspect("web")["State"]
+    assert (st["Status"], st["ExitCode"]) == ("exited", 0)
+    assert k("ps", "-q").stdout == ""
+    k("rm", "web")
+    assert k("ps", "-aq").stdout == ""
+
+
+def test_stop_escalates_to_kill(k):
+    k("run", "-d", "--name", "stubborn", "busybox", "sh", "-c", "trap '' TERM; while true; do sleep 0.1; done")
+    t = time.time()
+    k("stop", "-t", "1", "stubborn")
+    assert 0.9 < time.time() - t < 6
+    assert k.inspect("stubborn")["State"]["ExitCode"] == 137
+
+
+def test_logs_tail_timestamps_follow(k):
+    k("run", "-d", "--name", "l", "busybox", "sh", "-c", "for i in 1 2 3 4 5; do echo line$i; done; sleep 0.5; echo last")
+    assert wait_for(lambda: "line5" in k("logs", "l").stdout)
+    assert k("logs", "--tail", "2", "l").stdout in ("line4\nline5\n", "line5\nlast\n")
+    ts = k("logs", "-t", "--tail", "1", "l").stdout
+    assert ts[:4].isdigit() and "T" in ts.split()[0] and ts.split()[0].endswith("Z")
+    p = k("logs", "-f", "l", timeout=15)      # returns when the container exits
+    assert p.stdout.endswith("last\n")
+
+
+def test_exec_env_cwd_user(k):
+    k("run", "-d", "--name", "x", "-e", "BASE=1", "busybox", "sleep", "100")
+    p = k("exec", "-e", "FOO=bar", "-w", "/tmp", "-u", "nobody", "x", "sh", "-c", "echo $BASE $FOO $(pwd) $(id -u)")
+    assert p.stdout == "1 bar /tmp 65534\n"
+    assert k("exec", "x", "sh", "-c", "exit 4", check=False).returncode == 4
+    k("stop", "-t", "0", "x")
+    p = k("exec", "x", "true", check=False)
+    assert p.returncode == 125 and "not running" in p.stderr
+
+
+def test_pause_unpause_wait_kill(k):
+    k("run", "-d", "--name", "p", "busybox", "sh", "-c", "while true; do sleep 0.1; done")
+    k("pause", "p")
+    assert k.inspect("p")["State"]["Status"] == "paused"
+    k("unpause", "p")
+    assert k.inspect("p")["State"]["Status"] == "running"
+    waiter = subprocess.Popen([KAPSEL, "--root", k.root, "wait", "p"], stdout=subprocess.PIPE, text=True)
+    time.sleep(0.3)
+    k("kill", "-s", "KILL", "p")
+    assert waiter.communicate(timeout=10)[0] == "137\n"
+
+
+def test_restart_policy_on_failure(k):
+    k("run", "-d", "--name", "r", "--restart", "on-failure:2", "busybox", "sh", "-c", "echo try; exit 1")
+    assert wait_for(lambda: k.inspect("r")["State"]["Status"] == "exited" and k.inspect("r")["RestartCount"] == 2)
+    assert k("logs", "r").stdout == "try\ntry\ntry\n"
+
+
+def test_restart_always_survives_kill_but_not_stop(k):
+    k("run", "-d", "--name", "a", "--restart", "always", "busybox", "sleep", "100")
+    pid = k.inspect("a")["State"]["Pid"]
+    os.kill(pid, signal.SIGKILL)
+    assert wait_for(lambda: k.inspect("a")["RestartCount"] == 1 and k.inspect("a")["State"]["Running"])
+    k("stop", "-t", "1", "a")
+    time.sleep(0.5)
+    assert k.inspect("a")["State"]["Status"] == "exited"
+
+
+def test_start_restart_rename_create(k):
+    cid = k("create", "--name", "c", "busybox", "sh", "-c", "echo run-$$").stdout.strip()
+    assert k.inspect("c")["State"]["Status"] == "created"
+    assert k("start", "-a", "c").stdout.startswith("run-")
+    k("rename", "c", "c2")
+    assert k.inspect("c2")["Id"] == cid
+    assert k("start", "-a", "c2").stdout.count("run-") == 1
+    assert len(k("logs", "c2").stdout.splitlines()) == 2
+
+
+def test_init_reaps_and_forwards(k):
+    p = k("run", "--rm", "--init", "busybox", "sh", "-c", "echo $$; ps -o comm | head -2 | tail -1")
+    assert p.stdout.splitlines() == ["2", "kapsel-init"]
+
+
+# --- configuration flags ---
+
+def test_env_file_hostname_entrypoint_workdir(k, tmp_path):
+    ef = tmp_path / "env"
+    ef.write_text("# comment\nA=1\nB=two words\n")
+    p = k("run", "--rm", "--env-file", str(ef), "--hostname", "box1", "-w", "/etc", "--entrypoint", "sh", "busybox",
+          "-c", 'echo "$A|$B|$(hostname)|$(pwd)|$(cat /etc/hostname)"')
+    assert p.stdout == "1|two words|box1|/etc|box1\n"
+
+
+def test_bind_mounts_and_read_only(k, tmp_path):
+    d = tmp_path / "share"
+    d.mkdir()
+    (d / "in.txt").write_text("from host")
+    k("run", "--rm", "-v", "%s:/data" % d, "busybox", "sh", "-c", "cat /data/in.txt > /data/out.txt")
+    assert (d / "out.txt").read_text() == "from host"
+    p = k("run", "--rm", "-v", "%s:/data:ro" % d, "busybox", "touch", "/data/x", check=False)
+    assert p.returncode != 0 and "Read-only" in p.stderr
+    p = k("run", "--rm", "--read-only", "--tmpfs", "/scratch", "busybox", "sh", "-c",
+          "touch /scratch/ok && echo tmpfs-ok && touch /nope", check=False)
+    assert "tmpfs-ok" in p.stdout and p.returncode != 0
+
+
+def test_named_volume_outlives_containers(k):
+    k("run", "--rm", "-v", "vol1:/v", "busybox", "sh", "-c", "echo kept > /v/f")
+    assert k("run", "--rm", "-v", "vol1:/v:ro", "busybox", "cat", "/v/f").stdout == "kept\n"
+    assert "vol1" in k("volume", "ls", "-q").stdout.split()
+    info = json.loads(k("volume", "inspect", "vol1").stdout)[0]
+    assert info["Mountpoint"].startswith(k.root) and info["Driver"] == "local"
+    k("run", "-d", "--name", "user", "-v", "vol1:/v", "busybox", "sleep", "100")
+    p = k("volume", "rm", "vol1", check=False)
+    assert p.returncode == 125 and "in use by container user" in p.stderr
+    k("rm", "-f", "user")
+    k("volume", "rm", "vol1")
+    assert k("volume", "ls", "-q").stdout == ""
+
+
+def test_limits_in_cgroup(k):
+    k("run", "-d", "--name", "lim", "--memory", "64m", "--pids-limit", "7", "--cpus", "0.5", "busybox", "sleep", "100")
+    cid = k.inspect("lim")["Id"]
+    if os.path.exists("/sys/fs/cgroup/memory/kapsel"):
+        assert open("/sys/fs/cgroup/memory/kapsel/%s/memory.limit_in_bytes" % cid).read().strip() == str(64 << 20)
+        assert open("/sys/fs/cgroup/pids/kapsel/%s/pids.max" % cid).read().strip() == "7"
+        cpu = "/sys/fs/cgroup/cpu" if os.path.exists("/sys/fs/cgroup/cpu/kapsel") else "/sys/fs/cgroup/cpu,cpuacct"
+        assert open("%s/kapsel/%s/cpu.cfs_quota_us" % (cpu, cid)).read().strip() == "50000"
+    p = k("exec", "lim", "sh", "-c", "for i in 1 2 3 4 5 6 7 8; do sleep 5 & done; wait", check=False)
+    assert "fork" in (p.stderr + p.stdout).lower()
+
+
+def test_capabilities_and_seccomp_defaults(k):
+    p = k("run", "--rm", "busybox", "sh", "-c", "grep CapEff /proc/self/status")
+    assert p.stdout.split()[1] == "00000000a80425fb"      # docker's default set
+    p = k("run", "--rm", "--cap-drop", "ALL", "busybox", "grep", "CapEff", "/proc/self/status")
+    assert p.stdout.split()[1] == "0000000000000000"
+    p = k("run", "--rm", "--cap-drop", "CHOWN", "busybox", "chown", "nobody", "/tmp", check=False)
+    assert p.returncode != 0
+    p = k("run", "--rm", "busybox", "sh", "-c", "grep Seccomp: /proc/self/status")
+    assert p.stdout.split()[1] == "2"
+
+
+# --- inspection ---
+
+def test_inspect_top_stats(k):
+    k("run", "-d", "--name", "i", "-l", "team=a", "busybox", "sleep", "100")
+    doc = k.inspect("i")
+    assert doc["Name"] == "/i" and doc["Config"]["Labels"] == {"team": "a"}
+    assert doc["State"]["Pid"] > 0 and doc["Driver"] == "overlay"
+    assert k("inspect", "-f", "{{.State.Status}}", "i").stdout == "running\n"
+    top = k("top", "i").stdout
+    assert "sleep 100" in top
+    stats = k("stats", "--no-stream").stdout
+    assert "i" in stats.split() and "MEM USAGE / LIMIT" in stats
+
+
+def test_cp_both_ways_and_symlink_escape(k, tmp_path):
+    k("run", "-d", "--name", "cp", "busybox", "sh", "-c", "echo inside > /f; ln -s / /rootlink; sleep 100")
+    assert wait_for(lambda: k("exec", "cp", "cat", "/f", check=False).returncode == 0)
+    k("cp", "cp:/f", str(tmp_path / "f"))
+    assert (tmp_path / "f").read_text() == "inside\n"
+    (tmp_path / "h").write_text("host")
+    k("cp", str(tmp_path / "h"), "cp:/tmp/")
+    assert k("exec", "cp", "cat", "/tmp/h").stdout == "host"
+    # a symlink inside the container resolves against the container's root, never the host's
+    k("cp", str(tmp_path / "h"), "cp:/rootlink/tmp/h2")
+    assert not os.path.exists("/tmp/h2") and k("exec", "cp", "cat", "/tmp/h2").stdout == "host"
+
+
+def test_container_prune(k):
+    k("run", "--name", "done1", "busybox", "true")
+    k("run", "-d", "--name", "live", "busybox", "sleep", "100")
+    k("container", "prune", "-f")
+    assert k("ps", "-a", "--format", "{{.Names}}").stdout == "live\n"
+
+
+# --- bad input ---
+
+def test_bad_input_messages(k):
+    cases = [
+        (["run", "nosuchimage"], "nosuchimage"),
+        (["run", "-v", "relative/path:/x", "busybox"], "invalid volume"),
+        (["run", "--memory", "1k", "busybox", "true"], "6 MiB"),
+        (["run", "--restart", "sometimes", "busybox"], "--restart"),
+        (["run", "--cap-add", "FLY", "busybox", "true"], "unknown capability"),
+        (["run", "--network", "nonet", "busybox", "true"], "network nonet not found"),
+        (["logs", "ghost"], "no such container: ghost"),
+        (["run", "--name", "bad/name", "busybox", "true"], "invalid container name"),
+    ]
+    for args, needle in cases:
+        p = k(*args, check=False)
+        assert p.returncode == 125, args
+        assert needle in p.stderr, (args, p.stderr)
+    k("run", "--name", "dup", "busybox", "true")
+    p = k("run", "--name", "dup", "busybox", "true", check=False)
+    assert p.returncode == 125 and "already in use" in p.stderr
+    p = k("rm", "ghost", check=False)
+    assert p.returncode == 125
+    # nothing half-made by the failures
+    assert k("ps", "-aq").stdout.split() == [k.inspect("dup")["Id"][:12]]
+
+
+# --- crash safety and concurrency ---
+
+def test_kill9_monitor_then_system_check(k):
+    k("run", "-d", "--name", "victim", "busybox", "sleep", "100")
+    doc = k.inspect("victim")
+    monitors = [int(p) for p in os.listdir("/proc") if p.isdigit() and
+                b"__monitor" in open("/proc/%s/cmdline" % p, "rb").read() and k.root.encode() in open("/proc/%s/cmdline" % p, "rb").read()]
+    assert len(monitors) == 1
+    os.kill(monitors[0], signal.SIGKILL)
+    out = k("system", "check").stdout
+    assert "monitor died" in out
+    assert not wait_for(lambda: alive(doc["State"]["Pid"]), timeout=0.5) or not alive(doc["State"]["Pid"])
+    assert k.inspect("victim")["State"]["Status"] == "exited"
+    assert k("system", "check").stdout.strip().endswith("0 problems fixed")
+
+
+def test_system_check_collects_orphans(k):
+    k("run", "--name", "o", "busybox", "true")
+    cid = k.inspect("o")["Id"]
+    os.makedirs(os.path.join(k.root, "containers", "f" * 64, "diff"))
+    os.makedirs(os.path.join(k.root, "volumes", "ghostvol", "_data"))
+    out = k("system", "check", "--dry-run").stdout
+    assert "orphan container directory" in out and "volume directory without its row" in out
+    k("system", "check")
+    assert sorted(ids_of(k.root)) == [cid]
+    assert not os.path.exists(os.path.join(k.root, "volumes", "ghostvol"))
+
+
+def test_parallel_runs(k):
+    def one(i):
+        return k("run", "--rm", "--name", "par%d" % i, "busybox", "echo", str(i)).stdout
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as ex:
+        outs = list(ex.map(one, range(16)))
+    assert outs == ["%d\n" % i for i in range(16)]
+    assert k("ps", "-aq").stdout == ""
