@@ -322,10 +322,7 @@ static ssize_t find_attach(const NetState *s, const char *id, const char *networ
 
 static int attach(NetCtx *ctx, const NetAttachOpts *o, bool tap, NetAttachment **ret, KError **err) {
         _cleanup_(rtnl_closep) Rtnl *nl = NULL;
-        int r = rtnl_open(&nl);
-        if (r < 0)
-                return kerr(err, r, "open rtnetlink socket");
-        r = ctx_lock(ctx, err);
+        int r = ctx_begin(ctx, &nl, err);
         if (r < 0)
                 return r;
         NetAttach a = {};
@@ -397,10 +394,7 @@ static void drop_instance(NetCtx *ctx, const char *id) {
 
 int net_detach(NetCtx *ctx, const char *instance_id, const char *network, KError **err) {
         _cleanup_(rtnl_closep) Rtnl *nl = NULL;
-        int r = rtnl_open(&nl);
-        if (r < 0)
-                return kerr(err, r, "open rtnetlink socket");
-        r = ctx_lock(ctx, err);
+        int r = ctx_begin(ctx, &nl, err);
         if (r < 0)
                 return r;
         const NetNetwork *n = network ? net_state_network(&ctx->state, network) : NULL;

@@ -106,10 +106,7 @@ static void collect_instance_dirs(NetCtx *ctx, char ***removed) {
 int net_gc(NetCtx *ctx, char *const *live_ids, char ***ret_removed, KError **err) {
         _cleanup_(rtnl_closep) Rtnl *nl = NULL;
         _cleanup_strv_free_ char **removed = NULL;
-        int r = rtnl_open(&nl);
-        if (r < 0)
-                return kerr(err, r, "open rtnetlink socket");
-        r = ctx_lock(ctx, err);
+        int r = ctx_begin(ctx, &nl, err);
         if (r < 0)
                 return r;
         r = collect_attachments(ctx, nl, live_ids, &removed, err);
@@ -132,10 +129,7 @@ int net_gc(NetCtx *ctx, char *const *live_ids, char ***ret_removed, KError **err
 int net_reset(NetCtx *ctx, KError **err) {
         _cleanup_(rtnl_closep) Rtnl *nl = NULL;
         _cleanup_strv_free_ char **removed = NULL;
-        int r = rtnl_open(&nl);
-        if (r < 0)
-                return kerr(err, r, "open rtnetlink socket");
-        r = ctx_lock(ctx, err);
+        int r = ctx_begin(ctx, &nl, err);
         if (r < 0)
                 return r;
         r = collect_links(ctx, nl, true, &removed, err);

@@ -16,6 +16,8 @@ struct NetCtx {
 
 /* Take the flock and load state.json into ctx->state. */
 int ctx_lock(NetCtx *ctx, KError **err);
+/* rtnl_open() then ctx_lock(): the prologue of every call that changes kernel objects. */
+int ctx_begin(NetCtx *ctx, Rtnl **ret_nl, KError **err);
 /* Drop the in-memory state and the flock. */
 void ctx_unlock(NetCtx *ctx);
 /* Write ctx->state atomically. */

@@ -85,6 +85,16 @@ int ctx_lock(NetCtx *ctx, KError **err) {
         return r;
 }
 
+int ctx_begin(NetCtx *ctx, Rtnl **ret_nl, KError **err) {
+        int r = rtnl_open(ret_nl);
+        if (r < 0)
+                return kerr(err, r, "open rtnetlink socket");
+        r = ctx_lock(ctx, err);
+        if (r < 0)
+                *ret_nl = (rtnl_close(*ret_nl), NULL);
+        return r;
+}
+
 void ctx_unlock(NetCtx *ctx) {
         net_state_done(&ctx->state);
         (void) flock(ctx->lock_fd, LOCK_UN);
@@ -294,10 +304,7 @@ static int remove_network(NetCtx *ctx, Rtnl *nl, NetNetwork *n, KError **err) {
 
 int net_network_remove(NetCtx *ctx, const char *name, bool force, KError **err) {
         _cleanup_(rtnl_closep) Rtnl *nl = NULL;
-        int r = rtnl_open(&nl);
-        if (r < 0)
-                return kerr(err, r, "open rtnetlink socket");
-        r = ctx_lock(ctx, err);
+        int r = ctx_begin(ctx, &nl, err);
         if (r < 0)
                 return r;
         NetNetwork *n = net_state_network(&ctx->state, name);
@@ -324,10 +331,7 @@ int net_network_remove(NetCtx *ctx, const char *name, bool force, KError **err) 
 int net_network_prune(NetCtx *ctx, char ***ret_removed, KError **err) {
         _cleanup_(rtnl_closep) Rtnl *nl = NULL;
         _cleanup_strv_free_ char **removed = NULL;
-        int r = rtnl_open(&nl);
-        if (r < 0)
-                return kerr(err, r, "open rtnetlink socket");
-        r = ctx_lock(ctx, err);
+        int r = ctx_begin(ctx, &nl, err);
         if (r < 0)
                 return r;
         for (size_t i = ctx->state.n_networks; r >= 0 && i-- > 0;) {

@@ -218,6 +218,19 @@ static void *vec_push(Vec *vec) {
         return memset((char *) v + vec->n++ * vec->size, 0, vec->size);
 }
 
+/* Hand the collected array over on success (r >= 0 and no allocation failure), free it otherwise. */
+static int vec_take(Vec *vec, int r, void **ret, size_t *ret_n) {
+        if (r >= 0)
+                r = vec->error;
+        if (r < 0) {
+                free(vec->v);
+                return r;
+        }
+        *ret = vec->v;
+        *ret_n = vec->n;
+        return 0;
+}
+
 static int link_attr_cb(const struct nlattr *a, void *data) {
         RtnlLink *l = data;
         if (mnl_attr_get_type(a) == IFLA_IFNAME && mnl_attr_validate(a, MNL_TYPE_STRING) >= 0)
@@ -243,15 +256,7 @@ int rtnl_link_list(Rtnl *nl, RtnlLink **ret, size_t *ret_n) {
         struct nlmsghdr *nlh = link_msg(buf, RTM_GETLINK, NLM_F_DUMP, 0);
         Vec vec = { .size = sizeof(RtnlLink) };
         int r = rtnl_talk(nl, nlh, link_cb, &vec);
-        if (r >= 0)
-                r = vec.error;
-        if (r < 0) {
-                free(vec.v);
-                return r;
-        }
-        *ret = vec.v;
-        *ret_n = vec.n;
-        return 0;
+        return vec_take(&vec, r, (void **) ret, ret_n);
 }
 
 typedef struct PrefixAttr {
@@ -304,15 +309,7 @@ int rtnl_host_prefixes(Rtnl *nl, Cidr **ret, size_t *ret_n) {
                 g->rtgen_family = AF_INET;
                 r = rtnl_talk(nl, nlh, prefix_cb, &vec);
         }
-        if (r >= 0)
-                r = vec.error;
-        if (r < 0) {
-                free(vec.v);
-                return r;
-        }
-        *ret = vec.v;
-        *ret_n = vec.n;
-        return 0;
+        return vec_take(&vec, r, (void **) ret, ret_n);
 }
 
 /* ---- tap, sysctl ---- */
