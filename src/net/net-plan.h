@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The nftables rule set of `table ip kapsel`, computed purely from the state. nft.c turns it into
+ * netlink messages; net_plan_render() prints it in nft syntax for tests and `kapsel-net-tool plan`.
+ *
+ * Chains (priorities as nft's dstnat/srcnat/filter):
+ *   prerouting  nat hook prerouting -100   fib daddr type local -> jump ports   (from other machines)
+ *   output      nat hook output -100       fib daddr type local -> jump ports   (from the host itself)
+ *   ports       regular chain: one DNAT rule per mapped port, comment "instance <id>"
+ *   postrouting nat hook postrouting 100   egress masquerade per non-internal network; masquerade of
+ *                                          127.0.0.0/8 sources into a bridge (port maps on localhost,
+ *                                          with route_localnet=1 on the bridge); hairpin
+ *   forward     filter hook forward 0      per network: intra-bridge accept, replies and DNATed
+ *                                          accept, everything else into the bridge dropped (this is
+ *                                          what isolates two networks), egress accept unless internal */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "net-addr.h"
+#include "net-state.h"
+
+#define NFT_TABLE "kapsel"
+
+typedef enum NftVerdict {
+        NFT_V_ACCEPT,
+        NFT_V_DROP,
+        NFT_V_JUMP,
+        NFT_V_DNAT,
+        NFT_V_MASQ,
+} NftVerdict;
+
+typedef struct NftChainDef {
+        const char *name;
+        const char *type;       /* "nat", "filter", or NULL for a regular chain */
+        int hook;               /* NF_INET_* */
+        int prio;
+} NftChainDef;
+
+extern const NftChainDef nft_chains[];
+extern const size_t nft_n_chains;
+
+/* One rule: the matches present are ANDed in the order of the fields. */
+typedef struct NftRule {
+        const char *chain;
+        bool fib_local;                 /* fib daddr type local */
+        char iif[16], oif[16];          /* "" = no match */
+        bool iif_neg, oif_neg;
+        bool has_saddr, has_daddr;
+        Cidr saddr, daddr;
+        uint8_t l4proto;                /* 0 = no match; then dport is matched too */
+        uint16_t dport;
+        bool ct_established;            /* ct state established,related */
+        bool ct_dnat;                   /* ct status dnat */
+        NftVerdict verdict;
+        const char *jump;               /* NFT_V_JUMP */
+        uint32_t nat_ip;                /* NFT_V_DNAT */
+        uint16_t nat_port;
+        char comment[96];
+} NftRule;
+
+/* Rules for the whole table from `s`. *ret is a new array. */
+int net_plan_rules(const NetState *s, NftRule **ret, size_t *ret_n);
+/* The table in nft syntax; caller frees. */
+char *net_plan_render(const NftRule *rules, size_t n);

@@ -1,0 +1,343 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Apply a planned rule set (net-plan.h) to `table ip kapsel` with libnftnl, in one nfnetlink
+ * batch: add table (so the delete cannot fail on a missing one), delete it, add it again with its
+ * chains and rules. The kernel commits the batch as one transaction, so the table is always the
+ * old or the new rule set. Nothing outside this table is touched. */
+#include "nft.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <errno.h>
+#include <libmnl/libmnl.h>
+#include <libnftnl/chain.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/table.h>
+#include <libnftnl/udata.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_conntrack_common.h>
+#include <linux/netfilter/nf_nat.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/rtnetlink.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "string-util.h"
+
+typedef struct Batch {
+        struct mnl_nlmsg_batch *b;
+        char *buf;
+        uint32_t seq;
+        size_t n_acked;         /* messages sent with NLM_F_ACK, each answered once */
+} Batch;
+
+static struct nlmsghdr *batch_hdr(Batch *bt, uint16_t type, uint16_t flags) {
+        bt->n_acked++;
+        return nftnl_nlmsg_build_hdr(mnl_nlmsg_batch_current(bt->b), type, NFPROTO_IPV4, flags | NLM_F_ACK,
+                                     bt->seq++);
+}
+
+static bool batch_next(Batch *bt) {
+        return mnl_nlmsg_batch_next(bt->b);
+}
+
+static int add_table_msgs(Batch *bt, bool recreate) {
+        struct nftnl_table *t = nftnl_table_alloc();
+        if (!t)
+                return -ENOMEM;
+        nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, NFPROTO_IPV4);
+        nftnl_table_set_str(t, NFTNL_TABLE_NAME, NFT_TABLE);
+        static const uint16_t types[] = { NFT_MSG_NEWTABLE, NFT_MSG_DELTABLE, NFT_MSG_NEWTABLE };
+        for (size_t i = 0; i < (recreate ? 3u : 2u); i++) {
+                struct nlmsghdr *nlh = batch_hdr(bt, types[i], types[i] == NFT_MSG_NEWTABLE ? NLM_F_CREATE : 0);
+                nftnl_table_nlmsg_build_payload(nlh, t);
+                if (!batch_next(bt)) {
+                        nftnl_table_free(t);
+                        return -ENOBUFS;
+                }
+        }
+        nftnl_table_free(t);
+        return 0;
+}
+
+static int add_chain_msg(Batch *bt, const NftChainDef *d) {
+        struct nftnl_chain *c = nftnl_chain_alloc();
+        if (!c)
+                return -ENOMEM;
+        nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, NFPROTO_IPV4);
+        nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, NFT_TABLE);
+        nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, d->name);
+        if (d->type) {
+                nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, d->type);
+                nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, (uint32_t) d->hook);
+                nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, d->prio);
+                nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
+        }
+        struct nlmsghdr *nlh = batch_hdr(bt, NFT_MSG_NEWCHAIN, NLM_F_CREATE);
+        nftnl_chain_nlmsg_build_payload(nlh, c);
+        nftnl_chain_free(c);
+        return batch_next(bt) ? 0 : -ENOBUFS;
+}
+
+/* ---- expressions (see `nft --debug=netlink` for what nft itself emits) ---- */
+
+static struct nftnl_expr *expr_new(struct nftnl_rule *r, const char *name) {
+        struct nftnl_expr *e = nftnl_expr_alloc(name);
+        if (e)
+                nftnl_rule_add_expr(r, e);
+        return e;
+}
+
+#define EXPR(r, name)                                   \
+        ({                                              \
+                struct nftnl_expr *_e = expr_new(r, name); \
+                if (!_e)                                \
+                        return -ENOMEM;                 \
+                _e;                                     \
+        })
+
+static int expr_cmp(struct nftnl_rule *r, enum nft_cmp_ops op, const void *data, uint32_t len) {
+        struct nftnl_expr *e = EXPR(r, "cmp");
+        nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, NFT_REG_1);
+        nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, op);
+        nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, data, len);
+        return 0;
+}
+
+static int expr_meta(struct nftnl_rule *r, enum nft_meta_keys key) {
+        struct nftnl_expr *e = EXPR(r, "meta");
+        nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
+        nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, NFT_REG_1);
+        return 0;
+}
+
+static int expr_payload(struct nftnl_rule *r, enum nft_payload_bases base, uint32_t offset, uint32_t len) {
+        struct nftnl_expr *e = EXPR(r, "payload");
+        nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, base);
+        nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, offset);
+        nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, len);
+        nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, NFT_REG_1);
+        return 0;
+}
+
+static int expr_mask(struct nftnl_rule *r, const void *mask, uint32_t len) {
+        static const uint8_t zero[16];
+        struct nftnl_expr *e = EXPR(r, "bitwise");
+        nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
+        nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
+        nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, len);
+        nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, mask, len);
+        nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, zero, len);
+        return 0;
+}
+
+static int match_ifname(struct nftnl_rule *r, enum nft_meta_keys key, const char *name, bool neg) {
+        char buf[16] = {};
+        strncpy(buf, name, sizeof(buf) - 1);
+        int k = expr_meta(r, key);
+        return k < 0 ? k : expr_cmp(r, neg ? NFT_CMP_NEQ : NFT_CMP_EQ, buf, sizeof(buf));
+}
+
+/* ip saddr/daddr within a prefix: payload, mask (unless /32), compare. */
+static int match_addr(struct nftnl_rule *r, uint32_t offset, const Cidr *c) {
+        uint32_t mask = htonl(ip4_mask(c->prefix)), addr = htonl(c->addr);
+        int k = expr_payload(r, NFT_PAYLOAD_NETWORK_HEADER, offset, 4);
+        if (k >= 0 && c->prefix < 32)
+                k = expr_mask(r, &mask, 4);
+        return k < 0 ? k : expr_cmp(r, NFT_CMP_EQ, &addr, 4);
+}
+
+/* ct <key> & bits != 0 */
+static int match_ct_bits(struct nftnl_rule *r, enum nft_ct_keys key, uint32_t bits) {
+        struct nftnl_expr *e = EXPR(r, "ct");
+        uint32_t zero = 0;
+        nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, key);
+        nftnl_expr_set_u32(e, NFTNL_EXPR_CT_DREG, NFT_REG_1);
+        int k = expr_mask(r, &bits, 4);
+        return k < 0 ? k : expr_cmp(r, NFT_CMP_NEQ, &zero, 4);
+}
+
+static int match_fib_local(struct nftnl_rule *r) {
+        struct nftnl_expr *e = EXPR(r, "fib");
+        uint32_t local = RTN_LOCAL;
+        nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_FLAGS, NFTA_FIB_F_DADDR);
+        nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_RESULT, NFT_FIB_RESULT_ADDRTYPE);
+        nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_DREG, NFT_REG_1);
+        return expr_cmp(r, NFT_CMP_EQ, &local, 4);
+}
+
+static int match_port(struct nftnl_rule *r, uint8_t proto, uint16_t port) {
+        uint16_t p = htons(port);
+        int k = expr_meta(r, NFT_META_L4PROTO);
+        if (k >= 0)
+                k = expr_cmp(r, NFT_CMP_EQ, &proto, 1);
+        if (k >= 0)
+                k = expr_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2);
+        return k < 0 ? k : expr_cmp(r, NFT_CMP_EQ, &p, 2);
+}
+
+static int expr_immediate(struct nftnl_rule *r, enum nft_registers reg, const void *data, uint32_t len) {
+        struct nftnl_expr *e = EXPR(r, "immediate");
+        nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, reg);
+        nftnl_expr_set(e, NFTNL_EXPR_IMM_DATA, data, len);
+        return 0;
+}
+
+static int add_verdict(struct nftnl_rule *r, const NftRule *p) {
+        static const int codes[] = { [NFT_V_ACCEPT] = NF_ACCEPT, [NFT_V_DROP] = NF_DROP, [NFT_V_JUMP] = NFT_JUMP };
+        if (p->verdict == NFT_V_MASQ)
+                return EXPR(r, "masq") ? 0 : -ENOMEM;
+        if (p->verdict == NFT_V_DNAT) {
+                uint32_t ip = htonl(p->nat_ip);
+                uint16_t port = htons(p->nat_port);
+                int k = expr_immediate(r, NFT_REG_1, &ip, 4);
+                if (k >= 0)
+                        k = expr_immediate(r, NFT_REG_2, &port, 2);
+                if (k < 0)
+                        return k;
+                struct nftnl_expr *e = EXPR(r, "nat");
+                nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_TYPE, NFT_NAT_DNAT);
+                nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FAMILY, NFPROTO_IPV4);
+                nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_ADDR_MIN, NFT_REG_1);
+                nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_REG_PROTO_MIN, NFT_REG_2);
+                nftnl_expr_set_u32(e, NFTNL_EXPR_NAT_FLAGS, NF_NAT_RANGE_PROTO_SPECIFIED);
+                return 0;
+        }
+        struct nftnl_expr *e = EXPR(r, "immediate");
+        nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+        nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, (uint32_t) codes[p->verdict]);
+        if (p->verdict == NFT_V_JUMP)
+                nftnl_expr_set_str(e, NFTNL_EXPR_IMM_CHAIN, p->jump);
+        return 0;
+}
+
+static int build_rule(struct nftnl_rule *r, const NftRule *p) {
+        int k = 0;
+        if (p->fib_local)
+                k = match_fib_local(r);
+        if (k >= 0 && p->iif[0])
+                k = match_ifname(r, NFT_META_IIFNAME, p->iif, p->iif_neg);
+        if (k >= 0 && p->oif[0])
+                k = match_ifname(r, NFT_META_OIFNAME, p->oif, p->oif_neg);
+        if (k >= 0 && p->has_saddr && p->saddr.prefix > 0)
+                k = match_addr(r, 12, &p->saddr);
+        if (k >= 0 && p->has_daddr && p->daddr.prefix > 0)
+                k = match_addr(r, 16, &p->daddr);
+        if (k >= 0 && p->l4proto)
+                k = match_port(r, p->l4proto, p->dport);
+        if (k >= 0 && p->ct_established)
+                k = match_ct_bits(r, NFT_CT_STATE, NF_CT_STATE_BIT(IP_CT_ESTABLISHED) | NF_CT_STATE_BIT(IP_CT_RELATED));
+        if (k >= 0 && p->ct_dnat)
+                k = match_ct_bits(r, NFT_CT_STATUS, IPS_DST_NAT);
+        return k < 0 ? k : add_verdict(r, p);
+}
+
+static int add_rule_msg(Batch *bt, const NftRule *p) {
+        struct nftnl_rule *r = nftnl_rule_alloc();
+        if (!r)
+                return -ENOMEM;
+        nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, NFPROTO_IPV4);
+        nftnl_rule_set_str(r, NFTNL_RULE_TABLE, NFT_TABLE);
+        nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, p->chain);
+        int k = build_rule(r, p);
+        if (k >= 0 && p->comment[0]) {
+                struct nftnl_udata_buf *u = nftnl_udata_buf_alloc(NFT_USERDATA_MAXLEN);
+                if (!u || !nftnl_udata_put_strz(u, NFTNL_UDATA_RULE_COMMENT, p->comment))
+                        k = -ENOMEM;
+                else
+                        nftnl_rule_set_data(r, NFTNL_RULE_USERDATA, nftnl_udata_buf_data(u), nftnl_udata_buf_len(u));
+                nftnl_udata_buf_free(u);
+        }
+        if (k >= 0) {
+                struct nlmsghdr *nlh = batch_hdr(bt, NFT_MSG_NEWRULE, NLM_F_APPEND | NLM_F_CREATE);
+                nftnl_rule_nlmsg_build_payload(nlh, r);
+                if (!batch_next(bt))
+                        k = -ENOBUFS;
+        }
+        nftnl_rule_free(r);
+        return k;
+}
+
+/* Send the batch and read one answer per acked message; the first error wins. */
+static int batch_send(Batch *bt, KError **err) {
+        struct mnl_socket *nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
+        if (!nl)
+                return kerr(err, -errno, "open nfnetlink socket");
+        int r = 0;
+        if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+                r = kerr(err, -errno, "bind nfnetlink socket");
+                goto out;
+        }
+        int sz = (int) mnl_nlmsg_batch_size(bt->b) * 2;
+        (void) setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz));
+        if (mnl_socket_sendto(nl, mnl_nlmsg_batch_head(bt->b), mnl_nlmsg_batch_size(bt->b)) < 0) {
+                r = kerr(err, -errno, "send nftables batch");
+                goto out;
+        }
+        uint32_t portid = mnl_socket_get_portid(nl);
+        char buf[32768];
+        size_t answered = 0;
+        while (answered < bt->n_acked) {
+                ssize_t len = mnl_socket_recvfrom(nl, buf, sizeof(buf));
+                if (len < 0) {
+                        r = kerr(err, -errno, "read nftables answer");
+                        break;
+                }
+                for (struct nlmsghdr *h = (struct nlmsghdr *) buf; mnl_nlmsg_ok(h, (int) len);
+                     h = mnl_nlmsg_next(h, (int *) &len)) {
+                        if (h->nlmsg_type != NLMSG_ERROR || h->nlmsg_pid != portid)
+                                continue;
+                        answered++;
+                        const struct nlmsgerr *e = mnl_nlmsg_get_payload(h);
+                        if (e->error < 0 && r >= 0)
+                                r = kerr(err, e->error, "nftables table ip %s (message %u)", NFT_TABLE,
+                                         e->msg.nlmsg_seq);
+                }
+        }
+out:
+        mnl_socket_close(nl);
+        return r;
+}
+
+static int batch_run(size_t n_rules, int (*fill)(Batch *, const NftRule *, size_t), const NftRule *rules,
+                     KError **err) {
+        size_t size = (n_rules + 16) * 1024;
+        Batch bt = { .buf = malloc(size), .seq = 1 };
+        if (!bt.buf)
+                return -ENOMEM;
+        bt.b = mnl_nlmsg_batch_start(bt.buf, size);
+        nftnl_batch_begin(mnl_nlmsg_batch_current(bt.b), bt.seq++);
+        mnl_nlmsg_batch_next(bt.b);
+        int r = fill(&bt, rules, n_rules);
+        if (r >= 0) {
+                nftnl_batch_end(mnl_nlmsg_batch_current(bt.b), bt.seq++);
+                mnl_nlmsg_batch_next(bt.b);
+                r = batch_send(&bt, err);
+        } else
+                r = kerr(err, r, "build nftables batch");
+        mnl_nlmsg_batch_stop(bt.b);
+        free(bt.buf);
+        return r;
+}
+
+static int fill_apply(Batch *bt, const NftRule *rules, size_t n) {
+        int r = add_table_msgs(bt, true);
+        for (size_t i = 0; r >= 0 && i < nft_n_chains; i++)
+                r = add_chain_msg(bt, &nft_chains[i]);
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                r = add_rule_msg(bt, &rules[i]);
+        return r;
+}
+
+static int fill_delete(Batch *bt, const NftRule *rules, size_t n) {
+        return add_table_msgs(bt, false);
+}
+
+int nft_apply(const NftRule *rules, size_t n, KError **err) {
+        return batch_run(n, fill_apply, rules, err);
+}
+
+int nft_delete_table(KError **err) {
+        return batch_run(0, fill_delete, NULL, err);
+}
