@@ -9,6 +9,28 @@
 #include "string-util.h"
 #include "template.h"
 
+/* NetworkSettings as docker shows them: the first network's address up front, all in Networks. */
+static void add_network_settings(Engine *e, const CtrRecord *rec, json_t *doc) {
+        NetCtx *ctx;
+        NetAttachment **atts = NULL;
+        json_t *nets = json_object(), *ns = json_pack("{s:s, s:s, s:s, s:o}", "IPAddress", "", "Gateway", "", "MacAddress", "",
+                                                     "Networks", nets);
+        json_object_set_new(doc, "NetworkSettings", ns);
+        if (engine_net(e, &ctx, NULL) < 0 || net_attachments(ctx, rec->id, &atts, NULL) < 0)
+                return;
+        for (NetAttachment **a = atts; a && *a; a++) {
+                json_object_set_new(nets, (*a)->network,
+                                    json_pack("{s:s, s:i, s:s, s:s}", "IPAddress", (*a)->ip, "IPPrefixLen", (int) (*a)->prefixlen,
+                                              "Gateway", (*a)->gateway, "MacAddress", (*a)->mac));
+                if (a == atts) {
+                        json_object_set_new(ns, "IPAddress", json_string((*a)->ip));
+                        json_object_set_new(ns, "Gateway", json_string((*a)->gateway));
+                        json_object_set_new(ns, "MacAddress", json_string((*a)->mac));
+                }
+        }
+        net_attachments_free(atts);
+}
+
 K_VERB(inspect) {
         static const struct option opts[] = { { "format", required_argument, NULL, 'f' }, { "help", no_argument, NULL, 'h' }, {} };
         const char *format = NULL;
@@ -38,6 +60,7 @@ K_VERB(inspect) {
                         continue;
                 }
                 json_t *doc = ctr_inspect_json(e, rec);
+                add_network_settings(e, rec, doc);
                 if (format && !streq(format, "json")) {
                         r = template_render(format, doc, stdout, err);
                         json_decref(doc);

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ctr-net.h"
 #include "ctr-ops.h"
 #include "kapsel-cli.h"
 #include "monitor.h"
@@ -246,9 +247,8 @@ int k_create_container(Engine *e, RunRequest *req, char ret_id[static 65], KErro
         if ((r = spec_gen(&probe, &spec, err)) < 0)
                 return r;
         json_decref(spec);
-        const char *mode = json_string_value(json_object_get(json_object_get(req->config, "HostConfig"), "NetworkMode"));
-        if (mode && !streq(mode, "default") && !streq(mode, "none") && !streq(mode, "host") && !streq(mode, "bridge"))
-                return kerr_msg(err, KERR_NOT_FOUND, -ENOENT, "network %s not found (kapsel network ls)", mode);
+        if ((r = ctr_net_validate(e, req->config, err)) < 0)
+                return r;
 
         if ((r = volume_ensure_for(e, req->config, err)) < 0)
                 return r;

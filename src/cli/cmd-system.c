@@ -145,6 +145,24 @@ static void check_volumes(Check *c) {
         }
 }
 
+/* Network objects (veths, taps, rules, addresses, files) of containers that are not running. */
+static void check_network(Check *c) {
+        NetCtx *ctx;
+        CtrRecord **list = NULL;
+        size_t n = 0;
+        if (c->dry_run || engine_net(c->e, &ctx, NULL) < 0 || db_ctr_list(c->e->db, &list, &n, NULL) < 0)
+                return;
+        _cleanup_strv_free_ char **live = NULL, **removed = NULL;
+        for (size_t i = 0; i < n; i++)
+                if (list[i]->state == CTR_RUNNING || list[i]->state == CTR_PAUSED || list[i]->state == CTR_RESTARTING)
+                        (void) strv_extend(&live, list[i]->id);
+        ctr_record_list_free(list, n);
+        if (net_gc(ctx, live ?: (char *[]) { NULL }, &removed, NULL) < 0)
+                return;
+        for (char **p = removed; p && *p; p++)
+                report(c, "network leftover:", *p);
+}
+
 K_VERB(system_check) {
         static const struct option opts[] = { { "dry-run", no_argument, NULL, 'n' }, { "help", no_argument, NULL, 'h' }, {} };
         Check c = { 0 };
@@ -168,6 +186,7 @@ K_VERB(system_check) {
         check_orphan_dirs(&c, "runtime", known);
         check_cgroups(&c, known);
         check_volumes(&c);
+        check_network(&c);
         ImageStore *s;
         uint64_t freed = 0;
         if (!c.dry_run && engine_images(e, &s, NULL) >= 0 && image_gc(s, &freed, NULL) >= 0 && freed)

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "container.h"
+#include "ctr-net.h"
 #include "ctr-ops.h"
 #include "overlay.h"
 #include "rm-rf.h"
@@ -39,6 +40,7 @@ int ctr_release(Engine *e, const char *id, KError **err) {
                         *err = TAKE_PTR(derr);
                 return r;
         }
+        (void) ctr_net_teardown(e, id, NULL);
         _cleanup_free_ char *dir = engine_ctr_path(e, id, NULL);
         if (!dir)
                 return kerr(err, -ENOMEM, "release");

@@ -58,6 +58,7 @@ void engine_free(Engine *e) {
                 return;
         db_close(e->db);
         image_store_free(e->images);
+        net_close(e->net);
         free(e->root);
         free(e->runtime_root);
         free(e->self_exe);
@@ -74,6 +75,19 @@ int engine_images(Engine *e, ImageStore **ret, KError **err) {
                         return r;
         }
         *ret = e->images;
+        return 0;
+}
+
+int engine_net(Engine *e, NetCtx **ret, KError **err) {
+        if (!e->net) {
+                _cleanup_free_ char *p = path_join(e->root, "net");
+                if (!p)
+                        return kerr(err, -ENOMEM, "network state");
+                int r = net_open(p, &e->net, err);
+                if (r < 0)
+                        return r;
+        }
+        *ret = e->net;
         return 0;
 }
 

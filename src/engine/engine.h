@@ -18,6 +18,7 @@
 #include "db.h"
 #include "error.h"
 #include "image.h"
+#include "net.h"
 #include "time-util.h"
 
 typedef struct Engine {
@@ -25,6 +26,7 @@ typedef struct Engine {
         char *runtime_root;     /* root/runtime */
         Db *db;
         ImageStore *images;     /* opened on first use (engine_images) */
+        NetCtx *net;            /* opened on first use (engine_net) */
         char *self_exe;         /* this binary, for spawning the monitor */
 } Engine;
 
@@ -34,6 +36,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Engine *, engine_free)
 
 /* The image store, opened on first use. */
 int engine_images(Engine *e, ImageStore **ret, KError **err);
+/* The network layer (root/net), opened on first use. */
+int engine_net(Engine *e, NetCtx **ret, KError **err);
 /* Find an image by reference; the built-in busybox image is imported on first use. */
 int engine_image_lookup(Engine *e, const char *ref, Image **ret, KError **err);
 

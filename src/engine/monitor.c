@@ -20,7 +20,7 @@
 #include "attach.h"
 #include "container.h"
 #include "ctr-ops.h"
-#include "etc-files.h"
+#include "ctr-net.h"
 #include "fd-util.h"
 #include "json-util.h"
 #include "log.h"
@@ -40,6 +40,7 @@ typedef struct Monitor {
         char *dir;
         CtrRecord *rec;
         Image *img;
+        CtrNet net;
         bool tty, open_stdin, attach_wait;
         int log_fd;
         int out_fd, err_fd, in_fd;      /* our ends of the container's stdio pipes (or -1) */
@@ -65,6 +66,7 @@ static void monitor_done(Monitor *m) {
                 safe_close(m->clients[i]);
         ctr_record_free(m->rec);
         image_free(m->img);
+        ctr_net_done(&m->net);
         free(m->dir);
         free(m->id);
 }
@@ -82,10 +84,8 @@ static const char *init_binary(void) {
 
 static int write_bundle(Monitor *m, KError **err) {
         _cleanup_free_ char *rootfs = path_join(m->dir, "rootfs"), *bundle = path_join(m->dir, "bundle"),
-                            *hosts = path_join(m->dir, "hosts"), *hostname = path_join(m->dir, "hostname"),
-                            *resolv = path_join(m->dir, "resolv.conf"), *volumes = path_join(m->e->root, "volumes"),
-                            *cgpath = NULL;
-        if (!rootfs || !bundle || !hosts || !hostname || !resolv || !volumes ||
+                            *volumes = path_join(m->e->root, "volumes"), *cgpath = NULL;
+        if (!rootfs || !bundle || !volumes ||
             asprintf(&cgpath, "/kapsel/%s", m->id) < 0)
                 return kerr(err, -ENOMEM, "bundle");
         _cleanup_close_ int rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -95,12 +95,11 @@ static int write_bundle(Monitor *m, KError **err) {
         int r = user_resolve(rootfd, cfg_str(m->rec->config, "Config", "User"), &u, err);
         if (r < 0)
                 return r;
-        const char *mode = cfg_str(m->rec->config, "HostConfig", "NetworkMode");
-        bool host_net = mode && streq(mode, "host");
         SpecGenInput in = {
                 .image = &m->img->config, .config = m->rec->config, .rootfs = rootfs, .volumes_dir = volumes,
-                .hosts_path = host_net ? NULL : hosts, .hostname_path = host_net ? NULL : hostname,
-                .resolv_path = host_net ? NULL : resolv, .host_network = host_net, .uid = u.uid, .gid = u.gid,
+                .hosts_path = m->net.files.hosts, .hostname_path = m->net.files.hostname,
+                .resolv_path = m->net.files.resolv_conf, .host_network = m->net.host, .netns_path = m->net.netns_path,
+                .uid = u.uid, .gid = u.gid,
                 .additional_gids = u.groups, .n_additional_gids = u.n_groups, .cgroups_path = cgpath,
                 .init_path = json_is_true(json_object_get(json_object_get(m->rec->config, "HostConfig"), "Init"))
                                      ? init_binary() : NULL,
@@ -134,7 +133,8 @@ static int monitor_prepare(Monitor *m, KError **err) {
                 return kerr_prefix(err, r, "image of container %s", m->rec->name);
         if ((r = overlay_prepare(m->dir, err)) < 0 || (r = overlay_mount(m->dir, m->img, err)) < 0)
                 return r;
-        if ((r = etc_files_write(m->dir, m->id, m->rec->name, m->rec->config, NULL, err)) < 0)
+        ctr_net_done(&m->net);
+        if ((r = ctr_net_setup(m->e, m->rec, &m->img->config, &m->net, err)) < 0)
                 return r;
         return write_bundle(m, err);
 }

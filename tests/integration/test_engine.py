@@ -1,8 +1,10 @@
 """End-to-end tests of the `kapsel` engine: every container verb on a temporary root.
 
-Each test gets its own --root under tmp_path and the built-in busybox image. After each test
-every container is removed, and the test fails if anything is left behind: a monitor or
-container process, an overlay mount under the root, or a cgroup of one of its containers."""
+Each test gets its own --root under tmp_path and the built-in busybox image. kapsel runs inside a
+network namespace the session creates (nsenter --net, so mounts and cgroups stay the host's):
+its default bridge, NAT rules and veths never touch the host's network. After each test every
+container is removed, and the test fails if anything is left behind: a monitor or container
+process, an overlay mount under the root, a cgroup of one of its containers, or a veth."""
 import concurrent.futures
 import json
 import os
@@ -20,13 +22,31 @@ PROBE = os.path.join(REPO, "build/src/helpers/kapsel-probe")
 pytestmark = pytest.mark.skipif(not os.path.exists(KAPSEL), reason="kapsel not built at %s" % KAPSEL)
 
 
+NETNS = "kapsel-engine-test-%d" % os.getpid()
+
+
+@pytest.fixture(scope="session")
+def netns():
+    subprocess.run(["ip", "netns", "add", NETNS], check=True)
+    subprocess.run(["ip", "-n", NETNS, "link", "set", "lo", "up"], check=True)
+    yield "/run/netns/" + NETNS
+    subprocess.run(["ip", "netns", "del", NETNS])
+
+
+def in_ns(cmd):
+    return ["nsenter", "--net=/run/netns/" + NETNS] + cmd
+
+
 class K:
     def __init__(self, root):
         self.root = root
 
+    def cmd(self, *args):
+        return in_ns([KAPSEL, "--root", self.root] + list(args))
+
     def __call__(self, *args, check=True, timeout=30, input=None):
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-            p = subprocess.run([KAPSEL, "--root", self.root] + list(args), stdout=out, stderr=err,
+            p = subprocess.run(self.cmd(*args), stdout=out, stderr=err,
                                input=input, stdin=None if input is not None else subprocess.DEVNULL,
                                timeout=timeout)
             out.seek(0)
@@ -74,19 +94,25 @@ def leftovers(root, known_ids):
     return found
 
 
+def veths():
+    out = subprocess.run(["ip", "-n", NETNS, "-o", "link"], capture_output=True, text=True).stdout
+    return [l.split(":")[1].strip().split("@")[0] for l in out.splitlines() if ": kv" in l]
+
+
 @pytest.fixture
-def k(tmp_path):
+def k(tmp_path, netns):
     root = str(tmp_path / "root")
     kk = K(root)
     yield kk
     known = ids_of(root)
-    q = subprocess.run([KAPSEL, "--root", root, "ps", "-aq", "--no-trunc"], capture_output=True, text=True)
+    q = subprocess.run(kk.cmd("ps", "-aq", "--no-trunc"), capture_output=True, text=True)
     for cid in q.stdout.split():
-        subprocess.run([KAPSEL, "--root", root, "rm", "-f", cid], capture_output=True, timeout=30)
+        subprocess.run(kk.cmd("rm", "-f", cid), capture_output=True, timeout=30)
     deadline = time.time() + 5
-    while leftovers(root, known) and time.time() < deadline:
+    while (leftovers(root, known) or veths()) and time.time() < deadline:
         time.sleep(0.1)
     assert leftovers(root, known) == []
+    assert veths() == []
 
 
 def wait_for(pred, timeout=10):
@@ -128,7 +154,7 @@ def test_stdin_interactive(k):
 
 
 def test_tty_via_script(k):
-    cmd = "%s --root %s run -it --rm busybox sh -c 'tty; exit 5'" % (KAPSEL, k.root)
+    cmd = " ".join(k.cmd("run", "-it", "--rm", "busybox", "sh", "-c", "'tty; exit 5'"))
     p = subprocess.run(["script", "-qec", cmd, "/dev/null"], capture_output=True, text=True, timeout=30)
     assert "/dev/pts/0" in p.stdout
     assert p.returncode == 5
@@ -189,7 +215,7 @@ def test_pause_unpause_wait_kill(k):
     assert k.inspect("p")["State"]["Status"] == "paused"
     k("unpause", "p")
     assert k.inspect("p")["State"]["Status"] == "running"
-    waiter = subprocess.Popen([KAPSEL, "--root", k.root, "wait", "p"], stdout=subprocess.PIPE, text=True)
+    waiter = subprocess.Popen(k.cmd("wait", "p"), stdout=subprocess.PIPE, text=True)
     time.sleep(0.3)
     k("kill", "-s", "KILL", "p")
     assert waiter.communicate(timeout=10)[0] == "137\n"
@@ -197,7 +223,10 @@ def test_pause_unpause_wait_kill(k):
 
 def test_restart_policy_on_failure(k):
     k("run", "-d", "--name", "r", "--restart", "on-failure:2", "busybox", "sh", "-c", "echo try; exit 1")
-    assert wait_for(lambda: k.inspect("r")["State"]["Status"] == "exited" and k.inspect("r")["RestartCount"] == 2)
+    def done():
+        doc = k.inspect("r")
+        return doc["State"]["Status"] == "exited" and doc["RestartCount"] == 2
+    assert wait_for(done)
     assert k("logs", "r").stdout == "try\ntry\ntry\n"
 
 
@@ -205,7 +234,10 @@ def test_restart_always_survives_kill_but_not_stop(k):
     k("run", "-d", "--name", "a", "--restart", "always", "busybox", "sleep", "100")
     pid = k.inspect("a")["State"]["Pid"]
     os.kill(pid, signal.SIGKILL)
-    assert wait_for(lambda: k.inspect("a")["RestartCount"] == 1 and k.inspect("a")["State"]["Running"])
+    def back():
+        doc = k.inspect("a")
+        return doc["RestartCount"] == 1 and doc["State"]["Running"]
+    assert wait_for(back)
     k("stop", "-t", "1", "a")
     time.sleep(0.5)
     assert k.inspect("a")["State"]["Status"] == "exited"
@@ -381,3 +413,59 @@ def test_parallel_runs(k):
         outs = list(ex.map(one, range(16)))
     assert outs == ["%d\n" % i for i in range(16)]
     assert k("ps", "-aq").stdout == ""
+
+
+# --- networks (inside the test's network namespace) ---
+
+def test_default_bridge_port_map_and_port(k):
+    k("run", "-d", "--name", "srv", "-p", "127.0.0.1:18080:8080", "busybox", "sh", "-c",
+      "echo hello-from-srv > /tmp/index.html; httpd -f -p 8080 -h /tmp")
+    assert k("port", "srv").stdout == "8080/tcp -> 127.0.0.1:18080\n"
+    url = "http://127.0.0.1:18080/index.html"
+    fetch = in_ns(["python3", "-c", "import urllib.request,sys; print(urllib.request.urlopen(sys.argv[1], timeout=2).read().decode(), end='')", url])
+    assert wait_for(lambda: subprocess.run(fetch, capture_output=True).returncode == 0)
+    assert subprocess.run(fetch, capture_output=True, text=True).stdout == "hello-from-srv\n"
+    doc = k.inspect("srv")
+    assert doc["HostConfig"]["NetworkMode"] == "default"
+    assert doc["NetworkSettings"]["IPAddress"].startswith("10.") and "bridge" in doc["NetworkSettings"]["Networks"]
+    p = k("run", "--rm", "-p", "127.0.0.1:18080:80", "busybox", "true", check=False)
+    assert p.returncode == 125 and "18080" in p.stderr
+
+
+def test_user_network_by_name_and_isolation(k):
+    k("network", "create", "--subnet", "10.77.0.0/24", "backend")
+    assert "backend" in k("network", "ls", "-q").stdout.split()
+    k("run", "-d", "--name", "db", "--network", "backend", "busybox", "sh", "-c",
+      "echo db-data > /tmp/x; httpd -f -p 80 -h /tmp")
+    p = k("run", "--rm", "--network", "backend", "busybox", "sh", "-c",
+          "for i in 1 2 3 4 5 6 7 8 9 10; do wget -qO- http://db/x && exit 0; sleep 0.2; done; exit 1")
+    assert p.stdout == "db-data\n"
+    ip = json.loads(k("network", "inspect", "backend").stdout)[0]["Containers"]
+    assert any(c["Name"] == "db" and c["IPv4Address"].startswith("10.77.0.") for c in ip.values())
+    # a container on the default network cannot reach it
+    addr = [c["IPv4Address"].split("/")[0] for c in ip.values() if c["Name"] == "db"][0]
+    p = k("run", "--rm", "busybox", "wget", "-T", "2", "-qO-", "http://%s/x" % addr, check=False)
+    assert p.returncode != 0
+    p = k("network", "rm", "backend", check=False)
+    assert p.returncode == 125 and "db" in p.stderr + p.stdout or p.returncode == 125
+    k("rm", "-f", "db")
+    k("network", "rm", "backend")
+
+
+def test_network_none_and_host(k):
+    p = k("run", "--rm", "--network", "none", "busybox", "ip", "-o", "link")
+    assert [l.split(":")[1].strip() for l in p.stdout.splitlines()] == ["lo"]
+    ours = subprocess.run(in_ns(["ip", "-o", "link"]), capture_output=True, text=True).stdout
+    p = k("run", "--rm", "--network", "host", "busybox", "ip", "-o", "link")
+    assert sorted(l.split(":")[1].strip() for l in p.stdout.splitlines()) == \
+        sorted(l.split(":")[1].strip() for l in ours.splitlines())
+
+
+def test_network_container_mode_and_etc_files(k):
+    k("run", "-d", "--name", "first", "--hostname", "h1", "--add-host", "db.local:10.9.9.9", "--dns", "10.0.0.53",
+      "busybox", "sh", "-c", "httpd -f -p 8081 -h /etc")
+    doc = k("run", "--rm", "--name", "second", "--network", "container:first", "busybox", "sh", "-c",
+            "for i in 1 2 3 4 5 6 7 8 9 10; do wget -qO- http://127.0.0.1:8081/hostname && exit 0; sleep 0.2; done")
+    assert doc.stdout == "h1\n"
+    p = k("exec", "first", "sh", "-c", "cat /etc/hosts /etc/resolv.conf")
+    assert "10.9.9.9" in p.stdout and "db.local" in p.stdout and "nameserver 10.0.0.53" in p.stdout

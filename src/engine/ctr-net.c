@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ctr-net.h"
+#include "string-util.h"
+
+void ctr_net_done(CtrNet *n) {
+        free(n->netns_path);
+        net_files_done(&n->files);
+        *n = (CtrNet) { 0 };
+}
+
+static const json_t *host_cfg(const json_t *config, const char *key) {
+        return json_object_get(json_object_get(config, "HostConfig"), key);
+}
+
+static char **strv_of(const json_t *a) {
+        char **v = NULL;
+        size_t i;
+        json_t *e;
+        json_array_foreach(a, i, e)
+                if (json_is_string(e))
+                        (void) strv_extend(&v, json_string_value(e));
+        return v;
+}
+
+/* -p specs and -P (the image's exposed ports) as port maps. */
+static int port_maps(const json_t *config, const ImageConfig *img, NetPortMap **ret, size_t *ret_n, KError **err) {
+        NetPortMap *maps = NULL;
+        size_t n = 0, i;
+        json_t *e;
+        int r = 0;
+        json_array_foreach(host_cfg(config, "PortSpecs"), i, e)
+                if ((r = net_port_parse(json_string_value(e) ?: "", &maps, &n, err)) < 0)
+                        break;
+        if (r >= 0 && json_is_true(host_cfg(config, "PublishAllPorts")) && img && img->exposed_ports)
+                r = net_port_expose(img->exposed_ports, &maps, &n, err);
+        if (r < 0) {
+                free(maps);
+                return r;
+        }
+        *ret = maps;
+        *ret_n = n;
+        return 0;
+}
+
+int ctr_net_validate(Engine *e, const json_t *config, KError **err) {
+        NetMode mode;
+        int r = net_mode_parse(json_string_value(host_cfg(config, "NetworkMode")) ?: "", &mode, err);
+        if (r < 0)
+                return r;
+        NetCtx *ctx;
+        if (mode.kind == NET_MODE_BRIDGE && !streq(mode.network, NET_DEFAULT_NETWORK)) {
+                json_t *info = NULL;
+                if ((r = engine_net(e, &ctx, err)) >= 0 && (r = net_network_inspect(ctx, mode.network, &info, err)) < 0)
+                        r = kerr_prefix(err, r, "--network %s (see 'kapsel network ls')", mode.network);
+                json_decref(info);
+        } else if (mode.kind == NET_MODE_CONTAINER) {
+                _cleanup_(ctr_record_freep) CtrRecord *other = NULL;
+                r = db_ctr_get(e->db, mode.container, &other, err);
+        }
+        if (r >= 0 && mode.kind != NET_MODE_BRIDGE && json_array_size(host_cfg(config, "PortSpecs")) > 0)
+                r = kerr_msg(err, KERR_USAGE, -EINVAL, "-p needs a bridge network; --network %s has no port maps",
+                             json_string_value(host_cfg(config, "NetworkMode")));
+        NetPortMap *maps = NULL;
+        size_t n = 0;
+        if (r >= 0 && (r = port_maps(config, NULL, &maps, &n, err)) >= 0)
+                free(maps);
+        net_mode_done(&mode);
+        return r;
+}
+
+static int files(NetCtx *ctx, const CtrRecord *rec, CtrNet *ret, KError **err) {
+        _cleanup_strv_free_ char **dns = strv_of(host_cfg(rec->config, "Dns")),
+                                **hosts = strv_of(host_cfg(rec->config, "ExtraHosts"));
+        const char *hostname = json_string_value(json_object_get(json_object_get(rec->config, "Config"), "Hostname"));
+        NetFilesOpts fo = { .hostname = hostname && *hostname ? hostname : NULL, .dns = dns, .extra_hosts = hosts };
+        return net_files_setup(ctx, rec->id, &fo, &ret->files, err);
+}
+
+int ctr_net_setup(Engine *e, const CtrRecord *rec, const ImageConfig *img, CtrNet *ret, KError **err) {
+        NetMode mode;
+        NetCtx *ctx;
+        *ret = (CtrNet) { 0 };
+        int r = net_mode_parse(json_string_value(host_cfg(rec->config, "NetworkMode")) ?: "", &mode, err);
+        if (r < 0)
+                return r;
+        if (mode.kind == NET_MODE_HOST) {
+                ret->host = true;
+                net_mode_done(&mode);
+                return 0;
+        }
+        if ((r = engine_net(e, &ctx, err)) < 0)
+                goto out;
+        if (mode.kind == NET_MODE_CONTAINER) {
+                _cleanup_(ctr_record_freep) CtrRecord *other = NULL;
+                if ((r = db_ctr_get(e->db, mode.container, &other, err)) < 0)
+                        goto out;
+                ret->netns_path = engine_ctr_path(e, other->id, "netns");
+                if (other->state != CTR_RUNNING || access(ret->netns_path, F_OK) < 0) {
+                        r = kerr_msg(err, KERR_STATE, -EINVAL, "--network container:%s: that container is not running",
+                                     mode.container);
+                        goto out;
+                }
+        } else {
+                ret->netns_path = engine_ctr_path(e, rec->id, "netns");
+                if (!ret->netns_path || (r = net_netns_create(ret->netns_path, err)) < 0)
+                        goto out;
+        }
+        if (mode.kind == NET_MODE_BRIDGE) {
+                NetPortMap *maps = NULL;
+                size_t n = 0;
+                if ((r = port_maps(rec->config, img, &maps, &n, err)) < 0)
+                        goto out;
+                NetAttachOpts o = { .network = mode.network, .instance_id = rec->id, .instance_name = rec->name,
+                                    .netns_path = ret->netns_path, .ports = maps, .n_ports = n };
+                NetAttachment *a = NULL;
+                r = net_attach(ctx, &o, &a, err);
+                free(maps);
+                net_attachment_free(a);
+                if (r < 0)
+                        goto out;
+        }
+        r = files(ctx, rec, ret, err);
+out:
+        net_mode_done(&mode);
+        if (r < 0) {
+                (void) ctr_net_teardown(e, rec->id, NULL);
+                ctr_net_done(ret);
+        }
+        return r;
+}
+
+int ctr_net_teardown(Engine *e, const char *id, KError **err) {
+        NetCtx *ctx;
+        int r = engine_net(e, &ctx, err);
+        if (r < 0)
+                return r;
+        r = net_detach(ctx, id, NULL, err);
+        _cleanup_free_ char *ns = engine_ctr_path(e, id, "netns");
+        int r2 = ns ? net_netns_remove(ns, r < 0 ? NULL : err) : -ENOMEM;
+        return r < 0 ? r : r2;
+}
+
+int ctr_net_connect(Engine *e, const CtrRecord *rec, const char *network, KError **err) {
+        NetCtx *ctx;
+        int r = engine_net(e, &ctx, err);
+        if (r < 0)
+                return r;
+        _cleanup_free_ char *ns = engine_ctr_path(e, rec->id, "netns");
+        if (!ns || access(ns, F_OK) < 0)
+                return kerr_msg(err, KERR_STATE, -EINVAL, "container %s has no network namespace of its own (running, "
+                                "not --network host)", rec->name);
+        NetAttachOpts o = { .network = network, .instance_id = rec->id, .instance_name = rec->name, .netns_path = ns };
+        NetAttachment *a = NULL;
+        r = net_attach(ctx, &o, &a, err);
+        net_attachment_free(a);
+        return r;
+}

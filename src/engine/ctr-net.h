@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* A container's network, from HostConfig.NetworkMode and its port flags, over the network layer
+ * (src/net): its own netns bind-mounted at containers/<id>/netns (bridge, user networks, none),
+ * the host's (host), or another container's (container:<name>); plus its /etc files. */
+#pragma once
+
+#include <stdbool.h>
+
+#include "engine.h"
+
+typedef struct CtrNet {
+        char *netns_path;       /* NULL with host networking */
+        bool host;
+        NetFiles files;         /* hosts, resolv.conf, hostname (all NULL with host networking) */
+} CtrNet;
+
+void ctr_net_done(CtrNet *n);
+
+/* Check the flags at create time: the mode, the network exists, the port specs parse. */
+int ctr_net_validate(Engine *e, const json_t *config, KError **err);
+/* Set up before the runtime creates the container; undone by ctr_net_teardown on failure too. */
+int ctr_net_setup(Engine *e, const CtrRecord *rec, const ImageConfig *img, CtrNet *ret, KError **err);
+/* Detach from every network and drop the netns. Idempotent. */
+int ctr_net_teardown(Engine *e, const char *id, KError **err);
+/* Connect a running container to one more network (network connect). */
+int ctr_net_connect(Engine *e, const CtrRecord *rec, const char *network, KError **err);
