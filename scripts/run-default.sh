@@ -1,10 +1,25 @@
 #!/bin/sh
-# The main job on the embedded default: install what is needed, build, and run a container
-# from the built-in busybox bundle with kapsel-runtime. Needs root on Debian 12.
+# The main job on the embedded default (README's first command): install what is needed, build,
+# then run containers from the built-in busybox image with `kapsel` (no registry, no network),
+# and the same busybox bundle with the bare OCI runtime. Needs root on Debian 12.
+# A micro-VM runs too where /dev/kvm exists (see README).
 set -eu
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh build
 scripts/build.sh build
 root=$(mktemp -d /tmp/kapsel-demo.XXXXXX)
-trap 'rm -rf "$root"' EXIT
-exec build/src/cli/kapsel-runtime --root "$root" run --bundle build/busybox-bundle "demo-$$"
+k="build/src/cli/kapsel --root $root"
+cleanup() {
+        $k rm -f $($k ps -aq) >/dev/null 2>&1 || true
+        rm -rf "$root"
+}
+trap cleanup EXIT
+# --network none: the demo leaves the host's network alone (the default would create kapsel0)
+$k run --rm --network none busybox echo "hello from a kapsel container"
+$k run -d --name demo --network none --memory 64m busybox sh -c 'while true; do date; sleep 1; done' >/dev/null
+sleep 1.5
+$k ps
+$k logs --tail 2 demo
+$k exec demo uname -a
+$k stop -t 1 demo >/dev/null && $k rm demo >/dev/null
+build/src/cli/kapsel-runtime --root "$root/runtime-demo" run --bundle build/busybox-bundle "demo-$$" </dev/null

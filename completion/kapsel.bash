@@ -1,0 +1,31 @@
+# bash completion for kapsel: verbs, management spellings, container/image/volume/network names.
+# Install: cp completion/kapsel.bash /usr/share/bash-completion/completions/kapsel
+_kapsel() {
+        local cur prev words cword
+        _init_completion 2>/dev/null || { cur=${COMP_WORDS[COMP_CWORD]}; prev=${COMP_WORDS[COMP_CWORD-1]}; words=("${COMP_WORDS[@]}"); cword=$COMP_CWORD; }
+        local verbs="run create start stop restart kill rm ps logs exec attach wait inspect pause unpause rename top stats
+                     cp commit port images pull push rmi tag history load save import container image volume network system vm"
+        local root=()
+        local i
+        for ((i = 1; i < cword; i++)); do
+                [ "${words[i]}" = --root ] && root=(--root "${words[i+1]}")
+        done
+        if [ "$cword" -eq 1 ] || { [ "$cword" -eq 3 ] && [ "${words[1]}" = --root ]; }; then
+                COMPREPLY=($(compgen -W "$verbs --root --debug --help --version" -- "$cur"))
+                return
+        fi
+        local verb=${words[1]}
+        [ "$verb" = --root ] && verb=${words[3]}
+        case $verb in
+        container) COMPREPLY=($(compgen -W "ls run create start stop restart kill rm logs exec attach wait inspect pause unpause rename top stats prune cp commit port" -- "$cur")) ;;
+        image) COMPREPLY=($(compgen -W "ls pull push rm tag inspect history prune load save import" -- "$cur")) ;;
+        volume) COMPREPLY=($(compgen -W "create ls inspect rm prune $(kapsel "${root[@]}" volume ls -q 2>/dev/null)" -- "$cur")) ;;
+        network) COMPREPLY=($(compgen -W "create ls inspect rm connect disconnect prune $(kapsel "${root[@]}" network ls -q 2>/dev/null)" -- "$cur")) ;;
+        system) COMPREPLY=($(compgen -W "check" -- "$cur")) ;;
+        run|create|pull|push|rmi|tag|history|save)
+                COMPREPLY=($(compgen -W "$(kapsel "${root[@]}" images --format '{{.Repository}}:{{.Tag}}' 2>/dev/null)" -- "$cur")) ;;
+        *)
+                COMPREPLY=($(compgen -W "$(kapsel "${root[@]}" ps -a --format '{{.Names}}' 2>/dev/null)" -- "$cur")) ;;
+        esac
+}
+complete -F _kapsel kapsel
