@@ -19,4 +19,7 @@ ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 echo "== integration tests"
 export KAPSEL_RUNTIME="$PWD/build/src/cli/kapsel-runtime"
 # Debian's python3 (with python3-pytest), not whatever python3 comes first on PATH
-exec /usr/bin/python3 -m pytest -q -rs ${PYTEST_ARGS:-} tests/integration
+/usr/bin/python3 -m pytest -q -rs ${PYTEST_ARGS:-} tests/integration
+echo "== the engine's end-to-end tests again, with the ASan+UBSan kapsel"
+KAPSEL="$PWD/build-asan/src/cli/kapsel" ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1 \
+        exec /usr/bin/python3 -m pytest -q -rs ${PYTEST_ARGS:-} tests/integration/test_engine.py

@@ -74,8 +74,7 @@ json_t *ctr_inspect_json(const Engine *e, const CtrRecord *r) {
                                   "Paused", r->state == CTR_PAUSED, "Restarting", r->state == CTR_RESTARTING, "OOMKilled",
                                   false, "Dead", false, "Pid", (int) r->pid, "ExitCode", r->exit_code, "Error",
                                   r->error ?: "", "StartedAt", time_json(r->started), "FinishedAt", time_json(r->finished));
-        char lower[16], upper[4096], merged[4096], work[4096], log[4096];
-        snprintf(lower, sizeof(lower), "%s", "");
+        char upper[4096], merged[4096], work[4096], log[4096];
         snprintf(upper, sizeof(upper), "%s/diff", dir);
         snprintf(merged, sizeof(merged), "%s/rootfs", dir);
         snprintf(work, sizeof(work), "%s/work", dir);
@@ -98,14 +97,15 @@ json_t *ctr_inspect_json(const Engine *e, const CtrRecord *r) {
                                                         vol ? "Name" : "Source", copy, "Destination", dst, "RW",
                                                         !(opt && strstr(opt, "ro"))));
         }
-        return json_pack("{s:s, s:o, s:o, s:o, s:o, s:s, s:s, s:i, s:s, s:s, s:s, s:O, s:O, s:{s:s, s:{s:s, s:s, s:s}}, s:o}",
+        json_t *doc = json_pack("{s:s, s:o, s:o, s:o, s:o, s:s, s:s, s:i, s:s, s:s, s:s, s:O, s:O, s:{s:s, s:{s:s, s:s, s:s}}, s:o}",
                          "Id", r->id, "Created", time_json(r->created), "Path",
                          json_array_size(cmd) ? json_incref(json_array_get(cmd, 0)) : json_string(""), "Args", args,
                          "State", state, "Image", r->image_id, "Name", name, "RestartCount", r->restart_count, "Driver",
                          "overlay", "Platform", "linux", "LogPath", log, "Config", json_object_get(r->config, "Config"),
                          "HostConfig", json_object_get(r->config, "HostConfig"), "GraphDriver", "Name", "overlay", "Data",
-                         "UpperDir", upper, "MergedDir", merged, "WorkDir", work, "Mounts", mounts)
-               ?: (json_decref(cmd), NULL);
+                         "UpperDir", upper, "MergedDir", merged, "WorkDir", work, "Mounts", mounts);
+        json_decref(cmd);
+        return doc;
 }
 
 json_t *ctr_ps_json(const CtrRecord *r, bool no_trunc) {

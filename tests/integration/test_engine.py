@@ -18,6 +18,8 @@ import pytest
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 KAPSEL = os.environ.get("KAPSEL", os.path.join(REPO, "build/src/cli/kapsel"))
 PROBE = os.path.join(REPO, "build/src/helpers/kapsel-probe")
+# the sanitizer build has no static helpers: --init uses the normal build's kapsel-init
+os.environ.setdefault("KAPSEL_INIT", os.path.join(REPO, "build/src/helpers/kapsel-init"))
 
 pytestmark = pytest.mark.skipif(not os.path.exists(KAPSEL), reason="kapsel not built at %s" % KAPSEL)
 
