@@ -60,3 +60,8 @@ int rm_rf_at(int dirfd, const char *name);
 /* Lexically clean a tar path: strip leading '/', drop "." and empty components, apply "..".
  * -EXDEV when ".." climbs above the root. "" for the root itself. */
 int layer_clean_path(const char *path, char **ret);
+
+/* Write a directory with overlayfs whiteouts (a container's upper dir) as a gzip layer tar to fd:
+ * whiteout devices become ".wh.NAME", opaque directories get ".wh..wh..opq", overlay xattrs are
+ * dropped, entries are in name order (commit.c). */
+int commit_write_layer(const char *upper_dir, int fd, KError **err);
