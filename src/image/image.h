@@ -50,7 +50,11 @@ typedef struct Image {
 /* Open (creating if needed) the store under `root`, collecting staging garbage. */
 int image_store_open(const char *root, ImageStore **ret, KError **err);
 void image_store_free(ImageStore *s);
+DEFINE_TRIVIAL_CLEANUP_FUNC(ImageStore *, image_store_free)
 const char *image_store_root(const ImageStore *s);
+/* Unpack as an unprivileged user would (no chown, no devices, no setuid, user.overlay.* xattrs)
+ * even when root: for rootless containers and tests. Default: rootless when euid != 0. */
+void image_store_set_rootless(ImageStore *s, bool rootless);
 
 void image_free(Image *img);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Image *, image_free)
@@ -58,6 +62,20 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Image *, image_free)
 /* Normalize a user reference: "busybox" -> "docker.io/library/busybox:latest",
  * "127.0.0.1:5000/x" -> "127.0.0.1:5000/x:latest", digests kept. KERR_USAGE on a malformed ref. */
 int image_ref_normalize(const char *ref, char **ret, KError **err);
+
+/* A parsed reference: domain ("docker.io", "127.0.0.1:5000"), path ("library/busybox"), tag (NULL
+ * only when a digest is given), digest ("sha256:..." or NULL). */
+typedef struct ImageRef {
+        char *domain, *path, *tag, *digest;
+} ImageRef;
+int image_ref_parse(const char *ref, ImageRef *ret, KError **err);
+void image_ref_done(ImageRef *r);
+/* "domain/path[:tag][@digest]"; NULL on ENOMEM. */
+char *image_ref_format(const ImageRef *r);
+/* Short form for display: "docker.io/library/busybox:latest" -> "busybox:latest"; NULL on ENOMEM. */
+char *image_ref_familiar(const char *name);
+/* Up to `max` of `names` close to `query` (edit distance), closest first, in familiar form. */
+int image_ref_suggest(const char *query, char *const *names, size_t max, char ***ret);
 
 /* Find an image by name, full id, or unique id prefix (>= 4 hex chars). Not found: KERR_NOT_FOUND
  * with a message that suggests close names ("did you mean") and `kapsel pull`. */
