@@ -76,7 +76,7 @@ static const struct {
         { 429, EBUSY, KERR_GENERIC, "too many requests" },
 };
 
-int registry_client_status_error(const HttpResponse *resp, const char *url, KError **err) {
+int registry_client_status_error(const RegistryClient *c, const HttpResponse *resp, const char *url, KError **err) {
         int e = resp->status >= 500 ? EIO : EPROTO;
         KErrorKind kind = KERR_GENERIC;
         const char *reason = resp->status >= 500 ? "registry error" : "unexpected reply";
@@ -87,7 +87,8 @@ int registry_client_status_error(const HttpResponse *resp, const char *url, KErr
                         reason = status_table[i].reason;
                 }
         _cleanup_free_ char *summary = registry_error_summary(resp->body, resp->body_len);
-        return kerr_msg(err, kind, -e, "%s (HTTP %ld from %s)", summary ? summary : reason, resp->status, url);
+        const char *hint = resp->status != 401 || !c ? "" : c->user ? "; credentials rejected" : "; no credentials given";
+        return kerr_msg(err, kind, -e, "%s (HTTP %ld from %s)%s", summary ? summary : reason, resp->status, url, hint);
 }
 
 static int remember_challenge(RegistryClient *c, const HttpResponse *resp, const char *url, KError **err) {
@@ -120,7 +121,7 @@ int registry_client_ping(RegistryClient *c, KError **err) {
         if (resp.status == 401)
                 return remember_challenge(c, &resp, url, err);
         if (resp.status != 200)
-                return kerr_prefix(err, registry_client_status_error(&resp, url, err),
+                return kerr_prefix(err, registry_client_status_error(c, &resp, url, err),
                                    "not a registry (distribution API v2)");
         return 0;
 }
@@ -193,8 +194,7 @@ static int fetch_token(RegistryClient *c, const char *scope, KError **err) {
         if ((r = http_request(&req, &resp, err)) < 0)
                 return r;
         if (resp.status != 200)
-                return kerr_prefix(err, registry_client_status_error(&resp, url, err), "get token%s",
-                                   c->user ? " (credentials rejected?)" : "");
+                return kerr_prefix(err, registry_client_status_error(c, &resp, url, err), "get token");
         if ((r = registry_token_parse(resp.body, resp.body_len, &token, err)) < 0)
                 return kerr_prefix(err, r, "token from %s", url);
         if (token_store(c, scope, token) < 0)

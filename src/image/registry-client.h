@@ -38,5 +38,6 @@ int registry_client_url(const RegistryClient *c, const char *kind, const char *r
  * a 401 with fresh credentials. Any final HTTP status is returned in `resp` (check it). */
 int registry_client_do(RegistryClient *c, HttpRequest *req, const char *actions, HttpResponse *resp, KError **err);
 /* Record the error of an unexpected reply: "<registry's message> (HTTP <status> from <url>)", with
- * errno and kind from the status (404 -> -ENOENT/KERR_NOT_FOUND, 401 -> -EACCES, ...). */
-int registry_client_status_error(const HttpResponse *resp, const char *url, KError **err);
+ * errno and kind from the status (404 -> -ENOENT/KERR_NOT_FOUND, 401 -> -EACCES, ...); a 401 says
+ * whether credentials were missing or rejected. */
+int registry_client_status_error(const RegistryClient *c, const HttpResponse *resp, const char *url, KError **err);

@@ -50,7 +50,7 @@ static int fetch_manifest(RegistryClient *c, const char *reference, const Regist
         if (r < 0)
                 return r;
         if (resp.status != 200)
-                return registry_client_status_error(&resp, url, err);
+                return registry_client_status_error(c, &resp, url, err);
         char digest[REGISTRY_DIGEST_LEN + 1];
         if ((r = digest_buffer(resp.body ? resp.body : "", resp.body_len, digest)) < 0)
                 return kerr(err, r, "hash manifest");
@@ -169,7 +169,7 @@ static int fetch_blob(RegistryClient *c, const Layout *l, const RegistryDescript
         if ((r = registry_client_do(c, &req, "pull", &resp, err)) < 0)
                 return kerr_prefix(err, r, "blob %s", d->digest);
         if (resp.status != 200)
-                return kerr_prefix(err, registry_client_status_error(&resp, url, err), "blob %s", d->digest);
+                return kerr_prefix(err, registry_client_status_error(c, &resp, url, err), "blob %s", d->digest);
         if (resp.sunk != d->size)
                 return kerr_msg(err, KERR_GENERIC, -EBADMSG, "blob %s: got %" PRIu64 " bytes from %s, its descriptor says %" PRIu64,
                                 d->digest, resp.sunk, url, d->size);

@@ -31,7 +31,7 @@ static int blob_exists(RegistryClient *c, const char *digest, KError **err) {
                 return 1;
         if (resp.status == 404)
                 return 0;
-        return registry_client_status_error(&resp, url, err);
+        return registry_client_status_error(c, &resp, url, err);
 }
 
 /* POST .../blobs/uploads/ -> 202 + Location: the upload session URL. */
@@ -47,7 +47,7 @@ static int upload_start(RegistryClient *c, char **ret_location, KError **err) {
         if (r < 0)
                 return r;
         if (resp.status != 202)
-                return registry_client_status_error(&resp, url, err);
+                return registry_client_status_error(c, &resp, url, err);
         if (!resp.location)
                 return kerr_msg(err, KERR_GENERIC, -EPROTO, "no Location in the reply to POST %s", url);
         r = http_url_resolve(url, resp.location, NULL, ret_location);
@@ -87,7 +87,7 @@ static int push_blob(RegistryClient *c, const Layout *l, const RegistryDescripto
         if ((r = registry_client_do(c, &req, "pull,push", &resp, err)) < 0)
                 return kerr_prefix(err, r, "blob %s", d->digest);
         if (resp.status != 201)
-                return kerr_prefix(err, registry_client_status_error(&resp, url, err), "blob %s", d->digest);
+                return kerr_prefix(err, registry_client_status_error(c, &resp, url, err), "blob %s", d->digest);
         return 0;
 }
 
@@ -107,7 +107,7 @@ static int put_manifest(RegistryClient *c, const char *reference, const char *me
         if (r < 0)
                 return r;
         if (resp.status != 201 && resp.status != 200)
-                return kerr_prefix(err, registry_client_status_error(&resp, url, err), "manifest %s", digest);
+                return kerr_prefix(err, registry_client_status_error(c, &resp, url, err), "manifest %s", digest);
         if (resp.docker_content_digest && !streq(resp.docker_content_digest, digest))
                 return kerr_msg(err, KERR_GENERIC, -EBADMSG, "manifest %s: the registry stored it as %s (%s)", digest,
                                 resp.docker_content_digest, url);
