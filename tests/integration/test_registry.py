@@ -298,6 +298,52 @@ def test_pull_index_no_such_platform(registry, tmp_path):
     assert not out.exists()
 
 
+def test_pull_docker_schema2(registry, tmp_path):
+    src = tmp_path / "src"
+    single_image_layout(src, {"d": b"docker\n"})
+    skopeo("copy", "--dest-tls-verify=false", "--format", "v2s2", "oci:%s:latest" % src,
+           "docker://%s/dockerfmt:latest" % registry.host)
+    out = tmp_path / "out"
+    tool_ok("pull", "%s/dockerfmt:latest" % registry.host, out)
+    entry, manifest, files = read_layout(out)
+    docker = "application/vnd.docker.distribution.manifest.v2+json"
+    assert entry["mediaType"] == manifest["mediaType"] == docker      # kept as-is, not converted
+    assert entry["digest"] == registry.digest_of("dockerfmt", "latest", docker)
+    assert files == {"d": b"docker\n"}
+
+
+def test_progress_only_on_a_tty(registry, tmp_path):
+    import pty
+    src = tmp_path / "src"
+    single_image_layout(src, {"random": os.urandom(3 << 20)})
+    push_with_skopeo(registry, src, "progress")
+    ref = "%s/progress:latest" % registry.host
+    p = tool("pull", ref, tmp_path / "quiet", "--progress")
+    assert p.returncode == 0 and p.stderr == "", "progress printed although stderr is no tty: %r" % p.stderr
+    master, slave = pty.openpty()
+    try:
+        p = subprocess.run([TOOL, "pull", ref, str(tmp_path / "tty"), "--progress"], stdout=subprocess.DEVNULL,
+                           stderr=slave, timeout=60)
+        os.close(slave)
+        slave = None
+        out = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        os.close(master)
+        if slave is not None:
+            os.close(slave)
+    assert p.returncode == 0
+    layer = read_layout(tmp_path / "tty")[1]["layers"][0]["digest"]
+    text = out.decode(errors="replace")
+    assert layer[7:26] in text and "/s" in text and "MiB" in text, text
+
 # ---- push ----
 
 def test_push_then_pull_with_skopeo(registry, tmp_path):
@@ -556,5 +602,22 @@ def test_anonymous_bearer_token(tmp_path):
         tool_ok("pull", "%s/pub:latest" % fake.host, tmp_path / "out")
         assert read_layout(tmp_path / "out")[2] == {"pub": b"public\n"}
         assert all("Authorization" not in h for _, path, h in fake.requests if path.startswith("/token"))
+    finally:
+        fake.stop()
+
+
+def test_blob_redirect_is_followed(tmp_path):
+    src = tmp_path / "src"
+    single_image_layout(src, {"r": b"redirected\n"})
+    routes, manifest = fake_routes(str(src), "redir")
+    for d in [manifest["config"]] + manifest["layers"]:
+        path = "/v2/redir/blobs/" + d["digest"]
+        routes["/cdn/" + d["digest"][7:]] = routes[path]
+        routes[path] = (307, {"Location": "/cdn/" + d["digest"][7:]}, b"")
+    fake = FakeRegistry(routes)
+    try:
+        tool_ok("pull", "%s/redir:latest" % fake.host, tmp_path / "out")
+        assert read_layout(tmp_path / "out")[2] == {"r": b"redirected\n"}
+        assert [p for _, p, _ in fake.requests if p.startswith("/cdn/")]
     finally:
         fake.stop()
