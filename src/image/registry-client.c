@@ -259,3 +259,14 @@ int registry_client_do(RegistryClient *c, HttpRequest *req, const char *actions,
                 http_response_done(resp);
         }
 }
+
+int registry_client_call(RegistryClient *c, HttpRequest *req, const char *kind, const char *reference,
+                         const char *actions, long expect, char **ret_url, HttpResponse *resp, KError **err) {
+        if (registry_client_url(c, kind, reference, ret_url) < 0)
+                return kerr(err, -ENOMEM, "registry URL");
+        req->url = *ret_url;
+        int r = registry_client_do(c, req, actions, resp, err);
+        if (r >= 0 && expect && resp->status != expect)
+                r = registry_client_status_error(c, resp, *ret_url, err);
+        return r;
+}

@@ -37,6 +37,11 @@ int registry_client_url(const RegistryClient *c, const char *kind, const char *r
 /* Perform `req` with auth for the repository scope "repository:<name>:<actions>"; retries once after
  * a 401 with fresh credentials. Any final HTTP status is returned in `resp` (check it). */
 int registry_client_do(RegistryClient *c, HttpRequest *req, const char *actions, HttpResponse *resp, KError **err);
+/* registry_client_do() on "<base>/v2/<name>/<kind>[/<reference>]" (returned in ret_url, for
+ * messages); `req` carries method, body, sink. With `expect` non-zero any other final status is
+ * recorded as an error (registry_client_status_error()). */
+int registry_client_call(RegistryClient *c, HttpRequest *req, const char *kind, const char *reference,
+                         const char *actions, long expect, char **ret_url, HttpResponse *resp, KError **err);
 /* Record the error of an unexpected reply: "<registry's message> (HTTP <status> from <url>)", with
  * errno and kind from the status (404 -> -ENOENT/KERR_NOT_FOUND, 401 -> -EACCES, ...); a 401 says
  * whether credentials were missing or rejected. */

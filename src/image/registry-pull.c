@@ -37,20 +37,15 @@ static void fetched_done(FetchedManifest *f) {
 /* GET a manifest; `want` (a descriptor, or NULL for a tag) says which digest and size it must have. */
 static int fetch_manifest(RegistryClient *c, const char *reference, const RegistryDescriptor *want,
                           FetchedManifest *ret, KError **err) {
-        _cleanup_free_ char *url = NULL;
-        if (registry_client_url(c, "manifests", reference, &url) < 0)
-                return kerr(err, -ENOMEM, "manifest URL");
         HttpRequest req = HTTP_REQUEST_INIT;
         req.method = "GET";
-        req.url = url;
         req.accept = manifest_accept;
         req.max_body = REGISTRY_MANIFEST_MAX;
+        _cleanup_free_ char *url = NULL;
         _cleanup_(http_response_done) HttpResponse resp = {};
-        int r = registry_client_do(c, &req, "pull", &resp, err);
+        int r = registry_client_call(c, &req, "manifests", reference, "pull", 200, &url, &resp, err);
         if (r < 0)
                 return r;
-        if (resp.status != 200)
-                return registry_client_status_error(c, &resp, url, err);
         char digest[REGISTRY_DIGEST_LEN + 1];
         if ((r = digest_buffer(resp.body ? resp.body : "", resp.body_len, digest)) < 0)
                 return kerr(err, r, "hash manifest");
@@ -150,9 +145,6 @@ static int fetch_blob(RegistryClient *c, const Layout *l, const RegistryDescript
         int r = layout_blob_present(l, d->digest, d->size);
         if (r != 0)
                 return r < 0 ? kerr(err, r, "blob %s", d->digest) : 0;
-        _cleanup_free_ char *url = NULL;
-        if (registry_client_url(c, "blobs", d->digest, &url) < 0)
-                return kerr(err, -ENOMEM, "blob URL");
         _cleanup_(layout_tmp_done) LayoutTmp tmp = { .fd = -1 };
         if ((r = layout_tmp_open(l, &tmp, err)) < 0)
                 return r;
@@ -160,16 +152,14 @@ static int fetch_blob(RegistryClient *c, const Layout *l, const RegistryDescript
         snprintf(label, sizeof(label), "%.19s", d->digest + STRLEN("sha256:"));
         HttpRequest req = HTTP_REQUEST_INIT;
         req.method = "GET";
-        req.url = url;
         req.sink_fd = tmp.fd;
         req.max_body = d->size;         /* a byte more aborts the transfer */
         req.follow_redirects = true;    /* registries hand blobs out from elsewhere (S3, CDN) */
         req.progress_label = c->progress ? label : NULL;
+        _cleanup_free_ char *url = NULL;
         _cleanup_(http_response_done) HttpResponse resp = {};
-        if ((r = registry_client_do(c, &req, "pull", &resp, err)) < 0)
+        if ((r = registry_client_call(c, &req, "blobs", d->digest, "pull", 200, &url, &resp, err)) < 0)
                 return kerr_prefix(err, r, "blob %s", d->digest);
-        if (resp.status != 200)
-                return kerr_prefix(err, registry_client_status_error(c, &resp, url, err), "blob %s", d->digest);
         if (resp.sunk != d->size)
                 return kerr_msg(err, KERR_GENERIC, -EBADMSG, "blob %s: got %" PRIu64 " bytes from %s, its descriptor says %" PRIu64,
                                 d->digest, resp.sunk, url, d->size);

@@ -17,14 +17,11 @@
 #include "string-util.h"
 
 static int blob_exists(RegistryClient *c, const char *digest, KError **err) {
-        _cleanup_free_ char *url = NULL;
-        if (registry_client_url(c, "blobs", digest, &url) < 0)
-                return kerr(err, -ENOMEM, "blob URL");
         HttpRequest req = HTTP_REQUEST_INIT;
         req.method = "HEAD";
-        req.url = url;
+        _cleanup_free_ char *url = NULL;
         _cleanup_(http_response_done) HttpResponse resp = {};
-        int r = registry_client_do(c, &req, "pull,push", &resp, err);
+        int r = registry_client_call(c, &req, "blobs", digest, "pull,push", 0, &url, &resp, err);
         if (r < 0)
                 return r;
         if (resp.status == 200)
@@ -36,18 +33,13 @@ static int blob_exists(RegistryClient *c, const char *digest, KError **err) {
 
 /* POST .../blobs/uploads/ -> 202 + Location: the upload session URL. */
 static int upload_start(RegistryClient *c, char **ret_location, KError **err) {
-        _cleanup_free_ char *url = NULL;
-        if (registry_client_url(c, "blobs/uploads/", NULL, &url) < 0)
-                return kerr(err, -ENOMEM, "upload URL");
         HttpRequest req = HTTP_REQUEST_INIT;
         req.method = "POST";
-        req.url = url;
+        _cleanup_free_ char *url = NULL;
         _cleanup_(http_response_done) HttpResponse resp = {};
-        int r = registry_client_do(c, &req, "pull,push", &resp, err);
+        int r = registry_client_call(c, &req, "blobs/uploads/", NULL, "pull,push", 202, &url, &resp, err);
         if (r < 0)
                 return r;
-        if (resp.status != 202)
-                return registry_client_status_error(c, &resp, url, err);
         if (!resp.location)
                 return kerr_msg(err, KERR_GENERIC, -EPROTO, "no Location in the reply to POST %s", url);
         r = http_url_resolve(url, resp.location, NULL, ret_location);
@@ -93,21 +85,17 @@ static int push_blob(RegistryClient *c, const Layout *l, const RegistryDescripto
 
 static int put_manifest(RegistryClient *c, const char *reference, const char *media_type, const char *body,
                         size_t len, const char *digest, KError **err) {
-        _cleanup_free_ char *url = NULL;
-        if (registry_client_url(c, "manifests", reference, &url) < 0)
-                return kerr(err, -ENOMEM, "manifest URL");
         HttpRequest req = HTTP_REQUEST_INIT;
         req.method = "PUT";
-        req.url = url;
         req.content_type = media_type;
         req.body = body;
         req.body_len = len;
+        _cleanup_free_ char *url = NULL;
         _cleanup_(http_response_done) HttpResponse resp = {};
-        int r = registry_client_do(c, &req, "pull,push", &resp, err);
+        /* distribution spec "Pushing Manifests": 201 Created */
+        int r = registry_client_call(c, &req, "manifests", reference, "pull,push", 201, &url, &resp, err);
         if (r < 0)
-                return r;
-        if (resp.status != 201 && resp.status != 200)
-                return kerr_prefix(err, registry_client_status_error(c, &resp, url, err), "manifest %s", digest);
+                return kerr_prefix(err, r, "manifest %s", digest);
         if (resp.docker_content_digest && !streq(resp.docker_content_digest, digest))
                 return kerr_msg(err, KERR_GENERIC, -EBADMSG, "manifest %s: the registry stored it as %s (%s)", digest,
                                 resp.docker_content_digest, url);
