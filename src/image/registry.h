@@ -18,9 +18,15 @@ typedef struct RegistryOptions {
 } RegistryOptions;
 
 /* Pull `ref` (normalized, e.g. "127.0.0.1:5000/busybox:latest" or "...@sha256:...") into the OCI
- * layout `dir` (created; index.json gets one manifest annotated with the ref name). Network and
- * registry errors name the URL and the HTTP status; a digest mismatch names the blob. */
+ * layout `dir` (created with its parents; nothing is created when the manifest cannot be had).
+ * An index / manifest list resolves to the platform's manifest (opts->os/architecture/variant or
+ * the host's). index.json gets the manifest descriptor annotated org.opencontainers.image.ref.name
+ * = the tag (the digest for a digest-only ref); entries of other names already in an existing
+ * index.json are kept. Docker schema 2 manifests are stored as they are. Blobs already present and
+ * intact are not fetched again. Network and registry errors name the URL and the HTTP status (and
+ * the registry's error message); a digest or size mismatch names the blob, which is not kept. */
 int registry_pull(const char *ref, const RegistryOptions *opts, const char *dir, KError **err);
-/* Push the single image in OCI layout `dir` to `ref`: blobs the registry lacks (HEAD), then the
- * manifest. */
+/* Push the image in OCI layout `dir` to `ref`: the only entry of index.json, or the one whose
+ * ref.name is ref's tag. Blobs the registry lacks (HEAD) are uploaded (POST + one PUT), then the
+ * manifest with its own media type. An image index is pushed with its child manifests first. */
 int registry_push(const char *dir, const char *ref, const RegistryOptions *opts, KError **err);
