@@ -355,3 +355,18 @@ bool drv_get_used(Drv *d, unsigned q, uint32_t *ret_id, uint32_t *ret_len) {
         dq->used_seen++;
         return true;
 }
+
+void drv_bring_up(Drv *d, Machine *m, unsigned slot, uint64_t features, unsigned nq, uint16_t qsize) {
+        drv_probe(d, m, slot);
+        assert_true(drv_negotiate(d, features) & VIRTIO_CONFIG_S_FEATURES_OK);
+        for (unsigned q = 0; q < nq; q++)
+                drv_setup_queue(d, q, qsize);
+        drv_driver_ok(d);
+        assert_int_equal(drv_status(d), VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+                                                VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
+}
+
+void gpa_put32(Machine *m, uint64_t addr, uint32_t v) {
+        v = htole32(v);
+        memcpy(gpa(m, addr, 4), &v, 4);
+}

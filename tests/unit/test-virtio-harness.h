@@ -114,3 +114,8 @@ void drv_kick(Drv *d, unsigned q);
 bool drv_get_used(Drv *d, unsigned q, uint32_t *ret_id, uint32_t *ret_len);
 /* Fresh zeroed guest memory for buffers. */
 uint64_t drv_alloc(Drv *d, uint64_t len, uint64_t align);
+
+/* probe + negotiate `features` (asserting FEATURES_OK) + nq queues of qsize + DRIVER_OK */
+void drv_bring_up(Drv *d, Machine *m, unsigned slot, uint64_t features, unsigned nq, uint16_t qsize);
+/* write a 4-byte le value into guest memory */
+void gpa_put32(Machine *m, uint64_t addr, uint32_t v);
