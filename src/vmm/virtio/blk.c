@@ -102,15 +102,7 @@ static int blk_rw(int fd, struct iovec *iov, unsigned n, uint64_t offset, bool w
                         return 0;
                 }
                 offset += (uint64_t) k;
-                while (n > 0 && (size_t) k >= iov->iov_len) {
-                        k -= (ssize_t) iov->iov_len;
-                        iov++;
-                        n--;
-                }
-                if (n > 0) {
-                        iov->iov_base = (uint8_t *) iov->iov_base + k;
-                        iov->iov_len -= (size_t) k;
-                }
+                iov_advance(&iov, &n, (size_t) k);
         }
         return 0;
 }

@@ -256,6 +256,18 @@ uint64_t iov_length(const struct iovec *iov, unsigned n) {
         return s;
 }
 
+void iov_advance(struct iovec **iov, unsigned *n, size_t k) {
+        while (*n > 0 && k >= (*iov)->iov_len) {
+                k -= (*iov)->iov_len;
+                (*iov)++;
+                (*n)--;
+        }
+        if (*n > 0) {
+                (*iov)->iov_base = (uint8_t *) (*iov)->iov_base + k;
+                (*iov)->iov_len -= k;
+        }
+}
+
 static size_t iov_copy(const struct iovec *iov, unsigned n, size_t skip, uint8_t *buf, size_t len, bool to_iov) {
         size_t done = 0;
         for (unsigned i = 0; i < n && done < len; i++) {

@@ -69,6 +69,9 @@ bool virtq_has_avail(VirtQueue *vq);
 size_t iov_to_buf(const struct iovec *iov, unsigned n, size_t skip, void *buf, size_t len);
 size_t buf_to_iov(const struct iovec *iov, unsigned n, size_t skip, const void *buf, size_t len);
 uint64_t iov_length(const struct iovec *iov, unsigned n);
+/* Drop the first k bytes of *iov (after a partial readv/writev): whole entries leave the array,
+ * a partly done one is trimmed in place. */
+void iov_advance(struct iovec **iov, unsigned *n, size_t k);
 /* Copy the part of iov[0..n) that starts `skip` bytes in and is at most `len` long into out[]
  * (which has room for n entries). Returns the number of entries written. */
 unsigned iov_slice(const struct iovec *iov, unsigned n, size_t skip, size_t len, struct iovec *out);

@@ -91,15 +91,7 @@ int virtio_fd_writev_all(int fd, struct iovec *iov, unsigned n) {
                 }
                 if (k < 0)
                         return -errno;
-                while (n > 0 && (size_t) k >= iov->iov_len) {
-                        k -= (ssize_t) iov->iov_len;
-                        iov++;
-                        n--;
-                }
-                if (n > 0) {
-                        iov->iov_base = (uint8_t *) iov->iov_base + k;
-                        iov->iov_len -= (size_t) k;
-                }
+                iov_advance(&iov, &n, (size_t) k);
         }
         return 0;
 }
