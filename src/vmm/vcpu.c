@@ -140,6 +140,26 @@ static bool vcpu_handle_exit(Vcpu *v) {
         }
 }
 
+/* Answer a halt probe (after a kick got us out of KVM_RUN): is this vCPU stopped for good? */
+static void vcpu_probe_halt(Vcpu *v) {
+        unsigned gen = __atomic_load_n(&v->vm->halt_gen, __ATOMIC_ACQUIRE);
+        if (gen == v->probed_gen)
+                return;
+        v->probed_gen = gen;
+        struct kvm_mp_state mp;
+        struct kvm_regs regs;
+        if (ioctl(v->fd, KVM_GET_MP_STATE, &mp) < 0)
+                return;
+        bool never_started = mp.mp_state == KVM_MP_STATE_UNINITIALIZED || mp.mp_state == KVM_MP_STATE_INIT_RECEIVED;
+        bool halted_off = mp.mp_state == KVM_MP_STATE_HALTED && ioctl(v->fd, KVM_GET_REGS, &regs) == 0 &&
+                          !(regs.rflags & 0x200);         /* RFLAGS.IF clear: only an NMI could wake it */
+        if (!never_started && !halted_off)
+                return;
+        v->halted = halted_off;
+        v->off_gen = gen;
+        vm_halt_report(v->vm, v);
+}
+
 /* Wait out a pause; returns false when the VM is stopping. */
 static bool vcpu_may_run(Vcpu *v) {
         Vm *vm = v->vm;
@@ -171,6 +191,7 @@ static void *vcpu_thread(void *arg) {
                         if (errno == EINTR || errno == EAGAIN) {
                                 __atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
                                 v->exits[KVM_EXIT_INTR]++;
+                                vcpu_probe_halt(v);
                                 continue;
                         }
                         vm_request_exit(v->vm, 1, "vCPU %u: KVM_RUN: %s", v->index, strerror(errno));

@@ -4,7 +4,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "arch/x86_64/mptable.h"
@@ -64,6 +66,50 @@ int vm_resume(Vm *vm) {
         }
         pthread_mutex_unlock(&vm->lock);
         return r;
+}
+
+void vm_halt_report(Vm *vm, Vcpu *v) {
+        pthread_mutex_lock(&vm->lock);
+        bool all = vm->state == VM_RUNNING, any_halted = false;
+        for (unsigned i = 0; i < vm->n_vcpus && all; i++) {
+                all = vm->vcpus[i].off_gen == v->off_gen;
+                any_halted |= vm->vcpus[i].halted;
+        }
+        pthread_mutex_unlock(&vm->lock);
+        if (all && any_halted)
+                vm_request_exit(vm, 0, "guest halted: every vCPU stopped with interrupts off (power off without ACPI)");
+}
+
+/* Linux without ACPI powers off by halting every CPU with interrupts disabled, which KVM handles
+ * in the kernel. Once a second, kick the vCPUs out of KVM_RUN and let each look at its own state. */
+#define HALT_PROBE_INTERVAL_MS 1000
+
+static void vm_halt_probe(void *opaque, uint32_t events) {
+        Vm *vm = opaque;
+        uint64_t ticks;
+        if (read(vm->halt_timer_fd, &ticks, sizeof(ticks)) < 0)
+                return;
+        pthread_mutex_lock(&vm->lock);
+        bool running = vm->state == VM_RUNNING;
+        pthread_mutex_unlock(&vm->lock);
+        if (!running)
+                return;
+        __atomic_add_fetch(&vm->halt_gen, 1, __ATOMIC_RELEASE);
+        for (unsigned i = 0; i < vm->n_vcpus; i++)
+                vcpu_kick(&vm->vcpus[i]);
+}
+
+static int vm_start_halt_probe(Vm *vm, KError **err) {
+        vm->halt_timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+        if (vm->halt_timer_fd < 0)
+                return kerr(err, -errno, "timerfd for the halt probe");
+        struct itimerspec its = {
+                .it_interval = { .tv_nsec = (HALT_PROBE_INTERVAL_MS % 1000) * 1000000L, .tv_sec = HALT_PROBE_INTERVAL_MS / 1000 },
+        };
+        its.it_value = its.it_interval;
+        if (timerfd_settime(vm->halt_timer_fd, 0, &its, NULL) < 0)
+                return kerr(err, -errno, "arm the halt probe timer");
+        return event_loop_add(vm->loop, vm->halt_timer_fd, EPOLLIN, vm_halt_probe, vm, err);
 }
 
 /* ---- control socket glue ---- */
@@ -253,6 +299,8 @@ static int vm_setup(Vm *vm, KError **err) {
         /* the MP table is sized by vm->n_vcpus, so load after the vCPUs exist */
         if ((r = vm_load_kernel(vm, err)) < 0 || (r = vm_devices_init(vm, err)) < 0)
                 return r;
+        if ((r = vm_start_halt_probe(vm, err)) < 0)
+                return r;
         if (c->control && (r = control_open(c->control, vm->loop, &vm_control_ops, vm, &vm->control, err)) < 0)
                 return r;
         return 0;
@@ -264,7 +312,7 @@ int vm_create(const VmmConfig *cfg, Vm **ret, KError **err) {
                 return kerr(err, -ENOMEM, "VM");
         vm->cfg = cfg;
         vm->kvm = (Kvm) { .kvm_fd = -1, .vm_fd = -1 };
-        vm->console_fd = vm->kernel_fd = vm->initrd_fd = -1;
+        vm->console_fd = vm->kernel_fd = vm->initrd_fd = vm->halt_timer_fd = -1;
         vm->host = (VmmHost) { .ops = &vm_host_ops, .host = vm };
         pthread_mutex_init(&vm->lock, NULL);
         pthread_cond_init(&vm->cond, NULL);
@@ -317,6 +365,7 @@ void vm_free(Vm *vm) {
                 vcpu_destroy(&vm->vcpus[i]);
         free(vm->vcpus);
         event_loop_free(vm->loop);
+        safe_close(vm->halt_timer_fd);
         mem_backing_free(&vm->backing);
         kvm_close(&vm->kvm);
         safe_close(vm->console_fd);

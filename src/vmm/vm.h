@@ -40,6 +40,9 @@ typedef struct Vcpu {
         pthread_t thread;
         bool started;
         uint64_t exits[VM_EXIT_REASONS];        /* written by the vCPU thread only, read racily for stats */
+        unsigned probed_gen;    /* last halt probe answered (see vm_halt_probe) */
+        unsigned off_gen;       /* probe generation in which this vCPU was found stopped for good */
+        bool halted;            /* ... and it was halted with interrupts off (not just never started) */
 } Vcpu;
 
 typedef enum VmState { VM_RUNNING, VM_PAUSED, VM_STOPPING } VmState;
@@ -77,6 +80,8 @@ struct Vm {
         int exit_status;
         char exit_reason[256];
         struct timespec started;
+        unsigned halt_gen;              /* bumped by the halt probe timer */
+        int halt_timer_fd;
 };
 
 int vm_create(const VmmConfig *cfg, Vm **ret, KError **err);
@@ -89,6 +94,10 @@ void vm_request_exit(Vm *vm, int status, const char *fmt, ...) _printf_(3, 4);
 /* Pause: returns once every vCPU has left KVM_RUN. */
 int vm_pause(Vm *vm);
 int vm_resume(Vm *vm);
+
+/* A vCPU reports what the last halt probe found; when every vCPU is halted with interrupts off
+ * (or was never started), the guest has powered itself off without ACPI: the VM ends with 0. */
+void vm_halt_report(Vm *vm, Vcpu *v);
 
 /* vcpu.c */
 int vcpu_create(Vm *vm, unsigned index, Vcpu *ret, KError **err);
