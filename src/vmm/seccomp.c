@@ -3,6 +3,8 @@
  * its control socket. Everything else (exec, open, socket, mount, ptrace, ...) kills the whole
  * process: a device-model bug exploited by the guest gets no further than these calls. */
 #include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
 #include <linux/kvm.h>
 #include <seccomp.h>
 #include <sys/ioctl.h>
@@ -15,7 +17,7 @@ static const int allowed_syscalls[] = {
         SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(readv), SCMP_SYS(writev), SCMP_SYS(pread64),
         SCMP_SYS(pwrite64), SCMP_SYS(preadv), SCMP_SYS(pwritev), SCMP_SYS(preadv2), SCMP_SYS(pwritev2),
         SCMP_SYS(lseek), SCMP_SYS(fsync), SCMP_SYS(fdatasync), SCMP_SYS(fallocate), SCMP_SYS(close),
-        SCMP_SYS(fstat), SCMP_SYS(newfstatat),
+        SCMP_SYS(fstat), SCMP_SYS(newfstatat), SCMP_SYS(poll), SCMP_SYS(ppoll),
         /* event loop and control socket */
         SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait), SCMP_SYS(epoll_ctl), SCMP_SYS(eventfd2), SCMP_SYS(accept4),
         SCMP_SYS(recvfrom), SCMP_SYS(sendto), SCMP_SYS(recvmsg), SCMP_SYS(sendmsg), SCMP_SYS(shutdown),
@@ -35,6 +37,8 @@ static const unsigned long allowed_ioctls[] = {
 };
 
 int vm_seccomp_install(KError **err) {
+        /* jansson seeds its hash function from /dev/urandom on first use: do it now, open() is gone after */
+        json_object_seed(0);
         scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
         if (!ctx)
                 return kerr(err, -ENOMEM, "seccomp_init");
@@ -44,6 +48,11 @@ int vm_seccomp_install(KError **err) {
         for (size_t i = 0; r >= 0 && i < ELEMENTSOF(allowed_ioctls); i++)
                 r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
                                      SCMP_A1(SCMP_CMP_EQ, allowed_ioctls[i]));
+        /* fcntl only to flip O_NONBLOCK (device backends), never to duplicate fds */
+        if (r >= 0)
+                r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl), 1, SCMP_A1(SCMP_CMP_EQ, F_GETFL));
+        if (r >= 0)
+                r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl), 1, SCMP_A1(SCMP_CMP_EQ, F_SETFL));
         if (r >= 0)
                 r = seccomp_load(ctx);
         seccomp_release(ctx);

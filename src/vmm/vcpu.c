@@ -186,6 +186,10 @@ static void *vcpu_thread(void *arg) {
         sigemptyset(&kick);
         sigaddset(&kick, SIG_VCPU_KICK);
         pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
+        pthread_mutex_lock(&v->vm->lock);
+        v->vm->n_threads_ready++;
+        pthread_cond_broadcast(&v->vm->cond);
+        pthread_mutex_unlock(&v->vm->lock);
         while (vcpu_may_run(v)) {
                 if (ioctl(v->fd, KVM_RUN, 0) < 0) {
                         if (errno == EINTR || errno == EAGAIN) {

@@ -336,6 +336,12 @@ int vm_run(Vm *vm, KError **err) {
                         return r;
                 }
         }
+        /* A new thread makes its own start-up syscalls (rseq, set_robust_list) once it runs: let every
+         * vCPU thread get that far before the filter goes on for all of them. */
+        pthread_mutex_lock(&vm->lock);
+        while (vm->n_threads_ready < vm->n_vcpus)
+                pthread_cond_wait(&vm->cond, &vm->lock);
+        pthread_mutex_unlock(&vm->lock);
         if (vm->cfg->seccomp) {
                 int r = vm_seccomp_install(err);
                 if (r < 0) {

@@ -76,6 +76,7 @@ struct Vm {
         pthread_cond_t cond;
         VmState state;
         unsigned n_paused;
+        unsigned n_threads_ready;       /* vCPU threads past their libc start-up (see vm_run) */
         bool exit_requested;
         int exit_status;
         char exit_reason[256];

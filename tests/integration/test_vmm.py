@@ -120,7 +120,7 @@ kapsel-vmm --kernel /l2/vmlinuz --initrd /l2/initrd.gz --memory 256M --cpus 2 \
         --cmdline "$CMD kapsel.test=devices" > /tmp/dev.out 2>&1 &
 pid=$!
 # wait for the guest to reach its balloon loop (device checks done before it)
-i=0; while [ $i -lt 600 ] && ! has dev "balloon-ready"; do sleep 0.2; i=$((i+1)); done
+i=0; while [ $i -lt 600 ] && ! has dev "balloon-ready" && kill -0 $pid 2>/dev/null; do sleep 0.2; i=$((i+1)); done
 out=$(grep "KAPSEL-L2 blk" /tmp/dev.out)
 w=$(echo "$out" | sed -n 's/.*want=\([0-9a-f]*\).*/\1/p'); g=$(echo "$out" | sed -n 's/.*got=\([0-9a-f]*\).*/\1/p')
 if [ -n "$w" ] && [ "$w" = "$g" ]; then report blk-write-read ok; else report blk-write-read fail "$out $(tail -n 20 /tmp/dev.out)"; fi
@@ -177,7 +177,7 @@ def nested_run(tmp_path_factory):
     vm.add_data(l2_initrd, "/l2/initrd.gz")
     mods_dir = vm._dest("/l1mods/x")[:-2]
     os.makedirs(mods_dir, exist_ok=True)
-    names = [guest._copy_module(m, mods_dir) for m in guest.module_closure(version, guest.KVM_MODULES)]
+    names = [guest._copy_module(m, mods_dir) for m in guest.module_closure(version, guest.KVM_MODULES + ["tun"])]
     vm.add_file("/l1mods/order", "\n".join(names) + "\n")
     vm.set_init(l1_init(HAVE_VIRTIO))
     t0 = time.monotonic()
