@@ -57,7 +57,7 @@ case "$T" in *,devices,*)
         say "ro sysfs=$(cat /sys/block/vdb/ro 2>/dev/null)"
         # virtio-net: reach the host side of the tap
         ip link set eth0 up; ip addr add 10.0.2.2/24 dev eth0
-        if ping -c 2 -W 3 10.0.2.1 >/dev/null 2>&1; then say "net ping-ok"; else say "net ping-failed"; fi
+        if ping -c 2 -W 3 10.0.2.1 >/dev/null 2>&1; then say "net ping-ok"; else say "net ping-failed $(ip -o link 2>&1 | grep -o 'eth0.*state [A-Z]*') tx=$(cat /sys/class/net/eth0/statistics/tx_packets) rx=$(cat /sys/class/net/eth0/statistics/rx_packets)"; fi
         # virtio-rng
         say "rng current=$(cat /sys/class/misc/hw_random/rng_current 2>/dev/null) bytes=$(dd if=/dev/hwrng bs=32 count=1 2>/dev/null | wc -c)"
         # balloon: report MemTotal until the host inflates it (the host watches these lines)
@@ -128,7 +128,7 @@ h=$(dd if=/tmp/disk.img bs=4096 count=64 2>/dev/null | md5sum | cut -d' ' -f1)
 if [ -n "$w" ] && [ "$h" = "$w" ]; then report blk-host-sees-data ok; else report blk-host-sees-data fail "host=$h guest=$w"; fi
 r=$(dd if=/tmp/ro.img bs=4096 count=1 2>/dev/null | md5sum | cut -d' ' -f1); z=$(dd if=/dev/zero bs=4096 count=1 2>/dev/null | md5sum | cut -d' ' -f1)
 if has dev "KAPSEL-L2 ro write-refused" && [ "$r" = "$z" ]; then report blk-ro-refuses-writes ok; else report blk-ro-refuses-writes fail "$(grep 'KAPSEL-L2 ro' /tmp/dev.out) image-zero=$([ "$r" = "$z" ] && echo y)"; fi
-if has dev "KAPSEL-L2 net ping-ok"; then report net-tap-ping ok; else report net-tap-ping fail "$(grep 'KAPSEL-L2 net' /tmp/dev.out)"; fi
+if has dev "KAPSEL-L2 net ping-ok"; then report net-tap-ping ok; else report net-tap-ping fail "$(grep 'KAPSEL-L2 net' /tmp/dev.out) host-tap rx=$(cat /sys/class/net/ktap0/statistics/rx_packets) tx=$(cat /sys/class/net/ktap0/statistics/tx_packets)"; fi
 if has dev "KAPSEL-L2 rng current=virtio_rng.* bytes=32"; then report rng-feeds-guest ok; else report rng-feeds-guest fail "$(grep 'KAPSEL-L2 rng' /tmp/dev.out)"; fi
 st=$(kapsel-vmm ctl $CTL '{"cmd":"stats"}')
 case "$st" in *'"ok":true'*'"exits"'*) report control-stats ok;; *) report control-stats fail "$st";; esac
@@ -150,6 +150,8 @@ done
 if [ -n "$m1" ] && [ "$m1" -lt $((m0 - 60000)) ]; then report balloon-inflate ok; else report balloon-inflate fail "reply=$bl memtotal $m0 -> $m1"; fi
 wait $pid; rc=$?; e=$(up)
 echo "KAPSEL-TIME devices start=$s end=$e rc=$rc"
+[ $rc = 159 ] && dmesg | grep -i "type=1326" | tail -n 1 | sed 's/^/KAPSEL-HARNESS /'
+tail -n 5 /tmp/dev.out | sed 's/^/KAPSEL-HARNESS dev: /'
 """
 
 
