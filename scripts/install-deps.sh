@@ -10,8 +10,8 @@ build="build-essential pkg-config meson ninja-build libjansson-dev libseccomp-de
        libsqlite3-dev libmnl-dev libnftnl-dev e2fsprogs"
 test="$build libcmocka-dev python3-pytest clang llvm iproute2 procps util-linux
       qemu-system-x86 linux-image-amd64 cpio kmod nftables docker-registry skopeo umoci
-      runc crun podman uidmap"
-bench="$test hyperfine gnuplot-nox iperf3 debootstrap"
+      runc crun podman uidmap apache2-utils"
+bench="$test hyperfine gnuplot-nox iperf3 debootstrap netavark"
 
 eval pkgs=\$$what
 missing=""

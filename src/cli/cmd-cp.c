@@ -75,7 +75,7 @@ static int copy_between(const char *rootfs, bool src_in, const char *src_path, c
 
 K_VERB(cp) {
         if (argc != 3)
-                return argc > 1 && streq(argv[1], "--help") ? k_help("cp") : k_usage(err, "cp", "expected SRC DST");
+                return k_usage(err, "cp", "expected SRC DST");
         const char *src_path = argv[1], *dst_path = argv[2];
         _cleanup_free_ char *src_ctr = container_part(argv[1], &src_path), *dst_ctr = container_part(argv[2], &dst_path);
         if (!!src_ctr == !!dst_ctr)

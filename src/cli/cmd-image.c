@@ -167,7 +167,7 @@ K_VERB(rmi) {
 
 K_VERB(tag) {
         if (argc != 3)
-                return argc > 1 && streq(argv[1], "--help") ? k_help("tag") : k_usage(err, "tag", "expected SOURCE TARGET");
+                return k_usage(err, "tag", "expected SOURCE TARGET");
         _cleanup_(engine_freep) Engine *e = NULL;
         ImageStore *s;
         int r = open_store(g, &e, &s, err);
@@ -218,7 +218,7 @@ K_VERB(image_inspect) {
 
 K_VERB(history) {
         if (argc != 2)
-                return argc > 1 && streq(argv[1], "--help") ? k_help("history") : k_usage(err, "history", "expected IMAGE");
+                return k_usage(err, "history", "expected IMAGE");
         _cleanup_(engine_freep) Engine *e = NULL;
         _cleanup_(image_freep) Image *img = NULL;
         ImageStore *s;
@@ -317,7 +317,7 @@ K_VERB(save) {
 
 K_VERB(import) {
         if (argc < 2 || argc > 3)
-                return argc > 1 && streq(argv[1], "--help") ? k_help("import") : k_usage(err, "import", "expected FILE [NAME]");
+                return k_usage(err, "import", "expected FILE [NAME]");
         _cleanup_(engine_freep) Engine *e = NULL;
         _cleanup_free_ char *id = NULL;
         ImageStore *s;

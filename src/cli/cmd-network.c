@@ -186,7 +186,7 @@ K_VERB(network_disconnect) {
 
 K_VERB(port) {
         if (argc != 2)
-                return argc > 1 && streq(argv[1], "--help") ? k_help("port") : k_usage(err, "port", "expected CONTAINER");
+                return k_usage(err, "port", "expected CONTAINER");
         _cleanup_(engine_freep) Engine *e = NULL;
         _cleanup_(ctr_record_freep) CtrRecord *rec = NULL;
         _cleanup_free_ NetPortMap *maps = NULL;

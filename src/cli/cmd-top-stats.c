@@ -51,7 +51,7 @@ static void proc_field(pid_t pid, const char *file, char *buf, size_t size) {
 
 K_VERB(top) {
         if (argc != 2)
-                return argc > 1 && streq(argv[1], "--help") ? k_help("top") : k_usage(err, "top", "expected CONTAINER");
+                return k_usage(err, "top", "expected CONTAINER");
         _cleanup_(engine_freep) Engine *e = NULL;
         _cleanup_(ctr_record_freep) CtrRecord *rec = NULL;
         _cleanup_(cgroup_freep) Cgroup *cg = NULL;

@@ -29,7 +29,7 @@ typedef struct KVerb {
 
 /* A usage error naming the verb, with a pointer to its --help. Returns -EINVAL. */
 int k_usage(KError **err, const char *verb, const char *fmt, ...) _printf_(3, 4);
-/* Print a verb's help (usage line, summary, options/examples). Returns 1 (verb done). */
+/* Print a verb's help (usage line, summary, options/examples). Returns 0 (the verb is done). */
 int k_help(const char *verb);
 int k_open(const KGlobals *g, Engine **ret, KError **err);
 /* Parse a signal name or number ("TERM", "SIGKILL", "9"). */

@@ -117,7 +117,7 @@ int k_help(const char *verb) {
                        v->help ?: "");
         if (v && v->help)
                 putchar('\n');
-        return 1;
+        return 0;
 }
 
 int k_usage(KError **err, const char *verb, const char *fmt, ...) {
@@ -162,7 +162,7 @@ static void print_help(void) {
                "  -v, --version  print the version\n\nCommands:\n");
         for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
                 if (verbs[i].summary)
-                        printf("  %-16s %s\n", verbs[i].name, verbs[i].summary);
+                        printf("  %-19s %s\n", verbs[i].name, verbs[i].summary);
         printf("\nManagement spellings: kapsel container ls|run|rm|prune|..., kapsel image ..., kapsel volume ...\n"
                "Run 'kapsel COMMAND --help' for a command's options and examples.\n\n"
                "Examples:\n  kapsel run --rm busybox echo hello\n  kapsel run -d --name web busybox httpd -f\n"
@@ -225,6 +225,8 @@ int main(int argc, char **argv) {
         }
         int vargc = argc - vi;
         char **vargv = argv + vi;
+        if (vargc == 2 && (streq(vargv[1], "--help") || streq(vargv[1], "-h")))
+                return k_help(v->name);
         optind = 0;
         int r = v->run(&g, vargc, vargv, &err);
         if (r < 0) {

@@ -8,6 +8,7 @@ process, an overlay mount under the root, a cgroup of one of its containers, or 
 import concurrent.futures
 import json
 import os
+import re
 import signal
 import subprocess
 import tempfile
@@ -471,3 +472,16 @@ def test_network_container_mode_and_etc_files(k):
     assert doc.stdout == "h1\n"
     p = k("exec", "first", "sh", "-c", "cat /etc/hosts /etc/resolv.conf")
     assert "10.9.9.9" in p.stdout and "db.local" in p.stdout and "nameserver 10.0.0.53" in p.stdout
+
+
+def test_every_verb_has_help(k):
+    top = k("--help").stdout
+    verbs = re.findall(r"^  ([a-z][a-z-]+)\s{2,}\S", top.split("Commands:")[1].split("\n\n")[0], re.M)
+    assert len(verbs) > 40, top
+    for verb in verbs:
+        for flag in ("--help", "-h"):
+            p = k(verb, flag, check=False)
+            assert p.returncode == 0, (verb, flag, p.stderr)
+            assert p.stdout.startswith("Usage: kapsel %s " % verb), (verb, flag, p.stdout)
+    # the management spellings reach the same help
+    assert k("image", "ls", "--help").stdout.startswith("Usage: kapsel images")
