@@ -61,14 +61,17 @@ static int open_store(const KGlobals *g, Engine **e, ImageStore **s, KError **er
 K_VERB(images) {
         static const struct option opts[] = { { "quiet", no_argument, NULL, 'q' }, { "format", required_argument, NULL, 'f' },
                                                { "all", no_argument, NULL, 'a' }, { "help", no_argument, NULL, 'h' }, {} };
-        bool quiet = false;
-        const char *format = "table";
+        static const KColumn cols[] = {
+                { "REPOSITORY", "Repository", 40 }, { "TAG", "Tag", 12 }, { "IMAGE ID", "ID", 14 },
+                { "CREATED", "CreatedAt", 32 }, { "SIZE", "Size" }, {}
+        };
+        KListFormat f = { .quiet_field = "ID" };
         int c;
         while ((c = getopt_long(argc, argv, "+qaf:", opts, NULL)) >= 0)
                 switch (c) {
-                case 'q': quiet = true; break;
+                case 'q': f.quiet = true; break;
                 case 'a': break;
-                case 'f': format = optarg; break;
+                case 'f': f.format = optarg; break;
                 case 'h': return k_help("images");
                 default: return k_usage(err, "images", "unknown option");
                 }
@@ -89,26 +92,7 @@ K_VERB(images) {
                         json_array_append_new(rows, image_row(list[i], *nm));
         }
         image_list_free(list, n);
-        size_t i;
-        json_t *row;
-        if (quiet)
-                json_array_foreach(rows, i, row)
-                        printf("%s\n", json_string_value(json_object_get(row, "ID")));
-        else if (streq(format, "json"))
-                json_print(rows, true);
-        else if (streq(format, "table")) {
-                printf("%-40s %-12s %-14s %-32s %s\n", "REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE");
-                json_array_foreach(rows, i, row)
-                        printf("%-40s %-12s %-14s %-32s %s\n", json_string_value(json_object_get(row, "Repository")),
-                               json_string_value(json_object_get(row, "Tag")), json_string_value(json_object_get(row, "ID")),
-                               json_string_value(json_object_get(row, "CreatedAt")),
-                               json_string_value(json_object_get(row, "Size")));
-        } else
-                json_array_foreach(rows, i, row) {
-                        if ((r = template_render(format, row, stdout, err)) < 0)
-                                break;
-                        putchar('\n');
-                }
+        r = k_print_list(rows, &f, cols, err);
         json_decref(rows);
         return r < 0 ? r : 0;
 }

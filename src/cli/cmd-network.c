@@ -10,7 +10,6 @@
 #include "json-util.h"
 #include "kapsel-cli.h"
 #include "string-util.h"
-#include "template.h"
 
 static int open_net(const KGlobals *g, Engine **e, NetCtx **ctx, KError **err) {
         int r = k_open(g, e, err);
@@ -58,48 +57,22 @@ K_VERB(network_create) {
 }
 
 K_VERB(network_ls) {
-        static const struct option opts[] = { { "quiet", no_argument, NULL, 'q' }, { "format", required_argument, NULL, 'f' },
-                                               { "help", no_argument, NULL, 'h' }, {} };
-        bool quiet = false;
-        const char *format = NULL;
-        int c;
-        while ((c = getopt_long(argc, argv, "+qf:", opts, NULL)) >= 0)
-                switch (c) {
-                case 'q': quiet = true; break;
-                case 'f': format = optarg; break;
-                case 'h': return k_help("network-ls");
-                default: return k_usage(err, "network ls", "unknown option");
-                }
+        static const KColumn cols[] = {
+                { "NETWORK ID", "Id", 14, 12 }, { "NAME", "Name", 20 }, { "DRIVER", "Driver", 10 },
+                { "SUBNET", "Subnet", 18 }, { "INTERNAL", "Internal" }, {}
+        };
+        KListFormat f = { .quiet_field = "Name" };
+        int r = k_parse_list_opts("network-ls", argc, argv, &f, err);
+        if (r != 0)
+                return r < 0 ? r : 0;
         _cleanup_(engine_freep) Engine *e = NULL;
         NetCtx *ctx;
         json_t *list = NULL;
-        int r = open_net(g, &e, &ctx, err);
+        r = open_net(g, &e, &ctx, err);
         if (r >= 0)
                 r = net_network_list(ctx, &list, err);
-        if (r < 0)
-                return r;
-        size_t i;
-        json_t *n;
-        if (format && streq(format, "json"))
-                json_print(list, true);
-        else {
-                if (!quiet && !format)
-                        printf("%-14s %-20s %-10s %-18s %s\n", "NETWORK ID", "NAME", "DRIVER", "SUBNET", "INTERNAL");
-                json_array_foreach(list, i, n) {
-                        if (quiet)
-                                printf("%s\n", json_string_value(json_object_get(n, "Name")));
-                        else if (format) {
-                                if ((r = template_render(format, n, stdout, err)) < 0)
-                                        break;
-                                putchar('\n');
-                        } else
-                                printf("%-14.12s %-20s %-10s %-18s %s\n", json_string_value(json_object_get(n, "Id")),
-                                       json_string_value(json_object_get(n, "Name")),
-                                       json_string_value(json_object_get(n, "Driver")),
-                                       json_string_value(json_object_get(n, "Subnet")),
-                                       json_is_true(json_object_get(n, "Internal")) ? "true" : "false");
-                }
-        }
+        if (r >= 0)
+                r = k_print_list(list, &f, cols, err);
         json_decref(list);
         return r < 0 ? r : 0;
 }

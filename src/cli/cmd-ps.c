@@ -7,7 +7,6 @@
 #include "json-util.h"
 #include "kapsel-cli.h"
 #include "string-util.h"
-#include "template.h"
 
 K_VERB(ps) {
         static const struct option opts[] = {
@@ -15,15 +14,19 @@ K_VERB(ps) {
                 { "no-trunc", no_argument, NULL, 'N' }, { "format", required_argument, NULL, 'f' },
                 { "help", no_argument, NULL, 'h' }, {}
         };
-        bool all = false, quiet = false, no_trunc = false;
-        const char *format = "table";
+        static const KColumn cols[] = {
+                { "CONTAINER ID", "ID", 14 }, { "IMAGE", "Image", 24 }, { "COMMAND", "Command", 22, 20, true },
+                { "CREATED", "RunningFor", 18 }, { "STATUS", "Status", 26 }, { "NAMES", "Names" }, {}
+        };
+        KListFormat f = { .quiet_field = "ID" };
+        bool all = false, no_trunc = false;
         int c;
         while ((c = getopt_long(argc, argv, "+aq", opts, NULL)) >= 0)
                 switch (c) {
                 case 'a': all = true; break;
-                case 'q': quiet = true; break;
+                case 'q': f.quiet = true; break;
                 case 'N': no_trunc = true; break;
-                case 'f': format = optarg; break;
+                case 'f': f.format = optarg; break;
                 case 'h': return k_help("ps");
                 default: return k_usage(err, "ps", "unknown option");
                 }
@@ -44,30 +47,7 @@ K_VERB(ps) {
                         json_array_append_new(rows, ctr_ps_json(list[i], no_trunc));
         }
         ctr_record_list_free(list, n);
-        size_t i;
-        json_t *row;
-        if (quiet) {
-                json_array_foreach(rows, i, row)
-                        printf("%s\n", json_string_value(json_object_get(row, "ID")));
-        } else if (streq(format, "json")) {
-                json_print(rows, true);
-        } else if (streq(format, "table")) {
-                printf("%-14s %-24s %-22s %-18s %-26s %s\n", "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "NAMES");
-                json_array_foreach(rows, i, row) {
-                        char cmd[21];
-                        snprintf(cmd, sizeof(cmd), "\"%s", json_string_value(json_object_get(row, "Command")));
-                        printf("%-14s %-24s %-22s %-18s %-26s %s\n", json_string_value(json_object_get(row, "ID")),
-                               json_string_value(json_object_get(row, "Image")), strcat(cmd, strlen(cmd) < 20 ? "\"" : ""),
-                               json_string_value(json_object_get(row, "RunningFor")),
-                               json_string_value(json_object_get(row, "Status")),
-                               json_string_value(json_object_get(row, "Names")));
-                }
-        } else
-                json_array_foreach(rows, i, row) {
-                        if ((r = template_render(format, row, stdout, err)) < 0)
-                                break;
-                        putchar('\n');
-                }
+        r = k_print_list(rows, &f, cols, err);
         json_decref(rows);
         return r < 0 ? r : 0;
 }

@@ -8,7 +8,6 @@
 #include "kapsel-cli.h"
 #include "logs.h"
 #include "string-util.h"
-#include "template.h"
 #include "volume.h"
 
 static json_t *volume_json(const Engine *e, const VolRecord *v) {
@@ -52,41 +51,25 @@ K_VERB(volume_create) {
 }
 
 K_VERB(volume_ls) {
-        static const struct option opts[] = { { "quiet", no_argument, NULL, 'q' }, { "format", required_argument, NULL, 'f' },
-                                               { "help", no_argument, NULL, 'h' }, {} };
-        bool quiet = false;
-        const char *format = NULL;
-        int c;
-        while ((c = getopt_long(argc, argv, "+qf:", opts, NULL)) >= 0)
-                switch (c) {
-                case 'q': quiet = true; break;
-                case 'f': format = optarg; break;
-                case 'h': return k_help("volume-ls");
-                default: return k_usage(err, "volume ls", "unknown option");
-                }
+        static const KColumn cols[] = { { "DRIVER", "Driver", 10 }, { "VOLUME NAME", "Name" }, {} };
+        KListFormat f = { .quiet_field = "Name" };
+        int r = k_parse_list_opts("volume-ls", argc, argv, &f, err);
+        if (r != 0)
+                return r < 0 ? r : 0;
         _cleanup_(engine_freep) Engine *e = NULL;
         VolRecord *vols = NULL;
         size_t n = 0;
-        int r = k_open(g, &e, err);
+        r = k_open(g, &e, err);
         if (r >= 0)
                 r = vol_list(e, &vols, &n, err);
         if (r < 0)
                 return r;
-        if (!quiet && !format)
-                printf("%-10s %s\n", "DRIVER", "VOLUME NAME");
-        for (size_t i = 0; i < n && r >= 0; i++) {
-                if (quiet)
-                        printf("%s\n", vols[i].name);
-                else if (format) {
-                        json_t *j = volume_json(e, &vols[i]);
-                        r = streq(format, "json") ? json_print(j, false) : template_render(format, j, stdout, err);
-                        json_decref(j);
-                        if (!streq(format, "json"))
-                                putchar('\n');
-                } else
-                        printf("%-10s %s\n", "local", vols[i].name);
-        }
+        json_t *rows = json_array();
+        for (size_t i = 0; i < n; i++)
+                json_array_append_new(rows, volume_json(e, &vols[i]));
         vol_record_list_free(vols, n);
+        r = k_print_list(rows, &f, cols, err);
+        json_decref(rows);
         return r < 0 ? r : 0;
 }
 

@@ -35,6 +35,26 @@ int k_open(const KGlobals *g, Engine **ret, KError **err);
 /* Parse a signal name or number ("TERM", "SIGKILL", "9"). */
 int k_parse_signal(const char *s, int *ret);
 
+/* Listings (ps, images, volume ls, network ls): rows are JSON objects, printed as a table of
+ * columns (the last column unpadded), as JSON (`--format json`), as one template line per row, or
+ * only `quiet_field` per row (-q). */
+typedef struct KColumn {
+        const char *header;
+        const char *field;
+        int width;      /* padding */
+        int max;        /* truncate to this many characters (0: no limit) */
+        bool quote;     /* "command…" as docker's COMMAND column */
+} KColumn;
+typedef struct KListFormat {
+        const char *format;     /* NULL or "table", "json", or a template */
+        bool quiet;
+        const char *quiet_field;
+} KListFormat;
+int k_print_list(json_t *rows, const KListFormat *f, const KColumn *cols, KError **err);
+/* -q/--quiet, -f/--format and --help, for listings without other options. Returns 1 when the help
+ * was printed (the verb is done). */
+int k_parse_list_opts(const char *verb, int argc, char **argv, KListFormat *f, KError **err);
+
 /* Attach this terminal/stdio to a container's monitor until the container exits. `send_start`
  * releases a foreground run; `with_stdin` forwards our stdin. Returns the exit code. */
 int k_attach_stream(Engine *e, const CtrRecord *rec, bool send_start, bool with_stdin, int *ret_code,
