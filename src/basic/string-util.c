@@ -5,8 +5,11 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 
 #include "cleanup.h"
 
@@ -141,4 +144,23 @@ int parse_size(const char *s, uint64_t *ret) {
                 return -ERANGE;
         *ret = (uint64_t) bytes;
         return 0;
+}
+
+int parse_signal(const char *s, int *ret) {
+        int64_t n;
+        if (parse_int64(s, &n) == 0) {
+                if (n <= 0 || n >= NSIG)
+                        return -EINVAL;
+                *ret = (int) n;
+                return 0;
+        }
+        const char *name = startswith(s, "SIG") ? s + 3 : s;
+        for (int i = 1; i < NSIG; i++) {
+                const char *abbrev = sigabbrev_np(i);
+                if (abbrev && strcasecmp(abbrev, name) == 0) {
+                        *ret = i;
+                        return 0;
+                }
+        }
+        return -EINVAL;
 }

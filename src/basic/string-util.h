@@ -35,6 +35,8 @@ char *json_quote(const char *s);
 
 /* Strict integer parsing: whole string, base 10 (or 0x hex for the _u64 variant). */
 int parse_int64(const char *s, int64_t *ret);
+/* A signal name or number: "TERM", "SIGKILL", "kill", "9". Returns -EINVAL when unknown. */
+int parse_signal(const char *s, int *ret);
 int parse_uint64(const char *s, uint64_t *ret);
 /* "512", "64k", "1.5G", "100M" (binary units, case-insensitive, optional trailing "b"). */
 int parse_size(const char *s, uint64_t *ret);

@@ -141,7 +141,7 @@ K_VERB(kill) {
         while ((c = getopt_long(argc, argv, "+s:", opts, NULL)) >= 0) {
                 if (c == 'h')
                         return k_help("kill");
-                if (c != 's' || k_parse_signal(optarg, &sig) < 0)
+                if (c != 's' || parse_signal(optarg, &sig) < 0)
                         return k_usage(err, "kill", c == 's' ? "unknown signal \"%s\"" : "unknown option", optarg);
         }
         return each_container(g, "kill", argc, argv, optind, do_kill, &sig, true, err);

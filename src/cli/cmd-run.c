@@ -172,7 +172,7 @@ static int parse_one(const char *verb, int c, const char *arg, RunRequest *req, 
                 break;
         case OPT_STOP_SIGNAL: {
                 int sig;
-                if (k_parse_signal(arg, &sig) < 0)
+                if (parse_signal(arg, &sig) < 0)
                         return k_usage(err, verb, "--stop-signal \"%s\": unknown signal", arg);
                 json_object_set_new(cfg, "StopSignal", json_string(arg));
                 break;

@@ -32,8 +32,6 @@ int k_usage(KError **err, const char *verb, const char *fmt, ...) _printf_(3, 4)
 /* Print a verb's help (usage line, summary, options/examples). Returns 0 (the verb is done). */
 int k_help(const char *verb);
 int k_open(const KGlobals *g, Engine **ret, KError **err);
-/* Parse a signal name or number ("TERM", "SIGKILL", "9"). */
-int k_parse_signal(const char *s, int *ret);
 
 /* Listings (ps, images, volume ls, network ls): rows are JSON objects, printed as a table of
  * columns (the last column unpadded), as JSON (`--format json`), as one template line per row, or

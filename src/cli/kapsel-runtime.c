@@ -78,25 +78,6 @@ int rt_want_id(int argc, char **argv, int optind_, const char *verb, const char 
         return 0;
 }
 
-int rt_parse_signal(const char *s, int *ret) {
-        int64_t n;
-        if (parse_int64(s, &n) == 0) {
-                if (n <= 0 || n >= NSIG)
-                        return -EINVAL;
-                *ret = (int) n;
-                return 0;
-        }
-        const char *name = startswith(s, "SIG") ? s + 3 : s;
-        for (int i = 1; i < NSIG; i++) {
-                const char *abbrev = sigabbrev_np(i);
-                if (abbrev && strcasecmp(abbrev, name) == 0) {
-                        *ret = i;
-                        return 0;
-                }
-        }
-        return -EINVAL;
-}
-
 int main(int argc, char **argv) {
         static const struct option opts[] = {
                 { "root", required_argument, NULL, 'r' },

@@ -134,25 +134,6 @@ int k_open(const KGlobals *g, Engine **ret, KError **err) {
         return engine_open(g->root, ret, err);
 }
 
-int k_parse_signal(const char *s, int *ret) {
-        int64_t n;
-        if (parse_int64(s, &n) == 0) {
-                if (n <= 0 || n >= NSIG)
-                        return -EINVAL;
-                *ret = (int) n;
-                return 0;
-        }
-        const char *name = startswith(s, "SIG") ? s + 3 : s;
-        for (int i = 1; i < NSIG; i++) {
-                const char *abbrev = sigabbrev_np(i);
-                if (abbrev && strcasecmp(abbrev, name) == 0) {
-                        *ret = i;
-                        return 0;
-                }
-        }
-        return -EINVAL;
-}
-
 static void print_help(void) {
         printf("Usage: kapsel [--root DIR] [--debug] COMMAND [OPTIONS]\n\n"
                "Run and manage containers from OCI images, without a daemon.\n\n"

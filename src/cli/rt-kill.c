@@ -4,6 +4,7 @@
 
 #include "container.h"
 #include "runtime-cli.h"
+#include "string-util.h"
 
 RT_VERB(kill) {
         static const struct option opts[] = {
@@ -23,7 +24,7 @@ RT_VERB(kill) {
         int n = argc - optind;
         if (n < 1 || n > 2)
                 return rt_usage_error(err, "kill", n < 1 ? "missing container id" : "too many arguments");
-        if (n == 2 && rt_parse_signal(argv[optind + 1], &sig) < 0)
+        if (n == 2 && parse_signal(argv[optind + 1], &sig) < 0)
                 return rt_usage_error(err, "kill", "unknown signal \"%s\"", argv[optind + 1]);
         return container_kill(g->root, argv[optind], sig, all, err);
 }

@@ -43,5 +43,3 @@ int rt_usage_error(KError **err, const char *verb, const char *fmt, ...) _printf
 void rt_print_verb_help(const char *verb);
 /* Exactly one positional container id after options, else a usage error. */
 int rt_want_id(int argc, char **argv, int optind_, const char *verb, const char **ret, KError **err);
-/* Parse a signal: "TERM", "SIGTERM", "15". */
-int rt_parse_signal(const char *s, int *ret);

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -80,6 +81,23 @@ static void test_parse_int(void **state) {
         assert_int_equal(parse_uint64("0x10", &u), 0);
         assert_int_equal(u, 16);
         assert_int_equal(parse_uint64("-1", &u), -EINVAL);
+}
+
+static void test_parse_signal(void **state) {
+        static const struct { const char *text; int sig; } ok[] = {
+                { "9", SIGKILL }, { "KILL", SIGKILL }, { "SIGTERM", SIGTERM }, { "term", SIGTERM }, { "hup", SIGHUP },
+        };
+        for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+                int sig = -1;
+                assert_int_equal(parse_signal(ok[i].text, &sig), 0);
+                assert_int_equal(sig, ok[i].sig);
+        }
+        static const char *bad[] = { "0", "-1", "65", "SIG", "NOPE", "", "9x" };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                int sig = -1;
+                assert_int_equal(parse_signal(bad[i], &sig), -EINVAL);
+                assert_int_equal(sig, -1);
+        }
 }
 
 static void test_json_quote(void **state) {
@@ -160,6 +178,7 @@ static void test_open_in_root_confined(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_parse_signal),
                 cmocka_unit_test(test_kerr_first_wins_and_prefix),
                 cmocka_unit_test(test_kerr_null_sink_and_positive),
                 cmocka_unit_test(test_kerr_wire_roundtrip),
