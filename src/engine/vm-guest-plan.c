@@ -107,9 +107,9 @@ static int plan_process(const json_t *proc, json_t *cfg, KError **err) {
         json_t *env = json_object_get(proc, "env");
         json_t *rlimits = json_object_get(proc, "rlimits");
         const char *cwd = json_string_value(json_object_get(proc, "cwd"));
-        json_t *u = json_pack("{s:I, s:I, s:O}", "uid", json_integer_value(json_object_get(user, "uid")), "gid",
+        json_t *u = json_pack("{s:I, s:I, s:o}", "uid", json_integer_value(json_object_get(user, "uid")), "gid",
                               json_integer_value(json_object_get(user, "gid")), "additionalGids",
-                              json_is_array(gids) ? gids : json_array());
+                              json_is_array(gids) ? json_incref(gids) : json_array());
         if (!u || (json_is_integer(umask) && json_object_set(u, "umask", umask) < 0))
                 return kerr(err, -ENOMEM, "guest plan");
         if (json_object_set(cfg, "args", args) < 0 || json_object_set_new(cfg, "user", u) < 0 ||
