@@ -9,6 +9,7 @@ import concurrent.futures
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -485,3 +486,65 @@ def test_every_verb_has_help(k):
             assert p.stdout.startswith("Usage: kapsel %s " % verb), (verb, flag, p.stdout)
     # the management spellings reach the same help
     assert k("image", "ls", "--help").stdout.startswith("Usage: kapsel images")
+
+
+BUSYBOX_LAYOUT = os.path.join(REPO, "build/src/image/busybox-image")
+
+
+def test_images_made_by_skopeo_and_umoci_run(k, tmp_path):
+    """Images written by the peers' tools, loaded with `kapsel load` and run: a docker-save archive
+    from skopeo, and an OCI archive whose second layer (umoci) deletes a file (a whiteout)."""
+    for tool in ("skopeo", "umoci"):
+        if not shutil.which(tool):
+            pytest.skip("%s not installed" % tool)
+    arch = tmp_path / "skopeo.tar"
+    subprocess.run(["skopeo", "--insecure-policy", "copy", "-q", "oci:%s:latest" % BUSYBOX_LAYOUT,
+                    "docker-archive:%s:peer/skopeo:1" % arch], check=True, timeout=120)
+    assert "peer/skopeo:1" in k("load", "-i", str(arch)).stdout
+    assert k("run", "--rm", "--network", "none", "peer/skopeo:1", "echo", "skopeo-ok").stdout == "skopeo-ok\n"
+
+    lay, bundle = tmp_path / "lay", tmp_path / "bundle"
+    shutil.copytree(BUSYBOX_LAYOUT, lay)
+    subprocess.run(["umoci", "unpack", "--image", "%s:latest" % lay, str(bundle)], check=True, timeout=120)
+    (bundle / "rootfs/etc/umoci-was-here").write_text("umoci\n")
+    (bundle / "rootfs/etc/group").unlink()
+    subprocess.run(["umoci", "repack", "--image", "%s:umoci" % lay, str(bundle)], check=True, timeout=120)
+    oci_tar = tmp_path / "umoci.tar"
+    subprocess.run(["tar", "-C", str(lay), "-cf", str(oci_tar), "."], check=True)
+    loaded = k("load", "-i", str(oci_tar)).stdout
+    # umoci's ref names are bare tags ("latest", "umoci"), not image names: find the image by its id
+    index = json.load(open(lay / "index.json"))
+    entry = next(m for m in index["manifests"] if m["annotations"]["org.opencontainers.image.ref.name"] == "umoci")
+    manifest = json.load(open(lay / "blobs/sha256" / entry["digest"][7:]))
+    umoci_ref = manifest["config"]["digest"]
+    assert umoci_ref in loaded
+    out = k("run", "--rm", "--network", "none", umoci_ref, "sh", "-c",
+            "cat /etc/umoci-was-here; test -e /etc/group && echo group-present || echo group-gone").stdout
+    assert out == "umoci\ngroup-gone\n"
+    assert len(json.loads(k("image", "inspect", umoci_ref).stdout)[0]["RootFS"]["Layers"]) == 2
+
+
+def test_push_pull_registry_then_run(k, tmp_path):
+    """kapsel push to Debian's docker-registry on 127.0.0.1, rmi, kapsel pull, run. The registry and
+    the push/pull live on the host's loopback; the container runs in the test's namespace."""
+    from test_registry import Registry, need_registry
+    need_registry()
+    (tmp_path / "reg").mkdir()
+    reg = Registry(tmp_path / "reg")
+    try:
+        host_k = lambda *a: subprocess.run([KAPSEL, "--root", k.root] + list(a), capture_output=True, text=True,
+                                           timeout=120, stdin=subprocess.DEVNULL)
+        k("run", "--rm", "--network", "none", "busybox", "true")            # imports the built-in image
+        ref = "%s/kapsel/bb:1" % reg.host
+        k("tag", "busybox", ref)
+        p = host_k("push", "--tls-verify=false", ref)
+        assert p.returncode == 0, p.stderr
+        assert reg.digest_of("kapsel/bb", "1")
+        k("rmi", ref)
+        p = host_k("pull", "--tls-verify=false", ref)
+        assert p.returncode == 0, p.stderr
+        assert k("run", "--rm", "--network", "none", ref, "echo", "pulled-ok").stdout == "pulled-ok\n"
+        p = host_k("pull", "--tls-verify=false", "%s/kapsel/nope:1" % reg.host)
+        assert p.returncode == 125 and "kapsel/nope" in p.stderr
+    finally:
+        reg.stop()
