@@ -60,8 +60,13 @@ static const KVerb verbs[] = {
         { "commit", k_commit, "[-m MSG] [--pause=false] CONTAINER [NAME]", "make an image from a container's changes", NULL },
         { "system-check", k_system_check, "[--dry-run]", "find and repair leftovers of interrupted commands", NULL },
         { "port", k_port, "CONTAINER", "list a container's port maps", NULL },
-        { "network-create", k_network_create, "[--subnet CIDR] [--gateway IP] [--internal] [-l K=V] NAME",
-          "create a bridge network", "Example:\n  kapsel network create --subnet 10.7.0.0/24 backend\n"
+        { "network-create", k_network_create, "[--subnet CIDR] [--gateway IP] [--internal] [-l K=V] [-o OPT] NAME",
+          "create a bridge network",
+          "Options:\n  --subnet CIDR    IPv4 subnet (default: the next free /24 of 10.89.0.0-10.99.255.0)\n"
+          "  --gateway IP     the bridge's address (default: the subnet's first)\n"
+          "  --internal       no egress: no NAT, no forwarding out of the bridge\n"
+          "  -o com.docker.network.bridge.name=NAME   the bridge device's name (default kapsel-<id>)\n\n"
+          "Example:\n  kapsel network create --subnet 10.7.0.0/24 backend\n"
           "  kapsel run -d --name db --network backend busybox httpd -f\n"
           "  kapsel run --rm --network backend busybox wget -qO- http://db/" },
         { "network-ls", k_network_ls, "[-q] [--format json|TEMPLATE]", "list networks", NULL },
