@@ -72,6 +72,8 @@ class L1Image:
         return d
 
     def add_binary(self, src, dest):
+        """Copy a binary and its shared libraries. Debian's static busybox sh runs its own applet of
+        the same name before any PATH lookup: scripts must call such a binary by its full path."""
         shutil.copy(src, self._dest(dest))
         for lib in shared_libraries(src):
             target = self._dest(lib)
