@@ -135,10 +135,13 @@ L1_GUEST = r"""
 guest() {
         name=$1; shift
         cp /vm/upper.ext4 /tmp/$name-upper.ext4
+        echo "KAPSEL-HARNESS boot $name at $(up)"
         run $name 120 $VMM "$@" --virtio-console-out /tmp/$name.hvc
         code=$(sed -n 's/.*KAPSEL-EXIT \([0-9]*\).*/\1/p' /tmp/$name.out | head -n 1)
         grep -a "KAPSEL-ERROR" /tmp/$name.out | head -n 3 | sed "s/^/KAPSEL-HARNESS $name: /"
 }
+# a heartbeat, so a stalled L1 shows in the log as such (the machine may be loaded)
+( while sleep 30; do echo "KAPSEL-HARNESS alive at $(up)"; done ) &
 tail_of() { tail -n 15 /tmp/$1.out; echo "hvc0: $(cat /tmp/$1.hvc 2>/dev/null)"; }
 """
 
