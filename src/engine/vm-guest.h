@@ -61,8 +61,9 @@
 #include "error.h"
 
 /* Kernel command line for the guest; the VMM appends nothing else that matters. panic=-1 turns a
- * guest panic (init died) into a reset, so the VMM ends instead of hanging. */
-#define VM_GUEST_CMDLINE "console=ttyS0 quiet panic=-1 rdinit=/init"
+ * guest panic (init died) into a reset, so the VMM ends instead of hanging. The i8042 options skip
+ * probing a PS/2 mouse, multiplexer and PnP that no kapsel VM has (as VMM_DEFAULT_CMDLINE does). */
+#define VM_GUEST_CMDLINE "console=ttyS0 quiet panic=-1 rdinit=/init i8042.noaux i8042.nomux i8042.nopnp"
 #define VM_GUEST_CONFIG_MAX (1024 * 1024)       /* the guest refuses bigger configs */
 #define VM_GUEST_CONFIG_ALIGN 4096
 /* the kernel's partition probes read past a smaller disk and log about it */

@@ -32,8 +32,8 @@ const char vmm_config_usage[] =
         "Exit status: 0 when the guest powers off or reboots, 1 on a guest crash or VMM error, 2 on bad usage.\n";
 
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_DISK, OPT_NET, OPT_RNG, OPT_BALLOON,
-       OPT_VCONSOLE, OPT_VCONSOLE_OUT, OPT_CONSOLE_LOG, OPT_SERIAL_IN, OPT_CONTROL, OPT_HUGEPAGES, OPT_KSM, OPT_NO_SECCOMP, OPT_KVM_DEV,
-       OPT_HELP, OPT_VERSION };
+       OPT_VCONSOLE, OPT_VCONSOLE_OUT, OPT_CONSOLE_LOG, OPT_SERIAL_IN, OPT_CONTROL, OPT_HUGEPAGES, OPT_KSM,
+       OPT_NO_SECCOMP, OPT_KVM_DEV, OPT_HELP, OPT_VERSION };
 
 static const struct option options[] = {
         { "kernel", required_argument, NULL, OPT_KERNEL },

@@ -17,8 +17,8 @@ Three guest boots:
   signal   sleep 1000; the host sends KAPSEL-SIGNAL 15 once it is started: 143"""
 import json
 import os
+import re
 import shutil
-import stat
 import subprocess
 import sys
 
@@ -36,8 +36,7 @@ TOOL = os.path.join(BUILD, "src/helpers/kapsel-vm-guest-tool")
 GUEST_INIT = os.path.join(BUILD, "src/helpers/kapsel-guest-init")
 L1_TIMEOUT = 290
 IMAGE_ID = "sha256:" + "7" * 64
-# VM_GUEST_CMDLINE (vm-guest.h) plus kapsel-vmm's i8042 options (no PS/2 mouse or PnP probing)
-GUEST_CMDLINE = vmguest.CMDLINE + " i8042.noaux i8042.nomux i8042.nopnp"
+GUEST_CMDLINE = vmguest.CMDLINE       # VM_GUEST_CMDLINE of vm-guest.h, as the engine passes it
 
 MAIN_SCRIPT = """echo "uid=$(id -u) cwd=$(pwd) foo=$FOO"
 echo "disks-ro=$(for d in a b c d e; do cat /sys/block/vd$d/ro; done | tr -d '\\n')"
@@ -232,3 +231,10 @@ def nested_run(tmp_path_factory):
 @pytest.mark.parametrize("check", CHECKS)
 def test_vm_guest_nested(nested_run, check):
     kvmsuite.check_marker(nested_run, check)
+
+
+def test_cmdline_matches_engine():
+    """The harnesses boot the guest with the engine's own command line (VM_GUEST_CMDLINE)."""
+    with open(os.path.join(REPO, "src/engine/vm-guest.h")) as f:
+        m = re.search(r'#define VM_GUEST_CMDLINE "([^"]*)"', f.read())
+    assert m and m.group(1) == GUEST_CMDLINE
