@@ -128,19 +128,26 @@ class GuestDisks:
         return " ".join(disks)
 
 
-# One guest boot: NAME [--serial-in FIFO]. Serial output in /tmp/NAME.out, hvc0 in /tmp/NAME.hvc,
-# the guest's exit code (KAPSEL-EXIT) in $code, kapsel-vmm's status in $rc.
+# One guest boot: NAME ARGS... Serial output in /tmp/NAME.out, hvc0 in /tmp/NAME.hvc, the guest's
+# exit code (KAPSEL-EXIT) in $code, kapsel-vmm's status in $rc (143: killed after 150 s). A slow
+# boot logs kapsel-vmm's stats (is the vCPU running or halted?) and the serial tail on the way.
 L1_GUEST = r"""
 guest() {
         name=$1; shift
         cp /vm/upper.ext4 /tmp/$name-upper.ext4
-        echo "KAPSEL-HARNESS boot $name at $(up)"
-        run $name 120 $VMM "$@" --virtio-console-out /tmp/$name.hvc
+        s=$(up)
+        $VMM "$@" --virtio-console-out /tmp/$name.hvc --control /tmp/$name.sock > /tmp/$name.out 2>&1 &
+        pid=$!
+        i=0
+        while kill -0 $pid 2>/dev/null && [ $i -lt 750 ]; do
+                sleep 0.2; i=$((i+1))
+                case $i in 300|450|600) echo "KAPSEL-HARNESS $name slow at $(up): $(kapsel-vmm ctl /tmp/$name.sock '{"cmd":"stats"}' 2>&1 | cut -c1-400) serial: $(tail -c 300 /tmp/$name.out | tr '\n' ' ')";; esac
+        done
+        kill $pid 2>/dev/null; wait $pid; rc=$?
+        echo "KAPSEL-TIME $name start=$s end=$(up) rc=$rc"
         code=$(sed -n 's/.*KAPSEL-EXIT \([0-9]*\).*/\1/p' /tmp/$name.out | head -n 1)
         grep -a "KAPSEL-ERROR" /tmp/$name.out | head -n 3 | sed "s/^/KAPSEL-HARNESS $name: /"
 }
-# a heartbeat, so a stalled L1 shows in the log as such (the machine may be loaded)
-( while sleep 30; do echo "KAPSEL-HARNESS alive at $(up)"; done ) &
 tail_of() { tail -n 15 /tmp/$1.out; echo "hvc0: $(cat /tmp/$1.hvc 2>/dev/null)"; }
 """
 
