@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The guest side of `kapsel run --isolation=vm` (issue 7): what the host prepares so that a stock
  * kernel + kapsel's own static init (src/helpers/guest-init.c) runs an OCI image's process inside
- * a micro-VM. Independent of the VMM that boots it (QEMU in tests today, kapsel-vmm later).
+ * a micro-VM. Independent of the VMM that boots it (kapsel-vmm; QEMU: tests/harness/vmguest.py).
  *
  * Host-side steps, in order (see docs in each function):
  *   1. vm_guest_find_kernel()          stock kernel, newest /boot/vmlinuz-* unless told (--kernel)
@@ -12,7 +12,10 @@
  *   6. vm_disk_volume_prepare() each   a -v directory copied into a fresh ext4 image      -> vdd...
  *   7. vm_disk_config_write()          the guest config as JSON, NUL-padded (4 KiB, >= 64 KiB) -> vdc
  *   8. boot: kernel, initrd, cmdline VM_GUEST_CMDLINE; disks in the order vda, vdb, vdc, volumes;
- *      a virtio console port (hvc0) for the process's stdio; ttyS0 for the kernel + control lines
+ *      a virtio console port (hvc0) for the process's stdio; ttyS0 for the kernel + control lines.
+ *      kapsel-vmm: --disk in that order, --virtio-console-out FILE (hvc0), serial output on stdout
+ *      or --console-log FILE, serial input from stdin or --serial-in FIFO (KAPSEL-SIGNAL lines);
+ *      tests/integration/test_vm_guest.py boots exactly this in the nested harness
  *   9. read ttyS0 lines with vm_guest_parse_console_line(): KAPSEL-EXIT <code> is the exit status
  *  10. after the VM ended: vm_disk_volume_finish() each (copies rw directory volumes back)
  *
@@ -58,8 +61,9 @@
 #include "error.h"
 
 /* Kernel command line for the guest; the VMM appends nothing else that matters. panic=-1 turns a
- * guest panic (init died) into a reset, so the VMM ends instead of hanging. */
-#define VM_GUEST_CMDLINE "console=ttyS0 quiet panic=-1 rdinit=/init"
+ * guest panic (init died) into a reset, so the VMM ends instead of hanging. The i8042 options skip
+ * probing a PS/2 mouse, multiplexer and PnP that no kapsel VM has (as VMM_DEFAULT_CMDLINE does). */
+#define VM_GUEST_CMDLINE "console=ttyS0 quiet panic=-1 rdinit=/init i8042.noaux i8042.nomux i8042.nopnp"
 #define VM_GUEST_CONFIG_MAX (1024 * 1024)       /* the guest refuses bigger configs */
 #define VM_GUEST_CONFIG_ALIGN 4096
 /* the kernel's partition probes read past a smaller disk and log about it */

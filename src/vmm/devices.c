@@ -21,10 +21,8 @@ typedef struct VmDevice {
 } VmDevice;
 
 static int serial_up(Vm *vm, KError **err) {
-        /* the serial port takes stdin unless virtio-console owns it */
-        int in = vm->cfg->virtio_console ? -1 : STDIN_FILENO;
-        return serial_init(&vm->serial, &vm->pio, SERIAL_COM1_BASE, SERIAL_COM1_IRQ, in, vm->console_fd, &vm->host,
-                           err);
+        return serial_init(&vm->serial, &vm->pio, SERIAL_COM1_BASE, SERIAL_COM1_IRQ, vm->serial_in_fd, vm->console_fd,
+                           &vm->host, err);
 }
 static void serial_down(Vm *vm) {
         serial_done(&vm->serial);
@@ -103,7 +101,7 @@ static int virtio_up(Vm *vm, KError **err) {
                         vm->balloon = d;
         }
         if (r >= 0 && c->virtio_console) {
-                VirtioConsoleConfig cc = { .in_fd = STDIN_FILENO, .out_fd = STDOUT_FILENO };
+                VirtioConsoleConfig cc = { .in_fd = vm->vcon_in_fd, .out_fd = vm->vcon_out_fd };
                 r = virtio_add(vm, virtio_console_create(&env, &cc, &d, err), d);
         }
         return r;

@@ -270,19 +270,10 @@ static int vm_setup_vcpus(Vm *vm, KError **err) {
         return r;
 }
 
-static int vm_open_console(Vm *vm, KError **err) {
-        const char *log = vm->cfg->console_log;
-        vm->console_fd = log ? open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640)
-                             : fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
-        if (vm->console_fd < 0)
-                return kerr_kind(err, KERR_USAGE, -errno, "console %s", log ? log : "stdout");
-        return 0;
-}
-
 static int vm_setup(Vm *vm, KError **err) {
         const VmmConfig *c = vm->cfg;
         int r;
-        if ((r = vm_plan_boot(vm, err)) < 0 || (r = vm_open_console(vm, err)) < 0 ||
+        if ((r = vm_plan_boot(vm, err)) < 0 || (r = vm_console_fds_open(vm, err)) < 0 ||
             (r = kvm_open(c->kvm_dev, &vm->kvm, err)) < 0)
                 return r;
         if (c->cpus > (unsigned) vm->kvm.max_vcpus)
@@ -312,7 +303,8 @@ int vm_create(const VmmConfig *cfg, Vm **ret, KError **err) {
                 return kerr(err, -ENOMEM, "VM");
         vm->cfg = cfg;
         vm->kvm = (Kvm) { .kvm_fd = -1, .vm_fd = -1 };
-        vm->console_fd = vm->kernel_fd = vm->initrd_fd = vm->halt_timer_fd = -1;
+        vm->console_fd = vm->serial_in_fd = vm->vcon_in_fd = vm->vcon_out_fd = -1;
+        vm->kernel_fd = vm->initrd_fd = vm->halt_timer_fd = -1;
         vm->host = (VmmHost) { .ops = &vm_host_ops, .host = vm };
         pthread_mutex_init(&vm->lock, NULL);
         pthread_cond_init(&vm->cond, NULL);
@@ -374,7 +366,7 @@ void vm_free(Vm *vm) {
         safe_close(vm->halt_timer_fd);
         mem_backing_free(&vm->backing);
         kvm_close(&vm->kvm);
-        safe_close(vm->console_fd);
+        vm_console_fds_close(vm);
         safe_close(vm->kernel_fd);
         safe_close(vm->initrd_fd);
         free(vm->boot);

@@ -62,6 +62,8 @@ struct Vm {
         BzImage bzimage;
         BootPlan *boot;
         int console_fd;                 /* serial output (stdout or the log file) */
+        int serial_in_fd;               /* serial input (stdin, --serial-in) or -1 */
+        int vcon_in_fd, vcon_out_fd;    /* virtio console input / output, or -1 */
         Serial serial;
         I8042 i8042;
         Rtc rtc;
@@ -108,6 +110,11 @@ int vcpu_start(Vcpu *v, KError **err);
 void vcpu_kick(Vcpu *v);
 /* Name of a KVM_EXIT_* value (for stats and messages). */
 const char *vcpu_exit_name(unsigned reason);
+
+/* console-fds.c: open the consoles' host fds (console_fd, serial_in_fd, vcon_*) per the config;
+ * close them (NULL-safe per fd) at teardown. */
+int vm_console_fds_open(Vm *vm, KError **err);
+void vm_console_fds_close(Vm *vm);
 
 /* devices.c: the ordered device table */
 int vm_devices_init(Vm *vm, KError **err);

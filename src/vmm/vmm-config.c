@@ -18,8 +18,12 @@ const char vmm_config_usage[] =
         "  --net tap=NAME[,mac=XX:XX:XX:XX:XX:XX]  virtio-net on an existing tap device\n"
         "  --rng                  virtio-rng fed from the host's getrandom()\n"
         "  --balloon              virtio-balloon (target set through the control socket)\n"
-        "  --virtio-console       virtio-console on stdin/stdout besides the serial port\n"
-        "  --console-log FILE     serial output to FILE instead of stdout\n"
+        "  --virtio-console       virtio-console (hvc0) on stdin/stdout besides the serial port\n"
+        "  --virtio-console-out FILE  virtio-console (hvc0) output appended to FILE, no input;\n"
+        "                         the serial port keeps stdin\n"
+        "  --console-log FILE     serial output appended to FILE instead of stdout\n"
+        "  --serial-in PATH|-|none  serial input from PATH (a FIFO, opened read-write so writers may\n"
+        "                         come and go; or a terminal) instead of stdin (-); none: no input\n"
         "  --control PATH         unix socket for pause/resume/stop/stats/balloon (JSON lines)\n"
         "  --hugepages            back guest RAM with hugetlb pages\n"
         "  --ksm                  let KSM merge guest pages (MADV_MERGEABLE)\n"
@@ -28,8 +32,8 @@ const char vmm_config_usage[] =
         "Exit status: 0 when the guest powers off or reboots, 1 on a guest crash or VMM error, 2 on bad usage.\n";
 
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_DISK, OPT_NET, OPT_RNG, OPT_BALLOON,
-       OPT_VCONSOLE, OPT_CONSOLE_LOG, OPT_CONTROL, OPT_HUGEPAGES, OPT_KSM, OPT_NO_SECCOMP, OPT_KVM_DEV,
-       OPT_HELP, OPT_VERSION };
+       OPT_VCONSOLE, OPT_VCONSOLE_OUT, OPT_CONSOLE_LOG, OPT_SERIAL_IN, OPT_CONTROL, OPT_HUGEPAGES, OPT_KSM,
+       OPT_NO_SECCOMP, OPT_KVM_DEV, OPT_HELP, OPT_VERSION };
 
 static const struct option options[] = {
         { "kernel", required_argument, NULL, OPT_KERNEL },
@@ -42,7 +46,9 @@ static const struct option options[] = {
         { "rng", no_argument, NULL, OPT_RNG },
         { "balloon", no_argument, NULL, OPT_BALLOON },
         { "virtio-console", no_argument, NULL, OPT_VCONSOLE },
+        { "virtio-console-out", required_argument, NULL, OPT_VCONSOLE_OUT },
         { "console-log", required_argument, NULL, OPT_CONSOLE_LOG },
+        { "serial-in", required_argument, NULL, OPT_SERIAL_IN },
         { "control", required_argument, NULL, OPT_CONTROL },
         { "hugepages", no_argument, NULL, OPT_HUGEPAGES },
         { "ksm", no_argument, NULL, OPT_KSM },
@@ -112,6 +118,13 @@ static int parse_net(VmmConfig *c, const char *arg, KError **err) {
         return 0;
 }
 
+static int parse_path(const char **dst, const char *opt, const char *arg, KError **err) {
+        if (!arg || !*arg)
+                return kerr_msg(err, KERR_USAGE, -EINVAL, "%s: empty path", opt);
+        *dst = arg;
+        return 0;
+}
+
 static int parse_one(VmmConfig *c, int opt, const char *arg, KError **err) {
         uint64_t v;
         switch (opt) {
@@ -134,7 +147,9 @@ static int parse_one(VmmConfig *c, int opt, const char *arg, KError **err) {
         case OPT_RNG: c->rng = true; return 0;
         case OPT_BALLOON: c->balloon = true; return 0;
         case OPT_VCONSOLE: c->virtio_console = true; return 0;
-        case OPT_CONSOLE_LOG: c->console_log = arg; return 0;
+        case OPT_VCONSOLE_OUT: return parse_path(&c->virtio_console_out, "--virtio-console-out", arg, err);
+        case OPT_CONSOLE_LOG: return parse_path(&c->console_log, "--console-log", arg, err);
+        case OPT_SERIAL_IN: return parse_path(&c->serial_in, "--serial-in", arg, err);
         case OPT_CONTROL: c->control = arg; return 0;
         case OPT_HUGEPAGES: c->hugepages = true; return 0;
         case OPT_KSM: c->ksm = true; return 0;
@@ -168,6 +183,12 @@ int vmm_config_parse(int argc, char **argv, VmmConfig *ret, KError **err) {
                 return 0;
         if (!c->kernel)
                 return kerr_msg(err, KERR_USAGE, -EINVAL, "--kernel is required (a bzImage such as /boot/vmlinuz-*)");
+        if (c->virtio_console_out)
+                c->virtio_console = true;
+        /* plain --virtio-console reads stdin: the serial port cannot have it too */
+        if (c->virtio_console && !c->virtio_console_out && c->serial_in && streq(c->serial_in, "-"))
+                return kerr_msg(err, KERR_USAGE, -EINVAL,
+                                "--serial-in -: stdin belongs to --virtio-console (use --virtio-console-out FILE)");
         if (c->memory % (2ULL << 20))
                 return kerr_msg(err, KERR_USAGE, -EINVAL, "--memory must be a multiple of 2 MiB");
         return 0;

@@ -29,7 +29,11 @@ typedef struct VmmConfig {
         const char *tap;                /* --net tap=NAME; NULL: no network device */
         uint8_t mac[6];
         bool has_mac;
-        bool rng, balloon, virtio_console;
+        bool rng, balloon;
+        bool virtio_console;            /* --virtio-console or --virtio-console-out */
+        const char *virtio_console_out; /* hvc0 output file; NULL: stdout, and hvc0 takes stdin */
+        const char *serial_in;          /* serial input: a FIFO or terminal path, "-" stdin, "none";
+                                         * NULL: stdin unless plain --virtio-console has it */
         bool hugepages, ksm;
         bool seccomp;                   /* default on; --no-seccomp for debugging */
         const char *console_log;        /* serial output file; NULL: stdout */

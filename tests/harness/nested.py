@@ -72,6 +72,8 @@ class L1Image:
         return d
 
     def add_binary(self, src, dest):
+        """Copy a binary and its shared libraries. Debian's static busybox sh runs its own applet of
+        the same name before any PATH lookup: scripts must call such a binary by its full path."""
         shutil.copy(src, self._dest(dest))
         for lib in shared_libraries(src):
             target = self._dest(lib)
@@ -118,9 +120,9 @@ fi
             f.write(cpio)
         return out
 
-    def boot(self, timeout=600, memory="1G", cpus=2, append=""):
+    def boot(self, timeout=600, memory="1G", cpus=2, append="", accel="tcg,thread=multi"):
         initrd = self.pack()
-        cmd = ["qemu-system-x86_64", "-M", "q35", "-accel", "tcg,thread=multi", "-cpu", "max",
+        cmd = ["qemu-system-x86_64", "-M", "q35", "-accel", accel, "-cpu", "max",
                "-smp", str(cpus), "-m", memory, "-nographic", "-no-reboot", "-kernel", find_kernel(),
                "-initrd", initrd, "-append", "console=ttyS0 quiet panic=-1 " + append]
         try:

@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import time
 
-CMDLINE = "console=ttyS0 quiet panic=-1 rdinit=/init"   # VM_GUEST_CMDLINE in vm-guest.h
+CMDLINE = "console=ttyS0 quiet panic=-1 rdinit=/init i8042.noaux i8042.nomux i8042.nopnp"   # VM_GUEST_CMDLINE
 MARKER = re.compile(r"KAPSEL-(INIT|STARTED|ERROR|EXIT|WARNING)(?: (.*))?$")
 
 

@@ -56,6 +56,8 @@ BASE_CONFIG = {
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "kapsel: behaviour specific to kapsel-runtime (exit codes, messages)")
+    config.addinivalue_line("markers", "kvm: needs KVM (here: the nested QEMU harness, tests/harness/nested.py)")
+    config.addinivalue_line("markers", "slow: takes minutes (a nested VM boot)")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -9,15 +9,14 @@ then runs the device checks named by kapsel.test= on its command line, and reboo
 
 Also a few host-side checks that need no KVM (bad kernel, missing /dev/kvm)."""
 import os
-import re
 import subprocess
 import sys
-import time
 
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "harness"))
 import guest  # noqa: E402
+import kvmsuite  # noqa: E402
 import nested  # noqa: E402
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -25,13 +24,7 @@ VMM = os.environ.get("KAPSEL_VMM", os.path.join(REPO, "build/src/vmm/kapsel-vmm"
 L1_TIMEOUT = 290
 
 
-def vmm_devices():
-    out = subprocess.run([VMM, "--version"], capture_output=True, text=True).stdout
-    m = re.search(r"^devices: (.*)$", out, re.M)
-    return set(m.group(1).split()) if m else set()
-
-
-HAVE_VIRTIO = os.path.exists(VMM) and "virtio-blk" in vmm_devices()
+HAVE_VIRTIO = os.path.exists(VMM) and "virtio-blk" in kvmsuite.vmm_devices(VMM)
 BOOT_CHECKS = ["boot-1cpu", "reboot-status-0", "boot-2cpu", "poweroff-status-0"]
 DEVICE_CHECKS = ["blk-write-read", "blk-host-sees-data", "blk-ro-refuses-writes", "net-tap-ping", "rng-feeds-guest",
                  "balloon-inflate", "pause-resume", "control-stats"]
@@ -77,25 +70,9 @@ case "$T" in *,poweroff,*) poweroff -f;; *) reboot -f;; esac
 
 CMDLINE = "console=ttyS0 reboot=k panic=-1 i8042.noaux i8042.nomux i8042.nopnp quiet"
 
-L1_INIT = r"""#!/bin/sh
-mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
-mount -t tmpfs tmp /tmp
-for m in $(cat /l1mods/order); do insmod /l1mods/$m || echo "KAPSEL-HARNESS insmod $m failed"; done
-report() { if [ "$2" = ok ]; then echo "KAPSEL-CHECK $1 ok"; else echo "KAPSEL-CHECK $1 FAIL $(echo "$3" | tr '\n' '|' | tail -c 1500)"; fi; }
-if [ ! -c /dev/kvm ]; then echo "KAPSEL-HARNESS no /dev/kvm"; poweroff -f; fi
-up() { cut -d' ' -f1 /proc/uptime; }
+L1_INIT = r"""
 VMM="kapsel-vmm --kernel /l2/vmlinuz --initrd /l2/initrd.gz --memory 256M"
 CMD="@CMDLINE@"
-# run NAME TIMEOUT ARGS...: output in /tmp/NAME.out, status in $rc, wall time in a KAPSEL-TIME line
-run() {
-        name=$1; t=$2; shift 2
-        s=$(up); timeout $t "$@" > /tmp/$name.out 2>&1; rc=$?; e=$(up)
-        echo "KAPSEL-TIME $name start=$s end=$e rc=$rc"
-        # a seccomp kill (SIGSYS, 159) names the syscall in the kernel log
-        [ $rc = 159 ] && dmesg | grep -i "type=1326\|seccomp" | tail -n 2 | sed 's/^/KAPSEL-HARNESS /'
-        return 0
-}
-has() { grep -q "$2" /tmp/$1.out; }
 
 run boot1 100 $VMM --cpus 1 --cmdline "$CMD kapsel.test=boot"
 if has boot1 "KAPSEL-L2-INIT cpus=1"; then report boot-1cpu ok; else report boot-1cpu fail "$(tail -n 30 /tmp/boot1.out)"; fi
@@ -105,14 +82,15 @@ run boot2 100 $VMM --cpus 2 --cmdline "$CMD kapsel.test=poweroff"
 if has boot2 "KAPSEL-L2-INIT cpus=2"; then report boot-2cpu ok; else report boot-2cpu fail "$(tail -n 30 /tmp/boot2.out)"; fi
 if [ $rc = 0 ]; then report poweroff-status-0 ok; else report poweroff-status-0 fail "rc=$rc $(tail -n 5 /tmp/boot2.out)"; fi
 @DEVICES@
-echo "KAPSEL-HARNESS done"
-poweroff -f
 """
 
 L1_DEVICES = r"""
 dd if=/dev/zero of=/tmp/disk.img bs=1M count=8 2>/dev/null
 dd if=/dev/zero of=/tmp/ro.img bs=1M count=1 2>/dev/null
-ip tuntap add dev ktap0 mode tap && ip addr add 10.0.2.1/24 dev ktap0 && ip link set ktap0 up
+# iproute2 by full path: this busybox sh runs its own applets before any PATH lookup, and busybox ip
+# has no tuntap (kapsel-vmm would then find no ktap0)
+IP=/usr/sbin/ip
+$IP tuntap add dev ktap0 mode tap && $IP addr add 10.0.2.1/24 dev ktap0 && $IP link set ktap0 up || echo "KAPSEL-HARNESS tap setup failed"
 CTL=/tmp/vmm.sock
 s=$(up)
 kapsel-vmm --kernel /l2/vmlinuz --initrd /l2/initrd.gz --memory 256M --cpus 2 \
@@ -131,7 +109,10 @@ if has dev "KAPSEL-L2 ro write-refused" && [ "$r" = "$z" ]; then report blk-ro-r
 if has dev "KAPSEL-L2 net ping-ok"; then report net-tap-ping ok; else report net-tap-ping fail "$(grep 'KAPSEL-L2 net' /tmp/dev.out) host-tap rx=$(cat /sys/class/net/ktap0/statistics/rx_packets) tx=$(cat /sys/class/net/ktap0/statistics/tx_packets)"; fi
 if has dev "KAPSEL-L2 rng current=virtio_rng.* bytes=32"; then report rng-feeds-guest ok; else report rng-feeds-guest fail "$(grep 'KAPSEL-L2 rng' /tmp/dev.out)"; fi
 st=$(kapsel-vmm ctl $CTL '{"cmd":"stats"}')
-case "$st" in *'"ok":true'*'"exits"'*) report control-stats ok;; *) report control-stats fail "$st";; esac
+# the reply's key order is not part of the protocol: check each key on its own
+case "$st" in *'"ok":true'*) ok1=y;; *) ok1=n;; esac
+case "$st" in *'"exits"'*) ok2=y;; *) ok2=n;; esac
+if [ $ok1 = y ] && [ $ok2 = y ]; then report control-stats ok; else report control-stats fail "$st"; fi
 # pause: no guest output for 2 s; resume: ticks again
 p=$(kapsel-vmm ctl $CTL '{"cmd":"pause"}')
 sleep 0.5; a=$(grep -c KAPSEL-TICK /tmp/dev.out); sleep 2; b=$(grep -c KAPSEL-TICK /tmp/dev.out)
@@ -156,60 +137,33 @@ tail -n 5 /tmp/dev.out | sed 's/^/KAPSEL-HARNESS dev: /'
 
 
 def l1_init(with_devices):
-    return (L1_INIT.replace("@CMDLINE@", CMDLINE)
-            .replace("@DEVICES@", L1_DEVICES if with_devices else ""))
+    return kvmsuite.L1_PRELUDE + (L1_INIT.replace("@CMDLINE@", CMDLINE)
+                                  .replace("@DEVICES@", L1_DEVICES if with_devices else "")) + kvmsuite.L1_END
 
 
 @pytest.fixture(scope="module")
 def nested_run(tmp_path_factory):
-    reason = nested.missing_prerequisites()
+    reason = kvmsuite.missing_prerequisites(VMM)
     if reason:
         pytest.skip(reason)
-    if not os.path.exists(VMM):
-        pytest.skip("kapsel-vmm not built (%s)" % VMM)
     work = str(tmp_path_factory.mktemp("vmm-nested"))
     kernel = nested.find_kernel()
     version = guest.kernel_version(kernel)
     l2_initrd = guest.build_initramfs(work, "l2", L2_INIT, guest.module_closure(version, guest.VIRTIO_MODULES))
-    vm = nested.L1Image(work)
-    vm.add_binary(VMM, "/usr/bin/kapsel-vmm")
+    vm = kvmsuite.l1_image(work, VMM, extra_modules=["tun"])
     if HAVE_VIRTIO:
         vm.add_binary("/usr/sbin/ip", "/usr/sbin/ip")       # busybox ip has no tuntap
     vm.add_data(kernel, "/l2/vmlinuz")
     vm.add_data(l2_initrd, "/l2/initrd.gz")
-    mods_dir = vm._dest("/l1mods/x")[:-2]
-    os.makedirs(mods_dir, exist_ok=True)
-    names = [guest._copy_module(m, mods_dir) for m in guest.module_closure(version, guest.KVM_MODULES + ["tun"])]
-    vm.add_file("/l1mods/order", "\n".join(names) + "\n")
     vm.set_init(l1_init(HAVE_VIRTIO))
-    t0 = time.monotonic()
-    out = vm.boot(timeout=L1_TIMEOUT, memory="2G", cpus=2)
-    took = time.monotonic() - t0
-    with open(os.path.join(work, "l1-console.log"), "w") as f:
-        f.write(out)
-    sys.stderr.write("nested VMM suite: L1 boot took %.1f s; log %s/l1-console.log\n" % (took, work))
-    for line in out.splitlines():
-        if line.startswith("KAPSEL-TIME"):
-            sys.stderr.write(line + "\n")
-    return out
-
-
-def marker(out, name):
-    for line in out.splitlines():
-        if line.startswith("KAPSEL-CHECK %s " % name):
-            return line.split(" ", 2)[2]
-    return None
+    return kvmsuite.boot(vm, work, "VMM", L1_TIMEOUT)
 
 
 @pytest.mark.kvm
 @pytest.mark.slow
 @pytest.mark.parametrize("check", CHECKS)
 def test_nested_vmm(nested_run, check):
-    if "KAPSEL-HARNESS no /dev/kvm" in nested_run:
-        pytest.fail("L1 has no /dev/kvm (kvm-amd did not load):\n" + nested_run[-3000:])
-    result = marker(nested_run, check)
-    assert result is not None, "no marker for %s; L1 output tail:\n%s" % (check, nested_run[-4000:])
-    assert result == "ok", result
+    kvmsuite.check_marker(nested_run, check)
 
 
 # ---- host-side checks: no KVM needed ----
@@ -261,3 +215,30 @@ def test_bad_usage(vmm_bin):
     r = run_vmm("--cpus", "0", "--kernel", "x")
     assert r.returncode == 2
     assert "--cpus 0" in r.stderr
+
+
+def test_help_names_console_options(vmm_bin):
+    r = run_vmm("--help")
+    assert r.returncode == 0
+    for opt in ("--virtio-console-out FILE", "--serial-in PATH", "--console-log FILE"):
+        assert opt in r.stdout
+
+
+def test_serial_in_must_be_a_fifo_or_terminal(vmm_bin, tmp_path):
+    kernel = nested.find_kernel()
+    if not kernel:
+        pytest.skip("no /boot/vmlinuz-*")
+    f = tmp_path / "plain"
+    f.write_text("")
+    r = run_vmm("--kernel", kernel, "--serial-in", str(f), "--kvm-device", "/nonexistent/kvm")
+    assert r.returncode == 2
+    assert "--serial-in %s: not a FIFO or a terminal" % f in r.stderr
+
+
+def test_serial_in_missing(vmm_bin, tmp_path):
+    kernel = nested.find_kernel()
+    if not kernel:
+        pytest.skip("no /boot/vmlinuz-*")
+    r = run_vmm("--kernel", kernel, "--serial-in", str(tmp_path / "nope"), "--kvm-device", "/nonexistent/kvm")
+    assert r.returncode == 2
+    assert "--serial-in %s" % (tmp_path / "nope") in r.stderr and "No such file" in r.stderr

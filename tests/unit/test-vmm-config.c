@@ -61,6 +61,32 @@ static void test_config_memory_bare_number_is_mib(void **state) {
         vmm_config_done(&c);
 }
 
+/* The guest consoles: hvc0 to a file implies the virtio console; the serial port keeps stdin. */
+static void test_config_consoles(void **state) {
+        VmmConfig c;
+        assert_int_equal(PARSE(&c, NULL, "--kernel", "/k"), 0);
+        assert_false(c.virtio_console);
+        assert_null(c.virtio_console_out);
+        assert_null(c.serial_in);
+        vmm_config_done(&c);
+
+        assert_int_equal(PARSE(&c, NULL, "--kernel", "/k", "--virtio-console-out", "/hvc", "--serial-in", "/fifo"), 0);
+        assert_true(c.virtio_console);
+        assert_string_equal(c.virtio_console_out, "/hvc");
+        assert_string_equal(c.serial_in, "/fifo");
+        vmm_config_done(&c);
+
+        assert_int_equal(PARSE(&c, NULL, "--kernel", "/k", "--virtio-console", "--serial-in", "none"), 0);
+        assert_true(c.virtio_console);
+        assert_null(c.virtio_console_out);
+        assert_string_equal(c.serial_in, "none");
+        vmm_config_done(&c);
+
+        assert_int_equal(PARSE(&c, NULL, "--kernel", "/k", "--virtio-console-out", "/hvc", "--serial-in", "-"), 0);
+        assert_string_equal(c.serial_in, "-");
+        vmm_config_done(&c);
+}
+
 static void expect_usage_error(int argc, char **argv, const char *needle) {
         VmmConfig c;
         _cleanup_kerr_ KError *err = NULL;
@@ -86,6 +112,10 @@ static void test_config_errors(void **state) {
         EXPECT_USAGE("1..15 characters", "--kernel", "/k", "--net", "tap=0123456789abcdef");
         EXPECT_USAGE("mac=", "--kernel", "/k", "--net", "tap=t,mac=01:00:00:00:00:01");  /* multicast */
         EXPECT_USAGE("mac=", "--kernel", "/k", "--net", "tap=t,mac=02:00:00:00:00");
+        EXPECT_USAGE("--serial-in: empty path", "--kernel", "/k", "--serial-in", "");
+        EXPECT_USAGE("--virtio-console-out: empty path", "--kernel", "/k", "--virtio-console-out", "");
+        EXPECT_USAGE("--console-log: empty path", "--kernel", "/k", "--console-log", "");
+        EXPECT_USAGE("stdin belongs to --virtio-console", "--kernel", "/k", "--virtio-console", "--serial-in", "-");
         EXPECT_USAGE("--bogus", "--kernel", "/k", "--bogus");
         EXPECT_USAGE("unexpected argument 'extra'", "--kernel", "/k", "extra");
         EXPECT_USAGE("at most 8 disks", "--kernel", "/k", "--disk", "1", "--disk", "2", "--disk", "3", "--disk", "4",
@@ -167,6 +197,7 @@ int main(void) {
                 cmocka_unit_test(test_config_defaults),
                 cmocka_unit_test(test_config_full),
                 cmocka_unit_test(test_config_memory_bare_number_is_mib),
+                cmocka_unit_test(test_config_consoles),
                 cmocka_unit_test(test_config_errors),
                 cmocka_unit_test(test_control_commands),
                 cmocka_unit_test(test_control_bad_requests),

@@ -127,6 +127,12 @@ int virtio_net_create_fd(const VirtioEnv *env, int fd, const uint8_t mac[6], Vir
 static int tap_open(const char *name, KError **err) {
         if (!name || strlen(name) >= IFNAMSIZ)
                 return kerr_msg(err, KERR_GENERIC, -EINVAL, "virtio-net: invalid tap name '%s'", name ? name : "");
+        /* TUNSETIFF on a name that does not exist would create a new tap, down and unaddressed,
+         * and the guest would transmit into the void: refuse instead. */
+        if (if_nametoindex(name) == 0)
+                return kerr_msg(err, KERR_GENERIC, -ENODEV,
+                                "virtio-net: no network device '%s' (create the tap first: ip tuntap add dev %s mode tap)",
+                                name, name);
         _cleanup_close_ int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK);
         if (fd < 0)
                 return kerr(err, -errno, "virtio-net: open /dev/net/tun");
