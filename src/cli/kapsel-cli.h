@@ -99,3 +99,4 @@ K_VERB(network_prune);
 K_VERB(network_connect);
 K_VERB(network_disconnect);
 K_VERB(port);
+K_VERB(vm);

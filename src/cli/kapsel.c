@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* kapsel: containers (and soon micro-VMs) with docker's habits and no daemon. */
+/* kapsel: containers and micro-VMs with docker's (and virsh's) habits and no daemon. */
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,9 +28,10 @@ static const KVerb verbs[] = {
         { "restart", k_restart, "[-t SECONDS] CONTAINER...", "stop then start containers", NULL },
         { "kill", k_kill, "[-s SIGNAL] CONTAINER...", "send a signal (default SIGKILL) to containers", NULL },
         { "rm", k_rm, "[-f] [-v] CONTAINER...", "remove containers (-f: stop running ones first)", NULL },
-        { "ps", k_ps, "[-a] [-q] [--no-trunc] [--format table|json|TEMPLATE]", "list containers",
-          "Template fields: {{.ID}} {{.Names}} {{.Image}} {{.Command}} {{.Status}} {{.State}} {{.CreatedAt}}\n\n"
-          "Example:\n  kapsel ps -a --format '{{.Names}} {{.Status}}'" },
+        { "ps", k_ps, "[-a] [-q] [--no-trunc] [--kind container|vm] [--format table|json|TEMPLATE]",
+          "list containers and micro-VMs",
+          "Template fields: {{.ID}} {{.Kind}} {{.Names}} {{.Image}} {{.Command}} {{.Status}} {{.State}} {{.CreatedAt}}\n\n"
+          "Examples:\n  kapsel ps -a --format '{{.Names}} {{.Kind}} {{.Status}}'\n  kapsel ps --kind vm" },
         { "logs", k_logs, "[-f] [-t] [--tail N] CONTAINER", "show a container's output", NULL },
         { "exec", k_exec, "[-i] [-t] [-d] [-e K=V] [-u USER] [-w DIR] CONTAINER COMMAND [ARG...]",
           "run a command in a running container", "Example:\n  kapsel exec -it web sh" },
@@ -70,6 +71,9 @@ static const KVerb verbs[] = {
         { "network-prune", k_network_prune, "", "remove networks no container uses", NULL },
         { "network-connect", k_network_connect, "NETWORK CONTAINER", "attach a running container to a network", NULL },
         { "network-disconnect", k_network_disconnect, "NETWORK CONTAINER", "detach a container from a network", NULL },
+        { "vm", k_vm, "run|create|start|stop|kill|pause|resume|ls|inspect|console|logs|rm [OPTIONS]",
+          "manage KVM micro-VMs (see 'kapsel vm --help')",
+          "Example:\n  kapsel vm run -d --name vm1 --kernel /boot/vmlinuz-$(uname -r) --initrd initrd.img" },
         { "volume-create", k_volume_create, "[--label K=V] [NAME]", "create a named volume",
           "Example:\n  kapsel volume create data && kapsel run --rm -v data:/d busybox touch /d/x" },
         { "volume-ls", k_volume_ls, "[-q] [--format json|TEMPLATE]", "list volumes", NULL },

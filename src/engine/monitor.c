@@ -26,6 +26,7 @@
 #include "log.h"
 #include "logs.h"
 #include "monitor.h"
+#include "monitor-vm.h"
 #include "overlay.h"
 #include "path-util.h"
 #include "spec-gen.h"
@@ -51,7 +52,12 @@ typedef struct Monitor {
         pid_t pid;
         bool started, stop_requested;
         int exit_code;
+        VmPayload vm;                   /* kind vm: kapsel-vmm instead of the runtime core */
 } Monitor;
+
+static bool is_vm(const Monitor *m) {
+        return m->rec && m->rec->kind == CTR_KIND_VM;
+}
 
 static void monitor_done(Monitor *m) {
         safe_close(m->log_fd);
@@ -67,6 +73,7 @@ static void monitor_done(Monitor *m) {
         ctr_record_free(m->rec);
         image_plan_done(&m->plan);
         ctr_net_done(&m->net);
+        vm_payload_done(&m->vm);
         free(m->dir);
         free(m->id);
 }
@@ -127,6 +134,12 @@ static int monitor_prepare(Monitor *m, KError **err) {
         int r = db_ctr_get(m->e->db, m->id, &m->rec, err);
         if (r < 0)
                 return r;
+        if (is_vm(m)) {
+                /* the serial console is a byte stream both ways, never a pty of ours */
+                m->tty = false;
+                m->open_stdin = true;
+                return 0;
+        }
         m->tty = json_is_true(json_object_get(json_object_get(m->rec->config, "Config"), "Tty"));
         m->open_stdin = json_is_true(json_object_get(json_object_get(m->rec->config, "Config"), "OpenStdin"));
         image_plan_done(&m->plan);
@@ -151,6 +164,8 @@ static int monitor_create(Monitor *m, KError **err) {
         _cleanup_free_ char *bundle = path_join(m->dir, "bundle");
         CreateOptions o = { .root = m->e->runtime_root, .id = m->id, .bundle = bundle, .console_fd = -1 };
         int r;
+        if (is_vm(m))   /* kapsel-vmm is spawned at start; its console pipes exist from now */
+                return vm_payload_prepare(m->e, m->rec, &m->vm, &m->in_fd, &m->out_fd, &m->err_fd, err);
         if (m->tty) {
                 if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, cons) < 0)
                         return kerr(err, -errno, "console socket");
@@ -300,7 +315,7 @@ static int watch(Monitor *m, int fd) {
 }
 
 static int start_container(Monitor *m, KError **err) {
-        int r = container_start(m->e->runtime_root, m->id, err);
+        int r = is_vm(m) ? vm_payload_spawn(&m->vm, m->dir, &m->pid, err) : container_start(m->e->runtime_root, m->id, err);
         if (r < 0)
                 return r;
         m->started = true;
@@ -457,7 +472,7 @@ static int run_once(Monitor *m, int sync_fd, KError **err) {
 
 int monitor_main(Engine *e, const char *id, bool attach_wait, int sync_fd) {
         Monitor m = { .e = e, .attach_wait = attach_wait, .log_fd = -1, .out_fd = -1, .err_fd = -1, .in_fd = -1,
-                      .master = -1, .listen_fd = -1, .sig_fd = -1, .ep = -1 };
+                      .master = -1, .listen_fd = -1, .sig_fd = -1, .ep = -1, .vm = VM_PAYLOAD_INIT };
         _cleanup_kerr_ KError *err = NULL;
         int ret = 1;
         m.id = strdup(id);
@@ -502,7 +517,10 @@ fail:
                 (void) write_all(sync_fd, "E", 1);
                 (void) kerr_send(sync_fd, err);
         }
-        if (m.pid > 0)
+        if (m.pid > 0 && is_vm(&m)) {
+                (void) kill(m.pid, SIGKILL);
+                (void) waitpid(m.pid, NULL, 0);
+        } else if (m.pid > 0)
                 (void) container_kill(e->runtime_root, id, SIGKILL, true, NULL);
         (void) ctr_release(e, id, NULL);
         if (m.rec) {
