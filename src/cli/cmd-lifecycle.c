@@ -123,8 +123,8 @@ K_VERB(restart) {
 static int need_running(const CtrRecord *rec, KError **err) {
         if (rec->state == CTR_RUNNING || rec->state == CTR_PAUSED)
                 return 0;
-        return kerr_msg(err, KERR_STATE, -EINVAL, "container %s is not running (it is %s)", rec->name,
-                        ctr_state_to_string(rec->state));
+        return kerr_msg(err, KERR_STATE, -EINVAL, "%s %s is not running (it is %s)",
+                        rec->kind == CTR_KIND_VM ? "VM" : "container", rec->name, ctr_state_to_string(rec->state));
 }
 
 static int do_kill(Engine *e, CtrRecord *rec, void *userdata, KError **err) {
@@ -185,7 +185,8 @@ static void set_state(CtrRecord *r, void *userdata) {
 static int do_pause(Engine *e, CtrRecord *rec, void *userdata, KError **err) {
         bool pause = *(bool *) userdata;
         if (rec->state != (pause ? CTR_RUNNING : CTR_PAUSED))
-                return kerr_msg(err, KERR_STATE, -EINVAL, "container %s is %s, not %s", rec->name,
+                return kerr_msg(err, KERR_STATE, -EINVAL, "%s %s is %s, not %s",
+                                rec->kind == CTR_KIND_VM ? "VM" : "container", rec->name,
                                 ctr_state_to_string(rec->state), pause ? "running" : "paused");
         if (rec->kind == CTR_KIND_VM)
                 return vm_pause(e, rec, pause, err);
