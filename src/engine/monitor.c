@@ -477,6 +477,9 @@ int monitor_main(Engine *e, const char *id, bool attach_wait, int sync_fd) {
         int ret = 1;
         m.id = strdup(id);
         m.dir = engine_ctr_path(e, id, NULL);
+        /* kapsel-vmm (a child) must not inherit the spawner's pipe */
+        if (sync_fd >= 0)
+                (void) fcntl(sync_fd, F_SETFD, FD_CLOEXEC);
         /* the container's init is our child; anything it leaves behind is reparented to us too */
         prctl(PR_SET_CHILD_SUBREAPER, 1);
         if (!m.id || !m.dir || setup_loop(&m, &err) < 0)
