@@ -48,8 +48,9 @@ if [ -n "$ipa" ]; then
 else
         echo "KAPSEL-L2 no-ip-arg"
 fi
-# the console's input, line by line (a blocking reader: read -t would drop a partial line)
-( while read line; do echo "KAPSEL-L2 got $line"; done ) &
+# the console's input, line by line (a blocking reader: read -t would drop a partial line; an
+# asynchronous list reads /dev/null unless told otherwise)
+( while read line; do echo "KAPSEL-L2 got $line"; done ) < /dev/console &
 i=0
 while true; do echo "KAPSEL-TICK $i"; i=$((i+1)); sleep 1; done
 """
