@@ -132,7 +132,7 @@ static int do_kill(Engine *e, CtrRecord *rec, void *userdata, KError **err) {
         if (r < 0)
                 return r;
         int sig = *(int *) userdata;
-        if (rec->kind == CTR_KIND_VM)
+        if (ctr_runs_vmm(rec))
                 return vm_kill(e, rec, sig, err);
         /* a kill is not a stop: with a restart policy the container comes back, as in docker */
         return container_kill(e->runtime_root, rec->id, sig, sig == SIGKILL, err);
@@ -188,7 +188,7 @@ static int do_pause(Engine *e, CtrRecord *rec, void *userdata, KError **err) {
                 return kerr_msg(err, KERR_STATE, -EINVAL, "%s %s is %s, not %s",
                                 rec->kind == CTR_KIND_VM ? "VM" : "container", rec->name,
                                 ctr_state_to_string(rec->state), pause ? "running" : "paused");
-        if (rec->kind == CTR_KIND_VM)
+        if (ctr_runs_vmm(rec))
                 return vm_pause(e, rec, pause, err);
         int r = container_pause(e->runtime_root, rec->id, pause, err);
         CtrState s = pause ? CTR_PAUSED : CTR_RUNNING;

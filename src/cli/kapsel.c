@@ -17,9 +17,10 @@ static const KVerb verbs[] = {
           "  -v SRC:DST[:ro], --tmpfs DST[:OPTS], --entrypoint CMD, --hostname H, --memory N[kmg],\n"
           "  --cpus N, --pids-limit N, --read-only, --cap-add C, --cap-drop C,\n"
           "  --restart no|on-failure[:N]|always|unless-stopped, --init, --network none|host,\n"
-          "  --dns IP, --add-host NAME:IP, --stop-signal SIG, -l KEY=VAL\n\n"
+          "  --dns IP, --add-host NAME:IP, --stop-signal SIG, -l KEY=VAL,\n"
+          "  --isolation container|vm (vm: the process runs in a KVM micro-VM booted from the image)\n\n"
           "Examples:\n  kapsel run --rm busybox echo hello\n  kapsel run -d --name web -v data:/srv busybox httpd -f -h /srv\n"
-          "  kapsel run -it busybox sh" },
+          "  kapsel run -it busybox sh\n  kapsel run --rm --isolation=vm busybox uname -r" },
         { "create", k_create, "[OPTIONS] IMAGE [COMMAND] [ARG...]", "create a container without starting it",
           "Takes the options of run (without -d/--rm semantics at start).\n\nExample:\n  kapsel create --name c1 busybox sleep 100 && kapsel start c1" },
         { "start", k_start, "[-a] [-i] CONTAINER...", "start created or stopped containers",

@@ -78,7 +78,7 @@ int ctr_repair(Engine *e, CtrRecord *r, KError **err) {
         if (r->state == CTR_CREATED || r->state == CTR_EXITED || ctr_monitor_alive(r))
                 return 0;
         /* the monitor is gone (kill -9, reboot): kill what is left and record it as killed */
-        if (r->kind == CTR_KIND_VM)
+        if (ctr_runs_vmm(r))
                 (void) vm_kill(e, r, SIGKILL, NULL);
         else
                 (void) container_kill(e->runtime_root, r->id, SIGKILL, true, NULL);
@@ -146,7 +146,7 @@ int ctr_stop(Engine *e, const char *ref, int timeout, KError **err) {
                 return rr;
         if (r->state == CTR_EXITED || r->state == CTR_CREATED)
                 return 0;
-        if (r->kind == CTR_KIND_VM)
+        if (ctr_runs_vmm(r))
                 return vm_stop(e, r, timeout, err);
         /* tell the monitor first, so it does not restart what we stop */
         if (r->monitor_pid > 0)

@@ -38,11 +38,10 @@ int monitor_spawn(Engine *e, const char *id, bool attach_wait, KError **err) {
         _cleanup_(image_freep) Image *img = NULL;
         _cleanup_free_ char *vmm = NULL;
         int r = db_ctr_get(e->db, id, &rec, err);
-        if (r >= 0 && rec->kind == CTR_KIND_VM) {
-                /* the monitor may run from a sealed copy of itself: it cannot look for its siblings */
-                if (!(vmm = vm_vmm_binary()))
-                        r = kerr(err, -ENOMEM, "kapsel-vmm");
-        } else if (r >= 0 && (r = engine_image_lookup(e, rec->image_id, &img, err)) >= 0)
+        /* the monitor may run from a sealed copy of itself: it cannot look for its siblings */
+        if (r >= 0 && ctr_runs_vmm(rec) && !(vmm = vm_vmm_binary()))
+                r = kerr(err, -ENOMEM, "kapsel-vmm");
+        if (r >= 0 && rec->kind == CTR_KIND_CONTAINER && (r = engine_image_lookup(e, rec->image_id, &img, err)) >= 0)
                 r = image_plan_write(e, id, img, err);
         if (r < 0)
                 return r;

@@ -34,7 +34,7 @@ static int attach_tap(Engine *e, const CtrRecord *rec, const char *network, NetA
         return net_attach_tap(ctx, &o, ret, err);
 }
 
-static int console_pipes(VmPayload *p, int *ret_in, int *ret_out, int *ret_err, KError **err) {
+int vm_payload_pipes(VmPayload *p, int *ret_in, int *ret_out, int *ret_err, KError **err) {
         int fds[3][2];
         for (size_t i = 0; i < 3; i++)
                 if (pipe2(fds[i], O_CLOEXEC) < 0) {
@@ -71,7 +71,7 @@ int vm_payload_prepare(Engine *e, const CtrRecord *rec, VmPayload *p, int *ret_i
                        .kernel_ip_arg = a ? a->kernel_ip_arg : NULL, .kvm_device = kvm && *kvm ? kvm : NULL };
         if ((r = vm_config_vmm_argv(&p->cfg, &l, &p->argv, err)) < 0)
                 return r;
-        return console_pipes(p, ret_in, ret_out, ret_err, err);
+        return vm_payload_pipes(p, ret_in, ret_out, ret_err, err);
 }
 
 int vm_payload_spawn(VmPayload *p, const char *dir, pid_t *ret_pid, KError **err) {

@@ -22,6 +22,8 @@ typedef struct VmPayload {
  * (the tap) and vm_payload_done. */
 int vm_payload_prepare(Engine *e, const CtrRecord *rec, VmPayload *p, int *ret_in, int *ret_out, int *ret_err,
                        KError **err);
+/* The console pipes: kapsel-vmm's ends kept in p->child_fds, ours returned. */
+int vm_payload_pipes(VmPayload *p, int *ret_in, int *ret_out, int *ret_err, KError **err);
 /* Fork and exec kapsel-vmm in the VM's directory `dir`; it dies with the monitor (PDEATHSIG). */
 int vm_payload_spawn(VmPayload *p, const char *dir, pid_t *ret_pid, KError **err);
 void vm_payload_done(VmPayload *p);

@@ -27,6 +27,7 @@
 #include "logs.h"
 #include "monitor.h"
 #include "monitor-vm.h"
+#include "vm-isolation.h"
 #include "overlay.h"
 #include "path-util.h"
 #include "spec-gen.h"
@@ -52,11 +53,18 @@ typedef struct Monitor {
         pid_t pid;
         bool started, stop_requested;
         int exit_code;
-        VmPayload vm;                   /* kind vm: kapsel-vmm instead of the runtime core */
+        VmPayload vm;                   /* kind vm or --isolation=vm: kapsel-vmm instead of the runtime core */
+        VmIsolation guest;              /* --isolation=vm: the guest's disks and its ttyS0 */
 } Monitor;
 
+/* A container run in a micro-VM (--isolation=vm) rather than in namespaces. */
+static bool is_guest(const Monitor *m) {
+        return m->rec && m->rec->kind == CTR_KIND_CONTAINER && vm_isolation_enabled(m->rec->config);
+}
+
+/* kapsel-vmm is the payload: a micro-VM or a container in one. */
 static bool is_vm(const Monitor *m) {
-        return m->rec && m->rec->kind == CTR_KIND_VM;
+        return m->rec && (m->rec->kind == CTR_KIND_VM || is_guest(m));
 }
 
 static void monitor_done(Monitor *m) {
@@ -74,6 +82,7 @@ static void monitor_done(Monitor *m) {
         image_plan_done(&m->plan);
         ctr_net_done(&m->net);
         vm_payload_done(&m->vm);
+        vm_isolation_finish(&m->guest);
         free(m->dir);
         free(m->id);
 }
@@ -134,7 +143,7 @@ static int monitor_prepare(Monitor *m, KError **err) {
         int r = db_ctr_get(m->e->db, m->id, &m->rec, err);
         if (r < 0)
                 return r;
-        if (is_vm(m)) {
+        if (m->rec->kind == CTR_KIND_VM) {
                 /* the serial console is a byte stream both ways, never a pty of ours */
                 m->tty = false;
                 m->open_stdin = true;
@@ -145,6 +154,8 @@ static int monitor_prepare(Monitor *m, KError **err) {
         image_plan_done(&m->plan);
         if ((r = image_plan_read(m->e, m->id, &m->plan, err)) < 0)
                 return kerr_prefix(err, r, "image of container %s", m->rec->name);
+        if (is_guest(m))
+                return 0;       /* no overlay, netns or bundle: the guest gets disks (monitor_create) */
         if ((r = overlay_prepare(m->dir, err)) < 0 ||
             (r = overlay_mount(m->dir, m->plan.layer_dirs, m->plan.n_layers, err)) < 0)
                 return r;
@@ -153,6 +164,8 @@ static int monitor_prepare(Monitor *m, KError **err) {
                 return r;
         return write_bundle(m, err);
 }
+
+static int watch(Monitor *m, int fd);
 
 /* --- creating and starting through the runtime core --- */
 
@@ -164,7 +177,15 @@ static int monitor_create(Monitor *m, KError **err) {
         _cleanup_free_ char *bundle = path_join(m->dir, "bundle");
         CreateOptions o = { .root = m->e->runtime_root, .id = m->id, .bundle = bundle, .console_fd = -1 };
         int r;
-        if (is_vm(m))   /* kapsel-vmm is spawned at start; its console pipes exist from now */
+        /* kapsel-vmm is spawned at start; its console pipes exist from now */
+        if (is_guest(m)) {
+                m->tty = false;
+                m->open_stdin = true;
+                r = vm_isolation_prepare(m->e, m->rec, &m->plan, m->dir, &m->vm, &m->guest, &m->in_fd, &m->out_fd,
+                                         &m->err_fd, err);
+                return r < 0 ? r : watch(m, m->guest.serial_fd) < 0 ? kerr(err, -errno, "monitor event loop") : 0;
+        }
+        if (is_vm(m))
                 return vm_payload_prepare(m->e, m->rec, &m->vm, &m->in_fd, &m->out_fd, &m->err_fd, err);
         if (m->tty) {
                 if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, cons) < 0)
@@ -353,6 +374,8 @@ static void monitor_loop(Monitor *m) {
                         int fd = evs[i].data.fd;
                         if (fd == m->sig_fd)
                                 exited |= handle_signals(m);
+                        else if (fd == m->guest.serial_fd)
+                                vm_isolation_read_serial(&m->guest, m->log_fd);
                         else if (fd == m->listen_fd)
                                 accept_client(m);
                         else if (fd == m->out_fd || fd == m->err_fd || fd == m->master) {
@@ -467,12 +490,20 @@ static int run_once(Monitor *m, int sync_fd, KError **err) {
         }
         monitor_loop(m);
         drain(m);
+        if (is_guest(m)) {
+                /* the process's status is what the guest reported, not kapsel-vmm's */
+                if (m->guest.serial_fd >= 0)
+                        vm_isolation_read_serial(&m->guest, m->log_fd);
+                m->exit_code = m->guest.exit_code >= 0 ? m->guest.exit_code : m->stop_requested ? 137 : 125;
+                vm_isolation_finish(&m->guest);
+        }
         return 0;
 }
 
 int monitor_main(Engine *e, const char *id, bool attach_wait, int sync_fd) {
         Monitor m = { .e = e, .attach_wait = attach_wait, .log_fd = -1, .out_fd = -1, .err_fd = -1, .in_fd = -1,
-                      .master = -1, .listen_fd = -1, .sig_fd = -1, .ep = -1, .vm = VM_PAYLOAD_INIT };
+                      .master = -1, .listen_fd = -1, .sig_fd = -1, .ep = -1, .vm = VM_PAYLOAD_INIT,
+                      .guest = VM_ISOLATION_INIT };
         _cleanup_kerr_ KError *err = NULL;
         int ret = 1;
         m.id = strdup(id);

@@ -227,6 +227,10 @@ int vm_config_vmm_argv(const VmConfig *c, const VmLaunch *l, char ***ret, KError
                 r = strv_extend(&v, l->control);
         if (r >= 0 && l->kvm_device && (r = strv_extend(&v, "--kvm-device")) >= 0)
                 r = strv_extend(&v, l->kvm_device);
+        if (r >= 0 && l->console_log && (r = strv_extend(&v, "--console-log")) >= 0)
+                r = strv_extend(&v, l->console_log);
+        if (r >= 0 && l->virtio_console)
+                r = strv_extend(&v, "--virtio-console");
         if (r >= 0)
                 r = strv_extend(&v, "--rng");
         if (r < 0)

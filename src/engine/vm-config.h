@@ -70,6 +70,8 @@ typedef struct VmLaunch {
         const char *mac;                /* the tap attachment's MAC or NULL */
         const char *kernel_ip_arg;      /* "ip=..." for the guest's kernel, or NULL */
         const char *kvm_device;         /* NULL: /dev/kvm */
+        const char *console_log;        /* the serial port to this file instead of stdout, or NULL */
+        bool virtio_console;            /* stdin/stdout on a virtio console (hvc0) instead of the serial port */
 } VmLaunch;
 
 /* kapsel-vmm's argv (NULL-terminated, argv[0] = l->vmm). */

@@ -17,6 +17,7 @@
 #include "path-util.h"
 #include "rm-rf.h"
 #include "string-util.h"
+#include "vm-isolation.h"
 #include "vm-ops.h"
 
 #ifndef KAPSEL_VMM_PATH
@@ -46,12 +47,16 @@ char *vm_vmm_binary(void) {
         return strdup(KAPSEL_VMM_PATH);
 }
 
+bool ctr_runs_vmm(const CtrRecord *r) {
+        return r->kind == CTR_KIND_VM || vm_isolation_enabled(r->config);
+}
+
 uint64_t vm_host_ram(void) {
         struct sysinfo si;
         return sysinfo(&si) == 0 ? (uint64_t) si.totalram * si.mem_unit : 0;
 }
 
-static int check_kvm(KError **err) {
+int vm_check_kvm(KError **err) {
         const char *dev = vm_kvm_device();
         if (access(dev, R_OK | W_OK) == 0)
                 return 0;
@@ -91,7 +96,7 @@ int vm_create(Engine *e, VmConfig *c, const char *name, char ret_id[static 65], 
         if (r >= 0)
                 r = check_vmm(err);
         if (r >= 0)
-                r = check_kvm(err);
+                r = vm_check_kvm(err);
         if (r < 0)
                 return r;
         if ((r = engine_new_id(ret_id)) < 0)

@@ -227,6 +227,15 @@ static void test_vmm_argv(void **state) {
         assert_null(argv_after(w, "--net"));
         assert_null(argv_after(w, "--control"));
         assert_string_equal(argv_after(w, "--kvm-device"), "/tmp/kvm");
+        assert_null(argv_after(w, "--console-log"));
+
+        /* --isolation=vm: serial to a FIFO, the process's stdio on the virtio console */
+        VmLaunch guest = { .vmm = "vmm", .console_log = "serial.fifo", .virtio_console = true };
+        _cleanup_strv_free_ char **x = NULL;
+        assert_int_equal(vm_config_vmm_argv(&c, &guest, &x, NULL), 0);
+        assert_string_equal(argv_after(x, "--console-log"), "serial.fifo");
+        assert_true(strv_contains(x, "--virtio-console"));
+        assert_false(strv_contains(w, "--virtio-console"));
         vm_config_done(&c);
 }
 
