@@ -40,6 +40,7 @@ _kapsel() {
                 *) COMPREPLY=($(compgen -W "$(kapsel "${root[@]}" ps -a --kind vm --format '{{.Names}}' 2>/dev/null)" -- "$cur")) ;;
                 esac ;;
         run|create|pull|push|rmi|tag|history|save)
+                if [ "$prev" = --isolation ]; then COMPREPLY=($(compgen -W "container vm" -- "$cur")); return; fi
                 COMPREPLY=($(compgen -W "$(kapsel "${root[@]}" images --format '{{.Repository}}:{{.Tag}}' 2>/dev/null)" -- "$cur")) ;;
         *)
                 COMPREPLY=($(compgen -W "$(kapsel "${root[@]}" ps -a --format '{{.Names}}' 2>/dev/null)" -- "$cur")) ;;

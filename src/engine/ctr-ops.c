@@ -78,9 +78,8 @@ int ctr_repair(Engine *e, CtrRecord *r, KError **err) {
         if (r->state == CTR_CREATED || r->state == CTR_EXITED || ctr_monitor_alive(r))
                 return 0;
         /* the monitor is gone (kill -9, reboot): kill what is left and record it as killed */
-        if (ctr_runs_vmm(r))
-                (void) vm_kill(e, r, SIGKILL, NULL);
-        else
+        /* kapsel-vmm dies with its monitor (PDEATHSIG): its recorded pid may be another process's by now */
+        if (!ctr_runs_vmm(r))
                 (void) container_kill(e->runtime_root, r->id, SIGKILL, true, NULL);
         int ret = ctr_release(e, r->id, err);
         if (ret < 0)

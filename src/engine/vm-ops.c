@@ -170,6 +170,9 @@ int vm_stop(Engine *e, const CtrRecord *rec, int timeout, KError **err) {
         /* tell the monitor first: what ends now was asked for */
         if (rec->monitor_pid > 0)
                 (void) kill(rec->monitor_pid, SIGUSR1);
+        /* a paused VM's vCPUs would not see the stop: let them run into it */
+        if (rec->state == CTR_PAUSED)
+                (void) vm_control(e, rec, "resume", NULL, NULL);
         if (vm_control(e, rec, "stop", NULL, NULL) < 0 && rec->pid > 0)
                 (void) kill(rec->pid, SIGTERM);
         if (!ctr_wait_monitor(rec->monitor_pid, timeout * 1000)) {

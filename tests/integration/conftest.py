@@ -56,6 +56,8 @@ BASE_CONFIG = {
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "kapsel: behaviour specific to kapsel-runtime (exit codes, messages)")
+    config.addinivalue_line("markers", "kvm: needs KVM (runs inside the nested harness)")
+    config.addinivalue_line("markers", "slow: takes minutes (a nested L1 boot)")
 
 
 def pytest_collection_modifyitems(config, items):
