@@ -292,3 +292,11 @@ def test_isolation_vm_prepares_the_guest(k, fake_kvm):
     assert taps() == []
     k("rm", "g1")
     assert_nothing_left(k)
+
+
+def test_user_network_accepted(k, fake_kvm):
+    k("network", "create", "--subnet", "10.77.0.0/24", "vmnet")
+    k("vm", "create", "--name", "v5", "--kernel", KERNEL, "--net", "vmnet")
+    assert k.inspect("v5")["HostConfig"]["NetworkMode"] == "vmnet"
+    k("vm", "rm", "v5")
+    k("network", "rm", "vmnet")
