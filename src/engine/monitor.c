@@ -257,6 +257,13 @@ static void broadcast(Monitor *m, uint8_t type, const void *data, size_t len) {
         }
 }
 
+/* A guest's setup error (--isolation=vm): to the log and the clients, as the process's stderr. */
+static void guest_stderr(void *userdata, const char *text, size_t len) {
+        Monitor *m = userdata;
+        (void) logs_append(m->log_fd, "stderr", text, len);
+        broadcast(m, ATTACH_STDERR, text, len);
+}
+
 /* Move what the container wrote to the log and the clients; returns false on EOF. */
 static bool pump_output(Monitor *m, int fd, uint8_t stream) {
         char buf[16384];
@@ -375,7 +382,7 @@ static void monitor_loop(Monitor *m) {
                         if (fd == m->sig_fd)
                                 exited |= handle_signals(m);
                         else if (fd == m->guest.serial_fd)
-                                vm_isolation_read_serial(&m->guest, m->log_fd);
+                                vm_isolation_read_serial(&m->guest, guest_stderr, m);
                         else if (fd == m->listen_fd)
                                 accept_client(m);
                         else if (fd == m->out_fd || fd == m->err_fd || fd == m->master) {
@@ -493,7 +500,7 @@ static int run_once(Monitor *m, int sync_fd, KError **err) {
         if (is_guest(m)) {
                 /* the process's status is what the guest reported, not kapsel-vmm's */
                 if (m->guest.serial_fd >= 0)
-                        vm_isolation_read_serial(&m->guest, m->log_fd);
+                        vm_isolation_read_serial(&m->guest, guest_stderr, m);
                 m->exit_code = m->guest.exit_code >= 0 ? m->guest.exit_code : m->stop_requested ? 137 : 125;
                 vm_isolation_finish(&m->guest);
         }

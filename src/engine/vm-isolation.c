@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include "fd-util.h"
-#include "logs.h"
 #include "path-util.h"
 #include "spec-gen.h"
 #include "string-util.h"
@@ -186,26 +185,26 @@ int vm_isolation_prepare(Engine *e, const CtrRecord *rec, const ImagePlan *img, 
         return vm_payload_pipes(p, ret_in, ret_out, ret_err, err);
 }
 
-static void serial_line(VmIsolation *v, int log_fd) {
+static void serial_line(VmIsolation *v, VmIsolationEmit emit, void *userdata) {
         VmGuestEvent ev;
         vm_guest_parse_console_line(v->line, v->len, &ev);
         if (ev.type == VM_GUEST_EVENT_EXIT)
                 v->exit_code = ev.value;
-        else if (ev.type == VM_GUEST_EVENT_ERROR && log_fd >= 0) {
+        else if (ev.type == VM_GUEST_EVENT_ERROR && emit) {
                 char msg[300];
                 int n = snprintf(msg, sizeof(msg), "kapsel: %s\n", ev.message);
-                (void) logs_append(log_fd, "stderr", msg, (size_t) n);
+                emit(userdata, msg, (size_t) n);
         }
 }
 
-void vm_isolation_read_serial(VmIsolation *v, int log_fd) {
+void vm_isolation_read_serial(VmIsolation *v, VmIsolationEmit emit, void *userdata) {
         char buf[4096];
         ssize_t n;
         while ((n = read(v->serial_fd, buf, sizeof(buf))) > 0)
                 for (ssize_t i = 0; i < n; i++) {
                         if (buf[i] == '\n' || buf[i] == '\r') {
                                 if (v->len)
-                                        serial_line(v, log_fd);
+                                        serial_line(v, emit, userdata);
                                 v->len = 0;
                         } else if (v->len < sizeof(v->line))
                                 v->line[v->len++] = buf[i];

@@ -32,9 +32,12 @@ bool vm_isolation_enabled(const json_t *config);
 int vm_isolation_prepare(Engine *e, const CtrRecord *rec, const ImagePlan *img, const char *dir, VmPayload *p,
                          VmIsolation *v, int *ret_in, int *ret_out, int *ret_err, KError **err);
 
+/* Where a guest's KAPSEL-ERROR message goes (the monitor: the log's stderr stream and attach clients). */
+typedef void (*VmIsolationEmit)(void *userdata, const char *text, size_t len);
+
 /* Read what the guest wrote on ttyS0 (non-blocking); KAPSEL-EXIT sets v->exit_code, a KAPSEL-ERROR
- * line is appended to the log (stderr stream) at `log_fd`. */
-void vm_isolation_read_serial(VmIsolation *v, int log_fd);
+ * line becomes "kapsel: <message>\n" through `emit`. Kernel messages are dropped. */
+void vm_isolation_read_serial(VmIsolation *v, VmIsolationEmit emit, void *userdata);
 
 /* After the run: copy read-write volume disks back, close the FIFO. Idempotent. */
 void vm_isolation_finish(VmIsolation *v);
