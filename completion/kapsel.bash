@@ -22,7 +22,25 @@ _kapsel() {
         volume) COMPREPLY=($(compgen -W "create ls inspect rm prune $(kapsel "${root[@]}" volume ls -q 2>/dev/null)" -- "$cur")) ;;
         network) COMPREPLY=($(compgen -W "create ls inspect rm connect disconnect prune $(kapsel "${root[@]}" network ls -q 2>/dev/null)" -- "$cur")) ;;
         system) COMPREPLY=($(compgen -W "check" -- "$cur")) ;;
+        vm)
+                local sub=${words[2]}
+                [ "${words[1]}" = --root ] && sub=${words[4]}
+                if [ "$prev" = vm ]; then
+                        COMPREPLY=($(compgen -W "run create start stop kill pause resume ls inspect console logs rm" -- "$cur"))
+                        return
+                fi
+                case $prev in
+                --kernel|--initrd|--disk) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+                --net|--network) COMPREPLY=($(compgen -W "bridge none $(kapsel "${root[@]}" network ls -q 2>/dev/null)" -- "$cur")); return ;;
+                --cpus|--memory|-m|--cmdline|--name|-t|-s) return ;;
+                esac
+                case $sub in
+                run|create) COMPREPLY=($(compgen -W "--kernel --initrd --cmdline --cpus --memory --disk --net --name -d --help" -- "$cur")) ;;
+                ls) COMPREPLY=($(compgen -W "-a -q --no-trunc --format --help" -- "$cur")) ;;
+                *) COMPREPLY=($(compgen -W "$(kapsel "${root[@]}" ps -a --kind vm --format '{{.Names}}' 2>/dev/null)" -- "$cur")) ;;
+                esac ;;
         run|create|pull|push|rmi|tag|history|save)
+                if [ "$prev" = --isolation ]; then COMPREPLY=($(compgen -W "container vm" -- "$cur")); return; fi
                 COMPREPLY=($(compgen -W "$(kapsel "${root[@]}" images --format '{{.Repository}}:{{.Tag}}' 2>/dev/null)" -- "$cur")) ;;
         *)
                 COMPREPLY=($(compgen -W "$(kapsel "${root[@]}" ps -a --format '{{.Names}}' 2>/dev/null)" -- "$cur")) ;;

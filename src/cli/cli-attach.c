@@ -48,7 +48,9 @@ int k_attach_stream(Engine *e, const CtrRecord *rec, bool send_start, bool with_
         _cleanup_close_ int sock = dir ? attach_connect(dir) : -ENOMEM;
         if (sock < 0)
                 return kerr(err, sock, "attach to %s: is it running?", rec->name);
-        bool tty = json_is_true(json_object_get(json_object_get(rec->config, "Config"), "Tty"));
+        bool vm = rec->kind == CTR_KIND_VM;
+        /* a VM's serial console is a terminal line: raw, and Ctrl-] detaches (as virsh console) */
+        bool tty = json_is_true(json_object_get(json_object_get(rec->config, "Config"), "Tty")) || vm;
         /* signals: forwarded to the container (docker's sig-proxy); SIGWINCH resizes its pty */
         sigset_t mask;
         sigemptyset(&mask);
@@ -93,7 +95,10 @@ int k_attach_stream(Engine *e, const CtrRecord *rec, bool send_start, bool with_
                         if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
                                 if (si.ssi_signo == SIGWINCH)
                                         send_size(sock);
-                                else
+                                else if (vm) {
+                                        restore_tty();
+                                        return 0;       /* a signal detaches from a VM, it never reaches it */
+                                } else
                                         (void) container_kill(e->runtime_root, rec->id, (int) si.ssi_signo, false, NULL);
                         }
                 }
@@ -102,8 +107,16 @@ int k_attach_stream(Engine *e, const CtrRecord *rec, bool send_start, bool with_
                         if (n <= 0) {
                                 (void) attach_send(sock, ATTACH_CLOSE_STDIN, NULL, 0);
                                 p[2].fd = -1;
-                        } else
+                        } else {
+                                const uint8_t *esc = vm && isatty(STDIN_FILENO) ? memchr(buf, 0x1d, (size_t) n) : NULL;
+                                if (esc) {
+                                        if (esc > buf)
+                                                (void) attach_send(sock, ATTACH_STDIN, buf, (uint32_t) (esc - buf));
+                                        restore_tty();
+                                        return 0;
+                                }
                                 (void) attach_send(sock, ATTACH_STDIN, buf, (uint32_t) n);
+                        }
                 }
         }
 }

@@ -15,6 +15,7 @@
 #include "kapsel-cli.h"
 #include "rt-tty.h"
 #include "string-util.h"
+#include "vm-ops.h"
 #include "user.h"
 
 typedef struct ExecFlags {
@@ -104,6 +105,9 @@ K_VERB(exec) {
         if (rec->state != CTR_RUNNING)
                 return kerr_msg(err, KERR_STATE, -EINVAL, "container %s is not running (it is %s)", rec->name,
                                 ctr_state_to_string(rec->state));
+        if (ctr_runs_vmm(rec))
+                return kerr_msg(err, KERR_USAGE, -EOPNOTSUPP, "%s runs in a micro-VM: exec is not supported there%s",
+                                rec->name, rec->kind == CTR_KIND_VM ? " (its serial console: kapsel vm console)" : "");
         SpecProcess *p = NULL;
         if ((r = container_exec_base_process(e->runtime_root, rec->id, &p, err)) < 0)
                 return r;

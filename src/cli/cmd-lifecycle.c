@@ -16,6 +16,7 @@
 #include "log.h"
 #include "monitor.h"
 #include "string-util.h"
+#include "vm-ops.h"
 
 typedef int (*CtrAction)(Engine *e, CtrRecord *rec, void *userdata, KError **err);
 
@@ -122,8 +123,8 @@ K_VERB(restart) {
 static int need_running(const CtrRecord *rec, KError **err) {
         if (rec->state == CTR_RUNNING || rec->state == CTR_PAUSED)
                 return 0;
-        return kerr_msg(err, KERR_STATE, -EINVAL, "container %s is not running (it is %s)", rec->name,
-                        ctr_state_to_string(rec->state));
+        return kerr_msg(err, KERR_STATE, -EINVAL, "%s %s is not running (it is %s)",
+                        rec->kind == CTR_KIND_VM ? "VM" : "container", rec->name, ctr_state_to_string(rec->state));
 }
 
 static int do_kill(Engine *e, CtrRecord *rec, void *userdata, KError **err) {
@@ -131,6 +132,8 @@ static int do_kill(Engine *e, CtrRecord *rec, void *userdata, KError **err) {
         if (r < 0)
                 return r;
         int sig = *(int *) userdata;
+        if (ctr_runs_vmm(rec))
+                return vm_kill(e, rec, sig, err);
         /* a kill is not a stop: with a restart policy the container comes back, as in docker */
         return container_kill(e->runtime_root, rec->id, sig, sig == SIGKILL, err);
 }
@@ -182,8 +185,11 @@ static void set_state(CtrRecord *r, void *userdata) {
 static int do_pause(Engine *e, CtrRecord *rec, void *userdata, KError **err) {
         bool pause = *(bool *) userdata;
         if (rec->state != (pause ? CTR_RUNNING : CTR_PAUSED))
-                return kerr_msg(err, KERR_STATE, -EINVAL, "container %s is %s, not %s", rec->name,
+                return kerr_msg(err, KERR_STATE, -EINVAL, "%s %s is %s, not %s",
+                                rec->kind == CTR_KIND_VM ? "VM" : "container", rec->name,
                                 ctr_state_to_string(rec->state), pause ? "running" : "paused");
+        if (ctr_runs_vmm(rec))
+                return vm_pause(e, rec, pause, err);
         int r = container_pause(e->runtime_root, rec->id, pause, err);
         CtrState s = pause ? CTR_PAUSED : CTR_RUNNING;
         return r < 0 ? r : ctr_modify(e, rec->id, set_state, &s, err);

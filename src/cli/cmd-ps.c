@@ -12,14 +12,16 @@ K_VERB(ps) {
         static const struct option opts[] = {
                 { "all", no_argument, NULL, 'a' }, { "quiet", no_argument, NULL, 'q' },
                 { "no-trunc", no_argument, NULL, 'N' }, { "format", required_argument, NULL, 'f' },
-                { "help", no_argument, NULL, 'h' }, {}
+                { "kind", required_argument, NULL, 'k' }, { "help", no_argument, NULL, 'h' }, {}
         };
         static const KColumn cols[] = {
-                { "CONTAINER ID", "ID", 14 }, { "IMAGE", "Image", 24 }, { "COMMAND", "Command", 22, 20, true },
-                { "CREATED", "RunningFor", 18 }, { "STATUS", "Status", 26 }, { "NAMES", "Names" }, {}
+                { "CONTAINER ID", "ID", 14 }, { "KIND", "Kind", 10 }, { "IMAGE", "Image", 24 },
+                { "COMMAND", "Command", 22, 20, true }, { "CREATED", "RunningFor", 18 }, { "STATUS", "Status", 26 },
+                { "NAMES", "Names" }, {}
         };
         KListFormat f = { .quiet_field = "ID" };
         bool all = false, no_trunc = false;
+        int kind = -1;
         int c;
         while ((c = getopt_long(argc, argv, "+aq", opts, NULL)) >= 0)
                 switch (c) {
@@ -27,6 +29,10 @@ K_VERB(ps) {
                 case 'q': f.quiet = true; break;
                 case 'N': no_trunc = true; break;
                 case 'f': f.format = optarg; break;
+                case 'k':
+                        if ((kind = ctr_kind_from_string(optarg)) < 0)
+                                return k_usage(err, "ps", "--kind \"%s\": expected container or vm", optarg);
+                        break;
                 case 'h': return k_help("ps");
                 default: return k_usage(err, "ps", "unknown option");
                 }
@@ -43,7 +49,7 @@ K_VERB(ps) {
                 (void) ctr_repair(e, list[i], NULL);
                 bool running = list[i]->state == CTR_RUNNING || list[i]->state == CTR_PAUSED ||
                                list[i]->state == CTR_RESTARTING;
-                if (all || running)
+                if ((all || running) && (kind < 0 || (int) list[i]->kind == kind))
                         json_array_append_new(rows, ctr_ps_json(list[i], no_trunc));
         }
         ctr_record_list_free(list, n);

@@ -15,12 +15,14 @@
 #include "rm-rf.h"
 #include "spec-gen.h"
 #include "string-util.h"
+#include "vm-isolation.h"
+#include "vm-ops.h"
 #include "volume.h"
 
 enum {
         OPT_RM = 1000, OPT_NAME, OPT_ENV_FILE, OPT_TMPFS, OPT_ENTRYPOINT, OPT_MEMORY, OPT_CPUS, OPT_PIDS, OPT_READ_ONLY,
         OPT_CAP_ADD, OPT_CAP_DROP, OPT_RESTART, OPT_INIT, OPT_NETWORK, OPT_DNS, OPT_ADD_HOST, OPT_STOP_SIGNAL,
-        OPT_PUBLISH_ALL,
+        OPT_PUBLISH_ALL, OPT_ISOLATION,
 };
 
 static const struct option run_opts[] = {
@@ -38,7 +40,8 @@ static const struct option run_opts[] = {
         { "net", required_argument, NULL, OPT_NETWORK }, { "dns", required_argument, NULL, OPT_DNS },
         { "add-host", required_argument, NULL, OPT_ADD_HOST }, { "stop-signal", required_argument, NULL, OPT_STOP_SIGNAL },
         { "label", required_argument, NULL, 'l' },      { "publish", required_argument, NULL, 'p' },
-        { "publish-all", no_argument, NULL, 'P' },      { "help", no_argument, NULL, 1 },
+        { "publish-all", no_argument, NULL, 'P' },      { "isolation", required_argument, NULL, OPT_ISOLATION },
+        { "help", no_argument, NULL, 1 },
         {}
 };
 
@@ -188,6 +191,11 @@ static int parse_one(const char *verb, int c, const char *arg, RunRequest *req, 
         }
         case 'p': arr_add(host, "PortSpecs", arg); break;
         case 'P': json_object_set_new(host, "PublishAllPorts", json_true()); break;
+        case OPT_ISOLATION:
+                if (!streq(arg, "container") && !streq(arg, "vm") && !streq(arg, "default"))
+                        return k_usage(err, verb, "--isolation \"%s\": expected container or vm", arg);
+                json_object_set_new(host, "Isolation", json_string(streq(arg, "vm") ? "vm" : "container"));
+                break;
         case 1: return k_help(verb);
         default: return k_usage(err, verb, "unknown option");
         }
@@ -249,6 +257,8 @@ int k_create_container(Engine *e, RunRequest *req, char ret_id[static 65], KErro
         json_decref(spec);
         if ((r = ctr_net_validate(e, req->config, err)) < 0)
                 return r;
+        if (vm_isolation_enabled(req->config) && (r = vm_check_kvm(err)) < 0)
+                return kerr_prefix(err, r, "--isolation=vm");
 
         if ((r = volume_ensure_for(e, req->config, err)) < 0)
                 return r;

@@ -16,6 +16,7 @@
 #include "kapsel-cli.h"
 #include "string-util.h"
 #include "time-util.h"
+#include "vm-ops.h"
 
 static int open_cgroup(const CtrRecord *r, Cgroup **ret, KError **err) {
         CgroupMode mode;
@@ -32,6 +33,9 @@ static int running_record(Engine *e, const char *ref, CtrRecord **ret, KError **
                 r = ctr_repair(e, *ret, err);
         if (r >= 0 && (*ret)->state != CTR_RUNNING && (*ret)->state != CTR_PAUSED)
                 r = kerr_msg(err, KERR_STATE, -EINVAL, "container %s is not running", (*ret)->name);
+        if (r >= 0 && ctr_runs_vmm(*ret))
+                r = kerr_msg(err, KERR_USAGE, -EOPNOTSUPP, "%s runs in a micro-VM: its processes are the guest's",
+                             (*ret)->name);
         return r;
 }
 

@@ -23,6 +23,7 @@ typedef struct KVerb {
         const char *usage;      /* arguments, one line */
         const char *summary;
         const char *help;       /* options and examples, or NULL */
+        bool sub_verbs;         /* the verb has sub-verbs and prints its own --help */
 } KVerb;
 
 #define K_VERB(name) int k_##name(const KGlobals *g, int argc, char **argv, KError **err)
@@ -117,3 +118,4 @@ K_VERB(network_prune);
 K_VERB(network_connect);
 K_VERB(network_disconnect);
 K_VERB(port);
+K_VERB(vm);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* kapsel: containers (and soon micro-VMs) with docker's habits and no daemon. */
+/* kapsel: containers and micro-VMs with docker's (and virsh's) habits and no daemon. */
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,9 +17,10 @@ static const KVerb verbs[] = {
           "  -v SRC:DST[:ro], --tmpfs DST[:OPTS], --entrypoint CMD, --hostname H, --memory N[kmg],\n"
           "  --cpus N, --pids-limit N, --read-only, --cap-add C, --cap-drop C,\n"
           "  --restart no|on-failure[:N]|always|unless-stopped, --init, --network none|host,\n"
-          "  --dns IP, --add-host NAME:IP, --stop-signal SIG, -l KEY=VAL\n\n"
+          "  --dns IP, --add-host NAME:IP, --stop-signal SIG, -l KEY=VAL,\n"
+          "  --isolation container|vm (vm: the process runs in a KVM micro-VM booted from the image)\n\n"
           "Examples:\n  kapsel run --rm busybox echo hello\n  kapsel run -d --name web -v data:/srv busybox httpd -f -h /srv\n"
-          "  kapsel run -it busybox sh" },
+          "  kapsel run -it busybox sh\n  kapsel run --rm --isolation=vm busybox uname -r" },
         { "create", k_create, "[OPTIONS] IMAGE [COMMAND] [ARG...]", "create a container without starting it",
           "Takes the options of run (without -d/--rm semantics at start).\n\nExample:\n  kapsel create --name c1 busybox sleep 100 && kapsel start c1" },
         { "start", k_start, "[-a] [-i] CONTAINER...", "start created or stopped containers",
@@ -28,9 +29,10 @@ static const KVerb verbs[] = {
         { "restart", k_restart, "[-t SECONDS] CONTAINER...", "stop then start containers", NULL },
         { "kill", k_kill, "[-s SIGNAL] CONTAINER...", "send a signal (default SIGKILL) to containers", NULL },
         { "rm", k_rm, "[-f] [-v] CONTAINER...", "remove containers (-f: stop running ones first)", NULL },
-        { "ps", k_ps, "[-a] [-q] [--no-trunc] [--format table|json|TEMPLATE]", "list containers",
-          "Template fields: {{.ID}} {{.Names}} {{.Image}} {{.Command}} {{.Status}} {{.State}} {{.CreatedAt}}\n\n"
-          "Example:\n  kapsel ps -a --format '{{.Names}} {{.Status}}'" },
+        { "ps", k_ps, "[-a] [-q] [--no-trunc] [--kind container|vm] [--format table|json|TEMPLATE]",
+          "list containers and micro-VMs",
+          "Template fields: {{.ID}} {{.Kind}} {{.Names}} {{.Image}} {{.Command}} {{.Status}} {{.State}} {{.CreatedAt}}\n\n"
+          "Examples:\n  kapsel ps -a --format '{{.Names}} {{.Kind}} {{.Status}}'\n  kapsel ps --kind vm" },
         { "logs", k_logs, "[-f] [-t] [--tail N] CONTAINER", "show a container's output", NULL },
         { "exec", k_exec, "[-i] [-t] [-d] [-e K=V] [-u USER] [-w DIR] CONTAINER COMMAND [ARG...]",
           "run a command in a running container", "Example:\n  kapsel exec -it web sh" },
@@ -75,6 +77,9 @@ static const KVerb verbs[] = {
         { "network-prune", k_network_prune, "", "remove networks no container uses", NULL },
         { "network-connect", k_network_connect, "NETWORK CONTAINER", "attach a running container to a network", NULL },
         { "network-disconnect", k_network_disconnect, "NETWORK CONTAINER", "detach a container from a network", NULL },
+        { "vm", k_vm, "run|create|start|stop|kill|pause|resume|ls|inspect|console|logs|rm [OPTIONS]",
+          "manage KVM micro-VMs (see 'kapsel vm --help')",
+          "Example:\n  kapsel vm run -d --name vm1 --kernel /boot/vmlinuz-$(uname -r) --initrd initrd.img", true },
         { "volume-create", k_volume_create, "[--label K=V] [NAME]", "create a named volume",
           "Example:\n  kapsel volume create data && kapsel run --rm -v data:/d busybox touch /d/x" },
         { "volume-ls", k_volume_ls, "[-q] [--format json|TEMPLATE]", "list volumes", NULL },
@@ -211,7 +216,7 @@ int main(int argc, char **argv) {
         }
         int vargc = argc - vi;
         char **vargv = argv + vi;
-        if (vargc == 2 && (streq(vargv[1], "--help") || streq(vargv[1], "-h")))
+        if (!v->sub_verbs && vargc == 2 && (streq(vargv[1], "--help") || streq(vargv[1], "-h")))
                 return k_help(v->name);
         optind = 0;
         int r = v->run(&g, vargc, vargv, &err);

@@ -105,6 +105,17 @@ json_t *ctr_inspect_json(const Engine *e, const CtrRecord *r) {
                          "HostConfig", json_object_get(r->config, "HostConfig"), "GraphDriver", "Name", "overlay", "Data",
                          "UpperDir", upper, "MergedDir", merged, "WorkDir", work, "Mounts", mounts);
         json_decref(cmd);
+        if (doc)
+                json_object_set_new(doc, "Kind", json_string(ctr_kind_to_string(r->kind)));
+        if (doc && r->kind == CTR_KIND_VM) {
+                /* no image, no overlay: what a VM has instead */
+                char ctl[4096];
+                snprintf(ctl, sizeof(ctl), "%s/control.sock", dir);
+                json_object_set_new(doc, "Image", json_string(""));
+                json_object_set_new(doc, "Driver", json_string("kapsel-vmm"));
+                json_object_set_new(doc, "GraphDriver", json_null());
+                json_object_set_new(doc, "ControlSocket", json_string(ctl));
+        }
         return doc;
 }
 
@@ -125,7 +136,10 @@ json_t *ctr_ps_json(const CtrRecord *r, bool no_trunc) {
         json_decref(cmd);
         char id[65];
         snprintf(id, no_trunc ? 65 : 13, "%s", r->id);
-        return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s+, s:s, s:s}", "ID", id, "Names", r->name, "Image", r->image,
+        /* a VM's "image" is its kernel: the file name says enough in a table */
+        const char *slash = r->kind == CTR_KIND_VM ? strrchr(r->image, '/') : NULL;
+        const char *image = slash ? slash + 1 : r->image;
+        return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s+, s:s, s:s, s:s}", "ID", id, "Names", r->name, "Image", image,
                          "Command", cmdline ?: "", "CreatedAt", created, "RunningFor", running, " ago", "Status",
-                         status ?: "", "State", ctr_state_to_string(r->state));
+                         status ?: "", "State", ctr_state_to_string(r->state), "Kind", ctr_kind_to_string(r->kind));
 }

@@ -13,6 +13,7 @@
 #include "overlay.h"
 #include "rm-rf.h"
 #include "string-util.h"
+#include "vm-ops.h"
 
 int ctr_modify(Engine *e, const char *id, void (*fn)(CtrRecord *r, void *userdata), void *userdata, KError **err) {
         int r = db_begin(e->db, err);
@@ -77,7 +78,9 @@ int ctr_repair(Engine *e, CtrRecord *r, KError **err) {
         if (r->state == CTR_CREATED || r->state == CTR_EXITED || ctr_monitor_alive(r))
                 return 0;
         /* the monitor is gone (kill -9, reboot): kill what is left and record it as killed */
-        (void) container_kill(e->runtime_root, r->id, SIGKILL, true, NULL);
+        /* kapsel-vmm dies with its monitor (PDEATHSIG): its recorded pid may be another process's by now */
+        if (!ctr_runs_vmm(r))
+                (void) container_kill(e->runtime_root, r->id, SIGKILL, true, NULL);
         int ret = ctr_release(e, r->id, err);
         if (ret < 0)
                 return ret;
@@ -91,8 +94,7 @@ static int pidfd_open_(pid_t pid) {
         return (int) syscall(SYS_pidfd_open, pid, 0);
 }
 
-/* Wait for the monitor to exit, at most timeout_ms (< 0: forever). True when it is gone. */
-static bool wait_monitor(pid_t pid, int timeout_ms) {
+bool ctr_wait_monitor(pid_t pid, int timeout_ms) {
         if (pid <= 0)
                 return true;
         _cleanup_close_ int pfd = pidfd_open_(pid);
@@ -118,7 +120,7 @@ int ctr_wait(Engine *e, const char *id, int *ret, KError **err) {
                         return 0;
                 }
                 /* a restarting container comes back with the same monitor: re-read after each wake */
-                (void) wait_monitor(r->monitor_pid, 200);
+                (void) ctr_wait_monitor(r->monitor_pid, 200);
         }
 }
 
@@ -143,15 +145,17 @@ int ctr_stop(Engine *e, const char *ref, int timeout, KError **err) {
                 return rr;
         if (r->state == CTR_EXITED || r->state == CTR_CREATED)
                 return 0;
+        if (ctr_runs_vmm(r))
+                return vm_stop(e, r, timeout, err);
         /* tell the monitor first, so it does not restart what we stop */
         if (r->monitor_pid > 0)
                 (void) kill(r->monitor_pid, SIGUSR1);
         if (r->state == CTR_PAUSED)
                 (void) container_pause(e->runtime_root, r->id, false, NULL);
         (void) container_kill(e->runtime_root, r->id, stop_signal(r), false, NULL);
-        if (!wait_monitor(r->monitor_pid, timeout * 1000)) {
+        if (!ctr_wait_monitor(r->monitor_pid, timeout * 1000)) {
                 (void) container_kill(e->runtime_root, r->id, SIGKILL, true, NULL);
-                if (!wait_monitor(r->monitor_pid, 10000))
+                if (!ctr_wait_monitor(r->monitor_pid, 10000))
                         return kerr(err, -ETIMEDOUT, "container %s did not stop after SIGKILL", r->name);
         }
         int code;

@@ -25,5 +25,8 @@ int ctr_repair(Engine *e, CtrRecord *r, KError **err);
 /* Stop: SIGTERM (or the image's stop signal), wait `timeout` seconds, then SIGKILL. No restart. */
 int ctr_stop(Engine *e, const char *ref, int timeout, KError **err);
 
+/* Wait for a monitor to exit, at most timeout_ms (< 0: forever). True when it is gone. */
+bool ctr_wait_monitor(pid_t pid, int timeout_ms);
+
 /* Wait until the container is no longer running; returns its exit code in *ret. */
 int ctr_wait(Engine *e, const char *id, int *ret, KError **err);

@@ -29,6 +29,19 @@ int ctr_state_from_string(const char *s) {
         return -EINVAL;
 }
 
+static const char *const kind_names[_CTR_KIND_MAX] = { [CTR_KIND_CONTAINER] = "container", [CTR_KIND_VM] = "vm" };
+
+const char *ctr_kind_to_string(CtrKind k) {
+        return k < _CTR_KIND_MAX ? kind_names[k] : "unknown";
+}
+
+int ctr_kind_from_string(const char *s) {
+        for (int i = 0; i < _CTR_KIND_MAX; i++)
+                if (streq(kind_names[i], s))
+                        return i;
+        return -EINVAL;
+}
+
 /* Versioned schema: user_version says which migrations ran. Append, never edit. */
 static const char *const migrations[] = {
         "CREATE TABLE containers ("
@@ -38,6 +51,8 @@ static const char *const migrations[] = {
         " created INTEGER NOT NULL, started INTEGER NOT NULL DEFAULT 0, finished INTEGER NOT NULL DEFAULT 0,"
         " restart_count INTEGER NOT NULL DEFAULT 0, error TEXT);"
         "CREATE TABLE volumes (name TEXT PRIMARY KEY, created INTEGER NOT NULL, labels TEXT);",
+        /* 2: micro-VMs live in the same table, told apart by kind */
+        "ALTER TABLE containers ADD COLUMN kind TEXT NOT NULL DEFAULT 'container';",
 };
 
 static int db_err(Db *db, int rc, const char *what, KError **err) {
@@ -183,8 +198,8 @@ int db_ctr_insert(Db *db, const CtrRecord *r, KError **err) {
         sqlite3_stmt *st;
         int ret = db_prepare(db,
                              "INSERT INTO containers (config, state, pid, monitor_pid, exit_code, started, finished,"
-                             " restart_count, error, name, id, image, image_id, created)"
-                             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                             " restart_count, error, name, id, image, image_id, created, kind)"
+                             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
                              &st, err);
         if (ret < 0)
                 return ret;
@@ -196,6 +211,7 @@ int db_ctr_insert(Db *db, const CtrRecord *r, KError **err) {
         bind_text(st, 12, r->image);
         bind_text(st, 13, r->image_id);
         sqlite3_bind_int64(st, 14, r->created);
+        sqlite3_bind_text(st, 15, ctr_kind_to_string(r->kind), -1, SQLITE_STATIC);
         int rc = sqlite3_step(st);
         sqlite3_finalize(st);
         if (rc == SQLITE_CONSTRAINT)
@@ -235,7 +251,7 @@ int db_ctr_delete(Db *db, const char *id, KError **err) {
 }
 
 #define CTR_COLUMNS "id, name, image, image_id, config, state, pid, monitor_pid, exit_code, created, started," \
-                    " finished, restart_count, error"
+                    " finished, restart_count, error, kind"
 
 static char *col_strdup(sqlite3_stmt *st, int i) {
         const unsigned char *t = sqlite3_column_text(st, i);
@@ -263,6 +279,9 @@ static CtrRecord *row_to_record(sqlite3_stmt *st) {
         r->finished = sqlite3_column_int64(st, 11);
         r->restart_count = sqlite3_column_int(st, 12);
         r->error = col_strdup(st, 13);
+        const char *kind = (const char *) sqlite3_column_text(st, 14);
+        int k = kind ? ctr_kind_from_string(kind) : -EINVAL;
+        r->kind = k < 0 ? CTR_KIND_CONTAINER : (CtrKind) k;
         if (!r->id || !r->name || !r->image || !r->image_id || !r->config) {
                 ctr_record_free(r);
                 return NULL;

@@ -27,6 +27,17 @@ typedef enum CtrState {
 const char *ctr_state_to_string(CtrState s);
 int ctr_state_from_string(const char *s);
 
+/* What a row is: a container (runtime core in the monitor) or a micro-VM (kapsel-vmm under the
+ * same monitor). Stored as the `kind` column ('container' | 'vm'). */
+typedef enum CtrKind {
+        CTR_KIND_CONTAINER,
+        CTR_KIND_VM,
+        _CTR_KIND_MAX,
+} CtrKind;
+
+const char *ctr_kind_to_string(CtrKind k);
+int ctr_kind_from_string(const char *s);
+
 typedef struct CtrRecord {
         char *id;               /* 64 hex */
         char *name;
@@ -40,6 +51,7 @@ typedef struct CtrRecord {
         int64_t created, started, finished;     /* unix ns; 0 = never */
         int restart_count;
         char *error;            /* last start error, or NULL */
+        CtrKind kind;           /* fixed at insert */
 } CtrRecord;
 
 void ctr_record_free(CtrRecord *r);

@@ -3,12 +3,17 @@
  * in sqlite. No daemon: every kapsel command opens the engine, acts, and exits; a detached
  * container is watched by its monitor process (monitor.h). Layout under the root:
  *
- *   kapsel.db                    containers and volumes (db.h)
+ *   kapsel.db                    containers, micro-VMs (kind 'vm') and volumes (db.h)
  *   image/                       the image store (image.h)
  *   containers/<id>/             bundle/config.json, rootfs/ (overlay mount), diff/ + work/ (upper),
  *                                ctr.log (json lines), hosts, hostname, resolv.conf, attach.sock
  *   volumes/<name>/_data         named volumes
  *   runtime/                     the runtime core's state (one dir per running container)
+ *   vm-cache/                    --isolation=vm: guest initramfs per kernel, rootfs disk per image
+ *
+ * A micro-VM's directory (containers/<id>/) holds ctr.log (serial console), attach.sock and
+ * control.sock (kapsel-vmm's); an --isolation=vm container's adds upper.ext4, config.disk and
+ * serial.fifo (vm-ops.h, vm-isolation.h).
  */
 #pragma once
 

@@ -13,6 +13,7 @@
 #include "fd-util.h"
 #include "monitor.h"
 #include "path-util.h"
+#include "vm-ops.h"
 
 #ifndef KAPSEL_MONITOR_PATH
 #define KAPSEL_MONITOR_PATH "/usr/libexec/kapsel/kapsel-monitor"
@@ -35,10 +36,12 @@ static char *monitor_binary(void) {
 int monitor_spawn(Engine *e, const char *id, bool attach_wait, KError **err) {
         _cleanup_(ctr_record_freep) CtrRecord *rec = NULL;
         _cleanup_(image_freep) Image *img = NULL;
+        _cleanup_free_ char *vmm = NULL;
         int r = db_ctr_get(e->db, id, &rec, err);
-        if (r >= 0)
-                r = engine_image_lookup(e, rec->image_id, &img, err);
-        if (r >= 0)
+        /* the monitor may run from a sealed copy of itself: it cannot look for its siblings */
+        if (r >= 0 && ctr_runs_vmm(rec) && !(vmm = vm_vmm_binary()))
+                r = kerr(err, -ENOMEM, "kapsel-vmm");
+        if (r >= 0 && rec->kind == CTR_KIND_CONTAINER && (r = engine_image_lookup(e, rec->image_id, &img, err)) >= 0)
                 r = image_plan_write(e, id, img, err);
         if (r < 0)
                 return r;
@@ -70,6 +73,8 @@ int monitor_spawn(Engine *e, const char *id, bool attach_wait, KError **err) {
                 dup2(sync[1], 3);
                 char fdarg[16];
                 snprintf(fdarg, sizeof(fdarg), "%d", 3);
+                if (vmm)
+                        setenv("KAPSEL_VMM", vmm, 1);
                 char *argv[] = { "kapsel-monitor", "--root", e->root, (char *) id, fdarg,
                                  attach_wait ? "attach-wait" : NULL, NULL };
                 execv(bin, argv);

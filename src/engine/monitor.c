@@ -26,6 +26,8 @@
 #include "log.h"
 #include "logs.h"
 #include "monitor.h"
+#include "monitor-vm.h"
+#include "vm-isolation.h"
 #include "overlay.h"
 #include "path-util.h"
 #include "spec-gen.h"
@@ -51,7 +53,19 @@ typedef struct Monitor {
         pid_t pid;
         bool started, stop_requested;
         int exit_code;
+        VmPayload vm;                   /* kind vm or --isolation=vm: kapsel-vmm instead of the runtime core */
+        VmIsolation guest;              /* --isolation=vm: the guest's disks and its ttyS0 */
 } Monitor;
+
+/* A container run in a micro-VM (--isolation=vm) rather than in namespaces. */
+static bool is_guest(const Monitor *m) {
+        return m->rec && m->rec->kind == CTR_KIND_CONTAINER && vm_isolation_enabled(m->rec->config);
+}
+
+/* kapsel-vmm is the payload: a micro-VM or a container in one. */
+static bool is_vm(const Monitor *m) {
+        return m->rec && (m->rec->kind == CTR_KIND_VM || is_guest(m));
+}
 
 static void monitor_done(Monitor *m) {
         safe_close(m->log_fd);
@@ -67,6 +81,8 @@ static void monitor_done(Monitor *m) {
         ctr_record_free(m->rec);
         image_plan_done(&m->plan);
         ctr_net_done(&m->net);
+        vm_payload_done(&m->vm);
+        vm_isolation_finish(&m->guest);
         free(m->dir);
         free(m->id);
 }
@@ -127,11 +143,19 @@ static int monitor_prepare(Monitor *m, KError **err) {
         int r = db_ctr_get(m->e->db, m->id, &m->rec, err);
         if (r < 0)
                 return r;
+        if (m->rec->kind == CTR_KIND_VM) {
+                /* the serial console is a byte stream both ways, never a pty of ours */
+                m->tty = false;
+                m->open_stdin = true;
+                return 0;
+        }
         m->tty = json_is_true(json_object_get(json_object_get(m->rec->config, "Config"), "Tty"));
         m->open_stdin = json_is_true(json_object_get(json_object_get(m->rec->config, "Config"), "OpenStdin"));
         image_plan_done(&m->plan);
         if ((r = image_plan_read(m->e, m->id, &m->plan, err)) < 0)
                 return kerr_prefix(err, r, "image of container %s", m->rec->name);
+        if (is_guest(m))
+                return 0;       /* no overlay, netns or bundle: the guest gets disks (monitor_create) */
         if ((r = overlay_prepare(m->dir, err)) < 0 ||
             (r = overlay_mount(m->dir, m->plan.layer_dirs, m->plan.n_layers, err)) < 0)
                 return r;
@@ -140,6 +164,8 @@ static int monitor_prepare(Monitor *m, KError **err) {
                 return r;
         return write_bundle(m, err);
 }
+
+static int watch(Monitor *m, int fd);
 
 /* --- creating and starting through the runtime core --- */
 
@@ -151,6 +177,16 @@ static int monitor_create(Monitor *m, KError **err) {
         _cleanup_free_ char *bundle = path_join(m->dir, "bundle");
         CreateOptions o = { .root = m->e->runtime_root, .id = m->id, .bundle = bundle, .console_fd = -1 };
         int r;
+        /* kapsel-vmm is spawned at start; its console pipes exist from now */
+        if (is_guest(m)) {
+                m->tty = false;
+                m->open_stdin = true;
+                r = vm_isolation_prepare(m->e, m->rec, &m->plan, m->dir, &m->vm, &m->guest, &m->in_fd, &m->out_fd,
+                                         &m->err_fd, err);
+                return r < 0 ? r : watch(m, m->guest.serial_fd) < 0 ? kerr(err, -errno, "monitor event loop") : 0;
+        }
+        if (is_vm(m))
+                return vm_payload_prepare(m->e, m->rec, &m->vm, &m->in_fd, &m->out_fd, &m->err_fd, err);
         if (m->tty) {
                 if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, cons) < 0)
                         return kerr(err, -errno, "console socket");
@@ -219,6 +255,13 @@ static void broadcast(Monitor *m, uint8_t type, const void *data, size_t len) {
                 } else
                         i++;
         }
+}
+
+/* A guest's setup error (--isolation=vm): to the log and the clients, as the process's stderr. */
+static void guest_stderr(void *userdata, const char *text, size_t len) {
+        Monitor *m = userdata;
+        (void) logs_append(m->log_fd, "stderr", text, len);
+        broadcast(m, ATTACH_STDERR, text, len);
 }
 
 /* Move what the container wrote to the log and the clients; returns false on EOF. */
@@ -300,7 +343,7 @@ static int watch(Monitor *m, int fd) {
 }
 
 static int start_container(Monitor *m, KError **err) {
-        int r = container_start(m->e->runtime_root, m->id, err);
+        int r = is_vm(m) ? vm_payload_spawn(&m->vm, m->dir, &m->pid, err) : container_start(m->e->runtime_root, m->id, err);
         if (r < 0)
                 return r;
         m->started = true;
@@ -338,6 +381,8 @@ static void monitor_loop(Monitor *m) {
                         int fd = evs[i].data.fd;
                         if (fd == m->sig_fd)
                                 exited |= handle_signals(m);
+                        else if (fd == m->guest.serial_fd)
+                                vm_isolation_read_serial(&m->guest, guest_stderr, m);
                         else if (fd == m->listen_fd)
                                 accept_client(m);
                         else if (fd == m->out_fd || fd == m->err_fd || fd == m->master) {
@@ -452,16 +497,27 @@ static int run_once(Monitor *m, int sync_fd, KError **err) {
         }
         monitor_loop(m);
         drain(m);
+        if (is_guest(m)) {
+                /* the process's status is what the guest reported, not kapsel-vmm's */
+                if (m->guest.serial_fd >= 0)
+                        vm_isolation_read_serial(&m->guest, guest_stderr, m);
+                m->exit_code = m->guest.exit_code >= 0 ? m->guest.exit_code : m->stop_requested ? 137 : 125;
+                vm_isolation_finish(&m->guest);
+        }
         return 0;
 }
 
 int monitor_main(Engine *e, const char *id, bool attach_wait, int sync_fd) {
         Monitor m = { .e = e, .attach_wait = attach_wait, .log_fd = -1, .out_fd = -1, .err_fd = -1, .in_fd = -1,
-                      .master = -1, .listen_fd = -1, .sig_fd = -1, .ep = -1 };
+                      .master = -1, .listen_fd = -1, .sig_fd = -1, .ep = -1, .vm = VM_PAYLOAD_INIT,
+                      .guest = VM_ISOLATION_INIT };
         _cleanup_kerr_ KError *err = NULL;
         int ret = 1;
         m.id = strdup(id);
         m.dir = engine_ctr_path(e, id, NULL);
+        /* kapsel-vmm (a child) must not inherit the spawner's pipe */
+        if (sync_fd >= 0)
+                (void) fcntl(sync_fd, F_SETFD, FD_CLOEXEC);
         /* the container's init is our child; anything it leaves behind is reparented to us too */
         prctl(PR_SET_CHILD_SUBREAPER, 1);
         if (!m.id || !m.dir || setup_loop(&m, &err) < 0)
@@ -502,7 +558,10 @@ fail:
                 (void) write_all(sync_fd, "E", 1);
                 (void) kerr_send(sync_fd, err);
         }
-        if (m.pid > 0)
+        if (m.pid > 0 && is_vm(&m)) {
+                (void) kill(m.pid, SIGKILL);
+                (void) waitpid(m.pid, NULL, 0);
+        } else if (m.pid > 0)
                 (void) container_kill(e->runtime_root, id, SIGKILL, true, NULL);
         (void) ctr_release(e, id, NULL);
         if (m.rec) {

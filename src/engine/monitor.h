@@ -4,6 +4,9 @@
  * attach clients, records the exit status, applies the restart policy, and cleans up. It is a hidden
  * mode of the kapsel binary (`kapsel __monitor ID`), spawned by `start`/`run`; no daemon.
  *
+ * For a micro-VM (kind vm) or an --isolation=vm container the payload is a kapsel-vmm child instead
+ * (monitor-vm.h, vm-isolation.h): same log, attach socket, exit status and cleanup.
+ *
  * Signals to the monitor: SIGUSR1 = a stop was requested (do not restart). */
 #pragma once
 

@@ -1,0 +1,241 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* kapsel vm run|create|start|stop|kill|pause|resume|ls|inspect|console|logs|rm: micro-VMs with
+ * virsh's and vagrant's habits. A VM is an instance like a container (same table, same monitor),
+ * so most sub-verbs are the generic verbs under the VM's own help; run, create and console are
+ * VM-specific. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ctr-ops.h"
+#include "kapsel-cli.h"
+#include "monitor.h"
+#include "string-util.h"
+#include "vm-ops.h"
+
+enum { OPT_KERNEL = 1000, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_DISK, OPT_NET, OPT_NAME, OPT_HELP };
+
+static const struct option vm_run_opts[] = {
+        { "kernel", required_argument, NULL, OPT_KERNEL }, { "initrd", required_argument, NULL, OPT_INITRD },
+        { "cmdline", required_argument, NULL, OPT_CMDLINE }, { "cpus", required_argument, NULL, OPT_CPUS },
+        { "memory", required_argument, NULL, 'm' },          { "disk", required_argument, NULL, OPT_DISK },
+        { "net", required_argument, NULL, OPT_NET },         { "network", required_argument, NULL, OPT_NET },
+        { "name", required_argument, NULL, OPT_NAME },       { "detach", no_argument, NULL, 'd' },
+        { "help", no_argument, NULL, OPT_HELP },             {}
+};
+
+typedef struct VmRequest {
+        VmConfig cfg;
+        const char *name;
+        bool detach;
+} VmRequest;
+
+static int vm_help(const char *sub);
+
+static bool valid_name(const char *n) {
+        static const char alnum[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+        return *n && strlen(n) <= 128 && strchr(alnum, n[0]) && strspn(n, "abcdefghijklmnopqrstuvwxyz"
+                                                                          "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == strlen(n);
+}
+
+static int parse_vm_run(const char *sub, int argc, char **argv, VmRequest *req, KError **err) {
+        int c, r = 0;
+        while (r == 0 && (c = getopt_long(argc, argv, "+dm:", vm_run_opts, NULL)) >= 0) {
+                switch (c) {
+                case OPT_KERNEL: free(req->cfg.kernel); req->cfg.kernel = strdup(optarg); break;
+                case OPT_INITRD: free(req->cfg.initrd); req->cfg.initrd = strdup(optarg); break;
+                case OPT_CMDLINE: free(req->cfg.cmdline); req->cfg.cmdline = strdup(optarg); break;
+                case OPT_CPUS: r = vm_config_parse_cpus(optarg, &req->cfg.cpus, err); break;
+                case 'm': r = vm_config_parse_memory(optarg, &req->cfg.memory, err); break;
+                case OPT_DISK: r = vm_config_add_disk(&req->cfg, optarg, err); break;
+                case OPT_NET: r = vm_config_set_network(&req->cfg, optarg, err); break;
+                case OPT_NAME: req->name = optarg; break;
+                case 'd': req->detach = true; break;
+                case OPT_HELP: return vm_help(sub);
+                default: return k_usage(err, "vm", "%s: unknown option (see 'kapsel vm %s --help')", sub, sub);
+                }
+        }
+        if (r < 0)
+                return kerr_prefix(err, r, "vm %s", sub);
+        if (optind < argc)
+                return k_usage(err, "vm", "%s: unexpected argument \"%s\"", sub, argv[optind]);
+        if (!req->cfg.kernel)
+                return k_usage(err, "vm", "%s: --kernel is required (a bzImage such as /boot/vmlinuz-*)", sub);
+        if (req->name && !valid_name(req->name))
+                return kerr_msg(err, KERR_USAGE, -EINVAL, "invalid VM name \"%s\": use [a-zA-Z0-9][a-zA-Z0-9_.-]*",
+                                req->name);
+        return 0;
+}
+
+/* create (and with `start`, run): parse, check, store; returns 1 after --help. */
+static int create_vm(const KGlobals *g, const char *sub, int argc, char **argv, VmRequest *req, Engine **ret_e,
+                     char id[static 65], KError **err) {
+        vm_config_init(&req->cfg);
+        int r = parse_vm_run(sub, argc, argv, req, err);
+        if (r != 0)
+                return r;
+        if ((r = k_open(g, ret_e, err)) < 0)
+                return r;
+        return vm_create(*ret_e, &req->cfg, req->name, id, err);
+}
+
+static int vm_create_cmd(const KGlobals *g, int argc, char **argv, KError **err) {
+        _cleanup_(engine_freep) Engine *e = NULL;
+        VmRequest req = { 0 };
+        char id[65];
+        int r = create_vm(g, "create", argc, argv, &req, &e, id, err);
+        vm_config_done(&req.cfg);
+        if (r == 0)
+                printf("%s\n", id);
+        return r < 0 ? r : 0;
+}
+
+static int vm_run(const KGlobals *g, int argc, char **argv, KError **err) {
+        _cleanup_(engine_freep) Engine *e = NULL;
+        VmRequest req = { 0 };
+        char id[65];
+        int r = create_vm(g, "run", argc, argv, &req, &e, id, err);
+        vm_config_done(&req.cfg);
+        if (r != 0)
+                return r < 0 ? r : 0;
+        if ((r = monitor_spawn(e, id, !req.detach, err)) < 0) {
+                /* a VM that cannot start is not kept: `vm run` either runs one or leaves nothing */
+                (void) ctr_remove(e, id, NULL);
+                return r;
+        }
+        if (req.detach) {
+                printf("%s\n", id);
+                return 0;
+        }
+        _cleanup_(ctr_record_freep) CtrRecord *rec = NULL;
+        int code = 0;
+        if ((r = db_ctr_get(e->db, id, &rec, err)) < 0 || (r = k_attach_stream(e, rec, true, true, &code, err)) < 0)
+                return r;
+        return code;
+}
+
+static int vm_console(const KGlobals *g, int argc, char **argv, KError **err) {
+        if (argc != 2)
+                return k_usage(err, "vm", "console: expected exactly one VM");
+        _cleanup_(engine_freep) Engine *e = NULL;
+        _cleanup_(ctr_record_freep) CtrRecord *rec = NULL;
+        int r = k_open(g, &e, err);
+        if (r >= 0)
+                r = db_ctr_get(e->db, argv[1], &rec, err);
+        if (r >= 0)
+                r = ctr_repair(e, rec, err);
+        if (r < 0)
+                return r;
+        if (rec->kind != CTR_KIND_VM)
+                return kerr_msg(err, KERR_USAGE, -EINVAL, "%s is a container; use 'kapsel attach %s'", rec->name, rec->name);
+        if (rec->state != CTR_RUNNING && rec->state != CTR_PAUSED)
+                return kerr_msg(err, KERR_STATE, -EINVAL, "VM %s is not running (it is %s)", rec->name,
+                                ctr_state_to_string(rec->state));
+        if (isatty(STDIN_FILENO))
+                fprintf(stderr, "Connected to the serial console of %s (Ctrl-] to detach)\n", rec->name);
+        int code = 0;
+        return k_attach_stream(e, rec, false, true, &code, err);
+}
+
+/* `vm ls` is `ps` of the VMs only. */
+static int vm_ls(const KGlobals *g, int argc, char **argv, KError **err) {
+        _cleanup_free_ char **args = calloc((size_t) argc + 2, sizeof(char *));
+        if (!args)
+                return kerr(err, -ENOMEM, "vm ls");
+        args[0] = (char *) "ps";
+        args[1] = (char *) "--kind=vm";
+        for (int i = 1; i < argc; i++)
+                args[i + 1] = argv[i];
+        args[argc + 1] = NULL;
+        return k_ps(g, argc + 1, args, err);
+}
+
+typedef struct VmSub {
+        const char *name;
+        KVerbFn run;
+        const char *usage;
+        const char *summary;
+        const char *help;
+} VmSub;
+
+#define VM_RUN_OPTIONS                                                                                         \
+        "Options:\n"                                                                                           \
+        "  --kernel BZIMAGE     Linux kernel (bzImage, e.g. /boot/vmlinuz-*); required\n"                      \
+        "  --initrd FILE        initial ramdisk\n"                                                             \
+        "  --cmdline TEXT       kernel command line (default: " VM_DEFAULT_CMDLINE ")\n"                       \
+        "  --cpus N             vCPUs, 1-64 (default 1)\n"                                                     \
+        "  -m, --memory SIZE    guest RAM: 512M, 2G; a bare number is MiB (default 512M)\n"                    \
+        "  --disk PATH[,ro]     a raw disk image as virtio-blk (repeatable; ,ro: read-only)\n"                 \
+        "  --net bridge|none|NETWORK  a tap on kapsel's default bridge (default), none, or a\n"                 \
+        "                       network from 'kapsel network create'; the guest gets its address\n"            \
+        "                       through the kernel's ip= argument\n"                                           \
+        "  --name NAME          a name (default: a generated one)\n"
+
+static const VmSub subs[] = {
+        { "run", vm_run, "[-d] --kernel BZIMAGE [OPTIONS]", "create and boot a micro-VM",
+          VM_RUN_OPTIONS "  -d, --detach         boot in the background and print the id; without it the\n"
+          "                       serial console is attached until the guest stops (Ctrl-] detaches)\n\n"
+          "Examples:\n  kapsel vm run -d --name vm1 --kernel /boot/vmlinuz-$(uname -r) --initrd initrd.img --memory 1G\n"
+          "  kapsel vm run --kernel bzImage --disk root.img --cmdline 'console=ttyS0 root=/dev/vda' --net none" },
+        { "create", vm_create_cmd, "--kernel BZIMAGE [OPTIONS]", "create a micro-VM without booting it",
+          VM_RUN_OPTIONS "\nExample:\n  kapsel vm create --name vm1 --kernel /boot/vmlinuz-$(uname -r) --cpus 2 && kapsel vm start vm1" },
+        { "start", k_start, "VM...", "boot created or stopped micro-VMs",
+          "Example:\n  kapsel vm start vm1" },
+        { "stop", k_stop, "[-t SECONDS] VM...", "stop micro-VMs (control socket stop, SIGKILL after -t, default 10)",
+          "Example:\n  kapsel vm stop -t 5 vm1" },
+        { "kill", k_kill, "[-s SIGNAL] VM...", "send a signal (default SIGKILL) to micro-VMs' kapsel-vmm",
+          "Example:\n  kapsel vm kill vm1" },
+        { "pause", k_pause, "VM...", "pause micro-VMs' vCPUs", "Example:\n  kapsel vm pause vm1 && kapsel vm resume vm1" },
+        { "resume", k_unpause, "VM...", "resume paused micro-VMs", "Example:\n  kapsel vm resume vm1" },
+        { "ls", vm_ls, "[-a] [-q] [--no-trunc] [--format table|json|TEMPLATE]", "list micro-VMs (-a: stopped ones too)",
+          "Examples:\n  kapsel vm ls -a\n  kapsel vm ls --format '{{.Names}} {{.Status}}'\n"
+          "('kapsel ps' lists containers and micro-VMs together, with a KIND column.)" },
+        { "inspect", k_inspect, "[--format json|TEMPLATE] VM...", "show micro-VMs as JSON",
+          "Example:\n  kapsel vm inspect --format '{{.State.Status}}' vm1" },
+        { "console", vm_console, "VM", "attach to a running micro-VM's serial console (Ctrl-] detaches)",
+          "Example:\n  kapsel vm console vm1" },
+        { "logs", k_logs, "[-f] [-t] [--tail N] VM", "show a micro-VM's serial console output",
+          "Example:\n  kapsel vm logs -f vm1" },
+        { "rm", k_rm, "[-f] VM...", "remove micro-VMs (-f: stop running ones first)", "Example:\n  kapsel vm rm -f vm1" },
+};
+
+static const VmSub *find_sub(const char *name) {
+        for (size_t i = 0; i < ELEMENTSOF(subs); i++)
+                if (streq(subs[i].name, name))
+                        return &subs[i];
+        return NULL;
+}
+
+static int vm_help(const char *sub) {
+        const VmSub *s = find_sub(sub);
+        if (s) {
+                printf("Usage: kapsel vm %s %s\n\n%s\n\n%s\n", s->name, s->usage, s->summary, s->help);
+                return 1;
+        }
+        printf("Usage: kapsel vm COMMAND [OPTIONS]\n\nManage KVM micro-VMs (kapsel-vmm), listed with containers.\n\n"
+               "Commands:\n");
+        for (size_t i = 0; i < ELEMENTSOF(subs); i++)
+                printf("  %-10s %s\n", subs[i].name, subs[i].summary);
+        printf("\nA VM is an instance like a container: 'kapsel ps', 'inspect', 'logs', 'stop' and 'rm' take it too.\n"
+               "Run 'kapsel vm COMMAND --help' for a command's options and examples.\n\n"
+               "Examples:\n  kapsel vm run -d --name vm1 --kernel /boot/vmlinuz-$(uname -r) --initrd initrd.img\n"
+               "  kapsel vm logs vm1\n  kapsel vm stop vm1 && kapsel vm rm vm1\n");
+        return 1;
+}
+
+K_VERB(vm) {
+        if (argc < 2 || streq(argv[1], "--help") || streq(argv[1], "-h") || streq(argv[1], "help")) {
+                vm_help(argc > 2 && streq(argv[1], "help") ? argv[2] : "");
+                return argc < 2 ? k_usage(err, "vm", "missing COMMAND") : 0;
+        }
+        const VmSub *s = find_sub(argv[1]);
+        if (!s)
+                return k_usage(err, "vm", "unknown command \"%s\"", argv[1]);
+        /* the generic verbs print their own help: give the VM's instead */
+        for (int i = 2; i < argc && !streq(argv[i], "--"); i++)
+                if (streq(argv[i], "--help") || streq(argv[i], "-h"))
+                        return vm_help(s->name) > 0 ? 0 : 0;
+        return s->run(g, argc - 1, argv + 1, err);
+}

@@ -1,0 +1,222 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fd-util.h"
+#include "path-util.h"
+#include "spec-gen.h"
+#include "string-util.h"
+#include "user.h"
+#include "vm-isolation.h"
+#include "vm-ops.h"
+
+#ifndef KAPSEL_GUEST_INIT_PATH
+#define KAPSEL_GUEST_INIT_PATH "/usr/libexec/kapsel/kapsel-guest-init"
+#endif
+
+#define SERIAL_FIFO "serial.fifo"
+#define GUEST_MIN_MEMORY (128ULL << 20)
+
+bool vm_isolation_enabled(const json_t *config) {
+        const char *iso = json_string_value(json_object_get(json_object_get(config, "HostConfig"), "Isolation"));
+        return iso && streq(iso, "vm");
+}
+
+static const char *guest_init_binary(void) {
+        const char *env = getenv("KAPSEL_GUEST_INIT");
+        return env && *env ? env : KAPSEL_GUEST_INIT_PATH;
+}
+
+static const json_t *host_cfg(const CtrRecord *rec, const char *key) {
+        return json_object_get(json_object_get(rec->config, "HostConfig"), key);
+}
+
+/* Config.User against the image's /etc/passwd: the topmost layer that has one. */
+static int resolve_user(const CtrRecord *rec, const ImagePlan *img, UserIds *ret, KError **err) {
+        const char *spec = json_string_value(json_object_get(json_object_get(rec->config, "Config"), "User"));
+        if (!spec || !*spec)
+                spec = img->config.user;
+        for (size_t i = img->n_layers; i-- > 0;) {
+                _cleanup_close_ int fd = open(img->layer_dirs[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
+                if (fd >= 0 && (faccessat(fd, "etc/passwd", F_OK, 0) == 0 || i == 0))
+                        return user_resolve(fd, spec, ret, err);
+        }
+        *ret = (UserIds) { 0 };
+        return 0;
+}
+
+static int guest_spec(Engine *e, const CtrRecord *rec, const ImagePlan *img, json_t **ret, KError **err) {
+        _cleanup_free_ char *volumes = path_join(e->root, "volumes");
+        if (!volumes)
+                return kerr(err, -ENOMEM, "guest spec");
+        UserIds u;
+        int r = resolve_user(rec, img, &u, err);
+        if (r < 0)
+                return r;
+        SpecGenInput in = { .image = &img->config, .config = rec->config, .rootfs = "/", .volumes_dir = volumes,
+                            .uid = u.uid, .gid = u.gid, .additional_gids = u.groups, .n_additional_gids = u.n_groups };
+        r = spec_gen(&in, ret, err);
+        user_ids_done(&u);
+        return r;
+}
+
+/* A tap on the container's network (bridge or a user network); none: no eth0. */
+static int guest_net(Engine *e, const CtrRecord *rec, NetAttachment **ret, KError **err) {
+        NetMode mode;
+        *ret = NULL;
+        int r = net_mode_parse(json_string_value(host_cfg(rec, "NetworkMode")) ?: "", &mode, err);
+        if (r < 0)
+                return r;
+        NetCtx *ctx;
+        if (mode.kind == NET_MODE_HOST || mode.kind == NET_MODE_CONTAINER)
+                r = kerr_msg(err, KERR_USAGE, -EINVAL, "--network %s cannot be combined with --isolation=vm",
+                             json_string_value(host_cfg(rec, "NetworkMode")));
+        else if (mode.kind == NET_MODE_BRIDGE && (r = engine_net(e, &ctx, err)) >= 0) {
+                NetAttachOpts o = { .network = mode.network, .instance_id = rec->id, .instance_name = rec->name };
+                r = net_attach_tap(ctx, &o, ret, err);
+        }
+        net_mode_done(&mode);
+        return r;
+}
+
+/* Steps 1-7 of vm-guest.h: the disks in their fixed order vda (rootfs), vdb (upper), vdc (config),
+ * then the volumes. */
+static int guest_disks(Engine *e, const CtrRecord *rec, const ImagePlan *img, const char *dir,
+                       const NetAttachment *a, VmIsolation *v, VmConfig *c, KError **err) {
+        _cleanup_free_ char *cache = path_join(e->root, "vm-cache"), *rootfs = NULL, *upper = path_join(dir, "upper.ext4"),
+                            *config = path_join(dir, "config.disk"), *address = NULL;
+        if (!cache || !upper || !config)
+                return kerr(err, -ENOMEM, "guest disks");
+        if (mkdir(cache, 0700) < 0 && errno != EEXIST)
+                return kerr(err, -errno, "create %s", cache);
+        int r = vm_disk_rootfs_ensure(cache, rec->image_id, img->layer_dirs, &rootfs, err);
+        if (r < 0 || (r = vm_disk_upper_ensure(upper, VM_GUEST_UPPER_DEFAULT_SIZE, err)) < 0)
+                return r;
+        _cleanup_(json_decrefp) json_t *spec = NULL;
+        if ((r = guest_spec(e, rec, img, &spec, err)) < 0)
+                return r;
+        _cleanup_free_ char *hosts = NULL;
+        VmGuestNet net = { 0 };
+        if (a) {
+                if (asprintf(&address, "%s/%u", a->ip, a->prefixlen) < 0 ||
+                    asprintf(&hosts, "127.0.0.1\tlocalhost\n%s\t%s\n", a->ip, rec->name) < 0)
+                        return kerr(err, -ENOMEM, "guest network");
+                net = (VmGuestNet) { .address = address, .gateway = a->gateway };
+        }
+        VmGuestPlanInput in = { .oci = spec, .net = a ? &net : NULL, .hosts = hosts ?: "127.0.0.1\tlocalhost\n" };
+        if ((r = vm_guest_plan(&in, &v->plan, err)) < 0)
+                return r;
+        for (size_t i = 0; i < v->plan.n_volumes; i++)
+                if ((r = vm_disk_volume_prepare(&v->plan.volumes[i], dir, err)) < 0)
+                        return r;
+        if ((r = vm_disk_config_write(config, v->plan.config, err)) < 0)
+                return r;
+        const char *disks[] = { rootfs, upper, config };
+        const bool ro[] = { true, false, true };
+        for (size_t i = 0; i < ELEMENTSOF(disks) + v->plan.n_volumes; i++) {
+                VmVolumeDisk *vol = i >= ELEMENTSOF(disks) ? &v->plan.volumes[i - ELEMENTSOF(disks)] : NULL;
+                _cleanup_free_ char *arg = NULL;
+                if (asprintf(&arg, "%s%s", vol ? vol->image : disks[i], (vol ? vol->readonly : ro[i]) ? ",ro" : "") < 0 ||
+                    (r = vm_config_add_disk(c, arg, err)) < 0)
+                        return r < 0 ? r : kerr(err, -ENOMEM, "guest disks");
+        }
+        return 0;
+}
+
+static void guest_resources(const CtrRecord *rec, VmConfig *c) {
+        json_int_t mem = json_integer_value(host_cfg(rec, "Memory")), nano = json_integer_value(host_cfg(rec, "NanoCpus"));
+        /* a container's limit is usually far below what a kernel needs: only a VM-sized one counts */
+        if (mem >= (json_int_t) GUEST_MIN_MEMORY)
+                c->memory = (uint64_t) mem & ~((1ULL << 20) - 1);
+        if (nano > 0)
+                c->cpus = (unsigned) ((nano + 999999999) / 1000000000);
+        if (c->cpus > VM_MAX_CPUS)
+                c->cpus = VM_MAX_CPUS;
+}
+
+static int serial_fifo(const char *dir, int *ret, KError **err) {
+        _cleanup_free_ char *path = path_join(dir, SERIAL_FIFO);
+        if (!path)
+                return kerr(err, -ENOMEM, "serial FIFO");
+        (void) unlink(path);
+        if (mkfifo(path, 0600) < 0)
+                return kerr(err, -errno, "create %s", path);
+        /* read-write: never EOF (or an endless POLLHUP) while kapsel-vmm has not opened it yet */
+        int fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0)
+                return kerr(err, -errno, "open %s", path);
+        *ret = fd;
+        return 0;
+}
+
+int vm_isolation_prepare(Engine *e, const CtrRecord *rec, const ImagePlan *img, const char *dir, VmPayload *p,
+                         VmIsolation *v, int *ret_in, int *ret_out, int *ret_err, KError **err) {
+        vm_payload_done(p);
+        vm_isolation_finish(v);
+        v->exit_code = -1;
+        vm_config_init(&p->cfg);
+        _cleanup_free_ char *version = NULL, *vmm = vm_vmm_binary();
+        int r = vm_guest_find_kernel(NULL, &p->cfg.kernel, &version, err);
+        if (r < 0)
+                return r;
+        _cleanup_free_ char *cache = path_join(e->root, "vm-cache");
+        if (!vmm || !cache || !(p->cfg.cmdline = strdup(VM_GUEST_CMDLINE)))
+                return kerr(err, -ENOMEM, "--isolation=vm");
+        if (mkdir(cache, 0700) < 0 && errno != EEXIST)
+                return kerr(err, -errno, "create %s", cache);
+        if ((r = vm_initramfs_ensure(cache, version, guest_init_binary(), &p->cfg.initrd, err)) < 0)
+                return kerr_prefix(err, r, "--isolation=vm (guest init %s)", guest_init_binary());
+        _cleanup_(net_attachment_freep) NetAttachment *a = NULL;
+        if ((r = guest_net(e, rec, &a, err)) < 0 || (r = guest_disks(e, rec, img, dir, a, v, &p->cfg, err)) < 0)
+                return r;
+        guest_resources(rec, &p->cfg);
+        if ((r = serial_fifo(dir, &v->serial_fd, err)) < 0)
+                return r;
+        const char *kvm = getenv("KAPSEL_KVM_DEVICE");
+        VmLaunch l = { .vmm = vmm, .control = VM_CONTROL_SOCKET, .tap = a ? a->ifname : NULL, .mac = a ? a->mac : NULL,
+                       .kvm_device = kvm && *kvm ? kvm : NULL, .console_log = SERIAL_FIFO, .virtio_console = true };
+        if ((r = vm_config_vmm_argv(&p->cfg, &l, &p->argv, err)) < 0)
+                return r;
+        return vm_payload_pipes(p, ret_in, ret_out, ret_err, err);
+}
+
+static void serial_line(VmIsolation *v, VmIsolationEmit emit, void *userdata) {
+        VmGuestEvent ev;
+        vm_guest_parse_console_line(v->line, v->len, &ev);
+        if (ev.type == VM_GUEST_EVENT_EXIT)
+                v->exit_code = ev.value;
+        else if (ev.type == VM_GUEST_EVENT_ERROR && emit) {
+                char msg[300];
+                int n = snprintf(msg, sizeof(msg), "kapsel: %s\n", ev.message);
+                emit(userdata, msg, (size_t) n);
+        }
+}
+
+void vm_isolation_read_serial(VmIsolation *v, VmIsolationEmit emit, void *userdata) {
+        char buf[4096];
+        ssize_t n;
+        while ((n = read(v->serial_fd, buf, sizeof(buf))) > 0)
+                for (ssize_t i = 0; i < n; i++) {
+                        if (buf[i] == '\n' || buf[i] == '\r') {
+                                if (v->len)
+                                        serial_line(v, emit, userdata);
+                                v->len = 0;
+                        } else if (v->len < sizeof(v->line))
+                                v->line[v->len++] = buf[i];
+                }
+}
+
+void vm_isolation_finish(VmIsolation *v) {
+        for (size_t i = 0; i < v->plan.n_volumes; i++)
+                if (v->plan.volumes[i].image)
+                        (void) vm_disk_volume_finish(&v->plan.volumes[i], NULL);
+        vm_guest_plan_done(&v->plan);
+        v->plan = (VmGuestPlan) { 0 };
+        v->serial_fd = safe_close(v->serial_fd);
+        v->len = 0;
+}

@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysinfo.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "ctr-ops.h"
+#include "fd-util.h"
+#include "path-util.h"
+#include "rm-rf.h"
+#include "string-util.h"
+#include "vm-isolation.h"
+#include "vm-ops.h"
+
+#ifndef KAPSEL_VMM_PATH
+#define KAPSEL_VMM_PATH "/usr/local/bin/kapsel-vmm"
+#endif
+
+const char *vm_kvm_device(void) {
+        const char *env = getenv("KAPSEL_KVM_DEVICE");
+        return env && *env ? env : "/dev/kvm";
+}
+
+char *vm_vmm_binary(void) {
+        const char *env = getenv("KAPSEL_VMM");
+        if (env && *env)
+                return strdup(env);
+        _cleanup_free_ char *self = realpath("/proc/self/exe", NULL);
+        if (self) {
+                /* the build tree keeps it in src/vmm/, an install next to kapsel-monitor */
+                static const char *const rel[] = { "kapsel-vmm", "../vmm/kapsel-vmm" };
+                char *dir = dirname(self);
+                for (size_t i = 0; i < ELEMENTSOF(rel); i++) {
+                        _cleanup_free_ char *p = path_join(dir, rel[i]);
+                        if (p && access(p, X_OK) == 0)
+                                return realpath(p, NULL);
+                }
+        }
+        return strdup(KAPSEL_VMM_PATH);
+}
+
+bool ctr_runs_vmm(const CtrRecord *r) {
+        return r->kind == CTR_KIND_VM || vm_isolation_enabled(r->config);
+}
+
+uint64_t vm_host_ram(void) {
+        struct sysinfo si;
+        return sysinfo(&si) == 0 ? (uint64_t) si.totalram * si.mem_unit : 0;
+}
+
+int vm_check_kvm(KError **err) {
+        const char *dev = vm_kvm_device();
+        if (access(dev, R_OK | W_OK) == 0)
+                return 0;
+        if (errno == ENOENT)
+                return kerr_msg(err, KERR_HOST, -ENODEV,
+                                "no %s on this host: micro-VMs need KVM. Enable virtualization (VT-x/AMD-V) in the "
+                                "firmware and load kvm-intel or kvm-amd, or run kapsel on a VM with nested "
+                                "virtualization", dev);
+        return kerr_kind(err, KERR_HOST, -errno, "micro-VMs need read-write access to %s", dev);
+}
+
+static int check_network(Engine *e, const char *network, KError **err) {
+        if (streq(network, "none") || streq(network, NET_DEFAULT_NETWORK))
+                return 0;
+        NetCtx *ctx;
+        json_t *info = NULL;
+        int r = engine_net(e, &ctx, err);
+        if (r >= 0 && (r = net_network_inspect(ctx, network, &info, err)) < 0)
+                r = kerr_prefix(err, r, "--net %s", network);
+        json_decref(info);
+        return r;
+}
+
+static int check_vmm(KError **err) {
+        _cleanup_free_ char *vmm = vm_vmm_binary();
+        if (!vmm)
+                return kerr(err, -ENOMEM, "kapsel-vmm");
+        if (access(vmm, X_OK) < 0)
+                return kerr_kind(err, KERR_HOST, -errno, "the micro-VM monitor %s (set KAPSEL_VMM)", vmm);
+        return 0;
+}
+
+int vm_create(Engine *e, VmConfig *c, const char *name, char ret_id[static 65], KError **err) {
+        int r = vm_config_check(c, vm_host_ram(), err);
+        if (r >= 0)
+                r = check_network(e, c->network ?: NET_DEFAULT_NETWORK, err);
+        if (r >= 0)
+                r = check_vmm(err);
+        if (r >= 0)
+                r = vm_check_kvm(err);
+        if (r < 0)
+                return r;
+        if ((r = engine_new_id(ret_id)) < 0)
+                return kerr(err, r, "new VM id");
+        _cleanup_free_ char *gen = name ? NULL : engine_random_name();
+        _cleanup_(json_decrefp) json_t *config = vm_config_to_json(c);
+        CtrRecord rec = { .id = ret_id, .name = (char *) (name ?: gen), .image = c->kernel, .image_id = (char *) "",
+                          .config = config, .state = CTR_CREATED, .created = engine_now(), .kind = CTR_KIND_VM };
+        _cleanup_free_ char *dir = engine_ctr_path(e, ret_id, NULL);
+        if (!rec.name || !config || !dir)
+                return kerr(err, -ENOMEM, "create VM");
+        /* the directory first, the row last (as for containers) */
+        if (mkdir(dir, 0700) < 0)
+                return kerr(err, -errno, "create %s", dir);
+        if ((r = db_ctr_insert(e->db, &rec, err)) < 0) {
+                (void) rm_rf(dir);
+                return r;
+        }
+        return 0;
+}
+
+static int control_connect(const char *dir, KError **err) {
+        _cleanup_close_ int dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (dirfd < 0)
+                return kerr(err, -errno, "open %s", dir);
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/" VM_CONTROL_SOCKET, dirfd);
+        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+                return kerr(err, -errno, "control socket %s/" VM_CONTROL_SOCKET, dir);
+        struct timeval tv = { .tv_sec = 10 };
+        (void) setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        return TAKE_FD(fd);
+}
+
+int vm_control(Engine *e, const CtrRecord *rec, const char *cmd, char **ret_reply, KError **err) {
+        _cleanup_free_ char *dir = engine_ctr_path(e, rec->id, NULL), *line = NULL;
+        if (!dir || asprintf(&line, "{\"cmd\":\"%s\"}\n", cmd) < 0)
+                return kerr(err, -ENOMEM, "VM control");
+        _cleanup_close_ int fd = control_connect(dir, err);
+        if (fd < 0)
+                return kerr_prefix(err, fd, "%s VM %s", cmd, rec->name);
+        if (write_all(fd, line, strlen(line)) < 0)
+                return kerr(err, -errno, "%s VM %s: control socket", cmd, rec->name);
+        char reply[4096];
+        size_t len = 0;
+        while (len < sizeof(reply) - 1) {
+                ssize_t n = read(fd, reply + len, sizeof(reply) - 1 - len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        break;
+                len += (size_t) n;
+                if (memchr(reply, '\n', len))
+                        break;
+        }
+        reply[len] = 0;
+        reply[strcspn(reply, "\n")] = 0;
+        _cleanup_(json_decrefp) json_t *j = json_loads(reply, 0, NULL);
+        if (!json_is_true(json_object_get(j, "ok")))
+                return kerr_msg(err, KERR_STATE, -EIO, "%s VM %s: kapsel-vmm answered %s", cmd, rec->name,
+                                len ? reply : "nothing");
+        if (ret_reply && !(*ret_reply = strdup(reply)))
+                return kerr(err, -ENOMEM, "VM control");
+        return 0;
+}
+
+int vm_stop(Engine *e, const CtrRecord *rec, int timeout, KError **err) {
+        if (rec->state == CTR_EXITED || rec->state == CTR_CREATED)
+                return 0;
+        /* tell the monitor first: what ends now was asked for */
+        if (rec->monitor_pid > 0)
+                (void) kill(rec->monitor_pid, SIGUSR1);
+        /* a paused VM's vCPUs would not see the stop: let them run into it */
+        if (rec->state == CTR_PAUSED)
+                (void) vm_control(e, rec, "resume", NULL, NULL);
+        if (vm_control(e, rec, "stop", NULL, NULL) < 0 && rec->pid > 0)
+                (void) kill(rec->pid, SIGTERM);
+        if (!ctr_wait_monitor(rec->monitor_pid, timeout * 1000)) {
+                if (rec->pid > 0)
+                        (void) kill(rec->pid, SIGKILL);
+                if (!ctr_wait_monitor(rec->monitor_pid, 10000))
+                        return kerr(err, -ETIMEDOUT, "VM %s did not stop after SIGKILL", rec->name);
+        }
+        int code;
+        return ctr_wait(e, rec->id, &code, err);
+}
+
+int vm_kill(Engine *e, const CtrRecord *rec, int sig, KError **err) {
+        (void) e;
+        if (rec->pid <= 0 || kill(rec->pid, sig) < 0)
+                return kerr(err, rec->pid <= 0 ? -ESRCH : -errno, "signal VM %s", rec->name);
+        return 0;
+}
+
+static void set_state(CtrRecord *r, void *userdata) {
+        r->state = *(CtrState *) userdata;
+}
+
+int vm_pause(Engine *e, const CtrRecord *rec, bool pause, KError **err) {
+        int r = vm_control(e, rec, pause ? "pause" : "resume", NULL, err);
+        CtrState s = pause ? CTR_PAUSED : CTR_RUNNING;
+        return r < 0 ? r : ctr_modify(e, rec->id, set_state, &s, err);
+}

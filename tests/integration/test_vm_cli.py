@@ -1,0 +1,305 @@
+"""`kapsel vm ...` on the host, without KVM: every error of `vm run`/`vm create` (a clear message,
+exit 125, and nothing left behind: no row, no directory, no tap, no monitor), VMs listed with
+containers (`vm ls`, `ps` KIND, inspect), removal through `vm rm` and `rm`, and the monitor's VM
+payload end to end with a KVM device that is not one (kapsel-vmm starts, fails, and its exit
+status and message are recorded like a container's).
+
+KAPSEL_KVM_DEVICE is a test-only override of /dev/kvm: a regular file gets past kapsel's own
+check (kapsel-vmm then fails on it), a missing path tests the "no KVM" error on any host.
+The boots themselves run in the nested suite (test_vm_cli_nested.py)."""
+import glob
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+from test_engine import K, KAPSEL, NETNS, ids_of, leftovers, wait_for
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+VMM = os.path.join(REPO, "build/src/vmm/kapsel-vmm")
+# the sanitizer build has no static helpers: --isolation=vm uses the normal build's guest init
+GUEST_INIT = os.environ.setdefault("KAPSEL_GUEST_INIT", os.path.join(REPO, "build/src/helpers/kapsel-guest-init"))
+KERNELS = sorted(glob.glob("/boot/vmlinuz-*"))
+KERNEL = KERNELS[-1] if KERNELS else None
+
+pytestmark = [pytest.mark.skipif(not os.path.exists(KAPSEL), reason="kapsel not built at %s" % KAPSEL),
+              pytest.mark.skipif(not KERNEL, reason="no /boot/vmlinuz-* (apt-get install linux-image-amd64)")]
+
+
+def taps():
+    out = subprocess.run(["ip", "-n", NETNS, "-o", "link"], capture_output=True, text=True).stdout
+    return [l.split(":")[1].strip() for l in out.splitlines() if ": kt" in l]
+
+
+def vmms(root):
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            exe = os.readlink("/proc/%s/exe" % pid)
+            cwd = os.readlink("/proc/%s/cwd" % pid)
+        except OSError:
+            continue
+        if exe.endswith("kapsel-vmm") and cwd.startswith(root):
+            found.append(pid)
+    return found
+
+
+@pytest.fixture
+def fake_kvm(tmp_path, monkeypatch):
+    """A KVM device kapsel accepts and kapsel-vmm refuses (its API version ioctl fails)."""
+    dev = tmp_path / "fake-kvm"
+    dev.write_text("")
+    monkeypatch.setenv("KAPSEL_KVM_DEVICE", str(dev))
+    return str(dev)
+
+
+@pytest.fixture(scope="module")
+def vm_netns():
+    """test_engine's namespace (same name): made here unless its session fixture already did."""
+    made = subprocess.run(["ip", "netns", "add", NETNS], capture_output=True).returncode == 0
+    subprocess.run(["ip", "-n", NETNS, "link", "set", "lo", "up"], check=True)
+    yield
+    if made:
+        subprocess.run(["ip", "netns", "del", NETNS])
+
+
+@pytest.fixture
+def k(tmp_path, vm_netns):
+    root = str(tmp_path / "root")
+    kk = K(root)
+    yield kk
+    known = ids_of(root)
+    q = subprocess.run(kk.cmd("ps", "-aq", "--no-trunc"), capture_output=True, text=True)
+    for cid in q.stdout.split():
+        subprocess.run(kk.cmd("rm", "-f", cid), capture_output=True, timeout=30)
+    wait_for(lambda: not (leftovers(root, known) or taps() or vmms(root)), 5)
+    assert leftovers(root, known) == []
+    assert taps() == []
+    assert vmms(root) == []
+
+
+def assert_nothing_left(k):
+    assert k("ps", "-aq").stdout == ""
+    assert ids_of(k.root) == []
+    assert taps() == []
+    assert leftovers(k.root, []) == []
+
+
+def vm_error(k, *args):
+    p = k("vm", *args, check=False)
+    assert p.returncode == 125, (p.returncode, p.stdout, p.stderr)
+    assert p.stdout == ""
+    assert_nothing_left(k)
+    return p.stderr
+
+
+# --- errors: a message, 125, nothing left ---
+
+def test_missing_kernel(k, fake_kvm, tmp_path):
+    err = vm_error(k, "run", "-d", "--kernel", str(tmp_path / "no-such-kernel"))
+    assert "--kernel" in err and "no-such-kernel" in err and "No such file" in err
+
+
+def test_kernel_is_required(k, fake_kvm):
+    err = vm_error(k, "run", "-d", "--memory", "256M")
+    assert "--kernel is required" in err
+
+
+def test_kernel_not_a_bzimage(k, fake_kvm, tmp_path):
+    f = tmp_path / "vmlinux"
+    f.write_bytes(b"\x7fELF" + b"\0" * 4096)
+    err = vm_error(k, "create", "--kernel", str(f))
+    assert "not a Linux bzImage" in err
+
+
+def test_bad_disk_path(k, fake_kvm, tmp_path):
+    err = vm_error(k, "run", "-d", "--kernel", KERNEL, "--disk", str(tmp_path / "missing.img") + ",ro")
+    assert "--disk" in err and "missing.img" in err
+
+
+def test_bad_disk_option(k, fake_kvm, tmp_path):
+    err = vm_error(k, "run", "-d", "--kernel", KERNEL, "--disk", "/x.img,rox")
+    assert "--disk" in err and "PATH,ro" in err
+
+
+def test_memory_larger_than_host(k, fake_kvm):
+    err = vm_error(k, "run", "-d", "--kernel", KERNEL, "--memory", "64T")
+    assert "more than this host's RAM" in err
+
+
+def test_unknown_network(k, fake_kvm):
+    err = vm_error(k, "run", "-d", "--kernel", KERNEL, "--net", "no-such-net")
+    assert "no-such-net" in err and "not found" in err
+
+
+def test_container_network_modes_refused(k, fake_kvm):
+    err = vm_error(k, "create", "--kernel", KERNEL, "--net", "host")
+    assert "for containers" in err
+
+
+def test_no_kvm(k, tmp_path, monkeypatch):
+    monkeypatch.setenv("KAPSEL_KVM_DEVICE", str(tmp_path / "kvm"))
+    err = vm_error(k, "run", "-d", "--kernel", KERNEL)
+    assert "micro-VMs need KVM" in err
+    assert "kvm-device" not in err     # the VMM's test hook is not for users
+
+
+def test_bad_numbers(k, fake_kvm):
+    assert "--cpus" in vm_error(k, "create", "--kernel", KERNEL, "--cpus", "0")
+    assert "--memory" in vm_error(k, "create", "--kernel", KERNEL, "--memory", "lots")
+
+
+def test_duplicate_name(k, fake_kvm):
+    k("vm", "create", "--name", "v1", "--kernel", KERNEL)
+    p = k("vm", "create", "--name", "v1", "--kernel", KERNEL, check=False)
+    assert p.returncode == 125 and "already in use" in p.stderr
+    assert len(ids_of(k.root)) == 1
+
+
+# --- listing, inspect, removal ---
+
+def test_created_vm_is_listed_with_kind(k, fake_kvm, tmp_path):
+    disk = tmp_path / "d.img"
+    disk.write_bytes(b"\0" * 65536)
+    vid = k("vm", "create", "--name", "v1", "--kernel", KERNEL, "--cpus", "2", "--memory", "256",
+            "--disk", str(disk) + ",ro", "--net", "none").stdout.strip()
+    assert len(vid) == 64
+    k("run", "-d", "--name", "c1", "busybox", "sleep", "30")
+    assert k("vm", "ls").stdout.count("\n") == 1            # header only: v1 is not running
+    rows = k("vm", "ls", "-a", "--format", "{{.Names}} {{.Kind}} {{.State}}").stdout.split("\n")
+    assert rows == ["v1 vm created", ""]
+    ps = k("ps", "-a", "--format", "{{.Names}} {{.Kind}}").stdout.split()
+    assert ps == ["c1", "container", "v1", "vm"]
+    table = k("ps", "-a").stdout.splitlines()
+    assert "KIND" in table[0]
+    assert [l.split()[1] for l in table[1:]] == ["container", "vm"]
+    assert k("ps", "-a", "--kind", "container", "-q").stdout.split() == [k.inspect("c1")["Id"][:12]]
+    doc = k.inspect("v1")
+    assert doc["Kind"] == "vm" and doc["Id"] == vid
+    assert doc["Config"]["Kernel"] == os.path.realpath(KERNEL)
+    assert (doc["Config"]["Cpus"], doc["Config"]["Memory"]) == (2, 256 << 20)
+    assert doc["Config"]["Disks"] == [{"Path": str(disk), "ReadOnly": True}]
+    assert doc["HostConfig"]["NetworkMode"] == "none"
+    assert doc["State"]["Status"] == "created"
+    assert json.loads(k("vm", "inspect", "v1").stdout)[0]["Id"] == vid
+    assert k.inspect("c1")["Kind"] == "container"
+    k("rm", "-f", "c1")
+
+
+def test_vm_rm_removes_it(k, fake_kvm):
+    k("vm", "create", "--name", "v1", "--kernel", KERNEL)
+    assert k("vm", "rm", "v1").stdout == "v1\n"
+    assert_nothing_left(k)
+
+
+def test_generic_rm_removes_a_vm(k, fake_kvm):
+    k("vm", "create", "--name", "v2", "--kernel", KERNEL)
+    k("rm", "v2")
+    assert_nothing_left(k)
+
+
+# --- the monitor's VM payload, with a KVM device kapsel-vmm refuses ---
+
+@pytest.mark.skipif(not os.path.exists(VMM), reason="kapsel-vmm not built")
+def test_failed_boot_is_recorded_and_cleaned_up(k, fake_kvm):
+    vid = k("vm", "run", "-d", "--name", "v3", "--kernel", KERNEL, "--memory", "256M").stdout.strip()
+    assert len(vid) == 64
+    assert wait_for(lambda: k.inspect("v3")["State"]["Status"] == "exited", 10)
+    st = k.inspect("v3")["State"]
+    assert st["ExitCode"] == 1 and st["FinishedAt"] != "0001-01-01T00:00:00Z"
+    # kapsel-vmm's own message is in the instance's log (json-file, stderr stream)
+    logs = k("vm", "logs", "v3")
+    assert "KVM API version" in logs.stderr
+    with open(k.inspect("v3")["LogPath"]) as f:
+        recs = [json.loads(l) for l in f]
+    assert any(r["stream"] == "stderr" and "kapsel-vmm" in r["log"] for r in recs)
+    assert "Exited (1)" in k("vm", "ls", "-a").stdout
+    assert taps() == []                                     # the tap went with the VM's run
+    assert wait_for(lambda: leftovers(k.root, [vid]) == [], 5)
+    # start again: same monitor path, still recorded
+    k("vm", "start", "v3")
+    assert wait_for(lambda: k.inspect("v3")["State"]["Status"] == "exited", 10)
+    k("vm", "rm", "v3")
+    assert_nothing_left(k)
+
+
+def test_stop_and_pause_of_a_stopped_vm(k, fake_kvm):
+    k("vm", "create", "--name", "v4", "--kernel", KERNEL, "--net", "none")
+    assert k("vm", "stop", "v4").returncode == 0           # stopping what is not running: no-op
+    p = k("vm", "pause", "v4", check=False)
+    assert p.returncode == 125 and "VM v4 is created, not running" in p.stderr
+    p = k("vm", "console", "v4", check=False)
+    assert p.returncode == 125 and "not running" in p.stderr
+
+
+def test_console_refuses_containers(k):
+    k("run", "-d", "--name", "c2", "busybox", "sleep", "30")
+    p = k("vm", "console", "c2", check=False)
+    assert p.returncode == 125 and "is a container" in p.stderr
+    k("rm", "-f", "c2")
+
+
+# --- help ---
+
+@pytest.mark.parametrize("sub", ["run", "create", "start", "stop", "kill", "pause", "resume", "ls", "inspect",
+                                 "console", "logs", "rm"])
+def test_help_has_examples(k, sub):
+    p = k("vm", sub, "--help")
+    assert p.stdout.startswith("Usage: kapsel vm %s" % sub)
+    assert "Example" in p.stdout
+
+
+def test_vm_help_and_unknown(k):
+    p = k("vm", "--help")
+    assert "console" in p.stdout and "Examples" in p.stdout
+    p = k("vm", "frobnicate", check=False)
+    assert p.returncode == 125 and "unknown command" in p.stderr
+    assert "vm" in k("--help").stdout
+
+
+# --- run --isolation=vm (the boot itself is in the nested suite) ---
+
+def test_isolation_bad_value(k):
+    p = k("run", "--isolation", "hyperv", "busybox", "true", check=False)
+    assert p.returncode == 125 and "--isolation" in p.stderr
+    assert_nothing_left(k)
+
+
+def test_isolation_vm_without_kvm(k, tmp_path, monkeypatch):
+    monkeypatch.setenv("KAPSEL_KVM_DEVICE", str(tmp_path / "kvm"))
+    p = k("run", "--rm", "--isolation=vm", "busybox", "true", check=False)
+    assert p.returncode == 125 and "--isolation=vm" in p.stderr and "micro-VMs need KVM" in p.stderr
+    assert_nothing_left(k)
+
+
+@pytest.mark.skipif(not os.path.exists(VMM), reason="kapsel-vmm not built")
+@pytest.mark.skipif(not os.path.exists("/usr/sbin/mkfs.ext4"), reason="no mkfs.ext4 (apt-get install e2fsprogs)")
+@pytest.mark.skipif(not os.path.exists(GUEST_INIT), reason="kapsel-guest-init not built")
+def test_isolation_vm_prepares_the_guest(k, fake_kvm):
+    """Everything up to the boot is real: initramfs and rootfs disk in the cache, upper and config
+    disks in the container's directory, a tap; kapsel-vmm then refuses the fake KVM device."""
+    p = k("run", "--name", "g1", "--isolation=vm", "busybox", "echo", "hi", check=False, timeout=120)
+    assert p.returncode == 125, (p.stdout, p.stderr)
+    assert "KVM API version" in p.stderr                     # kapsel-vmm's own message, through the console pipe
+    doc = k.inspect("g1")
+    assert doc["HostConfig"]["Isolation"] == "vm" and doc["Kind"] == "container"
+    assert doc["State"]["Status"] == "exited" and doc["State"]["ExitCode"] == 125
+    d = os.path.join(k.root, "containers", doc["Id"])
+    assert {"upper.ext4", "config.disk", "serial.fifo"} <= set(os.listdir(d))
+    cache = os.listdir(os.path.join(k.root, "vm-cache"))
+    assert any(f.startswith("initramfs-") for f in cache) and any(f.startswith("rootfs-") for f in cache)
+    assert taps() == []
+    k("rm", "g1")
+    assert_nothing_left(k)
+
+
+def test_user_network_accepted(k, fake_kvm):
+    k("network", "create", "--subnet", "10.77.0.0/24", "vmnet")
+    k("vm", "create", "--name", "v5", "--kernel", KERNEL, "--net", "vmnet")
+    assert k.inspect("v5")["HostConfig"]["NetworkMode"] == "vmnet"
+    k("vm", "rm", "v5")
+    k("network", "rm", "vmnet")

@@ -1,0 +1,215 @@
+"""`kapsel vm ...` end to end with real KVM, inside one nested L1 VM (tests/harness/nested.py).
+
+L1 gets kapsel, kapsel-monitor and kapsel-vmm (with their libraries), the netfilter/bridge/tun
+modules the network layer needs, and an L2 guest: the same stock kernel with a tiny initramfs
+(tests/harness/guest.py) whose /init prints
+    KAPSEL-L2-INIT cpus=<n>
+configures eth0 from the ip= argument kapsel puts on the kernel command line, pings the bridge,
+echoes what it reads on the serial console, and ticks until it is stopped. L1's /init runs the
+checks in sequence, each printing
+    KAPSEL-CHECK <name> ok | KAPSEL-CHECK <name> FAIL <details>
+and each becomes its own pytest case."""
+import os
+import sys
+import time
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "harness"))
+import guest  # noqa: E402
+import nested  # noqa: E402
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.path.join(REPO, "build/src")
+BINARIES = {"kapsel": BUILD + "/cli/kapsel", "kapsel-monitor": BUILD + "/cli/kapsel-monitor",
+            "kapsel-vmm": BUILD + "/vmm/kapsel-vmm"}
+# for `run --isolation=vm`: the static guest init, the built-in busybox image, mkfs.ext4
+GUEST_INIT = BUILD + "/helpers/kapsel-guest-init"
+BUSYBOX_IMAGE = BUILD + "/image/busybox-image"
+L1_TIMEOUT = 420
+# tun for the tap, bridge for kapsel0, nf_tables and friends for the network layer's NAT table;
+# crc32c_generic first: libcrc32c needs it (a soft dependency, which modules.dep does not list)
+# what vm-initramfs.c packs for the guest (vm_initramfs_modules)
+GUEST_MODULES = ["virtio_pci", "virtio_blk", "virtio_console", "virtio_net", "virtio_rng", "crc32c_generic",
+                 "crc32c_intel", "ext4", "overlay"]
+NET_MODULES = ["crc32c_generic", "tun", "bridge", "nf_tables", "nf_nat", "nft_chain_nat", "nft_masq", "nft_nat", "nft_ct",
+               "nft_fib_ipv4"]
+
+CHECKS = ["vm-run-detached", "vm-boots-to-init", "vm-ls-running", "vm-ps-kind", "vm-tap-on-bridge", "vm-logs-serial",
+          "vm-net-ping", "vm-console-input", "vm-pause-resume", "vm-stop-records-status", "vm-rm-leaves-nothing",
+          "isolation-vm-output", "isolation-vm-exit-code", "isolation-vm-network", "isolation-vm-not-found",
+          "isolation-vm-rm-clean"]
+# The guest's virtio-net receive path is being fixed in the VMM (src/vmm, another branch): while it
+# drops frames the guest's ping gets no reply. Only that check is expected to fail then.
+XFAIL = {"vm-net-ping": "virtio-net rx in kapsel-vmm (owned by the vmguest branch) does not deliver replies yet"}
+
+L2_INIT = r"""#!/bin/sh
+mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev 2>/dev/null
+for m in $(cat /mods/order); do insmod /mods/$m 2>/dev/null; done
+echo "KAPSEL-L2-INIT cpus=$(grep -c ^processor /proc/cpuinfo)"
+ipa=$(sed -n 's/.* ip=\([^ ]*\).*/\1/p' /proc/cmdline)
+if [ -n "$ipa" ]; then
+        client=$(echo "$ipa" | cut -d: -f1); gw=$(echo "$ipa" | cut -d: -f3); mask=$(echo "$ipa" | cut -d: -f4)
+        ifconfig eth0 "$client" netmask "$mask" up
+        if ping -c 2 -W 3 "$gw" >/dev/null 2>&1; then echo "KAPSEL-L2 ping-ok $gw"
+        else echo "KAPSEL-L2 ping-failed $gw from $client rx=$(cat /sys/class/net/eth0/statistics/rx_packets) tx=$(cat /sys/class/net/eth0/statistics/tx_packets)"; fi
+else
+        echo "KAPSEL-L2 no-ip-arg"
+fi
+# the console's input, line by line (a blocking reader: read -t would drop a partial line; an
+# asynchronous list reads /dev/null unless told otherwise)
+( while read line; do echo "KAPSEL-L2 got $line"; done ) < /dev/console &
+i=0
+while true; do echo "KAPSEL-TICK $i"; i=$((i+1)); sleep 1; done
+"""
+
+L1_INIT = r"""#!/bin/sh
+mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
+mount -t tmpfs tmp /tmp
+export KAPSEL_GUEST_INIT=/usr/libexec/kapsel/kapsel-guest-init KAPSEL_BUSYBOX_IMAGE=/usr/share/kapsel/busybox-image
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+for m in $(cat /l1mods/order); do insmod /l1mods/$m || echo "KAPSEL-HARNESS insmod $m failed"; done
+ip link set lo up
+report() { if [ "$2" = ok ]; then echo "KAPSEL-CHECK $1 ok"; else echo "KAPSEL-CHECK $1 FAIL $(echo "$3" | tr '\n' '|' | tail -c 1500)"; fi; }
+up() { cut -d' ' -f1 /proc/uptime; }
+if [ ! -c /dev/kvm ]; then echo "KAPSEL-HARNESS no /dev/kvm"; poweroff -f; fi
+K="timeout 60 kapsel --root /tmp/kr"
+echo "KAPSEL-HARNESS up=$(up) entropy=$(cat /proc/sys/kernel/random/entropy_avail)"
+# a watchdog's view, in case a step hangs
+( while sleep 20; do echo "KAPSEL-HARNESS up=$(up) ps: $(ps -o pid,stat,args | grep -E 'kapsel' | grep -v grep | tr '\n' '|' | cut -c1-600)"; done ) &
+CMD="console=ttyS0 reboot=k panic=-1 i8042.noaux i8042.nomux i8042.nopnp quiet"
+# wait_log PATTERN SECONDS: until the VM's log (kapsel vm logs) shows PATTERN
+wait_log() { i=0; while [ $i -lt $(($2 * 5)) ]; do $K vm logs v1 2>/dev/null | grep -q "$1" && return 0; sleep 0.2; i=$((i+1)); done; return 1; }
+ticks() { $K vm logs v1 2>/dev/null | grep -c KAPSEL-TICK; }
+
+s=$(up)
+$K vm run -d --name v1 --kernel /l2/vmlinuz --initrd /l2/initrd.gz --memory 256M --cpus 1 --cmdline "$CMD" --net bridge > /tmp/run.out 2>&1
+id=$(cat /tmp/run.out)
+echo "KAPSEL-TIME vm-run start=$s end=$(up) out=$(echo $id | tail -c 300)"
+case "$id" in [0-9a-f]*) [ ${#id} = 64 ] && report vm-run-detached ok || report vm-run-detached fail "$id";; *) report vm-run-detached fail "$id";; esac
+
+if wait_log "KAPSEL-L2-INIT cpus=1" 150; then report vm-boots-to-init ok; else report vm-boots-to-init fail "$($K vm ls -a) $($K vm logs v1 2>&1 | tail -n 20)"; fi
+echo "KAPSEL-TIME vm-boot start=$s end=$(up)"
+
+ls_out=$($K vm ls --format '{{.Names}} {{.Kind}} {{.State}}' 2>&1)
+[ "$ls_out" = "v1 vm running" ] && report vm-ls-running ok || report vm-ls-running fail "$ls_out"
+ps_out=$($K ps 2>&1)
+echo "$ps_out" | grep -q " vm .*v1$" && echo "$ps_out" | head -n 1 | grep -q KIND && report vm-ps-kind ok || report vm-ps-kind fail "$ps_out"
+
+tap=$(ls /sys/class/net | grep '^kt' | head -n 1)
+master=$(basename "$(readlink /sys/class/net/$tap/master 2>/dev/null)" 2>/dev/null)
+if [ -n "$tap" ] && [ "$master" = kapsel0 ]; then report vm-tap-on-bridge ok; else report vm-tap-on-bridge fail "tap=$tap master=$master links=$(ls /sys/class/net | tr '\n' ' ')"; fi
+
+$K vm logs v1 2>/dev/null | grep -q "KAPSEL-L2-INIT" && report vm-logs-serial ok || report vm-logs-serial fail "$($K vm logs v1 2>&1 | tail -n 5)"
+
+if wait_log "KAPSEL-L2 ping-" 30 && $K vm logs v1 | grep -q "KAPSEL-L2 ping-ok"; then report vm-net-ping ok
+else report vm-net-ping fail "$($K vm logs v1 2>&1 | grep 'KAPSEL-L2 ping') tap rx=$(cat /sys/class/net/$tap/statistics/rx_packets) tx=$(cat /sys/class/net/$tap/statistics/tx_packets) br=$(ip -o addr show kapsel0 2>&1 | tr '\n' ' ')"; fi
+
+(echo hello-console; sleep 3) | timeout 6 $K vm console v1 > /tmp/console.out 2>&1
+if wait_log "KAPSEL-L2 got hello-console" 10; then report vm-console-input ok; else report vm-console-input fail "$(tail -c 300 /tmp/console.out)"; fi
+
+p=$($K vm pause v1 2>&1); st=$($K inspect --format '{{.State.Status}}' v1)
+sleep 1; a=$(ticks); sleep 3; b=$(ticks)
+q=$($K vm resume v1 2>&1); sleep 3; c=$(ticks); st2=$($K inspect --format '{{.State.Status}}' v1)
+if [ "$st" = paused ] && [ "$a" = "$b" ] && [ "$c" -gt "$b" ] && [ "$st2" = running ]; then report vm-pause-resume ok
+else report vm-pause-resume fail "pause=$p state=$st resume=$q state=$st2 ticks $a $b $c"; fi
+
+s=$(up)
+o=$($K vm stop -t 10 v1 2>&1)
+echo "KAPSEL-TIME vm-stop start=$s end=$(up)"
+st=$($K inspect --format '{{.State.Status}} {{.State.ExitCode}}' v1 2>&1)
+vmms=$(pidof kapsel-vmm)
+if [ "$o" = v1 ] && [ "$st" = "exited 0" ] && [ -z "$vmms" ]; then report vm-stop-records-status ok
+else report vm-stop-records-status fail "stop=$o inspect=$st vmm=$vmms"; fi
+
+o=$($K vm rm v1 2>&1)
+left="$(ls /sys/class/net | grep '^kt') $(pidof kapsel-monitor kapsel-vmm) $(ls /tmp/kr/containers)"
+if [ "$o" = v1 ] && [ -z "$(echo $left)" ] && [ -z "$($K ps -aq)" ]; then report vm-rm-leaves-nothing ok
+else report vm-rm-leaves-nothing fail "rm=$o left=$left"; fi
+
+# --- kapsel run --isolation=vm: the image's process in a micro-VM (guest init, rootfs disk, config disk)
+s=$(up)
+timeout 150 kapsel --root /tmp/kr run --name g1 --isolation=vm busybox sh -c 'echo hello-from-guest; uname -r; exit 3' > /tmp/g1.out 2> /tmp/g1.err
+rc=$?
+echo "KAPSEL-TIME isolation-vm-run start=$s end=$(up) rc=$rc"
+if grep -q hello-from-guest /tmp/g1.out && grep -q "$(uname -r)" /tmp/g1.out; then report isolation-vm-output ok
+else report isolation-vm-output fail "out=$(head -c 400 /tmp/g1.out) err=$(tail -c 600 /tmp/g1.err) log=$($K logs g1 2>&1 | tail -c 600)"; fi
+st=$($K inspect --format '{{.State.ExitCode}} {{.HostConfig.Isolation}}' g1 2>&1)
+[ $rc = 3 ] && [ "$st" = "3 vm" ] && report isolation-vm-exit-code ok || report isolation-vm-exit-code fail "rc=$rc inspect=$st"
+timeout 150 kapsel --root /tmp/kr run --rm --isolation=vm busybox sh -c 'ip -o -4 addr show eth0; ping -c 1 -W 5 $(ip route | sed -n "s/^default via \([0-9.]*\).*/\1/p") >/dev/null && echo guest-ping-ok' > /tmp/g2.out 2>&1
+if grep -q "inet 10\." /tmp/g2.out && grep -q guest-ping-ok /tmp/g2.out; then report isolation-vm-network ok; else report isolation-vm-network fail "$(tail -c 600 /tmp/g2.out)"; fi
+# a command the image lacks: docker's 127, and the guest's error reaches the user's stderr
+timeout 150 kapsel --root /tmp/kr run --rm --isolation=vm --network none busybox /no/such/cmd > /tmp/g3.out 2> /tmp/g3.err
+rc=$?
+if [ $rc = 127 ] && grep -q "kapsel: .*no/such/cmd" /tmp/g3.err; then report isolation-vm-not-found ok; else report isolation-vm-not-found fail "rc=$rc err=$(tail -c 400 /tmp/g3.err) out=$(tail -c 200 /tmp/g3.out)"; fi
+o=$($K rm g1 2>&1)
+left="$(ls /sys/class/net | grep '^kt') $(pidof kapsel-monitor kapsel-vmm) $(ls /tmp/kr/containers)"
+if [ "$o" = g1 ] && [ -z "$(echo $left)" ]; then report isolation-vm-rm-clean ok; else report isolation-vm-rm-clean fail "rm=$o left=$left"; fi
+echo "KAPSEL-HARNESS done"
+poweroff -f
+"""
+
+
+@pytest.fixture(scope="module")
+def nested_run(tmp_path_factory):
+    reason = nested.missing_prerequisites()
+    if reason:
+        pytest.skip(reason)
+    for name, path in list(BINARIES.items()) + [("kapsel-guest-init", GUEST_INIT), ("busybox image", BUSYBOX_IMAGE)]:
+        if not os.path.exists(path):
+            pytest.skip("%s not built (%s)" % (name, path))
+    work = str(tmp_path_factory.mktemp("vm-cli-nested"))
+    kernel = nested.find_kernel()
+    version = guest.kernel_version(kernel)
+    l2_initrd = guest.build_initramfs(work, "l2", L2_INIT, guest.module_closure(version, guest.VIRTIO_MODULES))
+    vm = nested.L1Image(work)
+    for name, path in BINARIES.items():
+        vm.add_binary(path, "/usr/bin/" + name)
+    vm.add_binary("/usr/sbin/ip", "/usr/sbin/ip")
+    vm.add_data(kernel, "/l2/vmlinuz")
+    # --isolation=vm finds the newest /boot/vmlinuz-* and builds its initramfs from /lib/modules
+    vm.add_data(kernel, "/boot/" + os.path.basename(kernel))
+    moddir = "/lib/modules/%s" % version
+    vm.add_data(moddir + "/modules.dep", moddir + "/modules.dep")
+    for m in guest.module_closure(version, GUEST_MODULES):
+        vm.add_data(m, m)
+    vm.add_binary(GUEST_INIT, "/usr/libexec/kapsel/kapsel-guest-init")
+    vm.add_tree(BUSYBOX_IMAGE, "/usr/share/kapsel/busybox-image")
+    vm.add_binary("/usr/sbin/mkfs.ext4", "/usr/sbin/mkfs.ext4")
+    vm.add_data(l2_initrd, "/l2/initrd.gz")
+    mods_dir = vm._dest("/l1mods/x")[:-2]
+    os.makedirs(mods_dir, exist_ok=True)
+    names = [guest._copy_module(m, mods_dir)
+             for m in guest.module_closure(version, guest.KVM_MODULES + NET_MODULES)]
+    vm.add_file("/l1mods/order", "\n".join(names) + "\n")
+    vm.set_init(L1_INIT)
+    t0 = time.monotonic()
+    out = vm.boot(timeout=L1_TIMEOUT, memory="2G", cpus=2)
+    took = time.monotonic() - t0
+    with open(os.path.join(work, "l1-console.log"), "w") as f:
+        f.write(out)
+    sys.stderr.write("nested vm CLI suite: L1 boot took %.1f s; log %s/l1-console.log\n" % (took, work))
+    for line in out.splitlines():
+        if line.startswith("KAPSEL-TIME"):
+            sys.stderr.write(line + "\n")
+    return out
+
+
+def marker(out, name):
+    for line in out.splitlines():
+        if line.startswith("KAPSEL-CHECK %s " % name):
+            return line.split(" ", 2)[2]
+    return None
+
+
+@pytest.mark.kvm
+@pytest.mark.slow
+@pytest.mark.parametrize("check", CHECKS)
+def test_nested_vm_cli(nested_run, check):
+    if "KAPSEL-HARNESS no /dev/kvm" in nested_run:
+        pytest.fail("L1 has no /dev/kvm (kvm-amd did not load):\n" + nested_run[-3000:])
+    result = marker(nested_run, check)
+    assert result is not None, "no marker for %s; L1 output tail:\n%s" % (check, nested_run[-4000:])
+    if result != "ok" and check in XFAIL:
+        pytest.xfail("%s: %s" % (XFAIL[check], result))
+    assert result == "ok", result
