@@ -2,7 +2,7 @@
 # The main job on the embedded default (README's first command): install what is needed, build,
 # then run containers from the built-in busybox image with `kapsel` (no registry, no network),
 # and the same busybox bundle with the bare OCI runtime. Needs root on Debian 12.
-# A micro-VM runs too where /dev/kvm exists (see README).
+# A micro-VM (run --isolation=vm) runs too where /dev/kvm exists.
 set -eu
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh build
@@ -23,3 +23,9 @@ $k logs --tail 2 demo
 $k exec demo uname -a
 $k stop -t 1 demo >/dev/null && $k rm demo >/dev/null
 build/src/cli/kapsel-runtime --root "$root/runtime-demo" run --bundle build/busybox-bundle "demo-$$" </dev/null
+# The same image behind the hypervisor boundary, where this machine has KVM and a stock kernel
+if [ -c /dev/kvm ] && ls /boot/vmlinuz-* >/dev/null 2>&1; then
+        $k run --rm --isolation=vm --network none busybox sh -c 'echo "hello from a kapsel micro-VM, kernel $(uname -r)"'
+else
+        echo "(no /dev/kvm or no /boot/vmlinuz-*: skipping the micro-VM demo)"
+fi
