@@ -42,6 +42,9 @@ run() {
         return 0
 }
 has() { grep -q "$2" /tmp/$1.out; }
+# L1's own clock: under heavy host load its TSC calibration (and so every L2 kvm-clock) can go
+# wrong; these lines are what to look at when an L2 boot spins or L1 stalls
+dmesg | grep -iE "tsc|clocksource" | tail -n 6 | sed 's/^/KAPSEL-HARNESS l1 clock: /'
 # a heartbeat: a stalled L1 (the emulator, not the code under test) shows as its absence
 ( while sleep 30; do echo "KAPSEL-HARNESS alive at $(up)"; done ) &
 """
