@@ -15,6 +15,12 @@ L1_PRELUDE, which gives it these shell functions:
     vm = l1_image(workdir, vmm)     # kapsel-vmm at /usr/bin/kapsel-vmm + the KVM modules
     vm.add_data(...); vm.set_init(L1_PRELUDE + script + L1_END)
     out = boot(vm, workdir, "vmm", timeout=290)
+
+Investigation knobs (defaults are what CI runs): KAPSEL_NESTED_ACCEL (QEMU -accel, default
+tcg,thread=multi) and KAPSEL_NESTED_L1_CPUS (L1 vCPUs, default 2). With 2 L1 vCPUs under TCG,
+L1 marks its TSC unsynchronized and runs on HPET; under heavy host load an L1 occasionally stalls
+as a whole (boot() retries that once) and, with thread=single, an L2 guest was seen spinning with
+no exits. With 1 L1 vCPU, L1 keeps a stable TSC (slower boots).
 """
 import os
 import re
@@ -42,6 +48,9 @@ run() {
         return 0
 }
 has() { grep -q "$2" /tmp/$1.out; }
+# L1's own clock: under heavy host load its TSC calibration (and so every L2 kvm-clock) can go
+# wrong; these lines are what to look at when an L2 boot spins or L1 stalls
+dmesg | grep -iE "tsc|clocksource" | tail -n 6 | sed 's/^/KAPSEL-HARNESS l1 clock: /'
 # a heartbeat: a stalled L1 (the emulator, not the code under test) shows as its absence
 ( while sleep 30; do echo "KAPSEL-HARNESS alive at $(up)"; done ) &
 """
@@ -95,13 +104,13 @@ def l1_stalled(out, timeout):
     return (beats[-1] if beats else 0.0) < timeout - 100
 
 
-def boot(vm, workdir, name, timeout):
+def boot(vm, workdir, name, timeout, cpus=2):
     """Boot L1, keep its console in workdir/l1-console.log, report timings on stderr. An L1 that
     stalled as a whole (l1_stalled) is booted once more, and says so."""
     accel = os.environ.get("KAPSEL_NESTED_ACCEL", "tcg,thread=multi")
     for attempt in (1, 2):
         t0 = time.monotonic()
-        out = vm.boot(timeout=timeout, memory="2G", cpus=2, accel=accel)
+        out = vm.boot(timeout=timeout, memory="2G", cpus=int(os.environ.get("KAPSEL_NESTED_L1_CPUS", cpus)), accel=accel)
         took = time.monotonic() - t0
         log = os.path.join(workdir, "l1-console%s.log" % ("" if attempt == 1 else "-retry"))
         with open(log, "w") as f:

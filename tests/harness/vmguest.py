@@ -1,7 +1,7 @@
 """Boot a kapsel VM guest (issue 7) in QEMU with TCG: no /dev/kvm needed, slow (~10-20 s a boot)
-but the same guest side kapsel-vmm will boot later. The disks and the initramfs come from
-kapsel-vm-guest-tool (the engine's own builders); this module only assembles QEMU's command line
-and reads the guest protocol of src/engine/vm-guest.h:
+but the same guest side that kapsel-vmm boots in tests/integration/test_vm_guest.py. The disks and
+the initramfs come from kapsel-vm-guest-tool (the engine's own builders); this module only
+assembles QEMU's command line and reads the guest protocol of src/engine/vm-guest.h:
 
     ttyS0 (QEMU's stdio): kernel messages + KAPSEL-INIT / -STARTED <pid> / -ERROR <msg> / -EXIT <code>;
                           input lines KAPSEL-SIGNAL <n> reach guest init

@@ -141,7 +141,7 @@ guest() {
         i=0
         while kill -0 $pid 2>/dev/null && [ $i -lt 750 ]; do
                 sleep 0.2; i=$((i+1))
-                case $i in 300|450|600) echo "KAPSEL-HARNESS $name slow at $(up): $(kapsel-vmm ctl /tmp/$name.sock '{"cmd":"stats"}' 2>&1 | cut -c1-400) serial: $(tail -c 300 /tmp/$name.out | tr '\n' ' ')";; esac
+                case $i in 300|450|600) echo "KAPSEL-HARNESS $name slow at $(up): $(kapsel-vmm ctl /tmp/$name.sock '{"cmd":"stats"}' 2>&1 | cut -c1-400) serial: $(tail -c 300 /tmp/$name.out | tr '\n' ' ') l1 clock: $(dmesg | grep -iE 'tsc|clocksource' | tail -n 2 | tr '\n' ' ')";; esac
         done
         kill $pid 2>/dev/null; wait $pid; rc=$?
         echo "KAPSEL-TIME $name start=$s end=$(up) rc=$rc"
