@@ -15,21 +15,11 @@
 
 #include "arch/x86_64/boot.h"
 #include "arch/x86_64/mptable.h"
+#include "le-bytes.h"
 #include "memory.h"
 
 #define MiB (1ULL << 20)
 #define GiB (1ULL << 30)
-
-static uint32_t rd32(const uint8_t *p) {
-        return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
-}
-static uint64_t rd64(const uint8_t *p) {
-        return rd32(p) | (uint64_t) rd32(p + 4) << 32;
-}
-static void wr32(uint8_t *p, uint32_t v) {
-        for (int i = 0; i < 4; i++)
-                p[i] = (uint8_t) (v >> (8 * i));
-}
 
 /* A synthetic bzImage header: protocol 2.15, relocatable, 64-bit entry. */
 static void fake_bzimage(uint8_t buf[4096]) {
@@ -42,11 +32,11 @@ static void fake_bzimage(uint8_t buf[4096]) {
         buf[BP_VERSION] = 0x0f;
         buf[BP_VERSION + 1] = 0x02;
         buf[BP_LOADFLAGS] = LOADED_HIGH;
-        wr32(buf + BP_INITRD_ADDR_MAX, 0x7fffffff);
-        wr32(buf + BP_CMDLINE_SIZE, 2047);
+        le32_write(buf + BP_INITRD_ADDR_MAX, 0x7fffffff);
+        le32_write(buf + BP_CMDLINE_SIZE, 2047);
         buf[BP_XLOADFLAGS] = 0x03;              /* XLF_KERNEL_64 | XLF_CAN_BE_LOADED_ABOVE_4G */
-        wr32(buf + BP_PREF_ADDRESS, 0x1000000);
-        wr32(buf + BP_INIT_SIZE, 40 * MiB);
+        le32_write(buf + BP_PREF_ADDRESS, 0x1000000);
+        le32_write(buf + BP_INIT_SIZE, 40 * MiB);
 }
 
 static const uint64_t FILE_SIZE = 8 * MiB;
@@ -162,16 +152,16 @@ static void test_zero_page_fields(void **state) {
         /* setup header copied from the image, loader fields filled (boot.rst) */
         assert_memory_equal(zp + BP_HEADER, "HdrS", 4);
         assert_int_equal(zp[BP_TYPE_OF_LOADER], 0xff);
-        assert_int_equal(rd32(zp + BP_CMD_LINE_PTR), BOOT_CMDLINE_ADDR);
-        assert_int_equal(rd32(zp + BP_RAMDISK_IMAGE), p->initrd_addr);
-        assert_int_equal(rd32(zp + BP_RAMDISK_SIZE), 3 * MiB + 5);
-        assert_int_equal(rd32(zp + BP_EXT_RAMDISK_IMAGE), 0);
+        assert_int_equal(le32_read(zp + BP_CMD_LINE_PTR), BOOT_CMDLINE_ADDR);
+        assert_int_equal(le32_read(zp + BP_RAMDISK_IMAGE), p->initrd_addr);
+        assert_int_equal(le32_read(zp + BP_RAMDISK_SIZE), 3 * MiB + 5);
+        assert_int_equal(le32_read(zp + BP_EXT_RAMDISK_IMAGE), 0);
         assert_int_equal(zp[BP_VID_MODE], 0xff);
         /* e820 table at 0x2d0, 20 bytes per entry, count at 0x1e8 (zero-page.rst) */
         assert_int_equal(zp[BP_E820_ENTRIES], 4);
-        assert_int_equal(rd64(zp + BP_E820_TABLE + 3 * 20), 1 * MiB);
-        assert_int_equal(rd64(zp + BP_E820_TABLE + 3 * 20 + 8), 255 * MiB);
-        assert_int_equal(rd32(zp + BP_E820_TABLE + 3 * 20 + 16), E820_RAM);
+        assert_int_equal(le64_read(zp + BP_E820_TABLE + 3 * 20), 1 * MiB);
+        assert_int_equal(le64_read(zp + BP_E820_TABLE + 3 * 20 + 8), 255 * MiB);
+        assert_int_equal(le32_read(zp + BP_E820_TABLE + 3 * 20 + 16), E820_RAM);
         assert_int_equal(p->cmdline_len, strlen("console=ttyS0"));
         free(p);
 }
@@ -192,7 +182,7 @@ static void test_initrd_placement(void **state) {
         /* no initrd: nothing placed */
         plan(128 * MiB, "", 0, p, 0);
         assert_int_equal(p->initrd_addr, 0);
-        assert_int_equal(rd32(p->zero_page + BP_RAMDISK_SIZE), 0);
+        assert_int_equal(le32_read(p->zero_page + BP_RAMDISK_SIZE), 0);
         free(p);
 }
 
@@ -218,10 +208,10 @@ static void test_cmdline_limit(void **state) {
 static void test_page_tables_and_gdt(void **state) {
         uint8_t *pt = malloc(BOOT_PAGE_TABLES_SIZE);
         boot_page_tables(pt);
-        assert_int_equal(rd64(pt), (BOOT_PML4_ADDR + 0x1000) | 3);
-        assert_int_equal(rd64(pt + 0x1000), (BOOT_PML4_ADDR + 0x2000) | 3);
-        assert_int_equal(rd64(pt + 0x2000), 0x83);
-        assert_int_equal(rd64(pt + 0x2000 + 8 * 511), (511ULL << 21) | 0x83);    /* the first GiB */
+        assert_int_equal(le64_read(pt), (BOOT_PML4_ADDR + 0x1000) | 3);
+        assert_int_equal(le64_read(pt + 0x1000), (BOOT_PML4_ADDR + 0x2000) | 3);
+        assert_int_equal(le64_read(pt + 0x2000), 0x83);
+        assert_int_equal(le64_read(pt + 0x2000 + 8 * 511), (511ULL << 21) | 0x83);    /* the first GiB */
         free(pt);
         uint64_t gdt[BOOT_GDT_ENTRIES];
         boot_gdt(gdt);
@@ -274,14 +264,14 @@ static void test_mptable_structure(void **state) {
                 size_t len = mptable_build(n, BOOT_BIOS_START, buf, sizeof(buf));
                 assert_int_equal(len, mptable_size(n));
                 assert_memory_equal(buf, "_MP_", 4);
-                assert_int_equal(rd32(buf + 4), BOOT_BIOS_START + 16);
+                assert_int_equal(le32_read(buf + 4), BOOT_BIOS_START + 16);
                 assert_int_equal(sum(buf, 16), 0);                     /* MP spec §4.1 checksum */
                 const uint8_t *mpc = buf + 16;
                 assert_memory_equal(mpc, "PCMP", 4);
                 uint16_t mpc_len = (uint16_t) (mpc[4] | mpc[5] << 8);
                 assert_int_equal(16 + mpc_len, len);
                 assert_int_equal(sum(mpc, mpc_len), 0);                /* §4.2 base table checksum */
-                assert_int_equal(rd32(mpc + 36), MPTABLE_LAPIC_ADDR);
+                assert_int_equal(le32_read(mpc + 36), MPTABLE_LAPIC_ADDR);
                 /* processor entries: APIC ids 0..n-1, only the first is the BSP */
                 for (unsigned i = 0; i < n; i++) {
                         const uint8_t *e = mpc + 44 + 20 * i;
@@ -293,7 +283,7 @@ static void test_mptable_structure(void **state) {
                 const uint8_t *io = mpc + 44 + 20 * n + 16;
                 assert_int_equal(io[0], 2);
                 assert_int_equal(io[1], n);
-                assert_int_equal(rd32(io + 4), MPTABLE_IOAPIC_ADDR);
+                assert_int_equal(le32_read(io + 4), MPTABLE_IOAPIC_ADDR);
         }
         assert_int_equal(mptable_build(0, 0, buf, sizeof(buf)), 0);
         assert_int_equal(mptable_build(MPTABLE_MAX_CPUS + 1, 0, buf, sizeof(buf)), 0);

@@ -4,33 +4,12 @@
 #include <unistd.h>
 
 #include "boot.h"
-
-static uint16_t rd16(const uint8_t *p) {
-        return (uint16_t) (p[0] | p[1] << 8);
-}
-static uint32_t rd32(const uint8_t *p) {
-        return (uint32_t) rd16(p) | (uint32_t) rd16(p + 2) << 16;
-}
-static uint64_t rd64(const uint8_t *p) {
-        return (uint64_t) rd32(p) | (uint64_t) rd32(p + 4) << 32;
-}
-static void wr16(uint8_t *p, uint16_t v) {
-        p[0] = (uint8_t) v;
-        p[1] = (uint8_t) (v >> 8);
-}
-static void wr32(uint8_t *p, uint32_t v) {
-        wr16(p, (uint16_t) v);
-        wr16(p + 2, (uint16_t) (v >> 16));
-}
-static void wr64(uint8_t *p, uint64_t v) {
-        wr32(p, (uint32_t) v);
-        wr32(p + 4, (uint32_t) (v >> 32));
-}
+#include "le-bytes.h"
 
 int bzimage_parse(const uint8_t *buf, size_t len, uint64_t file_size, BzImage *ret, KError **err) {
         if (len < BP_HEADER + 2 || len > file_size)
                 return kerr_msg(err, KERR_USAGE, -ENOEXEC, "kernel: file too small for a bzImage");
-        if (rd16(buf + BP_BOOT_FLAG) != 0xaa55 || memcmp(buf + BP_HEADER, "HdrS", 4) != 0)
+        if (le16_read(buf + BP_BOOT_FLAG) != 0xaa55 || memcmp(buf + BP_HEADER, "HdrS", 4) != 0)
                 return kerr_msg(err, KERR_USAGE, -ENOEXEC,
                                 "kernel: not a bzImage (no 0xAA55 boot flag or HdrS magic); give the compressed "
                                 "kernel image (arch/x86/boot/bzImage, /boot/vmlinuz-*), not vmlinux");
@@ -39,13 +18,13 @@ int bzimage_parse(const uint8_t *buf, size_t len, uint64_t file_size, BzImage *r
         if (hdr_end > len || hdr_end < BP_INIT_SIZE + 4)
                 return kerr_msg(err, KERR_USAGE, -ENOEXEC, "kernel: setup header truncated");
         BzImage k = {
-                .version = rd16(buf + BP_VERSION),
+                .version = le16_read(buf + BP_VERSION),
                 .setup_sects = buf[BP_SETUP_SECTS] ? buf[BP_SETUP_SECTS] : 4,   /* 0 means 4 (boot.rst) */
-                .xloadflags = rd16(buf + BP_XLOADFLAGS),
-                .initrd_addr_max = rd32(buf + BP_INITRD_ADDR_MAX),
-                .cmdline_size = rd32(buf + BP_CMDLINE_SIZE),
-                .init_size = rd32(buf + BP_INIT_SIZE),
-                .pref_address = rd64(buf + BP_PREF_ADDRESS),
+                .xloadflags = le16_read(buf + BP_XLOADFLAGS),
+                .initrd_addr_max = le32_read(buf + BP_INITRD_ADDR_MAX),
+                .cmdline_size = le32_read(buf + BP_CMDLINE_SIZE),
+                .init_size = le32_read(buf + BP_INIT_SIZE),
+                .pref_address = le64_read(buf + BP_PREF_ADDRESS),
                 .header_len = hdr_end - BP_SETUP_SECTS,
         };
         if (k.version < BOOT_MIN_VERSION)
@@ -100,20 +79,20 @@ static void fill_zero_page(const BzImage *k, BootPlan *p) {
         uint8_t *zp = p->zero_page;
         memset(zp, 0, sizeof(p->zero_page));
         memcpy(zp + BP_SETUP_SECTS, k->header, k->header_len);
-        wr16(zp + BP_VID_MODE, 0xffff);                  /* "normal" */
+        le16_write(zp + BP_VID_MODE, 0xffff);                  /* "normal" */
         zp[BP_TYPE_OF_LOADER] = 0xff;                    /* undefined loader (boot.rst) */
-        wr32(zp + BP_CMD_LINE_PTR, (uint32_t) p->cmdline_addr);
-        wr32(zp + BP_EXT_CMD_LINE_PTR, (uint32_t) (p->cmdline_addr >> 32));
-        wr32(zp + BP_RAMDISK_IMAGE, (uint32_t) p->initrd_addr);
-        wr32(zp + BP_RAMDISK_SIZE, (uint32_t) p->initrd_size);
-        wr32(zp + BP_EXT_RAMDISK_IMAGE, (uint32_t) (p->initrd_addr >> 32));
-        wr32(zp + BP_EXT_RAMDISK_SIZE, (uint32_t) (p->initrd_size >> 32));
+        le32_write(zp + BP_CMD_LINE_PTR, (uint32_t) p->cmdline_addr);
+        le32_write(zp + BP_EXT_CMD_LINE_PTR, (uint32_t) (p->cmdline_addr >> 32));
+        le32_write(zp + BP_RAMDISK_IMAGE, (uint32_t) p->initrd_addr);
+        le32_write(zp + BP_RAMDISK_SIZE, (uint32_t) p->initrd_size);
+        le32_write(zp + BP_EXT_RAMDISK_IMAGE, (uint32_t) (p->initrd_addr >> 32));
+        le32_write(zp + BP_EXT_RAMDISK_SIZE, (uint32_t) (p->initrd_size >> 32));
         zp[BP_E820_ENTRIES] = (uint8_t) p->n_e820;
         for (unsigned i = 0; i < p->n_e820; i++) {
                 uint8_t *e = zp + BP_E820_TABLE + 20 * i;
-                wr64(e, p->e820[i].addr);
-                wr64(e + 8, p->e820[i].size);
-                wr32(e + 16, p->e820[i].type);
+                le64_write(e, p->e820[i].addr);
+                le64_write(e + 8, p->e820[i].size);
+                le32_write(e + 16, p->e820[i].type);
         }
 }
 
@@ -155,10 +134,10 @@ void boot_gdt(uint64_t gdt[BOOT_GDT_ENTRIES]) {
 void boot_page_tables(uint8_t out[BOOT_PAGE_TABLES_SIZE]) {
         memset(out, 0, BOOT_PAGE_TABLES_SIZE);
         uint64_t pdpt = BOOT_PML4_ADDR + 0x1000, pd = BOOT_PML4_ADDR + 0x2000;
-        wr64(out, pdpt | 0x3);                           /* present | writable */
-        wr64(out + 0x1000, pd | 0x3);
+        le64_write(out, pdpt | 0x3);                           /* present | writable */
+        le64_write(out + 0x1000, pd | 0x3);
         for (uint64_t i = 0; i < 512; i++)
-                wr64(out + 0x2000 + 8 * i, (i << 21) | 0x83);     /* 2 MiB page: present | writable | PS */
+                le64_write(out + 0x2000 + 8 * i, (i << 21) | 0x83);     /* 2 MiB page: present | writable | PS */
 }
 
 static int pread_to_guest(int fd, uint64_t off, uint64_t gpa, uint64_t len, const GuestMem *mem, const char *what,

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <string.h>
 
+#include "le-bytes.h"
 #include "mptable.h"
 
 /* Entry sizes and types, MP spec 1.4 §4.3 table 4-3. */
@@ -14,14 +15,6 @@ enum { MP_INT = 0, MP_NMI = 1, MP_EXTINT = 3 };
 #define CPU_BOOTPROC    0x02
 #define ISA_IRQS        16
 
-static void wr16(uint8_t *p, uint16_t v) {
-        p[0] = (uint8_t) v;
-        p[1] = (uint8_t) (v >> 8);
-}
-static void wr32(uint8_t *p, uint32_t v) {
-        wr16(p, (uint16_t) v);
-        wr16(p + 2, (uint16_t) (v >> 16));
-}
 
 /* Every table's bytes, checksum included, sum to 0 mod 256 (§4.1, §4.2). */
 static uint8_t checksum(const uint8_t *p, size_t len) {
@@ -45,8 +38,8 @@ static uint8_t *put_processor(uint8_t *p, unsigned apic_id) {
         p[1] = (uint8_t) apic_id;
         p[2] = MPTABLE_LAPIC_VERSION;
         p[3] = CPU_ENABLED | (apic_id == 0 ? CPU_BOOTPROC : 0);
-        wr32(p + 4, 0x600);             /* signature: family 6; the guest reads CPUID anyway */
-        wr32(p + 8, 0x201);             /* features: FPU, APIC */
+        le32_write(p + 4, 0x600);             /* signature: family 6; the guest reads CPUID anyway */
+        le32_write(p + 8, 0x201);             /* features: FPU, APIC */
         return p + MPC_PROC_SIZE;
 }
 
@@ -61,7 +54,7 @@ static uint8_t *put_intr(uint8_t *p, uint8_t kind, uint8_t irqtype, uint8_t bus,
                          uint8_t pin) {
         p[0] = kind;
         p[1] = irqtype;
-        wr16(p + 2, 0);                 /* polarity and trigger conform to the bus (ISA: edge, high) */
+        le16_write(p + 2, 0);                 /* polarity and trigger conform to the bus (ISA: edge, high) */
         p[4] = bus;
         p[5] = bus_irq;
         p[6] = dest;
@@ -86,7 +79,7 @@ size_t mptable_build(unsigned n_cpus, uint32_t gpa, uint8_t *out, size_t out_len
         p[1] = ioapic_id;
         p[2] = MPTABLE_IOAPIC_VERSION;
         p[3] = 1;                       /* enabled */
-        wr32(p + 4, MPTABLE_IOAPIC_ADDR);
+        le32_write(p + 4, MPTABLE_IOAPIC_ADDR);
         p += MPC_SMALL_SIZE;
         /* ISA IRQ n -> IOAPIC pin n: KVM's default GSI routing (the PIT raises GSI 0 on pin 0). */
         for (uint8_t irq = 0; irq < ISA_IRQS; irq++)
@@ -98,16 +91,16 @@ size_t mptable_build(unsigned n_cpus, uint32_t gpa, uint8_t *out, size_t out_len
 
         uint16_t mpc_len = (uint16_t) (p - mpc);
         memcpy(mpc, "PCMP", 4);
-        wr16(mpc + 4, mpc_len);
+        le16_write(mpc + 4, mpc_len);
         mpc[6] = 4;                     /* spec revision 1.4 */
         memcpy(mpc + 8, "KAPSEL  ", 8);
         memcpy(mpc + 16, "KAPSEL-VMM  ", 12);
-        wr16(mpc + 34, (uint16_t) n_entries(n_cpus));
-        wr32(mpc + 36, MPTABLE_LAPIC_ADDR);
+        le16_write(mpc + 34, (uint16_t) n_entries(n_cpus));
+        le32_write(mpc + 36, MPTABLE_LAPIC_ADDR);
         mpc[7] = checksum(mpc, mpc_len);
 
         memcpy(mpf, "_MP_", 4);
-        wr32(mpf + 4, gpa + MPF_SIZE);
+        le32_write(mpf + 4, gpa + MPF_SIZE);
         mpf[8] = 1;                     /* length in 16-byte paragraphs */
         mpf[9] = 4;
         mpf[10] = checksum(mpf, MPF_SIZE);
