@@ -52,13 +52,6 @@ def shared_libraries(binary):
     return libs
 
 
-# tsc=reliable: under host load the emulated vCPUs of L1 get descheduled, the kernel's TSC sync
-# check and watchdog then see warps and move L1 to the emulated HPET, whose every read is a trip
-# through QEMU's big lock: L1 (and its L2 guests) crawl until the suite times out. TCG derives
-# every vCPU's TSC from one clock, so declaring it reliable is true here.
-L1_CMDLINE = "tsc=reliable "
-
-
 class L1Image:
     def __init__(self, workdir):
         self.root = os.path.join(workdir, "l1root")
@@ -131,7 +124,7 @@ fi
         initrd = self.pack()
         cmd = ["qemu-system-x86_64", "-M", "q35", "-accel", accel, "-cpu", "max",
                "-smp", str(cpus), "-m", memory, "-nographic", "-no-reboot", "-kernel", find_kernel(),
-               "-initrd", initrd, "-append", "console=ttyS0 quiet panic=-1 " + L1_CMDLINE + append]
+               "-initrd", initrd, "-append", "console=ttyS0 quiet panic=-1 " + append]
         try:
             p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
             return p.stdout.decode(errors="replace").replace("\r\n", "\n")
