@@ -346,6 +346,8 @@ static int start_container(Monitor *m, KError **err) {
         int r = is_vm(m) ? vm_payload_spawn(&m->vm, m->dir, &m->pid, err) : container_start(m->e->runtime_root, m->id, err);
         if (r < 0)
                 return r;
+        if (is_guest(m))
+                vm_isolation_spawned(&m->guest);
         m->started = true;
         return ctr_modify(m->e, m->id, set_running, m, err);
 }
