@@ -82,7 +82,7 @@ static void monitor_done(Monitor *m) {
         image_plan_done(&m->plan);
         ctr_net_done(&m->net);
         vm_payload_done(&m->vm);
-        vm_isolation_finish(&m->guest);
+        vm_isolation_finish(&m->guest, NULL, NULL);
         free(m->dir);
         free(m->id);
 }
@@ -504,7 +504,7 @@ static int run_once(Monitor *m, int sync_fd, KError **err) {
                 if (m->guest.serial_fd >= 0)
                         vm_isolation_read_serial(&m->guest, guest_stderr, m);
                 m->exit_code = m->guest.exit_code >= 0 ? m->guest.exit_code : m->stop_requested ? 137 : 125;
-                vm_isolation_finish(&m->guest);
+                vm_isolation_finish(&m->guest, guest_stderr, m);
         }
         return 0;
 }

@@ -181,7 +181,7 @@ static int serial_fifo(const char *dir, const char *name, int *ret, KError **err
 int vm_isolation_prepare(Engine *e, const CtrRecord *rec, const ImagePlan *img, const char *dir, VmPayload *p,
                          VmIsolation *v, int *ret_in, int *ret_out, int *ret_err, KError **err) {
         vm_payload_done(p);
-        vm_isolation_finish(v);
+        vm_isolation_finish(v, NULL, NULL);
         v->exit_code = -1;
         vm_config_init(&p->cfg);
         _cleanup_free_ char *version = NULL, *vmm = vm_vmm_binary();
@@ -296,10 +296,16 @@ void vm_isolation_read_serial(VmIsolation *v, VmIsolationEmit emit, void *userda
                 }
 }
 
-void vm_isolation_finish(VmIsolation *v) {
-        for (size_t i = 0; i < v->plan.n_volumes; i++)
-                if (v->plan.volumes[i].image)
-                        (void) vm_disk_volume_finish(&v->plan.volumes[i], NULL);
+void vm_isolation_finish(VmIsolation *v, VmIsolationEmit emit, void *userdata) {
+        for (size_t i = 0; i < v->plan.n_volumes; i++) {
+                _cleanup_kerr_ KError *e = NULL;
+                if (!v->plan.volumes[i].image || vm_disk_volume_finish(&v->plan.volumes[i], &e) >= 0 || !emit)
+                        continue;
+                /* the process's writes are not lost silently: say so where its output goes */
+                char msg[600];
+                int n = snprintf(msg, sizeof(msg), "kapsel: %s\n", e ? e->msg : "volume copy-back failed");
+                emit(userdata, msg, (size_t) n < sizeof(msg) ? (size_t) n : sizeof(msg) - 1);
+        }
         vm_guest_plan_done(&v->plan);
         v->plan = (VmGuestPlan) { 0 };
         v->serial_fd = safe_close(v->serial_fd);

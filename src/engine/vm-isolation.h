@@ -65,5 +65,6 @@ int vm_isolation_signal(const char *dir, const char *name, int sig, KError **err
 /* The recorded startup times as {"VmBootMs", "VmStartMs"} (missing ones absent); NULL if none. */
 json_t *vm_isolation_times(const char *dir);
 
-/* After the run: copy read-write volume disks back, close the FIFO. Idempotent. */
-void vm_isolation_finish(VmIsolation *v);
+/* After the run: copy read-write volume disks back (a failure goes to `emit`, when given, as
+ * "kapsel: <error>\n"), close the FIFOs. Idempotent. */
+void vm_isolation_finish(VmIsolation *v, VmIsolationEmit emit, void *userdata);

@@ -228,6 +228,7 @@ def nested_run(tmp_path_factory):
     vm.add_binary(GUEST_INIT, "/usr/libexec/kapsel/kapsel-guest-init")
     vm.add_tree(BUSYBOX_IMAGE, "/usr/share/kapsel/busybox-image")
     vm.add_binary("/usr/sbin/mkfs.ext4", "/usr/sbin/mkfs.ext4")
+    vm.add_binary("/usr/sbin/debugfs", "/usr/sbin/debugfs")     # volume copy-back (vm_disk_volume_finish)
     vm.add_data(l2_initrd, "/l2/initrd.gz")
     mods_dir = vm._dest("/l1mods/x")[:-2]
     os.makedirs(mods_dir, exist_ok=True)
