@@ -255,6 +255,9 @@ int k_create_container(Engine *e, RunRequest *req, char ret_id[static 65], KErro
         if ((r = spec_gen(&probe, &spec, err)) < 0)
                 return r;
         json_decref(spec);
+        /* a VM's own limits first: --network container:NAME is refused before NAME is looked up */
+        if (vm_isolation_enabled(req->config) && (r = vm_isolation_check(req->config, err)) < 0)
+                return r;
         if ((r = ctr_net_validate(e, req->config, err)) < 0)
                 return r;
         if (vm_isolation_enabled(req->config) && (r = vm_check_kvm(err)) < 0)

@@ -102,15 +102,30 @@ static void human_bytes(uint64_t b, char buf[static 16]) {
 typedef struct StatRow {
         char *id, *name;
         Cgroup *cg;
+        CtrRecord *vm;          /* a micro-VM or --isolation=vm container: sampled from kapsel-vmm */
         uint64_t last_cpu;
 } StatRow;
 
+/* A VM's numbers in a container's columns: the guest's RAM is the limit, kapsel-vmm's resident
+ * memory the usage, its CPU time (vCPU threads included) the CPU, its vCPUs the PIDS. */
+static bool row_sample(Engine *e, const StatRow *row, CgroupStats *st) {
+        *st = (CgroupStats) { 0 };
+        if (!row->vm)
+                return row->cg && cgroup_stats(row->cg, st, NULL) >= 0;
+        VmStats v;
+        if (vm_stats(e, row->vm, &v, NULL) < 0)
+                return false;
+        *st = (CgroupStats) { .cpu_usage_ns = v.cpu_ns, .memory_usage = v.rss_bytes, .memory_limit = v.guest_bytes,
+                              .pids_current = v.vcpus, .blkio_read_bytes = v.read_bytes, .blkio_write_bytes = v.write_bytes };
+        return true;
+}
+
 /* interval_ns == 0: only read the counters (the baseline for the first CPU %). */
-static void print_rows(StatRow *rows, size_t n, uint64_t interval_ns, bool clear) {
+static void print_rows(Engine *e, StatRow *rows, size_t n, uint64_t interval_ns, bool clear) {
         if (interval_ns == 0) {
                 for (size_t i = 0; i < n; i++) {
-                        CgroupStats st = { 0 };
-                        if (rows[i].cg && cgroup_stats(rows[i].cg, &st, NULL) >= 0)
+                        CgroupStats st;
+                        if (row_sample(e, &rows[i], &st))
                                 rows[i].last_cpu = st.cpu_usage_ns;
                 }
                 return;
@@ -120,8 +135,8 @@ static void print_rows(StatRow *rows, size_t n, uint64_t interval_ns, bool clear
         printf("%-14s %-22s %-8s %-22s %-7s %-6s %s\n", "CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %",
                "PIDS", "BLOCK I/O");
         for (size_t i = 0; i < n; i++) {
-                CgroupStats st = { 0 };
-                if (!rows[i].cg || cgroup_stats(rows[i].cg, &st, NULL) < 0)
+                CgroupStats st;
+                if (!row_sample(e, &rows[i], &st))
                         continue;
                 double cpu = 100.0 * (double) (st.cpu_usage_ns - rows[i].last_cpu) / (double) interval_ns;
                 rows[i].last_cpu = st.cpu_usage_ns;
@@ -171,7 +186,10 @@ K_VERB(stats) {
                 if (!named || (list[i]->state != CTR_RUNNING && list[i]->state != CTR_PAUSED))
                         continue;
                 rows[nr] = (StatRow) { .id = strdup(list[i]->id), .name = strdup(list[i]->name) };
-                (void) open_cgroup(list[i], &rows[nr].cg, NULL);
+                if (ctr_runs_vmm(list[i]))
+                        rows[nr].vm = TAKE_PTR(list[i]);
+                else
+                        (void) open_cgroup(list[i], &rows[nr].cg, NULL);
                 nr++;
         }
         ctr_record_list_free(list, n);
@@ -180,18 +198,19 @@ K_VERB(stats) {
                 return kerr_msg(err, KERR_NOT_FOUND, -ENOENT, "no running container matches %s", argv[optind]);
         }
         /* the first sample only primes the CPU counters; CPU % is over the interval after it */
-        print_rows(rows, nr, 0, false);
+        print_rows(e, rows, nr, 0, false);
         uint64_t t0 = now_monotonic_ns();
         do {
                 usleep(stream ? 1000000 : 500000);
                 uint64_t t1 = now_monotonic_ns();
-                print_rows(rows, nr, t1 - t0, stream);
+                print_rows(e, rows, nr, t1 - t0, stream);
                 t0 = t1;
         } while (stream);
         for (size_t i = 0; i < nr; i++) {
                 free(rows[i].id);
                 free(rows[i].name);
                 cgroup_free(rows[i].cg);
+                ctr_record_free(rows[i].vm);
         }
         free(rows);
         return 0;

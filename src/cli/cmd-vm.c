@@ -158,6 +158,7 @@ typedef struct VmSub {
         const char *usage;
         const char *summary;
         const char *help;
+        bool names_vms;         /* the operands are VMs (a container there is an error) */
 } VmSub;
 
 #define VM_RUN_OPTIONS                                                                                         \
@@ -182,24 +183,50 @@ static const VmSub subs[] = {
         { "create", vm_create_cmd, "--kernel BZIMAGE [OPTIONS]", "create a micro-VM without booting it",
           VM_RUN_OPTIONS "\nExample:\n  kapsel vm create --name vm1 --kernel /boot/vmlinuz-$(uname -r) --cpus 2 && kapsel vm start vm1" },
         { "start", k_start, "VM...", "boot created or stopped micro-VMs",
-          "Example:\n  kapsel vm start vm1" },
+          "Example:\n  kapsel vm start vm1", true },
         { "stop", k_stop, "[-t SECONDS] VM...", "stop micro-VMs (control socket stop, SIGKILL after -t, default 10)",
-          "Example:\n  kapsel vm stop -t 5 vm1" },
+          "Example:\n  kapsel vm stop -t 5 vm1", true },
         { "kill", k_kill, "[-s SIGNAL] VM...", "send a signal (default SIGKILL) to micro-VMs' kapsel-vmm",
-          "Example:\n  kapsel vm kill vm1" },
-        { "pause", k_pause, "VM...", "pause micro-VMs' vCPUs", "Example:\n  kapsel vm pause vm1 && kapsel vm resume vm1" },
-        { "resume", k_unpause, "VM...", "resume paused micro-VMs", "Example:\n  kapsel vm resume vm1" },
+          "Example:\n  kapsel vm kill vm1", true },
+        { "pause", k_pause, "VM...", "pause micro-VMs' vCPUs", "Example:\n  kapsel vm pause vm1 && kapsel vm resume vm1", true },
+        { "resume", k_unpause, "VM...", "resume paused micro-VMs", "Example:\n  kapsel vm resume vm1", true },
         { "ls", vm_ls, "[-a] [-q] [--no-trunc] [--format table|json|TEMPLATE]", "list micro-VMs (-a: stopped ones too)",
           "Examples:\n  kapsel vm ls -a\n  kapsel vm ls --format '{{.Names}} {{.Status}}'\n"
           "('kapsel ps' lists containers and micro-VMs together, with a KIND column.)" },
         { "inspect", k_inspect, "[--format json|TEMPLATE] VM...", "show micro-VMs as JSON",
-          "Example:\n  kapsel vm inspect --format '{{.State.Status}}' vm1" },
+          "Example:\n  kapsel vm inspect --format '{{.State.Status}}' vm1", true },
         { "console", vm_console, "VM", "attach to a running micro-VM's serial console (Ctrl-] detaches)",
-          "Example:\n  kapsel vm console vm1" },
+          "Example:\n  kapsel vm console vm1", true },
         { "logs", k_logs, "[-f] [-t] [--tail N] VM", "show a micro-VM's serial console output",
-          "Example:\n  kapsel vm logs -f vm1" },
-        { "rm", k_rm, "[-f] VM...", "remove micro-VMs (-f: stop running ones first)", "Example:\n  kapsel vm rm -f vm1" },
+          "Example:\n  kapsel vm logs -f vm1", true },
+        { "rm", k_rm, "[-f] VM...", "remove micro-VMs (-f: stop running ones first)", "Example:\n  kapsel vm rm -f vm1", true },
 };
+
+/* `kapsel vm stop CTR` and the like: say that it is a container, rather than acting on it. Operands
+ * that name nothing are left to the verb (its own "no such" error); option values are skipped. */
+static int refuse_containers(const KGlobals *g, const VmSub *s, int argc, char **argv, KError **err) {
+        static const char *const value_opts[] = { "-t", "--time", "-s", "--signal", "--tail", "--format" };
+        _cleanup_(engine_freep) Engine *e = NULL;
+        int r = k_open(g, &e, err);
+        if (r < 0)
+                return r;
+        for (int i = 1; i < argc; i++) {
+                bool takes_value = false;
+                for (size_t k = 0; k < ELEMENTSOF(value_opts); k++)
+                        takes_value |= streq(argv[i], value_opts[k]);
+                if (takes_value) {
+                        i++;
+                        continue;
+                }
+                if (argv[i][0] == '-')
+                        continue;
+                _cleanup_(ctr_record_freep) CtrRecord *rec = NULL;
+                if (db_ctr_get(e->db, argv[i], &rec, NULL) >= 0 && rec->kind != CTR_KIND_VM)
+                        return kerr_msg(err, KERR_USAGE, -EINVAL, "%s is a container, not a micro-VM: use 'kapsel %s %s'",
+                                        rec->name, streq(s->name, "console") ? "attach" : s->name, rec->name);
+        }
+        return 0;
+}
 
 static const VmSub *find_sub(const char *name) {
         for (size_t i = 0; i < ELEMENTSOF(subs); i++)
@@ -237,5 +264,10 @@ K_VERB(vm) {
         for (int i = 2; i < argc && !streq(argv[i], "--"); i++)
                 if (streq(argv[i], "--help") || streq(argv[i], "-h"))
                         return vm_help(s->name) > 0 ? 0 : 0;
+        if (s->names_vms) {
+                int r = refuse_containers(g, s, argc - 1, argv + 1, err);
+                if (r < 0)
+                        return r;
+        }
         return s->run(g, argc - 1, argv + 1, err);
 }

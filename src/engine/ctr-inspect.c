@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "ctr-inspect.h"
+#include "json-util.h"
+#include "vm-isolation.h"
 #include "logs.h"
 #include "path-util.h"
 #include "string-util.h"
@@ -74,6 +76,12 @@ json_t *ctr_inspect_json(const Engine *e, const CtrRecord *r) {
                                   "Paused", r->state == CTR_PAUSED, "Restarting", r->state == CTR_RESTARTING, "OOMKilled",
                                   false, "Dead", false, "Pid", (int) r->pid, "ExitCode", r->exit_code, "Error",
                                   r->error ?: "", "StartedAt", time_json(r->started), "FinishedAt", time_json(r->finished));
+        if (state && vm_isolation_enabled(r->config)) {
+                /* recorded by the monitor: kapsel-vmm spawned -> KAPSEL-INIT, -> KAPSEL-STARTED */
+                _cleanup_json_ json_t *times = vm_isolation_times(dir);
+                if (times)
+                        json_object_update(state, times);
+        }
         char upper[4096], merged[4096], work[4096], log[4096];
         snprintf(upper, sizeof(upper), "%s/diff", dir);
         snprintf(merged, sizeof(merged), "%s/rootfs", dir);

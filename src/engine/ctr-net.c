@@ -28,7 +28,7 @@ static char **strv_of(const json_t *a) {
 }
 
 /* -p specs and -P (the image's exposed ports) as port maps. */
-static int port_maps(const json_t *config, const ImageConfig *img, NetPortMap **ret, size_t *ret_n, KError **err) {
+int ctr_net_port_maps(const json_t *config, const ImageConfig *img, NetPortMap **ret, size_t *ret_n, KError **err) {
         NetPortMap *maps = NULL;
         size_t n = 0, i;
         json_t *e;
@@ -67,7 +67,7 @@ int ctr_net_validate(Engine *e, const json_t *config, KError **err) {
                              json_string_value(host_cfg(config, "NetworkMode")));
         NetPortMap *maps = NULL;
         size_t n = 0;
-        if (r >= 0 && (r = port_maps(config, NULL, &maps, &n, err)) >= 0)
+        if (r >= 0 && (r = ctr_net_port_maps(config, NULL, &maps, &n, err)) >= 0)
                 free(maps);
         net_mode_done(&mode);
         return r;
@@ -113,7 +113,7 @@ int ctr_net_setup(Engine *e, const CtrRecord *rec, const ImageConfig *img, CtrNe
         if (mode.kind == NET_MODE_BRIDGE) {
                 NetPortMap *maps = NULL;
                 size_t n = 0;
-                if ((r = port_maps(rec->config, img, &maps, &n, err)) < 0)
+                if ((r = ctr_net_port_maps(rec->config, img, &maps, &n, err)) < 0)
                         goto out;
                 NetAttachOpts o = { .network = mode.network, .instance_id = rec->id, .instance_name = rec->name,
                                     .netns_path = ret->netns_path, .ports = maps, .n_ports = n };

@@ -16,6 +16,9 @@ typedef struct CtrNet {
 
 void ctr_net_done(CtrNet *n);
 
+/* HostConfig.PortSpecs (-p) and, with PublishAllPorts (-P), `img`'s exposed ports as port maps.
+ * Caller frees *ret. */
+int ctr_net_port_maps(const json_t *config, const ImageConfig *img, NetPortMap **ret, size_t *ret_n, KError **err);
 /* Check the flags at create time: the mode, the network exists, the port specs parse. */
 int ctr_net_validate(Engine *e, const json_t *config, KError **err);
 /* Set up before the runtime creates the container; undone by ctr_net_teardown on failure too. */

@@ -124,7 +124,7 @@ int ctr_wait(Engine *e, const char *id, int *ret, KError **err) {
         }
 }
 
-static int stop_signal(const CtrRecord *r) {
+int ctr_stop_signal(const CtrRecord *r) {
         const char *s = json_string_value(json_object_get(json_object_get(r->config, "Config"), "StopSignal"));
         static const struct { const char *name; int sig; } table[] = {
                 { "SIGTERM", SIGTERM }, { "SIGINT", SIGINT }, { "SIGQUIT", SIGQUIT }, { "SIGHUP", SIGHUP },
@@ -152,7 +152,7 @@ int ctr_stop(Engine *e, const char *ref, int timeout, KError **err) {
                 (void) kill(r->monitor_pid, SIGUSR1);
         if (r->state == CTR_PAUSED)
                 (void) container_pause(e->runtime_root, r->id, false, NULL);
-        (void) container_kill(e->runtime_root, r->id, stop_signal(r), false, NULL);
+        (void) container_kill(e->runtime_root, r->id, ctr_stop_signal(r), false, NULL);
         if (!ctr_wait_monitor(r->monitor_pid, timeout * 1000)) {
                 (void) container_kill(e->runtime_root, r->id, SIGKILL, true, NULL);
                 if (!ctr_wait_monitor(r->monitor_pid, 10000))

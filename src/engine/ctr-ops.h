@@ -23,6 +23,8 @@ bool ctr_monitor_alive(const CtrRecord *r);
 int ctr_repair(Engine *e, CtrRecord *r, KError **err);
 
 /* Stop: SIGTERM (or the image's stop signal), wait `timeout` seconds, then SIGKILL. No restart. */
+/* Config.StopSignal as a number (SIGTERM when unset or unknown). */
+int ctr_stop_signal(const CtrRecord *r);
 int ctr_stop(Engine *e, const char *ref, int timeout, KError **err);
 
 /* Wait for a monitor to exit, at most timeout_ms (< 0: forever). True when it is gone. */

@@ -329,7 +329,7 @@ int db_ctr_get(Db *db, const char *ref, CtrRecord **ret, KError **err) {
                 if (rc != SQLITE_DONE)
                         return db_err(db, rc, "look up container", err);
         }
-        return kerr_msg(err, KERR_NOT_FOUND, -ENOENT, "no such container: %s (see 'kapsel ps -a')", ref);
+        return kerr_msg(err, KERR_NOT_FOUND, -ENOENT, "no such container or VM: %s (see 'kapsel ps -a')", ref);
 }
 
 int db_ctr_list(Db *db, CtrRecord ***ret, size_t *ret_n, KError **err) {

@@ -82,7 +82,7 @@ static void monitor_done(Monitor *m) {
         image_plan_done(&m->plan);
         ctr_net_done(&m->net);
         vm_payload_done(&m->vm);
-        vm_isolation_finish(&m->guest);
+        vm_isolation_finish(&m->guest, NULL, NULL);
         free(m->dir);
         free(m->id);
 }
@@ -346,6 +346,8 @@ static int start_container(Monitor *m, KError **err) {
         int r = is_vm(m) ? vm_payload_spawn(&m->vm, m->dir, &m->pid, err) : container_start(m->e->runtime_root, m->id, err);
         if (r < 0)
                 return r;
+        if (is_guest(m))
+                vm_isolation_spawned(&m->guest);
         m->started = true;
         return ctr_modify(m->e, m->id, set_running, m, err);
 }
@@ -502,7 +504,7 @@ static int run_once(Monitor *m, int sync_fd, KError **err) {
                 if (m->guest.serial_fd >= 0)
                         vm_isolation_read_serial(&m->guest, guest_stderr, m);
                 m->exit_code = m->guest.exit_code >= 0 ? m->guest.exit_code : m->stop_requested ? 137 : 125;
-                vm_isolation_finish(&m->guest);
+                vm_isolation_finish(&m->guest, guest_stderr, m);
         }
         return 0;
 }

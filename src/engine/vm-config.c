@@ -229,6 +229,8 @@ int vm_config_vmm_argv(const VmConfig *c, const VmLaunch *l, char ***ret, KError
                 r = strv_extend(&v, l->kvm_device);
         if (r >= 0 && l->console_log && (r = strv_extend(&v, "--console-log")) >= 0)
                 r = strv_extend(&v, l->console_log);
+        if (r >= 0 && l->serial_in && (r = strv_extend(&v, "--serial-in")) >= 0)
+                r = strv_extend(&v, l->serial_in);
         if (r >= 0 && l->virtio_console)
                 r = strv_extend(&v, "--virtio-console");
         if (r >= 0)

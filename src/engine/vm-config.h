@@ -71,6 +71,7 @@ typedef struct VmLaunch {
         const char *kernel_ip_arg;      /* "ip=..." for the guest's kernel, or NULL */
         const char *kvm_device;         /* NULL: /dev/kvm */
         const char *console_log;        /* the serial port to this file instead of stdout, or NULL */
+        const char *serial_in;          /* the serial port's input from this FIFO instead of stdin, or NULL */
         bool virtio_console;            /* stdin/stdout on a virtio console (hvc0) instead of the serial port */
 } VmLaunch;
 

@@ -5,8 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "ctr-net.h"
 #include "fd-util.h"
 #include "path-util.h"
 #include "spec-gen.h"
@@ -20,7 +22,6 @@
 #endif
 
 #define SERIAL_FIFO "serial.fifo"
-#define GUEST_MIN_MEMORY (128ULL << 20)
 
 bool vm_isolation_enabled(const json_t *config) {
         const char *iso = json_string_value(json_object_get(json_object_get(config, "HostConfig"), "Isolation"));
@@ -65,8 +66,9 @@ static int guest_spec(Engine *e, const CtrRecord *rec, const ImagePlan *img, jso
         return r;
 }
 
-/* A tap on the container's network (bridge or a user network); none: no eth0. */
-static int guest_net(Engine *e, const CtrRecord *rec, NetAttachment **ret, KError **err) {
+/* A tap on the container's network (bridge or a user network) with its port maps, which DNAT to the
+ * guest's address as they do to a veth's; none: no eth0. */
+static int guest_net(Engine *e, const CtrRecord *rec, const ImagePlan *img, NetAttachment **ret, KError **err) {
         NetMode mode;
         *ret = NULL;
         int r = net_mode_parse(json_string_value(host_cfg(rec, "NetworkMode")) ?: "", &mode, err);
@@ -77,8 +79,13 @@ static int guest_net(Engine *e, const CtrRecord *rec, NetAttachment **ret, KErro
                 r = kerr_msg(err, KERR_USAGE, -EINVAL, "--network %s cannot be combined with --isolation=vm",
                              json_string_value(host_cfg(rec, "NetworkMode")));
         else if (mode.kind == NET_MODE_BRIDGE && (r = engine_net(e, &ctx, err)) >= 0) {
-                NetAttachOpts o = { .network = mode.network, .instance_id = rec->id, .instance_name = rec->name };
-                r = net_attach_tap(ctx, &o, ret, err);
+                _cleanup_free_ NetPortMap *maps = NULL;
+                size_t n = 0;
+                if ((r = ctr_net_port_maps(rec->config, &img->config, &maps, &n, err)) >= 0) {
+                        NetAttachOpts o = { .network = mode.network, .instance_id = rec->id, .instance_name = rec->name,
+                                            .ports = maps, .n_ports = n };
+                        r = net_attach_tap(ctx, &o, ret, err);
+                }
         }
         net_mode_done(&mode);
         return r;
@@ -128,10 +135,10 @@ static int guest_disks(Engine *e, const CtrRecord *rec, const ImagePlan *img, co
         return 0;
 }
 
+/* --memory sizes the guest (vm_isolation_check refused one below the minimum); unset: 512 MiB. */
 static void guest_resources(const CtrRecord *rec, VmConfig *c) {
         json_int_t mem = json_integer_value(host_cfg(rec, "Memory")), nano = json_integer_value(host_cfg(rec, "NanoCpus"));
-        /* a container's limit is usually far below what a kernel needs: only a VM-sized one counts */
-        if (mem >= (json_int_t) GUEST_MIN_MEMORY)
+        if (mem > 0)
                 c->memory = (uint64_t) mem & ~((1ULL << 20) - 1);
         if (nano > 0)
                 c->cpus = (unsigned) ((nano + 999999999) / 1000000000);
@@ -139,8 +146,25 @@ static void guest_resources(const CtrRecord *rec, VmConfig *c) {
                 c->cpus = VM_MAX_CPUS;
 }
 
-static int serial_fifo(const char *dir, int *ret, KError **err) {
-        _cleanup_free_ char *path = path_join(dir, SERIAL_FIFO);
+int vm_isolation_check(const json_t *config, KError **err) {
+        const json_t *host = json_object_get(config, "HostConfig");
+        json_int_t mem = json_integer_value(json_object_get(host, "Memory"));
+        uint64_t ram = vm_host_ram();
+        if (mem > 0 && (uint64_t) mem < VM_ISOLATION_MIN_MEMORY)
+                return kerr_msg(err, KERR_USAGE, -EINVAL,
+                                "--memory %lld MiB is too small for --isolation=vm: the guest's kernel needs at least "
+                                "%llu MiB", (long long) (mem >> 20), VM_ISOLATION_MIN_MEMORY >> 20);
+        if (mem > 0 && ram && (uint64_t) mem > ram)
+                return kerr_msg(err, KERR_USAGE, -EINVAL, "--memory %lld MiB is more than this host's RAM (%llu MiB)",
+                                (long long) (mem >> 20), (unsigned long long) (ram >> 20));
+        const char *net = json_string_value(json_object_get(host, "NetworkMode")) ?: "";
+        if (streq(net, "host") || startswith(net, "container:"))
+                return kerr_msg(err, KERR_USAGE, -EINVAL, "--network %s cannot be combined with --isolation=vm", net);
+        return 0;
+}
+
+static int serial_fifo(const char *dir, const char *name, int *ret, KError **err) {
+        _cleanup_free_ char *path = path_join(dir, name);
         if (!path)
                 return kerr(err, -ENOMEM, "serial FIFO");
         (void) unlink(path);
@@ -157,7 +181,7 @@ static int serial_fifo(const char *dir, int *ret, KError **err) {
 int vm_isolation_prepare(Engine *e, const CtrRecord *rec, const ImagePlan *img, const char *dir, VmPayload *p,
                          VmIsolation *v, int *ret_in, int *ret_out, int *ret_err, KError **err) {
         vm_payload_done(p);
-        vm_isolation_finish(v);
+        vm_isolation_finish(v, NULL, NULL);
         v->exit_code = -1;
         vm_config_init(&p->cfg);
         _cleanup_free_ char *version = NULL, *vmm = vm_vmm_binary();
@@ -172,23 +196,84 @@ int vm_isolation_prepare(Engine *e, const CtrRecord *rec, const ImagePlan *img, 
         if ((r = vm_initramfs_ensure(cache, version, guest_init_binary(), &p->cfg.initrd, err)) < 0)
                 return kerr_prefix(err, r, "--isolation=vm (guest init %s)", guest_init_binary());
         _cleanup_(net_attachment_freep) NetAttachment *a = NULL;
-        if ((r = guest_net(e, rec, &a, err)) < 0 || (r = guest_disks(e, rec, img, dir, a, v, &p->cfg, err)) < 0)
+        if ((r = guest_net(e, rec, img, &a, err)) < 0 || (r = guest_disks(e, rec, img, dir, a, v, &p->cfg, err)) < 0)
                 return r;
         guest_resources(rec, &p->cfg);
-        if ((r = serial_fifo(dir, &v->serial_fd, err)) < 0)
+        if ((r = serial_fifo(dir, SERIAL_FIFO, &v->serial_fd, err)) < 0 ||
+            (r = serial_fifo(dir, VM_ISOLATION_SIGNAL_FIFO, &v->signal_fd, err)) < 0)
                 return r;
+        v->dir = dir;
         const char *kvm = getenv("KAPSEL_KVM_DEVICE");
         VmLaunch l = { .vmm = vmm, .control = VM_CONTROL_SOCKET, .tap = a ? a->ifname : NULL, .mac = a ? a->mac : NULL,
-                       .kvm_device = kvm && *kvm ? kvm : NULL, .console_log = SERIAL_FIFO, .virtio_console = true };
+                       .kvm_device = kvm && *kvm ? kvm : NULL, .console_log = SERIAL_FIFO, .serial_in = VM_ISOLATION_SIGNAL_FIFO,
+                       .virtio_console = true };
         if ((r = vm_config_vmm_argv(&p->cfg, &l, &p->argv, err)) < 0)
                 return r;
         return vm_payload_pipes(p, ret_in, ret_out, ret_err, err);
 }
 
+static uint64_t now_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
+void vm_isolation_spawned(VmIsolation *v) {
+        v->spawned_ms = now_ms();
+        v->init_ms = v->started_ms = 0;
+}
+
+/* Best effort: inspect shows what is there. */
+static void write_times(const VmIsolation *v) {
+        _cleanup_close_ int dfd = v->dir ? open(v->dir, O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
+        _cleanup_(json_decrefp) json_t *j = json_object();
+        if (dfd < 0 || !j || !v->spawned_ms)
+                return;
+        if (v->init_ms)
+                json_object_set_new(j, "VmBootMs", json_integer((json_int_t) (v->init_ms - v->spawned_ms)));
+        if (v->started_ms)
+                json_object_set_new(j, "VmStartMs", json_integer((json_int_t) (v->started_ms - v->spawned_ms)));
+        _cleanup_free_ char *text = json_dumps(j, JSON_COMPACT);
+        if (text)
+                (void) write_file_atomic_at(dfd, VM_ISOLATION_TIMES, text, strlen(text), 0600);
+}
+
+json_t *vm_isolation_times(const char *dir) {
+        _cleanup_free_ char *path = path_join(dir, VM_ISOLATION_TIMES);
+        json_t *j = path ? json_load_file(path, 0, NULL) : NULL;
+        if (j && !json_is_object(j)) {
+                json_decref(j);
+                return NULL;
+        }
+        return j;
+}
+
+int vm_isolation_signal(const char *dir, const char *name, int sig, KError **err) {
+        char line[32];
+        int n = vm_guest_signal_line(sig, line, sizeof(line));
+        if (n < 0)
+                return kerr_msg(err, KERR_USAGE, -EINVAL, "signal %d cannot be sent into a VM guest", sig);
+        _cleanup_free_ char *path = path_join(dir, VM_ISOLATION_SIGNAL_FIFO);
+        if (!path)
+                return kerr(err, -ENOMEM, "signal %s", name);
+        /* ENXIO: no reader, so no monitor (and no kapsel-vmm) holds it */
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0)
+                return errno == ENXIO || errno == ENOENT
+                               ? kerr_msg(err, KERR_STATE, -ESRCH, "%s is not running (no guest to signal)", name)
+                               : kerr(err, -errno, "signal %s: open %s", name, path);
+        if (write_all(fd, line, (size_t) n) < 0)
+                return kerr(err, -errno, "signal %s: write %s", name, path);
+        return 0;
+}
+
 static void serial_line(VmIsolation *v, VmIsolationEmit emit, void *userdata) {
         VmGuestEvent ev;
         vm_guest_parse_console_line(v->line, v->len, &ev);
-        if (ev.type == VM_GUEST_EVENT_EXIT)
+        if ((ev.type == VM_GUEST_EVENT_INIT || ev.type == VM_GUEST_EVENT_STARTED) && v->spawned_ms) {
+                *(ev.type == VM_GUEST_EVENT_INIT ? &v->init_ms : &v->started_ms) = now_ms();
+                write_times(v);
+        } else if (ev.type == VM_GUEST_EVENT_EXIT)
                 v->exit_code = ev.value;
         else if (ev.type == VM_GUEST_EVENT_ERROR && emit) {
                 char msg[300];
@@ -211,12 +296,19 @@ void vm_isolation_read_serial(VmIsolation *v, VmIsolationEmit emit, void *userda
                 }
 }
 
-void vm_isolation_finish(VmIsolation *v) {
-        for (size_t i = 0; i < v->plan.n_volumes; i++)
-                if (v->plan.volumes[i].image)
-                        (void) vm_disk_volume_finish(&v->plan.volumes[i], NULL);
+void vm_isolation_finish(VmIsolation *v, VmIsolationEmit emit, void *userdata) {
+        for (size_t i = 0; i < v->plan.n_volumes; i++) {
+                _cleanup_kerr_ KError *e = NULL;
+                if (!v->plan.volumes[i].image || vm_disk_volume_finish(&v->plan.volumes[i], &e) >= 0 || !emit)
+                        continue;
+                /* the process's writes are not lost silently: say so where its output goes */
+                char msg[600];
+                int n = snprintf(msg, sizeof(msg), "kapsel: %s\n", e ? e->msg : "volume copy-back failed");
+                emit(userdata, msg, (size_t) n < sizeof(msg) ? (size_t) n : sizeof(msg) - 1);
+        }
         vm_guest_plan_done(&v->plan);
         v->plan = (VmGuestPlan) { 0 };
         v->serial_fd = safe_close(v->serial_fd);
+        v->signal_fd = safe_close(v->signal_fd);
         v->len = 0;
 }

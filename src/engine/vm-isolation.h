@@ -9,6 +9,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "engine.h"
 #include "monitor-vm.h"
@@ -17,15 +18,30 @@
 typedef struct VmIsolation {
         VmGuestPlan plan;       /* its volumes are finished (copied back) after the run */
         int serial_fd;          /* the guest's ttyS0: a FIFO in the instance directory, opened O_RDWR */
+        int signal_fd;          /* ttyS0's input (VM_ISOLATION_SIGNAL_FIFO), held O_RDWR so writers
+                                 * (kapsel stop/kill) never block and kapsel-vmm never sees EOF */
         char line[512];
         size_t len;
         int exit_code;          /* from KAPSEL-EXIT, -1 until the guest reported one */
+        const char *dir;        /* the instance directory (borrowed): where the times are written */
+        uint64_t spawned_ms, init_ms, started_ms;       /* CLOCK_MONOTONIC; 0 = not yet */
 } VmIsolation;
 
-#define VM_ISOLATION_INIT { .serial_fd = -1, .exit_code = -1 }
+#define VM_ISOLATION_INIT { .serial_fd = -1, .signal_fd = -1, .exit_code = -1 }
+
+/* The FIFO in the instance directory that kapsel-vmm reads as the guest's ttyS0 input. */
+#define VM_ISOLATION_SIGNAL_FIFO "signal.fifo"
+/* The startup times the monitor records (inspect: State.VmBootMs, State.VmStartMs). */
+#define VM_ISOLATION_TIMES "vm-times.json"
+/* The least --memory a guest gets (a stock kernel plus an initramfs of modules needs about this). */
+#define VM_ISOLATION_MIN_MEMORY (128ULL << 20)
 
 /* Is this container run with --isolation=vm (HostConfig.Isolation)? */
 bool vm_isolation_enabled(const json_t *config);
+
+/* Check the flags that differ for a VM at create time: --memory at least VM_ISOLATION_MIN_MEMORY and
+ * at most the host's RAM; no --network host or container:NAME. */
+int vm_isolation_check(const json_t *config, KError **err);
 
 /* Build or reuse everything the guest needs, attach the network, and plan kapsel-vmm into `p`
  * (spawned later with vm_payload_spawn). Fills the monitor's ends of the console pipes. */
@@ -39,5 +55,16 @@ typedef void (*VmIsolationEmit)(void *userdata, const char *text, size_t len);
  * line becomes "kapsel: <message>\n" through `emit`. Kernel messages are dropped. */
 void vm_isolation_read_serial(VmIsolation *v, VmIsolationEmit emit, void *userdata);
 
-/* After the run: copy read-write volume disks back, close the FIFO. Idempotent. */
-void vm_isolation_finish(VmIsolation *v);
+/* kapsel-vmm was just spawned: the boot clock starts. */
+void vm_isolation_spawned(VmIsolation *v);
+
+/* Ask guest init, through the instance's signal FIFO, to send `sig` to the process (KAPSEL-SIGNAL).
+ * Fails (KERR_STATE) when no monitor holds the FIFO open, i.e. the instance is not running. */
+int vm_isolation_signal(const char *dir, const char *name, int sig, KError **err);
+
+/* The recorded startup times as {"VmBootMs", "VmStartMs"} (missing ones absent); NULL if none. */
+json_t *vm_isolation_times(const char *dir);
+
+/* After the run: copy read-write volume disks back (a failure goes to `emit`, when given, as
+ * "kapsel: <error>\n"), close the FIFOs. Idempotent. */
+void vm_isolation_finish(VmIsolation *v, VmIsolationEmit emit, void *userdata);

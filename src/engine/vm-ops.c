@@ -164,9 +164,36 @@ int vm_control(Engine *e, const CtrRecord *rec, const char *cmd, char **ret_repl
         return 0;
 }
 
+/* An --isolation=vm container: the stop signal to the guest's process, SIGKILL to it after
+ * `timeout`, and only if the guest still does not end, SIGKILL to kapsel-vmm. */
+static int guest_stop(Engine *e, const CtrRecord *rec, int timeout, KError **err) {
+        _cleanup_free_ char *dir = engine_ctr_path(e, rec->id, NULL);
+        if (!dir)
+                return kerr(err, -ENOMEM, "stop %s", rec->name);
+        if (rec->monitor_pid > 0)
+                (void) kill(rec->monitor_pid, SIGUSR1);
+        if (rec->state == CTR_PAUSED)
+                (void) vm_control(e, rec, "resume", NULL, NULL);
+        bool sent = vm_isolation_signal(dir, rec->name, ctr_stop_signal(rec), NULL) >= 0;
+        if (!sent || !ctr_wait_monitor(rec->monitor_pid, timeout * 1000)) {
+                /* the guest reports the kill and powers off: give it a moment before the VMM goes */
+                if (vm_isolation_signal(dir, rec->name, SIGKILL, NULL) < 0 ||
+                    !ctr_wait_monitor(rec->monitor_pid, 5000)) {
+                        if (rec->pid > 0)
+                                (void) kill(rec->pid, SIGKILL);
+                        if (!ctr_wait_monitor(rec->monitor_pid, 10000))
+                                return kerr(err, -ETIMEDOUT, "container %s did not stop after SIGKILL", rec->name);
+                }
+        }
+        int code;
+        return ctr_wait(e, rec->id, &code, err);
+}
+
 int vm_stop(Engine *e, const CtrRecord *rec, int timeout, KError **err) {
         if (rec->state == CTR_EXITED || rec->state == CTR_CREATED)
                 return 0;
+        if (vm_isolation_enabled(rec->config))
+                return guest_stop(e, rec, timeout, err);
         /* tell the monitor first: what ends now was asked for */
         if (rec->monitor_pid > 0)
                 (void) kill(rec->monitor_pid, SIGUSR1);
@@ -186,7 +213,11 @@ int vm_stop(Engine *e, const CtrRecord *rec, int timeout, KError **err) {
 }
 
 int vm_kill(Engine *e, const CtrRecord *rec, int sig, KError **err) {
-        (void) e;
+        if (vm_isolation_enabled(rec->config)) {
+                /* the signal is for the process in the guest, not for kapsel-vmm */
+                _cleanup_free_ char *dir = engine_ctr_path(e, rec->id, NULL);
+                return dir ? vm_isolation_signal(dir, rec->name, sig, err) : kerr(err, -ENOMEM, "kill %s", rec->name);
+        }
         if (rec->pid <= 0 || kill(rec->pid, sig) < 0)
                 return kerr(err, rec->pid <= 0 ? -ESRCH : -errno, "signal VM %s", rec->name);
         return 0;
@@ -200,4 +231,54 @@ int vm_pause(Engine *e, const CtrRecord *rec, bool pause, KError **err) {
         int r = vm_control(e, rec, pause ? "pause" : "resume", NULL, err);
         CtrState s = pause ? CTR_PAUSED : CTR_RUNNING;
         return r < 0 ? r : ctr_modify(e, rec->id, set_state, &s, err);
+}
+
+/* utime + stime (fields 14, 15 of /proc/PID/stat, after the parenthesised comm). */
+static uint64_t proc_cpu_ns(pid_t pid) {
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+        _cleanup_free_ char *text = NULL;
+        size_t len = 0;
+        if (read_full_file_at(AT_FDCWD, path, 4096, &text, &len) < 0)
+                return 0;
+        const char *p = strrchr(text, ')');
+        unsigned long long ut = 0, st = 0;
+        if (!p || sscanf(p + 2, "%*c %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %llu %llu", &ut, &st) != 2)
+                return 0;
+        long hz = sysconf(_SC_CLK_TCK);
+        return (ut + st) * (1000000000ULL / (uint64_t) (hz > 0 ? hz : 100));
+}
+
+/* One "Key: value" number from a /proc/PID file (status in kB, io in bytes). */
+static uint64_t proc_value(pid_t pid, const char *file, const char *key) {
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/%s", (int) pid, file);
+        _cleanup_free_ char *text = NULL;
+        size_t len = 0;
+        if (read_full_file_at(AT_FDCWD, path, 64 * 1024, &text, &len) < 0)
+                return 0;
+        size_t klen = strlen(key);
+        for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+                if (strncmp(l, key, klen) == 0 && l[klen] == ':')
+                        return strtoull(l + klen + 1, NULL, 10);
+        return 0;
+}
+
+int vm_stats(Engine *e, const CtrRecord *rec, VmStats *ret, KError **err) {
+        _cleanup_free_ char *reply = NULL;
+        int r = vm_control(e, rec, "stats", &reply, err);
+        if (r < 0)
+                return r;
+        _cleanup_(json_decrefp) json_t *j = json_loads(reply, 0, NULL);
+        *ret = (VmStats) {
+                .guest_bytes = (uint64_t) json_integer_value(json_object_get(json_object_get(j, "memory"), "guest_bytes")),
+                .vcpus = (unsigned) json_array_size(json_object_get(j, "vcpus")),
+        };
+        if (rec->pid > 0) {
+                ret->cpu_ns = proc_cpu_ns(rec->pid);
+                ret->rss_bytes = proc_value(rec->pid, "status", "VmRSS") * 1024;
+                ret->read_bytes = proc_value(rec->pid, "io", "read_bytes");
+                ret->write_bytes = proc_value(rec->pid, "io", "write_bytes");
+        }
+        return 0;
 }

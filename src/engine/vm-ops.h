@@ -33,9 +33,24 @@ int vm_create(Engine *e, VmConfig *c, const char *name, char ret_id[static 65], 
  * *ret_reply (optional) gets the reply line. An {"ok":false} reply is an error. */
 int vm_control(Engine *e, const CtrRecord *rec, const char *cmd, char **ret_reply, KError **err);
 
-/* Stop: the control socket's "stop", then SIGKILL to kapsel-vmm after `timeout` seconds. */
+/* Stop: the control socket's "stop", then SIGKILL to kapsel-vmm after `timeout` seconds. An
+ * --isolation=vm container: its stop signal to the guest's process (KAPSEL-SIGNAL), SIGKILL to the
+ * process after `timeout`, and SIGKILL to kapsel-vmm only if the guest does not end. */
 int vm_stop(Engine *e, const CtrRecord *rec, int timeout, KError **err);
-/* Signal kapsel-vmm (a kill is not a stop: the monitor records what it ends with). */
+/* Signal kapsel-vmm, or an --isolation=vm container's process in the guest (a kill is not a stop:
+ * the monitor records what it ends with). */
 int vm_kill(Engine *e, const CtrRecord *rec, int sig, KError **err);
 /* Pause or resume the vCPUs through the control socket and record the state. */
 int vm_pause(Engine *e, const CtrRecord *rec, bool pause, KError **err);
+
+/* What `kapsel stats` shows for a running VM (or --isolation=vm container): the guest's RAM and
+ * vCPUs from kapsel-vmm's control socket ({"cmd":"stats"}); what it costs the host (CPU time,
+ * resident memory, bytes read and written) from kapsel-vmm's /proc entries. */
+typedef struct VmStats {
+        uint64_t cpu_ns;                /* kapsel-vmm's user + system time (vCPU threads included) */
+        uint64_t rss_bytes;             /* kapsel-vmm's resident memory: the guest RAM it touched */
+        uint64_t guest_bytes;           /* the guest's RAM size */
+        unsigned vcpus;
+        uint64_t read_bytes, write_bytes;
+} VmStats;
+int vm_stats(Engine *e, const CtrRecord *rec, VmStats *ret, KError **err);

@@ -366,7 +366,7 @@ def test_bad_input_messages(k):
         (["run", "--restart", "sometimes", "busybox"], "--restart"),
         (["run", "--cap-add", "FLY", "busybox", "true"], "unknown capability"),
         (["run", "--network", "nonet", "busybox", "true"], "network 'nonet' not found"),
-        (["logs", "ghost"], "no such container: ghost"),
+        (["logs", "ghost"], "no such container or VM: ghost"),
         (["run", "--name", "bad/name", "busybox", "true"], "invalid container name"),
     ]
     for args, needle in cases:

@@ -303,3 +303,70 @@ def test_user_network_accepted(k, fake_kvm):
     assert k.inspect("v5")["HostConfig"]["NetworkMode"] == "vmnet"
     k("vm", "rm", "v5")
     k("network", "rm", "vmnet")
+
+
+# --- run --isolation=vm flags checked at create; VM verbs refuse containers ---
+
+@pytest.mark.parametrize("mem", ["64m", "127m"])
+def test_isolation_vm_memory_below_minimum(k, fake_kvm, mem):
+    p = k("run", "--rm", "--isolation=vm", "--memory", mem, "busybox", "true", check=False)
+    assert p.returncode == 125 and "too small for --isolation=vm" in p.stderr and "128 MiB" in p.stderr, p.stderr
+    assert_nothing_left(k)
+
+
+def test_isolation_vm_memory_above_host(k, fake_kvm):
+    p = k("run", "--rm", "--isolation=vm", "--memory", "100000g", "busybox", "true", check=False)
+    assert p.returncode == 125 and "more than this host's RAM" in p.stderr, p.stderr
+    assert_nothing_left(k)
+
+
+@pytest.mark.parametrize("net", ["host", "container:x"])
+def test_isolation_vm_network_modes_refused(k, fake_kvm, net):
+    p = k("run", "--rm", "--isolation=vm", "--network", net, "busybox", "true", check=False)
+    assert p.returncode == 125 and "cannot be combined with --isolation=vm" in p.stderr, p.stderr
+    assert_nothing_left(k)
+
+
+@pytest.mark.skipif(not os.path.exists(VMM), reason="kapsel-vmm not built")
+@pytest.mark.skipif(not os.path.exists("/usr/sbin/mkfs.ext4"), reason="no mkfs.ext4 (apt-get install e2fsprogs)")
+@pytest.mark.skipif(not os.path.exists(GUEST_INIT), reason="kapsel-guest-init not built")
+def test_isolation_vm_port_map_and_volume_prepared(k, fake_kvm, tmp_path):
+    """-p and -v reach the guest's plan (a port map on the tap, a volume disk) and a failed boot
+    leaves neither behind: no tap, no port map, the host directory unchanged."""
+    vol = tmp_path / "vol"
+    vol.mkdir()
+    (vol / "f").write_text("host")
+    p = k("run", "--name", "g2", "--isolation=vm", "-p", "18099:80", "-v", "%s:/data" % vol, "busybox", "true",
+          check=False, timeout=120)
+    assert p.returncode == 125 and "KVM API version" in p.stderr, p.stderr
+    d = os.path.join(k.root, "containers", k.inspect("g2")["Id"])
+    assert "signal.fifo" in os.listdir(d)
+    assert k("port", "g2").stdout == ""                      # detached from the network with its maps
+    assert taps() == []
+    assert os.listdir(vol) == ["f"] and (vol / "f").read_text() == "host"
+    k("rm", "g2")
+    assert_nothing_left(k)
+
+
+def test_signals_to_a_stopped_isolated_container(k, fake_kvm):
+    k("create", "--name", "g3", "--isolation=vm", "busybox", "sleep", "30")
+    p = k("kill", "-s", "TERM", "g3", check=False)
+    assert p.returncode == 125 and "is not running" in p.stderr
+    assert k("stop", "g3").returncode == 0                  # stopping what is not running: no-op
+    k("rm", "g3")
+    assert_nothing_left(k)
+
+
+@pytest.mark.parametrize("sub", ["stop", "kill", "start", "rm", "inspect", "logs", "pause"])
+def test_vm_verbs_refuse_containers(k, sub):
+    k("create", "--name", "c3", "busybox", "sleep", "30")
+    p = k("vm", sub, "c3", check=False)
+    assert p.returncode == 125 and "c3 is a container, not a micro-VM" in p.stderr, p.stderr
+    assert k.inspect("c3")["State"]["Status"] == "created"
+    k("rm", "c3")
+
+
+def test_no_such_names_both_kinds(k):
+    for args in (["stop", "ghost"], ["vm", "stop", "ghost"], ["inspect", "ghost"]):
+        p = k(*args, check=False)
+        assert p.returncode != 0 and "no such container or VM: ghost" in p.stderr, (args, p.stderr)

@@ -26,7 +26,7 @@ BINARIES = {"kapsel": BUILD + "/cli/kapsel", "kapsel-monitor": BUILD + "/cli/kap
 # for `run --isolation=vm`: the static guest init, the built-in busybox image, mkfs.ext4
 GUEST_INIT = BUILD + "/helpers/kapsel-guest-init"
 BUSYBOX_IMAGE = BUILD + "/image/busybox-image"
-L1_TIMEOUT = 420
+L1_TIMEOUT = 900
 # tun for the tap, bridge for kapsel0, nf_tables and friends for the network layer's NAT table;
 # crc32c_generic first: libcrc32c needs it (a soft dependency, which modules.dep does not list)
 # what vm-initramfs.c packs for the guest (vm_initramfs_modules)
@@ -38,7 +38,9 @@ NET_MODULES = ["crc32c_generic", "tun", "bridge", "nf_tables", "nf_nat", "nft_ch
 CHECKS = ["vm-run-detached", "vm-boots-to-init", "vm-ls-running", "vm-ps-kind", "vm-tap-on-bridge", "vm-logs-serial",
           "vm-net-ping", "vm-console-input", "vm-pause-resume", "vm-stop-records-status", "vm-rm-leaves-nothing",
           "isolation-vm-output", "isolation-vm-exit-code", "isolation-vm-network", "isolation-vm-not-found",
-          "isolation-vm-rm-clean"]
+          "isolation-vm-rm-clean", "isolation-vm-port-map", "isolation-vm-port-cmd", "isolation-vm-inspect-times",
+          "isolation-vm-stats", "isolation-vm-stop-143", "isolation-vm-kill-forwards", "isolation-vm-volume-round-trip",
+          "isolation-vm-volume-ro", "isolation-vm-named-volume", "isolation-vm-memory", "isolation-vm-all-clean"]
 # The guest's virtio-net receive path is being fixed in the VMM (src/vmm, another branch): while it
 # drops frames the guest's ping gets no reply. Only that check is expected to fail then.
 XFAIL = {"vm-net-ping": "virtio-net rx in kapsel-vmm (owned by the vmguest branch) does not deliver replies yet"}
@@ -145,6 +147,56 @@ if [ $rc = 127 ] && grep -q "kapsel: .*no/such/cmd" /tmp/g3.err; then report iso
 o=$($K rm g1 2>&1)
 left="$(ls /sys/class/net | grep '^kt') $(pidof kapsel-monitor kapsel-vmm) $(ls /tmp/kr/containers)"
 if [ "$o" = g1 ] && [ -z "$(echo $left)" ]; then report isolation-vm-rm-clean ok; else report isolation-vm-rm-clean fail "rm=$o left=$left"; fi
+
+# --- a detached guest: port map, kapsel port, inspect's startup times, stats, stop -> 143 for sleep
+wait_ctr_log() { i=0; while [ $i -lt $(($3 * 5)) ]; do $K logs $1 2>&1 | grep -q "$2" && return 0; sleep 0.2; i=$((i+1)); done; return 1; }
+s=$(up)
+o=$($K run -d --name g2 --isolation=vm -p 18080:8080 busybox sh -c 'mkdir -p /www && echo port-map-ok > /www/index.html && httpd -p 8080 -h /www && echo httpd-up && exec sleep 600' 2>&1)
+wait_ctr_log g2 httpd-up 150
+echo "KAPSEL-TIME isolation-vm-detached start=$s end=$(up) run=$(echo $o | tail -c 200)"
+got=""; i=0
+# busybox's nc, not its wget (which crashes in L1's static busybox)
+while [ $i -lt 10 ]; do got=$(printf 'GET / HTTP/1.0\r\n\r\n' | timeout 10 busybox nc 127.0.0.1 18080 2>&1); echo "$got" | grep -q port-map-ok && break; sleep 1; i=$((i+1)); done
+echo "$got" | grep -q port-map-ok && report isolation-vm-port-map ok || report isolation-vm-port-map fail "wget=$got logs=$($K logs g2 2>&1 | tail -c 300) nft=$(nft list ruleset 2>&1 | grep -c 18080)"
+o=$($K port g2 2>&1)
+echo "$o" | grep -q "8080/tcp -> 0.0.0.0:18080" && report isolation-vm-port-cmd ok || report isolation-vm-port-cmd fail "$o"
+t=$($K inspect --format '{{.State.VmBootMs}} {{.State.VmStartMs}}' g2 2>&1)
+b=${t% *}; st=${t#* }
+if [ "$b" -gt 0 ] 2>/dev/null && [ "$st" -ge "$b" ] 2>/dev/null; then report isolation-vm-inspect-times ok; echo "KAPSEL-TIME isolation-vm-times boot_ms=$b start_ms=$st"
+else report isolation-vm-inspect-times fail "$t"; fi
+o=$($K stats --no-stream g2 2>&1)
+row=$(echo "$o" | grep " g2 ")
+set -- $row
+if [ -n "$row" ] && [ "$4" != 0B ] && [ "$6" = 512.00MiB ]; then report isolation-vm-stats ok; else report isolation-vm-stats fail "$o"; fi
+s=$(up)
+o=$($K stop -t 20 g2 2>&1)
+st=$($K inspect --format '{{.State.ExitCode}}' g2 2>&1)
+echo "KAPSEL-TIME isolation-vm-stop start=$s end=$(up)"
+[ "$o" = g2 ] && [ "$st" = 143 ] && [ -z "$(pidof kapsel-vmm)" ] && report isolation-vm-stop-143 ok || report isolation-vm-stop-143 fail "stop=$o exit=$st vmm=$(pidof kapsel-vmm)"
+$K rm g2 > /dev/null 2>&1
+
+# --- one detached guest with volumes (copied back after exit), a read-only one, a named one and
+# --memory; kill -s USR1 reaches its trap, kill -s KILL ends it with 137
+mkdir -p /tmp/vol /tmp/rovol; echo from-host > /tmp/vol/in; echo ro-content > /tmp/rovol/r
+$K run -d --name g3 --isolation=vm --network none --memory 200M -v /tmp/vol:/data -v /tmp/rovol:/ro:ro -v nv1:/nv busybox \
+        sh -c 'cat /data/in; echo from-guest > /data/out; cat /ro/r; (echo x > /ro/w) 2>/dev/null && echo ro-writable || echo ro-refused; echo named > /nv/f; grep MemTotal /proc/meminfo; trap "echo got-usr1" USR1; echo trap-set; while :; do sleep 1; done' > /dev/null 2>&1
+wait_ctr_log g3 trap-set 150
+k=$($K kill -s USR1 g3 2>&1)
+wait_ctr_log g3 got-usr1 15; seen=$?
+k2=$($K kill -s KILL g3 2>&1)
+$K wait g3 > /dev/null 2>&1
+st=$($K inspect --format '{{.State.ExitCode}}' g3 2>&1)
+$K logs g3 > /tmp/g3.out 2>&1
+[ $seen = 0 ] && [ "$st" = 137 ] && report isolation-vm-kill-forwards ok || report isolation-vm-kill-forwards fail "kill=$k $k2 seen=$seen exit=$st logs=$(tail -c 300 /tmp/g3.out)"
+grep -q from-host /tmp/g3.out && [ "$(cat /tmp/vol/out 2>&1)" = from-guest ] && report isolation-vm-volume-round-trip ok || report isolation-vm-volume-round-trip fail "out=$(tail -c 500 /tmp/g3.out) host=$(ls /tmp/vol)"
+grep -q ro-content /tmp/g3.out && grep -q ro-refused /tmp/g3.out && [ ! -e /tmp/rovol/w ] && report isolation-vm-volume-ro ok || report isolation-vm-volume-ro fail "$(tail -c 500 /tmp/g3.out) host=$(ls /tmp/rovol)"
+nvf=$(cat /tmp/kr/volumes/nv1/_data/f 2>&1)
+[ "$nvf" = named ] && report isolation-vm-named-volume ok || report isolation-vm-named-volume fail "$nvf $($K volume ls 2>&1)"
+mt=$(sed -n 's/^MemTotal: *\([0-9]*\) kB.*/\1/p' /tmp/g3.out)
+[ -n "$mt" ] && [ "$mt" -gt 120000 ] && [ "$mt" -lt 204800 ] && report isolation-vm-memory ok || report isolation-vm-memory fail "memtotal=$mt $(tail -c 300 /tmp/g3.out)"
+$K rm -f g3 > /dev/null 2>&1
+left="$(ls /sys/class/net | grep '^kt') $(pidof kapsel-monitor kapsel-vmm) $(ls /tmp/kr/containers) $(nft list ruleset 2>/dev/null | grep -c 18080 | grep -v '^0$')"
+[ -z "$(echo $left)" ] && [ -z "$($K ps -aq)" ] && report isolation-vm-all-clean ok || report isolation-vm-all-clean fail "left=$left ps=$($K ps -a)"
 echo "KAPSEL-HARNESS done"
 poweroff -f
 """
@@ -176,6 +228,7 @@ def nested_run(tmp_path_factory):
     vm.add_binary(GUEST_INIT, "/usr/libexec/kapsel/kapsel-guest-init")
     vm.add_tree(BUSYBOX_IMAGE, "/usr/share/kapsel/busybox-image")
     vm.add_binary("/usr/sbin/mkfs.ext4", "/usr/sbin/mkfs.ext4")
+    vm.add_binary("/usr/sbin/debugfs", "/usr/sbin/debugfs")     # volume copy-back (vm_disk_volume_finish)
     vm.add_data(l2_initrd, "/l2/initrd.gz")
     mods_dir = vm._dest("/l1mods/x")[:-2]
     os.makedirs(mods_dir, exist_ok=True)
