@@ -34,6 +34,13 @@ static int rm_children(int dfd, dev_t dev) {
                                 continue;
                         }
                         int cfd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        if (cfd < 0 && errno == EACCES) {
+                                /* an unprivileged owner of a 0500 directory: give ourselves w+x */
+                                (void) fchmodat(dirfd(d), de->d_name, 0700, 0);
+                                cfd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        }
+                        if (cfd >= 0)
+                                (void) fchmod(cfd, 0700);       /* to unlink its entries */
                         if (cfd < 0) {
                                 if (errno != ENOENT && ret == 0)
                                         ret = -errno;
@@ -57,8 +64,13 @@ int rm_rf_at(int dirfd_, const char *name) {
         if (!S_ISDIR(st.st_mode))
                 return unlinkat(dirfd_, name, 0) < 0 && errno != ENOENT ? -errno : 0;
         int fd = openat(dirfd_, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 && errno == EACCES) {
+                (void) fchmodat(dirfd_, name, 0700, 0);
+                fd = openat(dirfd_, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        }
         if (fd < 0)
                 return errno == ENOENT ? 0 : -errno;
+        (void) fchmod(fd, 0700);
         int r = rm_children(fd, st.st_dev);
         if (r < 0)
                 return r;

@@ -93,7 +93,7 @@ K_VERB(cp) {
         bool running = rec->state == CTR_RUNNING || rec->state == CTR_PAUSED;
         if (!running) {
                 _cleanup_(image_freep) Image *img = NULL;
-                if ((r = engine_image_lookup(e, rec->image_id, &img, err)) < 0 || (r = overlay_mount(dir, img, err)) < 0)
+                if ((r = engine_image_lookup(e, rec->image_id, &img, err)) < 0 || (r = overlay_mount(dir, img->layer_dirs, img->n_layers, err)) < 0)
                         return r;
         }
         r = copy_between(rootfs, src_ctr != NULL, src_path, argv[1], dst_ctr != NULL, dst_path, err);

@@ -258,21 +258,6 @@ K_VERB(container_prune) {
         return 0;
 }
 
-/* The hidden monitor mode: `kapsel --root R __monitor ID FD [attach-wait]`. */
-K_VERB(monitor) {
-        int64_t fd;
-        if (argc < 3 || parse_int64(argv[2], &fd) < 0)
-                return k_usage(err, "__monitor", "internal: expected ID FD");
-        _cleanup_(engine_freep) Engine *e = NULL;
-        int r = k_open(g, &e, err);
-        if (r < 0) {
-                (void) write_all((int) fd, "E", 1);
-                (void) kerr_send((int) fd, err ? *err : NULL);
-                return r;
-        }
-        return monitor_main(e, argv[1], argc > 3 && streq(argv[3], "attach-wait"), (int) fd);
-}
-
 K_VERB(attach) {
         static const struct option opts[] = { { "no-stdin", no_argument, NULL, 'n' }, { "help", no_argument, NULL, 'h' }, {} };
         bool with_stdin = true;

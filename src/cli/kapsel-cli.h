@@ -72,7 +72,6 @@ K_VERB(rename);
 K_VERB(top);
 K_VERB(stats);
 K_VERB(container_prune);
-K_VERB(monitor);
 K_VERB(volume_create);
 K_VERB(volume_ls);
 K_VERB(volume_inspect);

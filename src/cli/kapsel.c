@@ -76,7 +76,6 @@ static const KVerb verbs[] = {
         { "volume-inspect", k_volume_inspect, "VOLUME...", "show volumes as JSON", NULL },
         { "volume-rm", k_volume_rm, "[-f] VOLUME...", "remove volumes (refused while a container uses one, unless -f)", NULL },
         { "volume-prune", k_volume_prune, "", "remove volumes no container uses", NULL },
-        { "__monitor", k_monitor, "ID FD [attach-wait]", NULL, NULL },
 };
 
 /* docker's management-command spellings mapped onto the verbs above */
@@ -220,7 +219,7 @@ int main(int argc, char **argv) {
         }
         /* Everything that may put a process into a container first moves to a sealed copy of this
          * binary (CVE-2019-5736): the container can never open the host file for writing. */
-        if ((streq(v->name, "__monitor") || streq(v->name, "exec")) && cloned_binary_ensure(argv, &err) < 0) {
+        if (streq(v->name, "exec") && cloned_binary_ensure(argv, &err) < 0) {
                 log_error("%s", err->msg);
                 return 125;
         }

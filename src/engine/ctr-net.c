@@ -55,8 +55,8 @@ int ctr_net_validate(Engine *e, const json_t *config, KError **err) {
         NetCtx *ctx;
         if (mode.kind == NET_MODE_BRIDGE && !streq(mode.network, NET_DEFAULT_NETWORK)) {
                 json_t *info = NULL;
-                if ((r = engine_net(e, &ctx, err)) >= 0 && (r = net_network_inspect(ctx, mode.network, &info, err)) < 0)
-                        r = kerr_prefix(err, r, "--network %s (see 'kapsel network ls')", mode.network);
+                if ((r = engine_net(e, &ctx, err)) >= 0)
+                        r = net_network_inspect(ctx, mode.network, &info, err);
                 json_decref(info);
         } else if (mode.kind == NET_MODE_CONTAINER) {
                 _cleanup_(ctr_record_freep) CtrRecord *other = NULL;

@@ -14,10 +14,6 @@
 #include "path-util.h"
 #include "string-util.h"
 
-#ifndef KAPSEL_BUSYBOX_IMAGE
-#define KAPSEL_BUSYBOX_IMAGE ""
-#endif
-
 static int mkdir_one(const char *path, mode_t mode, KError **err) {
         if (mkdir(path, mode) < 0 && errno != EEXIST)
                 return kerr_kind(err, KERR_HOST, -errno, "create %s", path);
@@ -42,9 +38,7 @@ int engine_open(const char *root, Engine **ret, KError **err) {
         }
         e->runtime_root = path_join(e->root, "runtime");
         _cleanup_free_ char *dbpath = path_join(e->root, "kapsel.db");
-        /* not resolved: after the CVE-2019-5736 re-exec it is a sealed memfd with no path */
-        e->self_exe = strdup("/proc/self/exe");
-        if (!e->runtime_root || !dbpath || !e->self_exe)
+        if (!e->runtime_root || !dbpath)
                 return kerr(err, -ENOMEM, "engine");
         int r = db_open(dbpath, &e->db, err);
         if (r < 0)
@@ -57,25 +51,12 @@ void engine_free(Engine *e) {
         if (!e)
                 return;
         db_close(e->db);
-        image_store_free(e->images);
+        if (e->images)
+                e->free_images(e->images);
         net_close(e->net);
         free(e->root);
         free(e->runtime_root);
-        free(e->self_exe);
         free(e);
-}
-
-int engine_images(Engine *e, ImageStore **ret, KError **err) {
-        if (!e->images) {
-                _cleanup_free_ char *p = path_join(e->root, "image");
-                if (!p)
-                        return kerr(err, -ENOMEM, "image store");
-                int r = image_store_open(p, &e->images, err);
-                if (r < 0)
-                        return r;
-        }
-        *ret = e->images;
-        return 0;
 }
 
 int engine_net(Engine *e, NetCtx **ret, KError **err) {
@@ -89,38 +70,6 @@ int engine_net(Engine *e, NetCtx **ret, KError **err) {
         }
         *ret = e->net;
         return 0;
-}
-
-/* The embedded default: the busybox image the build made from Debian's busybox-static. */
-static bool is_builtin_busybox(const char *ref) {
-        return streq(ref, "busybox") || streq(ref, "busybox:latest") ||
-               streq(ref, "docker.io/library/busybox:latest") || streq(ref, "docker.io/library/busybox");
-}
-
-static const char *builtin_busybox_dir(void) {
-        const char *env = getenv("KAPSEL_BUSYBOX_IMAGE");
-        if (env && *env)
-                return env;
-        return KAPSEL_BUSYBOX_IMAGE[0] ? KAPSEL_BUSYBOX_IMAGE : NULL;
-}
-
-int engine_image_lookup(Engine *e, const char *ref, Image **ret, KError **err) {
-        ImageStore *s;
-        int r = engine_images(e, &s, err);
-        if (r < 0)
-                return r;
-        _cleanup_kerr_ KError *lerr = NULL;
-        r = image_lookup(s, ref, ret, &lerr);
-        if (r != -ENOENT || !is_builtin_busybox(ref) || !builtin_busybox_dir()) {
-                if (r < 0 && err && !*err)
-                        *err = TAKE_PTR(lerr);
-                return r;
-        }
-        _cleanup_free_ char *id = NULL;
-        r = image_import_oci_layout(s, builtin_busybox_dir(), NULL, "docker.io/library/busybox:latest", &id, err);
-        if (r < 0)
-                return kerr_prefix(err, r, "import the built-in busybox image");
-        return image_lookup(s, "docker.io/library/busybox:latest", ret, err);
 }
 
 char *engine_ctr_path(const Engine *e, const char *id, const char *file) {

@@ -26,8 +26,8 @@ typedef struct Engine {
         char *runtime_root;     /* root/runtime */
         Db *db;
         ImageStore *images;     /* opened on first use (engine_images) */
+        void (*free_images)(ImageStore *s);     /* set with `images`: engine.c itself never links the store */
         NetCtx *net;            /* opened on first use (engine_net) */
-        char *self_exe;         /* this binary, for spawning the monitor */
 } Engine;
 
 int engine_open(const char *root, Engine **ret, KError **err);
@@ -40,6 +40,19 @@ int engine_images(Engine *e, ImageStore **ret, KError **err);
 int engine_net(Engine *e, NetCtx **ret, KError **err);
 /* Find an image by reference; the built-in busybox image is imported on first use. */
 int engine_image_lookup(Engine *e, const char *ref, Image **ret, KError **err);
+
+/* What the monitor needs of a container's image, written next to the container before each start
+ * (containers/<id>/image.json), so the monitor never opens the image store: it stays a small
+ * binary that does not link the registry client or the archive library. */
+typedef struct ImagePlan {
+        char **layer_dirs;      /* lowest first, NULL-terminated */
+        size_t n_layers;
+        ImageConfig config;
+        json_t *json;           /* owns the strings above */
+} ImagePlan;
+int image_plan_write(Engine *e, const char *id, const Image *img, KError **err);
+int image_plan_read(const Engine *e, const char *id, ImagePlan *ret, KError **err);
+void image_plan_done(ImagePlan *p);
 
 /* root/containers/<id>[/<file>] (file may be NULL). */
 char *engine_ctr_path(const Engine *e, const char *id, const char *file);

@@ -39,7 +39,7 @@ typedef struct Monitor {
         char *id;
         char *dir;
         CtrRecord *rec;
-        Image *img;
+        ImagePlan plan;
         CtrNet net;
         bool tty, open_stdin, attach_wait;
         int log_fd;
@@ -65,7 +65,7 @@ static void monitor_done(Monitor *m) {
         for (size_t i = 0; i < m->n_clients; i++)
                 safe_close(m->clients[i]);
         ctr_record_free(m->rec);
-        image_free(m->img);
+        image_plan_done(&m->plan);
         ctr_net_done(&m->net);
         free(m->dir);
         free(m->id);
@@ -96,7 +96,7 @@ static int write_bundle(Monitor *m, KError **err) {
         if (r < 0)
                 return r;
         SpecGenInput in = {
-                .image = &m->img->config, .config = m->rec->config, .rootfs = rootfs, .volumes_dir = volumes,
+                .image = &m->plan.config, .config = m->rec->config, .rootfs = rootfs, .volumes_dir = volumes,
                 .hosts_path = m->net.files.hosts, .hostname_path = m->net.files.hostname,
                 .resolv_path = m->net.files.resolv_conf, .host_network = m->net.host, .netns_path = m->net.netns_path,
                 .uid = u.uid, .gid = u.gid,
@@ -129,12 +129,14 @@ static int monitor_prepare(Monitor *m, KError **err) {
                 return r;
         m->tty = json_is_true(json_object_get(json_object_get(m->rec->config, "Config"), "Tty"));
         m->open_stdin = json_is_true(json_object_get(json_object_get(m->rec->config, "Config"), "OpenStdin"));
-        if ((r = engine_image_lookup(m->e, m->rec->image_id, &m->img, err)) < 0)
+        image_plan_done(&m->plan);
+        if ((r = image_plan_read(m->e, m->id, &m->plan, err)) < 0)
                 return kerr_prefix(err, r, "image of container %s", m->rec->name);
-        if ((r = overlay_prepare(m->dir, err)) < 0 || (r = overlay_mount(m->dir, m->img, err)) < 0)
+        if ((r = overlay_prepare(m->dir, err)) < 0 ||
+            (r = overlay_mount(m->dir, m->plan.layer_dirs, m->plan.n_layers, err)) < 0)
                 return r;
         ctr_net_done(&m->net);
-        if ((r = ctr_net_setup(m->e, m->rec, &m->img->config, &m->net, err)) < 0)
+        if ((r = ctr_net_setup(m->e, m->rec, &m->plan.config, &m->net, err)) < 0)
                 return r;
         return write_bundle(m, err);
 }
@@ -483,9 +485,7 @@ int monitor_main(Engine *e, const char *id, bool attach_wait, int sync_fd) {
                 nanosleep(&ts, NULL);
                 handle_signals(&m);
                 ctr_record_free(m.rec);
-                image_free(m.img);
                 m.rec = NULL;
-                m.img = NULL;
                 m.started = false;
                 m.attach_wait = false;
                 if (m.stop_requested) {
@@ -519,58 +519,4 @@ out:
         }
         monitor_done(&m);
         return ret;
-}
-
-/* --- spawning --- */
-
-int monitor_spawn(Engine *e, const char *id, bool attach_wait, KError **err) {
-        int sync[2];
-        if (pipe2(sync, O_CLOEXEC) < 0)
-                return kerr(err, -errno, "monitor pipe");
-        pid_t pid = fork();
-        if (pid < 0) {
-                close(sync[0]);
-                close(sync[1]);
-                return kerr(err, -errno, "fork the monitor");
-        }
-        if (pid == 0) {
-                /* Detach from the caller's session and terminal, then exec ourselves as the monitor
-                 * (a fresh image: no state of the CLI leaks into the container's parent). */
-                close(sync[0]);
-                setsid();
-                if (fork() != 0)
-                        _exit(0);       /* the monitor is a grandchild: reparented, never our zombie */
-                int devnull = open("/dev/null", O_RDWR);
-                dup2(devnull, 0);
-                dup2(devnull, 1);
-                dup2(devnull, 2);
-                dup2(sync[1], 3);
-                char fdarg[16];
-                snprintf(fdarg, sizeof(fdarg), "%d", 3);
-                char *argv[] = { "kapsel", "--root", e->root, "__monitor", (char *) id, fdarg,
-                                 attach_wait ? "attach-wait" : NULL, NULL };
-                execv(e->self_exe, argv);
-                _exit(127);
-        }
-        close(sync[1]);
-        int status;
-        waitpid(pid, &status, 0);
-        char c;
-        ssize_t n = read(sync[0], &c, 1);
-        int r = 0;
-        if (n == 1 && c == 'E') {
-                KError *child = NULL;
-                r = kerr_recv(sync[0], &child);
-                if (r >= 0 && child) {
-                        r = child->code;
-                        if (err && !*err)
-                                *err = child;
-                        else
-                                kerr_free(child);
-                } else
-                        r = kerr(err, -EIO, "the monitor of %s failed without a message", id);
-        } else if (n != 1)
-                r = kerr(err, -EIO, "the monitor of %s died while starting the container", id);
-        close(sync[0]);
-        return r;
 }

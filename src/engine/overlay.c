@@ -38,14 +38,14 @@ static bool is_overlay_mounted(const char *path) {
 /* Layers live side by side in the store, so the option string names them relative to their common
  * parent (the mount runs with that as cwd): 65 bytes per layer instead of a full path each keeps
  * deep images under the one-page limit of mount(2)'s data. */
-static int lowerdir_option(const Image *img, char **ret_parent, char **ret_lower) {
+static int lowerdir_option(char *const *layer_dirs, size_t n_layers, char **ret_parent, char **ret_lower) {
         _cleanup_free_ char *parent = NULL, *lower = NULL;
         size_t len = 0;
         FILE *f = open_memstream(&lower, &len);
         if (!f)
                 return -ENOMEM;
-        for (size_t i = img->n_layers; i-- > 0;) {
-                _cleanup_free_ char *copy = strdup(img->layer_dirs[i]);
+        for (size_t i = n_layers; i-- > 0;) {
+                _cleanup_free_ char *copy = strdup(layer_dirs[i]);
                 if (!copy) {
                         fclose(f);
                         return -ENOMEM;
@@ -62,7 +62,7 @@ static int lowerdir_option(const Image *img, char **ret_parent, char **ret_lower
                         fclose(f);
                         return -EXDEV;          /* layers not side by side: not our store */
                 }
-                fprintf(f, "%s%s", i + 1 == img->n_layers ? "" : ":", base);
+                fprintf(f, "%s%s", i + 1 == n_layers ? "" : ":", base);
         }
         if (fclose(f) != 0 || !parent)
                 return -ENOMEM;
@@ -71,25 +71,25 @@ static int lowerdir_option(const Image *img, char **ret_parent, char **ret_lower
         return 0;
 }
 
-int overlay_mount(const char *ctr_dir, const Image *img, KError **err) {
+int overlay_mount(const char *ctr_dir, char *const *layer_dirs, size_t n_layers, KError **err) {
         _cleanup_free_ char *target = path_join(ctr_dir, "rootfs"), *upper = path_join(ctr_dir, "diff"),
                             *work = path_join(ctr_dir, "work");
         if (!target || !upper || !work)
                 return kerr(err, -ENOMEM, "overlay");
         if (is_overlay_mounted(target))
                 return 0;
-        if (img->n_layers == 0)
-                return kerr_msg(err, KERR_GENERIC, -EINVAL, "image %s has no layers", img->id);
+        if (n_layers == 0)
+                return kerr_msg(err, KERR_GENERIC, -EINVAL, "%s: the image has no layers", ctr_dir);
         _cleanup_free_ char *parent = NULL, *lower = NULL, *data = NULL;
-        int r = lowerdir_option(img, &parent, &lower);
+        int r = lowerdir_option(layer_dirs, n_layers, &parent, &lower);
         if (r < 0)
-                return kerr(err, r, "overlay lower dirs of image %s", img->id);
+                return kerr(err, r, "overlay lower dirs for %s", ctr_dir);
         /* one layer: overlay needs two lowers without an upper, but with an upper one is fine */
         if (asprintf(&data, "lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work) < 0)
                 return kerr(err, -ENOMEM, "overlay");
         if (strlen(data) >= 4096)
-                return kerr_msg(err, KERR_GENERIC, -E2BIG, "image %s has too many layers (%zu) for one overlay mount",
-                                img->id, img->n_layers);
+                return kerr_msg(err, KERR_GENERIC, -E2BIG, "%s: the image has too many layers (%zu) for one overlay mount",
+                                ctr_dir, n_layers);
         _cleanup_close_ int cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (cwd < 0 || chdir(parent) < 0)
                 return kerr(err, -errno, "enter layer directory %s", parent);

@@ -4,11 +4,11 @@
 #pragma once
 
 #include "error.h"
-#include "image.h"
+#include <stddef.h>
 
 /* Create diff/, work/ and rootfs/ under ctr_dir (idempotent). */
 int overlay_prepare(const char *ctr_dir, KError **err);
 /* Mount ctr_dir/rootfs; a no-op when already mounted. */
-int overlay_mount(const char *ctr_dir, const Image *img, KError **err);
+int overlay_mount(const char *ctr_dir, char *const *layer_dirs, size_t n_layers, KError **err);
 /* Unmount ctr_dir/rootfs (detach), ignoring "not mounted". */
 int overlay_umount(const char *ctr_dir, KError **err);

@@ -36,10 +36,14 @@ static int open_beneath(int dirfd, const char *path, int flags) {
 }
 
 static int parent_error(Unpack *u, int r, const char *parent) {
+        struct stat st;
+        /* O_DIRECTORY|O_NOFOLLOW on a symlink says ENOTDIR: tell the user what it really is. */
+        if (r == -ENOTDIR && fstatat(u->root_fd, parent, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+                r = -ELOOP;
+        if (r == -ENOTDIR)
+                return unpack_fail(u, -ENOTDIR, "parent '%s' is not a directory (or passes through a symlink)", parent);
         if (r == -ELOOP)
                 return unpack_fail(u, -ELOOP, "parent '%s' is a symlink: refusing to follow it", parent);
-        if (r == -ENOTDIR)
-                return unpack_fail(u, -ENOTDIR, "parent '%s' is not a directory", parent);
         if (r == -EXDEV)
                 return unpack_fail(u, -EXDEV, "parent '%s' leaves the layer", parent);
         return unpack_fail(u, r, "cannot open parent '%s': %s", parent, strerror(-r));

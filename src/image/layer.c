@@ -244,31 +244,3 @@ int layer_clean_path(const char *path, char **ret) {
         return 0;
 }
 
-int rm_rf_at(int dfd, const char *name) {
-        if (unlinkat(dfd, name, 0) == 0 || errno == ENOENT)
-                return 0;
-        if (errno != EISDIR && errno != EPERM && errno != EACCES)
-                return -errno;
-        int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        (void) fchmod(fd, 0700);        /* an unprivileged owner needs w+x to empty it */
-        DIR *d = fdopendir(fd);
-        if (!d) {
-                int r = -errno;
-                close(fd);
-                return r;
-        }
-        int r = 0;
-        struct dirent *de;
-        while ((de = readdir(d)))
-                if (!streq(de->d_name, ".") && !streq(de->d_name, "..")) {
-                        int k = rm_rf_at(dirfd(d), de->d_name);
-                        if (k < 0 && r == 0)
-                                r = k;
-                }
-        closedir(d);
-        if (unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT && r == 0)
-                r = -errno;
-        return r;
-}

@@ -10,6 +10,8 @@
  * ".wh.NAME" -> char device 0:0 NAME, ".wh..wh..opq" -> "overlay.opaque"="y" on the directory. */
 #pragma once
 
+#include "rm-rf.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -54,8 +56,6 @@ const char *layer_overlay_xattr_prefix(bool rootless);
 /* Root in the initial user namespace: may create device nodes. */
 bool layer_host_privileged(void);
 
-/* Remove `name` under `dirfd` recursively without following symlinks. ENOENT is success. */
-int rm_rf_at(int dirfd, const char *name);
 
 /* Lexically clean a tar path: strip leading '/', drop "." and empty components, apply "..".
  * -EXDEV when ".." climbs above the root. "" for the root itself. */

@@ -54,6 +54,8 @@ static bool path_component_valid(const char *s, size_t n) {
 
 /* host[:port], host = labels of [A-Za-z0-9-] joined by '.', or a bracketed IPv6 literal. */
 static bool domain_valid(const char *s, size_t n) {
+        if (!s || n == 0)
+                return false;
         const char *colon = memrchr(s, ':', n);
         size_t hl = n;
         if (s[0] == '[') {

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* OCI image layout files for the registry client (see registry-layout.h). */
+#include "digest.h"
 #include "registry-layout.h"
 
 #include <errno.h>
@@ -21,49 +22,6 @@
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_MD_CTX *, EVP_MD_CTX_free)
 
-static void digest_format(const unsigned char md[32], char ret[static REGISTRY_DIGEST_LEN + 1]) {
-        char *p = stpcpy(ret, "sha256:");
-        for (int i = 0; i < 32; i++)
-                p += sprintf(p, "%02x", md[i]);
-}
-
-int digest_buffer(const void *data, size_t len, char ret[static REGISTRY_DIGEST_LEN + 1]) {
-        unsigned char md[32];
-        unsigned n = 0;
-        if (EVP_Digest(data, len, md, &n, EVP_sha256(), NULL) != 1 || n != 32)
-                return -EIO;
-        digest_format(md, ret);
-        return 0;
-}
-
-int digest_fd(int fd, char ret[static REGISTRY_DIGEST_LEN + 1], uint64_t *ret_size) {
-        _cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-        if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
-                return -ENOMEM;
-        char buf[64 * 1024];
-        uint64_t total = 0;
-        for (off_t off = 0;;) {
-                ssize_t n = pread(fd, buf, sizeof(buf), off);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return -errno;
-                if (n == 0)
-                        break;
-                if (EVP_DigestUpdate(ctx, buf, (size_t) n) != 1)
-                        return -EIO;
-                off += n;
-                total += (uint64_t) n;
-        }
-        unsigned char md[32];
-        unsigned n = 0;
-        if (EVP_DigestFinal_ex(ctx, md, &n) != 1 || n != 32)
-                return -EIO;
-        digest_format(md, ret);
-        if (ret_size)
-                *ret_size = total;
-        return 0;
-}
 
 static int mkdir_parents(const char *path, mode_t mode) {
         _cleanup_free_ char *p = strdup(path);

@@ -4,6 +4,8 @@
  * verified; names come only from digests that passed registry_digest_valid(). */
 #pragma once
 
+#include "digest.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -22,8 +24,6 @@ int layout_open(const char *path, bool create, Layout *ret, KError **err);
 void layout_close(Layout *l);
 
 /* sha256 of a buffer / of an fd's whole content, as "sha256:<hex>". */
-int digest_buffer(const void *data, size_t len, char ret[static REGISTRY_DIGEST_LEN + 1]);
-int digest_fd(int fd, char ret[static REGISTRY_DIGEST_LEN + 1], uint64_t *ret_size);
 
 /* 1 when blob `digest` is present with `size` bytes and the right content, 0 when not. */
 int layout_blob_present(const Layout *l, const char *digest, uint64_t size);

@@ -137,18 +137,18 @@ void store_refs_unlock(ImageStore *s) {
         (void) flock(s->refs_lock_fd, LOCK_UN);
 }
 
-static const char *hex_of(const char *digest) {
+const char *store_hex_of(const char *digest) {
         const char *hex = NULL;
         return digest_parse(digest, &hex) < 0 ? NULL : hex;
 }
 
 bool store_blob_exists(ImageStore *s, const char *digest) {
-        const char *hex = hex_of(digest);
+        const char *hex = store_hex_of(digest);
         return hex && faccessat(s->blobs_fd, hex, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
 int store_blob_open(ImageStore *s, const char *digest, KError **err) {
-        const char *hex = hex_of(digest);
+        const char *hex = store_hex_of(digest);
         if (!hex)
                 return kerr_msg(err, KERR_CONFIG, -EINVAL, "invalid digest '%s'", digest);
         int fd = openat(s->blobs_fd, hex, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -177,17 +177,17 @@ int store_blob_read(ImageStore *s, const char *digest, char **ret, size_t *ret_l
         return 0;
 }
 
-static int tmpfile_open(ImageStore *s, KError **err) {
+int store_tmpfile_open(ImageStore *s, KError **err) {
         int fd = openat(s->tmp_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0644);
         return fd < 0 ? kerr(err, -errno, "create a staging file in %s/tmp", s->root) : fd;
 }
 
 /* linkat() of an O_TMPFILE through /proc/self/fd (AT_EMPTY_PATH would need CAP_DAC_READ_SEARCH).
  * An existing blob with this digest has the same content: keep it. */
-static int blob_publish(ImageStore *s, int fd, const char *digest, KError **err) {
+int store_blob_publish(ImageStore *s, int fd, const char *digest, KError **err) {
         char p[FD_PATH_MAX];
         (void) fchmod(fd, 0644);
-        if (linkat(AT_FDCWD, fd_path(fd, p), s->blobs_fd, hex_of(digest), AT_SYMLINK_FOLLOW) < 0 && errno != EEXIST)
+        if (linkat(AT_FDCWD, fd_path(fd, p), s->blobs_fd, store_hex_of(digest), AT_SYMLINK_FOLLOW) < 0 && errno != EEXIST)
                 return kerr(err, -errno, "store blob %s", digest);
         return 0;
 }
@@ -201,17 +201,17 @@ int store_blob_write(ImageStore *s, const void *data, size_t len, const char *ex
                 return r;
         if (store_blob_exists(s, ret_digest))
                 return 0;
-        _cleanup_close_ int fd = tmpfile_open(s, err);
+        _cleanup_close_ int fd = store_tmpfile_open(s, err);
         if (fd < 0)
                 return fd;
         if ((r = write_all(fd, data, len)) < 0)
                 return kerr(err, r, "write blob %s", ret_digest);
-        return blob_publish(s, fd, ret_digest, err);
+        return store_blob_publish(s, fd, ret_digest, err);
 }
 
 /* Copy while hashing: the copy is what gets published, so what was verified is what is stored. */
 int store_blob_copy(ImageStore *s, int src_fd, const char *expect, const char *what, char *ret_digest, KError **err) {
-        _cleanup_close_ int fd = tmpfile_open(s, err);
+        _cleanup_close_ int fd = store_tmpfile_open(s, err);
         if (fd < 0)
                 return fd;
         Sha256 h;
@@ -240,11 +240,11 @@ int store_blob_copy(ImageStore *s, int src_fd, const char *expect, const char *w
                 return r;
         if (ret_digest)
                 memcpy(ret_digest, got, DIGEST_STR_MAX);
-        return blob_publish(s, fd, got, err);
+        return store_blob_publish(s, fd, got, err);
 }
 
 char *store_layer_path(ImageStore *s, const char *diff_id) {
-        const char *hex = hex_of(diff_id);
+        const char *hex = store_hex_of(diff_id);
         char *p = NULL;
         if (!hex || asprintf(&p, "%s/layers/%s", s->root, hex) < 0)
                 return NULL;
@@ -252,13 +252,13 @@ char *store_layer_path(ImageStore *s, const char *diff_id) {
 }
 
 bool store_layer_exists(ImageStore *s, const char *diff_id) {
-        const char *hex = hex_of(diff_id);
+        const char *hex = store_hex_of(diff_id);
         return hex && faccessat(s->layers_fd, hex, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
 int store_layer_read_info(ImageStore *s, const char *diff_id, uint64_t *ret_unpacked) {
         char name[DIGEST_HEX_LEN + 8];
-        snprintf(name, sizeof(name), "%s.json", hex_of(diff_id));
+        snprintf(name, sizeof(name), "%s.json", store_hex_of(diff_id));
         _cleanup_free_ char *text = NULL;
         *ret_unpacked = 0;
         int r = read_full_file_at(s->layers_fd, name, 4096, &text, NULL);
@@ -270,113 +270,3 @@ int store_layer_read_info(ImageStore *s, const char *diff_id, uint64_t *ret_unpa
         return 0;
 }
 
-static int write_sidecar(ImageStore *s, const LayerInfo *li, KError **err) {
-        char name[DIGEST_HEX_LEN + 8], *text = NULL;
-        snprintf(name, sizeof(name), "%s.json", hex_of(li->diff_id));
-        if (asprintf(&text, "{\"size\":%llu}\n", (unsigned long long) li->unpacked_size) < 0)
-                return kerr(err, -ENOMEM, "layer %s", li->diff_id);
-        int r = write_file_atomic_at(s->layers_fd, name, text, strlen(text), 0644);
-        free(text);
-        return r < 0 ? kerr(err, r, "write layer info %s/layers/%s", s->root, name) : 0;
-}
-
-static int detect_media_type(int fd, char out[static 64]) {
-        unsigned char m[4] = {};
-        ssize_t n = pread(fd, m, sizeof(m), 0);
-        LayerCompression c = LAYER_COMPRESSION_NONE;
-        if (n >= 2 && m[0] == 0x1f && m[1] == 0x8b)
-                c = LAYER_COMPRESSION_GZIP;
-        else if (n == 4 && m[0] == 0x28 && m[1] == 0xb5 && m[2] == 0x2f && m[3] == 0xfd)
-                c = LAYER_COMPRESSION_ZSTD;
-        snprintf(out, 64, "%s", oci_layer_media_type(c));
-        return 0;
-}
-
-/* The layer is unpacked already (another image shares it): only the blob may be missing. */
-static int layer_present(ImageStore *s, int src_fd, const char *digest, const char *diff_id, LayerInfo *li,
-                         KError **err) {
-        snprintf(li->diff_id, sizeof(li->diff_id), "%s", diff_id);
-        (void) store_layer_read_info(s, diff_id, &li->unpacked_size);
-        if (!li->media_type[0])
-                detect_media_type(src_fd, li->media_type);
-        if (digest && store_blob_exists(s, digest))
-                snprintf(li->digest, sizeof(li->digest), "%s", digest);
-        else {
-                int r = store_blob_copy(s, src_fd, digest, li->media_type, li->digest, err);
-                if (r < 0)
-                        return kerr_prefix(err, r, "layer %s", diff_id);
-        }
-        struct stat st;
-        if (fstat(src_fd, &st) == 0)
-                li->size = (uint64_t) st.st_size;
-        return 0;
-}
-
-static int layer_publish(ImageStore *s, int blob_fd, const char *tmpname, LayerInfo *li, KError **err) {
-        const char *hex = hex_of(li->diff_id);
-        int r = blob_fd >= 0 ? blob_publish(s, blob_fd, li->digest, err) : 0;
-        if (r >= 0)
-                r = write_sidecar(s, li, err);
-        if (r < 0)
-                return r;
-        if (renameat(s->tmp_fd, tmpname, s->layers_fd, hex) < 0) {
-                if (errno != EEXIST && errno != ENOTEMPTY)
-                        return kerr(err, -errno, "publish layer %s", li->diff_id);
-                (void) rm_rf_at(s->tmp_fd, tmpname);    /* a concurrent import won: same content */
-        }
-        return 0;
-}
-
-static int layer_unpack_new(ImageStore *s, int src_fd, const char *digest, const char *diff_id, bool uncompressed,
-                            LayerInfo *li, KError **err) {
-        char tmpname[] = "layer-XXXXXX";
-        _cleanup_free_ char *tmppath = path_join(s->root, "tmp/layer-XXXXXX");
-        if (!tmppath || !mkdtemp(tmppath))
-                return kerr(err, tmppath ? -errno : -ENOMEM, "create a staging directory in %s/tmp", s->root);
-        memcpy(tmpname, strrchr(tmppath, '/') + 1, sizeof(tmpname));
-        _cleanup_close_ int dfd = openat(s->tmp_fd, tmpname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        bool need_blob = !digest || !store_blob_exists(s, digest);
-        _cleanup_close_ int blob_fd = need_blob && dfd >= 0 ? tmpfile_open(s, err) : -1;
-        char label[DIGEST_STR_MAX + 16];
-        snprintf(label, sizeof(label), "layer %s", digest ? digest : diff_id ? diff_id : "(new)");
-        LayerUnpackOptions o = {
-                .label = label, .expect_digest = uncompressed ? NULL : digest, .expect_diff_id = diff_id,
-                .tee_fd = blob_fd, .tee_uncompressed = uncompressed, .rootless = s->rootless,
-        };
-        LayerUnpackResult res;
-        int r = dfd < 0 ? kerr(err, -errno, "open %s", tmppath) : (need_blob && blob_fd < 0) ? blob_fd : 0;
-        if (r >= 0)
-                r = layer_unpack(src_fd, dfd, &o, &res, err);
-        if (r >= 0) {
-                (void) fchmod(dfd, 0755);
-                snprintf(li->digest, sizeof(li->digest), "%s", uncompressed ? res.diff_id : res.digest);
-                snprintf(li->diff_id, sizeof(li->diff_id), "%s", res.diff_id);
-                if (!li->media_type[0])
-                        snprintf(li->media_type, sizeof(li->media_type), "%s",
-                                 oci_layer_media_type(uncompressed ? LAYER_COMPRESSION_NONE : (int) res.compression));
-                li->size = uncompressed ? res.tar_size : res.raw_size;
-                li->unpacked_size = res.unpacked_size;
-                if (store_layer_exists(s, res.diff_id))   /* learnt only now (no diff-id given) */
-                        r = blob_fd >= 0 ? blob_publish(s, blob_fd, li->digest, err) : 0;
-                else
-                        r = layer_publish(s, blob_fd, tmpname, li, err);
-        }
-        (void) rm_rf_at(s->tmp_fd, tmpname);
-        return r;
-}
-
-int store_layer_import(ImageStore *s, int src_fd, const char *expect_digest, const char *expect_diff_id,
-                       const char *media_type, bool store_uncompressed, LayerInfo *ret, KError **err) {
-        LayerInfo li = {};
-        if (media_type)
-                snprintf(li.media_type, sizeof(li.media_type), "%s", media_type);
-        int r;
-        if (expect_diff_id && store_layer_exists(s, expect_diff_id) && !store_uncompressed)
-                r = layer_present(s, src_fd, expect_digest, expect_diff_id, &li, err);
-        else
-                r = layer_unpack_new(s, src_fd, expect_digest, expect_diff_id, store_uncompressed, &li, err);
-        if (r < 0)
-                return r;
-        *ret = li;
-        return 0;
-}

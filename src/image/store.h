@@ -91,3 +91,8 @@ int store_write_manifest(ImageStore *s, const char *config_digest, uint64_t conf
 int store_resolve(ImageStore *s, const char *ref, char **ret_id, KError **err);
 /* "layers/<hex>" path of a diff-id under the store root. */
 char *store_layer_path(ImageStore *s, const char *diff_id);
+
+/* Internal helpers shared by store.c and store-layer.c. */
+const char *store_hex_of(const char *digest);
+int store_tmpfile_open(ImageStore *s, KError **err);
+int store_blob_publish(ImageStore *s, int fd, const char *digest, KError **err);

@@ -78,6 +78,10 @@ class L1Image:
             if not os.path.exists(target):
                 shutil.copy(lib, target)
 
+    def add_data(self, src, dest):
+        """Copy one file as is (a kernel image, an initrd)."""
+        shutil.copy(src, self._dest(dest))
+
     def add_tree(self, src, dest):
         shutil.copytree(src, self._dest(dest), symlinks=True)
 

@@ -91,7 +91,7 @@ def leftovers(root, known_ids):
                 cmd = open("/proc/%s/cmdline" % pid, "rb").read()
             except OSError:
                 continue
-            if root.encode() in cmd and b"__monitor" in cmd and alive(int(pid)):
+            if root.encode() in cmd and b"kapsel-monitor" in cmd and alive(int(pid)):
                 found.append("monitor %s" % pid)
     return found
 
@@ -363,7 +363,7 @@ def test_bad_input_messages(k):
         (["run", "--memory", "1k", "busybox", "true"], "6 MiB"),
         (["run", "--restart", "sometimes", "busybox"], "--restart"),
         (["run", "--cap-add", "FLY", "busybox", "true"], "unknown capability"),
-        (["run", "--network", "nonet", "busybox", "true"], "network nonet not found"),
+        (["run", "--network", "nonet", "busybox", "true"], "network 'nonet' not found"),
         (["logs", "ghost"], "no such container: ghost"),
         (["run", "--name", "bad/name", "busybox", "true"], "invalid container name"),
     ]
@@ -386,7 +386,7 @@ def test_kill9_monitor_then_system_check(k):
     k("run", "-d", "--name", "victim", "busybox", "sleep", "100")
     doc = k.inspect("victim")
     monitors = [int(p) for p in os.listdir("/proc") if p.isdigit() and
-                b"__monitor" in open("/proc/%s/cmdline" % p, "rb").read() and k.root.encode() in open("/proc/%s/cmdline" % p, "rb").read()]
+                b"kapsel-monitor" in open("/proc/%s/cmdline" % p, "rb").read() and k.root.encode() in open("/proc/%s/cmdline" % p, "rb").read()]
     assert len(monitors) == 1
     os.kill(monitors[0], signal.SIGKILL)
     out = k("system", "check").stdout

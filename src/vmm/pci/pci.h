@@ -45,10 +45,14 @@ int pci_bus_new(Bus *pio, Bus *mmio, uint64_t mmio_base, uint64_t mmio_size, Pci
 void pci_bus_free(PciBus *bus);
 /* Place dev in the next free slot, assign its BARs and register them. dev must outlive the bus. */
 int pci_bus_add(PciBus *bus, PciDevice *dev, KError **err);
+/* Take dev off the bus: its BARs leave the mmio bus and its slot reads as empty. NULL-safe. Devices
+ * are removed before pci_bus_free() (reverse order of creation). */
+void pci_bus_remove(PciBus *bus, PciDevice *dev);
 
 /* Helpers for device models building a config space. */
 void pci_config_set_ids(PciDevice *dev, uint16_t vendor, uint16_t device, uint16_t subsys_vendor,
                         uint16_t subsys, uint32_t class_code, uint8_t revision);
 /* Append a capability of `len` bytes (first byte = cap ID) to the list; returns its config offset or
- * -ENOSPC. */
+ * -ENOSPC. Only capabilities whose length the list can recover are accepted: vendor-specific (length
+ * in byte 2) and MSI-X (12 bytes); others give -EOPNOTSUPP. */
 int pci_config_add_cap(PciDevice *dev, const uint8_t *cap, uint8_t len);

@@ -32,11 +32,16 @@ typedef struct VirtioNetConfig {
 } VirtioNetConfig;
 
 typedef struct VirtioConsoleConfig {
-        int in_fd, out_fd;      /* host side: bytes from in_fd go to the guest, guest output to out_fd */
+        int in_fd, out_fd;      /* host side: bytes from in_fd go to the guest, guest output to out_fd;
+                                 * both stay the caller's (not closed by virtio_dev_free) */
 } VirtioConsoleConfig;
 
 int virtio_blk_create(const VirtioEnv *env, const VirtioBlkConfig *cfg, VirtioDev **ret, KError **err);
 int virtio_net_create(const VirtioEnv *env, const VirtioNetConfig *cfg, VirtioDev **ret, KError **err);
+/* Same on an already open backend fd (taken over, made non-blocking) that speaks the tap framing:
+ * one frame per read/write with a 12-byte virtio_net_hdr in front. Tests pass a SOCK_DGRAM
+ * socketpair end. */
+int virtio_net_create_fd(const VirtioEnv *env, int fd, const uint8_t mac[6], VirtioDev **ret, KError **err);
 int virtio_rng_create(const VirtioEnv *env, VirtioDev **ret, KError **err);
 int virtio_console_create(const VirtioEnv *env, const VirtioConsoleConfig *cfg, VirtioDev **ret, KError **err);
 int virtio_balloon_create(const VirtioEnv *env, VirtioDev **ret, KError **err);

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The control socket: a unix stream socket speaking JSON lines. Each request is one object with a
+ * "cmd" ("pause", "resume", "stop", "stats", "balloon" with "pages"); each reply is one object with
+ * "ok" (true, plus results; or false with "error"). The protocol part is pure (control_handle_line)
+ * and fuzzed; the socket part lives in the VM's event loop. */
+#pragma once
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "event-loop.h"
+
+typedef struct ControlOps {
+        int (*pause)(void *opaque);
+        int (*resume)(void *opaque);
+        int (*stop)(void *opaque);
+        /* fill `reply` with statistics */
+        int (*stats)(void *opaque, json_t *reply);
+        /* set the balloon target in 4 KiB pages; fill `reply` with the current size */
+        int (*balloon)(void *opaque, uint32_t pages, json_t *reply);
+} ControlOps;
+
+#define CONTROL_MAX_LINE 4096
+
+/* Handle one request line (without the newline); returns the reply line (without newline), malloc'ed. */
+char *control_handle_line(const ControlOps *ops, void *opaque, const char *line, size_t len);
+
+typedef struct Control Control;
+int control_open(const char *path, EventLoop *loop, const ControlOps *ops, void *opaque, Control **ret, KError **err);
+/* Client side: send one request line to the socket at `path`, return the reply line (malloc'ed). */
+int control_request(const char *path, const char *line, char **ret_reply, KError **err);
+
+/* Close every connection and remove the socket file. NULL-safe. */
+void control_free(Control *c);

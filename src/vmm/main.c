@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* kapsel-vmm: one process per micro-VM. Parse, create, run, report once. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "control.h"
+#include "string-util.h"
+#include "vm.h"
+
+#ifdef VMM_HAVE_VIRTIO
+#define VMM_DEVICES "serial i8042 rtc pci virtio-blk virtio-net virtio-rng virtio-balloon virtio-console"
+#else
+#define VMM_DEVICES "serial i8042 rtc"
+#endif
+
+/* `kapsel-vmm ctl SOCKET JSON`: one request to a running VM's control socket; prints the reply and
+ * exits 0 when it says ok. */
+static int main_ctl(int argc, char **argv) {
+        _cleanup_kerr_ KError *err = NULL;
+        if (argc != 4) {
+                fputs("Usage: kapsel-vmm ctl SOCKET '{\"cmd\":\"stats\"}'\n", stderr);
+                return 2;
+        }
+        _cleanup_free_ char *reply = NULL;
+        if (control_request(argv[2], argv[3], &reply, &err) < 0) {
+                fprintf(stderr, "kapsel-vmm: %s\n", err->msg);
+                return 1;
+        }
+        puts(reply);
+        return strstr(reply, "\"ok\":true") ? 0 : 1;
+}
+
+int main(int argc, char **argv) {
+        VmmConfig cfg;
+        _cleanup_kerr_ KError *err = NULL;
+        if (argc > 1 && streq(argv[1], "ctl"))
+                return main_ctl(argc, argv);
+        int r = vmm_config_parse(argc, argv, &cfg, &err);
+        if (r < 0) {
+                fprintf(stderr, "kapsel-vmm: %s\n", err->msg);
+                vmm_config_done(&cfg);
+                return 2;
+        }
+        if (cfg.help || cfg.version) {
+                fputs(cfg.help ? vmm_config_usage : "kapsel-vmm " KAPSEL_VERSION "\ndevices: " VMM_DEVICES "\n", stdout);
+                vmm_config_done(&cfg);
+                return 0;
+        }
+        Vm *vm = NULL;
+        r = vm_create(&cfg, &vm, &err);
+        if (r < 0) {
+                fprintf(stderr, "kapsel-vmm: %s\n", err ? err->msg : "VM setup failed");
+                vmm_config_done(&cfg);
+                return err && err->kind == KERR_USAGE ? 2 : 1;
+        }
+        int status = vm_run(vm, &err);
+        if (err)
+                fprintf(stderr, "kapsel-vmm: %s\n", err->msg);
+        else if (status != 0)
+                fprintf(stderr, "kapsel-vmm: %s\n", vm->exit_reason);
+        else if (getenv("KAPSEL_VMM_VERBOSE"))
+                fprintf(stderr, "kapsel-vmm: %s\n", vm->exit_reason);
+        vm_free(vm);
+        vmm_config_done(&cfg);
+        return err ? 1 : status;
+}

@@ -1,0 +1,244 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* virtio-console through pipes, virtio-net through a datagram socketpair standing in for the tap,
+ * virtio-balloon releasing guest pages, each driven by the fake driver. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_net.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "test-virtio-harness.h"
+
+#define F_V1 (1ULL << VIRTIO_F_VERSION_1)
+
+/* ---- console ---- */
+
+static void test_console_both_directions(void **state) {
+        Machine m;
+        machine_init(&m);
+        int in[2], out[2];
+        assert_int_equal(pipe2(in, O_CLOEXEC), 0);
+        assert_int_equal(pipe2(out, O_CLOEXEC | O_NONBLOCK), 0);
+        VirtioConsoleConfig cfg = { .in_fd = in[0], .out_fd = out[1] };
+        VirtioDev *con;
+        assert_int_equal(virtio_console_create(&m.env, &cfg, &con, NULL), 0);
+        m.fake.ioeventfd_fails = true;
+        Drv d;
+        drv_bring_up(&d, &m, 1, F_V1, 2, 8);
+
+        /* guest -> host */
+        uint64_t tx = drv_alloc(&d, 16, 1);
+        memcpy(gpa(&m, tx, 6), "hello\n", 6);
+        DrvBuf tb = { tx, 6, false };
+        drv_add_chain(&d, 1, &tb, 1);
+        drv_kick(&d, 1);
+        char got[16] = {};
+        assert_int_equal(read(out[0], got, sizeof(got)), 6);
+        assert_memory_equal(got, "hello\n", 6);
+        uint32_t id, len;
+        assert_true(drv_get_used(&d, 1, &id, &len));
+
+        /* host -> guest: no buffer yet, the input waits in the pipe */
+        assert_int_equal(write(in[1], "typed", 5), 5);
+        machine_run_loop(&m);
+        assert_int_equal(m.fake.n_fds, 0);      /* it left the loop: nothing to put the input in */
+        uint64_t rx = drv_alloc(&d, 64, 1);
+        DrvBuf rb = { rx, 64, true };
+        drv_add_chain(&d, 0, &rb, 1);
+        drv_kick(&d, 0);
+        assert_true(machine_run_loop(&m) >= 1);
+        assert_true(drv_get_used(&d, 0, &id, &len));
+        assert_int_equal(len, 5);
+        assert_memory_equal(gpa(&m, rx, 5), "typed", 5);
+        assert_true(msis_with_data(&m, MSI_DATA_BASE + 0) >= 1);
+        /* with no buffers left the input fd leaves the loop rather than spin */
+        assert_int_equal(write(in[1], "more", 4), 4);
+        machine_run_loop(&m);
+        assert_int_equal(m.fake.n_fds, 0);
+
+        virtio_dev_free(con);
+        machine_done(&m);
+        close(in[0]);
+        close(in[1]);
+        close(out[0]);
+        close(out[1]);
+}
+
+/* ---- net ---- */
+
+static const uint8_t mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
+
+typedef struct NetRig {
+        Machine m;
+        VirtioDev *net;
+        int peer;               /* the "host side of the tap" */
+        Drv d;
+} NetRig;
+
+static void net_up(NetRig *r) {
+        machine_init(&r->m);
+        int sv[2];
+        assert_int_equal(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv), 0);
+        r->peer = sv[1];
+        assert_int_equal(virtio_net_create_fd(&r->m.env, sv[0], mac, &r->net, NULL), 0);
+        r->m.fake.ioeventfd_fails = true;
+        drv_bring_up(&r->d, &r->m, 1, F_V1 | (1ULL << VIRTIO_NET_F_MAC), 2, 16);
+}
+
+static void net_down(NetRig *r) {
+        virtio_dev_free(r->net);
+        machine_done(&r->m);
+        close(r->peer);
+}
+
+static void test_net_mac_in_config(void **state) {
+        NetRig r;
+        net_up(&r);
+        for (unsigned i = 0; i < 6; i++)
+                assert_int_equal(mmio_read(&r.m, r.d.device + i, 1), mac[i]);
+        assert_int_equal(mmio_read(&r.m, r.d.device + 6, 2), VIRTIO_NET_S_LINK_UP);
+        net_down(&r);
+}
+
+static void test_net_transmit(void **state) {
+        NetRig r;
+        net_up(&r);
+        /* header and frame in separate buffers, as Linux sends them */
+        uint64_t hdr = drv_alloc(&r.d, 12, 2), frame = drv_alloc(&r.d, 60, 2);
+        memset(gpa(&r.m, frame, 60), 0x42, 60);
+        DrvBuf b[2] = { { hdr, 12, false }, { frame, 60, false } };
+        drv_add_chain(&r.d, 1, b, 2);
+        drv_kick(&r.d, 1);
+        uint8_t pkt[128];
+        ssize_t n = recv(r.peer, pkt, sizeof(pkt), MSG_DONTWAIT);
+        assert_int_equal(n, 72);
+        static const uint8_t zero[12];
+        assert_memory_equal(pkt, zero, 12);
+        assert_memory_equal(pkt + 12, gpa(&r.m, frame, 60), 60);
+        uint32_t id, len;
+        assert_true(drv_get_used(&r.d, 1, &id, &len));
+
+        /* a GSO request without the feature is dropped, the chain still returned */
+        struct virtio_net_hdr_v1 *h = gpa(&r.m, hdr, 12);
+        h->gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
+        drv_add_chain(&r.d, 1, b, 2);
+        drv_kick(&r.d, 1);
+        assert_int_equal(recv(r.peer, pkt, sizeof(pkt), MSG_DONTWAIT), -1);
+        assert_int_equal(errno, EAGAIN);
+        assert_true(drv_get_used(&r.d, 1, &id, &len));
+        /* so is a runt frame */
+        h->gso_type = 0;
+        b[1].len = 4;
+        drv_add_chain(&r.d, 1, b, 2);
+        drv_kick(&r.d, 1);
+        assert_int_equal(recv(r.peer, pkt, sizeof(pkt), MSG_DONTWAIT), -1);
+        net_down(&r);
+}
+
+static void test_net_receive(void **state) {
+        NetRig r;
+        net_up(&r);
+        uint8_t pkt[12 + 64] = {};
+        memset(pkt + 12, 0x77, 64);
+        pkt[10] = 0x99;         /* garbage where num_buffers goes: the device must set it to 1 */
+        assert_int_equal(send(r.peer, pkt, sizeof(pkt), 0), (ssize_t) sizeof(pkt));
+        uint64_t buf = drv_alloc(&r.d, 1526, 2);
+        DrvBuf b = { buf, 1526, true };
+        drv_add_chain(&r.d, 0, &b, 1);
+        drv_kick(&r.d, 0);
+        assert_true(machine_run_loop(&r.m) >= 1);
+        uint32_t id, len;
+        assert_true(drv_get_used(&r.d, 0, &id, &len));
+        assert_int_equal(len, sizeof(pkt));
+        struct virtio_net_hdr_v1 *h = gpa(&r.m, buf, 12);
+        assert_int_equal(le16toh(h->num_buffers), 1);
+        assert_memory_equal(gpa(&r.m, buf + 12, 64), pkt + 12, 64);
+        assert_true(msis_with_data(&r.m, MSI_DATA_BASE + 0) >= 1);
+        net_down(&r);
+}
+
+/* ---- balloon ---- */
+
+static void test_balloon_inflate_releases_pages(void **state) {
+        Machine m;
+        machine_init(&m);
+        VirtioDev *bal;
+        assert_int_equal(virtio_balloon_create(&m.env, &bal, NULL), 0);
+        m.fake.ioeventfd_fails = true;
+        Drv d;
+        drv_bring_up(&d, &m, 1, F_V1, 2, 8);
+
+        /* the host asks for 3 pages: config changes, interrupt on the config vector */
+        unsigned before = msis_with_data(&m, MSI_DATA_BASE + 4);
+        uint8_t gen = (uint8_t) common_read(&d, 21, 1);
+        assert_int_equal(virtio_balloon_set_target(bal, 3), 0);
+        assert_int_equal(msis_with_data(&m, MSI_DATA_BASE + 4), before + 1);
+        assert_int_not_equal((uint8_t) common_read(&d, 21, 1), gen);
+        assert_int_equal(mmio_read(&m, d.device, 4), 3);
+
+        /* three guest pages full of data, the middle one far from the others */
+        uint64_t pages[3] = { MACHINE_RAM_GPA + 0x200000, MACHINE_RAM_GPA + 0x201000, MACHINE_RAM_GPA + 0x300000 };
+        for (unsigned i = 0; i < 3; i++)
+                memset(gpa(&m, pages[i], 4096), 0xaa, 4096);
+        uint64_t keep = MACHINE_RAM_GPA + 0x202000;
+        memset(gpa(&m, keep, 4096), 0xbb, 4096);
+        uint64_t pfns = drv_alloc(&d, 16, 4);
+        for (unsigned i = 0; i < 3; i++)
+                gpa_put32(&m, pfns + 4 * i, (uint32_t) (pages[i] >> 12));
+        gpa_put32(&m, pfns + 12, 0xfffff);      /* not RAM: ignored */
+        DrvBuf b = { pfns, 16, false };
+        drv_add_chain(&d, 0, &b, 1);
+        drv_kick(&d, 0);
+        uint32_t id, len;
+        assert_true(drv_get_used(&d, 0, &id, &len));
+        static const uint8_t zero[4096];
+        for (unsigned i = 0; i < 3; i++)
+                assert_memory_equal(gpa(&m, pages[i], 4096), zero, 4096);
+        assert_int_equal(*(uint8_t *) gpa(&m, keep, 1), 0xbb);
+
+        /* the guest reports what it holds */
+        mmio_write(&m, d.device + 4, 3, 4);
+        assert_int_equal(virtio_balloon_actual(bal), 3);
+        /* num_pages is the host's: a guest write is ignored */
+        mmio_write(&m, d.device, 99, 4);
+        assert_int_equal(mmio_read(&m, d.device, 4), 3);
+        /* deflate just returns the chain */
+        drv_add_chain(&d, 1, &b, 1);
+        drv_kick(&d, 1);
+        assert_true(drv_get_used(&d, 1, &id, &len));
+
+        virtio_dev_free(bal);
+        machine_done(&m);
+}
+
+static void test_balloon_target_on_other_device(void **state) {
+        Machine m;
+        machine_init(&m);
+        VirtioDev *rng;
+        assert_int_equal(virtio_rng_create(&m.env, &rng, NULL), 0);
+        assert_int_equal(virtio_balloon_set_target(rng, 1), -EINVAL);
+        virtio_dev_free(rng);
+        machine_done(&m);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_console_both_directions),
+                cmocka_unit_test(test_net_mac_in_config),
+                cmocka_unit_test(test_net_transmit),
+                cmocka_unit_test(test_net_receive),
+                cmocka_unit_test(test_balloon_inflate_releases_pages),
+                cmocka_unit_test(test_balloon_target_on_other_device),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

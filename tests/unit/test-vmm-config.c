@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* kapsel-vmm's command line and the control-socket protocol (pure parts). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <string.h>
+
+#include "control.h"
+#include "vmm-config.h"
+
+#define ARGV(...) ((char *[]) { "kapsel-vmm", __VA_ARGS__, NULL })
+#define ARGC(...) ((int) (sizeof((char *[]) { "kapsel-vmm", __VA_ARGS__ }) / sizeof(char *)))
+#define PARSE(c, err, ...) vmm_config_parse(ARGC(__VA_ARGS__), ARGV(__VA_ARGS__), c, err)
+
+static void test_config_defaults(void **state) {
+        VmmConfig c;
+        assert_int_equal(PARSE(&c, NULL, "--kernel", "/k"), 0);
+        assert_string_equal(c.kernel, "/k");
+        assert_null(c.initrd);
+        assert_int_equal(c.cpus, 1);
+        assert_int_equal(c.memory, 512ULL << 20);
+        assert_string_equal(c.cmdline, VMM_DEFAULT_CMDLINE);
+        assert_true(c.seccomp);
+        assert_string_equal(c.kvm_dev, "/dev/kvm");
+        assert_int_equal(c.n_disks, 0);
+        assert_null(c.tap);
+        vmm_config_done(&c);
+}
+
+static void test_config_full(void **state) {
+        VmmConfig c;
+        assert_int_equal(PARSE(&c, NULL, "--kernel", "/k", "--initrd", "/i", "--cmdline", "quiet", "--cpus", "4",
+                               "--memory", "2G", "--disk", "/a.img", "--disk", "/b.img,ro", "--net",
+                               "tap=tap0,mac=02:00:00:00:00:01", "--rng", "--balloon", "--console-log", "/log",
+                               "--control", "/s", "--hugepages", "--ksm", "--no-seccomp"), 0);
+        assert_int_equal(c.cpus, 4);
+        assert_int_equal(c.memory, 2ULL << 30);
+        assert_int_equal(c.n_disks, 2);
+        assert_string_equal(c.disks[0].path, "/a.img");
+        assert_false(c.disks[0].readonly);
+        assert_string_equal(c.disks[1].path, "/b.img");
+        assert_true(c.disks[1].readonly);
+        assert_string_equal(c.tap, "tap0");
+        assert_true(c.has_mac);
+        assert_int_equal(c.mac[5], 1);
+        assert_true(c.rng && c.balloon && c.hugepages && c.ksm);
+        assert_false(c.seccomp);
+        assert_string_equal(c.console_log, "/log");
+        assert_string_equal(c.control, "/s");
+        vmm_config_done(&c);
+}
+
+static void test_config_memory_bare_number_is_mib(void **state) {
+        VmmConfig c;
+        assert_int_equal(PARSE(&c, NULL, "--kernel", "/k", "--memory", "256"), 0);
+        assert_int_equal(c.memory, 256ULL << 20);
+        vmm_config_done(&c);
+}
+
+static void expect_usage_error(int argc, char **argv, const char *needle) {
+        VmmConfig c;
+        _cleanup_kerr_ KError *err = NULL;
+        assert_true(vmm_config_parse(argc, argv, &c, &err) < 0);
+        assert_non_null(err);
+        assert_int_equal(err->kind, KERR_USAGE);
+        if (!strstr(err->msg, needle))
+                fail_msg("'%s' not in '%s'", needle, err->msg);
+        vmm_config_done(&c);
+}
+#define EXPECT_USAGE(needle, ...) expect_usage_error(ARGC(__VA_ARGS__), ARGV(__VA_ARGS__), needle)
+
+static void test_config_errors(void **state) {
+        EXPECT_USAGE("--kernel is required", "--cpus", "2");
+        EXPECT_USAGE("--cpus 0", "--kernel", "/k", "--cpus", "0");
+        EXPECT_USAGE("--cpus 65", "--kernel", "/k", "--cpus", "65");
+        EXPECT_USAGE("--cpus x", "--kernel", "/k", "--cpus", "x");
+        EXPECT_USAGE("--memory lots", "--kernel", "/k", "--memory", "lots");
+        EXPECT_USAGE("multiple of 2 MiB", "--kernel", "/k", "--memory", "1000K");
+        EXPECT_USAGE("unknown option 'rw'", "--kernel", "/k", "--disk", "/a,rw");
+        EXPECT_USAGE("empty path", "--kernel", "/k", "--disk", ",ro");
+        EXPECT_USAGE("expected tap=NAME", "--kernel", "/k", "--net", "bridge");
+        EXPECT_USAGE("1..15 characters", "--kernel", "/k", "--net", "tap=0123456789abcdef");
+        EXPECT_USAGE("mac=", "--kernel", "/k", "--net", "tap=t,mac=01:00:00:00:00:01");  /* multicast */
+        EXPECT_USAGE("mac=", "--kernel", "/k", "--net", "tap=t,mac=02:00:00:00:00");
+        EXPECT_USAGE("--bogus", "--kernel", "/k", "--bogus");
+        EXPECT_USAGE("unexpected argument 'extra'", "--kernel", "/k", "extra");
+        EXPECT_USAGE("at most 8 disks", "--kernel", "/k", "--disk", "1", "--disk", "2", "--disk", "3", "--disk", "4",
+                     "--disk", "5", "--disk", "6", "--disk", "7", "--disk", "8", "--disk", "9");
+}
+
+/* ---- control protocol against fake ops ---- */
+
+typedef struct FakeVm {
+        int paused, resumed, stopped;
+        uint32_t balloon;
+} FakeVm;
+
+static int f_pause(void *o) {
+        ((FakeVm *) o)->paused++;
+        return 0;
+}
+static int f_resume(void *o) {
+        ((FakeVm *) o)->resumed++;
+        return -ESHUTDOWN;
+}
+static int f_stop(void *o) {
+        ((FakeVm *) o)->stopped++;
+        return 0;
+}
+static int f_stats(void *o, json_t *reply) {
+        json_object_set_new(reply, "uptime_ms", json_integer(42));
+        return 0;
+}
+static int f_balloon(void *o, uint32_t pages, json_t *reply) {
+        ((FakeVm *) o)->balloon = pages;
+        json_object_set_new(reply, "target_pages", json_integer(pages));
+        return 0;
+}
+static const ControlOps fake_ops = { f_pause, f_resume, f_stop, f_stats, f_balloon };
+
+static char *req(FakeVm *vm, const char *line) {
+        return control_handle_line(&fake_ops, vm, line, strlen(line));
+}
+
+static void expect_reply(FakeVm *vm, const char *line, const char *want) {
+        char *r = req(vm, line);
+        assert_non_null(r);
+        if (!strstr(r, want))
+                fail_msg("reply to %s: '%s' lacks '%s'", line, r, want);
+        free(r);
+}
+
+static void test_control_commands(void **state) {
+        FakeVm vm = { 0 };
+        expect_reply(&vm, "{\"cmd\":\"pause\"}", "{\"ok\":true}");
+        assert_int_equal(vm.paused, 1);
+        expect_reply(&vm, "{\"cmd\":\"stop\"}", "\"ok\":true");
+        assert_int_equal(vm.stopped, 1);
+        expect_reply(&vm, "{\"cmd\":\"stats\"}", "\"uptime_ms\":42");
+        expect_reply(&vm, "{\"cmd\":\"balloon\",\"pages\":1024}", "\"target_pages\":1024");
+        assert_int_equal(vm.balloon, 1024);
+        /* an op's failure is reported, not hidden */
+        expect_reply(&vm, "{\"cmd\":\"resume\"}", "\"ok\":false");
+        assert_int_equal(vm.resumed, 1);
+}
+
+static void test_control_bad_requests(void **state) {
+        FakeVm vm = { 0 };
+        expect_reply(&vm, "not json", "\"ok\":false");
+        expect_reply(&vm, "[1,2]", "not a JSON object");
+        expect_reply(&vm, "{}", "missing \\\"cmd\\\"");
+        expect_reply(&vm, "{\"cmd\":7}", "missing");
+        expect_reply(&vm, "{\"cmd\":\"reboot\"}", "unknown cmd");
+        expect_reply(&vm, "{\"cmd\":\"balloon\"}", "needs \\\"pages\\\"");
+        expect_reply(&vm, "{\"cmd\":\"balloon\",\"pages\":-1}", "needs");
+        expect_reply(&vm, "{\"cmd\":\"balloon\",\"pages\":99999999999}", "needs");
+        expect_reply(&vm, "{\"cmd\":\"pause\",\"cmd\":\"stop\"}", "\"ok\":false");       /* duplicate key */
+        assert_int_equal(vm.paused + vm.stopped + (int) vm.balloon, 0);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_config_defaults),
+                cmocka_unit_test(test_config_full),
+                cmocka_unit_test(test_config_memory_bare_number_is_mib),
+                cmocka_unit_test(test_config_errors),
+                cmocka_unit_test(test_control_commands),
+                cmocka_unit_test(test_control_bad_requests),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
