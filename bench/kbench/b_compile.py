@@ -11,12 +11,14 @@ import shutil
 import subprocess
 
 from . import prep
-from .common import Bench, Row, interleave, log, sh, timed, which
+from .common import Bench, Row, interleave, loadavg, log, sh, timed, which
 from .engines import Kapsel, Podman
 
 NAME = "compile"
+SUMMARY = "the compile study: configure + make of a Debian source package, bare vs kapsel, crun, runc, podman, micro-VM"
+RUNS = (3, 1)              # runs per contender: full, --quick
 BUILD = "./configure > bench-build.log 2>&1 && make -j2 >> bench-build.log 2>&1"
-PRODUCT = "gzip"        # the binary a successful build leaves in the tree
+PRODUCTS = {"gzip": "gzip", "sed": "sed/sed", "m4": "src/m4", "zlib": "minigzip"}   # what a successful build leaves
 VM_ROW = "kapsel micro-VM"
 
 # The published run the issue cites (GUUG 2015): % of bare metal for the same kind of study.
@@ -66,6 +68,7 @@ class Study:
         self.cmds = {}          # contender -> function(tree) -> argv
         self.unavailable = {}
         self.cleanups = []      # runtime `delete -f` commands, run after each build
+        self.log = []           # (contender, run, seconds or None, load average at start, at end)
 
     def tree(self, name, i):
         dst = os.path.join(self.dir, "%s-%d" % (name, i), os.path.basename(self.pristine))
@@ -114,10 +117,13 @@ class Study:
         tree = self.tree(name, i)
         argv, cwd = self.cmds[name](tree)
         sh(["sync"])
+        load0 = loadavg().split()[0]
         try:
             dt = timed(argv, cwd=cwd, timeout=3600)
-            if not os.access(os.path.join(tree, PRODUCT), os.X_OK):
-                raise RuntimeError("the build left no %s binary" % PRODUCT)
+            self.log.append((name, i + 1, dt, load0, loadavg().split()[0]))
+            product = PRODUCTS.get(prep.COMPILE_SOURCE)
+            if product and not os.access(os.path.join(tree, product), os.X_OK):
+                raise RuntimeError("the build left no %s binary" % product)
             log("  compile %-8s run %d: %.1f s" % (name, i + 1, dt))
             return dt
         except (RuntimeError, subprocess.TimeoutExpired):
@@ -164,7 +170,7 @@ def run(ctx):
     st = Study(ctx, rootfs, pristine)
     try:
         st.setup(tarball)
-        runs = ctx.n(5, 2)
+        runs = ctx.n(*RUNS)
         log("compile: %d interleaved runs of %s" % (runs, ", ".join(st.cmds)))
         samples, failed = interleave(st.cmds, runs, st.measure, log=log)
     finally:
@@ -187,6 +193,10 @@ def run(ctx):
         if r.ok and r.name != "bare":
             b.claim(t, r.name, "bare", label="compile: %s / bare" % r.name)
     b.extra_md.append(study_table(t))
+    b.extra_md.append("Every build in the order it ran, with the 1-minute load average before and after it "
+                      "(other work on this machine shows here):\n\n| # | environment | run | seconds | load before | load after |\n"
+                      "|---|---|---|---|---|---|\n" + "\n".join(
+                          "| %d | %s | %d | %.1f | %s | %s |" % ((k + 1,) + e) for k, e in enumerate(st.log)))
     b.extra_md.append("For context, the published run of the same kind of study the issue cites "
                       "(GUUG 2015, Core2 then Xeon E3; % of bare metal):\n\n| environment | % of bare |\n|---|---|\n" +
                       "\n".join("| %s | %s |" % g for g in GUUG_2015))

@@ -12,6 +12,8 @@ from .common import Bench, Row, log, sh
 from .engines import Kapsel, Podman
 
 NAME = "density"
+SUMMARY = "density: memory per idle busybox container, kapsel vs podman"
+RUNS = (3, 1)              # runs per contender: full, --quick
 SETTLE_S = 3
 
 
@@ -100,7 +102,7 @@ def run(ctx):
               "MemAvailable drop over K containers, and the PSS (smaps_rollup) of the processes that "
               "belong to them (monitor or conmon, plus the container), each divided by K. "
               "MemAvailable also moves with everything else on the machine: read it with the spread.")
-    steps = (10, 20) if ctx.quick else (50, 100)
+    steps = (10,) if ctx.quick else (10, 20)
     bb = prep.tar_of(prep.busybox_rootfs(ctx.work), os.path.join(ctx.work, "busybox.tar"))
     root = os.path.join(ctx.work, "density")
     k = Kapsel(ctx.kapsel, os.path.join(root, "kapsel"))
@@ -118,7 +120,7 @@ def run(ctx):
             p.import_(bb, "localhost/busybox")
             engines.append(Engine("podman", p, "localhost/busybox", p.base))
         results = {(e.name, s, m): [] for e in engines for s in steps for m in ("avail", "pss")}
-        rounds = ctx.n(2, 1)
+        rounds = ctx.n(*RUNS)
         for r in range(rounds):
             for e in (engines if r % 2 == 0 else list(reversed(engines))):
                 try:

@@ -7,6 +7,8 @@ from .common import Bench, interleave, log, rows_from, timed
 from .engines import Kapsel, Podman
 
 NAME = "engine"
+SUMMARY = "engine: `run --rm busybox true`, kapsel vs podman (crun, runc, kapsel-runtime)"
+RUNS = (20, 5)              # runs per contender: full, --quick
 TARGET = 0.2        # issue 3: at most 0.2x podman's time
 
 
@@ -44,7 +46,7 @@ def run(ctx):
             except RuntimeError as e:
                 broken[name] = str(e)[:300]
                 del cmds[name]
-        runs = ctx.n(20, 5)
+        runs = ctx.n(*RUNS)
         log("engine: %d interleaved runs of %s" % (runs, ", ".join(cmds)))
         samples, failed = interleave(cmds, runs, lambda name, i: timed(cmds[name]), log=None)
         failed.update(broken)

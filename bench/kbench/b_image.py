@@ -2,14 +2,22 @@
 rootfs) with kapsel against podman and umoci. Every run starts from an empty store, made and
 removed outside the timed part; `sync` before each run so no run pays the previous one's
 writeback."""
+import json
 import os
 import shutil
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
 
 from . import prep
-from .common import CACHE, Bench, interleave, log, rows_from, sh, timed, which
+from .common import CACHE, Bench, Row, interleave, log, rows_from, sh, timed, which
 from .engines import Kapsel, Podman
 
 NAME = "image"
+SUMMARY = "images: Debian image archive to unpacked image, kapsel load/import vs podman load/import and umoci unpack"
+RUNS = (3, 1)              # runs per contender: full, --quick
 
 
 def oci_image(rootfs_tar):
@@ -27,6 +35,89 @@ def oci_image(rootfs_tar):
         sh(["tar", "-C", layout, "-cf", os.path.join(tmp, "image.tar"), "."])
     prep._atomic_dir(base, make)
     return os.path.join(base, "layout"), os.path.join(base, "image.tar")
+
+
+class Registry:
+    """Debian's docker-registry (distribution 2.8) on a free loopback port, storage in the work dir."""
+
+    def __init__(self, work):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.host = "127.0.0.1:%d" % s.getsockname()[1]
+        os.makedirs(work, exist_ok=True)
+        cfg = os.path.join(work, "registry.yml")
+        with open(cfg, "w") as f:       # YAML is a superset of JSON
+            json.dump({"version": 0.1, "log": {"level": "error"}, "http": {"addr": self.host},
+                       "storage": {"filesystem": {"rootdirectory": os.path.join(work, "storage")}}}, f)
+        self.logf = open(os.path.join(work, "registry.log"), "wb")
+        self.proc = subprocess.Popen([which("docker-registry"), "serve", cfg], stdout=self.logf,
+                                     stderr=self.logf, stdin=subprocess.DEVNULL)
+        deadline = time.time() + 20
+        while True:
+            try:
+                urllib.request.urlopen("http://%s/v2/" % self.host, timeout=1)
+                return
+            except urllib.error.HTTPError:
+                return
+            except OSError:
+                if self.proc.poll() is not None or time.time() > deadline:
+                    self.stop()
+                    raise RuntimeError("docker-registry did not start")
+                time.sleep(0.2)
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+        self.logf.close()
+
+
+def pull_table(b, ctx, layout, kapsel_reason):
+    """Pull the same image from a registry on loopback: kapsel pull, podman pull (both unpack it),
+    skopeo copy to an OCI layout (only fetches and stores the blobs: no unpack)."""
+    t = b.table("pull from a local registry (docker-registry on loopback)", "s")
+    names = ["kapsel pull", "podman pull", "skopeo copy"]
+    if not which("docker-registry") or not which("skopeo"):
+        for n in names:
+            t.add(Row(n, unavailable="docker-registry or skopeo not installed"))
+        return
+    work = os.path.join(ctx.work, "registry")
+    reg = Registry(work)
+    scratch = os.path.join(ctx.work, "pull")
+    try:
+        ref = "%s/kbench/debian:bench" % reg.host
+        sh(["skopeo", "copy", "--dest-tls-verify=false", "oci:%s:bench" % layout, "docker://" + ref], timeout=1800)
+        ops = {
+            "kapsel pull": lambda: Kapsel(ctx.kapsel, os.path.join(scratch, "k")).cmd("pull", "--tls-verify=false", ref),
+            "podman pull": lambda: Podman(os.path.join(scratch, "p")).cmd("pull", "--tls-verify=false", ref),
+            "skopeo copy": lambda: ["skopeo", "copy", "--src-tls-verify=false", "docker://" + ref,
+                                    "oci:%s:bench" % os.path.join(scratch, "s")],
+        }
+        run_names = [n for n in names if not (kapsel_reason and n.startswith("kapsel"))]
+
+        def measure(name, i):
+            shutil.rmtree(scratch, ignore_errors=True)
+            os.makedirs(scratch)
+            sh(["sync"])
+            try:
+                return timed(ops[name](), timeout=1800)
+            finally:
+                if name.startswith("podman"):
+                    Podman(os.path.join(scratch, "p")).cleanup()
+                shutil.rmtree(scratch, ignore_errors=True)
+
+        runs = ctx.n(*RUNS)
+        log("image: %d interleaved pulls of %s" % (runs, ", ".join(run_names)))
+        samples, failed = interleave(run_names, runs, measure, log=log)
+        if kapsel_reason:
+            failed["kapsel pull"] = kapsel_reason
+        rows_from(t, names, samples, failed)
+        # issue 3 sets no target for pulls; skopeo only stores the blobs (no unpack)
+        b.claim(t, "kapsel pull", "podman pull", label="kapsel pull / podman pull")
+        b.claim(t, "kapsel pull", "skopeo copy", label="kapsel pull / skopeo copy (skopeo does not unpack)")
+    finally:
+        reg.stop()
+        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def run(ctx):
@@ -72,7 +163,7 @@ def run(ctx):
                 Podman(os.path.join(scratch, "p")).cleanup()
             shutil.rmtree(scratch, ignore_errors=True)
 
-    runs = ctx.n(5, 2)
+    runs = ctx.n(*RUNS)
     log("image: %d interleaved runs of %s" % (runs, ", ".join(names)))
     samples, failed = interleave(names, runs, measure, log=log)
     if unusable:
@@ -82,4 +173,5 @@ def run(ctx):
     b.claim(t, "kapsel load", "podman load", 1.0, label="kapsel load / podman load")
     b.claim(t, "kapsel load", "umoci unpack", 1.0, label="kapsel load / umoci unpack")
     b.claim(t, "kapsel import", "podman import", 1.0, label="kapsel import / podman import")
+    pull_table(b, ctx, layout, unusable)
     return b

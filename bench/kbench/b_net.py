@@ -6,6 +6,8 @@ import sys
 from .common import BENCH, Bench, Row, sh
 
 NAME = "net"
+SUMMARY = "network: iperf3 TCP throughput, kapsel bridge and port map vs netavark and plain veth limits"
+RUNS = (3, 1)              # runs per contender: full, --quick
 
 
 def run(ctx):
@@ -17,7 +19,7 @@ def run(ctx):
     if not os.access(ctx.net_tool, os.X_OK):
         b.error = "%s not built" % ctx.net_tool
         return b
-    rounds, secs = ctx.n(3, 1), (4 if not ctx.quick else 2)
+    rounds, secs = ctx.n(*RUNS), (4 if not ctx.quick else 2)
     out = os.path.join(ctx.work, "net.json")
     p = sh([sys.executable, os.path.join(BENCH, "net"), "-n", str(rounds), "-t", str(secs), "--json", out],
            check=False, capture_output=True, env=dict(os.environ, KAPSEL_NET_TOOL=ctx.net_tool))

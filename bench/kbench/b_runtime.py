@@ -7,6 +7,8 @@ from . import prep
 from .common import BENCH, Bench, Row, sh
 
 NAME = "runtime"
+SUMMARY = "OCI runtime: start (run /bin/true) and exec, peak RSS; kapsel-runtime vs crun, runc and the floor.c limit"
+RUNS = (30, 8)              # runs per contender: full, --quick
 RSS_TARGET_KB = 2048
 
 
@@ -20,7 +22,7 @@ def run(ctx):
     if not os.access(ctx.runtime, os.X_OK):
         b.error = "%s not built (meson setup build && ninja -C build)" % ctx.runtime
         return b
-    runs = ctx.n(30, 8)
+    runs = ctx.n(*RUNS)
     floor = prep.build_tool(ctx.work, "floor")
     out = os.path.join(ctx.work, "runtime.json")
     p = sh([sys.executable, os.path.join(BENCH, "runtime"), "-n", str(runs), "--json", out,
@@ -40,10 +42,10 @@ def run(ctx):
         start.add(Row(label.get(name, name), r["run_ms"]["samples"]))
         execs.add(Row(label.get(name, name), r["exec_ms"]["samples"]))
         rss.add(Row(label.get(name, name), [max(r["peak_rss_kb"].values())],
-                    note="the maximum over all runs"))
+                    note="the maximum over all runs", single=True))
     if "floor_run_ms" in res:
         start.add(Row("floor", res["floor_run_ms"]["samples"]))
-    rss.add(Row("target", [RSS_TARGET_KB]))
+    rss.add(Row("target", [RSS_TARGET_KB], single=True))
     for t in (start, execs):
         b.claim(t, "kapsel-runtime", "crun", 0.6, label="%s: kapsel-runtime / crun" % t.title.split(":")[0])
         b.claim(t, "kapsel-runtime", "runc", label="%s: kapsel-runtime / runc" % t.title.split(":")[0])

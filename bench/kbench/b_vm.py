@@ -9,6 +9,8 @@ import sys
 from .common import BENCH, Bench, Row, sh
 
 NAME = "vm"
+SUMMARY = "micro-VMs: boot, VMM overhead, virtio-blk vs QEMU (needs /dev/kvm)"
+RUNS = ("-", "-")          # runs nothing without /dev/kvm
 ROWS = ("kapsel-vmm boot to init", "QEMU microvm boot to init", "QEMU q35 boot to init",
         "kapsel-vmm memory overhead", "QEMU memory overhead", "kapsel-vmm virtio-blk read", "QEMU virtio-blk read")
 

@@ -6,6 +6,7 @@ A Row can be "not available" with the reason, shown as such and excluded from ev
 """
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import time
@@ -18,8 +19,9 @@ CACHE = os.environ.get("KAPSEL_BENCH_CACHE", "/var/cache/kapsel-bench")
 class Row:
     """One contender in one table: every sample kept, statistics derived."""
 
-    def __init__(self, name, samples=None, unavailable=None, note=None):
+    def __init__(self, name, samples=None, unavailable=None, note=None, single=False):
         self.name = name
+        self.single = single                # one value by nature (a limit, a maximum over all runs)
         self.samples = list(samples or [])
         self.unavailable = unavailable      # reason string when the row could not be measured
         self.note = note
@@ -85,18 +87,23 @@ class Claim:
         self.met = None
         if self.available and limit is not None:
             self.met = self.ratio <= limit if kind == "max" else self.ratio >= limit
-        self.warning = None
+        self.warning = self.noise = None
         if self.available:
             diff = abs(1 - self.ratio)
             worst = max((a, b), key=lambda r: r.spread)
-            if worst.spread > diff:
+            few = min((a, b), key=lambda r: len(r.samples) if not r.single else 99)
+            if not few.single and len(few.samples) < 3:
+                self.noise = "only %d run(s) of %s: too few to judge the noise" % (len(few.samples), few.name)
+                self.warning = "WARNING: " + self.noise
+            elif worst.spread > diff:
+                self.noise = "spread of %s %.0f%% > difference %.0f%%" % (worst.name, worst.spread * 100, diff * 100)
                 self.warning = ("WARNING: the spread of %s (%.0f%%) exceeds the difference claimed (%.0f%%)"
                                 % (worst.name, worst.spread * 100, diff * 100))
 
     def text(self):
         if not self.available:
             return "%s: not available" % self.label
-        s = "%s = %.2f" % (self.label, self.ratio)
+        s = "%s = %.3f" % (self.label, self.ratio)
         if self.limit is not None:
             s += " (target %s %.2f: %s)" % ("<=" if self.kind == "max" else ">=", self.limit,
                                             "met" if self.met else "NOT met")
@@ -116,6 +123,7 @@ class Bench:
         self.extra_md = []          # extra Markdown blocks (e.g. the compile study's own table)
         self.error = None
         self.seconds = 0.0
+        self.load_start = self.load_end = None     # /proc/loadavg at start and end of the benchmark
 
     def table(self, title, unit, lower_is_better=True):
         t = Table(title, unit, lower_is_better)
@@ -130,6 +138,7 @@ class Bench:
     def to_json(self):
         return {"name": self.name, "title": self.title, "description": self.description,
                 "seconds": self.seconds, "error": self.error, "notes": self.notes,
+                "loadavg_start": self.load_start, "loadavg_end": self.load_end,
                 "tables": [t.to_json() for t in self.tables],
                 "claims": [c.to_json() for c in self.claims]}
 
@@ -139,14 +148,17 @@ class Context:
 
     def __init__(self, runs, quick, out, work):
         self.runs, self.quick, self.out, self.work = runs, quick, out, work
+        self.current = None     # the benchmark running now (for per-benchmark --runs)
         self.build = os.path.join(REPO, "build")
         self.kapsel = os.path.join(self.build, "src/cli/kapsel")
         self.runtime = os.path.join(self.build, "src/cli/kapsel-runtime")
         self.net_tool = os.path.join(self.build, "src/net/kapsel-net-tool")
 
     def n(self, default, quick):
-        """Run count: --runs wins, else the module's default (or its quick default)."""
-        return self.runs or (quick if self.quick else default)
+        """Run count: --runs wins (a number for all, or NAME=N for one benchmark), else the
+        module's default (or its quick default)."""
+        runs = self.runs.get(self.current, self.runs.get("*")) if self.runs else None
+        return runs or (quick if self.quick else default)
 
 
 def which(name):
@@ -167,11 +179,23 @@ def timed(cmd, **kw):
     """Seconds a command takes (wall clock); raises when it fails."""
     kw.setdefault("stdout", subprocess.DEVNULL)
     kw.setdefault("stderr", subprocess.PIPE)
+    timeout = kw.pop("timeout", None)
     t0 = time.perf_counter()
-    p = subprocess.run(cmd, stdin=subprocess.DEVNULL, text=True, **kw)
+    # a session of its own: when the run is stopped (or times out), the whole tree goes, not
+    # only its first process (a build's make and compilers would outlive a killed `sh`)
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, text=True, start_new_session=True, **kw)
+    try:
+        _, err = p.communicate(timeout=timeout)
+    except BaseException:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        p.wait()
+        raise
     dt = time.perf_counter() - t0
     if p.returncode:
-        raise RuntimeError("%s failed (%d): %s" % (" ".join(map(str, cmd)), p.returncode, (p.stderr or "")[-600:]))
+        raise RuntimeError("%s failed (%d): %s" % (" ".join(map(str, cmd)), p.returncode, (err or "")[-600:]))
     return dt
 
 
@@ -206,6 +230,42 @@ def rows_from(table, names, samples, failed, labels=None, scale=1.0):
             table.add(Row(labels.get(n, n), unavailable="failed: " + failed[n]))
         else:
             table.add(Row(labels.get(n, n), [v * scale for v in samples[n]]))
+
+
+def loadavg():
+    """/proc/loadavg as text: 1, 5 and 15 minute load, runnable/total tasks, last pid."""
+    with open("/proc/loadavg") as f:
+        return f.read().strip()
+
+
+def pids_mentioning(marker):
+    """Processes (other than this one) whose command line contains marker."""
+    out, me = [], os.getpid()
+    for d in os.listdir("/proc"):
+        if d.isdigit() and int(d) != me:
+            try:
+                with open("/proc/%s/cmdline" % d, "rb") as f:
+                    if marker.encode() in f.read():
+                        out.append(int(d))
+            except OSError:
+                pass
+    return out
+
+
+def wait_gone(marker, timeout=30):
+    """Wait until no process mentions marker (podman's conmon runs `podman container cleanup`
+    after the container is gone and would recreate a removed root); True when none is left."""
+    deadline = time.monotonic() + timeout
+    while pids_mentioning(marker):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def rmtree_when_idle(path, timeout=30):
+    wait_gone(path, timeout)
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def log(msg):

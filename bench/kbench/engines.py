@@ -4,7 +4,7 @@ import os
 import shutil
 import subprocess
 
-from .common import sh, which
+from .common import rmtree_when_idle, sh, wait_gone, which
 
 # podman asks for rlimits above this host's hard limits (nofile 20000) unless told
 PODMAN_ULIMITS = ["--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768"]
@@ -43,7 +43,7 @@ class Kapsel:
 
     def cleanup(self):
         self.rm_all()
-        shutil.rmtree(self.root, ignore_errors=True)
+        rmtree_when_idle(self.root)
 
 
 class Podman:
@@ -79,6 +79,7 @@ class Podman:
 
     def cleanup(self):
         self.rm_all()
+        wait_gone(self.base)
         subprocess.run(self.cmd("system", "reset", "-f"), stdin=subprocess.DEVNULL,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        shutil.rmtree(self.base, ignore_errors=True)
+        rmtree_when_idle(self.base)

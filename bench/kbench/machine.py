@@ -4,7 +4,7 @@ import os
 import platform
 import subprocess
 
-from .common import REPO, which
+from .common import REPO, loadavg, which
 
 
 def _first(path, key):
@@ -73,5 +73,6 @@ def describe():
         "cgroups": cgroup_layout(),
         "kvm": os.path.exists("/dev/kvm"),
         "load_at_start": os.getloadavg(),
+        "loadavg": loadavg(),
         "versions": versions,
     }

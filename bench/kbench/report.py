@@ -72,9 +72,28 @@ def machine_md(m, meta):
     rows = [("CPU", "%s, %d cores" % (m["cpu"], m["cores"])), ("memory", "%.1f GiB" % m["memory_gib"]),
             ("kernel", m["kernel"]), ("Debian", m["debian"]), ("cgroups", m["cgroups"]),
             ("/dev/kvm", "yes" if m["kvm"] else "no"),
-            ("load average", "%.2f at start, %.2f at end (1 min)" % (m["load_at_start"][0], meta["load_at_end"][0]))]
+            ("load average (/proc/loadavg)", "at start `%s`, at end `%s`" % (
+                meta.get("loadavg_start", m["load_at_start"]), meta.get("loadavg_end", meta["load_at_end"])))]
     rows += [(k, v[k] or "not installed") for k in ("kapsel", "crun", "runc", "podman", "qemu", "umoci", "iperf3", "gcc")]
     return "| | |\n|---|---|\n" + "\n".join("| %s | %s |" % (k, str(val).replace("|", "/")) for k, val in rows)
+
+
+def headline(benches):
+    """Every claim of the run in one table: both medians, their ratio, the target and the verdict."""
+    lines = ["| benchmark | comparison | kapsel (median) | peer / limit (median) | ratio | target | result |",
+             "|---|---|---|---|---|---|---|"]
+    for b in benches:
+        if b.error:
+            lines.append("| %s | - | - | - | - | - | not run: %s |" % (b.name, b.error.replace("|", "/")[:200]))
+        for c in b.claims:
+            tgt = "-" if c.limit is None else ("<= " if c.kind == "max" else ">= ") + "%.2f" % c.limit
+            res = "not available" if not c.available else ("-" if c.met is None else "met" if c.met else "**NOT met**")
+            if c.warning:
+                res += " (WARNING: %s)" % c.noise
+            a, p = c.table.row(c.subject), c.table.row(c.peer)
+            val = lambda r: ("%s %s" % (fmt(r.stat("median")), c.table.unit)) if r and r.ok else "-"
+            lines.append("| %s | %s | %s | %s | %s | %s | %s |" % (b.name, c.label, val(a), val(p), fmt(c.ratio), tgt, res))
+    return "\n".join(lines)
 
 
 def write(out_dir, machine, meta, benches):
@@ -89,18 +108,14 @@ def write(out_dir, machine, meta, benches):
           "benchmark interleaves its contenders (round-robin, start rotated each round), reports "
           "median, min and max with the run count, and prints a WARNING where the spread "
           "(max-min)/median of either side exceeds the difference being claimed.", "",
-          "## Targets and ratios", "", "| benchmark | comparison | ratio of medians | target | result |", "|---|---|---|---|---|"]
+          "## Headline: targets and ratios", "", headline(benches), ""]
     for b in benches:
-        for c in b.claims:
-            tgt = "-" if c.limit is None else ("<= " if c.kind == "max" else ">= ") + "%.2f" % c.limit
-            res = "not available" if not c.available else ("-" if c.met is None else "met" if c.met else "**NOT met**")
-            if c.warning:
-                res += " (noise warning)"
-            md.append("| %s | %s | %s | %s | %s |" % (b.name, c.label, fmt(c.ratio), tgt, res))
-    md.append("")
+        if b.name == "compile" and b.extra_md:
+            md += ["The compile study (details below):", "", b.extra_md[0], ""]
     for b in benches:
         md += ["## %s: %s" % (b.name, b.title), "", b.description, "",
-               "Took %.0f s." % b.seconds, ""]
+               "Took %.0f s; load average (/proc/loadavg) at start `%s`, at end `%s`." % (
+                   b.seconds, b.load_start, b.load_end), ""]
         if b.error:
             md += ["**Not run: %s**" % b.error, ""]
         for i, t in enumerate(b.tables):
