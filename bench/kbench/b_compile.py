@@ -16,7 +16,7 @@ from .engines import Kapsel, Podman
 
 NAME = "compile"
 SUMMARY = "the compile study: configure + make of a Debian source package, bare vs kapsel, crun, runc, podman, micro-VM"
-RUNS = (3, 1)              # runs per contender: full, --quick
+RUNS = (5, 1)              # runs per contender: full, --quick
 BUILD = "./configure > bench-build.log 2>&1 && make -j2 >> bench-build.log 2>&1"
 PRODUCTS = {"gzip": "gzip", "sed": "sed/sed", "m4": "src/m4", "zlib": "minigzip"}   # what a successful build leaves
 VM_ROW = "kapsel micro-VM"
@@ -172,9 +172,13 @@ def run(ctx):
         st.setup(tarball)
         runs = ctx.n(*RUNS)
         log("compile: %d interleaved runs of %s" % (runs, ", ".join(st.cmds)))
-        samples, failed = interleave(st.cmds, runs, st.measure, log=log)
+        samples, failed = interleave(st.cmds, runs, st.measure, log=log, deadline=ctx.deadline)
     finally:
         st.cleanup()
+    done = max((len(v) for v in samples.values()), default=0)
+    if done < runs:
+        b.notes.append("Only %d of the %d rounds asked for were run: the next would have ended after "
+                       "`--until`." % (done, runs))
     t = b.table("configure + make -j2 (%s)" % version, "s")
     labels = {"kapsel": "kapsel" if "kapsel (engine)" not in st.unavailable else "kapsel-runtime (OCI bundle)"}
     for name in st.cmds:

@@ -7,7 +7,7 @@ from .common import BENCH, Bench, Row, sh
 
 NAME = "net"
 SUMMARY = "network: iperf3 TCP throughput, kapsel bridge and port map vs netavark and plain veth limits"
-RUNS = (3, 1)              # runs per contender: full, --quick
+RUNS = (5, 1)              # runs per contender: full, --quick
 
 
 def run(ctx):

@@ -46,9 +46,9 @@ def run(ctx):
     if "floor_run_ms" in res:
         start.add(Row("floor", res["floor_run_ms"]["samples"]))
     rss.add(Row("target", [RSS_TARGET_KB], single=True))
-    for t in (start, execs):
-        b.claim(t, "kapsel-runtime", "crun", 0.6, label="%s: kapsel-runtime / crun" % t.title.split(":")[0])
-        b.claim(t, "kapsel-runtime", "runc", label="%s: kapsel-runtime / runc" % t.title.split(":")[0])
+    for t, what in ((start, "start"), (execs, "exec")):
+        b.claim(t, "kapsel-runtime", "crun", 0.6, label="%s: kapsel-runtime / crun" % what)
+        b.claim(t, "kapsel-runtime", "runc", label="%s: kapsel-runtime / runc" % what)
     b.claim(start, "kapsel-runtime", "floor", label="start: kapsel-runtime / floor")
     b.claim(rss, "kapsel-runtime", "target", 1.0, label="peak RSS: kapsel-runtime / 2 MiB")
     return b

@@ -149,6 +149,7 @@ class Context:
     def __init__(self, runs, quick, out, work):
         self.runs, self.quick, self.out, self.work = runs, quick, out, work
         self.current = None     # the benchmark running now (for per-benchmark --runs)
+        self.deadline = None    # --until: epoch seconds after which no new round starts
         self.build = os.path.join(REPO, "build")
         self.kapsel = os.path.join(self.build, "src/cli/kapsel")
         self.runtime = os.path.join(self.build, "src/cli/kapsel-runtime")
@@ -199,14 +200,23 @@ def timed(cmd, **kw):
     return dt
 
 
-def interleave(contenders, runs, measure, log=None):
+def interleave(contenders, runs, measure, log=None, deadline=None):
     """Round-robin: every iteration measures each contender once, the start rotating by one each
     iteration so no contender always runs first (right after the previous one's cleanup).
     measure(name, i) returns one sample. A contender that fails is dropped from the remaining
     iterations and reported with its error. Returns ({name: [samples]}, {name: error})."""
     names = list(contenders)
     out, failed = {n: [] for n in names}, {}
+    t_prev = None
     for i in range(runs):
+        if deadline is not None and i >= 2:
+            # another whole round (no contender gets a run more than another) only when the
+            # last one's length still fits before the deadline; 2 rounds at least
+            if time.time() + t_prev > deadline:
+                if log:
+                    log("  stopped after %d of %d rounds: the next would end after --until" % (i, runs))
+                break
+        t_round = time.monotonic()
         k = i % len(names) if names else 0
         for name in names[k:] + names[:k]:
             if name in failed:
@@ -217,6 +227,7 @@ def interleave(contenders, runs, measure, log=None):
                 failed[name] = str(e).strip().splitlines()[0][:300] if str(e).strip() else repr(e)
                 if log:
                     log("  %s failed: %s" % (name, failed[name]))
+        t_prev = time.monotonic() - t_round
         if log:
             log("  round %d/%d done" % (i + 1, runs))
     return out, failed
