@@ -278,7 +278,7 @@ static void serial_line(VmIsolation *v, VmIsolationEmit emit, void *userdata) {
         else if (ev.type == VM_GUEST_EVENT_ERROR && emit) {
                 char msg[300];
                 int n = snprintf(msg, sizeof(msg), "kapsel: %s\n", ev.message);
-                emit(userdata, msg, (size_t) n);
+                emit(userdata, msg, (size_t) n < sizeof(msg) ? (size_t) n : sizeof(msg) - 1);
         }
 }
 
