@@ -195,12 +195,15 @@ void container_init(const InitArgs *a) {
         uint32_t type;
         int slave = -1, conn = -1;
 
-        /* Until exec, nothing in the container may ptrace us or open our /proc files. */
-        (void) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
         (void) prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
         int r = sync_recv(a->sync_fd, &type, &state_json);
         if (r < 0 || type != SYNC_GO)
                 _exit(1);       /* the parent is gone or failed: it cleans up */
+        /* Until exec, nothing in the container may ptrace us or open our /proc files. Not before
+         * GO: an unprivileged parent writes our uid_map/gid_map first, and the /proc files of a
+         * non-dumpable process in a user namespace without mappings belong to the host's root.
+         * Nothing of the container runs before GO, so the window exposes nothing. */
+        (void) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 
         r = init_setup(a, state_json, &slave, &err);
         if (r < 0)
