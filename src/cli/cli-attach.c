@@ -14,6 +14,7 @@
 #include "container.h"
 #include "fd-util.h"
 #include "kapsel-cli.h"
+#include "vm-agent.h"
 
 static struct termios saved_tio;
 static bool tio_saved;
@@ -43,14 +44,79 @@ static void send_size(int sock) {
         (void) attach_send(sock, ATTACH_RESIZE, b, 4);
 }
 
-int k_attach_stream(Engine *e, const CtrRecord *rec, bool send_start, bool with_stdin, int *ret_code, KError **err) {
-        _cleanup_free_ char *dir = engine_ctr_path(e, rec->id, NULL);
-        _cleanup_close_ int sock = dir ? attach_connect(dir) : -ENOMEM;
-        if (sock < 0)
-                return kerr(err, sock, "attach to %s: is it running?", rec->name);
-        bool vm = rec->kind == CTR_KIND_VM;
-        /* a VM's serial console is a terminal line: raw, and Ctrl-] detaches (as virsh console) */
-        bool tty = json_is_true(json_object_get(json_object_get(rec->config, "Config"), "Tty")) || vm;
+/* What one stream session does besides copying bytes. */
+typedef struct StreamMode {
+        bool tty;               /* our terminal goes raw; window sizes are sent */
+        bool with_stdin;
+        bool vm_console;        /* a VM's serial console: Ctrl-] and signals detach (as virsh console) */
+        bool exec;              /* an exec stream: signals go to the exec'd process as SIGNAL frames */
+        bool detach_on_start;   /* exec -d: done once the process started */
+        bool send_start;        /* release a foreground run once the window size is there */
+} StreamMode;
+
+static int code_of(const uint8_t b[4]) {
+        return (int) ((uint32_t) b[0] << 24 | (uint32_t) b[1] << 16 | (uint32_t) b[2] << 8 | b[3]);
+}
+
+/* A frame from the monitor; returns 1 when the session is over (*ret_code set). */
+static int monitor_frame(int sock, const StreamMode *mode, const char *name, int *ret_code, KError **err) {
+        static uint8_t buf[ATTACH_MAX_PAYLOAD];
+        uint8_t type;
+        uint32_t len;
+        int r = attach_recv(sock, &type, buf, &len);
+        if (r <= 0)
+                return kerr(err, r < 0 ? r : -EPIPE, "the monitor of %s went away", name);
+        if (type == ATTACH_STDOUT || type == ATTACH_STDERR) {
+                (void) write_all(type == ATTACH_STDERR ? STDERR_FILENO : STDOUT_FILENO, buf, len);
+                return 0;
+        }
+        if (type == ATTACH_EXIT && len == 4)
+                *ret_code = code_of(buf);
+        else if (type == ATTACH_STARTED && mode->detach_on_start)
+                *ret_code = 0;
+        else
+                return 0;
+        return 1;
+}
+
+/* A signal to us: resize, detach, or forwarded (docker's sig-proxy). Returns 1 to end the session. */
+static int our_signal(Engine *e, const CtrRecord *rec, int sock, int sfd, const StreamMode *mode) {
+        struct signalfd_siginfo si;
+        if (read(sfd, &si, sizeof(si)) != sizeof(si))
+                return 0;
+        if (si.ssi_signo == SIGWINCH)
+                send_size(sock);
+        else if (mode->vm_console)
+                return 1;       /* a signal detaches from a VM, it never reaches it */
+        else if (mode->exec) {
+                uint8_t b[4] = { 0, 0, 0, (uint8_t) si.ssi_signo };
+                (void) attach_send(sock, ATTACH_SIGNAL, b, 4);
+        } else
+                (void) container_kill(e->runtime_root, rec->id, (int) si.ssi_signo, false, NULL);
+        return 0;
+}
+
+/* Our stdin -> the monitor. Returns 1 when Ctrl-] detached from a VM console. */
+static int our_input(int sock, struct pollfd *in, const StreamMode *mode) {
+        static uint8_t buf[ATTACH_MAX_PAYLOAD];
+        ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
+        if (n <= 0) {
+                (void) attach_send(sock, ATTACH_CLOSE_STDIN, NULL, 0);
+                in->fd = -1;
+                return 0;
+        }
+        const uint8_t *esc = mode->vm_console && isatty(STDIN_FILENO) ? memchr(buf, 0x1d, (size_t) n) : NULL;
+        if (esc) {
+                if (esc > buf)
+                        (void) attach_send(sock, ATTACH_STDIN, buf, (uint32_t) (esc - buf));
+                return 1;
+        }
+        (void) attach_send(sock, ATTACH_STDIN, buf, (uint32_t) n);
+        return 0;
+}
+
+static int stream_loop(Engine *e, const CtrRecord *rec, int sock, const StreamMode *mode, int *ret_code,
+                       KError **err) {
         /* signals: forwarded to the container (docker's sig-proxy); SIGWINCH resizes its pty */
         sigset_t mask;
         sigemptyset(&mask);
@@ -61,62 +127,63 @@ int k_attach_stream(Engine *e, const CtrRecord *rec, bool send_start, bool with_
         sigaddset(&mask, SIGWINCH);
         sigprocmask(SIG_BLOCK, &mask, NULL);
         _cleanup_close_ int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
-        if (tty && with_stdin)
+        if (mode->tty && mode->with_stdin)
                 raw_tty();
-        if (tty)
+        if (mode->tty)
                 send_size(sock);
-        if (send_start && attach_send(sock, ATTACH_START, NULL, 0) < 0)
+        if (mode->send_start && attach_send(sock, ATTACH_START, NULL, 0) < 0) {
+                restore_tty();
                 return kerr(err, -errno, "start %s", rec->name);
+        }
         struct pollfd p[3] = { { .fd = sock, .events = POLLIN }, { .fd = sfd, .events = POLLIN },
-                               { .fd = with_stdin ? STDIN_FILENO : -1, .events = POLLIN } };
-        static uint8_t buf[ATTACH_MAX_PAYLOAD];
-        for (;;) {
+                               { .fd = mode->with_stdin ? STDIN_FILENO : -1, .events = POLLIN } };
+        int r = 0;
+        while (r == 0) {
                 if (poll(p, 3, -1) < 0) {
                         if (errno == EINTR)
                                 continue;
-                        return kerr(err, -errno, "attach");
+                        r = kerr(err, -errno, "attach");
+                        break;
                 }
-                if (p[0].revents) {
-                        uint8_t type;
-                        uint32_t len;
-                        int r = attach_recv(sock, &type, buf, &len);
-                        if (r <= 0)
-                                return kerr(err, r < 0 ? r : -EPIPE, "the monitor of %s went away", rec->name);
-                        if (type == ATTACH_STDOUT || type == ATTACH_STDERR)
-                                (void) write_all(type == ATTACH_STDERR ? STDERR_FILENO : STDOUT_FILENO, buf, len);
-                        else if (type == ATTACH_EXIT && len == 4) {
-                                *ret_code = (int) ((uint32_t) buf[0] << 24 | buf[1] << 16 | buf[2] << 8 | buf[3]);
-                                restore_tty();
-                                return 0;
-                        }
-                }
-                if (p[1].revents) {
-                        struct signalfd_siginfo si;
-                        if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
-                                if (si.ssi_signo == SIGWINCH)
-                                        send_size(sock);
-                                else if (vm) {
-                                        restore_tty();
-                                        return 0;       /* a signal detaches from a VM, it never reaches it */
-                                } else
-                                        (void) container_kill(e->runtime_root, rec->id, (int) si.ssi_signo, false, NULL);
-                        }
-                }
-                if (p[2].revents) {
-                        ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
-                        if (n <= 0) {
-                                (void) attach_send(sock, ATTACH_CLOSE_STDIN, NULL, 0);
-                                p[2].fd = -1;
-                        } else {
-                                const uint8_t *esc = vm && isatty(STDIN_FILENO) ? memchr(buf, 0x1d, (size_t) n) : NULL;
-                                if (esc) {
-                                        if (esc > buf)
-                                                (void) attach_send(sock, ATTACH_STDIN, buf, (uint32_t) (esc - buf));
-                                        restore_tty();
-                                        return 0;
-                                }
-                                (void) attach_send(sock, ATTACH_STDIN, buf, (uint32_t) n);
-                        }
-                }
+                if (p[0].revents)
+                        r = monitor_frame(sock, mode, rec->name, ret_code, err);
+                if (r == 0 && p[1].revents)
+                        r = our_signal(e, rec, sock, sfd, mode);
+                if (r == 0 && p[2].revents)
+                        r = our_input(sock, &p[2], mode);
         }
+        restore_tty();
+        return r < 0 ? r : 0;
+}
+
+static int connect_monitor(Engine *e, const CtrRecord *rec, KError **err) {
+        _cleanup_free_ char *dir = engine_ctr_path(e, rec->id, NULL);
+        int sock = dir ? attach_connect(dir) : -ENOMEM;
+        return sock < 0 ? kerr(err, sock, "attach to %s: is it running?", rec->name) : sock;
+}
+
+int k_attach_stream(Engine *e, const CtrRecord *rec, bool send_start, bool with_stdin, int *ret_code, KError **err) {
+        _cleanup_close_ int sock = connect_monitor(e, rec, err);
+        if (sock < 0)
+                return sock;
+        bool vm = rec->kind == CTR_KIND_VM;
+        StreamMode mode = { .tty = json_is_true(json_object_get(json_object_get(rec->config, "Config"), "Tty")) || vm,
+                            .with_stdin = with_stdin, .vm_console = vm, .send_start = send_start };
+        return stream_loop(e, rec, sock, &mode, ret_code, err);
+}
+
+int k_exec_stream(Engine *e, const CtrRecord *rec, const char *request, bool tty, bool with_stdin, bool detach,
+                  int *ret_code, KError **err) {
+        _cleanup_close_ int sock = connect_monitor(e, rec, err);
+        if (sock < 0)
+                return sock;
+        StreamMode mode = { .tty = tty && !detach, .with_stdin = with_stdin && !detach, .exec = true,
+                            .detach_on_start = detach };
+        int r = attach_send(sock, ATTACH_EXEC, request, (uint32_t) strlen(request));
+        /* without -i the process's stdin is empty, as docker's /dev/null */
+        if (r >= 0 && !mode.with_stdin)
+                r = attach_send(sock, ATTACH_CLOSE_STDIN, NULL, 0);
+        if (r < 0)
+                return kerr(err, r, "exec in %s", rec->name);
+        return stream_loop(e, rec, sock, &mode, ret_code, err);
 }

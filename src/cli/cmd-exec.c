@@ -15,6 +15,7 @@
 #include "kapsel-cli.h"
 #include "rt-tty.h"
 #include "string-util.h"
+#include "vm-isolation.h"
 #include "vm-ops.h"
 #include "user.h"
 
@@ -66,6 +67,20 @@ static int apply_flags(Engine *e, const CtrRecord *rec, const ExecFlags *f, Spec
         return 0;
 }
 
+/* An --isolation=vm container: through its monitor to the guest agent (vm-agent.h). */
+static int exec_in_guest(Engine *e, const CtrRecord *rec, const ExecFlags *f, char **args, KError **err) {
+        VmExecInput in = { .args = args, .env = f->env, .cwd = f->cwd, .user = f->user, .tty = f->tty,
+                           .detach = f->detach };
+        _cleanup_free_ char *req = NULL;
+        int r = vm_isolation_exec_request(e, rec, &in, &req, err);
+        if (r < 0)
+                return r;
+        int code = 0;
+        if ((r = k_exec_stream(e, rec, req, f->tty, f->interactive, f->detach, &code, err)) < 0)
+                return r;
+        return code;
+}
+
 K_VERB(exec) {
         static const struct option opts[] = {
                 { "interactive", no_argument, NULL, 'i' }, { "tty", no_argument, NULL, 't' },
@@ -105,9 +120,12 @@ K_VERB(exec) {
         if (rec->state != CTR_RUNNING)
                 return kerr_msg(err, KERR_STATE, -EINVAL, "container %s is not running (it is %s)", rec->name,
                                 ctr_state_to_string(rec->state));
+        if (rec->kind == CTR_KIND_CONTAINER && vm_isolation_enabled(rec->config))
+                return exec_in_guest(e, rec, &f, argv + optind + 1, err);
         if (ctr_runs_vmm(rec))
-                return kerr_msg(err, KERR_USAGE, -EOPNOTSUPP, "%s runs in a micro-VM: exec is not supported there%s",
-                                rec->name, rec->kind == CTR_KIND_VM ? " (its serial console: kapsel vm console)" : "");
+                return kerr_msg(err, KERR_USAGE, -EOPNOTSUPP,
+                                "%s is a micro-VM with no kapsel agent inside: exec is not supported (use its serial "
+                                "console: kapsel vm console %s)", rec->name, rec->name);
         SpecProcess *p = NULL;
         if ((r = container_exec_base_process(e->runtime_root, rec->id, &p, err)) < 0)
                 return r;

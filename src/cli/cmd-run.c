@@ -194,7 +194,11 @@ static int parse_one(const char *verb, int c, const char *arg, RunRequest *req, 
         case OPT_ISOLATION:
                 if (!streq(arg, "container") && !streq(arg, "vm") && !streq(arg, "default"))
                         return k_usage(err, verb, "--isolation \"%s\": expected container or vm", arg);
-                json_object_set_new(host, "Isolation", json_string(streq(arg, "vm") ? "vm" : "container"));
+                /* default: the network's or the image's io.kapsel.isolation label decides (at create) */
+                if (streq(arg, "default"))
+                        json_object_del(host, "Isolation");
+                else
+                        json_object_set_new(host, "Isolation", json_string(arg));
                 break;
         case 1: return k_help(verb);
         default: return k_usage(err, verb, "unknown option");
@@ -244,6 +248,9 @@ int k_create_container(Engine *e, RunRequest *req, char ret_id[static 65], KErro
         _cleanup_(image_freep) Image *img = NULL;
         int r = engine_image_lookup(e, req->image, &img, err);
         if (r < 0)
+                return r;
+        /* no --isolation: the network's or the image's io.kapsel.isolation label decides */
+        if ((r = vm_isolation_apply_default(e, req->config, img->config_json, req->image, err)) < 0)
                 return r;
         /* Validate what can be validated now (entrypoint/cmd, capabilities, memory): a bad flag is
          * an error of `run`, not a container that fails later. */

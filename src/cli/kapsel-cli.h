@@ -58,6 +58,11 @@ int k_parse_list_opts(const char *verb, int argc, char **argv, KListFormat *f, K
  * releases a foreground run; `with_stdin` forwards our stdin. Returns the exit code. */
 int k_attach_stream(Engine *e, const CtrRecord *rec, bool send_start, bool with_stdin, int *ret_code,
                     KError **err);
+/* `exec` into an --isolation=vm container: send the EXEC `request` (vm-agent.h) to its monitor, which
+ * relays to the guest agent, and stream like attach until the process exits (or, with `detach`,
+ * started). Signals to us go to the exec'd process. Returns its exit code in *ret_code. */
+int k_exec_stream(Engine *e, const CtrRecord *rec, const char *request, bool tty, bool with_stdin, bool detach,
+                  int *ret_code, KError **err);
 
 /* Shared by run and create: the options turned into {"Config","HostConfig"} plus image and name. */
 typedef struct RunRequest {

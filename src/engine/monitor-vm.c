@@ -93,6 +93,10 @@ int vm_payload_spawn(VmPayload *p, const char *dir, pid_t *ret_pid, KError **err
                 if (fchdir(dirfd) < 0 || dup2(p->child_fds[0], 0) < 0 || dup2(p->child_fds[1], 1) < 0 ||
                     dup2(p->child_fds[2], 2) < 0)
                         _exit(127);
+                /* fd 3 may already be it (dup2 to itself keeps FD_CLOEXEC): clear the flag either way */
+                if (p->child_fds[3] >= 0 && (dup2(p->child_fds[3], VM_AGENT_CHILD_FD) < 0 ||
+                                             fcntl(VM_AGENT_CHILD_FD, F_SETFD, 0) < 0))
+                        _exit(127);
                 execv(p->argv[0], p->argv);
                 dprintf(2, "kapsel-monitor: exec %s: %s\n", p->argv[0], strerror(errno));
                 _exit(127);

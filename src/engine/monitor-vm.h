@@ -13,10 +13,13 @@
 typedef struct VmPayload {
         VmConfig cfg;
         char **argv;            /* kapsel-vmm's, planned by vm_payload_prepare */
-        int child_fds[3];       /* kapsel-vmm's stdin, stdout, stderr until it is spawned */
+        int child_fds[4];       /* kapsel-vmm's stdin, stdout, stderr and, for an --isolation=vm guest,
+                                 * its --agent-fd (VM_AGENT_CHILD_FD) until it is spawned */
 } VmPayload;
 
-#define VM_PAYLOAD_INIT { .child_fds = { -1, -1, -1 } }
+#define VM_PAYLOAD_INIT { .child_fds = { -1, -1, -1, -1 } }
+/* The fd number kapsel-vmm gets the guest agent's socket on. */
+#define VM_AGENT_CHILD_FD 3
 
 /* Network (tap) and plan; fills the monitor's ends of the console pipes. Undone by ctr_release
  * (the tap) and vm_payload_done. */

@@ -21,6 +21,7 @@
 #include "container.h"
 #include "ctr-ops.h"
 #include "ctr-net.h"
+#include "exec-relay.h"
 #include "fd-util.h"
 #include "json-util.h"
 #include "log.h"
@@ -55,6 +56,7 @@ typedef struct Monitor {
         int exit_code;
         VmPayload vm;                   /* kind vm or --isolation=vm: kapsel-vmm instead of the runtime core */
         VmIsolation guest;              /* --isolation=vm: the guest's disks and its ttyS0 */
+        ExecRelay exec;                 /* --isolation=vm: exec clients <-> the guest agent */
 } Monitor;
 
 /* A container run in a micro-VM (--isolation=vm) rather than in namespaces. */
@@ -83,6 +85,7 @@ static void monitor_done(Monitor *m) {
         ctr_net_done(&m->net);
         vm_payload_done(&m->vm);
         vm_isolation_finish(&m->guest, NULL, NULL);
+        exec_relay_done(&m->exec);
         free(m->dir);
         free(m->id);
 }
@@ -183,7 +186,11 @@ static int monitor_create(Monitor *m, KError **err) {
                 m->open_stdin = true;
                 r = vm_isolation_prepare(m->e, m->rec, &m->plan, m->dir, &m->vm, &m->guest, &m->in_fd, &m->out_fd,
                                          &m->err_fd, err);
-                return r < 0 ? r : watch(m, m->guest.serial_fd) < 0 ? kerr(err, -errno, "monitor event loop") : 0;
+                if (r >= 0 && (r = exec_relay_start(&m->exec, TAKE_FD(m->guest.agent_fd))) < 0)
+                        return kerr(err, r, "exec relay");
+                if (r < 0 || watch(m, m->guest.serial_fd) < 0 || watch(m, m->exec.agent_fd) < 0)
+                        return r < 0 ? r : kerr(err, -errno, "monitor event loop");
+                return 0;
         }
         if (is_vm(m))
                 return vm_payload_prepare(m->e, m->rec, &m->vm, &m->in_fd, &m->out_fd, &m->err_fd, err);
@@ -319,6 +326,15 @@ static void client_input(Monitor *m, int fd) {
                 if (!m->started)
                         (void) start_container(m, NULL);
                 break;
+        case ATTACH_EXEC:
+                /* from now on an exec stream: out of the attach clients, into the relay */
+                for (size_t i = 0; i < m->n_clients; i++)
+                        if (m->clients[i] == fd) {
+                                m->clients[i] = m->clients[--m->n_clients];
+                                break;
+                        }
+                exec_relay_open(&m->exec, fd, buf, len);
+                break;
         default:
                 break;
         }
@@ -387,6 +403,10 @@ static void monitor_loop(Monitor *m) {
                                 vm_isolation_read_serial(&m->guest, guest_stderr, m);
                         else if (fd == m->listen_fd)
                                 accept_client(m);
+                        else if (fd == m->exec.agent_fd)
+                                exec_relay_agent_input(&m->exec);
+                        else if (exec_relay_owns(&m->exec, fd))
+                                exec_relay_client_input(&m->exec, fd);
                         else if (fd == m->out_fd || fd == m->err_fd || fd == m->master) {
                                 if (!pump_output(m, fd, fd == m->err_fd ? ATTACH_STDERR : ATTACH_STDOUT)) {
                                         epoll_ctl(m->ep, EPOLL_CTL_DEL, fd, NULL);
@@ -504,6 +524,10 @@ static int run_once(Monitor *m, int sync_fd, KError **err) {
                 if (m->guest.serial_fd >= 0)
                         vm_isolation_read_serial(&m->guest, guest_stderr, m);
                 m->exit_code = m->guest.exit_code >= 0 ? m->guest.exit_code : m->stop_requested ? 137 : 125;
+                /* the guest is gone, and every process exec'd into it: what the agent still said goes
+                 * out, the rest are reported killed (as docker does) */
+                exec_relay_agent_input(&m->exec);
+                exec_relay_end(&m->exec, 137, NULL);
                 vm_isolation_finish(&m->guest, guest_stderr, m);
         }
         return 0;
@@ -512,7 +536,7 @@ static int run_once(Monitor *m, int sync_fd, KError **err) {
 int monitor_main(Engine *e, const char *id, bool attach_wait, int sync_fd) {
         Monitor m = { .e = e, .attach_wait = attach_wait, .log_fd = -1, .out_fd = -1, .err_fd = -1, .in_fd = -1,
                       .master = -1, .listen_fd = -1, .sig_fd = -1, .ep = -1, .vm = VM_PAYLOAD_INIT,
-                      .guest = VM_ISOLATION_INIT };
+                      .guest = VM_ISOLATION_INIT, .exec = EXEC_RELAY_INIT };
         _cleanup_kerr_ KError *err = NULL;
         int ret = 1;
         m.id = strdup(id);

@@ -233,6 +233,12 @@ int vm_config_vmm_argv(const VmConfig *c, const VmLaunch *l, char ***ret, KError
                 r = strv_extend(&v, l->serial_in);
         if (r >= 0 && l->virtio_console)
                 r = strv_extend(&v, "--virtio-console");
+        if (r >= 0 && l->agent_fd > 0) {
+                char fd[16];
+                snprintf(fd, sizeof(fd), "%d", l->agent_fd);
+                if ((r = strv_extend(&v, "--agent-fd")) >= 0)
+                        r = strv_extend(&v, fd);
+        }
         if (r >= 0)
                 r = strv_extend(&v, "--rng");
         if (r < 0)

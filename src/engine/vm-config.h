@@ -73,6 +73,7 @@ typedef struct VmLaunch {
         const char *console_log;        /* the serial port to this file instead of stdout, or NULL */
         const char *serial_in;          /* the serial port's input from this FIFO instead of stdin, or NULL */
         bool virtio_console;            /* stdin/stdout on a virtio console (hvc0) instead of the serial port */
+        int agent_fd;                   /* > 0: --agent-fd N, a second virtio console (hvc1) for the guest agent */
 } VmLaunch;
 
 /* kapsel-vmm's argv (NULL-terminated, argv[0] = l->vmm). */

@@ -12,7 +12,9 @@
  *   6. vm_disk_volume_prepare() each   a -v directory copied into a fresh ext4 image      -> vdd...
  *   7. vm_disk_config_write()          the guest config as JSON, NUL-padded (4 KiB, >= 64 KiB) -> vdc
  *   8. boot: kernel, initrd, cmdline VM_GUEST_CMDLINE; disks in the order vda, vdb, vdc, volumes;
- *      a virtio console port (hvc0) for the process's stdio; ttyS0 for the kernel + control lines.
+ *      a virtio console port (hvc0) for the process's stdio; ttyS0 for the kernel + control lines;
+ *      with "agent": true a second virtio console (hvc1, kapsel-vmm --agent-fd) for `kapsel exec`
+ *      (protocol: vm-agent.h).
  *      kapsel-vmm: --disk in that order, --virtio-console-out FILE (hvc0), serial output on stdout
  *      or --console-log FILE, serial input from stdin or --serial-in FIFO (KAPSEL-SIGNAL lines);
  *      tests/integration/test_vm_guest.py boots exactly this in the nested harness
@@ -42,7 +44,8 @@
  *    "mounts": [{"destination": "/tmp", "type": "tmpfs", "options": ["nosuid", "mode=1777"]}],
  *    "volumes": [{"device": "vdd", "destination": "/data", "readonly": true}],
  *    "network": {"interface": "eth0", "address": "10.88.0.2/16", "gateway": "10.88.0.1", "mtu": 1500},
- *    "files": {"/etc/hosts": "...", "/etc/resolv.conf": "...", "/etc/hostname": "..."}}
+ *    "files": {"/etc/hosts": "...", "/etc/resolv.conf": "...", "/etc/hostname": "..."},
+ *    "agent": true}                               serve exec requests on /dev/hvc1 (vm-agent.h)
  *
  * Volumes: there is no shared filesystem (no virtio-fs/9p in kapsel-vmm), so a `-v DIR:/dst` is a
  * per-instance ext4 disk made from DIR at start (mkfs.ext4 -d). Read-only volumes are attached

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@
 #include "spec-gen.h"
 #include "string-util.h"
 #include "user.h"
+#include "vm-agent.h"
 #include "vm-isolation.h"
 #include "vm-ops.h"
 
@@ -49,6 +51,37 @@ static int resolve_user(const CtrRecord *rec, const ImagePlan *img, UserIds *ret
         }
         *ret = (UserIds) { 0 };
         return 0;
+}
+
+int vm_isolation_exec_request(const Engine *e, const CtrRecord *rec, const VmExecInput *in, char **ret, KError **err) {
+        VmAgentExec x = { .args = (char **) in->args, .env = (char **) in->env, .cwd = (char *) in->cwd,
+                          .tty = in->tty, .detach = in->detach };
+        if (in->user) {
+                ImagePlan img = { 0 };
+                UserIds u = { 0 };
+                CtrRecord as = *rec;
+                _cleanup_(json_decrefp) json_t *cfg = json_pack("{s:{s:s}}", "Config", "User", in->user);
+                as.config = cfg;
+                int r = cfg ? image_plan_read(e, rec->id, &img, err) : kerr(err, -ENOMEM, "exec");
+                if (r >= 0)
+                        r = resolve_user(&as, &img, &u, err);
+                image_plan_done(&img);
+                if (r < 0)
+                        return r;
+                if (u.n_groups > VM_AGENT_MAX_GIDS) {
+                        user_ids_done(&u);
+                        return kerr_msg(err, KERR_USAGE, -E2BIG, "exec -u %s: more than %d groups", in->user,
+                                        VM_AGENT_MAX_GIDS);
+                }
+                x.has_user = true;
+                x.uid = u.uid;
+                x.gid = u.gid;
+                x.n_gids = u.n_groups;
+                if (u.n_groups)
+                        memcpy(x.gids, u.groups, u.n_groups * sizeof(gid_t));
+                user_ids_done(&u);
+        }
+        return vm_agent_exec_format(&x, ret, err);
 }
 
 static int guest_spec(Engine *e, const CtrRecord *rec, const ImagePlan *img, json_t **ret, KError **err) {
@@ -121,6 +154,8 @@ static int guest_disks(Engine *e, const CtrRecord *rec, const ImagePlan *img, co
         for (size_t i = 0; i < v->plan.n_volumes; i++)
                 if ((r = vm_disk_volume_prepare(&v->plan.volumes[i], dir, err)) < 0)
                         return r;
+        /* guest init serves `kapsel exec` on hvc1 (vm-agent.h) */
+        json_object_set_new(v->plan.config, "agent", json_true());
         if ((r = vm_disk_config_write(config, v->plan.config, err)) < 0)
                 return r;
         const char *disks[] = { rootfs, upper, config };
@@ -144,6 +179,59 @@ static void guest_resources(const CtrRecord *rec, VmConfig *c) {
                 c->cpus = (unsigned) ((nano + 999999999) / 1000000000);
         if (c->cpus > VM_MAX_CPUS)
                 c->cpus = VM_MAX_CPUS;
+}
+
+static int label_value(const json_t *labels, const char *what, const char **ret, KError **err) {
+        const json_t *v = json_object_get(labels, VM_ISOLATION_LABEL);
+        const char *s = json_string_value(v);
+        *ret = NULL;
+        if (!v)
+                return 0;
+        if (!s || (!streq(s, "vm") && !streq(s, "container")))
+                return kerr_msg(err, KERR_USAGE, -EINVAL, "%s: label %s=%s: expected vm or container (or remove the label)",
+                                what, VM_ISOLATION_LABEL, s ?: "(not a string)");
+        *ret = streq(s, "vm") ? "vm" : "container";
+        return 0;
+}
+
+int vm_isolation_pick(const json_t *net_labels, const char *what_net, const json_t *image_labels,
+                      const char *what_image, const char **ret, KError **err) {
+        const char *n, *i;
+        int r = label_value(net_labels, what_net, &n, err);
+        if (r >= 0)
+                r = label_value(image_labels, what_image, &i, err);
+        if (r >= 0)
+                *ret = n ?: i;
+        return r;
+}
+
+int vm_isolation_apply_default(Engine *e, json_t *config, const json_t *image_config_json, const char *image,
+                               KError **err) {
+        json_t *host = json_object_get(config, "HostConfig");
+        if (json_object_get(host, "Isolation"))
+                return 0;       /* --isolation was given */
+        NetMode mode;
+        int r = net_mode_parse(json_string_value(json_object_get(host, "NetworkMode")) ?: "", &mode, err);
+        if (r < 0)
+                return r;
+        _cleanup_(json_decrefp) json_t *info = NULL;
+        NetCtx *ctx;
+        /* the default network carries no labels (users cannot create or relabel it) */
+        if (mode.kind == NET_MODE_BRIDGE && !streq(mode.network, NET_DEFAULT_NETWORK) && (r = engine_net(e, &ctx, err)) >= 0)
+                r = net_network_inspect(ctx, mode.network, &info, err);
+        _cleanup_free_ char *what_net = NULL, *what_image = NULL;
+        if (r >= 0 && (asprintf(&what_net, "network %s", mode.network ?: "") < 0 ||
+                       asprintf(&what_image, "image %s", image) < 0))
+                r = kerr(err, -ENOMEM, "isolation default");
+        net_mode_done(&mode);
+        const char *pick = NULL;
+        if (r >= 0)
+                r = vm_isolation_pick(json_object_get(info, "Labels"), what_net,
+                                      json_object_get(json_object_get(image_config_json, "config"), "Labels"),
+                                      what_image, &pick, err);
+        if (r >= 0 && pick)
+                json_object_set_new(host, "Isolation", json_string(pick));
+        return r;
 }
 
 int vm_isolation_check(const json_t *config, KError **err) {
@@ -203,10 +291,15 @@ int vm_isolation_prepare(Engine *e, const CtrRecord *rec, const ImagePlan *img, 
             (r = serial_fifo(dir, VM_ISOLATION_SIGNAL_FIFO, &v->signal_fd, err)) < 0)
                 return r;
         v->dir = dir;
+        int sp[2];
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+                return kerr(err, -errno, "guest agent channel");
+        v->agent_fd = sp[0];
+        p->child_fds[3] = sp[1];
         const char *kvm = getenv("KAPSEL_KVM_DEVICE");
         VmLaunch l = { .vmm = vmm, .control = VM_CONTROL_SOCKET, .tap = a ? a->ifname : NULL, .mac = a ? a->mac : NULL,
                        .kvm_device = kvm && *kvm ? kvm : NULL, .console_log = SERIAL_FIFO, .serial_in = VM_ISOLATION_SIGNAL_FIFO,
-                       .virtio_console = true };
+                       .virtio_console = true, .agent_fd = VM_AGENT_CHILD_FD };
         if ((r = vm_config_vmm_argv(&p->cfg, &l, &p->argv, err)) < 0)
                 return r;
         return vm_payload_pipes(p, ret_in, ret_out, ret_err, err);
@@ -310,5 +403,6 @@ void vm_isolation_finish(VmIsolation *v, VmIsolationEmit emit, void *userdata) {
         v->plan = (VmGuestPlan) { 0 };
         v->serial_fd = safe_close(v->serial_fd);
         v->signal_fd = safe_close(v->signal_fd);
+        v->agent_fd = safe_close(v->agent_fd);
         v->len = 0;
 }

@@ -24,10 +24,12 @@ typedef struct VmIsolation {
         size_t len;
         int exit_code;          /* from KAPSEL-EXIT, -1 until the guest reported one */
         const char *dir;        /* the instance directory (borrowed): where the times are written */
+        int agent_fd;           /* the monitor's end of the guest agent channel (hvc1), until the
+                                 * monitor's exec relay takes it */
         uint64_t spawned_ms, init_ms, started_ms;       /* CLOCK_MONOTONIC; 0 = not yet */
 } VmIsolation;
 
-#define VM_ISOLATION_INIT { .serial_fd = -1, .signal_fd = -1, .exit_code = -1 }
+#define VM_ISOLATION_INIT { .serial_fd = -1, .signal_fd = -1, .exit_code = -1, .agent_fd = -1 }
 
 /* The FIFO in the instance directory that kapsel-vmm reads as the guest's ttyS0 input. */
 #define VM_ISOLATION_SIGNAL_FIFO "signal.fifo"
@@ -38,6 +40,22 @@ typedef struct VmIsolation {
 
 /* Is this container run with --isolation=vm (HostConfig.Isolation)? */
 bool vm_isolation_enabled(const json_t *config);
+
+/* The label that makes --isolation=vm the default for containers of an image or on a network:
+ * io.kapsel.isolation=vm (or =container). */
+#define VM_ISOLATION_LABEL "io.kapsel.isolation"
+
+/* Pure: the isolation a container gets when `run` was not given --isolation: its network's label
+ * first, then its image's (either may be NULL: a JSON object of labels). Sets *ret to "vm",
+ * "container" or NULL (no default: a container). A label with another value is a KERR_USAGE error
+ * naming `what_net` / `what_image`. */
+int vm_isolation_pick(const json_t *net_labels, const char *what_net, const json_t *image_labels,
+                      const char *what_image, const char **ret, KError **err);
+
+/* At create: without an explicit HostConfig.Isolation, apply the network's or the image's default
+ * (vm_isolation_pick) into `config`. */
+int vm_isolation_apply_default(Engine *e, json_t *config, const json_t *image_config_json, const char *image,
+                               KError **err);
 
 /* Check the flags that differ for a VM at create time: --memory at least VM_ISOLATION_MIN_MEMORY and
  * at most the host's RAM; no --network host or container:NAME. */
@@ -61,6 +79,16 @@ void vm_isolation_spawned(VmIsolation *v);
 /* Ask guest init, through the instance's signal FIFO, to send `sig` to the process (KAPSEL-SIGNAL).
  * Fails (KERR_STATE) when no monitor holds the FIFO open, i.e. the instance is not running. */
 int vm_isolation_signal(const char *dir, const char *name, int sig, KError **err);
+
+/* `kapsel exec` into the guest: the EXEC request (vm-agent.h) for `args`, with `env` ("K=V" added to
+ * the container's), `cwd` and `user` (a name or uid[:gid], resolved against the image's /etc/passwd
+ * and /etc/group: the guest has no NSS) when given. Caller frees the JSON text. */
+typedef struct VmExecInput {
+        char *const *args, *const *env;
+        const char *cwd, *user;
+        bool tty, detach;
+} VmExecInput;
+int vm_isolation_exec_request(const Engine *e, const CtrRecord *rec, const VmExecInput *in, char **ret, KError **err);
 
 /* The recorded startup times as {"VmBootMs", "VmStartMs"} (missing ones absent); NULL if none. */
 json_t *vm_isolation_times(const char *dir);

@@ -352,9 +352,43 @@ def test_signals_to_a_stopped_isolated_container(k, fake_kvm):
     k("create", "--name", "g3", "--isolation=vm", "busybox", "sleep", "30")
     p = k("kill", "-s", "TERM", "g3", check=False)
     assert p.returncode == 125 and "is not running" in p.stderr
+    p = k("exec", "g3", "true", check=False)
+    assert p.returncode == 125 and "g3 is not running" in p.stderr, p.stderr
     assert k("stop", "g3").returncode == 0                  # stopping what is not running: no-op
     k("rm", "g3")
     assert_nothing_left(k)
+
+
+def test_isolation_default_from_network_label(k, fake_kvm):
+    """A network labelled io.kapsel.isolation=vm makes --isolation=vm the default of its containers;
+    an explicit --isolation wins; other networks are unaffected."""
+    k("network", "create", "--subnet", "10.78.0.0/24", "--label", "io.kapsel.isolation=vm", "secnet")
+    k("create", "--name", "d1", "--network", "secnet", "busybox", "true")
+    assert k.inspect("d1")["HostConfig"]["Isolation"] == "vm"
+    k("create", "--name", "d2", "--network", "secnet", "--isolation", "container", "busybox", "true")
+    assert k.inspect("d2")["HostConfig"]["Isolation"] == "container"
+    k("create", "--name", "d3", "--network", "none", "busybox", "true")
+    assert k.inspect("d3")["HostConfig"].get("Isolation", "") in ("", "container")
+    k("rm", "d1", "d2", "d3")
+    k("network", "rm", "secnet")
+    assert_nothing_left(k)
+
+
+def test_isolation_label_with_a_bad_value(k, fake_kvm):
+    k("network", "create", "--subnet", "10.79.0.0/24", "--label", "io.kapsel.isolation=hyperv", "badnet")
+    p = k("create", "--name", "d4", "--network", "badnet", "busybox", "true", check=False)
+    assert p.returncode == 125, p.stderr
+    assert "network badnet: label io.kapsel.isolation=hyperv: expected vm or container" in p.stderr, p.stderr
+    assert k("ps", "-aq").stdout == ""
+    k("network", "rm", "badnet")
+    assert_nothing_left(k)
+
+
+def test_exec_into_a_micro_vm_is_refused(k, fake_kvm):
+    k("vm", "create", "--name", "v6", "--kernel", KERNEL)
+    p = k("exec", "v6", "true", check=False)
+    assert p.returncode == 125 and "v6 is not running" in p.stderr, p.stderr
+    k("vm", "rm", "v6")
 
 
 @pytest.mark.parametrize("sub", ["stop", "kill", "start", "rm", "inspect", "logs", "pause"])

@@ -18,7 +18,9 @@
 #include "path-util.h"
 #include "rm-rf.h"
 #include "string-util.h"
+#include "json-util.h"
 #include "vm-config.h"
+#include "vm-isolation.h"
 
 static char *tmpdir(void) {
         char *t = strdup("/tmp/kapsel-test-vm-config-XXXXXX");
@@ -230,13 +232,39 @@ static void test_vmm_argv(void **state) {
         assert_null(argv_after(w, "--console-log"));
 
         /* --isolation=vm: serial to a FIFO, the process's stdio on the virtio console */
-        VmLaunch guest = { .vmm = "vmm", .console_log = "serial.fifo", .virtio_console = true };
+        VmLaunch guest = { .vmm = "vmm", .console_log = "serial.fifo", .virtio_console = true, .agent_fd = 3 };
         _cleanup_strv_free_ char **x = NULL;
         assert_int_equal(vm_config_vmm_argv(&c, &guest, &x, NULL), 0);
         assert_string_equal(argv_after(x, "--console-log"), "serial.fifo");
         assert_true(strv_contains(x, "--virtio-console"));
         assert_false(strv_contains(w, "--virtio-console"));
+        /* ... and the guest agent's channel on fd 3; none without it */
+        assert_string_equal(argv_after(x, "--agent-fd"), "3");
+        assert_null(argv_after(w, "--agent-fd"));
         vm_config_done(&c);
+}
+
+/* --isolation's default: the network's label wins over the image's; bad values are named. */
+static void test_isolation_pick(void **state) {
+        (void) state;
+        _cleanup_json_ json_t *vm = json_pack("{s:s}", VM_ISOLATION_LABEL, "vm"),
+                              *ctr = json_pack("{s:s}", VM_ISOLATION_LABEL, "container"),
+                              *other = json_pack("{s:s}", "x", "y"), *bad = json_pack("{s:s}", VM_ISOLATION_LABEL, "hyperv");
+        const char *pick = "unset";
+        assert_int_equal(vm_isolation_pick(NULL, "network n", NULL, "image i", &pick, NULL), 0);
+        assert_null(pick);
+        assert_int_equal(vm_isolation_pick(other, "network n", other, "image i", &pick, NULL), 0);
+        assert_null(pick);
+        assert_int_equal(vm_isolation_pick(NULL, "network n", vm, "image i", &pick, NULL), 0);
+        assert_string_equal(pick, "vm");
+        assert_int_equal(vm_isolation_pick(ctr, "network n", vm, "image i", &pick, NULL), 0);
+        assert_string_equal(pick, "container");
+        assert_int_equal(vm_isolation_pick(vm, "network n", ctr, "image i", &pick, NULL), 0);
+        assert_string_equal(pick, "vm");
+        KError *err = NULL;
+        assert_true(vm_isolation_pick(NULL, "network n", bad, "image busybox", &pick, &err) < 0);
+        assert_non_null(strstr(err->msg, "image busybox: label io.kapsel.isolation=hyperv: expected vm or container"));
+        kerr_free(err);
 }
 
 int main(void) {
@@ -247,6 +275,7 @@ int main(void) {
                 cmocka_unit_test(test_json_round_trip),
                 cmocka_unit_test(test_bzimage_and_check),
                 cmocka_unit_test(test_vmm_argv),
+                cmocka_unit_test(test_isolation_pick),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
