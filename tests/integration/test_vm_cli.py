@@ -10,12 +10,13 @@ The boots themselves run in the nested suite (test_vm_cli_nested.py)."""
 import glob
 import json
 import os
+import shutil
 import subprocess
 import time
 
 import pytest
 
-from test_engine import K, KAPSEL, NETNS, ids_of, leftovers, wait_for
+from test_engine import BUSYBOX_LAYOUT, K, KAPSEL, NETNS, ids_of, leftovers, wait_for
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 VMM = os.path.join(REPO, "build/src/vmm/kapsel-vmm")
@@ -382,6 +383,25 @@ def test_isolation_label_with_a_bad_value(k, fake_kvm):
     assert k("ps", "-aq").stdout == ""
     k("network", "rm", "badnet")
     assert_nothing_left(k)
+
+
+@pytest.mark.skipif(not shutil.which("umoci") or not shutil.which("skopeo"),
+                    reason="umoci or skopeo not installed (scripts/install-deps.sh test)")
+def test_isolation_default_from_image_label(k, fake_kvm, tmp_path):
+    """An image labelled io.kapsel.isolation=vm (here by umoci) runs as a micro-VM unless told."""
+    lay = tmp_path / "lay"
+    shutil.copytree(BUSYBOX_LAYOUT, lay)
+    subprocess.run(["umoci", "config", "--image", "%s:latest" % lay, "--tag", "vm",
+                    "--config.label", "io.kapsel.isolation=vm"], check=True, timeout=60)
+    arch = tmp_path / "vm.tar"
+    subprocess.run(["skopeo", "--insecure-policy", "copy", "-q", "oci:%s:vm" % lay, "docker-archive:%s:lab/vm:1" % arch],
+                   check=True, timeout=120)
+    k("load", "-i", str(arch))
+    k("create", "--name", "i1", "--network", "none", "lab/vm:1", "true")
+    assert k.inspect("i1")["HostConfig"]["Isolation"] == "vm"
+    k("create", "--name", "i2", "--network", "none", "--isolation=container", "lab/vm:1", "true")
+    assert k.inspect("i2")["HostConfig"]["Isolation"] == "container"
+    k("rm", "i1", "i2")
 
 
 def test_exec_into_a_micro_vm_is_refused(k, fake_kvm):
