@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The host ends of the guest's consoles, opened once before the devices exist and owned by the
  * Vm: serial output (stdout or --console-log), serial input (stdin, --serial-in PATH or none) and
- * the virtio console's output and input (stdout/stdin, or --virtio-console-out FILE and none).
- * stdin/stdout are duplicated, so every fd here is the Vm's to close. */
+ * the virtio console's output and input (stdout/stdin, or --virtio-console-out FILE and none), and
+ * the guest agent's channel (--agent-fd N, inherited and taken over as it is). stdin/stdout are
+ * duplicated, so every fd here is the Vm's to close. */
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -36,6 +37,29 @@ static int open_serial_in(const char *path, int *ret, KError **err) {
         return 0;
 }
 
+/* The agent fd is inherited: take it over (not passed on to anything we might run, non-blocking so
+ * the event loop never stalls on it). */
+static int take_agent_fd(int fd, int *ret, KError **err) {
+        int r = vmm_config_check_agent_fd(fd, err);
+        if (r < 0)
+                return r;
+        int fl = fcntl(fd, F_GETFL);
+        if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+                return kerr(err, -errno, "--agent-fd %d: make it non-blocking and close-on-exec", fd);
+        *ret = fd;
+        return 0;
+}
+
+static int vcon_fds_open(Vm *vm, KError **err) {
+        const VmmConfig *c = vm->cfg;
+        if (c->virtio_console_out)
+                return open_append("--virtio-console-out", c->virtio_console_out, &vm->vcon_out_fd, err);
+        int r = dup_std(STDIN_FILENO, "virtio console input on stdin", &vm->vcon_in_fd, err);
+        if (r < 0)
+                return r;
+        return dup_std(STDOUT_FILENO, "virtio console output on stdout", &vm->vcon_out_fd, err);
+}
+
 int vm_console_fds_open(Vm *vm, KError **err) {
         const VmmConfig *c = vm->cfg;
         /* plain --virtio-console is the stdio console: it has stdin, the serial port gets none */
@@ -51,11 +75,9 @@ int vm_console_fds_open(Vm *vm, KError **err) {
                 r = open_serial_in(sin, &vm->serial_in_fd, err);
         if (r < 0 || !c->virtio_console)
                 return r;
-        if (c->virtio_console_out)
-                return open_append("--virtio-console-out", c->virtio_console_out, &vm->vcon_out_fd, err);
-        if ((r = dup_std(STDIN_FILENO, "virtio console input on stdin", &vm->vcon_in_fd, err)) < 0)
+        if ((r = vcon_fds_open(vm, err)) < 0)
                 return r;
-        return dup_std(STDOUT_FILENO, "virtio console output on stdout", &vm->vcon_out_fd, err);
+        return c->agent_fd >= 0 ? take_agent_fd(c->agent_fd, &vm->agent_fd, err) : 0;
 }
 
 void vm_console_fds_close(Vm *vm) {
@@ -63,4 +85,5 @@ void vm_console_fds_close(Vm *vm) {
         vm->serial_in_fd = safe_close(vm->serial_in_fd);
         vm->vcon_in_fd = safe_close(vm->vcon_in_fd);
         vm->vcon_out_fd = safe_close(vm->vcon_out_fd);
+        vm->agent_fd = safe_close(vm->agent_fd);
 }

@@ -104,6 +104,11 @@ static int virtio_up(Vm *vm, KError **err) {
                 VirtioConsoleConfig cc = { .in_fd = vm->vcon_in_fd, .out_fd = vm->vcon_out_fd };
                 r = virtio_add(vm, virtio_console_create(&env, &cc, &d, err), d);
         }
+        /* after hvc0 on the bus: the guest names consoles in probe (PCI) order, so this is hvc1 */
+        if (r >= 0 && vm->agent_fd >= 0) {
+                VirtioConsoleConfig cc = { .in_fd = vm->agent_fd, .out_fd = vm->agent_fd };
+                r = virtio_add(vm, virtio_console_create(&env, &cc, &d, err), d);
+        }
         return r;
 }
 

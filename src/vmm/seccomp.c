@@ -13,7 +13,8 @@
 #include "vm.h"
 
 static const int allowed_syscalls[] = {
-        /* I/O on already-open fds */
+        /* I/O on already-open fds (console output to a socket is sendmsg(MSG_NOSIGNAL), below; its
+         * backpressure only adds and removes the fd in the event loop: epoll_ctl) */
         SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(readv), SCMP_SYS(writev), SCMP_SYS(pread64),
         SCMP_SYS(pwrite64), SCMP_SYS(preadv), SCMP_SYS(pwritev), SCMP_SYS(preadv2), SCMP_SYS(pwritev2),
         SCMP_SYS(lseek), SCMP_SYS(fsync), SCMP_SYS(fdatasync), SCMP_SYS(fallocate), SCMP_SYS(close),

@@ -303,7 +303,7 @@ int vm_create(const VmmConfig *cfg, Vm **ret, KError **err) {
                 return kerr(err, -ENOMEM, "VM");
         vm->cfg = cfg;
         vm->kvm = (Kvm) { .kvm_fd = -1, .vm_fd = -1 };
-        vm->console_fd = vm->serial_in_fd = vm->vcon_in_fd = vm->vcon_out_fd = -1;
+        vm->console_fd = vm->serial_in_fd = vm->vcon_in_fd = vm->vcon_out_fd = vm->agent_fd = -1;
         vm->kernel_fd = vm->initrd_fd = vm->halt_timer_fd = -1;
         vm->host = (VmmHost) { .ops = &vm_host_ops, .host = vm };
         pthread_mutex_init(&vm->lock, NULL);

@@ -30,7 +30,7 @@ typedef struct PciBus PciBus;
 typedef struct VirtioDev VirtioDev;
 
 #define VM_EXIT_REASONS 64      /* KVM_EXIT_* values counted per vCPU */
-#define VM_MAX_VIRTIO   (VMM_MAX_DISKS + 4)
+#define VM_MAX_VIRTIO   (VMM_MAX_DISKS + 5)      /* disks, net, rng, balloon, console, agent console */
 
 typedef struct Vcpu {
         Vm *vm;
@@ -64,6 +64,8 @@ struct Vm {
         int console_fd;                 /* serial output (stdout or the log file) */
         int serial_in_fd;               /* serial input (stdin, --serial-in) or -1 */
         int vcon_in_fd, vcon_out_fd;    /* virtio console input / output, or -1 */
+        int agent_fd;                   /* --agent-fd: the agent console's socket (both directions,
+                                         * O_NONBLOCK, owned from vm_console_fds_open on), or -1 */
         Serial serial;
         I8042 i8042;
         Rtc rtc;
@@ -111,7 +113,7 @@ void vcpu_kick(Vcpu *v);
 /* Name of a KVM_EXIT_* value (for stats and messages). */
 const char *vcpu_exit_name(unsigned reason);
 
-/* console-fds.c: open the consoles' host fds (console_fd, serial_in_fd, vcon_*) per the config;
+/* console-fds.c: open the consoles' host fds (console_fd, serial_in_fd, vcon_*, agent_fd) per the config;
  * close them (NULL-safe per fd) at teardown. */
 int vm_console_fds_open(Vm *vm, KError **err);
 void vm_console_fds_close(Vm *vm);

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "string-util.h"
 #include "vmm-config.h"
@@ -21,6 +24,11 @@ const char vmm_config_usage[] =
         "  --virtio-console       virtio-console (hvc0) on stdin/stdout besides the serial port\n"
         "  --virtio-console-out FILE  virtio-console (hvc0) output appended to FILE (or /dev/fd/N),\n"
         "                         no input; the serial port keeps stdin\n"
+        "  --agent-fd N           a second virtio-console (hvc1, after hvc0) on the inherited fd N (>= 3,\n"
+        "                         a connected stream socket, FIFO or character device open for reading\n"
+        "                         and writing): bytes read from N go to the guest, guest output to N,\n"
+        "                         never dropped while N is open. Needs --virtio-console or\n"
+        "                         --virtio-console-out; kapsel-vmm owns N from then on (closes it at exit)\n"
         "  --console-log FILE     serial output appended to FILE instead of stdout\n"
         "  --serial-in PATH|-|none  serial input from PATH (a FIFO, opened read-write so writers may\n"
         "                         come and go; or a terminal) instead of stdin (-); none: no input\n"
@@ -32,7 +40,7 @@ const char vmm_config_usage[] =
         "Exit status: 0 when the guest powers off or reboots, 1 on a guest crash or VMM error, 2 on bad usage.\n";
 
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_DISK, OPT_NET, OPT_RNG, OPT_BALLOON,
-       OPT_VCONSOLE, OPT_VCONSOLE_OUT, OPT_CONSOLE_LOG, OPT_SERIAL_IN, OPT_CONTROL, OPT_HUGEPAGES, OPT_KSM,
+       OPT_VCONSOLE, OPT_VCONSOLE_OUT, OPT_AGENT_FD, OPT_CONSOLE_LOG, OPT_SERIAL_IN, OPT_CONTROL, OPT_HUGEPAGES, OPT_KSM,
        OPT_NO_SECCOMP, OPT_KVM_DEV, OPT_HELP, OPT_VERSION };
 
 static const struct option options[] = {
@@ -47,6 +55,7 @@ static const struct option options[] = {
         { "balloon", no_argument, NULL, OPT_BALLOON },
         { "virtio-console", no_argument, NULL, OPT_VCONSOLE },
         { "virtio-console-out", required_argument, NULL, OPT_VCONSOLE_OUT },
+        { "agent-fd", required_argument, NULL, OPT_AGENT_FD },
         { "console-log", required_argument, NULL, OPT_CONSOLE_LOG },
         { "serial-in", required_argument, NULL, OPT_SERIAL_IN },
         { "control", required_argument, NULL, OPT_CONTROL },
@@ -125,6 +134,16 @@ static int parse_path(const char **dst, const char *opt, const char *arg, KError
         return 0;
 }
 
+static int parse_agent_fd(VmmConfig *c, const char *arg, KError **err) {
+        uint64_t v;
+        if (parse_uint64(arg, &v) < 0 || v < 3 || v > INT_MAX)
+                return kerr_msg(err, KERR_USAGE, -EINVAL,
+                                "--agent-fd %s: expected a file descriptor number >= 3 (0-2 are stdio) that "
+                                "kapsel-vmm inherits", arg);
+        c->agent_fd = (int) v;
+        return 0;
+}
+
 static int parse_one(VmmConfig *c, int opt, const char *arg, KError **err) {
         uint64_t v;
         switch (opt) {
@@ -148,6 +167,7 @@ static int parse_one(VmmConfig *c, int opt, const char *arg, KError **err) {
         case OPT_BALLOON: c->balloon = true; return 0;
         case OPT_VCONSOLE: c->virtio_console = true; return 0;
         case OPT_VCONSOLE_OUT: return parse_path(&c->virtio_console_out, "--virtio-console-out", arg, err);
+        case OPT_AGENT_FD: return parse_agent_fd(c, arg, err);
         case OPT_CONSOLE_LOG: return parse_path(&c->console_log, "--console-log", arg, err);
         case OPT_SERIAL_IN: return parse_path(&c->serial_in, "--serial-in", arg, err);
         case OPT_CONTROL: c->control = arg; return 0;
@@ -165,7 +185,7 @@ static int parse_one(VmmConfig *c, int opt, const char *arg, KError **err) {
 int vmm_config_parse(int argc, char **argv, VmmConfig *ret, KError **err) {
         VmmConfig *c = ret;
         *c = (VmmConfig) { .cpus = 1, .memory = VMM_DEFAULT_MEMORY, .cmdline = VMM_DEFAULT_CMDLINE, .seccomp = true,
-                           .kvm_dev = "/dev/kvm" };
+                           .kvm_dev = "/dev/kvm", .agent_fd = -1 };
         optind = 0;             /* GNU getopt: reinitialize (the parser may run more than once, in tests) */
         opterr = 0;
         int opt;
@@ -189,8 +209,44 @@ int vmm_config_parse(int argc, char **argv, VmmConfig *ret, KError **err) {
         if (c->virtio_console && !c->virtio_console_out && c->serial_in && streq(c->serial_in, "-"))
                 return kerr_msg(err, KERR_USAGE, -EINVAL,
                                 "--serial-in -: stdin belongs to --virtio-console (use --virtio-console-out FILE)");
+        /* the guest numbers consoles in PCI order: the agent is hvc1 only behind an hvc0 */
+        if (c->agent_fd >= 0 && !c->virtio_console)
+                return kerr_msg(err, KERR_USAGE, -EINVAL,
+                                "--agent-fd %d: needs a first virtio console (add --virtio-console or "
+                                "--virtio-console-out FILE) so that the agent channel is hvc1", c->agent_fd);
         if (c->memory % (2ULL << 20))
                 return kerr_msg(err, KERR_USAGE, -EINVAL, "--memory must be a multiple of 2 MiB");
+        return 0;
+}
+
+static const char *agent_fd_kind(mode_t mode) {
+        static const struct { mode_t type; const char *name; } kinds[] = {
+                { S_IFREG, "a regular file" }, { S_IFDIR, "a directory" }, { S_IFBLK, "a block device" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(kinds); i++)
+                if ((mode & S_IFMT) == kinds[i].type)
+                        return kinds[i].name;
+        return NULL;    /* socket, FIFO, character device: pollable */
+}
+
+int vmm_config_check_agent_fd(int fd, KError **err) {
+        struct stat st;
+        int fl = fcntl(fd, F_GETFL);
+        if (fl < 0)
+                return kerr_msg(err, KERR_USAGE, -errno,
+                                "--agent-fd %d: not an open file descriptor (the caller must let kapsel-vmm "
+                                "inherit it: open, without FD_CLOEXEC)", fd);
+        if (fstat(fd, &st) < 0)
+                return kerr(err, -errno, "--agent-fd %d: fstat", fd);
+        const char *kind = agent_fd_kind(st.st_mode);
+        if (kind)
+                return kerr_msg(err, KERR_USAGE, -EINVAL,
+                                "--agent-fd %d: %s cannot be polled for the guest agent; pass a connected "
+                                "stream socket (socketpair), a FIFO or a character device", fd, kind);
+        if ((fl & O_ACCMODE) != O_RDWR)
+                return kerr_msg(err, KERR_USAGE, -EBADF,
+                                "--agent-fd %d: not open for reading and writing (the channel goes both ways: "
+                                "pass a socketpair end, or open the FIFO or device O_RDWR)", fd);
         return 0;
 }
 

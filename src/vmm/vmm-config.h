@@ -32,6 +32,8 @@ typedef struct VmmConfig {
         bool rng, balloon;
         bool virtio_console;            /* --virtio-console or --virtio-console-out */
         const char *virtio_console_out; /* hvc0 output file; NULL: stdout, and hvc0 takes stdin */
+        int agent_fd;                   /* --agent-fd N: second virtio console (hvc1) on inherited fd N,
+                                         * both directions; -1: none. Requires virtio_console. */
         const char *serial_in;          /* serial input: a FIFO or terminal path, "-" stdin, "none";
                                          * NULL: stdin unless plain --virtio-console has it */
         bool hugepages, ksm;
@@ -47,5 +49,10 @@ typedef struct VmmConfig {
 /* Parse argv (argv[0] is the program). Errors are KERR_USAGE with the offending option named. */
 int vmm_config_parse(int argc, char **argv, VmmConfig *ret, KError **err);
 void vmm_config_done(VmmConfig *c);
+/* The --agent-fd check parsing cannot do (it looks at the process's fds, so it runs when the
+ * console fds are opened): fd must be open for reading and writing and pollable (a socket, FIFO or
+ * character device; not a regular file, directory or block device). KERR_USAGE naming the option
+ * otherwise. */
+int vmm_config_check_agent_fd(int fd, KError **err);
 /* Text for --help. */
 extern const char vmm_config_usage[];

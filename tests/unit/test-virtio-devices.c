@@ -14,6 +14,8 @@
 #include <linux/virtio_net.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -72,6 +74,257 @@ static void test_console_both_directions(void **state) {
         close(in[1]);
         close(out[0]);
         close(out[1]);
+}
+
+/* ---- console backpressure and the agent console (one socket, both directions) ---- */
+
+#define TX_CHAINS 6
+#define TX_PARTS 2
+static const uint32_t tx_part_len[TX_PARTS] = { 10000, 7000 };
+#define TX_CHAIN_LEN (10000 + 7000)
+#define TX_TOTAL (TX_CHAINS * TX_CHAIN_LEN)
+
+typedef struct ConRig {
+        Machine m;
+        VirtioDev *con;
+        int dev_fd;             /* the device's socket end (in and out), as --agent-fd gives it */
+        int peer;               /* the engine's end */
+        Drv d;
+} ConRig;
+
+static uint8_t tx_byte(size_t i) {
+        return (uint8_t) (i * 7 + i / 251);
+}
+
+static void con_up(ConRig *r) {
+        machine_init(&r->m);
+        int sv[2];
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv), 0);
+        int small = 4096;
+        assert_int_equal(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
+        r->dev_fd = sv[0];
+        r->peer = sv[1];
+        VirtioConsoleConfig cfg = { .in_fd = sv[0], .out_fd = sv[0] };
+        assert_int_equal(virtio_console_create(&r->m.env, &cfg, &r->con, NULL), 0);
+        r->m.fake.ioeventfd_fails = true;
+        drv_bring_up(&r->d, &r->m, 1, F_V1, 2, 16);
+}
+
+static void con_down(ConRig *r) {
+        virtio_dev_free(r->con);
+        machine_done(&r->m);
+        close(r->dev_fd);
+        if (r->peer >= 0)
+                close(r->peer);
+}
+
+/* Registrations in the fake event loop that wait for `events`. */
+static unsigned watching(const Machine *m, uint32_t events) {
+        unsigned n = 0;
+        for (unsigned i = 0; i < m->fake.n_fds; i++)
+                n += (m->fake.fds[i].events & events) != 0;
+        return n;
+}
+
+/* TX_CHAINS chains of TX_PARTS buffers each, filled with tx_byte() by global offset; returns heads. */
+static void con_queue_tx(ConRig *r, uint16_t heads[TX_CHAINS]) {
+        size_t off = 0;
+        for (unsigned c = 0; c < TX_CHAINS; c++) {
+                DrvBuf b[TX_PARTS];
+                for (unsigned p = 0; p < TX_PARTS; p++) {
+                        b[p] = (DrvBuf) { drv_alloc(&r->d, tx_part_len[p], 1), tx_part_len[p], false };
+                        uint8_t *h = gpa(&r->m, b[p].addr, b[p].len);
+                        for (uint32_t i = 0; i < b[p].len; i++)
+                                h[i] = tx_byte(off++);
+                }
+                heads[c] = drv_add_chain(&r->d, 1, b, TX_PARTS);
+        }
+}
+
+static size_t bytes_queued(int fd) {
+        int n = 0;
+        assert_int_equal(ioctl(fd, FIONREAD, &n), 0);
+        return (size_t) n;
+}
+
+/* Take used transmit chains: each must be the next head in order, and fully written to the socket
+ * (what was read plus what waits in it) by the time it is returned. */
+static void take_used_tx(ConRig *r, const uint16_t heads[TX_CHAINS], unsigned *used, size_t received) {
+        uint32_t id, len;
+        while (drv_get_used(&r->d, 1, &id, &len)) {
+                assert_true(*used < TX_CHAINS);
+                assert_int_equal(id, heads[*used]);
+                assert_int_equal(len, 0);
+                (*used)++;
+                assert_true(received + bytes_queued(r->peer) >= (size_t) *used * TX_CHAIN_LEN);
+        }
+}
+
+static void test_console_tx_backpressure(void **state) {
+        ConRig r;
+        con_up(&r);
+        uint16_t heads[TX_CHAINS];
+        con_queue_tx(&r, heads);
+        drv_kick(&r.d, 1);
+
+        /* the socket took what it could; the device holds the rest and waits for EPOLLOUT */
+        unsigned used = 0;
+        take_used_tx(&r, heads, &used, 0);
+        assert_true(used < TX_CHAINS);
+        assert_true(bytes_queued(r.peer) < TX_TOTAL);
+        assert_int_equal(watching(&r.m, EPOLLOUT), 1);
+        for (unsigned i = 0; i < r.m.fake.n_fds; i++)   /* its own fd: the rx side may hold dev_fd */
+                if (r.m.fake.fds[i].events & EPOLLOUT)
+                        assert_int_not_equal(r.m.fake.fds[i].fd, r.dev_fd);
+        /* a kick while blocked changes nothing */
+        drv_kick(&r.d, 1);
+        take_used_tx(&r, heads, &used, 0);
+        assert_true(used < TX_CHAINS);
+
+        /* the reader drains slowly; every byte arrives, in order */
+        uint8_t *got = malloc(TX_TOTAL);
+        assert_non_null(got);
+        size_t n = 0;
+        for (unsigned round = 0; round < 100000 && (n < TX_TOTAL || used < TX_CHAINS); round++) {
+                ssize_t k = recv(r.peer, got + n, TX_TOTAL - n < 1500 ? TX_TOTAL - n : 1500, MSG_DONTWAIT);
+                if (k > 0)
+                        n += (size_t) k;
+                else
+                        assert_true(k < 0 && errno == EAGAIN);
+                machine_run_loop(&r.m);
+                take_used_tx(&r, heads, &used, n);
+        }
+        assert_int_equal(n, TX_TOTAL);
+        assert_int_equal(used, TX_CHAINS);
+        for (size_t i = 0; i < TX_TOTAL; i++)
+                if (got[i] != tx_byte(i))
+                        fail_msg("byte %zu: got 0x%02x, sent 0x%02x", i, got[i], tx_byte(i));
+        free(got);
+        assert_int_equal(recv(r.peer, &(char) { 0 }, 1, MSG_DONTWAIT), -1);
+        /* drained: the transmit side left the loop, and the guest was told about its buffers */
+        assert_int_equal(watching(&r.m, EPOLLOUT), 0);
+        assert_true(msis_with_data(&r.m, MSI_DATA_BASE + 1) >= 1);
+        con_down(&r);
+}
+
+/* The reader goes away while output is pending: the data is dropped, the chains come back, and
+ * the device does not keep waiting for a writable fd. */
+static void test_console_tx_peer_gone(void **state) {
+        ConRig r;
+        con_up(&r);
+        uint16_t heads[TX_CHAINS];
+        con_queue_tx(&r, heads);
+        drv_kick(&r.d, 1);
+        assert_int_equal(watching(&r.m, EPOLLOUT), 1);
+        r.peer = safe_close(r.peer);
+        machine_run_loop(&r.m);
+        uint32_t id, len;
+        unsigned used = 0;
+        while (drv_get_used(&r.d, 1, &id, &len))
+                used++;
+        assert_int_equal(used, TX_CHAINS);
+        assert_int_equal(watching(&r.m, EPOLLOUT), 0);
+        /* later output is dropped at once too */
+        uint64_t b = drv_alloc(&r.d, 4, 1);
+        drv_add_chain(&r.d, 1, &(DrvBuf) { b, 4, false }, 1);
+        drv_kick(&r.d, 1);
+        assert_true(drv_get_used(&r.d, 1, &id, &len));
+        con_down(&r);
+}
+
+/* A device reset forgets the pending chain and stops waiting for the fd. */
+static void test_console_tx_reset_while_blocked(void **state) {
+        ConRig r;
+        con_up(&r);
+        uint16_t heads[TX_CHAINS];
+        con_queue_tx(&r, heads);
+        drv_kick(&r.d, 1);
+        assert_int_equal(watching(&r.m, EPOLLOUT), 1);
+        drv_set_status(&r.d, 0);
+        assert_int_equal(drv_status(&r.d), 0);
+        assert_int_equal(watching(&r.m, EPOLLOUT), 0);
+        assert_int_equal(r.m.fake.n_fds, 0);
+        /* a new driver transmits again on the same fd */
+        char sink[65536];
+        while (recv(r.peer, sink, sizeof(sink), MSG_DONTWAIT) > 0)
+                ;
+        drv_bring_up(&r.d, &r.m, 1, F_V1, 2, 16);
+        uint64_t b = drv_alloc(&r.d, 5, 1);
+        memcpy(gpa(&r.m, b, 5), "again", 5);
+        drv_add_chain(&r.d, 1, &(DrvBuf) { b, 5, false }, 1);
+        drv_kick(&r.d, 1);
+        uint32_t id, len;
+        assert_true(drv_get_used(&r.d, 1, &id, &len));
+        assert_int_equal(recv(r.peer, sink, sizeof(sink), MSG_DONTWAIT), 5);
+        assert_memory_equal(sink, "again", 5);
+        con_down(&r);
+}
+
+/* Host -> guest on the agent console: bytes from the socket fill receive buffers, in order,
+ * while the guest also transmits on the same socket. */
+static void test_console_agent_receive(void **state) {
+        ConRig r;
+        con_up(&r);
+        assert_int_equal(send(r.peer, "\0\0\0\5hello", 9, 0), 9);
+        assert_int_equal(send(r.peer, "\0\0\0\3bye", 7, 0), 7);
+        uint64_t rx[2] = { drv_alloc(&r.d, 12, 1), drv_alloc(&r.d, 12, 1) };
+        for (unsigned i = 0; i < 2; i++)
+                drv_add_chain(&r.d, 0, &(DrvBuf) { rx[i], 12, true }, 1);
+        drv_kick(&r.d, 0);
+        assert_true(machine_run_loop(&r.m) >= 1);
+        uint32_t id, len, total = 0;
+        uint8_t got[24];
+        for (unsigned i = 0; i < 2 && drv_get_used(&r.d, 0, &id, &len); i++) {
+                memcpy(got + total, gpa(&r.m, rx[i], len), len);
+                total += len;
+        }
+        assert_int_equal(total, 16);
+        assert_memory_equal(got, "\0\0\0\5hello\0\0\0\3bye", 16);
+        assert_true(msis_with_data(&r.m, MSI_DATA_BASE + 0) >= 1);
+
+        /* and the guest's answer goes out on the same socket */
+        uint64_t tx = drv_alloc(&r.d, 6, 1);
+        memcpy(gpa(&r.m, tx, 6), "\0\0\0\2ok", 6);
+        drv_add_chain(&r.d, 1, &(DrvBuf) { tx, 6, false }, 1);
+        drv_kick(&r.d, 1);
+        assert_true(drv_get_used(&r.d, 1, &id, &len));
+        char back[8];
+        assert_int_equal(recv(r.peer, back, sizeof(back), MSG_DONTWAIT), 6);
+        assert_memory_equal(back, "\0\0\0\2ok", 6);
+        con_down(&r);
+}
+
+/* A regular file as output (--virtio-console-out FILE): no EAGAIN, no event loop, all written. */
+static void test_console_tx_regular_file(void **state) {
+        Machine m;
+        machine_init(&m);
+        char path[] = "/tmp/kapsel-vcon-XXXXXX";
+        int fd = mkostemp(path, O_CLOEXEC | O_APPEND);
+        assert_true(fd >= 0);
+        unlink(path);
+        VirtioConsoleConfig cfg = { .in_fd = -1, .out_fd = fd };
+        VirtioDev *con;
+        assert_int_equal(virtio_console_create(&m.env, &cfg, &con, NULL), 0);
+        m.fake.ioeventfd_fails = true;
+        Drv d;
+        drv_bring_up(&d, &m, 1, F_V1, 2, 8);
+        uint64_t b = drv_alloc(&d, 70000, 1);
+        for (uint32_t i = 0; i < 70000; i++)
+                *(uint8_t *) gpa(&m, b + i, 1) = tx_byte(i);
+        drv_add_chain(&d, 1, &(DrvBuf) { b, 70000, false }, 1);
+        drv_kick(&d, 1);
+        uint32_t id, len;
+        assert_true(drv_get_used(&d, 1, &id, &len));
+        assert_int_equal(m.fake.n_fds, 0);
+        assert_int_equal(lseek(fd, 0, SEEK_END), 70000);
+        uint8_t *back = malloc(70000);
+        assert_non_null(back);
+        assert_int_equal(pread(fd, back, 70000, 0), 70000);
+        assert_memory_equal(back, gpa(&m, b, 70000), 70000);
+        free(back);
+        virtio_dev_free(con);
+        machine_done(&m);
+        close(fd);
 }
 
 /* ---- net ---- */
@@ -234,6 +487,11 @@ static void test_balloon_target_on_other_device(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_console_both_directions),
+                cmocka_unit_test(test_console_tx_backpressure),
+                cmocka_unit_test(test_console_tx_peer_gone),
+                cmocka_unit_test(test_console_tx_reset_while_blocked),
+                cmocka_unit_test(test_console_agent_receive),
+                cmocka_unit_test(test_console_tx_regular_file),
                 cmocka_unit_test(test_net_mac_in_config),
                 cmocka_unit_test(test_net_transmit),
                 cmocka_unit_test(test_net_receive),

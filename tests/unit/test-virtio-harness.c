@@ -97,10 +97,12 @@ unsigned machine_run_loop(Machine *m) {
         for (unsigned round = 0; round < 1000; round++) {
                 bool any = false;
                 for (unsigned i = 0; i < m->fake.n_fds; i++) {
-                        struct pollfd p = { .fd = m->fake.fds[i].fd, .events = POLLIN };
+                        /* POLLIN/POLLOUT/POLLHUP/POLLERR have the EPOLL* values */
+                        struct pollfd p = { .fd = m->fake.fds[i].fd,
+                                            .events = (short) (m->fake.fds[i].events & (EPOLLIN | EPOLLOUT)) };
                         if (poll(&p, 1, 0) != 1)
                                 continue;
-                        m->fake.fds[i].handler(m->fake.fds[i].opaque, EPOLLIN);
+                        m->fake.fds[i].handler(m->fake.fds[i].opaque, (uint32_t) p.revents);
                         ran++;
                         any = true;
                         break;  /* the handler may have changed the table */

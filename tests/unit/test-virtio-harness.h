@@ -49,7 +49,8 @@ void machine_init(Machine *m);
 void machine_done(Machine *m);
 /* Host view of guest memory; asserts the range is RAM. */
 void *gpa(Machine *m, uint64_t addr, uint64_t len);
-/* Run every event-loop callback whose fd is ready, until none is (bounded). Returns how many ran. */
+/* Run every event-loop callback whose fd is ready for the events it was registered with (EPOLLIN,
+ * EPOLLOUT), until none is (bounded). Returns how many ran. */
 unsigned machine_run_loop(Machine *m);
 /* Number of MSIs delivered with this data value. */
 unsigned msis_with_data(const Machine *m, uint32_t data);

@@ -7,7 +7,12 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "control.h"
 #include "vmm-config.h"
@@ -122,6 +127,68 @@ static void test_config_errors(void **state) {
                      "--disk", "5", "--disk", "6", "--disk", "7", "--disk", "8", "--disk", "9");
 }
 
+/* --agent-fd: a second virtio console on an inherited fd, only behind a first one (hvc1). */
+static void test_config_agent_fd(void **state) {
+        VmmConfig c;
+        assert_int_equal(PARSE(&c, NULL, "--kernel", "/k"), 0);
+        assert_int_equal(c.agent_fd, -1);
+        vmm_config_done(&c);
+        assert_int_equal(PARSE(&c, NULL, "--kernel", "/k", "--virtio-console", "--agent-fd", "7"), 0);
+        assert_int_equal(c.agent_fd, 7);
+        assert_true(c.virtio_console);
+        vmm_config_done(&c);
+        assert_int_equal(PARSE(&c, NULL, "--kernel", "/k", "--agent-fd", "3", "--virtio-console-out", "/hvc"), 0);
+        assert_int_equal(c.agent_fd, 3);
+        vmm_config_done(&c);
+
+        EXPECT_USAGE("--agent-fd 5: needs a first virtio console", "--kernel", "/k", "--agent-fd", "5");
+        EXPECT_USAGE("--agent-fd x: expected a file descriptor number >= 3", "--kernel", "/k", "--virtio-console",
+                     "--agent-fd", "x");
+        EXPECT_USAGE("--agent-fd 2: expected", "--kernel", "/k", "--virtio-console", "--agent-fd", "2");
+        EXPECT_USAGE("--agent-fd -4: expected", "--kernel", "/k", "--virtio-console", "--agent-fd", "-4");
+        EXPECT_USAGE("--agent-fd 99999999999: expected", "--kernel", "/k", "--virtio-console", "--agent-fd",
+                     "99999999999");
+        EXPECT_USAGE("--agent-fd : expected", "--kernel", "/k", "--virtio-console", "--agent-fd", "");
+}
+
+static void expect_agent_fd_refused(int fd, const char *needle) {
+        _cleanup_kerr_ KError *err = NULL;
+        assert_true(vmm_config_check_agent_fd(fd, &err) < 0);
+        assert_non_null(err);
+        assert_int_equal(err->kind, KERR_USAGE);
+        if (!strstr(err->msg, needle))
+                fail_msg("'%s' not in '%s'", needle, err->msg);
+}
+
+/* What the fd itself must be (checked when the consoles are opened, not while parsing). */
+static void test_config_agent_fd_check(void **state) {
+        int sv[2], p[2];
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+        assert_int_equal(vmm_config_check_agent_fd(sv[0], NULL), 0);
+        assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+        expect_agent_fd_refused(p[0], "not open for reading and writing");
+        _cleanup_close_ int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        assert_true(null >= 0);
+        assert_int_equal(vmm_config_check_agent_fd(null, NULL), 0);
+
+        char path[] = "/tmp/kapsel-agent-XXXXXX";
+        _cleanup_close_ int file = mkostemp(path, O_CLOEXEC);
+        assert_true(file >= 0);
+        unlink(path);
+        expect_agent_fd_refused(file, "a regular file cannot be polled");
+        char fdstr[16];
+        snprintf(fdstr, sizeof(fdstr), "--agent-fd %d:", file);
+        expect_agent_fd_refused(file, fdstr);
+        _cleanup_close_ int dir = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        expect_agent_fd_refused(dir, "a directory");
+        int closed = sv[1];
+        close(sv[1]);
+        expect_agent_fd_refused(closed, "not an open file descriptor");
+        close(sv[0]);
+        close(p[0]);
+        close(p[1]);
+}
+
 /* ---- control protocol against fake ops ---- */
 
 typedef struct FakeVm {
@@ -199,6 +266,8 @@ int main(void) {
                 cmocka_unit_test(test_config_memory_bare_number_is_mib),
                 cmocka_unit_test(test_config_consoles),
                 cmocka_unit_test(test_config_errors),
+                cmocka_unit_test(test_config_agent_fd),
+                cmocka_unit_test(test_config_agent_fd_check),
                 cmocka_unit_test(test_control_commands),
                 cmocka_unit_test(test_control_bad_requests),
         };

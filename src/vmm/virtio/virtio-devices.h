@@ -33,7 +33,11 @@ typedef struct VirtioNetConfig {
 
 typedef struct VirtioConsoleConfig {
         int in_fd, out_fd;      /* host side: bytes from in_fd go to the guest, guest output to out_fd;
-                                 * both stay the caller's (not closed by virtio_dev_free) */
+                                 * both stay the caller's (not closed by virtio_dev_free). Either may
+                                 * be -1 (no input / no output); both the same fd (the agent's socket)
+                                 * is fine: the device dups it for the transmit side. A non-blocking
+                                 * out_fd gets backpressure: guest output waits, never dropped, until
+                                 * the fd drains (or its reader is gone). */
 } VirtioConsoleConfig;
 
 int virtio_blk_create(const VirtioEnv *env, const VirtioBlkConfig *cfg, VirtioDev **ret, KError **err);
