@@ -40,13 +40,9 @@ static const struct {
         { "RLIMIT_SIGPENDING", RLIMIT_SIGPENDING }, { "RLIMIT_STACK", RLIMIT_STACK },
 };
 
-/* What the child reports through the close-on-exec pipe when it cannot exec. */
-typedef struct ChildError {
-        int code;               /* its exit code: 125 setup, 126 not executable, 127 not found */
-        char msg[240];
-} ChildError;
+_Static_assert(ELEMENTSOF(rlimit_names) <= GUEST_MAX_RLIMITS, "ProcSpec.rl holds every rlimit");
 
-static _noreturn_ void child_fail(int pipe_fd, int code, const char *what, int e) {
+_noreturn_ void guest_child_fail(int pipe_fd, int code, const char *what, int e) {
         ChildError ce = { .code = code };
         snprintf(ce.msg, sizeof(ce.msg), "%s: %s", what, strerror(e));
         dprintf(2, "kapsel: %s\n", ce.msg);
@@ -67,20 +63,6 @@ static char **strv_from_json(json_t *a, bool need_one) {
                         guest_fail(125, "config: args and env must be strings");
         return v;
 }
-
-/* Everything the child needs, decoded before fork so a bad config fails in init with a message. */
-typedef struct ProcSpec {
-        char **args, **env;
-        const char *cwd;
-        uid_t uid;
-        gid_t gid;
-        gid_t gids[64];
-        size_t n_gids;
-        mode_t umask;
-        bool terminal;
-        struct { int res; struct rlimit lim; } rl[ELEMENTSOF(rlimit_names)];
-        size_t n_rl;
-} ProcSpec;
 
 static int rlimit_resource(const char *name) {
         for (size_t i = 0; i < ELEMENTSOF(rlimit_names); i++)
@@ -117,32 +99,51 @@ static void decode_spec(json_t *cfg, ProcSpec *p) {
         }
 }
 
-static _noreturn_ void exec_child(const ProcSpec *p, int hvc, int pipe_fd) {
+/* Move an fd to >= 3 (close-on-exec), so dup2() onto 0..2 cannot clobber another one. */
+static int fd_above_stdio(int fd, int pipe_fd) {
+        int n = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (n < 0)
+                guest_child_fail(pipe_fd, 125, "set up stdio", errno);
+        return n;
+}
+
+void guest_child_stdio(int in, int out, int err, int pipe_fd) {
+        int fds[3] = { fd_above_stdio(in, pipe_fd), fd_above_stdio(out, pipe_fd), fd_above_stdio(err, pipe_fd) };
+        for (int i = 0; i < 3; i++)
+                if (dup2(fds[i], i) < 0)
+                        guest_child_fail(pipe_fd, 125, "set up stdio", errno);
+}
+
+_noreturn_ void guest_child_exec(const ProcSpec *p, int pipe_fd) {
+        for (size_t i = 0; i < p->n_rl; i++)
+                if (setrlimit(p->rl[i].res, &p->rl[i].lim) < 0)
+                        guest_child_fail(pipe_fd, 125, "setrlimit", errno);
+        if (setgroups(p->n_gids, p->gids) < 0 || setgid(p->gid) < 0 || setuid(p->uid) < 0)
+                guest_child_fail(pipe_fd, 125, "set user", errno);
+        umask(p->umask);
+        if (p->cwd && chdir(p->cwd) < 0)
+                guest_child_fail(pipe_fd, 125, p->cwd, errno);
+        environ = p->env;
+        execvp(p->args[0], p->args);
+        int e = errno;
+        char what[200];
+        snprintf(what, sizeof(what), "exec %s", p->args[0]);
+        guest_child_fail(pipe_fd, e == ENOENT ? 127 : 126, what, e);
+}
+
+/* The main process: a mount namespace of its own rooted at the overlay, stdio on hvc0. */
+static _noreturn_ void main_child(const ProcSpec *p, int hvc, int pipe_fd) {
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
         setsid();
         if (unshare(CLONE_NEWNS) < 0 || chdir(NEWROOT) < 0 || mount(".", "/", NULL, MS_MOVE, NULL) < 0 ||
             chroot(".") < 0 || chdir("/") < 0)
-                child_fail(pipe_fd, 125, "enter the container root", errno);
-        if (dup2(hvc, 0) < 0 || dup2(hvc, 1) < 0 || dup2(hvc, 2) < 0)
-                child_fail(pipe_fd, 125, "stdio on /dev/hvc0", errno);
+                guest_child_fail(pipe_fd, 125, "enter the container root", errno);
+        guest_child_stdio(hvc, hvc, hvc, pipe_fd);
         if (p->terminal)
                 (void) ioctl(0, TIOCSCTTY, 0);
-        for (size_t i = 0; i < p->n_rl; i++)
-                if (setrlimit(p->rl[i].res, &p->rl[i].lim) < 0)
-                        child_fail(pipe_fd, 125, "setrlimit", errno);
-        if (setgroups(p->n_gids, p->gids) < 0 || setgid(p->gid) < 0 || setuid(p->uid) < 0)
-                child_fail(pipe_fd, 125, "set user", errno);
-        umask(p->umask);
-        if (p->cwd && chdir(p->cwd) < 0)
-                child_fail(pipe_fd, 125, p->cwd, errno);
-        environ = p->env;
-        execvp(p->args[0], p->args);
-        int e = errno;
-        char what[200];
-        snprintf(what, sizeof(what), "exec %s", p->args[0]);
-        child_fail(pipe_fd, e == ENOENT ? 127 : 126, what, e);
+        guest_child_exec(p, pipe_fd);
 }
 
 /* "KAPSEL-SIGNAL <n>" lines from the host; anything else on the console is ignored. */
@@ -169,29 +170,50 @@ static void console_input(int console_fd, char *buf, size_t *len, size_t size, p
                 *len = 0;
 }
 
-static int wait_child(int sfd, int console_fd, pid_t child) {
+#define MAX_POLLFDS 256
+
+/* A signal init got: SIGCHLD reaps (the main process's end is returned as its exit code, exec'd
+ * processes go to the agent, orphans are dropped); anything else is forwarded to the main
+ * process, except a SIGPIPE init raised itself (an exec'd process closed its stdin). */
+static bool handle_signal(int sfd, pid_t child, GuestAgent *agent, int *ret_code) {
+        struct signalfd_siginfo si;
+        if (read(sfd, &si, sizeof(si)) != sizeof(si))
+                return false;
+        if (si.ssi_signo == SIGPIPE && si.ssi_pid == (uint32_t) getpid())
+                return false;
+        if (si.ssi_signo != SIGCHLD) {
+                kill(child, (int) si.ssi_signo);
+                return false;
+        }
+        int status;
+        pid_t p;
+        while ((p = waitpid(-1, &status, WNOHANG)) > 0) {
+                if (p == child) {
+                        *ret_code = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+                        return true;
+                }
+                if (agent)
+                        (void) guest_agent_reaped(agent, p, status);
+        }
+        return false;
+}
+
+/* Init's one event loop: signals, the console (KAPSEL-SIGNAL lines) and the exec agent. */
+static int wait_child(int sfd, int console_fd, pid_t child, GuestAgent *agent) {
         char line[128];
         size_t len = 0;
+        int code = 0;
         for (;;) {
-                struct pollfd pfd[2] = { { sfd, POLLIN, 0 }, { console_fd, POLLIN, 0 } };
-                if (poll(pfd, console_fd >= 0 ? 2 : 1, -1) < 0)
+                struct pollfd pfd[MAX_POLLFDS] = { { sfd, POLLIN, 0 }, { console_fd, POLLIN, 0 } };
+                size_t n = agent ? guest_agent_pollfds(agent, pfd + 2, MAX_POLLFDS - 2) : 0;
+                if (poll(pfd, 2 + n, -1) < 0)
                         continue;
-                if (pfd[1].revents & POLLIN)
+                if (console_fd >= 0 && (pfd[1].revents & POLLIN))
                         console_input(console_fd, line, &len, sizeof(line), child);
-                if (!(pfd[0].revents & POLLIN))
-                        continue;
-                struct signalfd_siginfo si;
-                if (read(sfd, &si, sizeof(si)) != sizeof(si))
-                        continue;
-                if (si.ssi_signo != SIGCHLD) {
-                        kill(child, (int) si.ssi_signo);
-                        continue;
-                }
-                int status;
-                pid_t p;
-                while ((p = waitpid(-1, &status, WNOHANG)) > 0)
-                        if (p == child)
-                                return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+                if (agent)
+                        guest_agent_dispatch(agent, pfd + 2, n);
+                if ((pfd[0].revents & POLLIN) && handle_signal(sfd, child, agent, &code))
+                        return code;
         }
 }
 
@@ -203,6 +225,8 @@ int guest_run(json_t *cfg, int console_fd) {
                 guest_fail(125, "open /dev/hvc0: %s", strerror(errno));
         if (!spec.terminal)
                 guest_set_raw(hvc);
+        if (json_is_true(json_object_get(cfg, "agent")))
+                guest_wait_for(VM_AGENT_DEVICE);        /* before the process starts: fail early */
         int errpipe[2];
         sigset_t fwd;
         sigfillset(&fwd);
@@ -217,7 +241,7 @@ int guest_run(json_t *cfg, int console_fd) {
                 guest_fail(125, "fork: %s", strerror(errno));
         if (child == 0) {
                 close(errpipe[0]);
-                exec_child(&spec, hvc, errpipe[1]);
+                main_child(&spec, hvc, errpipe[1]);
         }
         close(errpipe[1]);
         close(hvc);
@@ -228,9 +252,10 @@ int guest_run(json_t *cfg, int console_fd) {
                 guest_marker("KAPSEL-ERROR %s", ce.msg);
         }
         close(errpipe[0]);
-        int code = wait_child(sfd, console_fd, child);
+        GuestAgent *agent = guest_agent_new(cfg, &spec, child);
+        int code = wait_child(sfd, console_fd, child, agent);
+        guest_agent_free(agent);
         close(sfd);
-        strv_free(spec.args);
-        strv_free(spec.env);
+        guest_spec_done(&spec);
         return code;
 }
