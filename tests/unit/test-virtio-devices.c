@@ -141,6 +141,32 @@ static void con_queue_tx(ConRig *r, uint16_t heads[TX_CHAINS]) {
         }
 }
 
+/* One small chain out, returned at once: the device is not blocked. */
+static void con_tx_now(ConRig *r, const char *data, uint32_t len) {
+        uint64_t b = drv_alloc(&r->d, len, 1);
+        memcpy(gpa(&r->m, b, len), data, len);
+        drv_add_chain(&r->d, 1, &(DrvBuf) { b, len, false }, 1);
+        drv_kick(&r->d, 1);
+        uint32_t id, used_len;
+        assert_true(drv_get_used(&r->d, 1, &id, &used_len));
+}
+
+/* What the host end reads next is exactly `data`. */
+static void con_expect(ConRig *r, const char *data, size_t len) {
+        char got[64];
+        assert_true(len <= sizeof(got));
+        assert_int_equal(recv(r->peer, got, sizeof(got), MSG_DONTWAIT), (ssize_t) len);
+        assert_memory_equal(got, data, len);
+}
+
+/* Up, with every test chain queued and the socket full: the device waits for EPOLLOUT. */
+static void con_up_blocked(ConRig *r, uint16_t heads[TX_CHAINS]) {
+        con_up(r);
+        con_queue_tx(r, heads);
+        drv_kick(&r->d, 1);
+        assert_int_equal(watching(&r->m, EPOLLOUT), 1);
+}
+
 static size_t bytes_queued(int fd) {
         int n = 0;
         assert_int_equal(ioctl(fd, FIONREAD, &n), 0);
@@ -211,11 +237,8 @@ static void test_console_tx_backpressure(void **state) {
  * the device does not keep waiting for a writable fd. */
 static void test_console_tx_peer_gone(void **state) {
         ConRig r;
-        con_up(&r);
         uint16_t heads[TX_CHAINS];
-        con_queue_tx(&r, heads);
-        drv_kick(&r.d, 1);
-        assert_int_equal(watching(&r.m, EPOLLOUT), 1);
+        con_up_blocked(&r, heads);
         r.peer = safe_close(r.peer);
         machine_run_loop(&r.m);
         uint32_t id, len;
@@ -225,21 +248,15 @@ static void test_console_tx_peer_gone(void **state) {
         assert_int_equal(used, TX_CHAINS);
         assert_int_equal(watching(&r.m, EPOLLOUT), 0);
         /* later output is dropped at once too */
-        uint64_t b = drv_alloc(&r.d, 4, 1);
-        drv_add_chain(&r.d, 1, &(DrvBuf) { b, 4, false }, 1);
-        drv_kick(&r.d, 1);
-        assert_true(drv_get_used(&r.d, 1, &id, &len));
+        con_tx_now(&r, "lost", 4);
         con_down(&r);
 }
 
 /* A device reset forgets the pending chain and stops waiting for the fd. */
 static void test_console_tx_reset_while_blocked(void **state) {
         ConRig r;
-        con_up(&r);
         uint16_t heads[TX_CHAINS];
-        con_queue_tx(&r, heads);
-        drv_kick(&r.d, 1);
-        assert_int_equal(watching(&r.m, EPOLLOUT), 1);
+        con_up_blocked(&r, heads);
         drv_set_status(&r.d, 0);
         assert_int_equal(drv_status(&r.d), 0);
         assert_int_equal(watching(&r.m, EPOLLOUT), 0);
@@ -249,14 +266,8 @@ static void test_console_tx_reset_while_blocked(void **state) {
         while (recv(r.peer, sink, sizeof(sink), MSG_DONTWAIT) > 0)
                 ;
         drv_bring_up(&r.d, &r.m, 1, F_V1, 2, 16);
-        uint64_t b = drv_alloc(&r.d, 5, 1);
-        memcpy(gpa(&r.m, b, 5), "again", 5);
-        drv_add_chain(&r.d, 1, &(DrvBuf) { b, 5, false }, 1);
-        drv_kick(&r.d, 1);
-        uint32_t id, len;
-        assert_true(drv_get_used(&r.d, 1, &id, &len));
-        assert_int_equal(recv(r.peer, sink, sizeof(sink), MSG_DONTWAIT), 5);
-        assert_memory_equal(sink, "again", 5);
+        con_tx_now(&r, "again", 5);
+        con_expect(&r, "again", 5);
         con_down(&r);
 }
 
@@ -283,14 +294,8 @@ static void test_console_agent_receive(void **state) {
         assert_true(msis_with_data(&r.m, MSI_DATA_BASE + 0) >= 1);
 
         /* and the guest's answer goes out on the same socket */
-        uint64_t tx = drv_alloc(&r.d, 6, 1);
-        memcpy(gpa(&r.m, tx, 6), "\0\0\0\2ok", 6);
-        drv_add_chain(&r.d, 1, &(DrvBuf) { tx, 6, false }, 1);
-        drv_kick(&r.d, 1);
-        assert_true(drv_get_used(&r.d, 1, &id, &len));
-        char back[8];
-        assert_int_equal(recv(r.peer, back, sizeof(back), MSG_DONTWAIT), 6);
-        assert_memory_equal(back, "\0\0\0\2ok", 6);
+        con_tx_now(&r, "\0\0\0\2ok", 6);
+        con_expect(&r, "\0\0\0\2ok", 6);
         con_down(&r);
 }
 
