@@ -82,11 +82,7 @@ K_VERB(commit) {
         _cleanup_(ctr_record_freep) CtrRecord *rec = NULL;
         _cleanup_(image_freep) Image *img = NULL;
         ImageStore *s;
-        int r = k_open(g, &e, err);
-        if (r >= 0)
-                r = db_ctr_get(e->db, argv[optind], &rec, err);
-        if (r >= 0)
-                r = ctr_repair(e, rec, err);
+        int r = k_open_one(g, argv[optind], &e, &rec, err);
         if (r >= 0)
                 r = engine_image_lookup(e, rec->image_id, &img, err);
         if (r >= 0)

@@ -110,11 +110,7 @@ K_VERB(exec) {
                 return k_usage(err, "exec", "expected CONTAINER COMMAND [ARG...]");
         _cleanup_(engine_freep) Engine *e = NULL;
         _cleanup_(ctr_record_freep) CtrRecord *rec = NULL;
-        int r = k_open(g, &e, err);
-        if (r >= 0)
-                r = db_ctr_get(e->db, argv[optind], &rec, err);
-        if (r >= 0)
-                r = ctr_repair(e, rec, err);
+        int r = k_open_one(g, argv[optind], &e, &rec, err);
         if (r < 0)
                 return r;
         if (rec->state != CTR_RUNNING)

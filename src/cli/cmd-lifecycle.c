@@ -247,15 +247,13 @@ K_VERB(rename) {
 
 K_VERB(container_prune) {
         _cleanup_(engine_freep) Engine *e = NULL;
-        CtrRecord **list = NULL;
-        size_t n = 0;
-        int r = k_open(g, &e, err);
-        if (r >= 0)
-                r = db_ctr_list(e->db, &list, &n, err);
+        CtrRecord **list;
+        size_t n;
+        int r = k_open_list(g, &e, &list, &n, err);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < n; i++) {
-                if (ctr_repair(e, list[i], NULL) < 0 || (list[i]->state != CTR_EXITED && list[i]->state != CTR_CREATED))
+                if (list[i]->state != CTR_EXITED && list[i]->state != CTR_CREATED)
                         continue;
                 if (ctr_remove(e, list[i]->id, NULL) >= 0)
                         printf("%s\n", list[i]->id);
@@ -278,11 +276,7 @@ K_VERB(attach) {
                 return k_usage(err, "attach", "expected exactly one CONTAINER");
         _cleanup_(engine_freep) Engine *e = NULL;
         _cleanup_(ctr_record_freep) CtrRecord *rec = NULL;
-        int r = k_open(g, &e, err);
-        if (r >= 0)
-                r = db_ctr_get(e->db, argv[optind], &rec, err);
-        if (r >= 0)
-                r = ctr_repair(e, rec, err);
+        int r = k_open_one(g, argv[optind], &e, &rec, err);
         if (r >= 0 && (r = need_running(rec, err)) >= 0) {
                 bool open_stdin = json_is_true(json_object_get(json_object_get(rec->config, "Config"), "OpenStdin"));
                 int code = 0;

@@ -37,16 +37,13 @@ K_VERB(ps) {
                 default: return k_usage(err, "ps", "unknown option");
                 }
         _cleanup_(engine_freep) Engine *e = NULL;
-        CtrRecord **list = NULL;
-        size_t n = 0;
-        int r = k_open(g, &e, err);
-        if (r >= 0)
-                r = db_ctr_list(e->db, &list, &n, err);
+        CtrRecord **list;
+        size_t n;
+        int r = k_open_list(g, &e, &list, &n, err);
         if (r < 0)
                 return r;
         json_t *rows = json_array();
         for (size_t i = n; i-- > 0;) {          /* newest first, as docker */
-                (void) ctr_repair(e, list[i], NULL);
                 bool running = list[i]->state == CTR_RUNNING || list[i]->state == CTR_PAUSED ||
                                list[i]->state == CTR_RESTARTING;
                 if ((all || running) && (kind < 0 || (int) list[i]->kind == kind))

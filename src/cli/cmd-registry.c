@@ -63,45 +63,55 @@ static char *staging_dir(ImageStore *s, KError **err) {
         return dir;
 }
 
+/* What pull and push share: the flags, the normalized reference, the store and a staging directory
+ * (removed with the rest by registry_verb_done). */
+typedef struct RegistryVerb {
+        RegistryOptions o;
+        char *platform, *ref, *dir;
+        Engine *e;
+        ImageStore *s;
+} RegistryVerb;
+
+static void registry_verb_done(RegistryVerb *v) {
+        if (v->dir)
+                (void) rm_rf(v->dir);
+        free(v->dir);
+        free(v->ref);
+        free(v->platform);
+        engine_free(v->e);
+}
+
+/* Returns 1 when the verb is done already (--help), 0 to go on, or an error. */
+static int registry_verb_prepare(const char *verb, const KGlobals *g, int argc, char **argv, RegistryVerb *v,
+                                 KError **err) {
+        int r = parse_reg_flags(verb, argc, argv, &v->o, &v->platform, err);
+        if (r != 0)
+                return r < 0 ? r : 1;
+        if ((r = image_ref_normalize(argv[optind], &v->ref, err)) < 0 || (r = k_open(g, &v->e, err)) < 0 ||
+            (r = engine_images(v->e, &v->s, err)) < 0)
+                return r;
+        return (v->dir = staging_dir(v->s, err)) ? 0 : -EIO;
+}
+
 K_VERB(pull) {
-        RegistryOptions o = { 0 };
-        _cleanup_free_ char *platform = NULL, *ref = NULL, *dir = NULL, *id = NULL;
-        int r = parse_reg_flags("pull", argc, argv, &o, &platform, err);
+        _cleanup_(registry_verb_done) RegistryVerb v = { 0 };
+        _cleanup_free_ char *id = NULL;
+        int r = registry_verb_prepare("pull", g, argc, argv, &v, err);
         if (r != 0)
                 return r < 0 ? r : 0;
-        _cleanup_(engine_freep) Engine *e = NULL;
-        ImageStore *s;
-        if ((r = image_ref_normalize(argv[optind], &ref, err)) < 0 || (r = k_open(g, &e, err)) < 0 ||
-            (r = engine_images(e, &s, err)) < 0)
+        if ((r = registry_pull(v.ref, &v.o, v.dir, err)) < 0 ||
+            (r = image_import_oci_layout(v.s, v.dir, NULL, v.ref, &id, err)) < 0)
                 return r;
-        if (!(dir = staging_dir(s, err)))
-                return -EIO;
-        r = registry_pull(ref, &o, dir, err);
-        if (r >= 0)
-                r = image_import_oci_layout(s, dir, NULL, ref, &id, err);
-        (void) rm_rf(dir);
-        if (r < 0)
-                return r;
-        printf("%s\n%s\n", id, ref);
+        printf("%s\n%s\n", id, v.ref);
         return 0;
 }
 
 K_VERB(push) {
-        RegistryOptions o = { 0 };
-        _cleanup_free_ char *platform = NULL, *ref = NULL, *dir = NULL;
-        int r = parse_reg_flags("push", argc, argv, &o, &platform, err);
+        _cleanup_(registry_verb_done) RegistryVerb v = { 0 };
+        int r = registry_verb_prepare("push", g, argc, argv, &v, err);
         if (r != 0)
                 return r < 0 ? r : 0;
-        _cleanup_(engine_freep) Engine *e = NULL;
-        ImageStore *s;
-        if ((r = image_ref_normalize(argv[optind], &ref, err)) < 0 || (r = k_open(g, &e, err)) < 0 ||
-            (r = engine_images(e, &s, err)) < 0)
-                return r;
-        if (!(dir = staging_dir(s, err)))
-                return -EIO;
-        r = image_export_oci_layout(s, argv[optind], dir, err);
-        if (r >= 0)
-                r = registry_push(dir, ref, &o, err);
-        (void) rm_rf(dir);
+        if ((r = image_export_oci_layout(v.s, argv[optind], v.dir, err)) >= 0)
+                r = registry_push(v.dir, v.ref, &v.o, err);
         return r < 0 ? r : 0;
 }

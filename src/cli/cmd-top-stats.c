@@ -169,11 +169,9 @@ K_VERB(stats) {
                 default: return k_usage(err, "stats", "unknown option");
                 }
         _cleanup_(engine_freep) Engine *e = NULL;
-        CtrRecord **list = NULL;
-        size_t n = 0;
-        int r = k_open(g, &e, err);
-        if (r >= 0)
-                r = db_ctr_list(e->db, &list, &n, err);
+        CtrRecord **list;
+        size_t n;
+        int r = k_open_list(g, &e, &list, &n, err);
         if (r < 0)
                 return r;
         StatRow *rows = calloc(n ? n : 1, sizeof(*rows));
@@ -182,7 +180,6 @@ K_VERB(stats) {
                 bool named = optind >= argc;
                 for (int k = optind; k < argc; k++)
                         named |= streq(argv[k], list[i]->name) || startswith(list[i]->id, argv[k]);
-                (void) ctr_repair(e, list[i], NULL);
                 if (!named || (list[i]->state != CTR_RUNNING && list[i]->state != CTR_PAUSED))
                         continue;
                 rows[nr] = (StatRow) { .id = strdup(list[i]->id), .name = strdup(list[i]->name) };

@@ -33,6 +33,11 @@ int k_usage(KError **err, const char *verb, const char *fmt, ...) _printf_(3, 4)
 /* Print a verb's help (usage line, summary, options/examples). Returns 0 (the verb is done). */
 int k_help(const char *verb);
 int k_open(const KGlobals *g, Engine **ret, KError **err);
+/* k_open, then every container and VM record, oldest first, each repaired (a row whose monitor died
+ * says exited). Free the list with ctr_record_list_free. */
+int k_open_list(const KGlobals *g, Engine **ret, CtrRecord ***ret_list, size_t *ret_n, KError **err);
+/* k_open, then the record of container or VM `name` (a name, id or unique id prefix), repaired. */
+int k_open_one(const KGlobals *g, const char *name, Engine **ret, CtrRecord **ret_rec, KError **err);
 
 /* Listings (ps, images, volume ls, network ls): rows are JSON objects, printed as a table of
  * columns (the last column unpadded), as JSON (`--format json`), as one template line per row, or

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cloned-binary.h"
+#include "ctr-ops.h"
 #include "kapsel-cli.h"
 #include "log.h"
 #include "string-util.h"
@@ -143,6 +144,24 @@ int k_usage(KError **err, const char *verb, const char *fmt, ...) {
 
 int k_open(const KGlobals *g, Engine **ret, KError **err) {
         return engine_open(g->root, ret, err);
+}
+
+int k_open_one(const KGlobals *g, const char *name, Engine **ret, CtrRecord **ret_rec, KError **err) {
+        int r = k_open(g, ret, err);
+        if (r >= 0)
+                r = db_ctr_get((*ret)->db, name, ret_rec, err);
+        return r < 0 ? r : ctr_repair(*ret, *ret_rec, err);
+}
+
+int k_open_list(const KGlobals *g, Engine **ret, CtrRecord ***ret_list, size_t *ret_n, KError **err) {
+        *ret_list = NULL;
+        *ret_n = 0;
+        int r = k_open(g, ret, err);
+        if (r >= 0)
+                r = db_ctr_list((*ret)->db, ret_list, ret_n, err);
+        for (size_t i = 0; r >= 0 && i < *ret_n; i++)
+                (void) ctr_repair(*ret, (*ret_list)[i], NULL);
+        return r;
 }
 
 static void print_help(void) {

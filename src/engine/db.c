@@ -194,13 +194,11 @@ static int step_done(Db *db, sqlite3_stmt *st, const char *what, KError **err) {
         return rc == SQLITE_DONE ? 0 : db_err(db, rc, what, err);
 }
 
-int db_ctr_insert(Db *db, const CtrRecord *r, KError **err) {
+/* One INSERT or UPDATE of a record: the mutable columns are ?1..?10 and the id ?11 in both; an
+ * insert also binds the columns fixed at create (?12..?15). */
+static int ctr_write(Db *db, const char *sql, const CtrRecord *r, bool insert, KError **err) {
         sqlite3_stmt *st;
-        int ret = db_prepare(db,
-                             "INSERT INTO containers (config, state, pid, monitor_pid, exit_code, started, finished,"
-                             " restart_count, error, name, id, image, image_id, created, kind)"
-                             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-                             &st, err);
+        int ret = db_prepare(db, sql, &st, err);
         if (ret < 0)
                 return ret;
         if (bind_mutable(st, r) < 0) {
@@ -208,37 +206,36 @@ int db_ctr_insert(Db *db, const CtrRecord *r, KError **err) {
                 return kerr(err, -ENOMEM, "store container");
         }
         bind_text(st, 11, r->id);
-        bind_text(st, 12, r->image);
-        bind_text(st, 13, r->image_id);
-        sqlite3_bind_int64(st, 14, r->created);
-        sqlite3_bind_text(st, 15, ctr_kind_to_string(r->kind), -1, SQLITE_STATIC);
+        if (insert) {
+                bind_text(st, 12, r->image);
+                bind_text(st, 13, r->image_id);
+                sqlite3_bind_int64(st, 14, r->created);
+                sqlite3_bind_text(st, 15, ctr_kind_to_string(r->kind), -1, SQLITE_STATIC);
+        }
         int rc = sqlite3_step(st);
         sqlite3_finalize(st);
-        if (rc == SQLITE_CONSTRAINT)
+        if (rc == SQLITE_CONSTRAINT && insert)
                 return kerr_msg(err, KERR_EXISTS, -EEXIST,
                                 "the container name \"%s\" is already in use; remove that container "
                                 "(kapsel rm %s) or choose another --name", r->name, r->name);
-        return rc == SQLITE_DONE ? 0 : db_err(db, rc, "insert container", err);
+        if (rc == SQLITE_CONSTRAINT)
+                return kerr_msg(err, KERR_EXISTS, -EEXIST, "the container name \"%s\" is already in use", r->name);
+        return rc == SQLITE_DONE ? 0 : db_err(db, rc, insert ? "insert container" : "update container", err);
+}
+
+int db_ctr_insert(Db *db, const CtrRecord *r, KError **err) {
+        return ctr_write(db,
+                         "INSERT INTO containers (config, state, pid, monitor_pid, exit_code, started, finished,"
+                         " restart_count, error, name, id, image, image_id, created, kind)"
+                         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                         r, true, err);
 }
 
 int db_ctr_update(Db *db, const CtrRecord *r, KError **err) {
-        sqlite3_stmt *st;
-        int ret = db_prepare(db,
-                             "UPDATE containers SET config = ?1, state = ?2, pid = ?3, monitor_pid = ?4, exit_code = ?5,"
-                             " started = ?6, finished = ?7, restart_count = ?8, error = ?9, name = ?10 WHERE id = ?11",
-                             &st, err);
-        if (ret < 0)
-                return ret;
-        if (bind_mutable(st, r) < 0) {
-                sqlite3_finalize(st);
-                return kerr(err, -ENOMEM, "store container");
-        }
-        bind_text(st, 11, r->id);
-        int rc = sqlite3_step(st);
-        sqlite3_finalize(st);
-        if (rc == SQLITE_CONSTRAINT)
-                return kerr_msg(err, KERR_EXISTS, -EEXIST, "the container name \"%s\" is already in use", r->name);
-        return rc == SQLITE_DONE ? 0 : db_err(db, rc, "update container", err);
+        return ctr_write(db,
+                         "UPDATE containers SET config = ?1, state = ?2, pid = ?3, monitor_pid = ?4, exit_code = ?5,"
+                         " started = ?6, finished = ?7, restart_count = ?8, error = ?9, name = ?10 WHERE id = ?11",
+                         r, false, err);
 }
 
 int db_ctr_delete(Db *db, const char *id, KError **err) {

@@ -103,8 +103,10 @@ def veths():
     return [l.split(":")[1].strip().split("@")[0] for l in out.splitlines() if ": kv" in l]
 
 
-@pytest.fixture
-def k(tmp_path, netns):
+def kapsel_session(tmp_path, strays):
+    """A K on a fresh root for one test (a generator for fixtures); afterwards every container is
+    removed with rm -f, and neither the host (processes, mounts, cgroups) nor `strays` (name ->
+    function returning what is left, e.g. veths) may keep anything of it."""
     root = str(tmp_path / "root")
     kk = K(root)
     yield kk
@@ -112,11 +114,15 @@ def k(tmp_path, netns):
     q = subprocess.run(kk.cmd("ps", "-aq", "--no-trunc"), capture_output=True, text=True)
     for cid in q.stdout.split():
         subprocess.run(kk.cmd("rm", "-f", cid), capture_output=True, timeout=30)
-    deadline = time.time() + 5
-    while (leftovers(root, known) or veths()) and time.time() < deadline:
-        time.sleep(0.1)
+    wait_for(lambda: not (leftovers(root, known) or any(f() for f in strays.values())), 5)
     assert leftovers(root, known) == []
-    assert veths() == []
+    for name, f in strays.items():
+        assert f() == [], "%s left behind" % name
+
+
+@pytest.fixture
+def k(tmp_path, netns):
+    yield from kapsel_session(tmp_path, {"veths": veths})
 
 
 def wait_for(pred, timeout=10):

@@ -12,11 +12,10 @@ import json
 import os
 import shutil
 import subprocess
-import time
 
 import pytest
 
-from test_engine import BUSYBOX_LAYOUT, K, KAPSEL, NETNS, ids_of, leftovers, wait_for
+from test_engine import BUSYBOX_LAYOUT, KAPSEL, NETNS, ids_of, kapsel_session, leftovers, wait_for
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 VMM = os.path.join(REPO, "build/src/vmm/kapsel-vmm")
@@ -71,16 +70,7 @@ def vm_netns():
 @pytest.fixture
 def k(tmp_path, vm_netns):
     root = str(tmp_path / "root")
-    kk = K(root)
-    yield kk
-    known = ids_of(root)
-    q = subprocess.run(kk.cmd("ps", "-aq", "--no-trunc"), capture_output=True, text=True)
-    for cid in q.stdout.split():
-        subprocess.run(kk.cmd("rm", "-f", cid), capture_output=True, timeout=30)
-    wait_for(lambda: not (leftovers(root, known) or taps() or vmms(root)), 5)
-    assert leftovers(root, known) == []
-    assert taps() == []
-    assert vmms(root) == []
+    yield from kapsel_session(tmp_path, {"taps": taps, "kapsel-vmm processes": lambda: vmms(root)})
 
 
 def assert_nothing_left(k):
