@@ -1,8 +1,8 @@
 """The whole kapsel engine in a nested L1 image, ready for `kapsel run` and `kapsel run
 --isolation=vm` inside L1: the same pieces tests/integration/test_vm_cli_nested.py puts in its
 L1 (kapsel, kapsel-monitor, the guest init, the built-in busybox image, the stock kernel under
-/boot and the modules the engine packs into a guest's initramfs, mkfs.ext4, debugfs), as a
-helper for other users (bench/vm --isolation). Additive: the test keeps its own fixture.
+/boot and the modules the engine packs into a guest's initramfs, mkfs.ext4, debugfs, ip). Used by
+that test and by bench/vm --isolation, so both put the same engine into L1.
 
     vm = kvmsuite.l1_image(work, vmm, extra_modules=engine_l1.L1_MODULES)
     add_engine(vm, build)                 # build: the meson build dir

@@ -16,6 +16,7 @@ import time
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "harness"))
+import engine_l1  # noqa: E402
 import guest  # noqa: E402
 import nested  # noqa: E402
 
@@ -29,9 +30,6 @@ BUSYBOX_IMAGE = BUILD + "/image/busybox-image"
 L1_TIMEOUT = 900
 # tun for the tap, bridge for kapsel0, nf_tables and friends for the network layer's NAT table;
 # crc32c_generic first: libcrc32c needs it (a soft dependency, which modules.dep does not list)
-# what vm-initramfs.c packs for the guest (vm_initramfs_modules)
-GUEST_MODULES = ["virtio_pci", "virtio_blk", "virtio_console", "virtio_net", "virtio_rng", "crc32c_generic",
-                 "crc32c_intel", "ext4", "overlay"]
 NET_MODULES = ["crc32c_generic", "tun", "bridge", "nf_tables", "nf_nat", "nft_chain_nat", "nft_masq", "nft_nat", "nft_ct",
                "nft_fib_ipv4"]
 
@@ -248,20 +246,10 @@ def nested_run(tmp_path_factory):
     version = guest.kernel_version(kernel)
     l2_initrd = guest.build_initramfs(work, "l2", L2_INIT, guest.module_closure(version, guest.VIRTIO_MODULES))
     vm = nested.L1Image(work)
-    for name, path in BINARIES.items():
-        vm.add_binary(path, "/usr/bin/" + name)
-    vm.add_binary("/usr/sbin/ip", "/usr/sbin/ip")
+    # kapsel, its monitor, guest init, the busybox image, /boot + the guest's modules, e2fsprogs, ip
+    engine_l1.add_engine(vm, os.path.join(REPO, "build"))
+    vm.add_binary(BINARIES["kapsel-vmm"], "/usr/bin/kapsel-vmm")
     vm.add_data(kernel, "/l2/vmlinuz")
-    # --isolation=vm finds the newest /boot/vmlinuz-* and builds its initramfs from /lib/modules
-    vm.add_data(kernel, "/boot/" + os.path.basename(kernel))
-    moddir = "/lib/modules/%s" % version
-    vm.add_data(moddir + "/modules.dep", moddir + "/modules.dep")
-    for m in guest.module_closure(version, GUEST_MODULES):
-        vm.add_data(m, m)
-    vm.add_binary(GUEST_INIT, "/usr/libexec/kapsel/kapsel-guest-init")
-    vm.add_tree(BUSYBOX_IMAGE, "/usr/share/kapsel/busybox-image")
-    vm.add_binary("/usr/sbin/mkfs.ext4", "/usr/sbin/mkfs.ext4")
-    vm.add_binary("/usr/sbin/debugfs", "/usr/sbin/debugfs")     # volume copy-back (vm_disk_volume_finish)
     vm.add_data(l2_initrd, "/l2/initrd.gz")
     mods_dir = vm._dest("/l1mods/x")[:-2]
     os.makedirs(mods_dir, exist_ok=True)
