@@ -37,7 +37,9 @@ static const KVerb verbs[] = {
           "Examples:\n  kapsel ps -a --format '{{.Names}} {{.Kind}} {{.Status}}'\n  kapsel ps --kind vm" },
         { "logs", k_logs, "[-f] [-t] [--tail N] CONTAINER", "show a container's output", NULL },
         { "exec", k_exec, "[-i] [-t] [-d] [-e K=V] [-u USER] [-w DIR] CONTAINER COMMAND [ARG...]",
-          "run a command in a running container", "Example:\n  kapsel exec -it web sh" },
+          "run a command in a running container",
+          "In an --isolation=vm container the command runs in the guest, through kapsel's guest agent.\n\n"
+          "Example:\n  kapsel exec -it web sh\n  kapsel exec -e X=1 -w /tmp -u 1000 web sh -c 'echo $X'" },
         { "attach", k_attach, "[--no-stdin] CONTAINER", "attach to a running container's stdio", NULL },
         { "wait", k_wait, "CONTAINER...", "wait for containers to stop and print their exit codes", NULL },
         { "inspect", k_inspect, "[--format json|TEMPLATE] CONTAINER...", "show containers as JSON", NULL },
