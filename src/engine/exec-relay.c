@@ -44,8 +44,10 @@ static void client_exit(int client, int code, const char *message) {
 
 int exec_relay_start(ExecRelay *x, int agent_fd) {
         exec_relay_end(x, 137, NULL);
-        if (!x->reader && !(x->reader = calloc(1, sizeof(*x->reader))))
+        if (!x->reader && !(x->reader = calloc(1, sizeof(*x->reader)))) {
+                safe_close(agent_fd);
                 return -ENOMEM;
+        }
         memset(x->reader, 0, sizeof(*x->reader));
         x->agent_fd = agent_fd;
         return 0;

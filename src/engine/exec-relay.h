@@ -28,7 +28,8 @@ typedef struct ExecRelay {
 
 #define EXEC_RELAY_INIT { .agent_fd = -1 }
 
-/* Take over `agent_fd` (the VM was just prepared). Any previous channel is ended first. */
+/* Take over `agent_fd` (the VM was just prepared; closed on failure too). Any previous channel is
+ * ended first. */
 int exec_relay_start(ExecRelay *x, int agent_fd);
 /* Is `fd` an exec client of this relay? */
 bool exec_relay_owns(const ExecRelay *x, int fd);
