@@ -22,7 +22,7 @@
 enum {
         OPT_RM = 1000, OPT_NAME, OPT_ENV_FILE, OPT_TMPFS, OPT_ENTRYPOINT, OPT_MEMORY, OPT_CPUS, OPT_PIDS, OPT_READ_ONLY,
         OPT_CAP_ADD, OPT_CAP_DROP, OPT_RESTART, OPT_INIT, OPT_NETWORK, OPT_DNS, OPT_ADD_HOST, OPT_STOP_SIGNAL,
-        OPT_PUBLISH_ALL, OPT_ISOLATION,
+        OPT_PUBLISH_ALL, OPT_ISOLATION, OPT_KERNEL,
 };
 
 static const struct option run_opts[] = {
@@ -41,6 +41,7 @@ static const struct option run_opts[] = {
         { "add-host", required_argument, NULL, OPT_ADD_HOST }, { "stop-signal", required_argument, NULL, OPT_STOP_SIGNAL },
         { "label", required_argument, NULL, 'l' },      { "publish", required_argument, NULL, 'p' },
         { "publish-all", no_argument, NULL, 'P' },      { "isolation", required_argument, NULL, OPT_ISOLATION },
+        { "kernel", required_argument, NULL, OPT_KERNEL },
         { "help", no_argument, NULL, 1 },
         {}
 };
@@ -200,6 +201,14 @@ static int parse_one(const char *verb, int c, const char *arg, RunRequest *req, 
                 else
                         json_object_set_new(host, "Isolation", json_string(arg));
                 break;
+        case OPT_KERNEL: {
+                /* the monitor runs elsewhere: keep an absolute path (checked at create) */
+                _cleanup_free_ char *abs = arg[0] == '/' ? strdup(arg) : realpath(arg, NULL);
+                if (!abs)
+                        return k_usage(err, verb, "--kernel %s: %s", arg, strerror(errno));
+                json_object_set_new(host, "VmKernel", json_string(abs));
+                break;
+        }
         case 1: return k_help(verb);
         default: return k_usage(err, verb, "unknown option");
         }
@@ -262,6 +271,8 @@ int k_create_container(Engine *e, RunRequest *req, char ret_id[static 65], KErro
         if ((r = spec_gen(&probe, &spec, err)) < 0)
                 return r;
         json_decref(spec);
+        if (json_object_get(json_object_get(req->config, "HostConfig"), "VmKernel") && !vm_isolation_enabled(req->config))
+                return kerr_msg(err, KERR_USAGE, -EINVAL, "--kernel is for --isolation=vm: a container runs on the host's kernel");
         /* a VM's own limits first: --network container:NAME is refused before NAME is looked up */
         if (vm_isolation_enabled(req->config) && (r = vm_isolation_check(req->config, err)) < 0)
                 return r;

@@ -20,7 +20,9 @@ static const KVerb verbs[] = {
           "  --restart no|on-failure[:N]|always|unless-stopped, --init, --network none|host,\n"
           "  --dns IP, --add-host NAME:IP, --stop-signal SIG, -l KEY=VAL,\n"
           "  --isolation container|vm|default (vm: the process runs in a KVM micro-VM booted from the image;\n"
-          "                         default: the network's, then the image's io.kapsel.isolation label, else container)\n\n"
+          "                         default: the network's, then the image's io.kapsel.isolation label, else container)\n"
+          "  --kernel PATH          --isolation=vm: the guest's kernel (default: the newest /boot/vmlinuz-*;\n"
+          "                         its modules come from /lib/modules/<version>)\n\n"
           "Examples:\n  kapsel run --rm busybox echo hello\n  kapsel run -d --name web -v data:/srv busybox httpd -f -h /srv\n"
           "  kapsel run -it busybox sh\n  kapsel run --rm --isolation=vm busybox uname -r" },
         { "create", k_create, "[OPTIONS] IMAGE [COMMAND] [ARG...]", "create a container without starting it",

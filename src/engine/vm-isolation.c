@@ -248,7 +248,10 @@ int vm_isolation_check(const json_t *config, KError **err) {
         const char *net = json_string_value(json_object_get(host, "NetworkMode")) ?: "";
         if (streq(net, "host") || startswith(net, "container:"))
                 return kerr_msg(err, KERR_USAGE, -EINVAL, "--network %s cannot be combined with --isolation=vm", net);
-        return 0;
+        /* the kernel is looked for now, so a missing one is an error of run, not of the boot */
+        _cleanup_free_ char *path = NULL, *version = NULL;
+        int r = vm_guest_find_kernel(json_string_value(json_object_get(host, "VmKernel")), &path, &version, err);
+        return r < 0 ? kerr_prefix(err, r, "--isolation=vm") : 0;
 }
 
 static int serial_fifo(const char *dir, const char *name, int *ret, KError **err) {
@@ -273,7 +276,7 @@ int vm_isolation_prepare(Engine *e, const CtrRecord *rec, const ImagePlan *img, 
         v->exit_code = -1;
         vm_config_init(&p->cfg);
         _cleanup_free_ char *version = NULL, *vmm = vm_vmm_binary();
-        int r = vm_guest_find_kernel(NULL, &p->cfg.kernel, &version, err);
+        int r = vm_guest_find_kernel(json_string_value(host_cfg(rec, "VmKernel")), &p->cfg.kernel, &version, err);
         if (r < 0)
                 return r;
         _cleanup_free_ char *cache = path_join(e->root, "vm-cache");

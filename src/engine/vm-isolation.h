@@ -58,7 +58,8 @@ int vm_isolation_apply_default(Engine *e, json_t *config, const json_t *image_co
                                KError **err);
 
 /* Check the flags that differ for a VM at create time: --memory at least VM_ISOLATION_MIN_MEMORY and
- * at most the host's RAM; no --network host or container:NAME. */
+ * at most the host's RAM; no --network host or container:NAME; a guest kernel (HostConfig.VmKernel
+ * from --kernel, else the newest /boot/vmlinuz-*) that exists and is named vmlinuz-<version>. */
 int vm_isolation_check(const json_t *config, KError **err);
 
 /* Build or reuse everything the guest needs, attach the network, and plan kapsel-vmm into `p`

@@ -350,6 +350,24 @@ def test_signals_to_a_stopped_isolated_container(k, fake_kvm):
     assert_nothing_left(k)
 
 
+def test_isolation_vm_kernel_flag(k, fake_kvm, tmp_path):
+    """--kernel picks the guest's kernel: checked at create (missing, badly named, or without
+    --isolation=vm is an error of run that leaves nothing), stored absolute."""
+    p = k("run", "--rm", "--isolation=vm", "--kernel", "/nonexistent/vmlinuz-1", "busybox", "true", check=False)
+    assert p.returncode == 125 and "guest kernel /nonexistent/vmlinuz-1" in p.stderr, p.stderr
+    odd = tmp_path / "bzImage"
+    odd.write_bytes(b"x")
+    p = k("run", "--rm", "--isolation=vm", "--kernel", str(odd), "busybox", "true", check=False)
+    assert p.returncode == 125 and "name it vmlinuz-<version>" in p.stderr, p.stderr
+    p = k("run", "--rm", "--kernel", KERNEL, "busybox", "true", check=False)
+    assert p.returncode == 125 and "--kernel is for --isolation=vm" in p.stderr, p.stderr
+    assert k("ps", "-aq").stdout == ""
+    k("create", "--name", "kk", "--isolation=vm", "--kernel", KERNEL, "busybox", "true")
+    assert k.inspect("kk")["HostConfig"]["VmKernel"] == KERNEL
+    k("rm", "kk")
+    assert_nothing_left(k)
+
+
 def test_isolation_default_from_network_label(k, fake_kvm):
     """A network labelled io.kapsel.isolation=vm makes --isolation=vm the default of its containers;
     an explicit --isolation wins; other networks are unaffected."""
