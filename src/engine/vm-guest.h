@@ -108,7 +108,7 @@ void cpio_writer_free(CpioWriter *w);
  * `modules_dir` (/lib/modules/<ver>); .ko.xz/.ko.zst are not supported yet (Debian 12 ships
  * uncompressed modules) and give a clear error. */
 int vm_initramfs_build(const char *modules_dir, const char *init_path, const char *out_path, KError **err);
-/* Cached build: cache_dir/initramfs-<kver>-<first 16 hex of sha256(init)>.cpio, built atomically
+/* Cached build: cache_dir/initramfs-<kver>-<inode>-<size>-<mtime ns of init, hex>.cpio, built atomically
  * on first use. Returns its path. */
 int vm_initramfs_ensure(const char *cache_dir, const char *kernel_version, const char *init_path, char **ret_path,
                         KError **err);

@@ -6,7 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -361,31 +361,30 @@ int vm_initramfs_build(const char *modules_dir, const char *init_path, const cha
         return r;
 }
 
-static int sha256_file_hex(const char *path, char hex[static 65]) {
-        _cleanup_free_ char *data = NULL;
-        size_t len;
-        int r = read_full_file_at(AT_FDCWD, path, INIT_MAX, &data, &len);
-        if (r < 0)
-                return r;
-        unsigned char md[32];
-        unsigned mdlen = 0;
-        if (!EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
-                return -EIO;
-        for (unsigned i = 0; i < 32; i++)
-                sprintf(hex + 2 * i, "%02x", md[i]);
+/* Which build of the guest init this is: its inode, size and modification time. A rebuilt or
+ * reinstalled binary gets a new cache entry. (Not a content hash: the monitor, which runs this, stays
+ * free of a crypto library, whose relocated data alone is 400 KiB per process.) */
+static int file_identity(const char *path, char id[static 64]) {
+        struct stat st;
+        if (stat(path, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -EINVAL;
+        snprintf(id, 64, "%" PRIx64 "-%" PRIx64 "-%" PRIx64, (uint64_t) st.st_ino, (uint64_t) st.st_size,
+                 (uint64_t) st.st_mtim.tv_sec * UINT64_C(1000000000) + (uint64_t) st.st_mtim.tv_nsec);
         return 0;
 }
 
 int vm_initramfs_ensure(const char *cache_dir, const char *kernel_version, const char *init_path, char **ret_path,
                         KError **err) {
-        char hex[65];
-        int r = sha256_file_hex(init_path, hex);
+        char id[64];
+        int r = file_identity(init_path, id);
         if (r < 0)
-                return kerr(err, r, "read guest init %s", init_path);
+                return kerr(err, r, "guest init %s", init_path);
         if (strchr(kernel_version, '/'))
                 return kerr_msg(err, KERR_USAGE, -EINVAL, "bad kernel version '%s'", kernel_version);
         _cleanup_free_ char *path = NULL, *tmp = NULL, *modules_dir = NULL;
-        if (asprintf(&path, "%s/initramfs-%s-%.16s.cpio", cache_dir, kernel_version, hex) < 0 ||
+        if (asprintf(&path, "%s/initramfs-%s-%s.cpio", cache_dir, kernel_version, id) < 0 ||
             asprintf(&tmp, "%s.tmp.%d", path, (int) getpid()) < 0 ||
             asprintf(&modules_dir, "/lib/modules/%s", kernel_version) < 0)
                 return kerr(err, -ENOMEM, "initramfs");
