@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "cloned-binary.h"
 
+#include <elf.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
@@ -10,6 +13,7 @@
 #include "cleanup.h"
 
 #define REQUIRED_SEALS (F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)
+#define MAX_PHDRS 64
 
 extern char **environ;
 
@@ -19,6 +23,34 @@ int cloned_binary_is_sealed(void) {
                 return -errno;
         int seals = fcntl(fd, F_GET_SEALS);
         return seals >= 0 && (seals & REQUIRED_SEALS) == REQUIRED_SEALS;
+}
+
+uint64_t cloned_binary_exec_size(const Elf64_Ehdr *eh, const Elf64_Phdr *ph, size_t n_ph, uint64_t file_size) {
+        if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
+            eh->e_phentsize != sizeof(Elf64_Phdr) || eh->e_phnum == 0 || eh->e_phnum > n_ph ||
+            eh->e_phoff > file_size || eh->e_phnum * sizeof(Elf64_Phdr) > file_size - eh->e_phoff)
+                return file_size;
+        uint64_t end = eh->e_phoff + eh->e_phnum * sizeof(Elf64_Phdr);
+        for (size_t i = 0; i < eh->e_phnum; i++) {
+                if (ph[i].p_offset > file_size || ph[i].p_filesz > file_size - ph[i].p_offset)
+                        return file_size;       /* not a file we understand: copy all of it */
+                if (ph[i].p_offset + ph[i].p_filesz > end)
+                        end = ph[i].p_offset + ph[i].p_filesz;
+        }
+        return end < sizeof(*eh) ? file_size : end;
+}
+
+/* How much of the binary execve needs: everything its program headers describe. The section
+ * headers and the non-loaded sections after them (debug info: most of a -g build) stay behind. */
+static uint64_t exec_size(int fd, uint64_t file_size, Elf64_Ehdr *eh) {
+        Elf64_Phdr ph[MAX_PHDRS];
+        if (pread(fd, eh, sizeof(*eh), 0) != (ssize_t) sizeof(*eh))
+                return file_size;
+        size_t n = eh->e_phnum < MAX_PHDRS ? eh->e_phnum : MAX_PHDRS;
+        if (eh->e_phentsize != sizeof(Elf64_Phdr) ||
+            pread(fd, ph, n * sizeof(Elf64_Phdr), (off_t) eh->e_phoff) != (ssize_t) (n * sizeof(Elf64_Phdr)))
+                return file_size;
+        return cloned_binary_exec_size(eh, ph, n, file_size);
 }
 
 int cloned_binary_ensure(char **argv, KError **err) {
@@ -31,15 +63,25 @@ int cloned_binary_ensure(char **argv, KError **err) {
         struct stat st;
         if (fstat(src, &st) < 0)
                 return kerr(err, -errno, "stat the runtime binary");
+        Elf64_Ehdr eh;
+        uint64_t size = exec_size(src, (uint64_t) st.st_size, &eh);
         _cleanup_close_ int mfd = memfd_create("kapsel-runtime", MFD_CLOEXEC | MFD_ALLOW_SEALING);
         if (mfd < 0)
                 return kerr(err, -errno, "memfd_create for the runtime binary copy");
-        for (off_t off = 0; off < st.st_size;) {
-                ssize_t n = sendfile(mfd, src, &off, (size_t) (st.st_size - off));
+        for (off_t off = 0; (uint64_t) off < size;) {
+                ssize_t n = sendfile(mfd, src, &off, (size_t) (size - (uint64_t) off));
                 if (n < 0)
                         return kerr(err, -errno, "copy the runtime binary into a memfd");
                 if (n == 0)
                         return kerr(err, -EIO, "short copy of the runtime binary");
+        }
+        /* a trimmed copy has no section headers: say so, rather than point past its end */
+        if (size < (uint64_t) st.st_size) {
+                eh.e_shoff = 0;
+                eh.e_shnum = 0;
+                eh.e_shstrndx = SHN_UNDEF;
+                if (pwrite(mfd, &eh, sizeof(eh), 0) != (ssize_t) sizeof(eh))
+                        return kerr(err, -errno, "write the runtime binary copy's header");
         }
         if (fcntl(mfd, F_ADD_SEALS, REQUIRED_SEALS) < 0)
                 return kerr(err, -errno, "seal the runtime binary copy");

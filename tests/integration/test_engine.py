@@ -6,6 +6,7 @@ its default bridge, NAT rules and veths never touch the host's network. After ea
 container is removed, and the test fails if anything is left behind: a monitor or container
 process, an overlay mount under the root, a cgroup of one of its containers, or a veth."""
 import concurrent.futures
+import fcntl
 import json
 import os
 import re
@@ -554,3 +555,33 @@ def test_push_pull_registry_then_run(k, tmp_path):
         assert p.returncode == 125 and "kapsel/nope" in p.stderr
     finally:
         reg.stop()
+
+
+def test_monitor_runs_from_a_trimmed_sealed_copy(k):
+    """The monitor (the container init's parent) runs from a sealed memfd copy of itself
+    (CVE-2019-5736), holding only what execve needs: smaller than its file when that has debug
+    info, and never writable."""
+    cid = k("run", "-d", "--network", "none", "busybox", "sleep", "60").stdout.strip()
+    mons = [p for p in os.listdir("/proc") if p.isdigit() and cid.encode() in _cmdline(p) and
+            b"kapsel-monitor" in _cmdline(p).split(b"\0")[0]]
+    assert len(mons) == 1, mons
+    exe = "/proc/%s/exe" % mons[0]
+    assert os.readlink(exe).startswith("/memfd:kapsel-runtime")
+    binary = os.path.join(os.path.dirname(os.path.realpath(KAPSEL)), "kapsel-monitor")
+    assert os.stat(exe).st_size < os.stat(binary).st_size     # section headers (and debug info) left out
+    with pytest.raises(OSError):
+        open(exe, "r+b")                    # ETXTBSY while it runs; the seals hold after that
+    fd = os.open(exe, os.O_RDONLY)
+    try:
+        seals = fcntl.fcntl(fd, 1034)       # F_GET_SEALS
+    finally:
+        os.close(fd)
+    assert seals & 0x0f == 0x0f, seals      # SEAL, SHRINK, GROW, WRITE
+
+
+def _cmdline(pid):
+    try:
+        with open("/proc/%s/cmdline" % pid, "rb") as f:
+            return f.read()
+    except OSError:
+        return b""

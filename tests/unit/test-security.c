@@ -25,6 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cloned-binary.h"
 #include "error.h"
 #include "fd-util.h"
 #include "security.h"
@@ -509,6 +510,39 @@ static void test_oom_score_and_personality(void **state) {
         assert_child_ok(child_oom_score);
 }
 
+/* The CVE-2019-5736 clone copies what execve needs: for this (unstripped) test binary, every
+ * program header's range and less than the whole file; anything odd means the whole file. */
+static void test_cloned_binary_exec_size(void **state) {
+        (void) state;
+        int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        struct stat st;
+        assert_int_equal(fstat(fd, &st), 0);
+        Elf64_Ehdr eh;
+        Elf64_Phdr ph[64];
+        assert_int_equal(pread(fd, &eh, sizeof(eh), 0), sizeof(eh));
+        assert_true(eh.e_phnum > 0 && eh.e_phnum <= 64);
+        assert_int_equal(pread(fd, ph, eh.e_phnum * sizeof(*ph), (off_t) eh.e_phoff), eh.e_phnum * sizeof(*ph));
+        close(fd);
+        uint64_t size = (uint64_t) st.st_size, n = cloned_binary_exec_size(&eh, ph, eh.e_phnum, size);
+        assert_true(n < size);                  /* section headers at least stay behind */
+        for (size_t i = 0; i < eh.e_phnum; i++)
+                assert_true(ph[i].p_offset + ph[i].p_filesz <= n);
+        /* too few headers given, a range past the end, not ELF: the whole file */
+        assert_int_equal(cloned_binary_exec_size(&eh, ph, eh.e_phnum - 1, size), size);
+        Elf64_Phdr bad[64];
+        memcpy(bad, ph, sizeof(bad));
+        bad[0].p_filesz = size;
+        bad[0].p_offset = 1;
+        assert_int_equal(cloned_binary_exec_size(&eh, bad, eh.e_phnum, size), size);
+        Elf64_Ehdr notelf = eh;
+        notelf.e_ident[EI_MAG1] = 'X';
+        assert_int_equal(cloned_binary_exec_size(&notelf, ph, eh.e_phnum, size), size);
+        Elf64_Ehdr far = eh;
+        far.e_phoff = size;
+        assert_int_equal(cloned_binary_exec_size(&far, ph, eh.e_phnum, size), size);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_seccomp_compile_ok),
@@ -527,6 +561,7 @@ int main(void) {
                 cmocka_unit_test(test_caps_bounding),
                 cmocka_unit_test(test_caps_sets),
                 cmocka_unit_test(test_oom_score_and_personality),
+                cmocka_unit_test(test_cloned_binary_exec_size),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
