@@ -57,10 +57,21 @@ static const char *const migrations[] = {
 
 static int db_err(Db *db, int rc, const char *what, KError **err) {
         int e = rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? -EBUSY : rc == SQLITE_CONSTRAINT ? -EEXIST : -EIO;
-        return kerr_msg(err, KERR_GENERIC, e, "state database %s: %s: %s", db->path, what, sqlite3_errmsg(db->h));
+        return kerr_msg(err, KERR_GENERIC, e, "state database %s: %s: %s", db->path, what,
+                        db->h ? sqlite3_errmsg(db->h) : sqlite3_errstr(rc));
+}
+
+static int db_connect(Db *db, KError **err);
+
+/* The connection, opened again after db_idle(). */
+static int db_handle(Db *db, KError **err) {
+        return db->h ? 0 : db_connect(db, err);
 }
 
 static int db_exec(Db *db, const char *sql, KError **err) {
+        int r = db_handle(db, err);
+        if (r < 0)
+                return r;
         int rc = sqlite3_exec(db->h, sql, NULL, NULL, NULL);
         return rc == SQLITE_OK ? 0 : db_err(db, rc, sql, err);
 }
@@ -101,23 +112,38 @@ static int db_migrate(Db *db, KError **err) {
         return db_commit(db, err);
 }
 
+static int db_connect(Db *db, KError **err) {
+        int rc = sqlite3_open_v2(db->path, &db->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                                 NULL);
+        if (rc != SQLITE_OK) {
+                int r = kerr_msg(err, KERR_HOST, -EIO, "open state database %s: %s", db->path,
+                                 db->h ? sqlite3_errmsg(db->h) : sqlite3_errstr(rc));
+                sqlite3_close(db->h);
+                db->h = NULL;
+                return r;
+        }
+        /* Readers never block the writer in WAL; writers wait up to 30 s for each other. */
+        sqlite3_busy_timeout(db->h, 30000);
+        return db_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON", err);
+}
+
 int db_open(const char *path, Db **ret, KError **err) {
         _cleanup_(db_closep) Db *db = calloc(1, sizeof(*db));
         if (!db || !(db->path = strdup(path)))
                 return kerr(err, -ENOMEM, "open state database");
-        int rc = sqlite3_open_v2(path, &db->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-        if (rc != SQLITE_OK)
-                return kerr_msg(err, KERR_HOST, -EIO, "open state database %s: %s", path,
-                                db->h ? sqlite3_errmsg(db->h) : sqlite3_errstr(rc));
-        /* Readers never block the writer in WAL; writers wait up to 30 s for each other. */
-        sqlite3_busy_timeout(db->h, 30000);
-        int r = db_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON", err);
+        int r = db_connect(db, err);
         if (r < 0)
                 return r;
         if ((r = db_migrate(db, err)) < 0)
                 return r;
         *ret = TAKE_PTR(db);
         return 0;
+}
+
+void db_idle(Db *db) {
+        /* SQLITE_BUSY (a statement still open) keeps the connection: nothing is lost, only memory */
+        if (db && db->h && sqlite3_get_autocommit(db->h) && sqlite3_close(db->h) == SQLITE_OK)
+                db->h = NULL;
 }
 
 void db_close(Db *db) {
@@ -137,7 +163,8 @@ int db_commit(Db *db, KError **err) {
 }
 
 void db_rollback(Db *db) {
-        (void) sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+        if (db->h)
+                (void) sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
 }
 
 void ctr_record_free(CtrRecord *r) {
@@ -159,6 +186,9 @@ void ctr_record_list_free(CtrRecord **l, size_t n) {
 }
 
 static int db_prepare(Db *db, const char *sql, sqlite3_stmt **st, KError **err) {
+        int r = db_handle(db, err);
+        if (r < 0)
+                return r;
         int rc = sqlite3_prepare_v2(db->h, sql, -1, st, NULL);
         return rc == SQLITE_OK ? 0 : db_err(db, rc, "prepare", err);
 }
@@ -386,7 +416,7 @@ int db_vol_delete(Db *db, const char *name, KError **err) {
 
 int db_vol_exists(Db *db, const char *name) {
         sqlite3_stmt *st;
-        if (sqlite3_prepare_v2(db->h, "SELECT 1 FROM volumes WHERE name = ?1", -1, &st, NULL) != SQLITE_OK)
+        if (db_prepare(db, "SELECT 1 FROM volumes WHERE name = ?1", &st, NULL) < 0)
                 return -EIO;
         bind_text(st, 1, name);
         int rc = sqlite3_step(st);

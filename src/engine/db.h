@@ -61,6 +61,10 @@ typedef struct Db Db;
 
 int db_open(const char *path, Db **ret, KError **err);
 void db_close(Db *db);
+/* Give the connection's memory back while nothing is asked of it for a long time (a container's
+ * monitor while the container runs): it is closed and opened again by the next call. A no-op inside
+ * a transaction. */
+void db_idle(Db *db);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Db *, db_close)
 
 int db_begin(Db *db, KError **err);     /* BEGIN IMMEDIATE: writers queue here, not mid-way */

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <errno.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -517,6 +518,10 @@ static int run_once(Monitor *m, int sync_fd, KError **err) {
                 (void) write_all(sync_fd, "", 1);       /* ready: one zero byte, no error follows */
                 close(sync_fd);
         }
+        /* the monitor idles for as long as the container lives: the database connection (about
+         * 100 KiB of sqlite's caches) and setup's garbage (specs, plans, JSON) go back meanwhile */
+        db_idle(m->e->db);
+        malloc_trim(0);
         monitor_loop(m);
         drain(m);
         if (is_guest(m)) {
