@@ -82,6 +82,13 @@ static int client_recv(int c, uint8_t *type, char *buf) {
         return r;
 }
 
+/* The next frame on client socket c is of `type`; its payload (NUL-terminated) in buf. */
+static void expect_frame(int c, uint8_t type, char *buf) {
+        uint8_t got;
+        assert_int_equal(client_recv(c, &got, buf), 1);
+        assert_int_equal(got, type);
+}
+
 static void test_routing(void **state) {
         (void) state;
         Rig r;
@@ -111,15 +118,12 @@ static void test_routing(void **state) {
         assert_int_equal(vm_agent_send(r.agent, ATTACH_EXIT, fa.stream, "\0\0\0\7", 4), 0);
         assert_int_equal(vm_agent_send(r.agent, ATTACH_STDOUT, 999, "nobody", 6), 0);     /* unknown: dropped */
         exec_relay_agent_input(&r.x);
-        uint8_t type;
         char buf[128];
-        assert_int_equal(client_recv(a, &type, buf), 1);
-        assert_int_equal(type, ATTACH_STDOUT);
+        expect_frame(a, ATTACH_STDOUT, buf);
         assert_string_equal(buf, "out-a");
-        assert_int_equal(client_recv(a, &type, buf), 1);
-        assert_int_equal(type, ATTACH_EXIT);
+        expect_frame(a, ATTACH_EXIT, buf);
         assert_int_equal(vm_agent_get_u32((uint8_t *) buf), 7);
-        assert_int_equal(client_recv(a, &type, buf), 0);        /* closed after EXIT */
+        assert_int_equal(client_recv(a, &(uint8_t) { 0 }, buf), 0);        /* closed after EXIT */
         assert_int_equal(r.x.n_streams, 1);
         assert_int_equal(recv(b, buf, sizeof(buf), MSG_DONTWAIT), -1);  /* b got nothing */
 
@@ -145,19 +149,15 @@ static void test_protocol_error_ends_all(void **state) {
         vm_agent_header(bad, ATTACH_STDOUT, 0, 1);      /* stream 0 */
         assert_int_equal(write(r.agent, bad, sizeof(bad)), (ssize_t) sizeof(bad));
         exec_relay_agent_input(&r.x);
-        uint8_t type;
         char buf[128];
-        assert_int_equal(client_recv(a, &type, buf), 1);
-        assert_int_equal(type, ATTACH_STDERR);
+        expect_frame(a, ATTACH_STDERR, buf);
         assert_non_null(strstr(buf, "broke the protocol"));
-        assert_int_equal(client_recv(a, &type, buf), 1);
-        assert_int_equal(type, ATTACH_EXIT);
+        expect_frame(a, ATTACH_EXIT, buf);
         assert_int_equal(vm_agent_get_u32((uint8_t *) buf), 125);
         assert_int_equal(r.x.agent_fd, -1);
         /* with no channel, a new exec is refused at once */
         int c = client_open(&r, "{\"args\":[\"c\"]}");
-        assert_int_equal(client_recv(c, &type, buf), 1);
-        assert_int_equal(type, ATTACH_STDERR);
+        expect_frame(c, ATTACH_STDERR, buf);
         assert_non_null(strstr(buf, "no agent channel"));
         close(a);
         close(c);
@@ -173,10 +173,8 @@ static void test_vm_end(void **state) {
         (void) agent_frame(&r);
         r.agent = safe_close(r.agent);
         exec_relay_agent_input(&r.x);           /* EOF: kapsel-vmm is gone */
-        uint8_t type;
         char buf[128];
-        assert_int_equal(client_recv(a, &type, buf), 1);
-        assert_int_equal(type, ATTACH_EXIT);
+        expect_frame(a, ATTACH_EXIT, buf);
         assert_int_equal(vm_agent_get_u32((uint8_t *) buf), 137);
         assert_int_equal(r.x.n_streams, 0);
         close(a);
