@@ -71,6 +71,22 @@ class Registry:
         self.logf.close()
 
 
+def measure_in(scratch, ops):
+    """interleave()'s measure: each run of ops[name] (a command) starts from an empty, synced
+    `scratch` and leaves nothing behind (podman's storage is unmounted, the directory removed)."""
+    def measure(name, i):
+        shutil.rmtree(scratch, ignore_errors=True)
+        os.makedirs(scratch)
+        sh(["sync"])
+        try:
+            return timed(ops[name](), timeout=1800)
+        finally:
+            if name.startswith("podman"):
+                Podman(os.path.join(scratch, "p")).cleanup()
+            shutil.rmtree(scratch, ignore_errors=True)
+    return measure
+
+
 def pull_table(b, ctx, layout, kapsel_reason):
     """Pull the same image from a registry on loopback: kapsel pull, podman pull (both unpack it),
     skopeo copy to an OCI layout (only fetches and stores the blobs: no unpack)."""
@@ -93,21 +109,9 @@ def pull_table(b, ctx, layout, kapsel_reason):
                                     "oci:%s:bench" % os.path.join(scratch, "s")],
         }
         run_names = [n for n in names if not (kapsel_reason and n.startswith("kapsel"))]
-
-        def measure(name, i):
-            shutil.rmtree(scratch, ignore_errors=True)
-            os.makedirs(scratch)
-            sh(["sync"])
-            try:
-                return timed(ops[name](), timeout=1800)
-            finally:
-                if name.startswith("podman"):
-                    Podman(os.path.join(scratch, "p")).cleanup()
-                shutil.rmtree(scratch, ignore_errors=True)
-
         runs = ctx.n(*RUNS)
         log("image: %d interleaved pulls of %s" % (runs, ", ".join(run_names)))
-        samples, failed = interleave(run_names, runs, measure, log=log)
+        samples, failed = interleave(run_names, runs, measure_in(scratch, ops), log=log)
         if kapsel_reason:
             failed["kapsel pull"] = kapsel_reason
         rows_from(t, names, samples, failed)
@@ -140,11 +144,6 @@ def run(ctx):
     kapsel = Kapsel(ctx.kapsel, os.path.join(scratch, "k"))
     unusable = kapsel.available()
 
-    def fresh():
-        shutil.rmtree(scratch, ignore_errors=True)
-        os.makedirs(scratch)
-        sh(["sync"])
-
     ops = {
         "kapsel load": lambda: Kapsel(ctx.kapsel, os.path.join(scratch, "k")).cmd("load", "-i", archive),
         "podman load": lambda: Podman(os.path.join(scratch, "p")).cmd("load", "-i", archive),
@@ -153,19 +152,9 @@ def run(ctx):
         "podman import": lambda: Podman(os.path.join(scratch, "p")).cmd("import", rootfs_tar, "localhost/bench"),
     }
     names = [n for n in ops if not (unusable and n.startswith("kapsel"))]
-
-    def measure(name, i):
-        fresh()
-        try:
-            return timed(ops[name](), timeout=1800)
-        finally:
-            if name.startswith("podman"):
-                Podman(os.path.join(scratch, "p")).cleanup()
-            shutil.rmtree(scratch, ignore_errors=True)
-
     runs = ctx.n(*RUNS)
     log("image: %d interleaved runs of %s" % (runs, ", ".join(names)))
-    samples, failed = interleave(names, runs, measure, log=log)
+    samples, failed = interleave(names, runs, measure_in(scratch, ops), log=log)
     if unusable:
         failed.update({n: unusable for n in ops if n.startswith("kapsel")})
     t = b.table("image file to unpacked image", "s")

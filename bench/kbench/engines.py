@@ -1,13 +1,22 @@
 """The two container engines, each in a temporary root of its own that is removed afterwards:
 kapsel (daemonless, its own store) and podman (offline flags from shared/TESTING.md)."""
 import os
-import shutil
 import subprocess
 
 from .common import rmtree_when_idle, sh, wait_gone, which
 
 # podman asks for rlimits above this host's hard limits (nofile 20000) unless told
 PODMAN_ULIMITS = ["--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768"]
+
+
+def run_argv(run, image, args, volumes, workdir, detach, rm):
+    """`run` (an engine's "run" argv) + the options both engines share, without a network."""
+    c = run + (["--rm"] if rm else []) + (["-d"] if detach else []) + ["--network", "none"]
+    for v in volumes:
+        c += ["-v", v]
+    if workdir:
+        c += ["-w", workdir]
+    return c + [image] + list(args)
 
 
 class Kapsel:
@@ -28,12 +37,7 @@ class Kapsel:
         sh(self.cmd("import", tarball, name), timeout=1800)
 
     def run_cmd(self, image, args, volumes=(), workdir=None, detach=False, rm=True):
-        c = self.cmd("run") + (["--rm"] if rm else []) + (["-d"] if detach else []) + ["--network", "none"]
-        for v in volumes:
-            c += ["-v", v]
-        if workdir:
-            c += ["-w", workdir]
-        return c + [image] + list(args)
+        return run_argv(self.cmd("run"), image, args, volumes, workdir, detach, rm)
 
     def rm_all(self):
         p = sh(self.cmd("ps", "-a", "-q"), check=False)
@@ -66,13 +70,7 @@ class Podman:
         sh(self.cmd("import", tarball, name), timeout=1800)
 
     def run_cmd(self, image, args, volumes=(), workdir=None, detach=False, rm=True, runtime=None):
-        c = self.cmd("run", runtime=runtime) + (["--rm"] if rm else []) + (["-d"] if detach else [])
-        c += ["--network", "none"] + PODMAN_ULIMITS
-        for v in volumes:
-            c += ["-v", v]
-        if workdir:
-            c += ["-w", workdir]
-        return c + [image] + list(args)
+        return run_argv(self.cmd("run", runtime=runtime) + PODMAN_ULIMITS, image, args, volumes, workdir, detach, rm)
 
     def rm_all(self):
         sh(self.cmd("rm", "-a", "-f", "-t", "0"), check=False, timeout=900)

@@ -186,3 +186,16 @@ int recv_fd(int sock, int *ret_fd, void *data, size_t len) {
         memcpy(ret_fd, CMSG_DATA(c), sizeof(int));
         return 0;
 }
+
+DIR *opendir_fd(int dfd) {
+        int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return NULL;
+        DIR *d = fdopendir(fd);
+        if (!d) {
+                int e = errno;
+                close(fd);
+                errno = e;
+        }
+        return d;
+}

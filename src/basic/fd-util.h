@@ -2,6 +2,7 @@
 /* File-descriptor and file I/O helpers. All fds returned are O_CLOEXEC. */
 #pragma once
 
+#include <dirent.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -25,3 +26,7 @@ const char *fd_path(int fd, char buf[static FD_PATH_MAX]);
 /* Send / receive one fd over a unix socket (SCM_RIGHTS) with an optional small payload. */
 int send_fd(int sock, int fd, const void *data, size_t len);
 int recv_fd(int sock, int *ret_fd, void *data, size_t len);
+
+/* A directory stream over `dfd` on a descriptor of its own (dfd stays the caller's, and the stream's
+ * position is not shared with it); NULL with errno set, and nothing left open, on failure. */
+DIR *opendir_fd(int dfd);

@@ -33,14 +33,11 @@ static int rm_children(int dfd, dev_t dev) {
                                         ret = -EBUSY;   /* a mount point: leave it, report it */
                                 continue;
                         }
-                        int cfd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                        if (cfd < 0 && errno == EACCES) {
-                                /* an unprivileged owner of a 0500 directory: give ourselves w+x */
+                        /* an unprivileged owner of a 0500 directory gives itself r+w+x to empty it;
+                         * the mode from fstatat says when that is needed (not a chmod per directory) */
+                        if ((st.st_mode & 0700) != 0700)
                                 (void) fchmodat(dirfd(d), de->d_name, 0700, 0);
-                                cfd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                        }
-                        if (cfd >= 0)
-                                (void) fchmod(cfd, 0700);       /* to unlink its entries */
+                        int cfd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                         if (cfd < 0) {
                                 if (errno != ENOENT && ret == 0)
                                         ret = -errno;
@@ -63,14 +60,11 @@ int rm_rf_at(int dirfd_, const char *name) {
                 return errno == ENOENT ? 0 : -errno;
         if (!S_ISDIR(st.st_mode))
                 return unlinkat(dirfd_, name, 0) < 0 && errno != ENOENT ? -errno : 0;
+        if ((st.st_mode & 0700) != 0700)
+                (void) fchmodat(dirfd_, name, 0700, 0);         /* as in rm_children */
         int fd = openat(dirfd_, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0 && errno == EACCES) {
-                (void) fchmodat(dirfd_, name, 0700, 0);
-                fd = openat(dirfd_, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        }
         if (fd < 0)
                 return errno == ENOENT ? 0 : -errno;
-        (void) fchmod(fd, 0700);
         int r = rm_children(fd, st.st_dev);
         if (r < 0)
                 return r;

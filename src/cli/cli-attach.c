@@ -12,8 +12,10 @@
 
 #include "attach.h"
 #include "container.h"
+#include "ctr-ops.h"
 #include "fd-util.h"
 #include "kapsel-cli.h"
+#include "monitor.h"
 #include "vm-agent.h"
 
 static struct termios saved_tio;
@@ -54,10 +56,6 @@ typedef struct StreamMode {
         bool send_start;        /* release a foreground run once the window size is there */
 } StreamMode;
 
-static int code_of(const uint8_t b[4]) {
-        return (int) ((uint32_t) b[0] << 24 | (uint32_t) b[1] << 16 | (uint32_t) b[2] << 8 | b[3]);
-}
-
 /* A frame from the monitor; returns 1 when the session is over (*ret_code set). */
 static int monitor_frame(int sock, const StreamMode *mode, const char *name, int *ret_code, KError **err) {
         static uint8_t buf[ATTACH_MAX_PAYLOAD];
@@ -71,7 +69,7 @@ static int monitor_frame(int sock, const StreamMode *mode, const char *name, int
                 return 0;
         }
         if (type == ATTACH_EXIT && len == 4)
-                *ret_code = code_of(buf);
+                *ret_code = (int) vm_agent_get_u32(buf);
         else if (type == ATTACH_STARTED && mode->detach_on_start)
                 *ret_code = 0;
         else
@@ -89,10 +87,11 @@ static int our_signal(Engine *e, const CtrRecord *rec, int sock, int sfd, const 
         else if (mode->vm_console)
                 return 1;       /* a signal detaches from a VM, it never reaches it */
         else if (mode->exec) {
-                uint8_t b[4] = { 0, 0, 0, (uint8_t) si.ssi_signo };
+                uint8_t b[4];
+                vm_agent_put_u32(b, si.ssi_signo);
                 (void) attach_send(sock, ATTACH_SIGNAL, b, 4);
         } else
-                (void) container_kill(e->runtime_root, rec->id, (int) si.ssi_signo, false, NULL);
+                (void) ctr_kill(e, rec, (int) si.ssi_signo, NULL);
         return 0;
 }
 
@@ -170,6 +169,25 @@ int k_attach_stream(Engine *e, const CtrRecord *rec, bool send_start, bool with_
         StreamMode mode = { .tty = json_is_true(json_object_get(json_object_get(rec->config, "Config"), "Tty")) || vm,
                             .with_stdin = with_stdin, .vm_console = vm, .send_start = send_start };
         return stream_loop(e, rec, sock, &mode, ret_code, err);
+}
+
+int k_start_new(Engine *e, const char *id, bool detach, bool remove_on_failure, bool with_stdin, int *ret_code,
+                KError **err) {
+        *ret_code = 0;
+        int r = monitor_spawn(e, id, !detach, err);
+        if (r < 0) {
+                if (remove_on_failure)
+                        (void) ctr_remove(e, id, NULL);
+                return r;
+        }
+        if (detach) {
+                printf("%s\n", id);
+                return 0;
+        }
+        _cleanup_(ctr_record_freep) CtrRecord *rec = NULL;
+        if ((r = db_ctr_get(e->db, id, &rec, err)) < 0)
+                return r;
+        return k_attach_stream(e, rec, true, with_stdin, ret_code, err);
 }
 
 int k_exec_stream(Engine *e, const CtrRecord *rec, const char *request, bool tty, bool with_stdin, bool detach,

@@ -131,11 +131,7 @@ static int do_kill(Engine *e, CtrRecord *rec, void *userdata, KError **err) {
         int r = need_running(rec, err);
         if (r < 0)
                 return r;
-        int sig = *(int *) userdata;
-        if (ctr_runs_vmm(rec))
-                return vm_kill(e, rec, sig, err);
-        /* a kill is not a stop: with a restart policy the container comes back, as in docker */
-        return container_kill(e->runtime_root, rec->id, sig, sig == SIGKILL, err);
+        return ctr_kill(e, rec, *(int *) userdata, err);
 }
 
 K_VERB(kill) {
@@ -238,8 +234,7 @@ K_VERB(rename) {
                 r = db_ctr_get(e->db, argv[1], &rec, err);
         if (r < 0)
                 return r;
-        if (strspn(argv[2], "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != strlen(argv[2]) ||
-            !*argv[2] || argv[2][0] == '.' || argv[2][0] == '-' || argv[2][0] == '_')
+        if (!ctr_name_valid(argv[2]))
                 return kerr_msg(err, KERR_USAGE, -EINVAL, "invalid container name \"%s\": use [a-zA-Z0-9][a-zA-Z0-9_.-]*",
                                 argv[2]);
         return ctr_modify(e, rec->id, set_name, argv[2], err);

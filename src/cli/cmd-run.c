@@ -10,7 +10,6 @@
 #include "ctr-net.h"
 #include "ctr-ops.h"
 #include "kapsel-cli.h"
-#include "monitor.h"
 #include "overlay.h"
 #include "rm-rf.h"
 #include "spec-gen.h"
@@ -244,14 +243,8 @@ int k_parse_run(const char *verb, int argc, char **argv, RunRequest *req, KError
         return 0;
 }
 
-static bool valid_name(const char *n) {
-        if (!*n || strlen(n) > 128 || !strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", n[0]))
-                return false;
-        return strspn(n, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == strlen(n);
-}
-
 int k_create_container(Engine *e, RunRequest *req, char ret_id[static 65], KError **err) {
-        if (req->name && !valid_name(req->name))
+        if (req->name && !ctr_name_valid(req->name))
                 return kerr_msg(err, KERR_USAGE, -EINVAL,
                                 "invalid container name \"%s\": use [a-zA-Z0-9][a-zA-Z0-9_.-]*", req->name);
         _cleanup_(image_freep) Image *img = NULL;
@@ -334,22 +327,10 @@ K_VERB(run) {
         json_decref(req.config);
         if (r < 0)
                 return r;
-        if ((r = monitor_spawn(e, id, !req.detach, err)) < 0) {
-                if (req.rm)
-                        (void) ctr_remove(e, id, NULL);
+        int code;
+        if ((r = k_start_new(e, id, req.detach, req.rm, req.interactive, &code, err)) < 0)
                 return r;
-        }
-        if (req.detach) {
-                printf("%s\n", id);
-                return 0;
-        }
-        _cleanup_(ctr_record_freep) CtrRecord *rec = NULL;
-        if ((r = db_ctr_get(e->db, id, &rec, err)) < 0)
-                return r;
-        int code = 0;
-        if ((r = k_attach_stream(e, rec, true, req.interactive, &code, err)) < 0)
-                return r;
-        if (req.rm) {
+        if (req.rm && !req.detach) {
                 /* docker returns after the removal: wait for the monitor to finish it */
                 for (int i = 0; i < 200; i++) {
                         _cleanup_(ctr_record_freep) CtrRecord *gone = NULL;

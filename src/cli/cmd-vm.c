@@ -11,7 +11,6 @@
 
 #include "ctr-ops.h"
 #include "kapsel-cli.h"
-#include "monitor.h"
 #include "string-util.h"
 #include "vm-ops.h"
 
@@ -33,12 +32,6 @@ typedef struct VmRequest {
 } VmRequest;
 
 static int vm_help(const char *sub);
-
-static bool valid_name(const char *n) {
-        static const char alnum[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-        return *n && strlen(n) <= 128 && strchr(alnum, n[0]) && strspn(n, "abcdefghijklmnopqrstuvwxyz"
-                                                                          "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == strlen(n);
-}
 
 static int parse_vm_run(const char *sub, int argc, char **argv, VmRequest *req, KError **err) {
         int c, r = 0;
@@ -63,7 +56,7 @@ static int parse_vm_run(const char *sub, int argc, char **argv, VmRequest *req, 
                 return k_usage(err, "vm", "%s: unexpected argument \"%s\"", sub, argv[optind]);
         if (!req->cfg.kernel)
                 return k_usage(err, "vm", "%s: --kernel is required (a bzImage such as /boot/vmlinuz-*)", sub);
-        if (req->name && !valid_name(req->name))
+        if (req->name && !ctr_name_valid(req->name))
                 return kerr_msg(err, KERR_USAGE, -EINVAL, "invalid VM name \"%s\": use [a-zA-Z0-9][a-zA-Z0-9_.-]*",
                                 req->name);
         return 0;
@@ -100,20 +93,10 @@ static int vm_run(const KGlobals *g, int argc, char **argv, KError **err) {
         vm_config_done(&req.cfg);
         if (r != 0)
                 return r < 0 ? r : 0;
-        if ((r = monitor_spawn(e, id, !req.detach, err)) < 0) {
-                /* a VM that cannot start is not kept: `vm run` either runs one or leaves nothing */
-                (void) ctr_remove(e, id, NULL);
-                return r;
-        }
-        if (req.detach) {
-                printf("%s\n", id);
-                return 0;
-        }
-        _cleanup_(ctr_record_freep) CtrRecord *rec = NULL;
-        int code = 0;
-        if ((r = db_ctr_get(e->db, id, &rec, err)) < 0 || (r = k_attach_stream(e, rec, true, true, &code, err)) < 0)
-                return r;
-        return code;
+        /* a VM that cannot start is not kept: `vm run` either runs one or leaves nothing */
+        int code;
+        r = k_start_new(e, id, req.detach, true, true, &code, err);
+        return r < 0 ? r : code;
 }
 
 static int vm_console(const KGlobals *g, int argc, char **argv, KError **err) {
@@ -121,11 +104,7 @@ static int vm_console(const KGlobals *g, int argc, char **argv, KError **err) {
                 return k_usage(err, "vm", "console: expected exactly one VM");
         _cleanup_(engine_freep) Engine *e = NULL;
         _cleanup_(ctr_record_freep) CtrRecord *rec = NULL;
-        int r = k_open(g, &e, err);
-        if (r >= 0)
-                r = db_ctr_get(e->db, argv[1], &rec, err);
-        if (r >= 0)
-                r = ctr_repair(e, rec, err);
+        int r = k_open_one(g, argv[1], &e, &rec, err);
         if (r < 0)
                 return r;
         if (rec->kind != CTR_KIND_VM)

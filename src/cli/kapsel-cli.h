@@ -63,6 +63,11 @@ int k_parse_list_opts(const char *verb, int argc, char **argv, KListFormat *f, K
  * releases a foreground run; `with_stdin` forwards our stdin. Returns the exit code. */
 int k_attach_stream(Engine *e, const CtrRecord *rec, bool send_start, bool with_stdin, int *ret_code,
                     KError **err);
+/* The second half of `run` and `vm run`: start the monitor of the new instance `id` (removing the
+ * instance when that fails and `remove_on_failure`), print the id when `detach`, else attach until it
+ * exits. *ret_code: its exit code (0 when detached). */
+int k_start_new(Engine *e, const char *id, bool detach, bool remove_on_failure, bool with_stdin, int *ret_code,
+                KError **err);
 /* `exec` into an --isolation=vm container: send the EXEC `request` (vm-agent.h) to its monitor, which
  * relays to the guest agent, and stream like attach until the process exits (or, with `detach`,
  * started). Signals to us go to the exec'd process. Returns its exit code in *ret_code. */

@@ -52,14 +52,11 @@ static int copy_dir(int sfd, int dst_dirfd, const char *name, mode_t mode, KErro
         if (mkdirat(dst_dirfd, name, mode & 07777) < 0 && errno != EEXIST)
                 return kerr(err, -errno, "create directory %s", name);
         _cleanup_close_ int dfd = openat(dst_dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        int dupfd = fcntl(sfd, F_DUPFD_CLOEXEC, 3);
-        if (dfd < 0 || dupfd < 0)
+        if (dfd < 0)
                 return kerr(err, -errno, "open directory %s", name);
-        _cleanup_(closedirp) DIR *d = fdopendir(dupfd);
-        if (!d) {
-                close(dupfd);
+        _cleanup_(closedirp) DIR *d = opendir_fd(sfd);
+        if (!d)
                 return kerr(err, -errno, "read directory %s", name);
-        }
         struct dirent *de;
         while ((de = readdir(d))) {
                 if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))

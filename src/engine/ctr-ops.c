@@ -124,16 +124,23 @@ int ctr_wait(Engine *e, const char *id, int *ret, KError **err) {
         }
 }
 
+bool ctr_name_valid(const char *n) {
+        static const char alnum[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+        return *n && strlen(n) <= 128 && strchr(alnum, n[0]) && strspn(n, "abcdefghijklmnopqrstuvwxyz"
+                                                                          "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == strlen(n);
+}
+
 int ctr_stop_signal(const CtrRecord *r) {
         const char *s = json_string_value(json_object_get(json_object_get(r->config, "Config"), "StopSignal"));
-        static const struct { const char *name; int sig; } table[] = {
-                { "SIGTERM", SIGTERM }, { "SIGINT", SIGINT }, { "SIGQUIT", SIGQUIT }, { "SIGHUP", SIGHUP },
-                { "SIGKILL", SIGKILL }, { "SIGUSR1", SIGUSR1 }, { "SIGUSR2", SIGUSR2 },
-        };
-        for (size_t i = 0; s && i < ELEMENTSOF(table); i++)
-                if (streq(s, table[i].name) || streq(s, table[i].name + 3))
-                        return table[i].sig;
-        return SIGTERM;
+        int sig;
+        /* the same names and numbers `run --stop-signal` accepted */
+        return s && parse_signal(s, &sig) >= 0 ? sig : SIGTERM;
+}
+
+int ctr_kill(Engine *e, const CtrRecord *rec, int sig, KError **err) {
+        if (ctr_runs_vmm(rec))
+                return vm_kill(e, rec, sig, err);
+        return container_kill(e->runtime_root, rec->id, sig, sig == SIGKILL, err);
 }
 
 int ctr_stop(Engine *e, const char *ref, int timeout, KError **err) {

@@ -23,9 +23,15 @@ bool ctr_monitor_alive(const CtrRecord *r);
 int ctr_repair(Engine *e, CtrRecord *r, KError **err);
 
 /* Stop: SIGTERM (or the image's stop signal), wait `timeout` seconds, then SIGKILL. No restart. */
+/* A container or VM name docker would take: [a-zA-Z0-9][a-zA-Z0-9_.-]*, at most 128 characters. */
+bool ctr_name_valid(const char *n);
 /* Config.StopSignal as a number (SIGTERM when unset or unknown). */
 int ctr_stop_signal(const CtrRecord *r);
 int ctr_stop(Engine *e, const char *ref, int timeout, KError **err);
+/* Send `sig` to a running instance's process: the container's (all of them for SIGKILL), the
+ * process in an --isolation=vm guest, or a micro-VM's kapsel-vmm. A kill is not a stop: a restart
+ * policy still applies, as in docker. */
+int ctr_kill(Engine *e, const CtrRecord *rec, int sig, KError **err);
 
 /* Wait for a monitor to exit, at most timeout_ms (< 0: forever). True when it is gone. */
 bool ctr_wait_monitor(pid_t pid, int timeout_ms);

@@ -383,6 +383,7 @@ static bool handle_signals(Monitor *m) {
                 while ((p = waitpid(-1, &status, WNOHANG)) > 0)
                         if (p == m->pid) {
                                 m->exit_code = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+                                m->pid = 0;     /* reaped: the number may be anyone's from now on */
                                 exited = true;
                         }
         }
@@ -524,6 +525,11 @@ static int run_once(Monitor *m, int sync_fd, KError **err) {
         malloc_trim(0);
         monitor_loop(m);
         drain(m);
+        /* this life's stdio is done (a restart makes new pipes) */
+        m->out_fd = safe_close(m->out_fd);
+        m->err_fd = safe_close(m->err_fd);
+        m->in_fd = safe_close(m->in_fd);
+        m->master = safe_close(m->master);
         if (is_guest(m)) {
                 /* the process's status is what the guest reported, not kapsel-vmm's */
                 if (m->guest.serial_fd >= 0)

@@ -255,14 +255,14 @@ static int replace_contents(const char *src, const char *dst, KError **err) {
         _cleanup_close_ int dfd = open(dst, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (sfd < 0 || dfd < 0)
                 return kerr(err, -errno, "open %s", sfd < 0 ? src : dst);
-        _cleanup_(closedirp) DIR *old = fdopendir(dup(dfd));
+        _cleanup_(closedirp) DIR *old = opendir_fd(dfd);
         if (!old)
                 return kerr(err, -errno, "list %s", dst);
         struct dirent *de;
         while ((de = readdir(old)))
                 if (!streq(de->d_name, ".") && !streq(de->d_name, "..") && rm_rf_at(dfd, de->d_name) < 0)
                         return kerr(err, -errno, "remove %s/%s", dst, de->d_name);
-        _cleanup_(closedirp) DIR *neu = fdopendir(dup(sfd));
+        _cleanup_(closedirp) DIR *neu = opendir_fd(sfd);
         if (!neu)
                 return kerr(err, -errno, "list %s", src);
         while ((de = readdir(neu))) {

@@ -108,10 +108,8 @@ static int guest_net(Engine *e, const CtrRecord *rec, const ImagePlan *img, NetA
         if (r < 0)
                 return r;
         NetCtx *ctx;
-        if (mode.kind == NET_MODE_HOST || mode.kind == NET_MODE_CONTAINER)
-                r = kerr_msg(err, KERR_USAGE, -EINVAL, "--network %s cannot be combined with --isolation=vm",
-                             json_string_value(host_cfg(rec, "NetworkMode")));
-        else if (mode.kind == NET_MODE_BRIDGE && (r = engine_net(e, &ctx, err)) >= 0) {
+        /* host and container:NAME were refused at create (vm_isolation_check) */
+        if (mode.kind == NET_MODE_BRIDGE && (r = engine_net(e, &ctx, err)) >= 0) {
                 _cleanup_free_ NetPortMap *maps = NULL;
                 size_t n = 0;
                 if ((r = ctr_net_port_maps(rec->config, &img->config, &maps, &n, err)) >= 0) {
@@ -126,14 +124,12 @@ static int guest_net(Engine *e, const CtrRecord *rec, const ImagePlan *img, NetA
 
 /* Steps 1-7 of vm-guest.h: the disks in their fixed order vda (rootfs), vdb (upper), vdc (config),
  * then the volumes. */
-static int guest_disks(Engine *e, const CtrRecord *rec, const ImagePlan *img, const char *dir,
+static int guest_disks(Engine *e, const CtrRecord *rec, const ImagePlan *img, const char *dir, const char *cache,
                        const NetAttachment *a, VmIsolation *v, VmConfig *c, KError **err) {
-        _cleanup_free_ char *cache = path_join(e->root, "vm-cache"), *rootfs = NULL, *upper = path_join(dir, "upper.ext4"),
-                            *config = path_join(dir, "config.disk"), *address = NULL;
-        if (!cache || !upper || !config)
+        _cleanup_free_ char *rootfs = NULL, *upper = path_join(dir, "upper.ext4"), *config = path_join(dir, "config.disk"),
+                            *address = NULL;
+        if (!upper || !config)
                 return kerr(err, -ENOMEM, "guest disks");
-        if (mkdir(cache, 0700) < 0 && errno != EEXIST)
-                return kerr(err, -errno, "create %s", cache);
         int r = vm_disk_rootfs_ensure(cache, rec->image_id, img->layer_dirs, &rootfs, err);
         if (r < 0 || (r = vm_disk_upper_ensure(upper, VM_GUEST_UPPER_DEFAULT_SIZE, err)) < 0)
                 return r;
@@ -287,7 +283,7 @@ int vm_isolation_prepare(Engine *e, const CtrRecord *rec, const ImagePlan *img, 
         if ((r = vm_initramfs_ensure(cache, version, guest_init_binary(), &p->cfg.initrd, err)) < 0)
                 return kerr_prefix(err, r, "--isolation=vm (guest init %s)", guest_init_binary());
         _cleanup_(net_attachment_freep) NetAttachment *a = NULL;
-        if ((r = guest_net(e, rec, img, &a, err)) < 0 || (r = guest_disks(e, rec, img, dir, a, v, &p->cfg, err)) < 0)
+        if ((r = guest_net(e, rec, img, &a, err)) < 0 || (r = guest_disks(e, rec, img, dir, cache, a, v, &p->cfg, err)) < 0)
                 return r;
         guest_resources(rec, &p->cfg);
         if ((r = serial_fifo(dir, SERIAL_FIFO, &v->serial_fd, err)) < 0 ||
@@ -394,8 +390,14 @@ void vm_isolation_read_serial(VmIsolation *v, VmIsolationEmit emit, void *userda
 
 void vm_isolation_finish(VmIsolation *v, VmIsolationEmit emit, void *userdata) {
         for (size_t i = 0; i < v->plan.n_volumes; i++) {
+                VmVolumeDisk *vol = &v->plan.volumes[i];
                 _cleanup_kerr_ KError *e = NULL;
-                if (!v->plan.volumes[i].image || vm_disk_volume_finish(&v->plan.volumes[i], &e) >= 0 || !emit)
+                /* a guest that never ran wrote nothing: drop its disk, copy nothing back */
+                if (vol->image && !v->spawned_ms && !vol->is_image) {
+                        (void) unlink(vol->image);
+                        continue;
+                }
+                if (!vol->image || vm_disk_volume_finish(vol, &e) >= 0 || !emit)
                         continue;
                 /* the process's writes are not lost silently: say so where its output goes */
                 char msg[600];
@@ -408,4 +410,5 @@ void vm_isolation_finish(VmIsolation *v, VmIsolationEmit emit, void *userdata) {
         v->signal_fd = safe_close(v->signal_fd);
         v->agent_fd = safe_close(v->agent_fd);
         v->len = 0;
+        v->spawned_ms = 0;
 }

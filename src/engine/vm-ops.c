@@ -249,19 +249,22 @@ static uint64_t proc_cpu_ns(pid_t pid) {
         return (ut + st) * (1000000000ULL / (uint64_t) (hz > 0 ? hz : 100));
 }
 
-/* One "Key: value" number from a /proc/PID file (status in kB, io in bytes). */
-static uint64_t proc_value(pid_t pid, const char *file, const char *key) {
+/* "Key: value" numbers from one read of a /proc/PID file (status in kB, io in bytes): ret[i] for
+ * keys[i], 0 when missing. */
+static void proc_values(pid_t pid, const char *file, const char *const *keys, uint64_t *ret, size_t n) {
         char path[64];
         snprintf(path, sizeof(path), "/proc/%d/%s", (int) pid, file);
         _cleanup_free_ char *text = NULL;
         size_t len = 0;
+        memset(ret, 0, n * sizeof(*ret));
         if (read_full_file_at(AT_FDCWD, path, 64 * 1024, &text, &len) < 0)
-                return 0;
-        size_t klen = strlen(key);
+                return;
         for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
-                if (strncmp(l, key, klen) == 0 && l[klen] == ':')
-                        return strtoull(l + klen + 1, NULL, 10);
-        return 0;
+                for (size_t i = 0; i < n; i++) {
+                        size_t klen = strlen(keys[i]);
+                        if (strncmp(l, keys[i], klen) == 0 && l[klen] == ':')
+                                ret[i] = strtoull(l + klen + 1, NULL, 10);
+                }
 }
 
 int vm_stats(Engine *e, const CtrRecord *rec, VmStats *ret, KError **err) {
@@ -276,9 +279,12 @@ int vm_stats(Engine *e, const CtrRecord *rec, VmStats *ret, KError **err) {
         };
         if (rec->pid > 0) {
                 ret->cpu_ns = proc_cpu_ns(rec->pid);
-                ret->rss_bytes = proc_value(rec->pid, "status", "VmRSS") * 1024;
-                ret->read_bytes = proc_value(rec->pid, "io", "read_bytes");
-                ret->write_bytes = proc_value(rec->pid, "io", "write_bytes");
+                uint64_t rss, io[2];
+                proc_values(rec->pid, "status", (const char *const[]) { "VmRSS" }, &rss, 1);
+                proc_values(rec->pid, "io", (const char *const[]) { "read_bytes", "write_bytes" }, io, 2);
+                ret->rss_bytes = rss * 1024;
+                ret->read_bytes = io[0];
+                ret->write_bytes = io[1];
         }
         return 0;
 }

@@ -446,10 +446,7 @@ static void channel_read(GuestAgent *a) {
 
 /* ---- the loop's API ---- */
 
-GuestAgent *guest_agent_new(json_t *cfg, const ProcSpec *def, pid_t main_pid) {
-        if (!json_is_true(json_object_get(cfg, "agent")))
-                return NULL;
-        guest_wait_for(VM_AGENT_DEVICE);
+GuestAgent *guest_agent_new(const ProcSpec *def, pid_t main_pid) {
         GuestAgent *a = calloc(1, sizeof(*a));
         if (!a) {
                 guest_marker("KAPSEL-WARNING exec agent: out of memory; kapsel exec is unavailable");

@@ -225,7 +225,8 @@ int guest_run(json_t *cfg, int console_fd) {
                 guest_fail(125, "open /dev/hvc0: %s", strerror(errno));
         if (!spec.terminal)
                 guest_set_raw(hvc);
-        if (json_is_true(json_object_get(cfg, "agent")))
+        bool agent_on = json_is_true(json_object_get(cfg, "agent"));
+        if (agent_on)
                 guest_wait_for(VM_AGENT_DEVICE);        /* before the process starts: fail early */
         int errpipe[2];
         sigset_t fwd;
@@ -252,7 +253,7 @@ int guest_run(json_t *cfg, int console_fd) {
                 guest_marker("KAPSEL-ERROR %s", ce.msg);
         }
         close(errpipe[0]);
-        GuestAgent *agent = guest_agent_new(cfg, &spec, child);
+        GuestAgent *agent = agent_on ? guest_agent_new(&spec, child) : NULL;
         int code = wait_child(sfd, console_fd, child, agent);
         guest_agent_free(agent);
         close(sfd);

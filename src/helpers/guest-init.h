@@ -84,9 +84,10 @@ _noreturn_ void guest_child_exec(const ProcSpec *p, int pipe_fd);
 
 typedef struct GuestAgent GuestAgent;
 
-/* The agent when the config has "agent": true (waits for /dev/hvc1), NULL otherwise. `def` (the
- * main process's spec, defaults for exec requests) and the main pid must outlive the agent. */
-GuestAgent *guest_agent_new(json_t *cfg, const ProcSpec *def, pid_t main_pid);
+/* The agent on /dev/hvc1 (the caller waited for it: config "agent": true); NULL when it cannot be
+ * opened (a KAPSEL-WARNING says why). `def` (the main process's spec, defaults for exec requests)
+ * and the main pid must outlive the agent. */
+GuestAgent *guest_agent_new(const ProcSpec *def, pid_t main_pid);
 void guest_agent_free(GuestAgent *a);
 /* Fill at most `max` pollfds for the agent's channel and streams; returns how many. */
 size_t guest_agent_pollfds(GuestAgent *a, struct pollfd *pfd, size_t max);

@@ -298,12 +298,16 @@ static int export_blob(ImageStore *s, int blobs_dir, const char *digest, KError 
                 return kerr(err, -errno, "export blob %s", digest);
         _cleanup_free_ char *buf = malloc(1 << 17);
         int r = buf ? 0 : -ENOMEM;
-        for (ssize_t n = 1; r >= 0 && n > 0;) {
+        for (ssize_t n = 1; r >= 0 && n != 0;) {
                 n = read(in, buf, 1 << 17);
+                if (n < 0 && errno == EINTR)
+                        continue;
                 r = n < 0 ? -errno : n > 0 ? write_all(out, buf, (size_t) n) : 0;
         }
         if (r >= 0 && renameat(blobs_dir, tmp, blobs_dir, hex) < 0)
                 r = -errno;
+        if (r < 0)
+                (void) unlinkat(blobs_dir, tmp, 0);     /* no half-written blob in the export */
         return r < 0 ? kerr(err, r, "export blob %s", digest) : 0;
 }
 

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fd-util.h"
 #include "json-util.h"
 #include "layer.h"
 #include "store.h"
@@ -137,7 +138,7 @@ static int cmp_str(const void *a, const void *b) {
 
 /* Entries in name order: the same upper dir always gives the same tar (and diff-id). */
 static int add_tree(TarTree *t, int dfd, const char *prefix) {
-        DIR *d = fdopendir(openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        DIR *d = opendir_fd(dfd);
         if (!d)
                 return -errno;
         _cleanup_strv_free_ char **names = NULL;

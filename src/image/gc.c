@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fd-util.h"
 #include "json-util.h"
 #include "layer.h"
 #include "store.h"
@@ -174,7 +175,7 @@ static uint64_t tree_size(int dfd, const char *name) {
 
 /* Delete entries of `dirfd` whose name (minus ".json" for layer sidecars) is not marked. */
 static int sweep(int dfd, char *const *marked, uint64_t *freed) {
-        DIR *d = fdopendir(openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        DIR *d = opendir_fd(dfd);
         if (!d)
                 return -errno;
         _cleanup_strv_free_ char **victims = NULL;

@@ -11,6 +11,7 @@
 #include "digest.h"
 #include "json-util.h"
 #include "layer.h"
+#include "registry-parse.h"
 #include "string-util.h"
 
 static int bad(KError **err, const char *what, const char *why) {
@@ -340,27 +341,17 @@ json_t *image_config_to_json(const ImageConfig *c) {
         return o;
 }
 
-static const struct {
-        const char *machine, *arch, *variant;
-} arch_table[] = {
-        { "x86_64", "amd64", NULL },   { "aarch64", "arm64", "v8" }, { "armv7l", "arm", "v7" },
-        { "i686", "386", NULL },       { "ppc64le", "ppc64le", NULL }, { "s390x", "s390x", NULL },
-        { "riscv64", "riscv64", NULL },
-};
-
 const char *oci_host_arch(const char **ret_variant) {
         struct utsname u;
+        const char *arch = "amd64", *variant = NULL;
+        /* the registry client's table of uname machines (registry-parse.c) */
+        if (uname(&u) < 0 || registry_platform_for_machine(u.machine, &arch, &variant) < 0) {
+                arch = "amd64";
+                variant = NULL;
+        }
         if (ret_variant)
-                *ret_variant = NULL;
-        if (uname(&u) < 0)
-                return "amd64";
-        for (size_t i = 0; i < ELEMENTSOF(arch_table); i++)
-                if (streq(u.machine, arch_table[i].machine)) {
-                        if (ret_variant)
-                                *ret_variant = arch_table[i].variant;
-                        return arch_table[i].arch;
-                }
-        return "amd64";
+                *ret_variant = variant;
+        return arch;
 }
 
 static bool platform_matches(const Descriptor *d, const char *arch) {

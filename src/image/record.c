@@ -85,7 +85,7 @@ int store_record_delete(ImageStore *s, const char *id) {
 }
 
 int store_record_ids(ImageStore *s, char ***ret, KError **err) {
-        DIR *d = fdopendir(openat(s->images_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        DIR *d = opendir_fd(s->images_fd);
         if (!d)
                 return kerr(err, -errno, "list %s/images", s->root);
         _cleanup_strv_free_ char **ids = NULL;

@@ -2,6 +2,7 @@
 /* Parsers of untrusted registry input (see registry-parse.h). References follow the grammar of
  * distribution's reference package; challenges RFC 7235 §2.1 / §4.1; manifests OCI image-spec
  * v1.1 (descriptor.md, manifest.md, image-index.md) and Docker image manifest v2 schema 2. */
+#include "digest.h"
 #include "registry-parse.h"
 
 #include <ctype.h>
@@ -24,14 +25,7 @@
 #define SUMMARY_MAX_LEN 300
 
 bool registry_digest_valid(const char *s) {
-        const char *hex = s ? startswith(s, "sha256:") : NULL;
-        if (!hex)
-                return false;
-        size_t n = 0;
-        for (; hex[n]; n++)
-                if (!((hex[n] >= '0' && hex[n] <= '9') || (hex[n] >= 'a' && hex[n] <= 'f')))
-                        return false;
-        return n == 64;
+        return digest_is_valid(s);      /* the store's rule: sha256, 64 lowercase hex digits */
 }
 
 /* Quote untrusted text for an error message: printable ASCII only, bounded. */

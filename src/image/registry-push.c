@@ -62,10 +62,12 @@ static int push_blob(RegistryClient *c, const Layout *l, const RegistryDescripto
         _cleanup_free_ char *location = NULL, *query = NULL, *url = NULL;
         if ((r = upload_start(c, &location, err)) < 0)
                 return kerr_prefix(err, r, "blob %s", d->digest);
-        if (asprintf(&query, "digest=%s", d->digest) < 0 || http_url_resolve(location, NULL, query, &url) < 0) {
-                query = NULL;
+        if (asprintf(&query, "digest=%s", d->digest) < 0) {
+                query = NULL;   /* undefined after a failed asprintf */
                 return kerr(err, -ENOMEM, "upload URL");
         }
+        if ((r = http_url_resolve(location, NULL, query, &url)) < 0)
+                return kerr_msg(err, KERR_GENERIC, r, "blob %s: unusable upload Location %s", d->digest, location);
         char label[32];
         snprintf(label, sizeof(label), "%.19s", d->digest + STRLEN("sha256:"));
         HttpRequest req = HTTP_REQUEST_INIT;

@@ -44,7 +44,7 @@ static int mkdir_parents(const char *path) {
 static void collect_tmp(ImageStore *s) {
         if (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0)
                 return;
-        DIR *d = fdopendir(dup(s->tmp_fd));
+        DIR *d = opendir_fd(s->tmp_fd);
         struct dirent *de;
         while (d && (de = readdir(d)))
                 if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))

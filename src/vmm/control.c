@@ -36,7 +36,7 @@ static int cmd_simple(const ControlOps *ops, void *opaque, const char *cmd, json
         if (streq(cmd, "balloon")) {
                 json_t *p = json_object_get(req, "pages");
                 if (!json_is_integer(p) || json_integer_value(p) < 0 || json_integer_value(p) > UINT32_MAX)
-                        return -EINVAL;
+                        return -EBADMSG;        /* the request, not the operation, is wrong */
                 return ops->balloon(opaque, (uint32_t) json_integer_value(p), reply);
         }
         return -EOPNOTSUPP;
@@ -56,8 +56,8 @@ char *control_handle_line(const ControlOps *ops, void *opaque, const char *line,
         int r = cmd_simple(ops, opaque, cmd, req, reply);
         if (r == -EOPNOTSUPP)
                 return reply_error("unknown cmd \"%.64s\" (pause, resume, stop, stats, balloon)", cmd);
-        if (r == -EINVAL && streq(cmd, "balloon"))
-                return reply_error("balloon needs \"pages\": an integer >= 0");
+        if (r == -EBADMSG)
+                return reply_error("%s needs \"pages\": an integer >= 0", cmd);
         if (r < 0)
                 return reply_error("%s failed", strerror(-r));
         json_object_set_new(reply, "ok", json_true());
@@ -162,11 +162,16 @@ int control_open(const char *path, EventLoop *loop, const ControlOps *ops, void 
         *c = (Control) { .listen_fd = -1, .path = c->path, .loop = loop, .ops = ops, .opaque = opaque };
         c->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         int r = c->listen_fd < 0 ? -errno : 0;
+        bool bound = false;
         if (r == 0 && bind(c->listen_fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
                 r = -errno;
+        else if (r == 0)
+                bound = true;
         if (r == 0 && listen(c->listen_fd, 4) < 0)
                 r = -errno;
         if (r < 0) {
+                if (bound)
+                        (void) unlink(path);    /* no stale socket file for the next start */
                 safe_close(c->listen_fd);
                 free(c->path);
                 free(c);

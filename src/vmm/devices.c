@@ -77,6 +77,8 @@ static int virtio_add(Vm *vm, int r, VirtioDev *dev) {
         return r;
 }
 
+static void virtio_down(Vm *vm);
+
 static int virtio_up(Vm *vm, KError **err) {
         const VmmConfig *c = vm->cfg;
         VirtioEnv env = { .mem = &vm->mem, .pci = vm->pci, .host = &vm->host };
@@ -109,6 +111,8 @@ static int virtio_up(Vm *vm, KError **err) {
                 VirtioConsoleConfig cc = { .in_fd = vm->agent_fd, .out_fd = vm->agent_fd };
                 r = virtio_add(vm, virtio_console_create(&env, &cc, &d, err), d);
         }
+        if (r < 0)
+                virtio_down(vm);        /* the stage failed as a whole: vm_devices_exit skips it */
         return r;
 }
 
@@ -120,7 +124,7 @@ static void virtio_down(Vm *vm) {
 #else
 static int virtio_up(Vm *vm, KError **err) {
         const VmmConfig *c = vm->cfg;
-        if (c->n_disks || c->tap || c->rng || c->balloon || c->virtio_console)
+        if (c->n_disks || c->tap || c->rng || c->balloon || c->virtio_console || vm->agent_fd >= 0)
                 return kerr_msg(err, KERR_USAGE, -ENOTSUP, "this kapsel-vmm was built without virtio devices");
         return 0;
 }

@@ -160,9 +160,14 @@ static void vcpu_probe_halt(Vcpu *v) {
         vm_halt_report(v->vm, v);
 }
 
-/* Wait out a pause; returns false when the VM is stopping. */
+/* Wait out a pause; returns false when the VM is stopping. Runs before every KVM_RUN: a running VM
+ * is seen without the VM-wide lock (state is written atomically, under the lock, and a pause or
+ * stop kicks every vCPU after writing it, so a vCPU that raced past this check leaves KVM_RUN at
+ * once and looks again). */
 static bool vcpu_may_run(Vcpu *v) {
         Vm *vm = v->vm;
+        if (__atomic_load_n(&vm->state, __ATOMIC_ACQUIRE) == VM_RUNNING)
+                return true;
         bool counted = false;
         pthread_mutex_lock(&vm->lock);
         while (vm->state == VM_PAUSED) {

@@ -26,7 +26,7 @@ void vm_request_exit(Vm *vm, int status, const char *fmt, ...) {
                 va_start(ap, fmt);
                 vsnprintf(vm->exit_reason, sizeof(vm->exit_reason), fmt, ap);
                 va_end(ap);
-                vm->state = VM_STOPPING;
+                __atomic_store_n(&vm->state, VM_STOPPING, __ATOMIC_RELEASE);
                 pthread_cond_broadcast(&vm->cond);
         }
         pthread_mutex_unlock(&vm->lock);
@@ -45,7 +45,7 @@ int vm_pause(Vm *vm) {
                 pthread_mutex_unlock(&vm->lock);
                 return r;
         }
-        vm->state = VM_PAUSED;
+        __atomic_store_n(&vm->state, VM_PAUSED, __ATOMIC_RELEASE);
         pthread_mutex_unlock(&vm->lock);
         for (unsigned i = 0; i < vm->n_vcpus; i++)
                 vcpu_kick(&vm->vcpus[i]);
@@ -61,7 +61,7 @@ int vm_resume(Vm *vm) {
         pthread_mutex_lock(&vm->lock);
         int r = vm->state == VM_STOPPING ? -ESHUTDOWN : 0;
         if (vm->state == VM_PAUSED) {
-                vm->state = VM_RUNNING;
+                __atomic_store_n(&vm->state, VM_RUNNING, __ATOMIC_RELEASE);
                 pthread_cond_broadcast(&vm->cond);
         }
         pthread_mutex_unlock(&vm->lock);
@@ -204,10 +204,14 @@ static int open_input(const char *path, const char *what, uint64_t *ret_size, KE
         if (fd < 0)
                 return kerr_kind(err, KERR_USAGE, -errno, "%s '%s'", what, path);
         struct stat st;
-        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-                int r = S_ISREG(st.st_mode) ? -errno : -EINVAL;
+        if (fstat(fd, &st) < 0) {
+                int r = -errno;
                 close(fd);
-                return kerr_msg(err, KERR_USAGE, r, "%s '%s' is not a regular file", what, path);
+                return kerr(err, r, "stat %s '%s'", what, path);
+        }
+        if (!S_ISREG(st.st_mode)) {
+                close(fd);
+                return kerr_msg(err, KERR_USAGE, -EINVAL, "%s '%s' is not a regular file", what, path);
         }
         *ret_size = (uint64_t) st.st_size;
         return fd;
@@ -242,6 +246,10 @@ static int vm_plan_boot(Vm *vm, KError **err) {
 
 static int vm_load_kernel(Vm *vm, KError **err) {
         int r = boot_load(vm->boot, &vm->bzimage, vm->kernel_fd, vm->initrd_fd, &vm->mem, err);
+        /* loaded (or not): the files and the plan are done with, before the seccomp filter */
+        vm->kernel_fd = safe_close(vm->kernel_fd);
+        vm->initrd_fd = safe_close(vm->initrd_fd);
+        vm->boot = mfree(vm->boot);
         if (r < 0)
                 return kerr_prefix(err, r, "%s", vm->cfg->kernel);
         uint8_t *mp = guest_mem_ptr(&vm->mem, BOOT_BIOS_START, mptable_size(vm->n_vcpus));

@@ -76,7 +76,8 @@ struct Vm {
         Control *control;
         unsigned n_devices_up;          /* entries of the device table initialized, for unwinding */
 
-        pthread_mutex_t lock;           /* protects state, n_paused, exit_* */
+        pthread_mutex_t lock;           /* protects state (written atomically too: vCPUs read it
+                                         * without the lock), n_paused, exit_* */
         pthread_cond_t cond;
         VmState state;
         unsigned n_paused;

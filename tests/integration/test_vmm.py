@@ -179,6 +179,14 @@ def vmm_bin():
     return VMM
 
 
+@pytest.fixture
+def kernel():
+    k = nested.find_kernel()
+    if not k:
+        pytest.skip("no /boot/vmlinuz-*")
+    return k
+
+
 def test_not_a_bzimage(vmm_bin, tmp_path):
     p = tmp_path / "k"
     p.write_bytes(b"\0" * 4096)
@@ -193,19 +201,13 @@ def test_missing_kernel(vmm_bin):
     assert "kernel '/nonexistent/vmlinuz'" in r.stderr and "No such file" in r.stderr
 
 
-def test_missing_kvm_device(vmm_bin):
-    kernel = nested.find_kernel()
-    if not kernel:
-        pytest.skip("no /boot/vmlinuz-*")
+def test_missing_kvm_device(vmm_bin, kernel):
     r = run_vmm("--kernel", kernel, "--kvm-device", "/nonexistent/kvm")
     assert r.returncode == 1
     assert "/nonexistent/kvm missing" in r.stderr
 
 
-def test_too_little_memory(vmm_bin):
-    kernel = nested.find_kernel()
-    if not kernel:
-        pytest.skip("no /boot/vmlinuz-*")
+def test_too_little_memory(vmm_bin, kernel):
     r = run_vmm("--kernel", kernel, "--memory", "64M")
     assert r.returncode == 2
     assert "MiB of RAM to boot" in r.stderr
@@ -224,10 +226,7 @@ def test_help_names_console_options(vmm_bin):
         assert opt in r.stdout
 
 
-def test_serial_in_must_be_a_fifo_or_terminal(vmm_bin, tmp_path):
-    kernel = nested.find_kernel()
-    if not kernel:
-        pytest.skip("no /boot/vmlinuz-*")
+def test_serial_in_must_be_a_fifo_or_terminal(vmm_bin, kernel, tmp_path):
     f = tmp_path / "plain"
     f.write_text("")
     r = run_vmm("--kernel", kernel, "--serial-in", str(f), "--kvm-device", "/nonexistent/kvm")
@@ -235,10 +234,7 @@ def test_serial_in_must_be_a_fifo_or_terminal(vmm_bin, tmp_path):
     assert "--serial-in %s: not a FIFO or a terminal" % f in r.stderr
 
 
-def test_serial_in_missing(vmm_bin, tmp_path):
-    kernel = nested.find_kernel()
-    if not kernel:
-        pytest.skip("no /boot/vmlinuz-*")
+def test_serial_in_missing(vmm_bin, kernel, tmp_path):
     r = run_vmm("--kernel", kernel, "--serial-in", str(tmp_path / "nope"), "--kvm-device", "/nonexistent/kvm")
     assert r.returncode == 2
     assert "--serial-in %s" % (tmp_path / "nope") in r.stderr and "No such file" in r.stderr

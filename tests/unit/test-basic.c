@@ -11,11 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "error.h"
 #include "fd-util.h"
 #include "path-util.h"
+#include "rm-rf.h"
 #include "string-util.h"
 
 static void test_kerr_first_wins_and_prefix(void **state) {
@@ -176,6 +178,33 @@ static void test_open_in_root_confined(void **state) {
         assert_int_equal(system(cmd), 0);
 }
 
+/* rm_rf empties directories whose mode forbids it to their (unprivileged) owner, as a rootless
+ * container's image layers can have: 0500 at the top and below. Run as that owner in a child. */
+static void test_rm_rf_read_only_dirs(void **state) {
+        char dir[] = "/tmp/kapsel-test-rmrf-XXXXXX";
+        assert_non_null(mkdtemp(dir));
+        _cleanup_free_ char *top = path_join(dir, "t"), *sub = path_join(dir, "t/sub"), *f = path_join(dir, "t/sub/f");
+        assert_int_equal(mkdir(top, 0755), 0);
+        assert_int_equal(mkdir(sub, 0755), 0);
+        int fd = open(f, O_WRONLY | O_CREAT | O_CLOEXEC, 0400);
+        assert_true(fd >= 0);
+        close(fd);
+        uid_t owner = getuid() == 0 ? 65534 : getuid();
+        if (getuid() == 0)
+                assert_int_equal(chown(dir, owner, owner) | chown(top, owner, owner) | chown(sub, owner, owner) |
+                                 chown(f, owner, owner), 0);
+        assert_int_equal(chmod(sub, 0500) | chmod(top, 0500), 0);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0)
+                _exit((getuid() == 0 && setresuid(owner, owner, owner) < 0) || rm_rf(top) < 0 ? 1 : 0);
+        int status;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        assert_int_equal(access(top, F_OK), -1);
+        assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_parse_signal),
@@ -188,6 +217,7 @@ int main(void) {
                 cmocka_unit_test(test_strv),
                 cmocka_unit_test(test_path_normalize),
                 cmocka_unit_test(test_open_in_root_confined),
+                cmocka_unit_test(test_rm_rf_read_only_dirs),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -71,28 +71,29 @@ static void expect_parse_error(uint8_t *buf, uint64_t file_size, const char *nee
                 fail_msg("'%s' not in '%s'", needle, err->msg);
 }
 
+/* One header byte broken (or the file cut short), and the error that names it. */
 static void test_bzimage_rejects(void **state) {
+        static const struct {
+                unsigned offset;        /* 0: leave the header alone */
+                uint8_t value;
+                size_t file_size;
+                const char *needle;
+        } cases[] = {
+                { BP_HEADER, 'X', FILE_SIZE, "not a bzImage" },
+                { BP_BOOT_FLAG, 0, FILE_SIZE, "not a bzImage" },
+                { BP_VERSION, 0x0a, FILE_SIZE, "2.10 is too old" },
+                { BP_XLOADFLAGS, 0, FILE_SIZE, "no 64-bit entry" },
+                { BP_LOADFLAGS, 0, FILE_SIZE, "zImage" },
+                { 0, 0, 4096, "past the end" },
+                { 0x201, 0x10, FILE_SIZE, "truncated" },
+        };
         uint8_t buf[4096];
-        fake_bzimage(buf);
-        buf[BP_HEADER] = 'X';
-        expect_parse_error(buf, FILE_SIZE, "not a bzImage");
-        fake_bzimage(buf);
-        buf[BP_BOOT_FLAG] = 0;
-        expect_parse_error(buf, FILE_SIZE, "not a bzImage");
-        fake_bzimage(buf);
-        buf[BP_VERSION] = 0x0a;
-        expect_parse_error(buf, FILE_SIZE, "2.10 is too old");
-        fake_bzimage(buf);
-        buf[BP_XLOADFLAGS] = 0;
-        expect_parse_error(buf, FILE_SIZE, "no 64-bit entry");
-        fake_bzimage(buf);
-        buf[BP_LOADFLAGS] = 0;
-        expect_parse_error(buf, FILE_SIZE, "zImage");
-        fake_bzimage(buf);
-        expect_parse_error(buf, 4096, "past the end");
-        fake_bzimage(buf);
-        buf[0x201] = 0x10;
-        expect_parse_error(buf, FILE_SIZE, "truncated");
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                fake_bzimage(buf);
+                if (cases[i].offset)
+                        buf[cases[i].offset] = cases[i].value;
+                expect_parse_error(buf, cases[i].file_size, cases[i].needle);
+        }
 }
 
 static void test_mem_layout(void **state) {

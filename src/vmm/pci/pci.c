@@ -4,12 +4,12 @@
  * 0xCFC..0xCFF. Every device is a type 0 header with memory BARs only; the bus owns the command
  * register and the BARs (sizing protocol, §6.2.5.1) and keeps each BAR registered on the mmio bus
  * at the address the guest programmed, while memory decoding is enabled. */
-#include <endian.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "le-bytes.h"
 #include "pci.h"
 #include "pci-config.h"
 
@@ -42,24 +42,13 @@ struct PciBus {
         PciDevice host_bridge;
 };
 
-static uint32_t le32_at(const uint8_t *p) {
-        uint32_t v;
-        memcpy(&v, p, sizeof(v));
-        return le32toh(v);
-}
-
-static void put_le32(uint8_t *p, uint32_t v) {
-        v = htole32(v);
-        memcpy(p, &v, sizeof(v));
-}
-
 void pci_config_set_ids(PciDevice *dev, uint16_t vendor, uint16_t device, uint16_t subsys_vendor, uint16_t subsys,
                         uint32_t class_code, uint8_t revision) {
         pci_config_put16(dev, PCI_VENDOR_ID, vendor);
         pci_config_put16(dev, PCI_DEVICE_ID, device);
         pci_config_put16(dev, PCI_SUBSYSTEM_VENDOR_ID, subsys_vendor);
         pci_config_put16(dev, PCI_SUBSYSTEM_ID, subsys);
-        put_le32(dev->config + PCI_REVISION_ID, (class_code << 8) | revision);
+        le32_write(dev->config + PCI_REVISION_ID, (class_code << 8) | revision);
         dev->config[PCI_HEADER_TYPE] = PCI_HEADER_TYPE_NORMAL;
 }
 
@@ -113,9 +102,9 @@ static uint32_t bar_flags(const PciBar *b) {
 }
 
 static uint64_t bar_read_addr(const PciDevice *dev, unsigned i) {
-        uint64_t a = le32_at(dev->config + PCI_BASE_ADDRESS_0 + 4 * i) & PCI_BASE_ADDRESS_MEM_MASK;
+        uint64_t a = le32_read(dev->config + PCI_BASE_ADDRESS_0 + 4 * i) & PCI_BASE_ADDRESS_MEM_MASK;
         if (dev->bars[i].is_64bit)
-                a |= (uint64_t) le32_at(dev->config + PCI_BASE_ADDRESS_0 + 4 * (i + 1)) << 32;
+                a |= (uint64_t) le32_read(dev->config + PCI_BASE_ADDRESS_0 + 4 * (i + 1)) << 32;
         return a;
 }
 
@@ -126,9 +115,9 @@ static void bar_write_addr(PciDevice *dev, unsigned i, uint64_t addr) {
         addr &= ~(b->size - 1);
         if (!b->is_64bit)
                 addr &= 0xffffffffu;
-        put_le32(dev->config + PCI_BASE_ADDRESS_0 + 4 * i, (uint32_t) addr | bar_flags(b));
+        le32_write(dev->config + PCI_BASE_ADDRESS_0 + 4 * i, (uint32_t) addr | bar_flags(b));
         if (b->is_64bit)
-                put_le32(dev->config + PCI_BASE_ADDRESS_0 + 4 * (i + 1), (uint32_t) (addr >> 32));
+                le32_write(dev->config + PCI_BASE_ADDRESS_0 + 4 * (i + 1), (uint32_t) (addr >> 32));
         b->addr = addr;
 }
 
@@ -187,7 +176,7 @@ static void pci_config_write(PciBus *bus, PciSlot *s, uint32_t off, const uint8_
                 for (unsigned i = 0; i < PCI_MAX_BARS; i++) {
                         PciBar *b = &dev->bars[i];
                         if (b->size == 0) {
-                                put_le32(dev->config + PCI_BASE_ADDRESS_0 + 4 * i, 0);
+                                le32_write(dev->config + PCI_BASE_ADDRESS_0 + 4 * i, 0);
                                 continue;
                         }
                         uint64_t a = bar_read_addr(dev, i);
@@ -239,9 +228,9 @@ static void pci_config_ports(void *opaque, uint64_t offset, uint8_t *data, uint3
         else if (offset == 0 && len == 4) {
                 /* only a dword access hits the address register (§3.2.2.3.2) */
                 if (is_write)
-                        bus->address = le32_at(data);
+                        bus->address = le32_read(data);
                 else
-                        put_le32(data, bus->address);
+                        le32_write(data, bus->address);
         } else if (!is_write)
                 memset(data, 0xff, len);
         pthread_mutex_unlock(&bus->lock);

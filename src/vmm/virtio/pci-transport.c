@@ -19,6 +19,7 @@
 #include <linux/virtio_pci.h>
 #include <linux/virtio_ring.h>
 
+#include "le-bytes.h"
 #include "msix.h"
 #include "pci/pci-config.h"
 #include "virtio.h"
@@ -172,11 +173,9 @@ static bool features_acceptable(const VirtioDev *dev) {
                (dev->driver_features & (1ULL << VIRTIO_F_VERSION_1));
 }
 
-/* Queues live at DRIVER_OK: each enabled queue was validated when enabled. */
+/* Queues live at DRIVER_OK: each enabled queue was validated (and told about EVENT_IDX, frozen
+ * with the features since FEATURES_OK) when enabled. */
 static void driver_ok(VirtioDev *dev) {
-        bool event_idx = virtio_dev_has_feature(dev, VIRTIO_RING_F_EVENT_IDX);
-        for (unsigned q = 0; q < dev->ops->num_queues; q++)
-                dev->vqs[q].event_idx = event_idx;
         notifiers_sync(dev);
         if (dev->ops->driver_ok)
                 dev->ops->driver_ok(dev);
@@ -215,41 +214,26 @@ static uint16_t vector_or_none(uint16_t v) {
         return v < VIRTIO_MSIX_VECTORS ? v : VIRTIO_MSI_NO_VECTOR;
 }
 
-static void put16(uint8_t *img, unsigned off, uint16_t v) {
-        v = htole16(v);
-        memcpy(img + off, &v, 2);
-}
-
-static void put32(uint8_t *img, unsigned off, uint32_t v) {
-        v = htole32(v);
-        memcpy(img + off, &v, 4);
-}
-
-static void put64(uint8_t *img, unsigned off, uint64_t v) {
-        put32(img, off, (uint32_t) v);
-        put32(img, off + 4, (uint32_t) (v >> 32));
-}
-
 static void common_read(VirtioDev *dev, uint64_t off, uint8_t *data, uint32_t len) {
         uint8_t img[COMMON_LEN] = {};
-        put32(img, VIRTIO_PCI_COMMON_DFSELECT, dev->dfselect);
-        put32(img, VIRTIO_PCI_COMMON_DF, dev->dfselect < 2 ? (uint32_t) (dev->device_features >> (32 * dev->dfselect)) : 0);
-        put32(img, VIRTIO_PCI_COMMON_GFSELECT, dev->gfselect);
-        put32(img, VIRTIO_PCI_COMMON_GF, dev->gfselect < 2 ? (uint32_t) (dev->driver_features >> (32 * dev->gfselect)) : 0);
-        put16(img, VIRTIO_PCI_COMMON_MSIX, dev->config_msix_vector);
-        put16(img, VIRTIO_PCI_COMMON_NUMQ, dev->ops->num_queues);
+        le32_write(img + VIRTIO_PCI_COMMON_DFSELECT, dev->dfselect);
+        le32_write(img + VIRTIO_PCI_COMMON_DF, dev->dfselect < 2 ? (uint32_t) (dev->device_features >> (32 * dev->dfselect)) : 0);
+        le32_write(img + VIRTIO_PCI_COMMON_GFSELECT, dev->gfselect);
+        le32_write(img + VIRTIO_PCI_COMMON_GF, dev->gfselect < 2 ? (uint32_t) (dev->driver_features >> (32 * dev->gfselect)) : 0);
+        le16_write(img + VIRTIO_PCI_COMMON_MSIX, dev->config_msix_vector);
+        le16_write(img + VIRTIO_PCI_COMMON_NUMQ, dev->ops->num_queues);
         img[VIRTIO_PCI_COMMON_STATUS] = dev->status;
         img[VIRTIO_PCI_COMMON_CFGGENERATION] = dev->config_generation;
-        put16(img, VIRTIO_PCI_COMMON_Q_SELECT, dev->queue_select);
+        le16_write(img + VIRTIO_PCI_COMMON_Q_SELECT, dev->queue_select);
         const VirtQueue *vq = selected_queue(dev);
         if (vq) {
-                put16(img, VIRTIO_PCI_COMMON_Q_SIZE, vq->size);
-                put16(img, VIRTIO_PCI_COMMON_Q_MSIX, vq->msix_vector);
-                put16(img, VIRTIO_PCI_COMMON_Q_ENABLE, vq->enabled);
-                put16(img, VIRTIO_PCI_COMMON_Q_NOFF, dev->queue_select);
-                put64(img, VIRTIO_PCI_COMMON_Q_DESCLO, vq->desc_gpa);
-                put64(img, VIRTIO_PCI_COMMON_Q_AVAILLO, vq->avail_gpa);
-                put64(img, VIRTIO_PCI_COMMON_Q_USEDLO, vq->used_gpa);
+                le16_write(img + VIRTIO_PCI_COMMON_Q_SIZE, vq->size);
+                le16_write(img + VIRTIO_PCI_COMMON_Q_MSIX, vq->msix_vector);
+                le16_write(img + VIRTIO_PCI_COMMON_Q_ENABLE, vq->enabled);
+                le16_write(img + VIRTIO_PCI_COMMON_Q_NOFF, dev->queue_select);
+                le64_write(img + VIRTIO_PCI_COMMON_Q_DESCLO, vq->desc_gpa);
+                le64_write(img + VIRTIO_PCI_COMMON_Q_AVAILLO, vq->avail_gpa);
+                le64_write(img + VIRTIO_PCI_COMMON_Q_USEDLO, vq->used_gpa);
         }
         memset(data, 0, len);
         if (off + len <= sizeof(img))

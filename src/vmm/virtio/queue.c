@@ -174,12 +174,6 @@ static int avail_pending(VirtQueue *vq) {
         return pending;
 }
 
-bool virtq_has_avail(VirtQueue *vq) {
-        if (!vq->enabled || vq->broken)
-                return false;
-        return avail_pending(vq) > 0;
-}
-
 int virtq_pop(VirtQueue *vq, VirtqElem *elem) {
         if (vq->broken)
                 return -EIO;

@@ -62,8 +62,6 @@ void virtq_push(VirtQueue *vq, const VirtqElem *elem, uint32_t len);
 /* After pushing: does the driver want an interrupt now? Honours used_event with EVENT_IDX
  * (§2.7.10) and VRING_AVAIL_F_NO_INTERRUPT without it (§2.7.7). */
 bool virtq_should_notify(VirtQueue *vq);
-/* True when the driver has made chains available that were not popped yet. */
-bool virtq_has_avail(VirtQueue *vq);
 
 /* Gather/scatter helpers over an iovec array, starting `skip` bytes in. Return bytes copied. */
 size_t iov_to_buf(const struct iovec *iov, unsigned n, size_t skip, void *buf, size_t len);
