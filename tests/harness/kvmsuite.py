@@ -93,10 +93,17 @@ def l1_image(workdir, vmm, extra_modules=()):
     return vm
 
 
+# the heartbeat comes every 30 s: this long without any console output means L1 stopped running
+QUIET_LIMIT = 150
+
+
 def l1_stalled(out, timeout):
-    """True when L1 timed out and its heartbeat had stopped long before: the whole nested emulator
-    stopped making progress (seen under heavy host load, with no kernel message), as opposed to a
-    check that hangs while L1 keeps running."""
+    """True when the whole nested emulator stopped making progress (seen in CI and under heavy host
+    load, with no kernel message): the console went silent (nested.L1Image.boot's quiet_limit), or
+    L1 timed out with its heartbeat long gone; as opposed to a check that hangs while L1 keeps
+    running."""
+    if "HARNESS: stalled" in out:
+        return True
     if "KAPSEL-HARNESS done" in out or "HARNESS: timeout" not in out:
         return False
     beats = [float(m) for m in re.findall(r"^KAPSEL-HARNESS alive at ([0-9.]+)", out, re.M)]
@@ -106,20 +113,22 @@ def l1_stalled(out, timeout):
 
 def boot(vm, workdir, name, timeout, cpus=2):
     """Boot L1, keep its console in workdir/l1-console.log, report timings on stderr. An L1 that
-    stalled as a whole (l1_stalled), or one where any check failed, is booted once more, and says
+    stalled as a whole (l1_stalled: detected after QUIET_LIMIT seconds of silence, with QEMU's view
+    of the vCPUs in the log), or one where any check failed, is booted once more, and says
     so: a rare early reboot of an L2 guest (seen once as a triple fault at the reset vector in the
     device run, not reproduced since) must not hide every other result; a real failure fails twice."""
     accel = os.environ.get("KAPSEL_NESTED_ACCEL", "tcg,thread=multi")
     for attempt in (1, 2):
         t0 = time.monotonic()
-        out = vm.boot(timeout=timeout, memory="2G", cpus=int(os.environ.get("KAPSEL_NESTED_L1_CPUS", cpus)), accel=accel)
+        out = vm.boot(timeout=timeout, memory="2G", cpus=int(os.environ.get("KAPSEL_NESTED_L1_CPUS", cpus)), accel=accel,
+                      quiet_limit=QUIET_LIMIT)
         took = time.monotonic() - t0
         log = os.path.join(workdir, "l1-console%s.log" % ("" if attempt == 1 else "-retry"))
         with open(log, "w") as f:
             f.write(out)
         sys.stderr.write("nested %s suite: L1 boot took %.1f s; log %s\n" % (name, took, log))
         for line in out.splitlines():
-            if line.startswith("KAPSEL-TIME") or line.startswith("KAPSEL-HARNESS alive"):
+            if line.startswith(("KAPSEL-TIME", "KAPSEL-HARNESS alive", "HARNESS: ")):
                 sys.stderr.write(line + "\n")
         failed = [l for l in out.splitlines() if l.startswith("KAPSEL-CHECK ") and " FAIL" in l]
         if attempt == 2 or not (l1_stalled(out, timeout) or failed):

@@ -15,9 +15,13 @@ hybrid-cgroup host cannot give us. (The KVM recipe of TESTING.md builds on the s
 import glob
 import gzip
 import os
+import re
+import select
 import shutil
+import socket
 import stat
 import subprocess
+import time
 
 BUSYBOX = "/bin/busybox"
 
@@ -120,14 +124,73 @@ fi
             f.write(cpio)
         return out
 
-    def boot(self, timeout=600, memory="1G", cpus=2, append="", accel="tcg,thread=multi"):
+    def boot(self, timeout=600, memory="1G", cpus=2, append="", accel="tcg,thread=multi", quiet_limit=None):
+        """Boot L1 and return its console output. The run ends when L1 powers off, after `timeout`
+        seconds, or, with `quiet_limit`, once the console has been silent that long (a script that
+        prints a heartbeat is then known to have stalled). The last two end with a line
+        'HARNESS: timeout after N s' or 'HARNESS: stalled: ...' and what QEMU's monitor said of the
+        vCPUs at that moment."""
         initrd = self.pack()
+        mon = os.path.join(self.workdir, "qemu-monitor.sock")
+        if os.path.exists(mon):
+            os.unlink(mon)
         cmd = ["qemu-system-x86_64", "-M", "q35", "-accel", accel, "-cpu", "max",
                "-smp", str(cpus), "-m", memory, "-nographic", "-no-reboot", "-kernel", find_kernel(),
-               "-initrd", initrd, "-append", "console=ttyS0 quiet panic=-1 " + append]
-        try:
-            p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
-            return p.stdout.decode(errors="replace").replace("\r\n", "\n")
-        except subprocess.TimeoutExpired as e:
-            out = (e.stdout or b"").decode(errors="replace")
-            return out + "\nHARNESS: timeout after %d s\n" % timeout
+               "-initrd", initrd, "-append", "console=ttyS0 quiet panic=-1 " + append,
+               "-monitor", "unix:%s,server=on,wait=off" % mon]
+        chunks = []
+        ending = None
+        with subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as p:
+            start = last = time.monotonic()
+            while True:
+                ready, _, _ = select.select([p.stdout], [], [], 1.0)
+                now = time.monotonic()
+                if ready:
+                    data = os.read(p.stdout.fileno(), 65536)
+                    if not data:
+                        break
+                    chunks.append(data)
+                    last = now
+                elif now - start > timeout:
+                    ending = "HARNESS: timeout after %d s" % timeout
+                elif quiet_limit and now - last > quiet_limit:
+                    ending = "HARNESS: stalled: no console output for %d s (at %d s)" % (quiet_limit, now - start)
+                if ending:
+                    # twice, 5 s apart: a vCPU that still runs moves its RIP and takes interrupts
+                    ending += "\n" + monitor_report(mon, "t+0")
+                    time.sleep(5)
+                    ending += "\n" + monitor_report(mon, "t+5")
+                    p.kill()
+                    break
+            p.wait()
+        out = b"".join(chunks).decode(errors="replace").replace("\r\n", "\n")
+        return out + ("\n" + ending + "\n" if ending else "")
+
+
+# what to ask QEMU's monitor when L1 stops making progress: where each vCPU is, whether it halted
+MONITOR_QUESTIONS = ("info cpus", "info registers -a", "info irq")
+
+
+def monitor_report(path, tag, wait=3.0):
+    """The answers of a running QEMU's human monitor on `path` to MONITOR_QUESTIONS, trimmed to the
+    lines that tell a spinning vCPU from a halted one, or why there are none."""
+    try:
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(wait)
+            s.connect(path)
+            s.sendall("".join(q + "\n" for q in MONITOR_QUESTIONS).encode())
+            data = b""
+            end = time.monotonic() + wait
+            while time.monotonic() < end:
+                try:
+                    got = s.recv(65536)
+                except socket.timeout:
+                    break
+                if not got:
+                    break
+                data += got
+    except OSError as e:
+        return "HARNESS: qemu monitor: %s" % e
+    text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]|\r", "", data.decode(errors="replace"))
+    keep = re.compile(r"^\s*(\* )?CPU ?#|^RIP=|^CS =|^CR0=|^EFER=|^IRQ statistics|^ *[0-9]+: *[0-9]+$")
+    return "\n".join("HARNESS: qemu monitor %s: %s" % (tag, l) for l in text.splitlines() if keep.search(l))
