@@ -187,6 +187,21 @@ int recv_fd(int sock, int *ret_fd, void *data, size_t len) {
         return 0;
 }
 
+int open_subdir(int dirfd, const char *name, bool create, mode_t mode, const char **ret_failed_step) {
+        const char *step = "create";
+        int fd = -1;
+        if (!create || mkdirat(dirfd, name, mode) >= 0 || errno == EEXIST) {
+                step = "open";
+                fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        }
+        if (fd >= 0)
+                return fd;
+        int r = -errno;
+        if (ret_failed_step)
+                *ret_failed_step = step;
+        return r;
+}
+
 DIR *opendir_fd(int dfd) {
         int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)

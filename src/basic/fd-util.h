@@ -17,6 +17,11 @@ int write_file_atomic_at(int dirfd, const char *path, const void *data, size_t l
 int write_all(int fd, const void *buf, size_t len);
 int read_exact(int fd, void *buf, size_t len);
 
+/* The directory `name` below `dirfd`, opened O_DIRECTORY|O_NOFOLLOW; with `create` it is made first
+ * (with `mode`) when missing. Negative errno on failure, and then, when ret_failed_step is not NULL,
+ * "create" or "open" there, for the caller's message. */
+int open_subdir(int dirfd, const char *name, bool create, mode_t mode, const char **ret_failed_step);
+
 /* Mark every fd >= `from` close-on-exec (close_range, with a /proc/self/fd fallback). */
 int fds_cloexec_from(int from);
 /* "/proc/self/fd/N" in a caller buffer. */

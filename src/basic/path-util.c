@@ -64,6 +64,22 @@ int path_normalize(const char *p, bool forbid_dotdot, char **ret) {
         return 0;
 }
 
+int mkdir_p(const char *path, mode_t mode) {
+        _cleanup_free_ char *p = strdup(path);
+        if (!p)
+                return -ENOMEM;
+        /* s > p: a leading '/' names the root, which exists */
+        for (char *s = p; *s; s++) {
+                if (*s != '/' || s == p)
+                        continue;
+                *s = '\0';
+                if (mkdir(p, 0755) < 0 && errno != EEXIST)
+                        return -errno;
+                *s = '/';
+        }
+        return mkdir(p, mode) < 0 && errno != EEXIST ? -errno : 0;
+}
+
 int open_in_root(int rootfd, const char *path, int flags, mode_t mode) {
         struct open_how how = {
                 .flags = (uint64_t) (flags | O_CLOEXEC),

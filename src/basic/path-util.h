@@ -20,6 +20,10 @@ char *path_join(const char *a, const char *b);
  * `forbid_dotdot`. Result is a new string in *ret. */
 int path_normalize(const char *p, bool forbid_dotdot, char **ret);
 
+/* mkdir -p for a host path (not inside a rootfs): each missing parent is created 0755, `path`
+ * itself with `mode`; directories that exist are left as they are. */
+int mkdir_p(const char *path, mode_t mode);
+
 /* open `path` (absolute or relative; both taken relative to rootfd) inside rootfd's tree. */
 int open_in_root(int rootfd, const char *path, int flags, mode_t mode);
 /* mkdir -p inside the tree; returns an O_PATH|O_DIRECTORY fd to the last directory. */

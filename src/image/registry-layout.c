@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,36 +15,10 @@
 #include "cleanup.h"
 #include "fd-util.h"
 #include "json-util.h"
+#include "path-util.h"
 #include "string-util.h"
 
 #define INDEX_MAX REGISTRY_MANIFEST_MAX
-
-DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_MD_CTX *, EVP_MD_CTX_free)
-
-
-static int mkdir_parents(const char *path, mode_t mode) {
-        _cleanup_free_ char *p = strdup(path);
-        if (!p)
-                return -ENOMEM;
-        for (char *s = p + 1;; s++) {
-                if (*s != '/' && *s != '\0')
-                        continue;
-                char c = *s;
-                *s = '\0';
-                if (mkdir(p, mode) < 0 && errno != EEXIST)
-                        return -errno;
-                if (c == '\0')
-                        return 0;
-                *s = c;
-        }
-}
-
-static int open_subdir(int dirfd, const char *name, bool create) {
-        if (create && mkdirat(dirfd, name, 0755) < 0 && errno != EEXIST)
-                return -errno;
-        int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        return fd < 0 ? -errno : fd;
-}
 
 void layout_close(Layout *l) {
         free(l->path);
@@ -56,14 +29,14 @@ void layout_close(Layout *l) {
 
 int layout_open(const char *path, bool create, Layout *ret, KError **err) {
         Layout l = { .dirfd = -1, .blobsfd = -1 };
-        int r = create ? mkdir_parents(path, 0755) : 0;
+        int r = create ? mkdir_p(path, 0755) : 0;
         if (r < 0)
                 return kerr(err, r, "create layout directory '%s'", path);
         l.dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (l.dirfd < 0)
                 return kerr(err, -errno, "open layout directory '%s'", path);
-        _cleanup_close_ int blobs = open_subdir(l.dirfd, "blobs", create);
-        l.blobsfd = blobs < 0 ? blobs : open_subdir(blobs, "sha256", create);
+        _cleanup_close_ int blobs = open_subdir(l.dirfd, "blobs", create, 0755, NULL);
+        l.blobsfd = blobs < 0 ? blobs : open_subdir(blobs, "sha256", create, 0755, NULL);
         if (l.blobsfd < 0) {
                 r = l.blobsfd;
                 l.blobsfd = -1;

@@ -19,25 +19,13 @@
 #include "store.h"
 #include "string-util.h"
 
-static int open_subdir(int dirfd, const char *name, int *ret, KError **err, const char *root) {
-        if (mkdirat(dirfd, name, 0700) < 0 && errno != EEXIST)
-                return kerr(err, -errno, "create %s/%s", root, name);
-        *ret = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        return *ret < 0 ? kerr(err, -errno, "open %s/%s", root, name) : 0;
-}
-
-static int mkdir_parents(const char *path) {
-        _cleanup_free_ char *p = strdup(path);
-        if (!p)
-                return -ENOMEM;
-        for (char *s = p + 1; *s; s++)
-                if (*s == '/') {
-                        *s = '\0';
-                        if (mkdir(p, 0755) < 0 && errno != EEXIST)
-                                return -errno;
-                        *s = '/';
-                }
-        return mkdir(p, 0700) < 0 && errno != EEXIST ? -errno : 0;
+static int open_store_subdir(int dirfd, const char *name, int *ret, KError **err, const char *root) {
+        const char *step = NULL;
+        int fd = open_subdir(dirfd, name, true, 0700, &step);
+        if (fd < 0)
+                return kerr(err, fd, "%s %s/%s", step, root, name);
+        *ret = fd;
+        return 0;
 }
 
 /* Staging garbage belongs to a dead process only when nobody holds the lock. */
@@ -65,18 +53,18 @@ int image_store_open(const char *root, ImageStore **ret, KError **err) {
                 return kerr(err, -ENOMEM, "open image store");
         s->root_fd = s->lock_fd = s->refs_lock_fd = s->blobs_fd = s->layers_fd = s->images_fd = s->tmp_fd = -1;
         s->rootless = geteuid() != 0;
-        int r = mkdir_parents(root);
+        int r = mkdir_p(root, 0700);
         if (r < 0)
                 return kerr(err, r, "create image store %s", root);
         s->root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (s->root_fd < 0)
                 return kerr(err, -errno, "open image store %s", root);
         _cleanup_close_ int blobs = -1;
-        if ((r = open_subdir(s->root_fd, "blobs", &blobs, err, root)) < 0 ||
-            (r = open_subdir(blobs, "sha256", &s->blobs_fd, err, root)) < 0 ||
-            (r = open_subdir(s->root_fd, "layers", &s->layers_fd, err, root)) < 0 ||
-            (r = open_subdir(s->root_fd, "images", &s->images_fd, err, root)) < 0 ||
-            (r = open_subdir(s->root_fd, "tmp", &s->tmp_fd, err, root)) < 0 ||
+        if ((r = open_store_subdir(s->root_fd, "blobs", &blobs, err, root)) < 0 ||
+            (r = open_store_subdir(blobs, "sha256", &s->blobs_fd, err, root)) < 0 ||
+            (r = open_store_subdir(s->root_fd, "layers", &s->layers_fd, err, root)) < 0 ||
+            (r = open_store_subdir(s->root_fd, "images", &s->images_fd, err, root)) < 0 ||
+            (r = open_store_subdir(s->root_fd, "tmp", &s->tmp_fd, err, root)) < 0 ||
             (r = open_lockfile(s, "lock", &s->lock_fd, err)) < 0 ||
             (r = open_lockfile(s, "refs.lock", &s->refs_lock_fd, err)) < 0)
                 return r;

@@ -178,6 +178,44 @@ static void test_open_in_root_confined(void **state) {
         assert_int_equal(system(cmd), 0);
 }
 
+/* mkdir_p: parents 0755, the last one with the given mode; existing directories are fine. */
+static void test_mkdir_p(void **state) {
+        char tmpl[] = "/tmp/kapsel-test-mkdirp-XXXXXX";
+        assert_non_null(mkdtemp(tmpl));
+        _cleanup_free_ char *leaf = path_join(tmpl, "a/b/c");
+        assert_non_null(leaf);
+        mode_t old = umask(0);
+        assert_int_equal(mkdir_p(leaf, 0700), 0);
+        assert_int_equal(mkdir_p(leaf, 0700), 0);
+        umask(old);
+        struct stat st;
+        assert_int_equal(stat(leaf, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0700);
+        leaf[strlen(leaf) - 2] = '\0';     /* .../a/b */
+        assert_int_equal(stat(leaf, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0755);
+        assert_int_equal(mkdir_p("/", 0755), 0);
+
+        /* open_subdir: creates on request, says which step failed, never follows a symlink */
+        _cleanup_close_ int dfd = open(tmpl, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(dfd >= 0);
+        const char *step = NULL;
+        assert_int_equal(open_subdir(dfd, "new", false, 0755, &step), -ENOENT);
+        assert_string_equal(step, "open");
+        _cleanup_close_ int n = open_subdir(dfd, "new", true, 0755, NULL);
+        assert_true(n >= 0);
+        assert_int_equal(symlinkat("new", dfd, "link"), 0);
+        assert_true(open_subdir(dfd, "link", true, 0755, &step) < 0);
+        assert_string_equal(step, "open");
+        step = NULL;
+        assert_int_equal(open_subdir(dfd, "missing/x", true, 0755, &step), -ENOENT);
+        assert_string_equal(step, "create");
+
+        char cmd[256];
+        snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpl);
+        assert_int_equal(system(cmd), 0);
+}
+
 /* rm_rf empties directories whose mode forbids it to their (unprivileged) owner, as a rootless
  * container's image layers can have: 0500 at the top and below. Run as that owner in a child. */
 static void test_rm_rf_read_only_dirs(void **state) {
@@ -217,6 +255,7 @@ int main(void) {
                 cmocka_unit_test(test_strv),
                 cmocka_unit_test(test_path_normalize),
                 cmocka_unit_test(test_open_in_root_confined),
+                cmocka_unit_test(test_mkdir_p),
                 cmocka_unit_test(test_rm_rf_read_only_dirs),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
