@@ -3,10 +3,14 @@
 
 #include <errno.h>
 #include <openssl/evp.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "fd-util.h"
 #include "string-util.h"
+
+#define DIGEST_CHUNK (1 << 17)
 
 int sha256_init(Sha256 *h) {
         EVP_MD_CTX *c = EVP_MD_CTX_new();
@@ -82,35 +86,43 @@ int digest_buffer(const void *data, size_t len, char out[static DIGEST_STR_MAX])
         return 0;
 }
 
-int digest_fd(int fd, char out[static DIGEST_STR_MAX], uint64_t *ret_size) {
-        Sha256 h;
-        int r = sha256_init(&h);
-        if (r < 0)
-                return r;
-        _cleanup_free_ char *buf = malloc(1 << 17);
-        if (!buf) {
-                sha256_done(&h);
+/* Read until EOF, retrying EINTR; each chunk is hashed and, when copy_fd >= 0, written there. */
+static int hash_stream(Sha256 *h, int fd, int copy_fd, uint64_t *ret_size) {
+        _cleanup_free_ char *buf = malloc(DIGEST_CHUNK);
+        if (!buf)
                 return -ENOMEM;
-        }
         uint64_t total = 0;
         for (;;) {
-                ssize_t n = read(fd, buf, 1 << 17);
+                ssize_t n = read(fd, buf, DIGEST_CHUNK);
                 if (n < 0 && errno == EINTR)
                         continue;
-                if (n < 0) {
-                        r = -errno;
-                        sha256_done(&h);
-                        return r;
-                }
+                if (n < 0)
+                        return -errno;
                 if (n == 0)
                         break;
-                sha256_update(&h, buf, (size_t) n);
+                sha256_update(h, buf, (size_t) n);
+                int r = copy_fd >= 0 ? write_all(copy_fd, buf, (size_t) n) : 0;
+                if (r < 0)
+                        return r;
                 total += (uint64_t) n;
         }
-        sha256_final(&h, out);
         if (ret_size)
                 *ret_size = total;
         return 0;
+}
+
+int digest_fd_copy(int fd, int copy_fd, char out[static DIGEST_STR_MAX], uint64_t *ret_size) {
+        _cleanup_(sha256_done) Sha256 h = {};
+        int r = sha256_init(&h);
+        if (r >= 0)
+                r = hash_stream(&h, fd, copy_fd, ret_size);
+        if (r >= 0)
+                sha256_final(&h, out);
+        return r;
+}
+
+int digest_fd(int fd, char out[static DIGEST_STR_MAX], uint64_t *ret_size) {
+        return digest_fd_copy(fd, -1, out, ret_size);
 }
 
 int digest_check(const char *computed, const char *expected, const char *what, KError **err) {
@@ -118,4 +130,23 @@ int digest_check(const char *computed, const char *expected, const char *what, K
                 return 0;
         return kerr_msg(err, KERR_CONFIG, -EBADMSG, "%s: digest mismatch: expected %s, content is %s", what,
                         expected, computed);
+}
+
+int digest_buffer_matches(const void *data, size_t len, const char *expected, char *ret_computed) {
+        char got[DIGEST_STR_MAX];
+        int r = digest_buffer(data, len, got);
+        if (r < 0)
+                return r;
+        if (ret_computed)
+                memcpy(ret_computed, got, sizeof(got));
+        return !expected || streq(got, expected) ? 0 : -EBADMSG;
+}
+
+int digest_verify(const void *data, size_t len, const char *expected, const char *what, char *ret_computed,
+                  KError **err) {
+        char buf[DIGEST_STR_MAX], *got = ret_computed ? ret_computed : buf;
+        int r = digest_buffer_matches(data, len, expected, got);
+        if (r == -EBADMSG)
+                return digest_check(got, expected, what, err);
+        return r < 0 ? kerr(err, r, "hash %s", what) : 0;
 }

@@ -34,5 +34,15 @@ bool digest_hex_is_valid(const char *s);
 int digest_buffer(const void *data, size_t len, char out[static DIGEST_STR_MAX]);
 /* Hash everything readable from fd (from its current offset); size in *ret_size when non-NULL. */
 int digest_fd(int fd, char out[static DIGEST_STR_MAX], uint64_t *ret_size);
+/* Copy everything readable from fd to copy_fd while hashing it (digest_fd() with a copy). */
+int digest_fd_copy(int fd, int copy_fd, char out[static DIGEST_STR_MAX], uint64_t *ret_size);
 /* Compare a computed digest with the expected one; KERR_CONFIG error naming `what` on mismatch. */
 int digest_check(const char *computed, const char *expected, const char *what, KError **err);
+/* Hash `len` bytes at `data` and compare with `expected` (NULL: nothing to compare with); the
+ * digest goes to ret_computed when that is not NULL. 0 on a match, -EBADMSG on a mismatch, another
+ * negative errno when hashing failed. Records no error: for callers that word their own. */
+int digest_buffer_matches(const void *data, size_t len, const char *expected, char *ret_computed);
+/* digest_buffer_matches() with the store's messages: digest_check()'s on a mismatch, "hash <what>"
+ * when hashing failed. */
+int digest_verify(const void *data, size_t len, const char *expected, const char *what, char *ret_computed,
+                  KError **err);

@@ -40,11 +40,8 @@ int read_json_at(int dirfd, const char *path, const char *what, const char *expe
         int r = read_full_fd(fd, OCI_JSON_MAX, &text, &len);
         if (r < 0)
                 return kerr(err, r, "read %s", what);
-        if (expect) {
-                char got[DIGEST_STR_MAX];
-                if ((r = digest_buffer(text, len, got)) < 0 || (r = digest_check(got, expect, what, err)) < 0)
-                        return r;
-        }
+        if (expect && (r = digest_verify(text, len, expect, what, NULL, err)) < 0)
+                return r;
         return oci_json_load(text, len, what, ret, err);
 }
 
@@ -55,8 +52,7 @@ static int src_read(const BlobSource *src, const char *digest, char **ret, size_
         int r = read_full_fd(fd, OCI_JSON_MAX, ret, ret_len);
         if (r < 0)
                 return kerr(err, r, "%s: read blob %s", src->what, digest);
-        char got[DIGEST_STR_MAX];
-        if ((r = digest_buffer(*ret, *ret_len, got)) < 0 || (r = digest_check(got, digest, src->what, err)) < 0) {
+        if ((r = digest_verify(*ret, *ret_len, digest, src->what, NULL, err)) < 0) {
                 *ret = mfree(*ret);
                 return r;
         }

@@ -95,12 +95,13 @@ int layout_blob_read(const Layout *l, const char *digest, size_t max, char **ret
         size_t len;
         if ((r = read_full_fd(fd, max, &buf, &len)) < 0)
                 return kerr(err, r, "read blob %s in '%s'", digest, l->path);
-        char got[REGISTRY_DIGEST_LEN + 1];
-        if ((r = digest_buffer(buf, len, got)) < 0)
+        char got[DIGEST_STR_MAX];
+        r = digest_buffer_matches(buf, len, digest, got);
+        if (r == -EBADMSG)
+                return kerr_msg(err, KERR_GENERIC, r, "blob %s in '%s' is corrupt (its content hashes to %s)", digest,
+                                l->path, got);
+        if (r < 0)
                 return kerr(err, r, "hash blob %s", digest);
-        if (!streq(got, digest))
-                return kerr_msg(err, KERR_GENERIC, -EBADMSG, "blob %s in '%s' is corrupt (its content hashes to %s)",
-                                digest, l->path, got);
         *ret = TAKE_PTR(buf);
         *ret_len = len;
         return 0;
@@ -140,12 +141,12 @@ void layout_tmp_done(LayoutTmp *t) {
 }
 
 int layout_blob_write(const Layout *l, const char *digest, const void *data, size_t len, KError **err) {
-        char got[REGISTRY_DIGEST_LEN + 1];
-        int r = digest_buffer(data, len, got);
+        char got[DIGEST_STR_MAX];
+        int r = digest_buffer_matches(data, len, digest, got);
+        if (r == -EBADMSG)
+                return kerr_msg(err, KERR_GENERIC, r, "blob %s: content hashes to %s", digest, got);
         if (r < 0)
                 return kerr(err, r, "hash blob");
-        if (!streq(got, digest))
-                return kerr_msg(err, KERR_GENERIC, -EBADMSG, "blob %s: content hashes to %s", digest, got);
         _cleanup_(layout_tmp_done) LayoutTmp t = { .fd = -1 };
         if ((r = layout_tmp_open(l, &t, err)) < 0)
                 return r;

@@ -47,12 +47,13 @@ static int fetch_manifest(RegistryClient *c, const char *reference, const Regist
         if (r < 0)
                 return r;
         char digest[REGISTRY_DIGEST_LEN + 1];
-        if ((r = digest_buffer(resp.body ? resp.body : "", resp.body_len, digest)) < 0)
-                return kerr(err, r, "hash manifest");
         const char *expect = want ? want->digest : registry_digest_valid(reference) ? reference : NULL;
-        if (expect && !streq(digest, expect))
-                return kerr_msg(err, KERR_GENERIC, -EBADMSG, "manifest digest mismatch: expected %s, got %s from %s",
-                                expect, digest, url);
+        r = digest_buffer_matches(resp.body ? resp.body : "", resp.body_len, expect, digest);
+        if (r == -EBADMSG)
+                return kerr_msg(err, KERR_GENERIC, r, "manifest digest mismatch: expected %s, got %s from %s", expect,
+                                digest, url);
+        if (r < 0)
+                return kerr(err, r, "hash manifest");
         if (want && want->size != resp.body_len)
                 return kerr_msg(err, KERR_GENERIC, -EBADMSG, "manifest %s: %zu bytes from %s, its descriptor says %" PRIu64,
                                 digest, resp.body_len, url, want->size);

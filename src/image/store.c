@@ -154,10 +154,7 @@ int store_blob_read(ImageStore *s, const char *digest, char **ret, size_t *ret_l
         int r = read_full_fd(fd, OCI_JSON_MAX, &buf, &len);
         if (r < 0)
                 return kerr(err, r, "read blob %s", digest);
-        char got[DIGEST_STR_MAX];
-        if ((r = digest_buffer(buf, len, got)) < 0)
-                return kerr(err, r, "hash blob %s", digest);
-        if ((r = digest_check(got, digest, "stored blob", err)) < 0)
+        if ((r = digest_verify(buf, len, digest, "stored blob", NULL, err)) < 0)
                 return r;
         *ret = TAKE_PTR(buf);
         if (ret_len)
@@ -182,10 +179,8 @@ int store_blob_publish(ImageStore *s, int fd, const char *digest, KError **err) 
 
 int store_blob_write(ImageStore *s, const void *data, size_t len, const char *expect, char ret_digest[static DIGEST_STR_MAX],
                      KError **err) {
-        int r = digest_buffer(data, len, ret_digest);
+        int r = digest_verify(data, len, expect, "blob", ret_digest, err);
         if (r < 0)
-                return kerr(err, r, "hash blob");
-        if ((r = digest_check(ret_digest, expect, "blob", err)) < 0)
                 return r;
         if (store_blob_exists(s, ret_digest))
                 return 0;
@@ -202,28 +197,10 @@ int store_blob_copy(ImageStore *s, int src_fd, const char *expect, const char *w
         _cleanup_close_ int fd = store_tmpfile_open(s, err);
         if (fd < 0)
                 return fd;
-        Sha256 h;
-        int r = sha256_init(&h);
-        if (r < 0)
-                return kerr(err, r, "hash %s", what);
-        _cleanup_free_ char *buf = malloc(1 << 17);
-        for (ssize_t n = 1; buf && n > 0;) {
-                n = read(src_fd, buf, 1 << 17);
-                if (n < 0 && errno == EINTR)
-                        n = 1;
-                else if (n < 0)
-                        r = -errno;
-                else if (n > 0) {
-                        sha256_update(&h, buf, (size_t) n);
-                        r = write_all(fd, buf, (size_t) n);
-                }
-                if (r < 0)
-                        break;
-        }
         char got[DIGEST_STR_MAX];
-        sha256_final(&h, got);
-        if (!buf || r < 0)
-                return kerr(err, buf ? r : -ENOMEM, "copy %s", what);
+        int r = digest_fd_copy(src_fd, fd, got, NULL);
+        if (r < 0)
+                return kerr(err, r, "copy %s", what);
         if ((r = digest_check(got, expect, what, err)) < 0)
                 return r;
         if (ret_digest)

@@ -105,6 +105,45 @@ static void test_digest(void **state) {
         assert_int_equal(digest_parse("sha256:../../etc/passwd", NULL), -EINVAL);
 }
 
+/* The shared hash-and-compare: 0 on a match, -EBADMSG (with the digest seen) on a mismatch. */
+static void test_digest_verify(void **state) {
+        static const char abc[] = "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        static const char other[] = "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ae";
+        char d[DIGEST_STR_MAX] = "";
+        assert_int_equal(digest_buffer_matches("abc", 3, abc, d), 0);
+        assert_string_equal(d, abc);
+        assert_int_equal(digest_buffer_matches("abc", 3, NULL, NULL), 0);
+        assert_int_equal(digest_buffer_matches("abc", 3, other, d), -EBADMSG);
+        assert_string_equal(d, abc);
+        KError *e = NULL;
+        assert_int_equal(digest_verify("abc", 3, abc, "blob y", NULL, &e), 0);
+        assert_null(e);
+        assert_int_equal(digest_verify("abc", 3, other, "blob y", NULL, &e), -EBADMSG);
+        assert_non_null(strstr(e->msg, "blob y: digest mismatch"));
+        assert_int_equal(kerr_exit_code(e), 3);
+        kerr_free(e);
+}
+
+/* digest_fd_copy(): the copy holds exactly what was hashed. */
+static void test_digest_fd_copy(void **state) {
+        int p[2];
+        assert_int_equal(pipe(p), 0);
+        assert_int_equal(write(p[1], "abc", 3), 3);
+        close(p[1]);
+        FILE *f = tmpfile();
+        assert_non_null(f);
+        char d[DIGEST_STR_MAX];
+        uint64_t size = 0;
+        assert_int_equal(digest_fd_copy(p[0], fileno(f), d, &size), 0);
+        close(p[0]);
+        assert_int_equal(size, 3);
+        assert_string_equal(d, "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        char back[8] = "";
+        assert_int_equal(pread(fileno(f), back, sizeof(back), 0), 3);
+        assert_string_equal(back, "abc");
+        fclose(f);
+}
+
 /* ---- store fixtures ---- */
 
 typedef struct Fx {
@@ -487,6 +526,8 @@ int main(void) {
                 cmocka_unit_test(test_ref_normalize),
                 cmocka_unit_test(test_ref_suggest),
                 cmocka_unit_test(test_digest),
+                cmocka_unit_test(test_digest_verify),
+                cmocka_unit_test(test_digest_fd_copy),
                 cmocka_unit_test_setup_teardown(test_import_oci_layout, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_digest_mismatch, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_diff_id_mismatch, setup, teardown),
