@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "digest.h"
 #include "fd-util.h"
 #include "registry-parse.h"
 #include "string-util.h"
@@ -26,12 +27,11 @@
 DEFINE_TRIVIAL_CLEANUP_FUNC(CURL *, curl_easy_cleanup)
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct curl_slist *, curl_slist_free_all)
 DEFINE_TRIVIAL_CLEANUP_FUNC(CURLU *, curl_url_cleanup)
-DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_MD_CTX *, EVP_MD_CTX_free)
 
 typedef struct Transfer {
         const HttpRequest *req;
         HttpResponse *resp;
-        EVP_MD_CTX *md;
+        Sha256 *hash;           /* of the body streamed to req->sink_fd */
         long status;            /* of the reply being received (the last status line) */
         uint64_t body_off;      /* upload position */
         char fail[160];         /* why a callback aborted the transfer */
@@ -140,10 +140,7 @@ static size_t sink_write(Transfer *t, const char *data, size_t len) {
                 transfer_fail(t, -r, "write downloaded data: %s", strerror(-r));
                 return 0;
         }
-        if (EVP_DigestUpdate(t->md, data, len) != 1) {
-                transfer_fail(t, EIO, "sha256 update failed");
-                return 0;
-        }
+        sha256_update(t->hash, data, len);
         t->resp->sunk += len;
         return len;
 }
@@ -337,26 +334,16 @@ static int curl_errno(CURLcode c) {
         return EIO;
 }
 
-static void sink_finish(Transfer *t) {
-        unsigned char md[EVP_MAX_MD_SIZE];
-        unsigned len = 0;
-        if (EVP_DigestFinal_ex(t->md, md, &len) != 1 || len != 32)
-                return;
-        char *p = stpcpy(t->resp->sink_digest, "sha256:");
-        for (unsigned i = 0; i < len; i++)
-                p += sprintf(p, "%02x", md[i]);
-}
-
 int http_request(const HttpRequest *q, HttpResponse *ret, KError **err) {
         static pthread_once_t once = PTHREAD_ONCE_INIT;
         pthread_once(&once, global_init);
         *ret = (HttpResponse) {};
         Transfer t = { .req = q, .resp = ret };
-        _cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *md = NULL;
+        _cleanup_(sha256_done) Sha256 hash = {};
         if (q->sink_fd >= 0) {
-                if (!(md = EVP_MD_CTX_new()) || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
+                if (sha256_init(&hash) < 0)
                         return kerr(err, -ENOMEM, "sha256 init");
-                t.md = md;
+                t.hash = &hash;
         }
         _cleanup_(curl_easy_cleanupp) CURL *h = curl_easy_init();
         _cleanup_(curl_slist_free_allp) struct curl_slist *headers = NULL;
@@ -379,8 +366,8 @@ int http_request(const HttpRequest *q, HttpResponse *ret, KError **err) {
                                 t.fail[0] ? t.fail : errbuf[0] ? errbuf : curl_easy_strerror(c));
         }
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &ret->status);
-        if (md && status_ok(ret->status))
-                sink_finish(&t);
+        if (t.hash && status_ok(ret->status))
+                sha256_final(t.hash, ret->sink_digest);
         return 0;
 }
 

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "digest.h"
 #include "error.h"
 
 typedef struct HttpRequest {
@@ -38,7 +39,7 @@ typedef struct HttpResponse {
         char *body;                     /* NUL-terminated; for sink_fd 2xx replies NULL */
         size_t body_len;
         uint64_t sunk;                  /* bytes written to sink_fd */
-        char sink_digest[7 + 64 + 1];   /* "sha256:<hex>" of what went to sink_fd */
+        char sink_digest[DIGEST_STR_MAX]; /* "sha256:<hex>" of what went to sink_fd */
         char *www_authenticate;         /* all such headers of the final reply joined by ", " */
         char *location, *content_type, *docker_content_digest;
 } HttpResponse;
