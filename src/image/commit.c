@@ -312,9 +312,7 @@ int image_commit(ImageStore *s, const Image *parent, const char *upper_dir, cons
 static bool storable_as_is(int fd) {
         unsigned char m[263] = {};
         ssize_t n = pread(fd, m, sizeof(m), 0);
-        if (n >= 2 && m[0] == 0x1f && m[1] == 0x8b)
-                return true;
-        if (n >= 4 && m[0] == 0x28 && m[1] == 0xb5 && m[2] == 0x2f && m[3] == 0xfd)
+        if (n > 0 && layer_compression_sniff(m, (size_t) n) != LAYER_COMPRESSION_NONE)
                 return true;
         return n >= 262 && !memcmp(m + 257, "ustar", 5);
 }

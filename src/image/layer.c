@@ -85,6 +85,21 @@ static la_ssize_t tar_read(struct archive *a, void *data, const void **buf) {
         return (la_ssize_t) size;
 }
 
+LayerCompression layer_compression_sniff(const void *head, size_t n) {
+        static const struct {
+                LayerCompression compression;
+                size_t len;
+                unsigned char magic[4];
+        } magics[] = {
+                { LAYER_COMPRESSION_GZIP, 2, { 0x1f, 0x8b } },                  /* RFC 1952 2.3.1: ID1 ID2 */
+                { LAYER_COMPRESSION_ZSTD, 4, { 0x28, 0xb5, 0x2f, 0xfd } },      /* RFC 8878 3.1.1: Magic_Number */
+        };
+        for (size_t i = 0; i < ELEMENTSOF(magics); i++)
+                if (n >= magics[i].len && memcmp(head, magics[i].magic, magics[i].len) == 0)
+                        return magics[i].compression;
+        return LAYER_COMPRESSION_NONE;
+}
+
 static LayerCompression compression_of(int code) {
         switch (code) {
         case ARCHIVE_FILTER_NONE:

@@ -46,6 +46,10 @@ typedef struct LayerUnpackResult {
         unsigned skipped_xattrs;        /* xattrs refused by the filesystem or forbidden (overlay.*) */
 } LayerUnpackResult;
 
+/* The compression of a layer blob from its first bytes (`n` of them at `head`): GZIP or ZSTD by
+ * their magic numbers, NONE for anything else (plain tar, or a format we store uncompressed). */
+LayerCompression layer_compression_sniff(const void *head, size_t n);
+
 /* Unpack the tar stream read from `in_fd` (gzip, zstd, xz, bzip2 or plain; detected) into the
  * directory `dest_dirfd`. On failure the directory holds garbage: the caller removes it. */
 int layer_unpack(int in_fd, int dest_dirfd, const LayerUnpackOptions *o, LayerUnpackResult *ret, KError **err);

@@ -31,12 +31,7 @@ static int write_sidecar(ImageStore *s, const LayerInfo *li, KError **err) {
 static int detect_media_type(int fd, char out[static 64]) {
         unsigned char m[4] = {};
         ssize_t n = pread(fd, m, sizeof(m), 0);
-        LayerCompression c = LAYER_COMPRESSION_NONE;
-        if (n >= 2 && m[0] == 0x1f && m[1] == 0x8b)
-                c = LAYER_COMPRESSION_GZIP;
-        else if (n == 4 && m[0] == 0x28 && m[1] == 0xb5 && m[2] == 0x2f && m[3] == 0xfd)
-                c = LAYER_COMPRESSION_ZSTD;
-        snprintf(out, 64, "%s", oci_layer_media_type(c));
+        snprintf(out, 64, "%s", oci_layer_media_type(layer_compression_sniff(m, n > 0 ? (size_t) n : 0)));
         return 0;
 }
 

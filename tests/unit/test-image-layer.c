@@ -378,8 +378,29 @@ static void test_clean_path(void **state) {
         }
 }
 
+/* Magic-number sniffing: gzip and zstd are recognised, short or other input is NONE. */
+static void test_compression_sniff(void **state) {
+        static const struct {
+                const char *head;
+                size_t n;
+                LayerCompression want;
+        } cases[] = {
+                { "\x1f\x8b\x08\x00", 4, LAYER_COMPRESSION_GZIP },
+                { "\x1f\x8b", 2, LAYER_COMPRESSION_GZIP },
+                { "\x1f", 1, LAYER_COMPRESSION_NONE },
+                { "\x28\xb5\x2f\xfd", 4, LAYER_COMPRESSION_ZSTD },
+                { "\x28\xb5\x2f", 3, LAYER_COMPRESSION_NONE },
+                { "\xfd" "7zXZ", 5, LAYER_COMPRESSION_NONE },
+                { "BZh9", 4, LAYER_COMPRESSION_NONE },
+                { "", 0, LAYER_COMPRESSION_NONE },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++)
+                assert_int_equal(layer_compression_sniff(cases[i].head, cases[i].n), cases[i].want);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_compression_sniff),
                 cmocka_unit_test_setup_teardown(test_dotdot, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_abs_dotdot, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_inner_dotdot, setup, teardown),
