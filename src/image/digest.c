@@ -76,6 +76,11 @@ bool digest_is_valid(const char *digest) {
         return digest_parse(digest, NULL) >= 0;
 }
 
+const char *digest_hex(const char *digest) {
+        const char *hex = NULL;
+        return digest_parse(digest, &hex) < 0 ? NULL : hex;
+}
+
 int digest_buffer(const void *data, size_t len, char out[static DIGEST_STR_MAX]) {
         Sha256 h;
         int r = sha256_init(&h);

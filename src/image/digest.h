@@ -28,6 +28,8 @@ void sha256_done(Sha256 *h);
  * -EOPNOTSUPP for a well-formed digest of another algorithm. */
 int digest_parse(const char *digest, const char **ret_hex);
 bool digest_is_valid(const char *digest);
+/* The <hex> part of a valid digest (what names its blob file: blobs/sha256/<hex>), or NULL. */
+const char *digest_hex(const char *digest);
 /* True when `s` is 64 lowercase hex chars (a bare id). */
 bool digest_hex_is_valid(const char *s);
 

@@ -51,13 +51,8 @@ int layout_open(const char *path, bool create, Layout *ret, KError **err) {
         return 0;
 }
 
-/* blobs/sha256/<hex>: the only way a digest becomes a file name. */
-static const char *blob_name(const char *digest) {
-        return registry_digest_valid(digest) ? digest + STRLEN("sha256:") : NULL;
-}
-
 int layout_blob_present(const Layout *l, const char *digest, uint64_t size) {
-        const char *name = blob_name(digest);
+        const char *name = digest_hex(digest);
         if (!name)
                 return -EINVAL;
         _cleanup_close_ int fd = openat(l->blobsfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -69,7 +64,7 @@ int layout_blob_present(const Layout *l, const char *digest, uint64_t size) {
 }
 
 int layout_blob_open(const Layout *l, const char *digest, int *ret_fd, uint64_t *ret_size, KError **err) {
-        const char *name = blob_name(digest);
+        const char *name = digest_hex(digest);
         if (!name)
                 return kerr_msg(err, KERR_GENERIC, -EINVAL, "malformed digest");
         _cleanup_close_ int fd = openat(l->blobsfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -124,7 +119,7 @@ int layout_tmp_open(const Layout *l, LayoutTmp *ret, KError **err) {
 }
 
 int layout_tmp_commit(LayoutTmp *t, const char *digest, KError **err) {
-        const char *name = blob_name(digest);
+        const char *name = digest_hex(digest);
         if (!name)
                 return kerr_msg(err, KERR_GENERIC, -EINVAL, "malformed digest");
         if (renameat(t->layout->blobsfd, t->name, t->layout->blobsfd, name) < 0)

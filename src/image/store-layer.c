@@ -20,7 +20,7 @@
 
 static int write_sidecar(ImageStore *s, const LayerInfo *li, KError **err) {
         char name[DIGEST_HEX_LEN + 8], *text = NULL;
-        snprintf(name, sizeof(name), "%s.json", store_hex_of(li->diff_id));
+        snprintf(name, sizeof(name), "%s.json", digest_hex(li->diff_id));
         if (asprintf(&text, "{\"size\":%llu}\n", (unsigned long long) li->unpacked_size) < 0)
                 return kerr(err, -ENOMEM, "layer %s", li->diff_id);
         int r = write_file_atomic_at(s->layers_fd, name, text, strlen(text), 0644);
@@ -56,7 +56,7 @@ static int layer_present(ImageStore *s, int src_fd, const char *digest, const ch
 }
 
 static int layer_publish(ImageStore *s, int blob_fd, const char *tmpname, LayerInfo *li, KError **err) {
-        const char *hex = store_hex_of(li->diff_id);
+        const char *hex = digest_hex(li->diff_id);
         int r = blob_fd >= 0 ? store_blob_publish(s, blob_fd, li->digest, err) : 0;
         if (r >= 0)
                 r = write_sidecar(s, li, err);

@@ -125,18 +125,13 @@ void store_refs_unlock(ImageStore *s) {
         (void) flock(s->refs_lock_fd, LOCK_UN);
 }
 
-const char *store_hex_of(const char *digest) {
-        const char *hex = NULL;
-        return digest_parse(digest, &hex) < 0 ? NULL : hex;
-}
-
 bool store_blob_exists(ImageStore *s, const char *digest) {
-        const char *hex = store_hex_of(digest);
+        const char *hex = digest_hex(digest);
         return hex && faccessat(s->blobs_fd, hex, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
 int store_blob_open(ImageStore *s, const char *digest, KError **err) {
-        const char *hex = store_hex_of(digest);
+        const char *hex = digest_hex(digest);
         if (!hex)
                 return kerr_msg(err, KERR_CONFIG, -EINVAL, "invalid digest '%s'", digest);
         int fd = openat(s->blobs_fd, hex, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -172,7 +167,7 @@ int store_tmpfile_open(ImageStore *s, KError **err) {
 int store_blob_publish(ImageStore *s, int fd, const char *digest, KError **err) {
         char p[FD_PATH_MAX];
         (void) fchmod(fd, 0644);
-        if (linkat(AT_FDCWD, fd_path(fd, p), s->blobs_fd, store_hex_of(digest), AT_SYMLINK_FOLLOW) < 0 && errno != EEXIST)
+        if (linkat(AT_FDCWD, fd_path(fd, p), s->blobs_fd, digest_hex(digest), AT_SYMLINK_FOLLOW) < 0 && errno != EEXIST)
                 return kerr(err, -errno, "store blob %s", digest);
         return 0;
 }
@@ -209,7 +204,7 @@ int store_blob_copy(ImageStore *s, int src_fd, const char *expect, const char *w
 }
 
 char *store_layer_path(ImageStore *s, const char *diff_id) {
-        const char *hex = store_hex_of(diff_id);
+        const char *hex = digest_hex(diff_id);
         char *p = NULL;
         if (!hex || asprintf(&p, "%s/layers/%s", s->root, hex) < 0)
                 return NULL;
@@ -217,13 +212,13 @@ char *store_layer_path(ImageStore *s, const char *diff_id) {
 }
 
 bool store_layer_exists(ImageStore *s, const char *diff_id) {
-        const char *hex = store_hex_of(diff_id);
+        const char *hex = digest_hex(diff_id);
         return hex && faccessat(s->layers_fd, hex, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
 int store_layer_read_info(ImageStore *s, const char *diff_id, uint64_t *ret_unpacked) {
         char name[DIGEST_HEX_LEN + 8];
-        snprintf(name, sizeof(name), "%s.json", store_hex_of(diff_id));
+        snprintf(name, sizeof(name), "%s.json", digest_hex(diff_id));
         _cleanup_free_ char *text = NULL;
         *ret_unpacked = 0;
         int r = read_full_file_at(s->layers_fd, name, 4096, &text, NULL);

@@ -93,6 +93,5 @@ int store_resolve(ImageStore *s, const char *ref, char **ret_id, KError **err);
 char *store_layer_path(ImageStore *s, const char *diff_id);
 
 /* Internal helpers shared by store.c and store-layer.c. */
-const char *store_hex_of(const char *digest);
 int store_tmpfile_open(ImageStore *s, KError **err);
 int store_blob_publish(ImageStore *s, int fd, const char *digest, KError **err);
