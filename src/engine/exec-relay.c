@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -31,7 +32,117 @@ bool exec_relay_owns(const ExecRelay *x, int fd) {
 /* Close the client and forget the stream (closing the fd also takes it out of the monitor's epoll). */
 static void stream_close(ExecRelay *x, ExecStream *s) {
         safe_close(s->client);
+        free(s->q);
         *s = x->streams[--x->n_streams];
+}
+
+/* Register the client for what the stream needs now: its frames while the agent's stdin window is
+ * open (and EXIT has not come), EPOLLOUT while output waits. */
+static void stream_watch(ExecRelay *x, ExecStream *s) {
+        uint32_t want = (s->stdin_unacked < VM_AGENT_WINDOW && !s->exited ? EPOLLIN : 0) |
+                        (s->sent < s->len ? EPOLLOUT : 0);
+        if (x->epfd < 0 || want == s->events)
+                return;
+        struct epoll_event ev = { .events = want, .data.fd = s->client };
+        if (epoll_ctl(x->epfd, EPOLL_CTL_MOD, s->client, &ev) < 0 && errno == ENOENT)
+                (void) epoll_ctl(x->epfd, EPOLL_CTL_ADD, s->client, &ev);
+        s->events = want;
+}
+
+static void send_u32(ExecRelay *x, uint8_t type, uint32_t id, uint32_t v) {
+        uint8_t b[4];
+        vm_agent_put_u32(b, v);
+        if (x->agent_fd >= 0)
+                (void) vm_agent_send(x->agent_fd, type, id, b, sizeof(b));
+}
+
+/* The client went away: the agent forgets the stream (the process keeps running, its output is
+ * discarded in the guest), and so do we. */
+static void stream_gone(ExecRelay *x, ExecStream *s) {
+        if (x->agent_fd >= 0 && !s->exited)
+                (void) vm_agent_send(x->agent_fd, ATTACH_GONE, s->id, NULL, 0);
+        stream_close(x, s);
+}
+
+/* Output payload bytes in the whole frames of q[0..upto): what the client has, and the agent may
+ * send again. Returns where the first frame not wholly sent starts. */
+static size_t frames_sent(const ExecStream *s, size_t upto, uint32_t *ret_payload) {
+        size_t off = 0;
+        uint32_t payload = 0;
+        while (off + 5 <= upto) {
+                const uint8_t *h = s->q + off;
+                uint32_t len = vm_agent_get_u32(h + 1);
+                if (off + 5 + len > upto)
+                        break;
+                if (h[0] == ATTACH_STDOUT || h[0] == ATTACH_STDERR)
+                        payload += len;
+                off += 5 + len;
+        }
+        *ret_payload = payload;
+        return off;
+}
+
+/* Send what the client takes now, without waiting: 0, or -1 when the client is gone. */
+static int queue_send(ExecStream *s) {
+        while (s->sent < s->len) {
+                ssize_t n = send(s->client, s->q + s->sent, s->len - s->sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN)
+                        return 0;
+                if (n <= 0)
+                        return -1;
+                s->sent += (size_t) n;
+        }
+        return 0;
+}
+
+/* queue_send(), acknowledge the output that went out to the agent, and drop it from the queue.
+ * The stream ends when its EXIT went out, or when the client is gone; false then. */
+static bool stream_flush(ExecRelay *x, ExecStream *s) {
+        if (queue_send(s) < 0) {
+                stream_gone(x, s);
+                return false;
+        }
+        uint32_t acked;
+        size_t done = frames_sent(s, s->sent, &acked);
+        if (acked > 0 && !s->exited)
+                send_u32(x, ATTACH_ACK, s->id, acked);
+        memmove(s->q, s->q + done, s->len - done);
+        s->len -= done;
+        s->sent -= done;
+        if (s->len == 0 && s->exited) {
+                stream_close(x, s);
+                return false;
+        }
+        stream_watch(x, s);
+        return true;
+}
+
+static bool queue_append(ExecStream *s, uint8_t type, const void *data, uint32_t len) {
+        uint8_t *q = realloc(s->q, s->len + 5 + len);
+        if (!q)
+                return false;
+        s->q = q;
+        q += s->len;
+        q[0] = type;
+        vm_agent_put_u32(q + 1, len);
+        memcpy(q + 5, data, len);
+        s->len += 5 + len;
+        return true;
+}
+
+/* Queue one attach frame for the client and send what it takes. */
+static bool stream_queue(ExecRelay *x, ExecStream *s, uint8_t type, const void *data, uint32_t len) {
+        if (s->len + 5 + len > EXEC_RELAY_QUEUE_MAX) {
+                x->broken = true;       /* the guest ignores the window */
+                return false;
+        }
+        if (!queue_append(s, type, data, len)) {
+                stream_gone(x, s);
+                return false;
+        }
+        return stream_flush(x, s);
 }
 
 static void client_exit(int client, int code, const char *message) {
@@ -50,6 +161,7 @@ int exec_relay_start(ExecRelay *x, int agent_fd) {
         }
         memset(x->reader, 0, sizeof(*x->reader));
         x->agent_fd = agent_fd;
+        x->broken = false;
         return 0;
 }
 
@@ -71,7 +183,7 @@ void exec_relay_open(ExecRelay *x, int client, const void *req, uint32_t len) {
                 return;
         }
         ExecStream *s = &x->streams[x->n_streams++];
-        *s = (ExecStream) { .id = new_id(x), .client = client };
+        *s = (ExecStream) { .id = new_id(x), .client = client, .events = EPOLLIN };
         if (vm_agent_send(x->agent_fd, ATTACH_EXEC, s->id, req, len) < 0) {
                 client_exit(client, 125, "kapsel: exec: the guest agent channel failed\n");
                 stream_close(x, s);
@@ -83,33 +195,68 @@ static bool client_frame_ok(uint8_t type) {
         return type == ATTACH_STDIN || type == ATTACH_CLOSE_STDIN || type == ATTACH_RESIZE || type == ATTACH_SIGNAL;
 }
 
-void exec_relay_client_input(ExecRelay *x, int client) {
-        ExecStream *s = by_client(x, client);
-        if (!s)
-                return;
+/* One frame from the client (blocking: a client writes whole frames at once). */
+static void client_read(ExecRelay *x, ExecStream *s) {
         static uint8_t buf[ATTACH_MAX_PAYLOAD];
         uint8_t type;
         uint32_t len;
-        if (attach_recv(client, &type, buf, &len) <= 0) {
-                /* gone: the process loses its stdin; its later frames find no stream and are dropped */
-                if (x->agent_fd >= 0)
-                        (void) vm_agent_send(x->agent_fd, ATTACH_CLOSE_STDIN, s->id, NULL, 0);
-                stream_close(x, s);
+        if (attach_recv(s->client, &type, buf, &len) <= 0) {
+                stream_gone(x, s);
                 return;
         }
-        if (client_frame_ok(type) && x->agent_fd >= 0)
-                (void) vm_agent_send(x->agent_fd, type, s->id, buf, len);
+        if (!client_frame_ok(type) || x->agent_fd < 0)
+                return;
+        (void) vm_agent_send(x->agent_fd, type, s->id, buf, len);
+        if (type == ATTACH_STDIN) {
+                s->stdin_unacked += len;
+                stream_watch(x, s);
+        }
 }
 
-/* Frames the agent may send; an EXIT ends the stream. */
+void exec_relay_client_event(ExecRelay *x, int client, uint32_t events) {
+        ExecStream *s = by_client(x, client);
+        if (s && (events & EPOLLOUT) && !stream_flush(x, s))
+                return;
+        if (!s || !(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+                return;
+        if (s->events & EPOLLIN)
+                client_read(x, s);
+        else if (events & (EPOLLHUP | EPOLLERR))
+                stream_gone(x, s);     /* not reading it now, but it is gone */
+}
+
+/* Frames the agent may send: output, STARTED, EXIT (which ends the stream) and ACK. */
 static void agent_frame(void *userdata, uint8_t type, uint32_t stream, const uint8_t *data, uint32_t len) {
         ExecRelay *x = userdata;
         ExecStream *s = by_id(x, stream);
-        bool known = type == ATTACH_STDOUT || type == ATTACH_STDERR || type == ATTACH_STARTED || type == ATTACH_EXIT;
-        if (!s || !known || ((type == ATTACH_EXIT || type == ATTACH_STARTED) && len != 4))
+        if (!s || s->exited || x->broken)
                 return;
-        if (attach_send(s->client, type, data, len) < 0 || type == ATTACH_EXIT)
-                stream_close(x, s);
+        switch (type) {
+        case ATTACH_STDOUT:
+        case ATTACH_STDERR:
+                if (len > 0)
+                        (void) stream_queue(x, s, type, data, len);
+                break;
+        case ATTACH_ACK:
+                if (len == 4) {
+                        uint32_t n = vm_agent_get_u32(data);
+                        s->stdin_unacked -= n < s->stdin_unacked ? n : s->stdin_unacked;
+                        stream_watch(x, s);
+                }
+                break;
+        case ATTACH_EXIT:
+                if (len == 4) {
+                        s->exited = true;
+                        (void) stream_queue(x, s, type, data, len);
+                }
+                break;
+        case ATTACH_STARTED:
+                if (len == 4)
+                        (void) stream_queue(x, s, type, data, len);
+                break;
+        default:
+                break;
+        }
 }
 
 void exec_relay_agent_input(ExecRelay *x) {
@@ -122,7 +269,7 @@ void exec_relay_agent_input(ExecRelay *x) {
                         exec_relay_end(x, 137, NULL);
                         return;
                 }
-                if (vm_agent_feed(x->reader, buf, (size_t) n, agent_frame, x) < 0) {
+                if (vm_agent_feed(x->reader, buf, (size_t) n, agent_frame, x) < 0 || x->broken) {
                         log_error("exec: the guest agent broke the protocol; closing its channel");
                         exec_relay_end(x, 125, "kapsel: exec: the guest agent broke the protocol\n");
                         return;
@@ -132,8 +279,17 @@ void exec_relay_agent_input(ExecRelay *x) {
 
 void exec_relay_end(ExecRelay *x, int code, const char *message) {
         while (x->n_streams > 0) {
-                client_exit(x->streams[0].client, code, message);
-                stream_close(x, &x->streams[0]);
+                /* what the client takes now, ending with `message` and `code`: the relay cannot wait for
+                 * one that stopped reading, which then sees the connection end without an EXIT */
+                ExecStream *s = &x->streams[0];
+                uint8_t b[4];
+                vm_agent_put_u32(b, (uint32_t) code);
+                if (!s->exited && message)
+                        (void) queue_append(s, ATTACH_STDERR, message, (uint32_t) strlen(message));
+                if (!s->exited)
+                        (void) queue_append(s, ATTACH_EXIT, b, sizeof(b));
+                (void) queue_send(s);
+                stream_close(x, s);
         }
         x->agent_fd = safe_close(x->agent_fd);
 }

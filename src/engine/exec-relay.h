@@ -3,7 +3,13 @@
  * container (protocol: vm-agent.h). Each client that sent an EXEC frame on attach.sock becomes a
  * stream: its frames go to the agent tagged with the stream id, the agent's frames for that id come
  * back to it alone, and EXIT ends it. Everything the agent sends is untrusted (the guest writes it):
- * a frame breaking the protocol ends the channel, and every client gets an error. */
+ * a frame breaking the protocol ends the channel, and every client gets an error.
+ *
+ * Nothing here blocks on a client: output for a client that does not read waits in its stream's
+ * queue (bounded by the agent's window, vm-agent.h), and the relay acknowledges output only once
+ * the kernel took it, so the guest stops reading that process's output; a client whose stdin the
+ * process does not take stops being read (EPOLLIN off) until the agent acknowledges. The relay
+ * owns its clients' epoll registration (in `epfd`) and sets EPOLLIN/EPOLLOUT as that requires. */
 #pragma once
 
 #include <stdbool.h>
@@ -12,21 +18,31 @@
 #include "vm-agent.h"
 
 #define EXEC_RELAY_MAX_STREAMS 64
+/* A stream's queue for its client: what a guest within its window can make us hold (every frame at
+ * least 1 payload byte behind a 5-byte header), plus STARTED and EXIT. More is a protocol error. */
+#define EXEC_RELAY_QUEUE_MAX (6 * (VM_AGENT_WINDOW + VM_AGENT_MAX_PAYLOAD) + 64)
 
 typedef struct ExecStream {
         uint32_t id;
         int client;             /* the exec client's socket (owned) */
+        uint8_t *q;             /* attach frames for the client; q[0..sent) went out (a partial frame) */
+        size_t len, sent;
+        uint32_t stdin_unacked; /* STDIN payload bytes sent to the agent, not acknowledged yet */
+        uint32_t events;        /* what the client is registered for in epfd */
+        bool exited;            /* EXIT is queued: the stream ends once the queue is out */
 } ExecStream;
 
 typedef struct ExecRelay {
         int agent_fd;           /* our end of kapsel-vmm's --agent-fd socketpair, -1: none */
+        int epfd;               /* the monitor's epoll, where client fds are registered (-1: none) */
         VmAgentReader *reader;
+        bool broken;            /* the agent broke the protocol in the frames being fed */
         ExecStream streams[EXEC_RELAY_MAX_STREAMS];
         size_t n_streams;
         uint32_t next_id;
 } ExecRelay;
 
-#define EXEC_RELAY_INIT { .agent_fd = -1 }
+#define EXEC_RELAY_INIT { .agent_fd = -1, .epfd = -1 }
 
 /* Take over `agent_fd` (the VM was just prepared; closed on failure too). Any previous channel is
  * ended first. */
@@ -37,9 +53,10 @@ bool exec_relay_owns(const ExecRelay *x, int fd);
  * agent. On failure the client gets "kapsel: <why>" on stderr and EXIT 125, and is closed. Either
  * way the client fd belongs to the relay now. */
 void exec_relay_open(ExecRelay *x, int client, const void *req, uint32_t len);
-/* A frame (or EOF) from an exec client: forwarded, or the stream is ended (the client went away: the
- * process loses its stdin and keeps running, its output is dropped). */
-void exec_relay_client_input(ExecRelay *x, int client);
+/* epoll `events` on an exec client: queued output goes out (EPOLLOUT); a frame from the client is
+ * forwarded (EPOLLIN), or the stream is ended (EOF, a hangup: the client went away, the process
+ * keeps running without stdin and its output is discarded in the guest). */
+void exec_relay_client_event(ExecRelay *x, int client, uint32_t events);
 /* The agent's socket is readable: route what arrived. */
 void exec_relay_agent_input(ExecRelay *x);
 /* The VM ended (or is ending): every stream gets `message` on stderr (if any) and EXIT `code`, the

@@ -408,7 +408,7 @@ static void monitor_loop(Monitor *m) {
                         else if (fd == m->exec.agent_fd)
                                 exec_relay_agent_input(&m->exec);
                         else if (exec_relay_owns(&m->exec, fd))
-                                exec_relay_client_input(&m->exec, fd);
+                                exec_relay_client_event(&m->exec, fd, evs[i].events);
                         else if (fd == m->out_fd || fd == m->err_fd || fd == m->master) {
                                 if (!pump_output(m, fd, fd == m->err_fd ? ATTACH_STDERR : ATTACH_STDOUT)) {
                                         epoll_ctl(m->ep, EPOLL_CTL_DEL, fd, NULL);
@@ -487,6 +487,7 @@ static int setup_loop(Monitor *m, KError **err) {
         m->ep = epoll_create1(EPOLL_CLOEXEC);
         if (m->sig_fd < 0 || m->ep < 0)
                 return kerr(err, -errno, "monitor event loop");
+        m->exec.epfd = m->ep;   /* the relay sets its clients' EPOLLIN/EPOLLOUT */
         m->listen_fd = attach_listen(m->dir);
         if (m->listen_fd < 0)
                 return kerr(err, m->listen_fd, "listen on %s/attach.sock", m->dir);

@@ -20,14 +20,28 @@
  *                   CLOSE_STDIN  the client's stdin ended (a pty gets ^D)
  *                   RESIZE       rows, cols (2 bytes each, big-endian)
  *                   SIGNAL       4-byte big-endian signal number for the process
+ *                   ACK          4-byte big-endian count: that many STDOUT/STDERR payload bytes of
+ *                                the stream reached its client
+ *                   GONE         the client went away: the process keeps running without stdin, its
+ *                                output is discarded in the guest, and no EXIT follows
  *   guest -> host   STARTED      4-byte big-endian pid (in the guest): the process was exec'd
- *                   STDOUT       output (everything, on a pty)
+ *                   STDOUT       output (everything, on a pty); never empty
  *                   STDERR
+ *                   ACK          4-byte big-endian count: that many STDIN payload bytes were taken
+ *                                by the process (or dropped, its stdin being closed)
  *                   EXIT         4-byte big-endian exit code, 128+N for signal N, 126/127 when it
  *                                could not be exec'd (after an STDERR message); the stream's last frame
  *
+ * Flow control, per stream and direction, as SSH channels do it: a sender keeps at most
+ * VM_AGENT_WINDOW payload bytes unacknowledged. Past that it stops reading its source (the
+ * process's stdout and stderr in the guest; the client's socket in the monitor) until ACKs come, so
+ * a client that stops reading, or a process that stops reading its stdin, stalls its own stream and
+ * nothing else: no side blocks on, or drops, another stream's data. One frame may overshoot the
+ * window (a sender checks before it reads), so a receiver holds at most VM_AGENT_WINDOW +
+ * VM_AGENT_MAX_PAYLOAD payload bytes per stream.
+ *
  * A detached exec (-d) gets STARTED (or STDERR + EXIT) and no more frames: its stdio is /dev/null.
- * Frames for a stream the receiver does not know are dropped (a client that went away).
+ * Frames for a stream the receiver does not know are dropped (one that ended, or a client gone).
  *
  * EXEC request, JSON:
  *   {"args": ["sh", "-c", "..."],                 required, non-empty, strings
@@ -50,7 +64,11 @@ enum {
         ATTACH_EXEC = 7,        /* client -> monitor -> agent: the request, opens an exec stream */
         ATTACH_SIGNAL = 8,      /* client -> monitor -> agent: signal the exec'd process */
         ATTACH_STARTED = 9,     /* agent -> monitor -> client: the exec'd process's pid */
+        ATTACH_ACK = 10,        /* monitor <-> agent: payload bytes delivered (flow control) */
+        ATTACH_GONE = 11,       /* monitor -> agent: the stream's client went away */
 };
+
+#define VM_AGENT_WINDOW (256 * 1024)
 
 #define VM_AGENT_HEADER 9
 #define VM_AGENT_MAX_PAYLOAD ATTACH_MAX_PAYLOAD

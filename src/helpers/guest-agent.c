@@ -9,13 +9,18 @@
  * process setup as the main process (guest_child_exec()). Its stdio is three pipes, a pty from the
  * container's devpts instance, or /dev/null (detached: STARTED, then the stream is forgotten).
  *
- * Bounds: at most AGENT_MAX_STREAMS streams at once (more are refused: STDERR + EXIT 125). Our end
- * of a process's stdin is non-blocking; bytes it does not take yet wait in a per-stream queue of
- * at most STDIN_QUEUE_MAX bytes, and STDIN beyond that is dropped with a KAPSEL-WARNING (a client
- * that pushes faster than the process reads loses input rather than stalling init). A protocol
- * error or a failed read/write on hvc1 makes the channel unusable: the agent stops using it,
- * closes its streams' fds (the processes see EOF/EPIPE/SIGHUP and are reaped as orphans) and logs a
- * KAPSEL-WARNING; the main process is not affected. Frames go out with blocking writes. */
+ * Flow control (vm-agent.h): a process's output is read only while less than VM_AGENT_WINDOW of
+ * it is unacknowledged by the host, so a client that stops reading blocks that process's writes and
+ * nothing else. Its stdin is acknowledged as the process takes it: our end is non-blocking, and
+ * bytes it does not take yet wait in a per-stream queue, which the host's window bounds
+ * (STDIN_QUEUE_MAX; a host that overruns it loses the excess, with a KAPSEL-WARNING). When the
+ * process has exited, what is still in its pipes is sent (at most DRAIN_MAX_READS reads: a leftover
+ * child that keeps writing is cut), window permitting, and then EXIT.
+ *
+ * Bounds: at most AGENT_MAX_STREAMS streams at once (more are refused: STDERR + EXIT 125). A
+ * protocol error or a failed read/write on hvc1 makes the channel unusable: the agent stops using
+ * it, closes its streams' fds (the processes see EOF/EPIPE/SIGHUP and are reaped as orphans) and
+ * logs a KAPSEL-WARNING; the main process is not affected. Frames go out with blocking writes. */
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -33,9 +38,9 @@
 #include "string-util.h"
 
 #define AGENT_MAX_STREAMS 64
-#define STDIN_QUEUE_MAX (256 * 1024)
+#define STDIN_QUEUE_MAX (VM_AGENT_WINDOW + VM_AGENT_MAX_PAYLOAD)
 #define READ_CHUNK (16 * 1024)
-#define DRAIN_MAX_READS 64      /* after the exit: output still coming from a leftover child is cut */
+#define DRAIN_MAX_READS 128     /* after the exit: output still coming from a leftover child is cut */
 
 _Static_assert(READ_CHUNK <= VM_AGENT_MAX_PAYLOAD, "one read is one frame");
 
@@ -51,6 +56,11 @@ typedef struct Stream {
         bool warned;            /* the queue overflowed once already */
         uint8_t *q;             /* stdin bytes the process has not taken yet */
         size_t qlen;
+        uint32_t unacked;       /* output payload bytes sent, not acknowledged by the host yet */
+        bool gone;              /* the client went away: output is read and discarded, no EXIT */
+        bool exited;            /* reaped: draining its pipes, then EXIT (exit_code) */
+        int exit_code;
+        int drain_left;
 } Stream;
 
 struct GuestAgent {
@@ -107,7 +117,7 @@ static Stream *stream_by_id(GuestAgent *a, uint32_t id) {
 
 static Stream *stream_by_pid(GuestAgent *a, pid_t pid) {
         for (size_t i = 0; i < AGENT_MAX_STREAMS; i++)
-                if (a->s[i].id && a->s[i].pid == pid)
+                if (a->s[i].id && !a->s[i].exited && a->s[i].pid == pid)    /* reaped: the pid is free */
                         return &a->s[i];
         return NULL;
 }
@@ -153,23 +163,40 @@ static ssize_t stdin_write(Stream *s, const uint8_t *data, size_t len) {
         return (ssize_t) done;
 }
 
-static void stdin_push(Stream *s, const uint8_t *data, size_t len) {
-        if (s->in < 0)
-                return;
-        ssize_t n = s->qlen ? 0 : stdin_write(s, data, len);
-        if (n < 0) {
-                stream_close_in(s);
+/* `n` stdin bytes left the host's window: taken by the process, or dropped. */
+static void stdin_ack(GuestAgent *a, Stream *s, size_t n) {
+        if (n > 0)
+                agent_send_u32(a, ATTACH_ACK, s->id, (uint32_t) n);
+}
+
+/* The process's stdin ends: what still waits for it is dropped (and acknowledged). */
+static void stdin_end(GuestAgent *a, Stream *s) {
+        stdin_ack(a, s, s->qlen);
+        stream_close_in(s);
+}
+
+static void stdin_push(GuestAgent *a, Stream *s, const uint8_t *data, size_t len) {
+        if (s->in < 0) {
+                stdin_ack(a, s, len);
                 return;
         }
+        ssize_t n = s->qlen ? 0 : stdin_write(s, data, len);
+        if (n < 0) {
+                stdin_ack(a, s, len);
+                stdin_end(a, s);
+                return;
+        }
+        stdin_ack(a, s, (size_t) n);
         size_t rest = len - (size_t) n;
         if (rest == 0)
                 return;
         uint8_t *q = s->qlen + rest <= STDIN_QUEUE_MAX ? realloc(s->q, s->qlen + rest) : NULL;
         if (!q) {
                 if (!s->warned)
-                        guest_marker("KAPSEL-WARNING exec %u: the process does not read its stdin; input dropped",
+                        guest_marker("KAPSEL-WARNING exec %u: the host overran the stdin window; input dropped",
                                      s->id);
                 s->warned = true;
+                stdin_ack(a, s, rest);
                 return;
         }
         memcpy(q + s->qlen, data + n, rest);
@@ -177,12 +204,13 @@ static void stdin_push(Stream *s, const uint8_t *data, size_t len) {
         s->qlen += rest;
 }
 
-static void stdin_flush(Stream *s) {
+static void stdin_flush(GuestAgent *a, Stream *s) {
         ssize_t n = stdin_write(s, s->q, s->qlen);
         if (n < 0) {
-                stream_close_in(s);
+                stdin_end(a, s);
                 return;
         }
+        stdin_ack(a, s, (size_t) n);
         memmove(s->q, s->q + n, s->qlen - (size_t) n);
         s->qlen -= (size_t) n;
         if (s->qlen == 0 && s->close_pending)
@@ -191,7 +219,13 @@ static void stdin_flush(Stream *s) {
 
 /* ---- a process's output ---- */
 
-/* One read from `*fd` sent as a `type` frame; false when there is nothing more now (EOF closes). */
+/* May the stream's output be read now? Not while the host holds a window's worth unacknowledged. */
+static bool output_open(const Stream *s) {
+        return s->gone || s->unacked < VM_AGENT_WINDOW;
+}
+
+/* One read from `*fd` sent as a `type` frame (or discarded: the client is gone); false when there
+ * is nothing more now (EOF closes). */
 static bool output_read(GuestAgent *a, Stream *s, int *fd, uint8_t type) {
         static uint8_t buf[READ_CHUNK];
         if (*fd < 0)
@@ -205,32 +239,57 @@ static bool output_read(GuestAgent *a, Stream *s, int *fd, uint8_t type) {
                 *fd = safe_close(*fd);
                 return false;
         }
-        agent_send(a, type, s->id, buf, (uint32_t) n);
+        if (!s->gone) {
+                agent_send(a, type, s->id, buf, (uint32_t) n);
+                s->unacked += (uint32_t) n;
+        }
         return true;
 }
 
-static void output_drain(GuestAgent *a, Stream *s) {
-        for (int i = 0; i < DRAIN_MAX_READS && output_read(a, s, &s->out, ATTACH_STDOUT); i++)
-                ;
-        for (int i = 0; i < DRAIN_MAX_READS && output_read(a, s, &s->err, ATTACH_STDERR); i++)
-                ;
+/* After the exit: send what is left in the pipes as the window allows (an ACK calls this again),
+ * then EXIT, and free the slot. */
+static void stream_finish(GuestAgent *a, Stream *s) {
+        while (s->drain_left > 0) {
+                if (!output_open(s))
+                        return;
+                if (!output_read(a, s, &s->out, ATTACH_STDOUT) && !output_read(a, s, &s->err, ATTACH_STDERR))
+                        break;
+                s->drain_left--;
+        }
+        if (!s->gone)
+                agent_send_u32(a, ATTACH_EXIT, s->id, (uint32_t) s->exit_code);
+        stream_free(s);
 }
 
 /* ---- frames from the host ---- */
 
 static void on_stdin(GuestAgent *a, Stream *s, const uint8_t *data, uint32_t len) {
-        (void) a;
-        stdin_push(s, data, len);
+        stdin_push(a, s, data, len);
 }
 
 static void on_close_stdin(GuestAgent *a, Stream *s, const uint8_t *data, uint32_t len) {
-        (void) a, (void) data, (void) len;
+        (void) data, (void) len;
         if (s->tty)
-                stdin_push(s, (const uint8_t *) "\x04", 1);     /* ^D: EOF for a canonical-mode reader */
+                stdin_push(a, s, (const uint8_t *) "\x04", 1);  /* ^D: EOF for a canonical-mode reader */
         else if (s->qlen)
                 s->close_pending = true;
         else
                 stream_close_in(s);
+}
+
+static void on_ack(GuestAgent *a, Stream *s, const uint8_t *data, uint32_t len) {
+        uint32_t n = len == 4 ? vm_agent_get_u32(data) : 0;
+        s->unacked -= n < s->unacked ? n : s->unacked;
+        if (s->exited)
+                stream_finish(a, s);
+}
+
+static void on_gone(GuestAgent *a, Stream *s, const uint8_t *data, uint32_t len) {
+        (void) data, (void) len;
+        s->gone = true;
+        stdin_end(a, s);
+        if (s->exited)
+                stream_finish(a, s);
 }
 
 static void on_resize(GuestAgent *a, Stream *s, const uint8_t *data, uint32_t len) {
@@ -245,7 +304,7 @@ static void on_resize(GuestAgent *a, Stream *s, const uint8_t *data, uint32_t le
 static void on_signal(GuestAgent *a, Stream *s, const uint8_t *data, uint32_t len) {
         (void) a;
         uint32_t sig = len == 4 ? vm_agent_get_u32(data) : 0;
-        if (sig >= 1 && sig < NSIG)
+        if (sig >= 1 && sig < NSIG && !s->exited)
                 (void) kill(s->pid, (int) sig);
 }
 
@@ -259,6 +318,8 @@ static const struct {
         { ATTACH_CLOSE_STDIN, on_close_stdin },
         { ATTACH_RESIZE, on_resize },
         { ATTACH_SIGNAL, on_signal },
+        { ATTACH_ACK, on_ack },
+        { ATTACH_GONE, on_gone },
 };
 
 /* ---- EXEC ---- */
@@ -493,11 +554,11 @@ size_t guest_agent_pollfds(GuestAgent *a, struct pollfd *pfd, size_t max) {
         map_add(a, pfd, max, AGENT_MAX_STREAMS, FD_CHANNEL, a->fd, POLLIN);
         for (unsigned i = 0; i < AGENT_MAX_STREAMS; i++) {
                 Stream *s = &a->s[i];
-                if (!s->id)
+                if (!s->id || s->exited)        /* an exited one waits for ACKs (stream_finish) */
                         continue;
                 map_add(a, pfd, max, i, FD_IN, s->qlen ? s->in : -1, POLLOUT);
-                map_add(a, pfd, max, i, FD_OUT, s->out, POLLIN);
-                map_add(a, pfd, max, i, FD_ERR, s->err, POLLIN);
+                map_add(a, pfd, max, i, FD_OUT, output_open(s) ? s->out : -1, POLLIN);
+                map_add(a, pfd, max, i, FD_ERR, output_open(s) ? s->err : -1, POLLIN);
         }
         return a->n_map;
 }
@@ -525,7 +586,7 @@ void guest_agent_dispatch(GuestAgent *a, const struct pollfd *pfd, size_t n) {
                 if (!s)
                         continue;
                 if (a->map[i].kind == FD_IN)
-                        stdin_flush(s);
+                        stdin_flush(a, s);
                 else if (a->map[i].kind == FD_OUT)
                         (void) output_read(a, s, &s->out, ATTACH_STDOUT);
                 else
@@ -537,9 +598,11 @@ bool guest_agent_reaped(GuestAgent *a, pid_t pid, int status) {
         Stream *s = stream_by_pid(a, pid);
         if (!s)
                 return false;
-        output_drain(a, s);
-        agent_send_u32(a, ATTACH_EXIT, s->id,
-                       (uint32_t) (WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status)));
-        stream_free(s);
+        s->exited = true;
+        s->exit_code = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+        s->drain_left = DRAIN_MAX_READS;
+        if (!s->tty)
+                stdin_end(a, s);        /* nobody reads it any more */
+        stream_finish(a, s);
         return true;
 }

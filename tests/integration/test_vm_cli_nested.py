@@ -35,7 +35,8 @@ CHECKS = ["vm-run-detached", "vm-boots-to-init", "vm-ls-running", "vm-ps-kind", 
           "isolation-vm-output", "isolation-vm-exit-code", "isolation-vm-network", "isolation-vm-not-found",
           "isolation-vm-rm-clean", "isolation-vm-port-map", "isolation-vm-port-cmd", "isolation-vm-inspect-times",
           "isolation-vm-stats", "isolation-vm-exec-output", "isolation-vm-exec-exit-codes", "isolation-vm-exec-env-cwd-user",
-          "isolation-vm-exec-stdin", "isolation-vm-exec-detach", "isolation-vm-exec-concurrent", "isolation-vm-exec-tty",
+          "isolation-vm-exec-stdin", "isolation-vm-exec-detach", "isolation-vm-exec-concurrent",
+          "isolation-vm-exec-slow-client", "isolation-vm-exec-stdin-window", "isolation-vm-exec-tty",
           "isolation-vm-stop-143", "isolation-vm-exec-after-stop", "isolation-vm-restart-policy", "isolation-vm-kill-forwards", "isolation-vm-volume-round-trip",
           "isolation-vm-volume-ro", "isolation-vm-named-volume", "isolation-vm-memory", "isolation-vm-all-clean"]
 
@@ -173,6 +174,15 @@ got=$($K exec g2 cat /tmp/d 2>&1)
 $K exec g2 sh -c 'sleep 10; echo slow-done' > /tmp/slow.out 2>&1 & sp=$!
 sleep 1; o=$($K exec g2 echo fast-done 2>&1); early=$(cat /tmp/slow.out); wait $sp; src=$?
 [ "$o" = fast-done ] && [ -z "$early" ] && [ $src = 0 ] && grep -q slow-done /tmp/slow.out && report isolation-vm-exec-concurrent ok || report isolation-vm-exec-concurrent fail "fast=$o early=$early slow=$(cat /tmp/slow.out) rc=$src"
+# flow control: a client that stops reading holds up its own exec only (the other one returns at
+# once), and loses nothing; stdin far past the agent's window reaches a process that reads it late
+( $K exec g2 sh -c 'yes x | head -c 3000000; echo big-done' | (sleep 12; cat) > /tmp/big.out 2>&1 ) & bp=$!
+sleep 4; t0=$(up); o=$($K exec g2 echo while-stalled 2>&1); t1=$(up); wait $bp
+n=$(wc -c < /tmp/big.out)
+quick=$(awk -v a=$t0 -v b=$t1 'BEGIN { print (b - a < 6) ? "yes" : "no" }')
+[ "$o" = while-stalled ] && [ $quick = yes ] && [ "$n" = 3000009 ] && tail -n 1 /tmp/big.out | grep -q big-done && report isolation-vm-exec-slow-client ok || report isolation-vm-exec-slow-client fail "other=$o took $t0..$t1 bytes=$n tail=$(tail -c 100 /tmp/big.out)"
+o=$(head -c 1000000 /dev/zero | $K exec -i g2 sh -c 'sleep 5; wc -c' 2>&1)
+[ "$(echo $o)" = 1000000 ] && report isolation-vm-exec-stdin-window ok || report isolation-vm-exec-stdin-window fail "$o"
 o=$($K exec -t g2 sh -c 'tty; test -t 0 && echo is-a-tty' 2>&1 < /dev/null)
 echo "$o" | grep -q "/dev/pts/" && echo "$o" | grep -q is-a-tty && report isolation-vm-exec-tty ok || report isolation-vm-exec-tty fail "$o"
 s=$(up)
