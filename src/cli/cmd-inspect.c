@@ -52,7 +52,7 @@ K_VERB(inspect) {
         for (int i = optind; i < argc; i++) {
                 _cleanup_(ctr_record_freep) CtrRecord *rec = NULL;
                 _cleanup_kerr_ KError *one = NULL;
-                if (db_ctr_get(e->db, argv[i], &rec, &one) < 0 || ctr_repair(e, rec, &one) < 0) {
+                if (k_ctr_find(g, e, argv[i], &rec, &one) < 0) {
                         if (ret == 0 && err && !*err) {
                                 ret = one->code;
                                 *err = TAKE_PTR(one);

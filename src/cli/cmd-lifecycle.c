@@ -33,9 +33,7 @@ static int each_container(const KGlobals *g, const char *verb, int argc, char **
         for (int i = first; i < argc; i++) {
                 _cleanup_kerr_ KError *one = NULL;
                 _cleanup_(ctr_record_freep) CtrRecord *rec = NULL;
-                r = db_ctr_get(e->db, argv[i], &rec, &one);
-                if (r >= 0)
-                        r = ctr_repair(e, rec, &one);
+                r = k_ctr_find(g, e, argv[i], &rec, &one);
                 if (r >= 0)
                         r = fn(e, rec, userdata, &one);
                 if (r < 0) {

@@ -46,9 +46,7 @@ K_VERB(logs) {
                 return k_usage(err, "logs", "expected exactly one CONTAINER");
         _cleanup_(engine_freep) Engine *e = NULL;
         _cleanup_(ctr_record_freep) CtrRecord *rec = NULL;
-        int r = k_open(g, &e, err);
-        if (r >= 0)
-                r = db_ctr_get(e->db, argv[optind], &rec, err);
+        int r = k_open_one(g, argv[optind], &e, &rec, err);
         if (r < 0)
                 return r;
         Follow f = { e, rec->id };

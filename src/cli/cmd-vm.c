@@ -181,32 +181,6 @@ static const VmSub subs[] = {
         { "rm", k_rm, "[-f] VM...", "remove micro-VMs (-f: stop running ones first)", "Example:\n  kapsel vm rm -f vm1", true },
 };
 
-/* `kapsel vm stop CTR` and the like: say that it is a container, rather than acting on it. Operands
- * that name nothing are left to the verb (its own "no such" error); option values are skipped. */
-static int refuse_containers(const KGlobals *g, const VmSub *s, int argc, char **argv, KError **err) {
-        static const char *const value_opts[] = { "-t", "--time", "-s", "--signal", "--tail", "--format" };
-        _cleanup_(engine_freep) Engine *e = NULL;
-        int r = k_open(g, &e, err);
-        if (r < 0)
-                return r;
-        for (int i = 1; i < argc; i++) {
-                bool takes_value = false;
-                for (size_t k = 0; k < ELEMENTSOF(value_opts); k++)
-                        takes_value |= streq(argv[i], value_opts[k]);
-                if (takes_value) {
-                        i++;
-                        continue;
-                }
-                if (argv[i][0] == '-')
-                        continue;
-                _cleanup_(ctr_record_freep) CtrRecord *rec = NULL;
-                if (db_ctr_get(e->db, argv[i], &rec, NULL) >= 0 && rec->kind != CTR_KIND_VM)
-                        return kerr_msg(err, KERR_USAGE, -EINVAL, "%s is a container, not a micro-VM: use 'kapsel %s %s'",
-                                        rec->name, streq(s->name, "console") ? "attach" : s->name, rec->name);
-        }
-        return 0;
-}
-
 static const VmSub *find_sub(const char *name) {
         for (size_t i = 0; i < ELEMENTSOF(subs); i++)
                 if (streq(subs[i].name, name))
@@ -243,10 +217,9 @@ K_VERB(vm) {
         for (int i = 2; i < argc && !streq(argv[i], "--"); i++)
                 if (streq(argv[i], "--help") || streq(argv[i], "-h"))
                         return vm_help(s->name) > 0 ? 0 : 0;
-        if (s->names_vms) {
-                int r = refuse_containers(g, s, argc - 1, argv + 1, err);
-                if (r < 0)
-                        return r;
-        }
-        return s->run(g, argc - 1, argv + 1, err);
+        /* `kapsel vm stop CTR` and the like: the error says which verb takes a container */
+        KGlobals vg = *g;
+        if (s->names_vms)
+                vg.vm_verb = streq(s->name, "console") ? "attach" : s->name;
+        return s->run(&vg, argc - 1, argv + 1, err);
 }

@@ -13,6 +13,8 @@
 typedef struct KGlobals {
         const char *root;
         bool debug;
+        const char *vm_verb;    /* under `kapsel vm VERB`: operands must be micro-VMs; for a container
+                                 * the error names this container verb instead */
 } KGlobals;
 
 typedef int (*KVerbFn)(const KGlobals *g, int argc, char **argv, KError **err);
@@ -37,6 +39,9 @@ int k_open(const KGlobals *g, Engine **ret, KError **err);
  * says exited). Free the list with ctr_record_list_free. */
 int k_open_list(const KGlobals *g, Engine **ret, CtrRecord ***ret_list, size_t *ret_n, KError **err);
 /* k_open, then the record of container or VM `name` (a name, id or unique id prefix), repaired. */
+/* The container `name` (id, prefix or name) in an open engine, its state repaired; a container where
+ * g->vm_verb wants a micro-VM is a usage error that says which verb takes it. */
+int k_ctr_find(const KGlobals *g, Engine *e, const char *name, CtrRecord **ret, KError **err);
 int k_open_one(const KGlobals *g, const char *name, Engine **ret, CtrRecord **ret_rec, KError **err);
 
 /* Listings (ps, images, volume ls, network ls): rows are JSON objects, printed as a table of

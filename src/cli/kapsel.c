@@ -150,11 +150,19 @@ int k_open(const KGlobals *g, Engine **ret, KError **err) {
         return engine_open(g->root, ret, err);
 }
 
+int k_ctr_find(const KGlobals *g, Engine *e, const char *name, CtrRecord **ret, KError **err) {
+        int r = db_ctr_get(e->db, name, ret, err);
+        if (r < 0)
+                return r;
+        if (g->vm_verb && (*ret)->kind != CTR_KIND_VM)
+                return kerr_msg(err, KERR_USAGE, -EINVAL, "%s is a container, not a micro-VM: use 'kapsel %s %s'",
+                                (*ret)->name, g->vm_verb, (*ret)->name);
+        return ctr_repair(e, *ret, err);
+}
+
 int k_open_one(const KGlobals *g, const char *name, Engine **ret, CtrRecord **ret_rec, KError **err) {
         int r = k_open(g, ret, err);
-        if (r >= 0)
-                r = db_ctr_get((*ret)->db, name, ret_rec, err);
-        return r < 0 ? r : ctr_repair(*ret, *ret_rec, err);
+        return r < 0 ? r : k_ctr_find(g, *ret, name, ret_rec, err);
 }
 
 int k_open_list(const KGlobals *g, Engine **ret, CtrRecord ***ret_list, size_t *ret_n, KError **err) {

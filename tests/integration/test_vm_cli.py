@@ -419,11 +419,12 @@ def test_exec_into_a_micro_vm_is_refused(k, fake_kvm):
     k("vm", "rm", "v6")
 
 
-@pytest.mark.parametrize("sub", ["stop", "kill", "start", "rm", "inspect", "logs", "pause"])
+@pytest.mark.parametrize("sub", ["stop", "kill", "start", "rm", "inspect", "logs", "pause", "console"])
 def test_vm_verbs_refuse_containers(k, sub):
     k("create", "--name", "c3", "busybox", "sleep", "30")
     p = k("vm", sub, "c3", check=False)
-    assert p.returncode == 125 and "c3 is a container, not a micro-VM" in p.stderr, p.stderr
+    verb = "attach" if sub == "console" else sub
+    assert p.returncode == 125 and "c3 is a container, not a micro-VM: use 'kapsel %s c3'" % verb in p.stderr, p.stderr
     assert k.inspect("c3")["State"]["Status"] == "created"
     k("rm", "c3")
 
