@@ -140,7 +140,9 @@ fi
                "-monitor", "unix:%s,server=on,wait=off" % mon]
         chunks = []
         ending = None
-        with subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as p:
+        # the console as it comes, to watch a long run: tail -f <workdir>/l1-console.live
+        with subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as p, \
+                open(os.path.join(self.workdir, "l1-console.live"), "wb") as live:
             start = last = time.monotonic()
             while True:
                 ready, _, _ = select.select([p.stdout], [], [], 1.0)
@@ -150,6 +152,8 @@ fi
                     if not data:
                         break
                     chunks.append(data)
+                    live.write(data)
+                    live.flush()
                     last = now
                 elif now - start > timeout:
                     ending = "HARNESS: timeout after %d s" % timeout
