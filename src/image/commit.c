@@ -259,7 +259,6 @@ static int finish_image(ImageStore *s, json_t *config, const LayerInfo *layers, 
                         KError **err) {
         _cleanup_free_ char *text = config ? json_dumps(config, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         char config_digest[DIGEST_STR_MAX], manifest_digest[DIGEST_STR_MAX];
-        _cleanup_strv_free_ char **diff_ids = NULL;
         OciConfig c = {};
         if (!text)
                 return kerr(err, -ENOMEM, "image config");
