@@ -17,7 +17,6 @@ const KvmCap kvm_required_caps[] = {
         CAP(KVM_CAP_EXT_CPUID, "CPUID from KVM's supported set"),
         CAP(KVM_CAP_PIT2, "in-kernel i8254 timer"),
         CAP(KVM_CAP_IOEVENTFD, "virtio doorbells without a userspace exit"),
-        CAP(KVM_CAP_IRQFD, "interrupts from eventfds"),
         CAP(KVM_CAP_SIGNAL_MSI, "MSI-X interrupts for virtio-pci"),
         CAP(KVM_CAP_IMMEDIATE_EXIT, "pausing and stopping vCPUs without races"),
         CAP(KVM_CAP_MP_STATE, "secondary vCPUs waiting for INIT/SIPI"),

@@ -34,7 +34,7 @@ static const int allowed_syscalls[] = {
 /* ioctls of the run loop: vCPU entry and register reads for error messages, interrupts, doorbells;
  * plus terminal queries stdio makes. */
 static const unsigned long allowed_ioctls[] = {
-        KVM_RUN, KVM_GET_REGS, KVM_GET_MP_STATE, KVM_IRQ_LINE, KVM_SIGNAL_MSI, KVM_IOEVENTFD, KVM_IRQFD, FIONBIO, TCGETS,
+        KVM_RUN, KVM_GET_REGS, KVM_GET_MP_STATE, KVM_IRQ_LINE, KVM_SIGNAL_MSI, KVM_IOEVENTFD, FIONBIO, TCGETS,
 };
 
 int vm_seccomp_install(KError **err) {
