@@ -190,18 +190,29 @@ int k_start_new(Engine *e, const char *id, bool detach, bool remove_on_failure, 
         return k_attach_stream(e, rec, true, with_stdin, ret_code, err);
 }
 
-int k_exec_stream(Engine *e, const CtrRecord *rec, const char *request, bool tty, bool with_stdin, bool detach,
-                  int *ret_code, KError **err) {
+/* A stream to the guest agent of an --isolation=vm container, opened by `type` (vm-agent.h). */
+static int agent_stream(Engine *e, const CtrRecord *rec, uint8_t type, const char *request, const StreamMode *mode,
+                        int *ret_code, KError **err) {
         _cleanup_close_ int sock = connect_monitor(e, rec, err);
         if (sock < 0)
                 return sock;
-        StreamMode mode = { .tty = tty && !detach, .with_stdin = with_stdin && !detach, .exec = true,
-                            .detach_on_start = detach };
-        int r = attach_send(sock, ATTACH_EXEC, request, (uint32_t) strlen(request));
+        int r = attach_send(sock, type, request, (uint32_t) strlen(request));
         /* without -i the process's stdin is empty, as docker's /dev/null */
-        if (r >= 0 && !mode.with_stdin)
+        if (r >= 0 && type == ATTACH_EXEC && !mode->with_stdin)
                 r = attach_send(sock, ATTACH_CLOSE_STDIN, NULL, 0);
         if (r < 0)
-                return kerr(err, r, "exec in %s", rec->name);
-        return stream_loop(e, rec, sock, &mode, ret_code, err);
+                return kerr(err, r, "%s in %s", type == ATTACH_EXEC ? "exec" : "top", rec->name);
+        return stream_loop(e, rec, sock, mode, ret_code, err);
+}
+
+int k_exec_stream(Engine *e, const CtrRecord *rec, const char *request, bool tty, bool with_stdin, bool detach,
+                  int *ret_code, KError **err) {
+        StreamMode mode = { .tty = tty && !detach, .with_stdin = with_stdin && !detach, .exec = true,
+                            .detach_on_start = detach };
+        return agent_stream(e, rec, ATTACH_EXEC, request, &mode, ret_code, err);
+}
+
+int k_top_stream(Engine *e, const CtrRecord *rec, int *ret_code, KError **err) {
+        StreamMode mode = { .exec = true };
+        return agent_stream(e, rec, ATTACH_TOP, "", &mode, ret_code, err);
 }

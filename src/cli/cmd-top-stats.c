@@ -14,6 +14,7 @@
 #include "ctr-ops.h"
 #include "fd-util.h"
 #include "kapsel-cli.h"
+#include "proc-util.h"
 #include "string-util.h"
 #include "time-util.h"
 #include "vm-ops.h"
@@ -27,30 +28,27 @@ static int open_cgroup(const CtrRecord *r, Cgroup **ret, KError **err) {
         return rr < 0 ? rr : cgroup_open("/sys/fs/cgroup", mode, path, ret, err);
 }
 
-static int running_record(Engine *e, const char *ref, CtrRecord **ret, KError **err) {
-        int r = db_ctr_get(e->db, ref, ret, err);
-        if (r >= 0)
-                r = ctr_repair(e, *ret, err);
+static int running_record(const KGlobals *g, Engine *e, const char *ref, CtrRecord **ret, KError **err) {
+        int r = k_ctr_find(g, e, ref, ret, err);
         if (r >= 0 && (*ret)->state != CTR_RUNNING && (*ret)->state != CTR_PAUSED)
                 r = kerr_msg(err, KERR_STATE, -EINVAL, "container %s is not running", (*ret)->name);
-        if (r >= 0 && ctr_runs_vmm(*ret))
-                r = kerr_msg(err, KERR_USAGE, -EOPNOTSUPP, "%s runs in a micro-VM: its processes are the guest's",
-                             (*ret)->name);
+        if (r >= 0 && (*ret)->kind == CTR_KIND_VM)
+                r = kerr_msg(err, KERR_USAGE, -EOPNOTSUPP,
+                             "%s is a micro-VM: its processes are its own kernel's (see them on its console: kapsel "
+                             "vm console %s)", (*ret)->name, (*ret)->name);
         return r;
 }
 
-static void proc_field(pid_t pid, const char *file, char *buf, size_t size) {
-        char path[64];
-        snprintf(path, sizeof(path), "/proc/%d/%s", (int) pid, file);
-        _cleanup_free_ char *text = NULL;
-        size_t len = 0;
-        buf[0] = 0;
-        if (read_full_file_at(AT_FDCWD, path, 64 * 1024, &text, &len) < 0)
-                return;
-        for (size_t i = 0; i < len; i++)        /* cmdline: NULs between arguments */
-                if (text[i] == 0)
-                        text[i] = ' ';
-        snprintf(buf, size, "%.*s", (int) strcspn(text, "\n"), text);
+/* An --isolation=vm container: its guest agent lists the processes (the host sees only kapsel-vmm). */
+static int top_in_guest(Engine *e, const CtrRecord *rec, KError **err) {
+        if (rec->state == CTR_PAUSED)
+                return kerr_msg(err, KERR_STATE, -EINVAL,
+                                "container %s is paused: its micro-VM cannot list its processes until 'kapsel unpause %s'",
+                                rec->name, rec->name);
+        fputs(PROC_TOP_HEADER, stdout);
+        fflush(stdout);
+        int code = 0, r = k_top_stream(e, rec, &code, err);
+        return r < 0 ? r : code;
 }
 
 K_VERB(top) {
@@ -63,27 +61,20 @@ K_VERB(top) {
         size_t n = 0;
         int r = k_open(g, &e, err);
         if (r >= 0)
-                r = running_record(e, argv[1], &rec, err);
+                r = running_record(g, e, argv[1], &rec, err);
+        if (r >= 0 && ctr_runs_vmm(rec))
+                return top_in_guest(e, rec, err);
         if (r >= 0)
                 r = open_cgroup(rec, &cg, err);
         if (r >= 0)
                 r = cgroup_pids(cg, &pids, &n, err);
         if (r < 0)
                 return r;
-        printf("%-8s %-8s %s\n", "PID", "USER", "CMD");
+        fputs(PROC_TOP_HEADER, stdout);
         for (size_t i = 0; i < n; i++) {
-                char cmd[512];
-                proc_field(pids[i], "cmdline", cmd, sizeof(cmd));
-                char uid[16] = "?";
-                _cleanup_free_ char *st = NULL;
-                char path[64];
-                snprintf(path, sizeof(path), "/proc/%d/status", (int) pids[i]);
-                if (read_full_file_at(AT_FDCWD, path, 64 * 1024, &st, NULL) >= 0) {
-                        const char *u = strstr(st, "\nUid:");
-                        if (u)
-                                sscanf(u + 5, "%15s", uid);
-                }
-                printf("%-8d %-8s %s\n", (int) pids[i], uid, cmd);
+                char row[600];
+                (void) proc_top_row(pids[i], row, sizeof(row));
+                fputs(row, stdout);
         }
         return 0;
 }

@@ -76,6 +76,8 @@ int k_start_new(Engine *e, const char *id, bool detach, bool remove_on_failure, 
 /* `exec` into an --isolation=vm container: send the EXEC `request` (vm-agent.h) to its monitor, which
  * relays to the guest agent, and stream like attach until the process exits (or, with `detach`,
  * started). Signals to us go to the exec'd process. Returns its exit code in *ret_code. */
+/* `kapsel top` of an --isolation=vm container: the guest agent's rows on stdout, its exit code. */
+int k_top_stream(Engine *e, const CtrRecord *rec, int *ret_code, KError **err);
 int k_exec_stream(Engine *e, const CtrRecord *rec, const char *request, bool tty, bool with_stdin, bool detach,
                   int *ret_code, KError **err);
 

@@ -173,7 +173,7 @@ static uint32_t new_id(ExecRelay *x) {
         return x->next_id;
 }
 
-void exec_relay_open(ExecRelay *x, int client, const void *req, uint32_t len) {
+void exec_relay_open(ExecRelay *x, int client, uint8_t type, const void *req, uint32_t len) {
         const char *why = x->agent_fd < 0 ? "kapsel: exec: the container's VM has no agent channel (is it running?)\n"
                           : x->n_streams == EXEC_RELAY_MAX_STREAMS ? "kapsel: exec: too many exec sessions at once\n"
                                                                    : NULL;
@@ -184,7 +184,7 @@ void exec_relay_open(ExecRelay *x, int client, const void *req, uint32_t len) {
         }
         ExecStream *s = &x->streams[x->n_streams++];
         *s = (ExecStream) { .id = new_id(x), .client = client, .events = EPOLLIN };
-        if (vm_agent_send(x->agent_fd, ATTACH_EXEC, s->id, req, len) < 0) {
+        if (vm_agent_send(x->agent_fd, type, s->id, req, len) < 0) {
                 client_exit(client, 125, "kapsel: exec: the guest agent channel failed\n");
                 stream_close(x, s);
         }

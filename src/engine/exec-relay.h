@@ -49,10 +49,10 @@ typedef struct ExecRelay {
 int exec_relay_start(ExecRelay *x, int agent_fd);
 /* Is `fd` an exec client of this relay? */
 bool exec_relay_owns(const ExecRelay *x, int fd);
-/* A client sent EXEC with `req` (the request JSON): it becomes a stream and the request goes to the
- * agent. On failure the client gets "kapsel: <why>" on stderr and EXIT 125, and is closed. Either
- * way the client fd belongs to the relay now. */
-void exec_relay_open(ExecRelay *x, int client, const void *req, uint32_t len);
+/* A client sent a request that opens a stream (`type` EXEC with the request JSON, or TOP): it
+ * becomes a stream and the request goes to the agent. On failure the client gets "kapsel: <why>" on
+ * stderr and EXIT 125, and is closed. Either way the client fd belongs to the relay now. */
+void exec_relay_open(ExecRelay *x, int client, uint8_t type, const void *req, uint32_t len);
 /* epoll `events` on an exec client: queued output goes out (EPOLLOUT); a frame from the client is
  * forwarded (EPOLLIN), or the stream is ended (EOF, a hangup: the client went away, the process
  * keeps running without stdin and its output is discarded in the guest). */

@@ -328,13 +328,14 @@ static void client_input(Monitor *m, int fd) {
                         (void) start_container(m, NULL);
                 break;
         case ATTACH_EXEC:
-                /* from now on an exec stream: out of the attach clients, into the relay */
+        case ATTACH_TOP:
+                /* from now on an agent stream: out of the attach clients, into the relay */
                 for (size_t i = 0; i < m->n_clients; i++)
                         if (m->clients[i] == fd) {
                                 m->clients[i] = m->clients[--m->n_clients];
                                 break;
                         }
-                exec_relay_open(&m->exec, fd, buf, len);
+                exec_relay_open(&m->exec, fd, type, buf, len);
                 break;
         default:
                 break;

@@ -16,6 +16,9 @@
  * (the host drops the channel; everything arriving from the guest is untrusted).
  *
  *   host -> guest   EXEC         JSON request (below); opens the stream
+ *                   TOP          (no payload) opens a stream that lists the container's processes in
+ *                                the guest: STDOUT rows under proc-util.h's PROC_TOP_HEADER (at most
+ *                                VM_AGENT_WINDOW bytes), then EXIT 0
  *                   STDIN        bytes for the process's stdin (or its pty)
  *                   CLOSE_STDIN  the client's stdin ended (a pty gets ^D)
  *                   RESIZE       rows, cols (2 bytes each, big-endian)
@@ -66,6 +69,7 @@ enum {
         ATTACH_STARTED = 9,     /* agent -> monitor -> client: the exec'd process's pid */
         ATTACH_ACK = 10,        /* monitor <-> agent: payload bytes delivered (flow control) */
         ATTACH_GONE = 11,       /* monitor -> agent: the stream's client went away */
+        ATTACH_TOP = 12,        /* client -> monitor -> agent: list the guest's processes */
 };
 
 #define VM_AGENT_WINDOW (256 * 1024)

@@ -21,6 +21,7 @@
  * protocol error or a failed read/write on hvc1 makes the channel unusable: the agent stops using
  * it, closes its streams' fds (the processes see EOF/EPIPE/SIGHUP and are reaped as orphans) and
  * logs a KAPSEL-WARNING; the main process is not affected. Frames go out with blocking writes. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -35,6 +36,7 @@
 
 #include "fd-util.h"
 #include "guest-init.h"
+#include "proc-util.h"
 #include "string-util.h"
 
 #define AGENT_MAX_STREAMS 64
@@ -477,12 +479,49 @@ static void on_exec(GuestAgent *a, uint32_t id, const uint8_t *data, uint32_t le
         vm_agent_exec_done(&x);
 }
 
+/* ---- TOP ---- */
+
+/* The container's processes: every one with a command line but us (pid 1) and kernel threads
+ * (which have none), in rows as `kapsel top` prints them, a frame per READ_CHUNK; at most a window's
+ * worth (the stream has no slot, so nothing could wait for ACKs), then EXIT 0. */
+static void on_top(GuestAgent *a, uint32_t id) {
+        _cleanup_(closedirp) DIR *d = opendir("/proc");
+        if (!d) {
+                send_failure(a, id, 125, "top: cannot read /proc in the guest");
+                return;
+        }
+        static char buf[READ_CHUNK];
+        size_t have = 0, total = 0;
+        for (struct dirent *de; (de = readdir(d)) && total < VM_AGENT_WINDOW;) {
+                char row[600];
+                char *end;
+                long pid = strtol(de->d_name, &end, 10);
+                if (*end || pid <= 1 || !proc_top_row((pid_t) pid, row, sizeof(row)))
+                        continue;
+                size_t n = strlen(row);
+                if (have + n > sizeof(buf)) {
+                        agent_send(a, ATTACH_STDOUT, id, buf, (uint32_t) have);
+                        total += have;
+                        have = 0;
+                }
+                memcpy(buf + have, row, n);
+                have += n;
+        }
+        if (have > 0)
+                agent_send(a, ATTACH_STDOUT, id, buf, (uint32_t) have);
+        agent_send_u32(a, ATTACH_EXIT, id, 0);
+}
+
 static void on_frame(void *userdata, uint8_t type, uint32_t id, const uint8_t *data, uint32_t len) {
         GuestAgent *a = userdata;
         if (a->dead)
                 return;
         if (type == ATTACH_EXEC) {
                 on_exec(a, id, data, len);
+                return;
+        }
+        if (type == ATTACH_TOP) {
+                on_top(a, id);
                 return;
         }
         Stream *s = stream_by_id(a, id);

@@ -27,7 +27,7 @@ static int open_client(ExecRelay *x) {
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
                 abort();
         static const char req[] = "{\"args\":[\"x\"]}";
-        exec_relay_open(x, sp[0], req, sizeof(req) - 1);
+        exec_relay_open(x, sp[0], ATTACH_EXEC, req, sizeof(req) - 1);
         return sp[1];
 }
 

@@ -337,8 +337,9 @@ def test_inspect_top_stats(k):
     assert doc["Name"] == "/i" and doc["Config"]["Labels"] == {"team": "a"}
     assert doc["State"]["Pid"] > 0 and doc["Driver"] == "overlay"
     assert k("inspect", "-f", "{{.State.Status}}", "i").stdout == "running\n"
-    top = k("top", "i").stdout
-    assert "sleep 100" in top
+    top = k("top", "i").stdout.splitlines()
+    assert top[0].split() == ["PID", "USER", "CMD"], top
+    assert [r.split(None, 2)[1:] for r in top[1:]] == [["0", "sleep 100"]], top
     stats = k("stats", "--no-stream").stdout
     assert "i" in stats.split() and "MEM USAGE / LIMIT" in stats
 

@@ -36,7 +36,7 @@ CHECKS = ["vm-run-detached", "vm-boots-to-init", "vm-ls-running", "vm-ps-kind", 
           "isolation-vm-rm-clean", "isolation-vm-port-map", "isolation-vm-port-cmd", "isolation-vm-inspect-times",
           "isolation-vm-stats", "isolation-vm-exec-output", "isolation-vm-exec-exit-codes", "isolation-vm-exec-env-cwd-user",
           "isolation-vm-exec-stdin", "isolation-vm-exec-detach", "isolation-vm-exec-concurrent",
-          "isolation-vm-exec-slow-client", "isolation-vm-exec-stdin-window", "isolation-vm-exec-tty",
+          "isolation-vm-exec-slow-client", "isolation-vm-exec-stdin-window", "isolation-vm-top", "isolation-vm-exec-tty",
           "isolation-vm-stop-143", "isolation-vm-exec-after-stop", "isolation-vm-restart-policy", "isolation-vm-kill-forwards", "isolation-vm-volume-round-trip",
           "isolation-vm-volume-ro", "isolation-vm-named-volume", "isolation-vm-memory", "isolation-vm-all-clean"]
 
@@ -183,6 +183,9 @@ quick=$(awk -v a=$t0 -v b=$t1 'BEGIN { print (b - a < 6) ? "yes" : "no" }')
 [ "$o" = while-stalled ] && [ $quick = yes ] && [ "$n" = 3000009 ] && tail -n 1 /tmp/big.out | grep -q big-done && report isolation-vm-exec-slow-client ok || report isolation-vm-exec-slow-client fail "other=$o took $t0..$t1 bytes=$n tail=$(tail -c 100 /tmp/big.out)"
 o=$(head -c 1000000 /dev/zero | $K exec -i g2 sh -c 'sleep 5; wc -c' 2>&1)
 [ "$(echo $o)" = 1000000 ] && report isolation-vm-exec-stdin-window ok || report isolation-vm-exec-stdin-window fail "$o"
+# top: the guest agent lists the container's processes (the main one, what it started), not init
+o=$($K top g2 2>&1); rc=$?
+[ $rc = 0 ] && echo "$o" | head -n 1 | grep -q "^PID  *USER  *CMD$" && echo "$o" | grep -q "^[0-9][0-9]*  *0  *sleep 600$" && echo "$o" | grep -q "httpd -p 8080" && [ $(echo "$o" | grep -c "^1 ") = 0 ] && report isolation-vm-top ok || report isolation-vm-top fail "rc=$rc $o"
 o=$($K exec -t g2 sh -c 'tty; test -t 0 && echo is-a-tty' 2>&1 < /dev/null)
 echo "$o" | grep -q "/dev/pts/" && echo "$o" | grep -q is-a-tty && report isolation-vm-exec-tty ok || report isolation-vm-exec-tty fail "$o"
 s=$(up)

@@ -26,6 +26,7 @@
 typedef struct Rig {
         ExecRelay x;
         int agent;              /* the guest's end of the channel */
+        int ep;                 /* the monitor's epoll (rig_up_watched), -1 */
 } Rig;
 
 static void rig_up(Rig *r) {
@@ -34,18 +35,27 @@ static void rig_up(Rig *r) {
         r->x = (ExecRelay) EXEC_RELAY_INIT;
         assert_int_equal(exec_relay_start(&r->x, sp[0]), 0);
         r->agent = sp[1];
+        r->ep = -1;
+}
+
+/* rig_up() with an epoll where the relay registers its clients, as in the monitor. */
+static void rig_up_watched(Rig *r) {
+        rig_up(r);
+        r->ep = r->x.epfd = epoll_create1(EPOLL_CLOEXEC);
+        assert_true(r->ep >= 0);
 }
 
 static void rig_down(Rig *r) {
         exec_relay_done(&r->x);
         safe_close(r->agent);
+        safe_close(r->ep);
 }
 
 /* A client: our end returned, the relay's end opened as an exec stream with `req`. */
 static int client_open(Rig *r, const char *req) {
         int sp[2];
         assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
-        exec_relay_open(&r->x, sp[0], req, (uint32_t) strlen(req));
+        exec_relay_open(&r->x, sp[0], ATTACH_EXEC, req, (uint32_t) strlen(req));
         return sp[1];
 }
 
@@ -194,8 +204,8 @@ static void test_vm_end(void **state) {
 
 #define CHUNK (16 * 1024)
 
-/* A client whose socket holds little, so that it fills fast; the relay's end registered in `ep`. */
-static int small_client(Rig *r, int ep, int *ret_relay_end) {
+/* A client whose socket holds little, so that it fills fast; the relay's end registered in r->ep. */
+static int small_client(Rig *r, int *ret_relay_end) {
         int c = client_open(r, "{\"args\":[\"x\"]}");
         (void) agent_frame(r);
         int size = 4096;
@@ -203,7 +213,7 @@ static int small_client(Rig *r, int ep, int *ret_relay_end) {
         assert_int_equal(setsockopt(s->client, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size)), 0);
         assert_int_equal(setsockopt(c, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size)), 0);
         struct epoll_event ev = { .events = EPOLLIN, .data.fd = s->client };
-        assert_int_equal(epoll_ctl(ep, EPOLL_CTL_ADD, s->client, &ev), 0);
+        assert_int_equal(epoll_ctl(r->ep, EPOLL_CTL_ADD, s->client, &ev), 0);
         *ret_relay_end = s->client;
         return c;
 }
@@ -237,10 +247,8 @@ static uint32_t ready(int ep, int fd) {
 static void test_stalled_client(void **state) {
         (void) state;
         Rig r;
-        rig_up(&r);
-        int ep = epoll_create1(EPOLL_CLOEXEC);
-        r.x.epfd = ep;
-        int relay_a, a = small_client(&r, ep, &relay_a);
+        rig_up_watched(&r);
+        int ep = r.ep, relay_a, a = small_client(&r, &relay_a);
         uint32_t id_a = r.x.streams[0].id;
         int b = client_open(&r, "{\"args\":[\"b\"]}");
         uint32_t id_b = agent_frame(&r).stream;
@@ -294,7 +302,6 @@ static void test_stalled_client(void **state) {
         assert_false(ready(ep, relay_a) & EPOLLOUT);     /* nothing waits: EPOLLOUT is off again */
         close(a);
         close(b);
-        close(ep);
         rig_down(&r);
 }
 
@@ -302,10 +309,8 @@ static void test_stalled_client(void **state) {
 static void test_stdin_window(void **state) {
         (void) state;
         Rig r;
-        rig_up(&r);
-        int ep = epoll_create1(EPOLL_CLOEXEC);
-        r.x.epfd = ep;
-        int relay_c, c = small_client(&r, ep, &relay_c);
+        rig_up_watched(&r);
+        int ep = r.ep, relay_c, c = small_client(&r, &relay_c);
         static uint8_t data[ATTACH_MAX_PAYLOAD];
         uint32_t forwarded = 0;
         for (int i = 0; i < 16; i++) {
@@ -331,7 +336,6 @@ static void test_stdin_window(void **state) {
         exec_relay_agent_input(&r.x);
         assert_true(ready(ep, relay_c) & EPOLLIN);
         close(c);
-        close(ep);
         rig_down(&r);
 }
 
@@ -340,10 +344,8 @@ static void test_stdin_window(void **state) {
 static void test_window_overrun(void **state) {
         (void) state;
         Rig r;
-        rig_up(&r);
-        int ep = epoll_create1(EPOLL_CLOEXEC);
-        r.x.epfd = ep;
-        int relay_a, a = small_client(&r, ep, &relay_a);
+        rig_up_watched(&r);
+        int relay_a, a = small_client(&r, &relay_a);
         uint32_t id = r.x.streams[0].id;
         static uint8_t chunk[ATTACH_MAX_PAYLOAD];
         for (int i = 0; i < 64 && r.x.agent_fd >= 0; i++) {
@@ -354,7 +356,6 @@ static void test_window_overrun(void **state) {
         assert_int_equal(r.x.n_streams, 0);
         (void) relay_a;
         close(a);
-        close(ep);
         rig_down(&r);
 }
 
