@@ -168,6 +168,9 @@ int k_attach_stream(Engine *e, const CtrRecord *rec, bool send_start, bool with_
         bool vm = rec->kind == CTR_KIND_VM;
         StreamMode mode = { .tty = json_is_true(json_object_get(json_object_get(rec->config, "Config"), "Tty")) || vm,
                             .with_stdin = with_stdin, .vm_console = vm, .send_start = send_start };
+        int r = attach_send(sock, ATTACH_HELLO, NULL, 0);
+        if (r < 0)
+                return kerr(err, r, "attach to %s", rec->name);
         return stream_loop(e, rec, sock, &mode, ret_code, err);
 }
 

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -37,6 +38,48 @@ int attach_send(int fd, uint8_t type, const void *data, uint32_t len) {
                 }
         }
         return 0;
+}
+
+int attach_queue_frame(AttachQueue *q, uint8_t type, const void *data, uint32_t len) {
+        uint8_t *b = realloc(q->buf, q->len + 5 + len);
+        if (!b)
+                return -ENOMEM;
+        q->buf = b;
+        b += q->len;
+        b[0] = type;
+        b[1] = (uint8_t) (len >> 24);
+        b[2] = (uint8_t) (len >> 16);
+        b[3] = (uint8_t) (len >> 8);
+        b[4] = (uint8_t) len;
+        if (len)
+                memcpy(b + 5, data, len);
+        q->len += 5 + len;
+        return 0;
+}
+
+int attach_queue_send(AttachQueue *q, int fd, bool wait) {
+        while (q->sent < q->len) {
+                ssize_t n = send(fd, q->buf + q->sent, q->len - q->sent, MSG_NOSIGNAL | (wait ? 0 : MSG_DONTWAIT));
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN && !wait)
+                        return 0;
+                if (n < 0)
+                        return -errno;
+                q->sent += (size_t) n;
+        }
+        return 0;
+}
+
+void attach_queue_consume(AttachQueue *q, size_t n) {
+        memmove(q->buf, q->buf + n, q->len - n);
+        q->len -= n;
+        q->sent -= n;
+}
+
+void attach_queue_done(AttachQueue *q) {
+        free(q->buf);
+        *q = (AttachQueue) { 0 };
 }
 
 int attach_recv(int fd, uint8_t *ret_type, void *buf, uint32_t *ret_len) {

@@ -32,7 +32,7 @@ bool exec_relay_owns(const ExecRelay *x, int fd) {
 /* Close the client and forget the stream (closing the fd also takes it out of the monitor's epoll). */
 static void stream_close(ExecRelay *x, ExecStream *s) {
         safe_close(s->client);
-        free(s->q);
+        attach_queue_done(&s->out);
         *s = x->streams[--x->n_streams];
 }
 
@@ -40,7 +40,7 @@ static void stream_close(ExecRelay *x, ExecStream *s) {
  * open (and EXIT has not come), EPOLLOUT while output waits. */
 static void stream_watch(ExecRelay *x, ExecStream *s) {
         uint32_t want = (s->stdin_unacked < VM_AGENT_WINDOW && !s->exited ? EPOLLIN : 0) |
-                        (s->sent < s->len ? EPOLLOUT : 0);
+                        (attach_queue_pending(&s->out) ? EPOLLOUT : 0);
         if (x->epfd < 0 || want == s->events)
                 return;
         struct epoll_event ev = { .events = want, .data.fd = s->client };
@@ -64,15 +64,15 @@ static void stream_gone(ExecRelay *x, ExecStream *s) {
         stream_close(x, s);
 }
 
-/* Output payload bytes in the whole frames of q[0..upto): what the client has, and the agent may
- * send again. Returns where the first frame not wholly sent starts. */
-static size_t frames_sent(const ExecStream *s, size_t upto, uint32_t *ret_payload) {
+/* Output payload bytes in the whole frames the client has (of those sent): what the agent may send
+ * again. Returns where the first frame not wholly sent starts. */
+static size_t frames_sent(const AttachQueue *q, uint32_t *ret_payload) {
         size_t off = 0;
         uint32_t payload = 0;
-        while (off + 5 <= upto) {
-                const uint8_t *h = s->q + off;
+        while (off + 5 <= q->sent) {
+                const uint8_t *h = q->buf + off;
                 uint32_t len = vm_agent_get_u32(h + 1);
-                if (off + 5 + len > upto)
+                if (off + 5 + len > q->sent)
                         break;
                 if (h[0] == ATTACH_STDOUT || h[0] == ATTACH_STDERR)
                         payload += len;
@@ -82,36 +82,18 @@ static size_t frames_sent(const ExecStream *s, size_t upto, uint32_t *ret_payloa
         return off;
 }
 
-/* Send what the client takes now, without waiting: 0, or -1 when the client is gone. */
-static int queue_send(ExecStream *s) {
-        while (s->sent < s->len) {
-                ssize_t n = send(s->client, s->q + s->sent, s->len - s->sent, MSG_DONTWAIT | MSG_NOSIGNAL);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0 && errno == EAGAIN)
-                        return 0;
-                if (n <= 0)
-                        return -1;
-                s->sent += (size_t) n;
-        }
-        return 0;
-}
-
-/* queue_send(), acknowledge the output that went out to the agent, and drop it from the queue.
- * The stream ends when its EXIT went out, or when the client is gone; false then. */
+/* Send what the client takes now, acknowledge it to the agent, and drop it from the queue. The
+ * stream ends when its EXIT went out, or when the client is gone; false then. */
 static bool stream_flush(ExecRelay *x, ExecStream *s) {
-        if (queue_send(s) < 0) {
+        if (attach_queue_send(&s->out, s->client, false) < 0) {
                 stream_gone(x, s);
                 return false;
         }
         uint32_t acked;
-        size_t done = frames_sent(s, s->sent, &acked);
+        attach_queue_consume(&s->out, frames_sent(&s->out, &acked));
         if (acked > 0 && !s->exited)
                 send_u32(x, ATTACH_ACK, s->id, acked);
-        memmove(s->q, s->q + done, s->len - done);
-        s->len -= done;
-        s->sent -= done;
-        if (s->len == 0 && s->exited) {
+        if (s->out.len == 0 && s->exited) {
                 stream_close(x, s);
                 return false;
         }
@@ -119,26 +101,13 @@ static bool stream_flush(ExecRelay *x, ExecStream *s) {
         return true;
 }
 
-static bool queue_append(ExecStream *s, uint8_t type, const void *data, uint32_t len) {
-        uint8_t *q = realloc(s->q, s->len + 5 + len);
-        if (!q)
-                return false;
-        s->q = q;
-        q += s->len;
-        q[0] = type;
-        vm_agent_put_u32(q + 1, len);
-        memcpy(q + 5, data, len);
-        s->len += 5 + len;
-        return true;
-}
-
 /* Queue one attach frame for the client and send what it takes. */
 static bool stream_queue(ExecRelay *x, ExecStream *s, uint8_t type, const void *data, uint32_t len) {
-        if (s->len + 5 + len > EXEC_RELAY_QUEUE_MAX) {
+        if (s->out.len + 5 + len > EXEC_RELAY_QUEUE_MAX) {
                 x->broken = true;       /* the guest ignores the window */
                 return false;
         }
-        if (!queue_append(s, type, data, len)) {
+        if (attach_queue_frame(&s->out, type, data, len) < 0) {
                 stream_gone(x, s);
                 return false;
         }
@@ -285,10 +254,10 @@ void exec_relay_end(ExecRelay *x, int code, const char *message) {
                 uint8_t b[4];
                 vm_agent_put_u32(b, (uint32_t) code);
                 if (!s->exited && message)
-                        (void) queue_append(s, ATTACH_STDERR, message, (uint32_t) strlen(message));
+                        (void) attach_queue_frame(&s->out, ATTACH_STDERR, message, (uint32_t) strlen(message));
                 if (!s->exited)
-                        (void) queue_append(s, ATTACH_EXIT, b, sizeof(b));
-                (void) queue_send(s);
+                        (void) attach_queue_frame(&s->out, ATTACH_EXIT, b, sizeof(b));
+                (void) attach_queue_send(&s->out, s->client, false);
                 stream_close(x, s);
         }
         x->agent_fd = safe_close(x->agent_fd);

@@ -25,8 +25,7 @@
 typedef struct ExecStream {
         uint32_t id;
         int client;             /* the exec client's socket (owned) */
-        uint8_t *q;             /* attach frames for the client; q[0..sent) went out (a partial frame) */
-        size_t len, sent;
+        AttachQueue out;        /* frames for the client not taken yet */
         uint32_t stdin_unacked; /* STDIN payload bytes sent to the agent, not acknowledged yet */
         uint32_t events;        /* what the client is registered for in epfd */
         bool exited;            /* EXIT is queued: the stream ends once the queue is out */

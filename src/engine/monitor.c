@@ -37,6 +37,22 @@
 #include "user.h"
 
 #define MAX_CLIENTS 16
+/* Output a client has not taken yet. Past CLIENT_BACKLOG for any client the container's output is
+ * not read (it waits on its writes, as behind a slow terminal) while the loop goes on; a client
+ * whose queue still passes CLIENT_QUEUE_MAX (what a burst after the pause can add is far less) is
+ * dropped. */
+#define CLIENT_BACKLOG (1 << 20)
+#define CLIENT_QUEUE_MAX (16 << 20)
+
+/* A connection on attach.sock. Its first frame says what it is: EXEC or TOP make it an agent
+ * stream (the exec relay's from then on), anything else an attach client, which from then on gets
+ * the container's output. */
+typedef struct Client {
+        int fd;
+        bool attached;
+        AttachQueue out;
+        uint32_t events;        /* registered in the epoll */
+} Client;
 
 typedef struct Monitor {
         Engine *e;
@@ -50,8 +66,9 @@ typedef struct Monitor {
         int out_fd, err_fd, in_fd;      /* our ends of the container's stdio pipes (or -1) */
         int master;                     /* pty master on a tty container */
         int listen_fd, sig_fd, ep;
-        int clients[MAX_CLIENTS];
+        Client clients[MAX_CLIENTS];
         size_t n_clients;
+        bool output_paused;             /* a client's backlog: the container's output is not watched */
         pid_t pid;
         bool started, stop_requested;
         int exit_code;
@@ -79,8 +96,10 @@ static void monitor_done(Monitor *m) {
         safe_close(m->listen_fd);
         safe_close(m->sig_fd);
         safe_close(m->ep);
-        for (size_t i = 0; i < m->n_clients; i++)
-                safe_close(m->clients[i]);
+        for (size_t i = 0; i < m->n_clients; i++) {
+                safe_close(m->clients[i].fd);
+                attach_queue_done(&m->clients[i].out);
+        }
         ctr_record_free(m->rec);
         image_plan_done(&m->plan);
         ctr_net_done(&m->net);
@@ -254,15 +273,95 @@ static void set_running(CtrRecord *r, void *userdata) {
 
 /* --- the event loop --- */
 
+static Client *client_by_fd(Monitor *m, int fd) {
+        for (size_t i = 0; i < m->n_clients; i++)
+                if (m->clients[i].fd == fd)
+                        return &m->clients[i];
+        return NULL;
+}
+
+/* Forget a client; with `close_fd` also hang up (otherwise the fd went to the exec relay). */
+static void client_remove(Monitor *m, Client *c, bool close_fd) {
+        if (close_fd) {
+                epoll_ctl(m->ep, EPOLL_CTL_DEL, c->fd, NULL);
+                safe_close(c->fd);
+        }
+        attach_queue_done(&c->out);
+        *c = m->clients[--m->n_clients];
+}
+
+/* The container's output fds (and a guest's serial line), watched or not. */
+static void output_watch(Monitor *m, bool on) {
+        int fds[] = { m->out_fd, m->err_fd, m->master, m->guest.serial_fd };
+        for (size_t i = 0; i < ELEMENTSOF(fds); i++) {
+                struct epoll_event ev = { .events = EPOLLIN, .data.fd = fds[i] };
+                if (fds[i] >= 0)
+                        (void) epoll_ctl(m->ep, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, fds[i], &ev);
+        }
+        m->output_paused = !on;
+}
+
+/* Read the container's output only while every client keeps up. */
+static void output_throttle(Monitor *m) {
+        bool behind = false;
+        for (size_t i = 0; i < m->n_clients; i++)
+                behind |= attach_queue_pending(&m->clients[i].out) > CLIENT_BACKLOG;
+        if (behind != m->output_paused)
+                output_watch(m, !behind);
+}
+
+/* Send what the client takes now; false when it went away (and is removed). */
+static bool client_flush(Monitor *m, Client *c) {
+        if (attach_queue_send(&c->out, c->fd, false) < 0 || c->out.len > CLIENT_QUEUE_MAX) {
+                client_remove(m, c, true);
+                return false;
+        }
+        attach_queue_consume(&c->out, c->out.sent);
+        uint32_t want = EPOLLIN | (attach_queue_pending(&c->out) ? EPOLLOUT : 0);
+        struct epoll_event ev = { .events = want, .data.fd = c->fd };
+        if (want != c->events && epoll_ctl(m->ep, EPOLL_CTL_MOD, c->fd, &ev) == 0)
+                c->events = want;
+        return true;
+}
+
 static void broadcast(Monitor *m, uint8_t type, const void *data, size_t len) {
         for (size_t i = 0; i < m->n_clients;) {
-                if (attach_send(m->clients[i], type, data, (uint32_t) len) < 0) {
-                        epoll_ctl(m->ep, EPOLL_CTL_DEL, m->clients[i], NULL);
-                        safe_close(m->clients[i]);
-                        m->clients[i] = m->clients[--m->n_clients];
-                } else
+                Client *c = &m->clients[i];
+                if (!c->attached) {
+                        i++;
+                        continue;
+                }
+                if (attach_queue_frame(&c->out, type, data, (uint32_t) len) < 0) {
+                        client_remove(m, c, true);
+                        continue;
+                }
+                if (client_flush(m, c))
                         i++;
         }
+        output_throttle(m);
+}
+
+/* The monitor is done (the container is recorded as exited, its resources released): what the
+ * clients have not taken yet still goes out, to the last byte and the EXIT frame. A client that is
+ * behind (`kapsel run ... | slow-reader`) gets it from a child that waits for it, so the monitor
+ * itself exits now: `stop` and `rm`, which wait for the monitor, do not wait for a reader. */
+static void clients_finish(Monitor *m) {
+        bool behind = false;
+        for (size_t i = 0; i < m->n_clients; i++) {
+                Client *c = &m->clients[i];
+                behind |= attach_queue_send(&c->out, c->fd, false) >= 0 && attach_queue_pending(&c->out) > 0;
+        }
+        pid_t pid = behind ? fork() : 1;
+        if (pid > 0)
+                return;
+        if (pid == 0) {
+                m->listen_fd = safe_close(m->listen_fd);
+                (void) prctl(PR_SET_NAME, "kapsel-flush");
+        }
+        for (size_t i = 0; i < m->n_clients; i++)
+                (void) attach_queue_send(&m->clients[i].out, m->clients[i].fd, true);
+        if (pid == 0)
+                _exit(0);
 }
 
 /* A guest's setup error (--isolation=vm): to the log and the clients, as the process's stderr. */
@@ -285,25 +384,19 @@ static bool pump_output(Monitor *m, int fd, uint8_t stream) {
         return true;
 }
 
-static void drop_client(Monitor *m, int fd) {
-        for (size_t i = 0; i < m->n_clients; i++)
-                if (m->clients[i] == fd) {
-                        epoll_ctl(m->ep, EPOLL_CTL_DEL, fd, NULL);
-                        safe_close(fd);
-                        m->clients[i] = m->clients[--m->n_clients];
-                        return;
-                }
-}
-
 static int start_container(Monitor *m, KError **err);
 
-static void client_input(Monitor *m, int fd) {
-        uint8_t type, buf[ATTACH_MAX_PAYLOAD];
+static void client_input(Monitor *m, Client *c) {
+        static uint8_t buf[ATTACH_MAX_PAYLOAD];
+        uint8_t type;
         uint32_t len;
+        int fd = c->fd;
         if (attach_recv(fd, &type, buf, &len) <= 0) {
-                drop_client(m, fd);
+                client_remove(m, c, true);
                 return;
         }
+        if (!c->attached && type != ATTACH_EXEC && type != ATTACH_TOP)
+                c->attached = true;
         int target = m->tty ? m->master : m->in_fd;
         switch (type) {
         case ATTACH_STDIN:
@@ -330,16 +423,25 @@ static void client_input(Monitor *m, int fd) {
         case ATTACH_EXEC:
         case ATTACH_TOP:
                 /* from now on an agent stream: out of the attach clients, into the relay */
-                for (size_t i = 0; i < m->n_clients; i++)
-                        if (m->clients[i] == fd) {
-                                m->clients[i] = m->clients[--m->n_clients];
-                                break;
-                        }
+                if (c->attached)
+                        break;
+                client_remove(m, c, false);
                 exec_relay_open(&m->exec, fd, type, buf, len);
                 break;
         default:
                 break;
         }
+}
+
+static void client_event(Monitor *m, int fd, uint32_t events) {
+        Client *c = client_by_fd(m, fd);
+        if (c && (events & EPOLLOUT)) {
+                if (!client_flush(m, c))
+                        return;
+                output_throttle(m);
+        }
+        if (c && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+                client_input(m, c);
 }
 
 static void accept_client(Monitor *m) {
@@ -350,7 +452,7 @@ static void accept_client(Monitor *m) {
                 close(fd);
                 return;
         }
-        m->clients[m->n_clients++] = fd;
+        m->clients[m->n_clients++] = (Client) { .fd = fd, .events = EPOLLIN };
         struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
         epoll_ctl(m->ep, EPOLL_CTL_ADD, fd, &ev);
 }
@@ -421,31 +523,24 @@ static void monitor_loop(Monitor *m) {
                                                 m->master = safe_close(fd);
                                 }
                         } else
-                                client_input(m, fd);
+                                client_event(m, fd, evs[i].events);
                 }
                 if (exited)
                         return;
         }
 }
 
-/* After exit: whatever is still buffered in the pipes (or pty) goes out before the EXIT frame. */
+/* After exit: whatever is still buffered in the pipes (or pty) goes out before the EXIT frame. A pty
+ * reads EAGAIN until the line drains: stop when nothing is left. */
 static void drain(Monitor *m) {
         int fds[] = { m->out_fd, m->err_fd, m->master };
         for (size_t i = 0; i < ELEMENTSOF(fds); i++) {
                 if (fds[i] < 0)
                         continue;
                 fcntl(fds[i], F_SETFL, O_NONBLOCK);
-                while (pump_output(m, fds[i], fds[i] == m->err_fd ? ATTACH_STDERR : ATTACH_STDOUT))
-                        if (fds[i] == m->master) {
-                                /* a pty reads EAGAIN until the line drains; stop when nothing is left */
-                                struct pollfd p = { .fd = fds[i], .events = POLLIN };
-                                if (poll(&p, 1, 0) <= 0)
-                                        break;
-                        } else {
-                                struct pollfd p = { .fd = fds[i], .events = POLLIN };
-                                if (poll(&p, 1, 0) <= 0)
-                                        break;
-                        }
+                struct pollfd p = { .fd = fds[i], .events = POLLIN };
+                while (pump_output(m, fds[i], fds[i] == m->err_fd ? ATTACH_STDERR : ATTACH_STDOUT) && poll(&p, 1, 0) > 0)
+                        ;
         }
 }
 
@@ -510,6 +605,8 @@ static int run_once(Monitor *m, int sync_fd, KError **err) {
                 return r;
         if (watch(m, m->out_fd) < 0 || watch(m, m->err_fd) < 0 || watch(m, m->master) < 0)
                 return kerr(err, -errno, "monitor event loop");
+        m->output_paused = false;
+        output_throttle(m);     /* clients still behind from the last life (a restart) */
         if (!m->attach_wait && (r = start_container(m, err)) < 0)
                 return r;
         if (m->attach_wait) {
@@ -571,8 +668,10 @@ int monitor_main(Engine *e, const char *id, bool attach_wait, int sync_fd) {
                         broadcast(&m, ATTACH_EXIT, (uint8_t[4]) { m.exit_code >> 24, m.exit_code >> 16, m.exit_code >> 8,
                                                                   m.exit_code }, 4);
                 (void) ctr_release(e, id, NULL);
-                if (!restart)
+                if (!restart) {
+                        clients_finish(&m);
                         break;
+                }
                 /* docker backs off 100 ms, doubling per consecutive restart, up to a minute */
                 (void) ctr_modify(e, id, set_restarting, &m, NULL);
                 long delay_ms = 100L << (m.rec->restart_count < 9 ? m.rec->restart_count : 9);

@@ -51,7 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         abort();
                 exec_relay_agent_input(&x);
                 for (size_t i = 0; i < x.n_streams; i++)
-                        if (x.streams[i].len > EXEC_RELAY_QUEUE_MAX || x.streams[i].sent > x.streams[i].len)
+                        if (x.streams[i].out.len > EXEC_RELAY_QUEUE_MAX || x.streams[i].out.sent > x.streams[i].out.len)
                                 abort();
                 drain(agent);   /* ACKs */
                 drain(reader);

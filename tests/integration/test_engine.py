@@ -10,6 +10,7 @@ import fcntl
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -230,6 +231,47 @@ def test_pause_unpause_wait_kill(k):
     time.sleep(0.3)
     k("kill", "-s", "KILL", "p")
     assert waiter.communicate(timeout=10)[0] == "137\n"
+
+
+# --- attach ---
+
+def test_attach_output_and_exit_code(k):
+    k("run", "-d", "--name", "a", "busybox", "sh", "-c", "sleep 1; echo late; echo err >&2; exit 5")
+    p = k("attach", "a", check=False)
+    assert (p.returncode, p.stdout, p.stderr) == (5, "late\n", "err\n")
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return int(re.search(r"^VmRSS:\s+(\d+)", f.read(), re.M).group(1))
+
+
+def test_attach_client_that_stops_reading(k):
+    """A client that stops reading makes the container wait on its output (the monitor holds a
+    bounded backlog), but does not hold up the monitor: stop works, the state is recorded."""
+    k("run", "-d", "--name", "y", "busybox", "sh", "-c", "yes hello")
+    stalled = subprocess.Popen(k.cmd("attach", "y"), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(2)
+        pid = k.inspect("y")["State"]["Pid"]
+        with open("/proc/%d/status" % pid) as f:
+            monitor = int(re.search(r"^PPid:\s+(\d+)", f.read(), re.M).group(1))
+        assert rss_kib(monitor) < 32 * 1024
+        t0 = time.monotonic()
+        k("stop", "-t", "1", "y", timeout=20)
+        assert time.monotonic() - t0 < 8
+        assert k.inspect("y")["State"]["Status"] == "exited"
+    finally:
+        stalled.kill()
+        stalled.wait()
+
+
+def test_foreground_run_slow_reader_gets_everything(k):
+    cmd = " ".join(shlex.quote(a) for a in k.cmd("run", "--rm", "busybox", "sh", "-c",
+                                                  "yes abc | head -c 3000000; echo end; exit 4"))
+    p = subprocess.run(["bash", "-c", cmd + " | (sleep 2; wc -c); exit ${PIPESTATUS[0]}"], capture_output=True,
+                       text=True, timeout=60)
+    assert (p.returncode, p.stdout.split()) == (4, ["3000004"]), p.stderr
 
 
 def test_restart_policy_on_failure(k):
