@@ -2,7 +2,12 @@
 /* The control socket: a unix stream socket speaking JSON lines. Each request is one object with a
  * "cmd" ("pause", "resume", "stop", "stats", "balloon" with "pages"); each reply is one object with
  * "ok" (true, plus results; or false with "error"). The protocol part is pure (control_handle_line)
- * and fuzzed; the socket part lives in the VM's event loop. */
+ * and fuzzed; the socket part lives in the VM's event loop.
+ *
+ * stats replies: state, uptime_ms, vcpus [{index, cpu_time_ns, exits}], exits (totals by reason),
+ * memory {guest_bytes}, balloon_pages, and devices: each virtio model's counters, e.g.
+ * {"device": "virtio-net", "tx_packets", "tx_bytes", "tx_dropped"}, {"device": "virtio-balloon",
+ * "released_pages"}. */
 #pragma once
 
 #include <jansson.h>

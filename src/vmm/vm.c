@@ -167,6 +167,14 @@ static int ctl_stats(void *opaque, json_t *reply) {
         if (vm->balloon)
                 json_object_set_new(reply, "balloon_pages",
                                     json_integer((json_int_t) virtio_balloon_actual(vm->balloon)));
+        /* each device model's own counters, in device order: {"device": "virtio-net", ...} */
+        json_t *devices = json_array();
+        for (unsigned i = 0; i < vm->n_virtio; i++) {
+                json_t *st = virtio_dev_stats(vm->virtio[i]);
+                if (st)
+                        json_array_append_new(devices, st);
+        }
+        json_object_set_new(reply, "devices", devices);
 #endif
         return 0;
 }

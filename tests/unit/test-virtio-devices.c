@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/virtio_config.h>
+#include <jansson.h>
 #include <linux/virtio_net.h>
 #include <stdlib.h>
 #include <string.h>
@@ -340,6 +341,7 @@ typedef struct NetRig {
         Machine m;
         VirtioDev *net;
         int peer;               /* the "host side of the tap" */
+        int tap;                /* the device's end (the device owns it) */
         Drv d;
 } NetRig;
 
@@ -348,6 +350,7 @@ static void net_up(NetRig *r) {
         int sv[2];
         assert_int_equal(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv), 0);
         r->peer = sv[1];
+        r->tap = sv[0];
         assert_int_equal(virtio_net_create_fd(&r->m.env, sv[0], mac, &r->net, NULL), 0);
         r->m.fake.ioeventfd_fails = true;
         drv_bring_up(&r->d, &r->m, 1, F_V1 | (1ULL << VIRTIO_NET_F_MAC), 2, 16);
@@ -400,6 +403,21 @@ static void test_net_transmit(void **state) {
         drv_add_chain(&r.d, 1, b, 2);
         drv_kick(&r.d, 1);
         assert_int_equal(recv(r.peer, pkt, sizeof(pkt), MSG_DONTWAIT), -1);
+        assert_true(drv_get_used(&r.d, 1, &id, &len));
+        /* and a frame the tap has no room for: dropped at once, the chain returned */
+        b[1].len = 60;
+        while (send(r.tap, pkt, 72, MSG_DONTWAIT) > 0)  /* the peer reads nothing: its queue fills */
+                ;
+        drv_add_chain(&r.d, 1, b, 2);
+        drv_kick(&r.d, 1);
+        assert_true(drv_get_used(&r.d, 1, &id, &len));
+        json_t *st = virtio_dev_stats(r.net);
+        assert_non_null(st);
+        assert_string_equal(json_string_value(json_object_get(st, "device")), "virtio-net");
+        assert_int_equal(json_integer_value(json_object_get(st, "tx_packets")), 1);
+        assert_int_equal(json_integer_value(json_object_get(st, "tx_bytes")), 60);
+        assert_int_equal(json_integer_value(json_object_get(st, "tx_dropped")), 3);
+        json_decref(st);
         net_down(&r);
 }
 
@@ -463,6 +481,9 @@ static void test_balloon_inflate_releases_pages(void **state) {
         for (unsigned i = 0; i < 3; i++)
                 assert_memory_equal(gpa(&m, pages[i], 4096), zero, 4096);
         assert_int_equal(*(uint8_t *) gpa(&m, keep, 1), 0xbb);
+        json_t *st = virtio_dev_stats(bal);
+        assert_int_equal(json_integer_value(json_object_get(st, "released_pages")), 3);
+        json_decref(st);
 
         /* the guest reports what it holds */
         mmio_write(&m, d.device + 4, 3, 4);

@@ -5,6 +5,7 @@
  * and reports how many it holds in `actual`. */
 #include <endian.h>
 #include <errno.h>
+#include <jansson.h>
 #include <linux/virtio_balloon.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,13 +23,13 @@ typedef struct VirtioBalloon {
         VirtioDev vdev;
         VirtqElem elem;
         struct { uint32_t num_pages, actual; } config;  /* le32 each (§5.5.4) */
-        uint64_t released;      /* pages handed back to the host, for stats */
+        uint64_t released;      /* pages handed back to the host, for stats (a relaxed atomic) */
 } VirtioBalloon;
 
 /* Drop one run of contiguous host pages. */
 static void balloon_release(VirtioBalloon *b, uint8_t *start, size_t len) {
         if (len && madvise(start, len, MADV_DONTNEED) == 0)
-                b->released += len / BALLOON_PAGE_SIZE;
+                __atomic_fetch_add(&b->released, len / BALLOON_PAGE_SIZE, __ATOMIC_RELAXED);
 }
 
 static void balloon_inflate(VirtioBalloon *b, const VirtqElem *elem) {
@@ -78,6 +79,11 @@ static void balloon_destroy(VirtioDev *dev) {
         free(VIRTIO_DEV_CONTAINER(dev, VirtioBalloon));
 }
 
+static json_t *balloon_stats(VirtioDev *dev) {
+        VirtioBalloon *b = VIRTIO_DEV_CONTAINER(dev, VirtioBalloon);
+        return json_pack("{s:I}", "released_pages", (json_int_t) __atomic_load_n(&b->released, __ATOMIC_RELAXED));
+}
+
 static const VirtioDeviceOps balloon_ops = {
         .name = "virtio-balloon",
         .device_id = VIRTIO_ID_BALLOON,
@@ -87,6 +93,7 @@ static const VirtioDeviceOps balloon_ops = {
         .config_write = balloon_config_write,
         .queue_notify = balloon_queue_notify,
         .destroy = balloon_destroy,
+        .stats = balloon_stats,
 };
 
 int virtio_balloon_create(const VirtioEnv *env, VirtioDev **ret, KError **err) {

@@ -5,6 +5,7 @@
  * a GSO frame (TUNSETOFFLOAD 0). Queue 0 receives, queue 1 transmits. */
 #include <endian.h>
 #include <errno.h>
+#include <jansson.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
 #include <linux/virtio_net.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/uio.h>
 
 #include "net.h"
 #include "rxfd.h"
@@ -25,7 +27,7 @@ typedef struct VirtioNet {
         VirtqElem elem;
         VirtioNetTx tx;
         struct virtio_net_config config;
-        uint64_t tx_dropped;
+        uint64_t tx_packets, tx_bytes, tx_dropped;      /* relaxed atomics: stats reads them */
 } VirtioNet;
 
 int virtio_net_tx_parse(const VirtqElem *elem, VirtioNetTx *tx) {
@@ -46,12 +48,25 @@ int virtio_net_tx_parse(const VirtqElem *elem, VirtioNetTx *tx) {
         return 0;
 }
 
+/* A tap takes a frame whole or not at all: when its queue is full (EAGAIN) the frame is dropped,
+ * as a NIC drops on a full ring, rather than holding the device thread. */
+static bool tap_write(int tap, const VirtioNetTx *tx) {
+        ssize_t k;
+        do
+                k = writev(tap, tx->iov, (int) tx->n_iov);
+        while (k < 0 && errno == EINTR);
+        return k >= 0;
+}
+
 static void net_transmit(VirtioNet *n) {
         VirtQueue *vq = &n->vdev.vqs[NET_TXQ];
         while (virtio_dev_pop(&n->vdev, NET_TXQ, &n->elem) > 0) {
-                if (virtio_net_tx_parse(&n->elem, &n->tx) < 0 ||
-                    virtio_fd_writev_all(n->tap, n->tx.iov, n->tx.n_iov) < 0)
-                        n->tx_dropped++;
+                if (virtio_net_tx_parse(&n->elem, &n->tx) < 0 || !tap_write(n->tap, &n->tx))
+                        __atomic_fetch_add(&n->tx_dropped, 1, __ATOMIC_RELAXED);
+                else {
+                        __atomic_fetch_add(&n->tx_packets, 1, __ATOMIC_RELAXED);
+                        __atomic_fetch_add(&n->tx_bytes, n->tx.frame_len, __ATOMIC_RELAXED);
+                }
                 virtq_push(vq, &n->elem, 0);
         }
         virtio_dev_notify_used(&n->vdev, NET_TXQ);
@@ -88,6 +103,13 @@ static void net_destroy(VirtioDev *dev) {
         free(n);
 }
 
+static json_t *net_stats(VirtioDev *dev) {
+        VirtioNet *n = VIRTIO_DEV_CONTAINER(dev, VirtioNet);
+        return json_pack("{s:I, s:I, s:I}", "tx_packets", (json_int_t) __atomic_load_n(&n->tx_packets, __ATOMIC_RELAXED),
+                         "tx_bytes", (json_int_t) __atomic_load_n(&n->tx_bytes, __ATOMIC_RELAXED),
+                         "tx_dropped", (json_int_t) __atomic_load_n(&n->tx_dropped, __ATOMIC_RELAXED));
+}
+
 static const VirtioDeviceOps net_ops = {
         .name = "virtio-net",
         .device_id = VIRTIO_ID_NET,
@@ -99,6 +121,7 @@ static const VirtioDeviceOps net_ops = {
         .driver_ok = net_driver_ok,
         .reset = net_reset,
         .destroy = net_destroy,
+        .stats = net_stats,
 };
 
 int virtio_net_create_fd(const VirtioEnv *env, int fd, const uint8_t mac[6], VirtioDev **ret, KError **err) {

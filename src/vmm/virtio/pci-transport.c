@@ -8,6 +8,7 @@
  * FEATURES_OK and DRIVER_OK, and writing 0 resets everything. */
 #include <endian.h>
 #include <errno.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -448,6 +449,15 @@ int virtio_dev_init(VirtioDev *dev, const VirtioEnv *env, const VirtioDeviceOps 
         if (r < 0)
                 return kerr(err, r, "%s: build PCI config space", ops->name);
         return pci_bus_add(env->pci, &dev->pci, err);
+}
+
+json_t *virtio_dev_stats(VirtioDev *dev) {
+        json_t *st = dev->ops->stats ? dev->ops->stats(dev) : NULL;
+        if (st && json_object_set_new(st, "device", json_string(dev->ops->name)) < 0) {
+                json_decref(st);
+                return NULL;
+        }
+        return st;
 }
 
 void virtio_dev_free(VirtioDev *dev) {

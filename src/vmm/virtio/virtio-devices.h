@@ -57,3 +57,7 @@ uint32_t virtio_balloon_actual(VirtioDev *balloon);
 
 /* Stop the device's backend (no more callbacks) and free it; NULL-safe. */
 void virtio_dev_free(VirtioDev *dev);
+
+/* The model's counters, {"device": "virtio-net", "tx_packets": ...} (a new reference), or NULL for a
+ * model that keeps none. Safe from any thread. */
+struct json_t *virtio_dev_stats(VirtioDev *dev);

@@ -40,6 +40,9 @@ typedef struct VirtioDeviceOps {
         void (*reset)(VirtioDev *dev);
         /* free the model (the struct embedding the VirtioDev) and its backend */
         void (*destroy)(VirtioDev *dev);
+        /* the model's counters as a new JSON object, for the control socket's `stats` (read from
+         * another thread: counters are updated and read with relaxed atomics); optional */
+        struct json_t *(*stats)(VirtioDev *dev);
 } VirtioDeviceOps;
 
 typedef struct MsixEntry {
