@@ -21,6 +21,7 @@ import shutil
 import socket
 import stat
 import subprocess
+import tempfile
 import time
 
 BUSYBOX = "/bin/busybox"
@@ -124,51 +125,84 @@ fi
             f.write(cpio)
         return out
 
-    def boot(self, timeout=600, memory="1G", cpus=2, append="", accel="tcg,thread=multi", quiet_limit=None):
+    def boot(self, timeout=600, memory="1G", cpus=2, append="", accel="tcg,thread=multi", quiet_limit=None,
+             quiet_after="KAPSEL-HARNESS"):
         """Boot L1 and return its console output. The run ends when L1 powers off, after `timeout`
-        seconds, or, with `quiet_limit`, once the console has been silent that long (a script that
-        prints a heartbeat is then known to have stalled). The last two end with a line
-        'HARNESS: timeout after N s' or 'HARNESS: stalled: ...' and what QEMU's monitor said of the
-        vCPUs at that moment."""
+        seconds, or, with `quiet_limit`, once the console has been silent that long after its first
+        `quiet_after` line (from then on a script that prints a heartbeat is known to have stalled;
+        before it the kernel boots quietly). The last two end with a line 'HARNESS: timeout after N s'
+        or 'HARNESS: stalled: ...' and what QEMU's monitor said of the vCPUs then. QEMU's own
+        stderr goes to <workdir>/qemu-stderr.log, not into the console text."""
         initrd = self.pack()
-        mon = os.path.join(self.workdir, "qemu-monitor.sock")
-        if os.path.exists(mon):
-            os.unlink(mon)
+        mondir = tempfile.mkdtemp(prefix="kapsel-qmp")     # short: a unix socket path has 108 bytes
+        mon = os.path.join(mondir, "monitor.sock")
         cmd = ["qemu-system-x86_64", "-M", "q35", "-accel", accel, "-cpu", "max",
                "-smp", str(cpus), "-m", memory, "-nographic", "-no-reboot", "-kernel", find_kernel(),
                "-initrd", initrd, "-append", "console=ttyS0 quiet panic=-1 " + append,
                "-monitor", "unix:%s,server=on,wait=off" % mon]
-        chunks = []
+        console = Console(os.path.join(self.workdir, "l1-console.live"))
         ending = None
-        # the console as it comes, to watch a long run: tail -f <workdir>/l1-console.live
-        with subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as p, \
-                open(os.path.join(self.workdir, "l1-console.live"), "wb") as live:
-            start = last = time.monotonic()
-            while True:
-                ready, _, _ = select.select([p.stdout], [], [], 1.0)
+        with open(os.path.join(self.workdir, "qemu-stderr.log"), "wb") as err:
+            p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
+        try:
+            start = time.monotonic()
+            while console.read(p.stdout, 1.0):
                 now = time.monotonic()
-                if ready:
-                    data = os.read(p.stdout.fileno(), 65536)
-                    if not data:
-                        break
-                    chunks.append(data)
-                    live.write(data)
-                    live.flush()
-                    last = now
-                elif now - start > timeout:
+                armed = quiet_limit and quiet_after.encode() in console.head
+                if now - start > timeout:
                     ending = "HARNESS: timeout after %d s" % timeout
-                elif quiet_limit and now - last > quiet_limit:
+                elif armed and now - console.last > quiet_limit:
                     ending = "HARNESS: stalled: no console output for %d s (at %d s)" % (quiet_limit, now - start)
                 if ending:
-                    # twice, 5 s apart: a vCPU that still runs moves its RIP and takes interrupts
+                    # twice, 5 s apart (still reading the console): a vCPU that still runs moves its
+                    # RIP and takes interrupts
                     ending += "\n" + monitor_report(mon, "t+0")
-                    time.sleep(5)
+                    wait_end = time.monotonic() + 5
+                    while time.monotonic() < wait_end and console.read(p.stdout, 0.5):
+                        pass
                     ending += "\n" + monitor_report(mon, "t+5")
-                    p.kill()
                     break
+        finally:
+            if p.poll() is None:
+                p.kill()
             p.wait()
-        out = b"".join(chunks).decode(errors="replace").replace("\r\n", "\n")
+            p.stdout.close()
+            console.close()
+            shutil.rmtree(mondir, ignore_errors=True)
+        out = console.text()
         return out + ("\n" + ending + "\n" if ending else "")
+
+
+class Console:
+    """What QEMU prints on the serial console: kept in memory and in a live file (tail -f it)."""
+
+    def __init__(self, live_path):
+        self.chunks = []
+        self.head = b""         # the first 64 KiB, to look for the first marker
+        self.last = time.monotonic()
+        self.live = open(live_path, "wb")
+
+    def read(self, pipe, wait):
+        """Wait up to `wait` s for output and keep it; False at EOF (QEMU exited)."""
+        ready, _, _ = select.select([pipe], [], [], wait)
+        if not ready:
+            return True
+        data = os.read(pipe.fileno(), 65536)
+        if not data:
+            return False
+        self.chunks.append(data)
+        if len(self.head) < 65536:
+            self.head += data[:65536 - len(self.head)]
+        self.live.write(data)
+        self.live.flush()
+        self.last = time.monotonic()
+        return True
+
+    def text(self):
+        return b"".join(self.chunks).decode(errors="replace").replace("\r\n", "\n")
+
+    def close(self):
+        self.live.close()
 
 
 # what to ask QEMU's monitor when L1 stops making progress: where each vCPU is, whether it halted
@@ -194,7 +228,9 @@ def monitor_report(path, tag, wait=3.0):
                     break
                 data += got
     except OSError as e:
-        return "HARNESS: qemu monitor: %s" % e
+        return "HARNESS: qemu monitor %s: %s" % (tag, e)
+    if not data:
+        return "HARNESS: qemu monitor %s: no answer in %.0f s" % (tag, wait)
     text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]|\r", "", data.decode(errors="replace"))
     keep = re.compile(r"^\s*(\* )?CPU ?#|^RIP=|^CS =|^CR0=|^EFER=|^IRQ statistics|^ *[0-9]+: *[0-9]+$")
     return "\n".join("HARNESS: qemu monitor %s: %s" % (tag, l) for l in text.splitlines() if keep.search(l))
