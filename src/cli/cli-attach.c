@@ -38,12 +38,34 @@ static void raw_tty(void) {
         }
 }
 
-static void send_size(int sock) {
+/* Our side of the socket. Frames to the monitor wait in `out` and go as the socket takes them, and
+ * stdin is read only while nothing waits: the monitor may stop reading us (an exec's stdin window
+ * is full) while it still sends output, which we must keep reading, or neither side moves again. */
+typedef struct StreamIo {
+        int sock;
+        AttachQueue out;
+} StreamIo;
+
+static void stream_io_done(StreamIo *io) {
+        attach_queue_done(&io->out);
+}
+
+/* Queue a frame and send what the socket takes now. */
+static int io_send(StreamIo *io, uint8_t type, const void *data, uint32_t len) {
+        int r = attach_queue_frame(&io->out, type, data, len);
+        if (r >= 0)
+                r = attach_queue_send(&io->out, io->sock, false);
+        if (r >= 0)
+                attach_queue_consume(&io->out, io->out.sent);
+        return r;
+}
+
+static void send_size(StreamIo *io) {
         struct winsize ws;
         if (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) < 0)
                 return;
         uint8_t b[4] = { ws.ws_row >> 8, ws.ws_row, ws.ws_col >> 8, ws.ws_col };
-        (void) attach_send(sock, ATTACH_RESIZE, b, 4);
+        (void) io_send(io, ATTACH_RESIZE, b, 4);
 }
 
 /* What one stream session does besides copying bytes. */
@@ -78,39 +100,39 @@ static int monitor_frame(int sock, const StreamMode *mode, const char *name, int
 }
 
 /* A signal to us: resize, detach, or forwarded (docker's sig-proxy). Returns 1 to end the session. */
-static int our_signal(Engine *e, const CtrRecord *rec, int sock, int sfd, const StreamMode *mode) {
+static int our_signal(Engine *e, const CtrRecord *rec, StreamIo *io, int sfd, const StreamMode *mode) {
         struct signalfd_siginfo si;
         if (read(sfd, &si, sizeof(si)) != sizeof(si))
                 return 0;
         if (si.ssi_signo == SIGWINCH)
-                send_size(sock);
+                send_size(io);
         else if (mode->vm_console)
                 return 1;       /* a signal detaches from a VM, it never reaches it */
         else if (mode->exec) {
                 uint8_t b[4];
                 vm_agent_put_u32(b, si.ssi_signo);
-                (void) attach_send(sock, ATTACH_SIGNAL, b, 4);
+                (void) io_send(io, ATTACH_SIGNAL, b, 4);
         } else
                 (void) ctr_kill(e, rec, (int) si.ssi_signo, NULL);
         return 0;
 }
 
 /* Our stdin -> the monitor. Returns 1 when Ctrl-] detached from a VM console. */
-static int our_input(int sock, struct pollfd *in, const StreamMode *mode) {
+static int our_input(StreamIo *io, bool *stdin_open, const StreamMode *mode) {
         static uint8_t buf[ATTACH_MAX_PAYLOAD];
         ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
         if (n <= 0) {
-                (void) attach_send(sock, ATTACH_CLOSE_STDIN, NULL, 0);
-                in->fd = -1;
+                (void) io_send(io, ATTACH_CLOSE_STDIN, NULL, 0);
+                *stdin_open = false;
                 return 0;
         }
         const uint8_t *esc = mode->vm_console && isatty(STDIN_FILENO) ? memchr(buf, 0x1d, (size_t) n) : NULL;
         if (esc) {
                 if (esc > buf)
-                        (void) attach_send(sock, ATTACH_STDIN, buf, (uint32_t) (esc - buf));
+                        (void) io_send(io, ATTACH_STDIN, buf, (uint32_t) (esc - buf));
                 return 1;
         }
-        (void) attach_send(sock, ATTACH_STDIN, buf, (uint32_t) n);
+        (void) io_send(io, ATTACH_STDIN, buf, (uint32_t) n);
         return 0;
 }
 
@@ -126,30 +148,36 @@ static int stream_loop(Engine *e, const CtrRecord *rec, int sock, const StreamMo
         sigaddset(&mask, SIGWINCH);
         sigprocmask(SIG_BLOCK, &mask, NULL);
         _cleanup_close_ int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+        _cleanup_(stream_io_done) StreamIo io = { .sock = sock };
         if (mode->tty && mode->with_stdin)
                 raw_tty();
         if (mode->tty)
-                send_size(sock);
-        if (mode->send_start && attach_send(sock, ATTACH_START, NULL, 0) < 0) {
+                send_size(&io);
+        int r = mode->send_start ? io_send(&io, ATTACH_START, NULL, 0) : 0;
+        if (r < 0) {
                 restore_tty();
-                return kerr(err, -errno, "start %s", rec->name);
+                return kerr(err, r, "start %s", rec->name);
         }
-        struct pollfd p[3] = { { .fd = sock, .events = POLLIN }, { .fd = sfd, .events = POLLIN },
-                               { .fd = mode->with_stdin ? STDIN_FILENO : -1, .events = POLLIN } };
-        int r = 0;
+        bool stdin_open = mode->with_stdin;
         while (r == 0) {
+                bool waiting = attach_queue_pending(&io.out) > 0;
+                struct pollfd p[3] = { { .fd = sock, .events = POLLIN | (waiting ? POLLOUT : 0) },
+                                       { .fd = sfd, .events = POLLIN },
+                                       { .fd = stdin_open && !waiting ? STDIN_FILENO : -1, .events = POLLIN } };
                 if (poll(p, 3, -1) < 0) {
                         if (errno == EINTR)
                                 continue;
                         r = kerr(err, -errno, "attach");
                         break;
                 }
-                if (p[0].revents)
+                if (p[0].revents & POLLOUT && attach_queue_send(&io.out, sock, false) >= 0)
+                        attach_queue_consume(&io.out, io.out.sent);
+                if (p[0].revents & (POLLIN | POLLHUP | POLLERR))
                         r = monitor_frame(sock, mode, rec->name, ret_code, err);
                 if (r == 0 && p[1].revents)
-                        r = our_signal(e, rec, sock, sfd, mode);
+                        r = our_signal(e, rec, &io, sfd, mode);
                 if (r == 0 && p[2].revents)
-                        r = our_input(sock, &p[2], mode);
+                        r = our_input(&io, &stdin_open, mode);
         }
         restore_tty();
         return r < 0 ? r : 0;

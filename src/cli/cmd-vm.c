@@ -106,9 +106,7 @@ static int vm_console(const KGlobals *g, int argc, char **argv, KError **err) {
         _cleanup_(ctr_record_freep) CtrRecord *rec = NULL;
         int r = k_open_one(g, argv[1], &e, &rec, err);
         if (r < 0)
-                return r;
-        if (rec->kind != CTR_KIND_VM)
-                return kerr_msg(err, KERR_USAGE, -EINVAL, "%s is a container; use 'kapsel attach %s'", rec->name, rec->name);
+                return r;       /* a container: refused by k_ctr_find (vm_verb "attach") */
         if (rec->state != CTR_RUNNING && rec->state != CTR_PAUSED)
                 return kerr_msg(err, KERR_STATE, -EINVAL, "VM %s is not running (it is %s)", rec->name,
                                 ctr_state_to_string(rec->state));

@@ -38,10 +38,11 @@ int k_open(const KGlobals *g, Engine **ret, KError **err);
 /* k_open, then every container and VM record, oldest first, each repaired (a row whose monitor died
  * says exited). Free the list with ctr_record_list_free. */
 int k_open_list(const KGlobals *g, Engine **ret, CtrRecord ***ret_list, size_t *ret_n, KError **err);
-/* k_open, then the record of container or VM `name` (a name, id or unique id prefix), repaired. */
-/* The container `name` (id, prefix or name) in an open engine, its state repaired; a container where
- * g->vm_verb wants a micro-VM is a usage error that says which verb takes it. */
+/* The container or VM `name` (a name, id or unique id prefix) in an open engine, its state
+ * repaired; a container where g->vm_verb wants a micro-VM is a usage error that says which verb
+ * takes it. */
 int k_ctr_find(const KGlobals *g, Engine *e, const char *name, CtrRecord **ret, KError **err);
+/* k_open, then k_ctr_find. */
 int k_open_one(const KGlobals *g, const char *name, Engine **ret, CtrRecord **ret_rec, KError **err);
 
 /* Listings (ps, images, volume ls, network ls): rows are JSON objects, printed as a table of
@@ -73,11 +74,11 @@ int k_attach_stream(Engine *e, const CtrRecord *rec, bool send_start, bool with_
  * exits. *ret_code: its exit code (0 when detached). */
 int k_start_new(Engine *e, const char *id, bool detach, bool remove_on_failure, bool with_stdin, int *ret_code,
                 KError **err);
+/* `kapsel top` of an --isolation=vm container: the guest agent's rows on stdout, its exit code. */
+int k_top_stream(Engine *e, const CtrRecord *rec, int *ret_code, KError **err);
 /* `exec` into an --isolation=vm container: send the EXEC `request` (vm-agent.h) to its monitor, which
  * relays to the guest agent, and stream like attach until the process exits (or, with `detach`,
  * started). Signals to us go to the exec'd process. Returns its exit code in *ret_code. */
-/* `kapsel top` of an --isolation=vm container: the guest agent's rows on stdout, its exit code. */
-int k_top_stream(Engine *e, const CtrRecord *rec, int *ret_code, KError **err);
 int k_exec_stream(Engine *e, const CtrRecord *rec, const char *request, bool tty, bool with_stdin, bool detach,
                   int *ret_code, KError **err);
 

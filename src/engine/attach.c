@@ -40,21 +40,21 @@ int attach_send(int fd, uint8_t type, const void *data, uint32_t len) {
         return 0;
 }
 
-int attach_queue_frame(AttachQueue *q, uint8_t type, const void *data, uint32_t len) {
-        uint8_t *b = realloc(q->buf, q->len + 5 + len);
+int attach_queue_raw(AttachQueue *q, const void *header, size_t hlen, const void *data, size_t len) {
+        uint8_t *b = realloc(q->buf, q->len + hlen + len);
         if (!b)
                 return -ENOMEM;
         q->buf = b;
-        b += q->len;
-        b[0] = type;
-        b[1] = (uint8_t) (len >> 24);
-        b[2] = (uint8_t) (len >> 16);
-        b[3] = (uint8_t) (len >> 8);
-        b[4] = (uint8_t) len;
+        memcpy(b + q->len, header, hlen);
         if (len)
-                memcpy(b + 5, data, len);
-        q->len += 5 + len;
+                memcpy(b + q->len + hlen, data, len);
+        q->len += hlen + len;
         return 0;
+}
+
+int attach_queue_frame(AttachQueue *q, uint8_t type, const void *data, uint32_t len) {
+        uint8_t h[5] = { type, (uint8_t) (len >> 24), (uint8_t) (len >> 16), (uint8_t) (len >> 8), (uint8_t) len };
+        return attach_queue_raw(q, h, sizeof(h), data, len);
 }
 
 int attach_queue_send(AttachQueue *q, int fd, bool wait) {

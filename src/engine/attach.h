@@ -47,6 +47,8 @@ typedef struct AttachQueue {
 
 /* Append one frame; -ENOMEM. */
 int attach_queue_frame(AttachQueue *q, uint8_t type, const void *data, uint32_t len);
+/* Append `hlen` header bytes and `len` payload bytes as they are (another framing); -ENOMEM. */
+int attach_queue_raw(AttachQueue *q, const void *header, size_t hlen, const void *data, size_t len);
 /* Send what `fd` takes now (MSG_DONTWAIT), or, with `wait`, all of it: 0, or -errno when the
  * peer is gone. */
 int attach_queue_send(AttachQueue *q, int fd, bool wait);

@@ -29,8 +29,11 @@ bool exec_relay_owns(const ExecRelay *x, int fd) {
         return by_client((ExecRelay *) x, fd) != NULL;
 }
 
-/* Close the client and forget the stream (closing the fd also takes it out of the monitor's epoll). */
+/* Hang up on the client and forget the stream. (Out of the epoll first: a forked child that still
+ * holds a copy of the fd would keep it registered past the close.) */
 static void stream_close(ExecRelay *x, ExecStream *s) {
+        if (x->epfd >= 0)
+                (void) epoll_ctl(x->epfd, EPOLL_CTL_DEL, s->client, NULL);
         safe_close(s->client);
         attach_queue_done(&s->out);
         *s = x->streams[--x->n_streams];
@@ -44,24 +47,68 @@ static void stream_watch(ExecRelay *x, ExecStream *s) {
         if (x->epfd < 0 || want == s->events)
                 return;
         struct epoll_event ev = { .events = want, .data.fd = s->client };
-        if (epoll_ctl(x->epfd, EPOLL_CTL_MOD, s->client, &ev) < 0 && errno == ENOENT)
-                (void) epoll_ctl(x->epfd, EPOLL_CTL_ADD, s->client, &ev);
-        s->events = want;
+        int r = epoll_ctl(x->epfd, EPOLL_CTL_MOD, s->client, &ev);
+        if (r < 0 && errno == ENOENT)
+                r = epoll_ctl(x->epfd, EPOLL_CTL_ADD, s->client, &ev);
+        if (r == 0)
+                s->events = want;
+}
+
+/* Send what the agent's socket takes now; EPOLLOUT while frames wait. */
+static void agent_flush(ExecRelay *x) {
+        if (x->agent_fd < 0)
+                return;
+        if (attach_queue_send(&x->to_agent, x->agent_fd, false) < 0)
+                return;         /* kapsel-vmm is gone: the EOF that follows ends the channel */
+        attach_queue_consume(&x->to_agent, x->to_agent.sent);
+        uint32_t want = EPOLLIN | (attach_queue_pending(&x->to_agent) ? EPOLLOUT : 0);
+        struct epoll_event ev = { .events = want, .data.fd = x->agent_fd };
+        if (x->epfd >= 0 && want != x->agent_events && epoll_ctl(x->epfd, EPOLL_CTL_MOD, x->agent_fd, &ev) == 0)
+                x->agent_events = want;
+}
+
+/* A frame for the agent: queued and sent as its socket takes it, so that the monitor never waits
+ * on the guest (which may stop reading hvc1 at any time). */
+static void agent_send(ExecRelay *x, uint8_t type, uint32_t id, const void *data, uint32_t len) {
+        uint8_t h[VM_AGENT_HEADER];
+        if (x->agent_fd < 0 || x->deaf)
+                return;
+        if (x->to_agent.len + sizeof(h) + len > EXEC_RELAY_AGENT_QUEUE_MAX) {
+                x->deaf = true;
+                return;
+        }
+        vm_agent_header(h, type, id, len);
+        if (attach_queue_raw(&x->to_agent, h, sizeof(h), data, len) < 0) {
+                x->deaf = true;
+                return;
+        }
+        agent_flush(x);
 }
 
 static void send_u32(ExecRelay *x, uint8_t type, uint32_t id, uint32_t v) {
         uint8_t b[4];
         vm_agent_put_u32(b, v);
-        if (x->agent_fd >= 0)
-                (void) vm_agent_send(x->agent_fd, type, id, b, sizeof(b));
+        agent_send(x, type, id, b, sizeof(b));
 }
 
 /* The client went away: the agent forgets the stream (the process keeps running, its output is
  * discarded in the guest), and so do we. */
 static void stream_gone(ExecRelay *x, ExecStream *s) {
-        if (x->agent_fd >= 0 && !s->exited)
-                (void) vm_agent_send(x->agent_fd, ATTACH_GONE, s->id, NULL, 0);
+        if (!s->exited)
+                agent_send(x, ATTACH_GONE, s->id, NULL, 0);
         stream_close(x, s);
+}
+
+/* After an entry point: a channel the guest broke, or stopped reading, ends here (never inside a
+ * callback that still walks the streams). */
+static void channel_check(ExecRelay *x) {
+        if (x->broken) {
+                log_error("exec: the guest agent broke the protocol; closing its channel");
+                exec_relay_end(x, 125, "kapsel: exec: the guest agent broke the protocol\n");
+        } else if (x->deaf && x->agent_fd >= 0) {
+                log_error("exec: the guest agent stopped reading its channel; closing it");
+                exec_relay_end(x, 125, "kapsel: exec: the guest agent stopped reading its channel\n");
+        }
 }
 
 /* Output payload bytes in the whole frames the client has (of those sent): what the agent may send
@@ -130,7 +177,8 @@ int exec_relay_start(ExecRelay *x, int agent_fd) {
         }
         memset(x->reader, 0, sizeof(*x->reader));
         x->agent_fd = agent_fd;
-        x->broken = false;
+        x->agent_events = EPOLLIN;
+        x->broken = x->deaf = false;
         return 0;
 }
 
@@ -153,10 +201,8 @@ void exec_relay_open(ExecRelay *x, int client, uint8_t type, const void *req, ui
         }
         ExecStream *s = &x->streams[x->n_streams++];
         *s = (ExecStream) { .id = new_id(x), .client = client, .events = EPOLLIN };
-        if (vm_agent_send(x->agent_fd, type, s->id, req, len) < 0) {
-                client_exit(client, 125, "kapsel: exec: the guest agent channel failed\n");
-                stream_close(x, s);
-        }
+        agent_send(x, type, s->id, req, len);
+        channel_check(x);
 }
 
 /* Frames a client may send on an exec stream; anything else is dropped. */
@@ -175,23 +221,29 @@ static void client_read(ExecRelay *x, ExecStream *s) {
         }
         if (!client_frame_ok(type) || x->agent_fd < 0)
                 return;
-        (void) vm_agent_send(x->agent_fd, type, s->id, buf, len);
+        agent_send(x, type, s->id, buf, len);
         if (type == ATTACH_STDIN) {
                 s->stdin_unacked += len;
                 stream_watch(x, s);
         }
 }
 
-void exec_relay_client_event(ExecRelay *x, int client, uint32_t events) {
-        ExecStream *s = by_client(x, client);
-        if (s && (events & EPOLLOUT) && !stream_flush(x, s))
+static void client_event(ExecRelay *x, ExecStream *s, uint32_t events) {
+        if ((events & EPOLLOUT) && !stream_flush(x, s))
                 return;
-        if (!s || !(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+        if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
                 return;
         if (s->events & EPOLLIN)
                 client_read(x, s);
         else if (events & (EPOLLHUP | EPOLLERR))
                 stream_gone(x, s);     /* not reading it now, but it is gone */
+}
+
+void exec_relay_client_event(ExecRelay *x, int client, uint32_t events) {
+        ExecStream *s = by_client(x, client);
+        if (s)
+                client_event(x, s, events);
+        channel_check(x);
 }
 
 /* Frames the agent may send: output, STARTED, EXIT (which ends the stream) and ACK. */
@@ -238,12 +290,21 @@ void exec_relay_agent_input(ExecRelay *x) {
                         exec_relay_end(x, 137, NULL);
                         return;
                 }
-                if (vm_agent_feed(x->reader, buf, (size_t) n, agent_frame, x) < 0 || x->broken) {
-                        log_error("exec: the guest agent broke the protocol; closing its channel");
-                        exec_relay_end(x, 125, "kapsel: exec: the guest agent broke the protocol\n");
+                if (vm_agent_feed(x->reader, buf, (size_t) n, agent_frame, x) < 0)
+                        x->broken = true;
+                if (x->broken || x->deaf) {
+                        channel_check(x);
                         return;
                 }
         }
+}
+
+void exec_relay_agent_event(ExecRelay *x, uint32_t events) {
+        if (events & EPOLLOUT)
+                agent_flush(x);
+        if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+                exec_relay_agent_input(x);
+        channel_check(x);
 }
 
 void exec_relay_end(ExecRelay *x, int code, const char *message) {
@@ -261,6 +322,7 @@ void exec_relay_end(ExecRelay *x, int code, const char *message) {
                 stream_close(x, s);
         }
         x->agent_fd = safe_close(x->agent_fd);
+        attach_queue_done(&x->to_agent);
 }
 
 void exec_relay_done(ExecRelay *x) {

@@ -346,22 +346,24 @@ static void broadcast(Monitor *m, uint8_t type, const void *data, size_t len) {
  * behind (`kapsel run ... | slow-reader`) gets it from a child that waits for it, so the monitor
  * itself exits now: `stop` and `rm`, which wait for the monitor, do not wait for a reader. */
 static void clients_finish(Monitor *m) {
-        bool behind = false;
-        for (size_t i = 0; i < m->n_clients; i++) {
+        /* those that have everything (or are gone) are done with */
+        for (size_t i = 0; i < m->n_clients;) {
                 Client *c = &m->clients[i];
-                behind |= attach_queue_send(&c->out, c->fd, false) >= 0 && attach_queue_pending(&c->out) > 0;
+                if (attach_queue_send(&c->out, c->fd, false) < 0 || attach_queue_pending(&c->out) == 0)
+                        client_remove(m, c, true);
+                else
+                        i++;
         }
-        pid_t pid = behind ? fork() : 1;
-        if (pid > 0)
+        if (m->n_clients == 0)
                 return;
-        if (pid == 0) {
-                m->listen_fd = safe_close(m->listen_fd);
-                (void) prctl(PR_SET_NAME, "kapsel-flush");
-        }
+        pid_t pid = fork();
+        if (pid != 0)
+                return;         /* (no child: the slow readers lose the rest, the monitor does not wait) */
+        m->listen_fd = safe_close(m->listen_fd);
+        (void) prctl(PR_SET_NAME, "kapsel-flush");
         for (size_t i = 0; i < m->n_clients; i++)
                 (void) attach_queue_send(&m->clients[i].out, m->clients[i].fd, true);
-        if (pid == 0)
-                _exit(0);
+        _exit(0);
 }
 
 /* A guest's setup error (--isolation=vm): to the log and the clients, as the process's stderr. */
@@ -509,7 +511,7 @@ static void monitor_loop(Monitor *m) {
                         else if (fd == m->listen_fd)
                                 accept_client(m);
                         else if (fd == m->exec.agent_fd)
-                                exec_relay_agent_input(&m->exec);
+                                exec_relay_agent_event(&m->exec, evs[i].events);
                         else if (exec_relay_owns(&m->exec, fd))
                                 exec_relay_client_event(&m->exec, fd, evs[i].events);
                         else if (fd == m->out_fd || fd == m->err_fd || fd == m->master) {

@@ -71,9 +71,12 @@ static void pci_down(Vm *vm) {
         vm->pci = NULL;
 }
 
-static int virtio_add(Vm *vm, int r, VirtioDev *dev) {
+/* virtio_add(vm, virtio_X_create(..., &d, err), &d): records *d once the create has returned. (A
+ * plain `d` argument would be read before the call, in whatever order the compiler evaluates
+ * arguments: gcc read it first, so the table held NULL and missed the last device.) */
+static int virtio_add(Vm *vm, int r, VirtioDev *const *dev) {
         if (r >= 0)
-                vm->virtio[vm->n_virtio++] = dev;
+                vm->virtio[vm->n_virtio++] = *dev;
         return r;
 }
 
@@ -86,30 +89,30 @@ static int virtio_up(Vm *vm, KError **err) {
         int r = 0;
         for (unsigned i = 0; i < c->n_disks && r >= 0; i++) {
                 VirtioBlkConfig bc = { .path = c->disks[i].path, .readonly = c->disks[i].readonly };
-                r = virtio_add(vm, virtio_blk_create(&env, &bc, &d, err), d);
+                r = virtio_add(vm, virtio_blk_create(&env, &bc, &d, err), &d);
         }
         if (r >= 0 && c->tap) {
                 /* default MAC: locally administered, stable per tap name would be nicer; fixed prefix */
                 VirtioNetConfig nc = { .tap = c->tap, .mac = { 0x02, 0x6b, 0x70, 0x73, 0x00, 0x01 } };
                 if (c->has_mac)
                         memcpy(nc.mac, c->mac, 6);
-                r = virtio_add(vm, virtio_net_create(&env, &nc, &d, err), d);
+                r = virtio_add(vm, virtio_net_create(&env, &nc, &d, err), &d);
         }
         if (r >= 0 && c->rng)
-                r = virtio_add(vm, virtio_rng_create(&env, &d, err), d);
+                r = virtio_add(vm, virtio_rng_create(&env, &d, err), &d);
         if (r >= 0 && c->balloon) {
-                r = virtio_add(vm, virtio_balloon_create(&env, &d, err), d);
+                r = virtio_add(vm, virtio_balloon_create(&env, &d, err), &d);
                 if (r >= 0)
                         vm->balloon = d;
         }
         if (r >= 0 && c->virtio_console) {
                 VirtioConsoleConfig cc = { .in_fd = vm->vcon_in_fd, .out_fd = vm->vcon_out_fd };
-                r = virtio_add(vm, virtio_console_create(&env, &cc, &d, err), d);
+                r = virtio_add(vm, virtio_console_create(&env, &cc, &d, err), &d);
         }
         /* after hvc0 on the bus: the guest names consoles in probe (PCI) order, so this is hvc1 */
         if (r >= 0 && vm->agent_fd >= 0) {
                 VirtioConsoleConfig cc = { .in_fd = vm->agent_fd, .out_fd = vm->agent_fd };
-                r = virtio_add(vm, virtio_console_create(&env, &cc, &d, err), d);
+                r = virtio_add(vm, virtio_console_create(&env, &cc, &d, err), &d);
         }
         if (r < 0)
                 virtio_down(vm);        /* the stage failed as a whole: vm_devices_exit skips it */

@@ -2,7 +2,8 @@
 /* What a device model may ask of the VMM, and nothing more: interrupts, doorbell eventfds and a
  * place in the event loop. Devices see only this struct (plus GuestMem and the buses), so each one
  * is testable with a fake VmmHost that records interrupts and runs callbacks by hand (TinyEMU's
- * shape). The real implementation (KVM irqfd/ioeventfd + one epoll thread) lives in the VMM core. */
+ * shape). The real implementation (KVM_IRQ_LINE / KVM_SIGNAL_MSI, ioeventfd doorbells, one epoll
+ * thread) lives in the VMM core. */
 #pragma once
 
 #include <stdbool.h>

@@ -182,7 +182,9 @@ n=$(wc -c < /tmp/big.out)
 quick=$(awk -v a=$t0 -v b=$t1 'BEGIN { print (b - a < 6) ? "yes" : "no" }')
 [ "$o" = while-stalled ] && [ $quick = yes ] && [ "$n" = 3000009 ] && tail -n 1 /tmp/big.out | grep -q big-done && report isolation-vm-exec-slow-client ok || report isolation-vm-exec-slow-client fail "other=$o took $t0..$t1 bytes=$n tail=$(tail -c 100 /tmp/big.out)"
 o=$(head -c 1000000 /dev/zero | $K exec -i g2 sh -c 'sleep 5; wc -c' 2>&1)
-[ "$(echo $o)" = 1000000 ] && report isolation-vm-exec-stdin-window ok || report isolation-vm-exec-stdin-window fail "$o"
+# and a process that echoes its stdin: input and output windows at once, neither side stuck
+o2=$(head -c 3000000 /dev/zero | $K exec -i g2 cat | wc -c)
+[ "$(echo $o)" = 1000000 ] && [ "$(echo $o2)" = 3000000 ] && report isolation-vm-exec-stdin-window ok || report isolation-vm-exec-stdin-window fail "late-reader=$o echo=$o2"
 # top: the guest agent lists the container's processes (the main one, what it started), not init
 o=$($K top g2 2>&1); rc=$?
 [ $rc = 0 ] && echo "$o" | head -n 1 | grep -q "^PID  *USER  *CMD$" && echo "$o" | grep -q "^[0-9][0-9]*  *0  *sleep 600$" && echo "$o" | grep -q "httpd -p 8080" && [ $(echo "$o" | grep -c "^1 ") = 0 ] && report isolation-vm-top ok || report isolation-vm-top fail "rc=$rc $o"

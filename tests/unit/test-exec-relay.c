@@ -3,8 +3,8 @@
  * tagged with the client's stream, agent frames reach only their client, EXIT ends a stream, a
  * client that goes away is reported GONE, a guest breaking the protocol ends every stream with an
  * error, and flow control: a client that stops reading blocks nothing (its output waits, unacknowledged),
- * a process that does not take its stdin stops the relay reading that client. The agent and the
- * clients are socketpairs. */
+ * a process that does not take its stdin stops the relay reading that client, a guest that stops
+ * reading its channel blocks nothing either. The agent and the clients are socketpairs. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -359,6 +359,51 @@ static void test_window_overrun(void **state) {
         rig_down(&r);
 }
 
+/* A guest that stops reading its channel: the relay queues what the agent has not taken and goes
+ * on (nothing blocks); once the agent reads again, everything arrives in order. */
+static void test_agent_not_reading(void **state) {
+        (void) state;
+        Rig r;
+        rig_up_watched(&r);
+        int size = 4096;
+        assert_int_equal(setsockopt(r.x.agent_fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size)), 0);
+        assert_int_equal(setsockopt(r.agent, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size)), 0);
+        struct epoll_event ev = { .events = EPOLLIN, .data.fd = r.x.agent_fd };
+        assert_int_equal(epoll_ctl(r.ep, EPOLL_CTL_ADD, r.x.agent_fd, &ev), 0);
+        int relay_c, c = small_client(&r, &relay_c);
+        static uint8_t data[ATTACH_MAX_PAYLOAD];
+        for (int i = 0; i < 3; i++) {
+                memset(data, 'a' + i, sizeof(data));
+                assert_int_equal(attach_send(c, ATTACH_STDIN, data, sizeof(data)), 0);
+                exec_relay_client_event(&r.x, relay_c, EPOLLIN);
+        }
+        assert_true(attach_queue_pending(&r.x.to_agent) > 0);
+        assert_true(r.x.agent_events & EPOLLOUT);
+        assert_int_equal(r.x.n_streams, 1);
+        /* the agent reads: the relay sends the rest as it can; 3 STDIN frames, in order */
+        static uint8_t in[4 * (VM_AGENT_HEADER + ATTACH_MAX_PAYLOAD)];
+        size_t have = 0;
+        for (int spins = 0; have < sizeof(in) && spins < 100000; spins++) {
+                exec_relay_agent_event(&r.x, EPOLLOUT);
+                ssize_t n = recv(r.agent, in + have, sizeof(in) - have, MSG_DONTWAIT);
+                if (n > 0)
+                        have += (size_t) n;
+                else if (!attach_queue_pending(&r.x.to_agent))
+                        break;
+        }
+        assert_int_equal(have, 3 * (VM_AGENT_HEADER + ATTACH_MAX_PAYLOAD));
+        for (int i = 0; i < 3; i++) {
+                const uint8_t *f = in + (size_t) i * (VM_AGENT_HEADER + ATTACH_MAX_PAYLOAD);
+                assert_int_equal(f[0], ATTACH_STDIN);
+                assert_int_equal(vm_agent_get_u32(f + 5), ATTACH_MAX_PAYLOAD);
+                assert_int_equal(f[VM_AGENT_HEADER], 'a' + i);
+                assert_int_equal(f[VM_AGENT_HEADER + ATTACH_MAX_PAYLOAD - 1], 'a' + i);
+        }
+        assert_false(r.x.agent_events & EPOLLOUT);
+        close(c);
+        rig_down(&r);
+}
+
 int main(void) {
         signal(SIGPIPE, SIG_IGN);
         const struct CMUnitTest tests[] = {
@@ -368,6 +413,7 @@ int main(void) {
                 cmocka_unit_test(test_stalled_client),
                 cmocka_unit_test(test_stdin_window),
                 cmocka_unit_test(test_window_overrun),
+                cmocka_unit_test(test_agent_not_reading),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
