@@ -112,6 +112,9 @@ st=$(kapsel-vmm ctl $CTL '{"cmd":"stats"}')
 # the reply's key order is not part of the protocol: check each key on its own
 case "$st" in *'"ok":true'*) ok1=y;; *) ok1=n;; esac
 case "$st" in *'"exits"'*) ok2=y;; *) ok2=n;; esac
+# every device model's counters (a NULL in the device table once killed kapsel-vmm here)
+case "$st" in *'"virtio-net"'*'"virtio-balloon"'*|*'"virtio-balloon"'*'"virtio-net"'*) ;; *) ok2=n;; esac
+case "$st" in *'"tx_packets"'*) ;; *) ok2=n;; esac
 if [ $ok1 = y ] && [ $ok2 = y ]; then report control-stats ok; else report control-stats fail "$st $(dmesg | grep -iE 'type=1326|segfault|traps:|general protection' | tail -n 3) $(tail -n 5 /tmp/dev.out)"; fi
 # pause: no guest output for 2 s; resume: ticks again
 p=$(kapsel-vmm ctl $CTL '{"cmd":"pause"}')
