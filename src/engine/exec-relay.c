@@ -102,10 +102,12 @@ static void stream_gone(ExecRelay *x, ExecStream *s) {
 /* After an entry point: a channel the guest broke, or stopped reading, ends here (never inside a
  * callback that still walks the streams). */
 static void channel_check(ExecRelay *x) {
+        if (x->agent_fd < 0)
+                return;         /* ended already (the flags stay until the next start) */
         if (x->broken) {
                 log_error("exec: the guest agent broke the protocol; closing its channel");
                 exec_relay_end(x, 125, "kapsel: exec: the guest agent broke the protocol\n");
-        } else if (x->deaf && x->agent_fd >= 0) {
+        } else if (x->deaf) {
                 log_error("exec: the guest agent stopped reading its channel; closing it");
                 exec_relay_end(x, 125, "kapsel: exec: the guest agent stopped reading its channel\n");
         }
