@@ -18,10 +18,11 @@ L1_PRELUDE, which gives it these shell functions:
 
 Investigation knobs (defaults are what CI runs): KAPSEL_NESTED_ACCEL (QEMU -accel, default
 tcg,thread=multi) and KAPSEL_NESTED_L1_CPUS (L1 vCPUs, default 2). With 2 L1 vCPUs under TCG,
-L1 marks its TSC unsynchronized and runs on HPET; an L1 occasionally stalls as a whole (boot()
-boots it again; QEMU's monitor then showed one vCPU frozen on one instruction with interrupts off
-and the other spinning with interrupts off: an emulator-side hang, not a guest loop) and, with thread=single, an L2 guest was seen spinning with
-no exits. With 1 L1 vCPU, L1 keeps a stable TSC (slower boots).
+L1 marks its TSC unsynchronized and runs on HPET. An L1 occasionally stalls as a whole (boot()
+boots it again): QEMU's monitor then showed one vCPU frozen on one instruction with interrupts off
+and the other spinning with interrupts off, an emulator-side hang, not a guest loop. With
+thread=single an L2 guest was seen spinning with no exits. With 1 L1 vCPU, L1 keeps a stable TSC
+(slower boots).
 """
 import os
 import re
