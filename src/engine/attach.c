@@ -12,8 +12,17 @@
 #include "cleanup.h"
 #include "fd-util.h"
 
+static void attach_header(uint8_t h[ATTACH_HEADER], uint8_t type, uint32_t len) {
+        h[0] = type;
+        h[1] = (uint8_t) (len >> 24);
+        h[2] = (uint8_t) (len >> 16);
+        h[3] = (uint8_t) (len >> 8);
+        h[4] = (uint8_t) len;
+}
+
 int attach_send(int fd, uint8_t type, const void *data, uint32_t len) {
-        uint8_t h[5] = { type, len >> 24, len >> 16, len >> 8, len };
+        uint8_t h[ATTACH_HEADER];
+        attach_header(h, type, len);
         struct iovec iov[2] = { { h, sizeof(h) }, { (void *) data, len } };
         struct msghdr m = { .msg_iov = iov, .msg_iovlen = len ? 2 : 1 };
         size_t total = sizeof(h) + len, done = 0;
@@ -53,7 +62,8 @@ int attach_queue_raw(AttachQueue *q, const void *header, size_t hlen, const void
 }
 
 int attach_queue_frame(AttachQueue *q, uint8_t type, const void *data, uint32_t len) {
-        uint8_t h[5] = { type, (uint8_t) (len >> 24), (uint8_t) (len >> 16), (uint8_t) (len >> 8), (uint8_t) len };
+        uint8_t h[ATTACH_HEADER];
+        attach_header(h, type, len);
         return attach_queue_raw(q, h, sizeof(h), data, len);
 }
 

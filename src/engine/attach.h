@@ -35,6 +35,7 @@ enum {
 };
 
 #define ATTACH_MAX_PAYLOAD (64 * 1024)
+#define ATTACH_HEADER 5         /* type, big-endian payload length */
 
 int attach_send(int fd, uint8_t type, const void *data, uint32_t len);
 

@@ -47,10 +47,7 @@ static void stream_watch(ExecRelay *x, ExecStream *s) {
         if (x->epfd < 0 || want == s->events)
                 return;
         struct epoll_event ev = { .events = want, .data.fd = s->client };
-        int r = epoll_ctl(x->epfd, EPOLL_CTL_MOD, s->client, &ev);
-        if (r < 0 && errno == ENOENT)
-                r = epoll_ctl(x->epfd, EPOLL_CTL_ADD, s->client, &ev);
-        if (r == 0)
+        if (epoll_ctl(x->epfd, EPOLL_CTL_MOD, s->client, &ev) == 0)
                 s->events = want;
 }
 
@@ -118,14 +115,14 @@ static void channel_check(ExecRelay *x) {
 static size_t frames_sent(const AttachQueue *q, uint32_t *ret_payload) {
         size_t off = 0;
         uint32_t payload = 0;
-        while (off + 5 <= q->sent) {
+        while (off + ATTACH_HEADER <= q->sent) {
                 const uint8_t *h = q->buf + off;
                 uint32_t len = vm_agent_get_u32(h + 1);
-                if (off + 5 + len > q->sent)
+                if (off + ATTACH_HEADER + len > q->sent)
                         break;
                 if (h[0] == ATTACH_STDOUT || h[0] == ATTACH_STDERR)
                         payload += len;
-                off += 5 + len;
+                off += ATTACH_HEADER + len;
         }
         *ret_payload = payload;
         return off;
@@ -152,7 +149,7 @@ static bool stream_flush(ExecRelay *x, ExecStream *s) {
 
 /* Queue one attach frame for the client and send what it takes. */
 static bool stream_queue(ExecRelay *x, ExecStream *s, uint8_t type, const void *data, uint32_t len) {
-        if (s->out.len + 5 + len > EXEC_RELAY_QUEUE_MAX) {
+        if (s->out.len + ATTACH_HEADER + len > EXEC_RELAY_QUEUE_MAX) {
                 x->broken = true;       /* the guest ignores the window */
                 return false;
         }

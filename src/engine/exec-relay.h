@@ -23,7 +23,7 @@
 #define EXEC_RELAY_MAX_STREAMS 64
 /* A stream's queue for its client: what a guest within its window can make us hold (every frame at
  * least 1 payload byte behind a 5-byte header), plus STARTED and EXIT. More is a protocol error. */
-#define EXEC_RELAY_QUEUE_MAX (6 * (VM_AGENT_WINDOW + VM_AGENT_MAX_PAYLOAD) + 64)
+#define EXEC_RELAY_QUEUE_MAX ((ATTACH_HEADER + 1) * (VM_AGENT_WINDOW + VM_AGENT_MAX_PAYLOAD) + 64)
 /* Frames for the agent that the guest has not read yet: every stream's stdin window, and room for
  * the small ones (ACK, SIGNAL, RESIZE, GONE). A guest that lets more pile up has stopped reading its
  * channel, which then ends. */
@@ -58,9 +58,10 @@ typedef struct ExecRelay {
 int exec_relay_start(ExecRelay *x, int agent_fd);
 /* Is `fd` an exec client of this relay? */
 bool exec_relay_owns(const ExecRelay *x, int fd);
-/* A client sent a request that opens a stream (`type` EXEC with the request JSON, or TOP): it
- * becomes a stream and the request goes to the agent. On failure the client gets "kapsel: <why>" on
- * stderr and EXIT 125, and is closed. Either way the client fd belongs to the relay now. */
+/* A client (registered in epfd for EPOLLIN, as the monitor's accept does) sent a request that
+ * opens a stream (`type` EXEC with the request JSON, or TOP): it becomes a stream and the request
+ * goes to the agent. On failure the client gets "kapsel: <why>" on stderr and EXIT 125, and is
+ * closed. Either way the client fd belongs to the relay now. */
 void exec_relay_open(ExecRelay *x, int client, uint8_t type, const void *req, uint32_t len);
 /* epoll `events` on an exec client: queued output goes out (EPOLLOUT); a frame from the client is
  * forwarded (EPOLLIN), or the stream is ended (EOF, a hangup: the client went away, the process

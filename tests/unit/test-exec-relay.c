@@ -51,10 +51,14 @@ static void rig_down(Rig *r) {
         safe_close(r->ep);
 }
 
-/* A client: our end returned, the relay's end opened as an exec stream with `req`. */
+/* A client: our end returned, the relay's end (registered in r->ep, as the monitor's accept does)
+ * opened as an exec stream with `req`. */
 static int client_open(Rig *r, const char *req) {
         int sp[2];
         assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
+        struct epoll_event ev = { .events = EPOLLIN, .data.fd = sp[0] };
+        if (r->ep >= 0)
+                assert_int_equal(epoll_ctl(r->ep, EPOLL_CTL_ADD, sp[0], &ev), 0);
         exec_relay_open(&r->x, sp[0], ATTACH_EXEC, req, (uint32_t) strlen(req));
         return sp[1];
 }
@@ -212,8 +216,6 @@ static int small_client(Rig *r, int *ret_relay_end) {
         ExecStream *s = &r->x.streams[r->x.n_streams - 1];
         assert_int_equal(setsockopt(s->client, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size)), 0);
         assert_int_equal(setsockopt(c, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size)), 0);
-        struct epoll_event ev = { .events = EPOLLIN, .data.fd = s->client };
-        assert_int_equal(epoll_ctl(r->ep, EPOLL_CTL_ADD, s->client, &ev), 0);
         *ret_relay_end = s->client;
         return c;
 }
