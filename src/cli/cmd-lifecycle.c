@@ -238,23 +238,6 @@ K_VERB(rename) {
         return ctr_modify(e, rec->id, set_name, argv[2], err);
 }
 
-K_VERB(container_prune) {
-        _cleanup_(engine_freep) Engine *e = NULL;
-        CtrRecord **list;
-        size_t n;
-        int r = k_open_list(g, &e, &list, &n, err);
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < n; i++) {
-                if (list[i]->state != CTR_EXITED && list[i]->state != CTR_CREATED)
-                        continue;
-                if (ctr_remove(e, list[i]->id, NULL) >= 0)
-                        printf("%s\n", list[i]->id);
-        }
-        ctr_record_list_free(list, n);
-        return 0;
-}
-
 K_VERB(attach) {
         static const struct option opts[] = { { "no-stdin", no_argument, NULL, 'n' }, { "help", no_argument, NULL, 'h' }, {} };
         bool with_stdin = true;

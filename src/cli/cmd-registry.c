@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "kapsel-cli.h"
 #include "path-util.h"
 #include "registry.h"
@@ -46,6 +47,7 @@ static int parse_reg_flags(const char *verb, int argc, char **argv, RegistryOpti
                 }
         if (!o->password)
                 o->password = getenv("KAPSEL_REGISTRY_PASSWORD");
+        o->credentials = auth_registry_credentials;     /* `kapsel login`'s, when no -u */
         if (argc - optind != 1)
                 return k_usage(err, verb, "expected exactly one IMAGE reference");
         return 0;
