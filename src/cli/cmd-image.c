@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "events.h"
 #include "ctr-inspect.h"
 #include "json-util.h"
 #include "kapsel-cli.h"
@@ -141,8 +142,15 @@ K_VERB(rmi) {
                 }
                 if ((r = image_remove(s, argv[i], force, &untagged, err)) < 0)
                         break;
-                if (untagged)
+                if (untagged) {
+                        events_emit(e->root, "image", "untag", img->id, json_pack("{s:s}", "name", untagged));
                         printf("Untagged: %s\n", untagged);
+                }
+                _cleanup_(image_freep) Image *left = NULL;
+                if (image_lookup(s, img->id, &left, NULL) < 0) {       /* the last name went: the image too */
+                        events_emit(e->root, "image", "delete", img->id, json_pack("{s:s}", "name", argv[i]));
+                        printf("Deleted: %s\n", img->id);
+                }
         }
         uint64_t freed = 0;
         if (r >= 0)
@@ -156,7 +164,9 @@ K_VERB(tag) {
         _cleanup_(engine_freep) Engine *e = NULL;
         ImageStore *s;
         int r = open_store(g, &e, &s, err);
-        return r < 0 ? r : image_tag(s, argv[1], argv[2], err);
+        if (r >= 0 && (r = image_tag(s, argv[1], argv[2], err)) >= 0)
+                events_emit(e->root, "image", "tag", argv[2], json_pack("{s:s}", "name", argv[2]));
+        return r;
 }
 
 K_VERB(image_inspect) {

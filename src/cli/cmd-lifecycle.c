@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "events.h"
 #include "container.h"
 #include "ctr-ops.h"
 #include "fd-util.h"
@@ -186,7 +187,10 @@ static int do_pause(Engine *e, CtrRecord *rec, void *userdata, KError **err) {
                 return vm_pause(e, rec, pause, err);
         int r = container_pause(e->runtime_root, rec->id, pause, err);
         CtrState s = pause ? CTR_PAUSED : CTR_RUNNING;
-        return r < 0 ? r : ctr_modify(e, rec->id, set_state, &s, err);
+        if (r >= 0 && (r = ctr_modify(e, rec->id, set_state, &s, err)) >= 0)
+                events_emit(e->root, "container", pause ? "pause" : "unpause", rec->id,
+                            events_ctr_attrs(rec->image, rec->name, rec->config));
+        return r;
 }
 
 K_VERB(pause) {

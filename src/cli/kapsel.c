@@ -76,6 +76,10 @@ static const KVerb verbs[] = {
           "Credentials are checked, then kept in docker's config.json ($DOCKER_CONFIG, else ~/.docker), where\n"
           "pull and push find them.\n\nExample:\n  echo \"$PASS\" | kapsel login -u me --password-stdin 127.0.0.1:5000" },
         { "logout", k_logout, "[SERVER]", "forget the credentials of a registry", NULL },
+        { "events", k_events, "[--since T] [--until T] [-f KEY=VAL] [--format TEMPLATE]", "show events as they happen",
+          "Follows until Ctrl-C (or --until). T: unix seconds, RFC 3339 or a duration before now (10m).\n"
+          "Filters: type=container|image|volume|network, event=start|die|..., container=, image=, volume=,\n"
+          "  network=, label=K[=V]\n\nExample:\n  kapsel events --since 10m -f type=container -f event=die --format '{{json .}}'" },
         { "port", k_port, "CONTAINER", "list a container's port maps", NULL },
         { "network-create", k_network_create, "[--subnet CIDR] [--gateway IP] [--internal] [-l K=V] [-o OPT] NAME",
           "create a bridge network",
@@ -132,7 +136,7 @@ static const struct {
         { "volume", "create", "volume-create" }, { "volume", "ls", "volume-ls" }, { "volume", "list", "volume-ls" },
         { "volume", "inspect", "volume-inspect" }, { "volume", "rm", "volume-rm" }, { "volume", "prune", "volume-prune" },
         { "system", "prune", "system-prune" },  { "system", "df", "system-df" },
-        { "system", "info", "info" },
+        { "system", "info", "info" },       { "system", "events", "events" },
 };
 
 static const KVerb *find_verb(const char *name) {
