@@ -80,6 +80,10 @@ static const KVerb verbs[] = {
           "Follows until Ctrl-C (or --until). T: unix seconds, RFC 3339 or a duration before now (10m).\n"
           "Filters: type=container|image|volume|network, event=start|die|..., container=, image=, volume=,\n"
           "  network=, label=K[=V]\n\nExample:\n  kapsel events --since 10m -f type=container -f event=die --format '{{json .}}'" },
+        { "update", k_update, "[--memory N] [--memory-swap N] [--cpus N] [--cpu-shares N] [--pids-limit N] [--restart P] CONTAINER...",
+          "change the limits or restart policy of containers",
+          "Running containers get the new limits at once; every container keeps them for its next start.\n\n"
+          "Example:\n  kapsel update --memory 256m --cpus 0.5 --restart on-failure:3 web" },
         { "port", k_port, "CONTAINER", "list a container's port maps", NULL },
         { "network-create", k_network_create, "[--subnet CIDR] [--gateway IP] [--internal] [-l K=V] [-o OPT] NAME",
           "create a bridge network",
@@ -128,7 +132,7 @@ static const struct {
         { "image", "inspect", "image-inspect" }, { "image", "history", "history" }, { "image", "prune", "image-prune" },
         { "image", "load", "load" },        { "image", "save", "save" },     { "image", "import", "import" },
         { "container", "cp", "cp" },        { "container", "commit", "commit" }, { "system", "check", "system-check" },
-        { "container", "port", "port" },
+        { "container", "port", "port" },    { "container", "update", "update" },
         { "network", "create", "network-create" }, { "network", "ls", "network-ls" }, { "network", "list", "network-ls" },
         { "network", "inspect", "network-inspect" }, { "network", "rm", "network-rm" },
         { "network", "prune", "network-prune" }, { "network", "connect", "network-connect" },
