@@ -84,6 +84,8 @@ static const KVerb verbs[] = {
           "change the limits or restart policy of containers",
           "Running containers get the new limits at once; every container keeps them for its next start.\n\n"
           "Example:\n  kapsel update --memory 256m --cpus 0.5 --restart on-failure:3 web" },
+        { "diff", k_diff, "CONTAINER", "list the files a container changed (A added, C changed, D deleted)", NULL },
+        { "export", k_export, "[-o FILE] CONTAINER", "write a container's filesystem as a tar (default: stdout)", NULL },
         { "port", k_port, "CONTAINER", "list a container's port maps", NULL },
         { "network-create", k_network_create, "[--subnet CIDR] [--gateway IP] [--internal] [-l K=V] [-o OPT] NAME",
           "create a bridge network",
@@ -133,6 +135,7 @@ static const struct {
         { "image", "load", "load" },        { "image", "save", "save" },     { "image", "import", "import" },
         { "container", "cp", "cp" },        { "container", "commit", "commit" }, { "system", "check", "system-check" },
         { "container", "port", "port" },    { "container", "update", "update" },
+        { "container", "diff", "diff" },    { "container", "export", "export" },
         { "network", "create", "network-create" }, { "network", "ls", "network-ls" }, { "network", "list", "network-ls" },
         { "network", "inspect", "network-inspect" }, { "network", "rm", "network-rm" },
         { "network", "prune", "network-prune" }, { "network", "connect", "network-connect" },
