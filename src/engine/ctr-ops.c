@@ -7,10 +7,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "events.h"
 #include "container.h"
 #include "ctr-net.h"
 #include "ctr-ops.h"
+#include "events.h"
 #include "overlay.h"
 #include "rm-rf.h"
 #include "string-util.h"
@@ -171,6 +171,10 @@ int ctr_stop(Engine *e, const char *ref, int timeout, KError **err) {
         if (r->state == CTR_PAUSED)
                 (void) container_pause(e->runtime_root, r->id, false, NULL);
         (void) container_kill(e->runtime_root, r->id, ctr_stop_signal(r), false, NULL);
+        json_t *attrs = events_ctr_attrs(r->image, r->name, r->config);
+        if (attrs)
+                json_object_set_new(attrs, "signal", json_sprintf("%d", ctr_stop_signal(r)));
+        events_emit(e->root, "container", "kill", r->id, attrs);
         if (!ctr_wait_monitor(r->monitor_pid, timeout * 1000)) {
                 (void) container_kill(e->runtime_root, r->id, SIGKILL, true, NULL);
                 if (!ctr_wait_monitor(r->monitor_pid, 10000))
