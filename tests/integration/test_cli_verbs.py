@@ -324,3 +324,32 @@ def test_system_df_info_version(k):
     assert ver.startswith("Client:\n Version:") and "Server:" in ver and "Engine:" in ver
     assert k("version", "--format", "{{.Client.Version}}").stdout.strip() == \
         subprocess.run([KAPSEL, "--version"], capture_output=True, text=True).stdout.split()[-1]
+
+
+# --- two roots in one network namespace ---
+
+def test_two_roots_in_one_netns_keep_apart(k, tmp_path):
+    """Each root has its own default bridge and nftables table; `system check` (the network gc) of
+    one keeps the other's running container reachable."""
+    k2 = K(str(tmp_path / "root2"))
+    try:
+        k("run", "-d", "--name", "a", "busybox", "sleep", "100")
+        k2("run", "-d", "--name", "b", "busybox", "sleep", "100")
+        gw = "ip route | sed -n 's/^default via \\([0-9.]*\\).*/\\1/p'"
+        ping = "ping -c 1 -W 3 $(%s) >/dev/null && echo ok" % gw
+        assert k("exec", "a", "sh", "-c", ping).stdout == "ok\n"
+        assert k2("exec", "b", "sh", "-c", ping).stdout == "ok\n"
+        gw_a = k("exec", "a", "sh", "-c", gw).stdout
+        gw_b = k2("exec", "b", "sh", "-c", gw).stdout
+        assert gw_a != gw_b
+        links = subprocess.run(in_ns(["ip", "-o", "link", "show", "type", "bridge"]), capture_output=True,
+                               text=True).stdout
+        assert len([l for l in links.splitlines() if ": kapsel0" in l]) >= 2
+        tables = subprocess.run(in_ns(["nft", "list", "tables"]), capture_output=True, text=True).stdout
+        assert len([t for t in tables.splitlines() if t.startswith("table ip kapsel")]) >= 2
+        k2("system", "check")
+        k("system", "check")
+        assert k("exec", "a", "sh", "-c", ping).stdout == "ok\n"
+        assert k2("exec", "b", "sh", "-c", ping).stdout == "ok\n"
+    finally:
+        subprocess.run(k2.cmd("rm", "-f", "b"), capture_output=True, timeout=30)
