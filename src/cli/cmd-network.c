@@ -129,8 +129,10 @@ K_VERB(network_prune) {
         int r = open_net(g, &e, &ctx, err);
         if (r >= 0)
                 r = net_network_prune(ctx, &removed, err);
-        for (char **p = removed; r >= 0 && p && *p; p++)
+        for (char **p = removed; r >= 0 && p && *p; p++) {
+                events_emit(e->root, "network", "destroy", *p, json_pack("{s:s, s:s}", "name", *p, "type", "bridge"));
                 printf("%s\n", *p);
+        }
         return r < 0 ? r : 0;
 }
 

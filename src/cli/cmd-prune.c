@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "events.h"
 #include "kapsel-cli.h"
 #include "net.h"
 #include "prune.h"
@@ -143,8 +144,11 @@ static int system_act(Engine *e, const PruneArgs *a, uint64_t *space, KError **e
         *space += s;
         NetCtx *ctx;
         _cleanup_strv_free_ char **nets = NULL;
-        if (r >= 0 && (r = engine_net(e, &ctx, err)) >= 0 && (r = net_network_prune(ctx, &nets, err)) >= 0)
+        if (r >= 0 && (r = engine_net(e, &ctx, err)) >= 0 && (r = net_network_prune(ctx, &nets, err)) >= 0) {
+                for (char **p = nets; *p; p++)
+                        events_emit(e->root, "network", "destroy", *p, json_pack("{s:s, s:s}", "name", *p, "type", "bridge"));
                 print_deleted("Deleted Networks:", nets, 0, false);
+        }
         if (r >= 0 && a->volumes && (r = volumes_act(e, a, &s, err)) >= 0)
                 *space += s;
         s = 0;
