@@ -163,7 +163,7 @@ static int parse_duration(const char *s, int64_t *ret) {
         while (*s) {
                 char *end;
                 double v = strtod(s, &end);
-                if (end == s || v < 0)
+                if (end == s || !(v >= 0 && v < 1e6))  /* under a million hours, whatever the unit */
                         return -EINVAL;
                 size_t u = 0;
                 while (u < ELEMENTSOF(units) && !startswith(end, units[u].unit))
@@ -171,6 +171,8 @@ static int parse_duration(const char *s, int64_t *ret) {
                 if (u == ELEMENTSOF(units))
                         return -EINVAL;
                 total += (int64_t) (v * (double) units[u].ns);
+                if (total > 1000000000000000000LL)     /* ~31 years: enough, and no overflow */
+                        return -EINVAL;
                 s = end + strlen(units[u].unit);
         }
         *ret = total;
@@ -205,6 +207,8 @@ static int parse_rfc3339(const char *s, int64_t *ret) {
         if (*p)
                 return -EINVAL;
         time_t t = timegm(&tm);
+        if (t == (time_t) -1 || t < 0 || t > 9000000000LL)    /* 1970 .. 2255: ns fit in int64 */
+                return -EINVAL;
         *ret = ((int64_t) t - offset) * 1000000000LL + frac;
         return 0;
 }
@@ -213,7 +217,8 @@ int events_parse_time(const char *s, int64_t now_ns, int64_t *ret, KError **err)
         char *end = NULL;
         errno = 0;
         long long sec = strtoll(s, &end, 10);
-        if (*s && end != s && !errno && (!*end || *end == '.') && !strchr(s, '-')) {
+        if (*s && end != s && !errno && (!*end || *end == '.') && !strchr(s, '-') && sec >= 0 &&
+            sec < INT64_MAX / 1000000000LL) {
                 int64_t frac = 0, scale = 100000000;
                 const char *p = end;
                 if (*p == '.')
