@@ -131,8 +131,7 @@ int prune_containers(Engine *e, const PruneFilter *f, char ***ret_ids, uint64_t 
         uint64_t space = 0;
         for (size_t i = 0; ids && i < n; i++) {
                 (void) ctr_repair(e, list[i], NULL);
-                if (list[i]->kind != CTR_KIND_CONTAINER ||
-                    (list[i]->state != CTR_EXITED && list[i]->state != CTR_CREATED) ||
+                if ((list[i]->state != CTR_EXITED && list[i]->state != CTR_CREATED) ||
                     !prune_filter_match(f, ctr_labels(list[i]), list[i]->created))
                         continue;
                 _cleanup_free_ char *upper = engine_ctr_path(e, list[i]->id, "diff");

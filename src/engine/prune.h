@@ -36,7 +36,7 @@ int disk_usage(const char *path, uint64_t *ret, KError **err);
 /* docker's human size: 4 significant digits, decimal units ("0B", "1.234kB", "12.3MB"). */
 void format_human_size(uint64_t bytes, char buf[static 16]);
 
-/* Remove stopped (exited or created) containers that pass the filter. ret_ids (may be NULL): the
+/* Remove stopped (exited or created) containers and micro-VMs that pass the filter. ret_ids (may be NULL): the
  * ids removed, NULL-terminated; ret_space: the bytes their writable layers held. */
 int prune_containers(Engine *e, const PruneFilter *f, char ***ret_ids, uint64_t *ret_space, KError **err);
 /* Remove volumes no container uses that pass the filter (only anonymous ones unless `all`). */
