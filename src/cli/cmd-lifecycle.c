@@ -108,7 +108,9 @@ K_VERB(stop) {
 
 static int do_restart(Engine *e, CtrRecord *rec, void *userdata, KError **err) {
         int r = ctr_stop(e, rec->id, *(int *) userdata, err);
-        return r < 0 ? r : monitor_spawn(e, rec->id, false, err);
+        if (r >= 0 && (r = monitor_spawn(e, rec->id, false, err)) >= 0)
+                events_emit(e->root, "container", "restart", rec->id, events_ctr_attrs(rec->image, rec->name, rec->config));
+        return r;
 }
 
 K_VERB(restart) {
@@ -239,7 +241,13 @@ K_VERB(rename) {
         if (!ctr_name_valid(argv[2]))
                 return kerr_msg(err, KERR_USAGE, -EINVAL, "invalid container name \"%s\": use [a-zA-Z0-9][a-zA-Z0-9_.-]*",
                                 argv[2]);
-        return ctr_modify(e, rec->id, set_name, argv[2], err);
+        if ((r = ctr_modify(e, rec->id, set_name, argv[2], err)) >= 0) {
+                json_t *attrs = events_ctr_attrs(rec->image, argv[2], rec->config);
+                if (attrs)
+                        json_object_set_new(attrs, "oldName", json_string(rec->name));
+                events_emit(e->root, "container", "rename", rec->id, attrs);
+        }
+        return r;
 }
 
 K_VERB(attach) {

@@ -678,14 +678,16 @@ int monitor_main(Engine *e, const char *id, bool attach_wait, int sync_fd) {
                         goto fail;
                 sync_fd = -1;
                 (void) ctr_modify(e, id, set_exited, &m, NULL);
-                monitor_event(&m, "die", m.exit_code);
-                /* `update --restart` may have changed the policy while it ran */
+                /* `update --restart` and `rename` may have changed the row while it ran */
                 CtrRecord *fresh = NULL;
                 if (m.rec && db_ctr_get(e->db, id, &fresh, NULL) >= 0) {
                         json_decref(m.rec->config);
                         m.rec->config = json_incref(fresh->config);
+                        free(m.rec->name);
+                        m.rec->name = TAKE_PTR(fresh->name);
                         ctr_record_free(fresh);
                 }
+                monitor_event(&m, "die", m.exit_code);
                 bool restart = should_restart(&m);
                 if (!restart)
                         broadcast(&m, ATTACH_EXIT, (uint8_t[4]) { m.exit_code >> 24, m.exit_code >> 16, m.exit_code >> 8,

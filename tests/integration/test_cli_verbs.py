@@ -223,7 +223,8 @@ def test_events_history_filters_and_format(k):
     k("run", "-d", "--name", "ev", "--network", "none", "busybox", "sleep", "100")
     k("pause", "ev")
     k("unpause", "ev")
-    k("rm", "-f", "ev")
+    k("rename", "ev", "ev2")
+    k("rm", "-f", "ev2")
     k("volume", "create", "evvol")
     k("volume", "rm", "evvol")
     out = k("events", "--since", "5m", "--until", "0s").stdout.splitlines()
@@ -231,13 +232,13 @@ def test_events_history_filters_and_format(k):
     assert all(parsed), out
     ctr = [(m.group(2), m.group(4)) for m in parsed if m.group(1) == "container"]
     actions = [a for a, _ in ctr]
-    assert actions[:5] == ["create", "start", "pause", "unpause", "kill"] and actions[-1] == "destroy", ctr
-    assert "die" in actions[5:]
+    assert actions[:6] == ["create", "start", "pause", "unpause", "rename", "kill"] and actions[-1] == "destroy", ctr
+    assert "die" in actions[6:] and "oldName=ev" in ctr[4][1] and "name=ev2" in ctr[4][1]
     assert "image=busybox" in ctr[0][1] and "name=ev" in ctr[0][1]
     assert ("volume", "create") in [(m.group(1), m.group(2)) for m in parsed]
     die = k("events", "--since", "5m", "--until", "0s", "-f", "event=die", "--format", "{{json .}}").stdout
     ev = json.loads(die)
-    assert ev["Type"] == "container" and ev["Action"] == "die" and ev["Actor"]["Attributes"]["name"] == "ev"
+    assert ev["Type"] == "container" and ev["Action"] == "die" and ev["Actor"]["Attributes"]["name"] == "ev2"
     assert "exitCode" in ev["Actor"]["Attributes"] and ev["timeNano"] // 10**9 == ev["time"]
     only = k("events", "--since", "5m", "--until", "0s", "-f", "type=volume", "--format", "{{.Action}}").stdout
     assert only == "create\ndestroy\n"
