@@ -18,7 +18,7 @@
 
 #include "ctr-ops.h"
 #include "path-util.h"
-#include "rm-rf.h"
+#include "spool.h"
 #include "string-util.h"
 #include "vm-isolation.h"
 
@@ -233,13 +233,15 @@ int ctr_export(Engine *e, const char *ref, int fd, KError **err) {
         image_plan_done(&plan);
         if (r < 0)
                 return r;
-        if (asprintf(&data, "lowerdir=%s", lower) < 0 || asprintf(&mnt, "%s/tmp/export-XXXXXX", e->root) < 0)
+        _cleanup_free_ char *tmp = NULL;
+        if ((r = spool_dir(e, &tmp, err)) < 0)
+                return r;
+        if (asprintf(&data, "lowerdir=%s", lower) < 0 || asprintf(&mnt, "%s/export-%d-XXXXXX", tmp, (int) getpid()) < 0)
                 return kerr(err, -ENOMEM, "export");
         if (strlen(data) >= 4096)
                 return kerr_msg(err, KERR_GENERIC, -E2BIG, "export %s: too many layers for one overlay mount", rec->name);
-        _cleanup_free_ char *tmp = path_join(e->root, "tmp");
-        if (!tmp || (mkdir(tmp, 0700) < 0 && errno != EEXIST) || !mkdtemp(mnt))
-                return kerr(err, -errno ?: -ENOMEM, "create a mount point under %s/tmp", e->root);
+        if (!mkdtemp(mnt))
+                return kerr(err, -errno, "create a mount point under %s", tmp);
         pid_t pid = fork();
         if (pid < 0) {
                 r = kerr(err, -errno, "fork");

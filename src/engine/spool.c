@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "spool.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,14 +12,36 @@
 #include <unistd.h>
 
 #include "fd-util.h"
+#include "rm-rf.h"
 #include "string-util.h"
 
-static int spool_dir(Engine *e, char **ret, KError **err) {
+/* Entries are named "<kind>-<pid>-XXXXXX": one whose process is gone was left by a kill, and goes. */
+static void sweep(int dfd) {
+        _cleanup_close_ int own = dup(dfd);
+        DIR *d = own >= 0 ? fdopendir(own) : NULL;
+        if (!d)
+                return;
+        TAKE_FD(own);
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                const char *rest = startswith(de->d_name, "spool-") ?: startswith(de->d_name, "export-");
+                char *end = NULL;
+                long pid = rest ? strtol(rest, &end, 10) : 0;
+                if (pid > 0 && end && *end == '-' && kill((pid_t) pid, 0) < 0 && errno == ESRCH)
+                        (void) rm_rf_at(dirfd(d), de->d_name);
+        }
+        closedir(d);
+}
+
+int spool_dir(Engine *e, char **ret, KError **err) {
         _cleanup_free_ char *tmp = NULL;
         if (asprintf(&tmp, "%s/tmp", e->root) < 0)
                 return kerr(err, -ENOMEM, "spool");
         if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
                 return kerr(err, -errno, "create %s", tmp);
+        _cleanup_close_ int dfd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0)
+                sweep(dfd);
         *ret = TAKE_PTR(tmp);
         return 0;
 }
@@ -43,7 +67,7 @@ int spool_from_fd(Engine *e, int fd, char **ret_path, KError **err) {
         int r = spool_dir(e, &dir, err);
         if (r < 0)
                 return r;
-        if (asprintf(&path, "%s/spool-XXXXXX", dir) < 0)
+        if (asprintf(&path, "%s/spool-%d-XXXXXX", dir, (int) getpid()) < 0)
                 return kerr(err, -ENOMEM, "spool");
         _cleanup_close_ int out = mkostemp(path, O_CLOEXEC);
         if (out < 0)
@@ -61,7 +85,7 @@ int spool_path(Engine *e, const char *name, char **ret_path, KError **err) {
         int r = spool_dir(e, &dir, err);
         if (r < 0)
                 return r;
-        if (asprintf(&sub, "%s/spool-XXXXXX", dir) < 0)
+        if (asprintf(&sub, "%s/spool-%d-XXXXXX", dir, (int) getpid()) < 0)
                 return kerr(err, -ENOMEM, "spool");
         if (!mkdtemp(sub))
                 return kerr(err, -errno, "create %s", sub);

@@ -5,10 +5,13 @@
 
 #include "engine.h"
 
-/* Copy everything from `fd` into a new file root/tmp/spool-XXXXXX; its path in *ret_path (the
+/* root/tmp, made if needed; what killed processes left there (spool-<pid>-*, export-<pid>-*) is
+ * removed on the way. */
+int spool_dir(Engine *e, char **ret, KError **err);
+/* Copy everything from `fd` into a new file root/tmp/spool-<pid>-XXXXXX; its path in *ret_path (the
  * caller unlinks it). Nothing is left behind on failure. */
 int spool_from_fd(Engine *e, int fd, char **ret_path, KError **err);
-/* A fresh path root/tmp/spool-XXXXXX/out for a writer that creates its own file; the caller removes
+/* A fresh path root/tmp/spool-<pid>-XXXXXX/<name> for a writer that creates its own file; the caller removes
  * it (and its directory) with spool_remove. */
 int spool_path(Engine *e, const char *name, char **ret_path, KError **err);
 /* Copy the file `path` to `fd`. */

@@ -125,6 +125,22 @@ def test_save_stdout_load_stdin(k, tmp_path):
     assert not os.listdir(os.path.join(k.root, "tmp"))  # the spool file is gone
 
 
+def test_killed_load_leaves_nothing_behind(k, tmp_path):
+    """A load killed while it spools stdin leaves a file that the next archive verb removes."""
+    k("run", "--rm", "--network", "none", "busybox", "true")
+    proc = subprocess.Popen(k.cmd("load"), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc.stdin.write(b"x" * 100000)
+    proc.stdin.flush()
+    spool = os.path.join(k.root, "tmp")
+    assert wait_for(lambda: os.path.isdir(spool) and os.listdir(spool), 10)
+    proc.kill()
+    proc.wait()
+    proc.stdin.close()
+    assert os.listdir(spool)
+    assert run_raw(k, "save", "busybox").returncode == 0
+    assert os.listdir(spool) == []
+
+
 def test_save_refuses_a_terminal(k):
     k("run", "--rm", "--network", "none", "busybox", "true")
     master, slave = pty.openpty()
