@@ -108,8 +108,8 @@ K_VERB(info) {
         return r < 0 ? r : 0;
 }
 
-/* One TYPE row: total, active, size, and what is reclaimable with its share. */
-static void df_row(const char *type, size_t total, size_t active, uint64_t size, uint64_t reclaimable, bool pct) {
+/* One TYPE row as docker's `system df --format` sees it: Type, TotalCount, Active, Size, Reclaimable. */
+static json_t *df_row(const char *type, size_t total, size_t active, uint64_t size, uint64_t reclaimable, bool pct) {
         char sz[16], rec[16], recl[40];
         format_human_size(size, sz);
         format_human_size(reclaimable, rec);
@@ -117,7 +117,25 @@ static void df_row(const char *type, size_t total, size_t active, uint64_t size,
                 snprintf(recl, sizeof(recl), "%s (%d%%)", rec, size ? (int) (reclaimable * 100 / size) : 0);
         else
                 snprintf(recl, sizeof(recl), "%s", rec);
-        printf("%-16s%-10zu%-10zu%-10s%s\n", type, total, active, sz, recl);
+        return json_pack("{s:s, s:I, s:I, s:s, s:s}", "Type", type, "TotalCount", (json_int_t) total, "Active",
+                         (json_int_t) active, "Size", sz, "Reclaimable", recl);
+}
+
+/* Sum one section of the df document: `size_key` per object, active when `use_key` > 0 (or the state
+ * is a live one for containers). */
+static json_t *df_section(const char *type, const json_t *objs, const char *size_key, const char *use_key) {
+        size_t i, active = 0;
+        uint64_t size = 0, rec = 0;
+        json_t *o;
+        json_array_foreach(objs, i, o) {
+                const char *st = jstr(o, "State");
+                bool on = use_key ? jint(o, use_key) > 0
+                                  : streq(st, "running") || streq(st, "paused") || streq(st, "restarting");
+                size += (uint64_t) jint(o, size_key);
+                active += on;
+                rec += on ? 0 : (uint64_t) jint(o, size_key);
+        }
+        return df_row(type, json_array_size(objs), active, size, rec, true);
 }
 
 static void df_verbose(const json_t *df) {
@@ -155,39 +173,30 @@ K_VERB(system_df) {
         json_t *df = NULL;
         if ((r = k_open(g, &e, err)) < 0 || (r = sysinfo_df(e, &df, err)) < 0)
                 return r;
-        if (format)
-                r = print_template(format, df, err);
-        else if (verbose)
+        if (verbose && !format) {
                 df_verbose(df);
-        else {
-                size_t i, active = 0;
-                uint64_t size = 0, rec = 0;
-                json_t *o;
-                json_array_foreach(json_object_get(df, "Images"), i, o) {
-                        size += (uint64_t) jint(o, "Size");
-                        active += jint(o, "Containers") > 0;
-                        rec += jint(o, "Containers") > 0 ? 0 : (uint64_t) jint(o, "Size");
-                }
-                printf("%-16s%-10s%-10s%-10s%s\n", "TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE");
-                df_row("Images", json_array_size(json_object_get(df, "Images")), active, size, rec, true);
-                active = size = rec = 0;
-                json_array_foreach(json_object_get(df, "Containers"), i, o) {
-                        bool on = streq(jstr(o, "State"), "running") || streq(jstr(o, "State"), "paused") ||
-                                  streq(jstr(o, "State"), "restarting");
-                        size += (uint64_t) jint(o, "SizeRw");
-                        active += on;
-                        rec += on ? 0 : (uint64_t) jint(o, "SizeRw");
-                }
-                df_row("Containers", json_array_size(json_object_get(df, "Containers")), active, size, rec, true);
-                active = size = rec = 0;
-                json_array_foreach(json_object_get(df, "Volumes"), i, o) {
-                        size += (uint64_t) jint(o, "Size");
-                        active += jint(o, "RefCount") > 0;
-                        rec += jint(o, "RefCount") > 0 ? 0 : (uint64_t) jint(o, "Size");
-                }
-                df_row("Local Volumes", json_array_size(json_object_get(df, "Volumes")), active, size, rec, true);
-                df_row("Build Cache", 0, 0, 0, 0, false);
+                json_decref(df);
+                return 0;
         }
+        json_t *rows = json_pack("[o, o, o, o]", df_section("Images", json_object_get(df, "Images"), "Size", "Containers"),
+                                 df_section("Containers", json_object_get(df, "Containers"), "SizeRw", NULL),
+                                 df_section("Local Volumes", json_object_get(df, "Volumes"), "Size", "RefCount"),
+                                 df_row("Build Cache", 0, 0, 0, 0, false));
         json_decref(df);
+        if (!rows)
+                return kerr(err, -ENOMEM, "system df");
+        size_t i;
+        json_t *row;
+        if (!format)
+                printf("%-16s%-10s%-10s%-10s%s\n", "TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE");
+        json_array_foreach(rows, i, row) {
+                if (format) {
+                        if ((r = print_template(format, row, err)) < 0)
+                                break;
+                } else
+                        printf("%-16s%-10lld%-10lld%-10s%s\n", jstr(row, "Type"), jint(row, "TotalCount"), jint(row, "Active"),
+                               jstr(row, "Size"), jstr(row, "Reclaimable"));
+        }
+        json_decref(rows);
         return r < 0 ? r : 0;
 }

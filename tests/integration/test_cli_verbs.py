@@ -331,6 +331,8 @@ def test_system_df_info_version(k):
     assert rows["Containers"][:3] == ["1", "0", "20kB"] and rows["Containers"][3] == "20kB"
     assert rows["Local Volumes"][:2] == ["1", "0"]
     assert "Containers space usage:" in k("system", "df", "-v").stdout
+    assert k("system", "df", "--format", "{{.Type}}:{{.TotalCount}}").stdout == \
+        "Images:1\nContainers:1\nLocal Volumes:1\nBuild Cache:0\n"
     info = k("info").stdout
     for want in ("Containers: 1\n", "  Running: 0\n", "  Stopped: 1\n", "Images: 1\n", "Storage Driver: overlay2\n",
                  "Cgroup Version: ", "Kernel Version: ", "CPUs: ", "Total Memory: ", "Kapsel Root Dir: " + k.root,
