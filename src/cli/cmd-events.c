@@ -7,6 +7,7 @@
 
 #include "events.h"
 #include "kapsel-cli.h"
+#include "string-util.h"
 #include "template.h"
 
 static volatile int stop_requested;
@@ -50,7 +51,7 @@ K_VERB(events) {
                 case 'S': r = events_parse_time(optarg, now, &q.since, err); q.history = true; break;
                 case 'U': r = events_parse_time(optarg, now, &q.until, err); q.history = true; break;
                 case 'f': r = event_filter_add(&filter, optarg, err); break;
-                case 'F': p.format = optarg; break;
+                case 'F': p.format = streq(optarg, "json") ? "{{json .}}" : optarg; break;
                 case 'h': event_filter_done(&filter); return k_help("events");
                 default: r = k_usage(err, "events", "unknown option");
                 }

@@ -33,8 +33,9 @@ static int parse_format(const char *verb, const char *help_verb, int argc, char 
         return 0;
 }
 
+/* A --format: "json" (docker's shorthand for {{json .}}) or a template. */
 static int print_template(const char *format, const json_t *doc, KError **err) {
-        int r = template_render(format, doc, stdout, err);
+        int r = template_render(streq(format, "json") ? "{{json .}}" : format, doc, stdout, err);
         if (r >= 0)
                 putchar('\n');
         return r;

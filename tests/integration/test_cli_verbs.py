@@ -339,6 +339,7 @@ def test_system_df_info_version(k):
                  "KVM: "):
         assert want in info, (want, info)
     assert k("info", "--format", "{{.Containers}} {{.Images}}").stdout == "1 1\n"
+    assert json.loads(k("info", "--format", "json").stdout)["Driver"] == "overlay2"
     ver = k("version").stdout
     assert ver.startswith("Client:\n Version:") and "Server:" in ver and "Engine:" in ver
     assert k("version", "--format", "{{.Client.Version}}").stdout.strip() == \
