@@ -27,18 +27,18 @@ static char *read_line(FILE *f) {
 
 /* Ask on the terminal, without echo for a password. */
 static char *prompt(const char *question, bool secret) {
-        fprintf(stderr, "%s", question);
-        fflush(stderr);
         struct termios old, quiet;
         bool restore = secret && tcgetattr(STDIN_FILENO, &old) == 0;
-        if (restore) {
+        if (restore) {  /* echo off before the question: an answer typed ahead is not shown either */
                 quiet = old;
                 quiet.c_lflag &= ~(tcflag_t) ECHO;
-                (void) tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+                (void) tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
         }
+        fprintf(stderr, "%s", question);
+        fflush(stderr);
         char *line = read_line(stdin);
         if (restore) {
-                (void) tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+                (void) tcsetattr(STDIN_FILENO, TCSANOW, &old);
                 fputc('\n', stderr);
         }
         return line;

@@ -226,8 +226,49 @@ def test_login_logout_with_config_json(k, tmp_path, monkeypatch):
         assert host_k("logout", reg.host).stdout == "Not logged in to %s\n" % reg.host
         p = host_k("pull", ref)
         assert p.returncode == 125 and "no credentials given" in p.stderr
+        out, code = login_on_a_terminal([KAPSEL, "--root", k.root, "login", reg.host], "alice", "s3cret")
+        assert code == 0 and "Login Succeeded" in out, out
+        assert "Username: " in out and "Password: " in out and "s3cret" not in out      # no echo
+        assert host_k("pull", ref).returncode == 0
     finally:
         reg.stop()
+
+
+def login_on_a_terminal(argv, user, password):
+    """Run `argv` on a pseudo-terminal, answer the Username/Password prompts; (output, exit code)."""
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(argv[0], argv)
+    out = b""
+
+    def read_until(want, timeout=30):
+        nonlocal out
+        deadline = time.time() + timeout
+        while want not in out and time.time() < deadline:
+            try:
+                chunk = os.read(fd, 1024)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+
+    read_until(b"Username: ")
+    os.write(fd, user.encode() + b"\n")
+    read_until(b"Password: ")
+    os.write(fd, password.encode() + b"\n")
+    read_until(b"Login Succeeded")
+    _, status = os.waitpid(pid, 0)
+    try:
+        while True:
+            chunk = os.read(fd, 1024)
+            if not chunk:
+                break
+            out += chunk
+    except OSError:
+        pass
+    os.close(fd)
+    return out.decode(errors="replace"), os.waitstatus_to_exitcode(status)
 
 
 # --- events ---
