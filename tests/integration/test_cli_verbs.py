@@ -2,8 +2,8 @@
 load/import from stdin and save/export to stdout, login/logout with docker's config.json, the event
 journal and `events`, update, diff, export, system df, info and version.
 
-Uses test_engine's fixtures: every test runs on a fresh root inside the session's network namespace
-and must leave nothing behind."""
+Uses test_engine's helpers (kapsel_session, its namespace's name): every test runs on a fresh root inside
+that network namespace and must leave nothing behind."""
 import io
 import json
 import os
@@ -16,7 +16,22 @@ import time
 
 import pytest
 
-from test_engine import KAPSEL, K, in_ns, k, netns, wait_for  # noqa: F401 (fixtures)
+from test_engine import KAPSEL, NETNS, K, in_ns, kapsel_session, veths, wait_for
+
+
+@pytest.fixture(scope="module")
+def cli_netns():
+    """test_engine's namespace (same name): made here unless its session fixture already did."""
+    made = subprocess.run(["ip", "netns", "add", NETNS], capture_output=True).returncode == 0
+    subprocess.run(["ip", "-n", NETNS, "link", "set", "lo", "up"], check=True)
+    yield
+    if made:
+        subprocess.run(["ip", "netns", "del", NETNS])
+
+
+@pytest.fixture
+def k(tmp_path, cli_netns):
+    yield from kapsel_session(tmp_path, {"veths": veths})
 
 PROMPT = "Are you sure you want to continue? [y/N]"
 
