@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "events.h"
@@ -247,6 +248,10 @@ static int archive_input(Engine *e, const char *verb, const char *arg, char **re
                                           "give a file (-i FILE) or pipe one in");
         int r = spool_from_fd(e, STDIN_FILENO, ret_spool, err);
         *ret_path = *ret_spool;
+        struct stat st;
+        if (r >= 0 && stat(*ret_spool, &st) == 0 && st.st_size == 0)
+                return kerr_msg(err, KERR_USAGE, -EINVAL, "%s: requested to read the archive from standard input, but it is empty",
+                                verb);
         return r;
 }
 
@@ -270,8 +275,9 @@ K_VERB(load) {
         const char *path = NULL;
         ImageStore *s;
         int r = open_store(g, &e, &s, err);
-        if (r >= 0 && (r = archive_input(e, "load", input, &spool, &path, err)) >= 0)
-                r = image_load(s, path, &names, err);
+        if (r >= 0 && (r = archive_input(e, "load", input, &spool, &path, err)) >= 0 &&
+            (r = image_load(s, path, &names, err)) < 0 && spool)
+                r = kerr_prefix(err, r, "load from standard input");
         spool_remove(spool);
         for (char **nm = names; r >= 0 && nm && *nm; nm++)
                 printf("Loaded image: %s\n", *nm);
@@ -318,8 +324,9 @@ K_VERB(import) {
         char *cmd[] = { "sh", NULL };
         ImageConfig cfg = { .cmd = cmd };
         int r = open_store(g, &e, &s, err);
-        if (r >= 0 && (r = archive_input(e, "import", argv[1], &spool, &path, err)) >= 0)
-                r = image_import_rootfs(s, path, argc == 3 ? argv[2] : NULL, &cfg, &id, err);
+        if (r >= 0 && (r = archive_input(e, "import", argv[1], &spool, &path, err)) >= 0 &&
+            (r = image_import_rootfs(s, path, argc == 3 ? argv[2] : NULL, &cfg, &id, err)) < 0 && spool)
+                r = kerr_prefix(err, r, "import from standard input");
         spool_remove(spool);
         if (r >= 0)
                 printf("%s\n", id);

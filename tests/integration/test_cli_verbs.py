@@ -138,6 +138,8 @@ def test_save_stdout_load_stdin(k, tmp_path):
     r = subprocess.run(k.cmd("load", "-i", "-"), input=p.stdout, capture_output=True, timeout=60)
     assert r.returncode == 0 and b"Loaded image:" in r.stdout, r.stderr
     assert not os.listdir(os.path.join(k.root, "tmp"))  # the spool file is gone
+    p = k("load", check=False)                          # stdin at EOF
+    assert p.returncode == 125 and "standard input, but it is empty" in p.stderr
 
 
 def test_killed_load_leaves_nothing_behind(k, tmp_path):
