@@ -5,12 +5,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "events.h"
 #include "ctr-inspect.h"
 #include "json-util.h"
 #include "kapsel-cli.h"
 #include "logs.h"
+#include "spool.h"
 #include "string-util.h"
 #include "template.h"
 
@@ -140,8 +143,15 @@ K_VERB(rmi) {
                 }
                 if ((r = image_remove(s, argv[i], force, &untagged, err)) < 0)
                         break;
-                if (untagged)
+                if (untagged) {
+                        events_emit(e->root, "image", "untag", img->id, json_pack("{s:s}", "name", untagged));
                         printf("Untagged: %s\n", untagged);
+                }
+                _cleanup_(image_freep) Image *left = NULL;
+                if (image_lookup(s, img->id, &left, NULL) < 0) {       /* the last name went: the image too */
+                        events_emit(e->root, "image", "delete", img->id, json_pack("{s:s}", "name", argv[i]));
+                        printf("Deleted: %s\n", img->id);
+                }
         }
         uint64_t freed = 0;
         if (r >= 0)
@@ -155,7 +165,9 @@ K_VERB(tag) {
         _cleanup_(engine_freep) Engine *e = NULL;
         ImageStore *s;
         int r = open_store(g, &e, &s, err);
-        return r < 0 ? r : image_tag(s, argv[1], argv[2], err);
+        if (r >= 0 && (r = image_tag(s, argv[1], argv[2], err)) >= 0)
+                events_emit(e->root, "image", "tag", argv[2], json_pack("{s:s}", "name", argv[2]));
+        return r;
 }
 
 K_VERB(image_inspect) {
@@ -222,37 +234,25 @@ K_VERB(history) {
         return 0;
 }
 
-K_VERB(image_prune) {
-        static const struct option opts[] = { { "all", no_argument, NULL, 'a' }, { "force", no_argument, NULL, 'f' },
-                                               { "help", no_argument, NULL, 'h' }, {} };
-        bool all = false;
-        int c;
-        while ((c = getopt_long(argc, argv, "+af", opts, NULL)) >= 0)
-                switch (c) {
-                case 'a': all = true; break;
-                case 'f': break;
-                case 'h': return k_help("image-prune");
-                default: return k_usage(err, "image prune", "unknown option");
-                }
-        _cleanup_(engine_freep) Engine *e = NULL;
-        ImageStore *s;
-        CtrRecord **list = NULL;
-        size_t n = 0, removed = 0;
-        int r = open_store(g, &e, &s, err);
-        if (r >= 0)
-                r = db_ctr_list(e->db, &list, &n, err);
-        if (r < 0)
-                return r;
-        _cleanup_strv_free_ char **keep = NULL;
-        for (size_t i = 0; i < n; i++)
-                if (!strv_contains(keep, list[i]->image_id))
-                        (void) strv_extend(&keep, list[i]->image_id);
-        ctr_record_list_free(list, n);
-        uint64_t freed = 0;
-        if ((r = image_prune(s, all, keep, &removed, err)) < 0 || (r = image_gc(s, &freed, err)) < 0)
-                return r;
-        printf("Deleted %zu images, reclaimed %.2f MB\n", removed, (double) freed / 1e6);
-        return 0;
+/* The archive argument of load/import: a file, or "-" (and, for load, no -i when stdin is not a
+ * terminal) for stdin, spooled to a private file first. *ret_spool is that file (to unlink). */
+static int archive_input(Engine *e, const char *verb, const char *arg, char **ret_spool, const char **ret_path,
+                         KError **err) {
+        *ret_spool = NULL;
+        if (arg && !streq(arg, "-")) {
+                *ret_path = arg;
+                return 0;
+        }
+        if (isatty(STDIN_FILENO))
+                return k_usage(err, verb, "requested to read the archive from standard input, but it is a terminal: "
+                                          "give a file (-i FILE) or pipe one in");
+        int r = spool_from_fd(e, STDIN_FILENO, ret_spool, err);
+        *ret_path = *ret_spool;
+        struct stat st;
+        if (r >= 0 && stat(*ret_spool, &st) == 0 && st.st_size == 0)
+                return kerr_msg(err, KERR_USAGE, -EINVAL, "%s: requested to read the archive from standard input, but it is empty",
+                                verb);
+        return r;
 }
 
 K_VERB(load) {
@@ -267,14 +267,18 @@ K_VERB(load) {
                 case 'h': return k_help("load");
                 default: return k_usage(err, "load", "unknown option");
                 }
-        if (!input)
-                return k_usage(err, "load", "give the archive with -i FILE");
+        if (optind < argc)
+                return k_usage(err, "load", "takes no arguments: give the archive with -i FILE or on stdin");
         _cleanup_(engine_freep) Engine *e = NULL;
         _cleanup_strv_free_ char **names = NULL;
+        _cleanup_free_ char *spool = NULL;
+        const char *path = NULL;
         ImageStore *s;
         int r = open_store(g, &e, &s, err);
-        if (r >= 0)
-                r = image_load(s, input, &names, err);
+        if (r >= 0 && (r = archive_input(e, "load", input, &spool, &path, err)) >= 0 &&
+            (r = image_load(s, path, &names, err)) < 0 && spool)
+                r = kerr_prefix(err, r, "load from standard input");
+        spool_remove(spool);
         for (char **nm = names; r >= 0 && nm && *nm; nm++)
                 printf("Loaded image: %s\n", *nm);
         return r < 0 ? r : 0;
@@ -291,25 +295,39 @@ K_VERB(save) {
                         return k_usage(err, "save", "unknown option");
                 output = optarg;
         }
-        if (!output || optind >= argc)
-                return k_usage(err, "save", "expected -o FILE IMAGE...");
+        if (optind >= argc)
+                return k_usage(err, "save", "expected [-o FILE] IMAGE...");
+        if ((!output || streq(output, "-")) && isatty(STDOUT_FILENO))
+                return kerr_msg(err, KERR_USAGE, -EINVAL,
+                                "Cowardly refusing to save to a terminal. Use the -o flag or redirect");
         _cleanup_(engine_freep) Engine *e = NULL;
+        _cleanup_free_ char *spool = NULL;
         ImageStore *s;
         int r = open_store(g, &e, &s, err);
-        return r < 0 ? r : image_save(s, argv + optind, output, err);
+        if (r < 0 || (output && !streq(output, "-")))
+                return r < 0 ? r : image_save(s, argv + optind, output, err);
+        if ((r = spool_path(e, "save.tar", &spool, err)) >= 0 && (r = image_save(s, argv + optind, spool, err)) >= 0)
+                r = spool_to_fd(spool, STDOUT_FILENO, err);
+        spool_remove(spool);
+        return r;
 }
 
 K_VERB(import) {
+        if (argc == 2 && (streq(argv[1], "--help") || streq(argv[1], "-h")))
+                return k_help("import");
         if (argc < 2 || argc > 3)
-                return k_usage(err, "import", "expected FILE [NAME]");
+                return k_usage(err, "import", "expected FILE|- [NAME]");
         _cleanup_(engine_freep) Engine *e = NULL;
-        _cleanup_free_ char *id = NULL;
+        _cleanup_free_ char *id = NULL, *spool = NULL;
+        const char *path = NULL;
         ImageStore *s;
         char *cmd[] = { "sh", NULL };
         ImageConfig cfg = { .cmd = cmd };
         int r = open_store(g, &e, &s, err);
-        if (r >= 0)
-                r = image_import_rootfs(s, argv[1], argc == 3 ? argv[2] : NULL, &cfg, &id, err);
+        if (r >= 0 && (r = archive_input(e, "import", argv[1], &spool, &path, err)) >= 0 &&
+            (r = image_import_rootfs(s, path, argc == 3 ? argv[2] : NULL, &cfg, &id, err)) < 0 && spool)
+                r = kerr_prefix(err, r, "import from standard input");
+        spool_remove(spool);
         if (r >= 0)
                 printf("%s\n", id);
         return r < 0 ? r : 0;

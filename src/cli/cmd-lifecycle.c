@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "events.h"
 #include "container.h"
 #include "ctr-ops.h"
 #include "fd-util.h"
@@ -107,7 +108,9 @@ K_VERB(stop) {
 
 static int do_restart(Engine *e, CtrRecord *rec, void *userdata, KError **err) {
         int r = ctr_stop(e, rec->id, *(int *) userdata, err);
-        return r < 0 ? r : monitor_spawn(e, rec->id, false, err);
+        if (r >= 0 && (r = monitor_spawn(e, rec->id, false, err)) >= 0)
+                events_emit(e->root, "container", "restart", rec->id, events_ctr_attrs(rec->image, rec->name, rec->config));
+        return r;
 }
 
 K_VERB(restart) {
@@ -186,7 +189,10 @@ static int do_pause(Engine *e, CtrRecord *rec, void *userdata, KError **err) {
                 return vm_pause(e, rec, pause, err);
         int r = container_pause(e->runtime_root, rec->id, pause, err);
         CtrState s = pause ? CTR_PAUSED : CTR_RUNNING;
-        return r < 0 ? r : ctr_modify(e, rec->id, set_state, &s, err);
+        if (r >= 0 && (r = ctr_modify(e, rec->id, set_state, &s, err)) >= 0)
+                events_emit(e->root, "container", pause ? "pause" : "unpause", rec->id,
+                            events_ctr_attrs(rec->image, rec->name, rec->config));
+        return r;
 }
 
 K_VERB(pause) {
@@ -235,24 +241,13 @@ K_VERB(rename) {
         if (!ctr_name_valid(argv[2]))
                 return kerr_msg(err, KERR_USAGE, -EINVAL, "invalid container name \"%s\": use [a-zA-Z0-9][a-zA-Z0-9_.-]*",
                                 argv[2]);
-        return ctr_modify(e, rec->id, set_name, argv[2], err);
-}
-
-K_VERB(container_prune) {
-        _cleanup_(engine_freep) Engine *e = NULL;
-        CtrRecord **list;
-        size_t n;
-        int r = k_open_list(g, &e, &list, &n, err);
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < n; i++) {
-                if (list[i]->state != CTR_EXITED && list[i]->state != CTR_CREATED)
-                        continue;
-                if (ctr_remove(e, list[i]->id, NULL) >= 0)
-                        printf("%s\n", list[i]->id);
+        if ((r = ctr_modify(e, rec->id, set_name, argv[2], err)) >= 0) {
+                json_t *attrs = events_ctr_attrs(rec->image, argv[2], rec->config);
+                if (attrs)
+                        json_object_set_new(attrs, "oldName", json_string(rec->name));
+                events_emit(e->root, "container", "rename", rec->id, attrs);
         }
-        ctr_record_list_free(list, n);
-        return 0;
+        return r;
 }
 
 K_VERB(attach) {

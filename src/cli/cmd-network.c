@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "events.h"
 #include "ctr-net.h"
 #include "ctr-ops.h"
 #include "json-util.h"
@@ -51,8 +52,10 @@ K_VERB(network_create) {
         _cleanup_free_ char *id = NULL;
         NetCtx *ctx;
         int r = open_net(g, &e, &ctx, err);
-        if (r >= 0 && (r = net_network_create(ctx, &o, &id, err)) >= 0)
+        if (r >= 0 && (r = net_network_create(ctx, &o, &id, err)) >= 0) {
+                events_emit(e->root, "network", "create", id, json_pack("{s:s, s:s}", "name", o.name, "type", "bridge"));
                 printf("%s\n", id);
+        }
         return r < 0 ? r : 0;
 }
 
@@ -112,8 +115,10 @@ K_VERB(network_rm) {
         NetCtx *ctx;
         int r = open_net(g, &e, &ctx, err);
         for (int i = optind; i < argc && r >= 0; i++)
-                if ((r = net_network_remove(ctx, argv[i], force, err)) >= 0)
+                if ((r = net_network_remove(ctx, argv[i], force, err)) >= 0) {
+                        events_emit(e->root, "network", "destroy", argv[i], json_pack("{s:s, s:s}", "name", argv[i], "type", "bridge"));
                         printf("%s\n", argv[i]);
+                }
         return r < 0 ? r : 0;
 }
 
@@ -124,8 +129,10 @@ K_VERB(network_prune) {
         int r = open_net(g, &e, &ctx, err);
         if (r >= 0)
                 r = net_network_prune(ctx, &removed, err);
-        for (char **p = removed; r >= 0 && p && *p; p++)
+        for (char **p = removed; r >= 0 && p && *p; p++) {
+                events_emit(e->root, "network", "destroy", *p, json_pack("{s:s, s:s}", "name", *p, "type", "bridge"));
                 printf("%s\n", *p);
+        }
         return r < 0 ? r : 0;
 }
 

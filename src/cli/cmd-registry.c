@@ -6,6 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "events.h"
+#include "auth.h"
 #include "kapsel-cli.h"
 #include "path-util.h"
 #include "registry.h"
@@ -46,6 +48,7 @@ static int parse_reg_flags(const char *verb, int argc, char **argv, RegistryOpti
                 }
         if (!o->password)
                 o->password = getenv("KAPSEL_REGISTRY_PASSWORD");
+        o->credentials = auth_registry_credentials;     /* `kapsel login`'s, when no -u */
         if (argc - optind != 1)
                 return k_usage(err, verb, "expected exactly one IMAGE reference");
         return 0;
@@ -102,6 +105,7 @@ K_VERB(pull) {
         if ((r = registry_pull(v.ref, &v.o, v.dir, err)) < 0 ||
             (r = image_import_oci_layout(v.s, v.dir, NULL, v.ref, &id, err)) < 0)
                 return r;
+        events_emit(v.e->root, "image", "pull", v.ref, json_pack("{s:s}", "name", v.ref));
         printf("%s\n%s\n", id, v.ref);
         return 0;
 }
@@ -111,7 +115,8 @@ K_VERB(push) {
         int r = registry_verb_prepare("push", g, argc, argv, &v, err);
         if (r != 0)
                 return r < 0 ? r : 0;
-        if ((r = image_export_oci_layout(v.s, argv[optind], v.dir, err)) >= 0)
-                r = registry_push(v.dir, v.ref, &v.o, err);
+        if ((r = image_export_oci_layout(v.s, argv[optind], v.dir, err)) >= 0 &&
+            (r = registry_push(v.dir, v.ref, &v.o, err)) >= 0)
+                events_emit(v.e->root, "image", "push", v.ref, json_pack("{s:s}", "name", v.ref));
         return r < 0 ? r : 0;
 }

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "events.h"
 #include "ctr-net.h"
 #include "ctr-ops.h"
 #include "kapsel-cli.h"
@@ -294,6 +295,7 @@ int k_create_container(Engine *e, RunRequest *req, char ret_id[static 65], KErro
                 (void) rm_rf(dir);
                 return r;
         }
+        events_emit(e->root, "container", "create", rec.id, events_ctr_attrs(rec.image, rec.name, rec.config));
         return 0;
 }
 

@@ -121,23 +121,3 @@ K_VERB(volume_rm) {
                         printf("%s\n", argv[i]);
         return r < 0 ? r : 0;
 }
-
-K_VERB(volume_prune) {
-        _cleanup_(engine_freep) Engine *e = NULL;
-        VolRecord *vols = NULL;
-        size_t n = 0;
-        int r = k_open(g, &e, err);
-        if (r >= 0)
-                r = vol_list(e, &vols, &n, err);
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < n; i++) {
-                _cleanup_strv_free_ char **users = NULL;
-                if (volume_users(e, vols[i].name, &users, NULL) < 0 || users[0])
-                        continue;
-                if (volume_remove(e, vols[i].name, false, NULL) >= 0)
-                        printf("%s\n", vols[i].name);
-        }
-        vol_record_list_free(vols, n);
-        return 0;
-}

@@ -142,3 +142,17 @@ K_VERB(network_connect);
 K_VERB(network_disconnect);
 K_VERB(port);
 K_VERB(vm);
+
+/* docker's "Are you sure you want to continue? [y/N]" after `warning`: true only for y/yes on
+ * stdin (end of input or anything else is a no). */
+bool k_confirm(const char *warning);
+K_VERB(system_prune);
+K_VERB(system_df);
+K_VERB(info);
+K_VERB(version);
+K_VERB(events);
+K_VERB(login);
+K_VERB(logout);
+K_VERB(update);
+K_VERB(diff);
+K_VERB(export);

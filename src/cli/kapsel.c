@@ -50,7 +50,8 @@ static const KVerb verbs[] = {
         { "rename", k_rename, "CONTAINER NEW_NAME", "rename a container", NULL },
         { "top", k_top, "CONTAINER", "list the processes of a container", NULL },
         { "stats", k_stats, "[--no-stream] [-a] [CONTAINER...]", "live resource usage (CPU %, memory, pids, block I/O)", NULL },
-        { "container-prune", k_container_prune, "[-f]", "remove all stopped containers", NULL },
+        { "container-prune", k_container_prune, "[-f] [--filter label=K[=V]|until=SECONDS]", "remove all stopped containers",
+          "Asks first unless -f (no answer: nothing is removed).\n  -f, --force   do not ask\n  --filter F    label=K[=V], label!=K[=V], until=SECONDS" },
         { "images", k_images, "[-q] [--format json|TEMPLATE]", "list images", NULL },
         { "pull", k_pull, "[-u USER -p PASS] [--tls-verify=false] [--platform OS/ARCH] IMAGE", "pull an image from a registry",
           "Example:\n  kapsel pull 127.0.0.1:5000/busybox:latest" },
@@ -59,14 +60,32 @@ static const KVerb verbs[] = {
         { "tag", k_tag, "SOURCE TARGET", "give an image another name", NULL },
         { "image-inspect", k_image_inspect, "[--format json|TEMPLATE] IMAGE...", "show images as JSON", NULL },
         { "history", k_history, "IMAGE", "show an image's layer history", NULL },
-        { "image-prune", k_image_prune, "[-a]", "remove unnamed images (-a: every image no container uses)", NULL },
-        { "load", k_load, "-i ARCHIVE", "load images from an OCI or docker-save archive", NULL },
-        { "save", k_save, "-o ARCHIVE IMAGE...", "save images to an OCI archive (docker-load compatible)", NULL },
-        { "import", k_import, "ROOTFS.tar [NAME]", "make a one-layer image from a rootfs tarball", NULL },
+        { "image-prune", k_image_prune, "[-a] [-f]", "remove unnamed images (-a: every image no container uses)",
+          "Asks first unless -f.\n  -a, --all     every image no container uses, not only unnamed ones\n  -f, --force   do not ask" },
+        { "load", k_load, "[-i ARCHIVE]", "load images from an OCI or docker-save archive (default: stdin)", NULL },
+        { "save", k_save, "[-o ARCHIVE] IMAGE...", "save images to an OCI archive (docker-load compatible; default: stdout)", NULL },
+        { "import", k_import, "ROOTFS.tar|- [NAME]", "make a one-layer image from a rootfs tarball", NULL },
         { "cp", k_cp, "CONTAINER:SRC DST | SRC CONTAINER:DST", "copy files between a container and the host",
           "Example:\n  kapsel cp web:/etc/hostname . && kapsel cp ./site web:/srv" },
         { "commit", k_commit, "[-m MSG] [--pause=false] CONTAINER [NAME]", "make an image from a container's changes", NULL },
         { "system-check", k_system_check, "[--dry-run]", "find and repair leftovers of interrupted commands", NULL },
+        { "system-df", k_system_df, "[-v] [--format TEMPLATE]", "show disk usage of images, containers and volumes", NULL },
+        { "info", k_info, "[--format TEMPLATE]", "show system-wide information", NULL },
+        { "version", k_version, "[--format TEMPLATE]", "show the client and engine versions", NULL },
+        { "login", k_login, "[-u USER] [-p PASS | --password-stdin] [SERVER]", "log in to a registry (default docker.io)",
+          "Credentials are checked, then kept in docker's config.json ($DOCKER_CONFIG, else ~/.docker), where\n"
+          "pull and push find them.\n\nExample:\n  echo \"$PASS\" | kapsel login -u me --password-stdin 127.0.0.1:5000" },
+        { "logout", k_logout, "[SERVER]", "forget the credentials of a registry", NULL },
+        { "events", k_events, "[--since T] [--until T] [-f KEY=VAL] [--format TEMPLATE]", "show events as they happen",
+          "Follows until Ctrl-C (or --until). T: unix seconds, RFC 3339 or a duration before now (10m).\n"
+          "Filters: type=container|image|volume|network, event=start|die|..., container=, image=, volume=,\n"
+          "  network=, label=K[=V]\n\nExample:\n  kapsel events --since 10m -f type=container -f event=die --format '{{json .}}'" },
+        { "update", k_update, "[--memory N] [--memory-swap N] [--cpus N] [--cpu-shares N] [--pids-limit N] [--restart P] CONTAINER...",
+          "change the limits or restart policy of containers",
+          "Running containers get the new limits at once; every container keeps them for its next start.\n\n"
+          "Example:\n  kapsel update --memory 256m --cpus 0.5 --restart on-failure:3 web" },
+        { "diff", k_diff, "CONTAINER", "list the files a container changed (A added, C changed, D deleted)", NULL },
+        { "export", k_export, "[-o FILE] CONTAINER", "write a container's filesystem as a tar (default: stdout)", NULL },
         { "port", k_port, "CONTAINER", "list a container's port maps", NULL },
         { "network-create", k_network_create, "[--subnet CIDR] [--gateway IP] [--internal] [-l K=V] [-o OPT] NAME",
           "create a bridge network",
@@ -91,7 +110,12 @@ static const KVerb verbs[] = {
         { "volume-ls", k_volume_ls, "[-q] [--format json|TEMPLATE]", "list volumes", NULL },
         { "volume-inspect", k_volume_inspect, "VOLUME...", "show volumes as JSON", NULL },
         { "volume-rm", k_volume_rm, "[-f] VOLUME...", "remove volumes (refused while a container uses one, unless -f)", NULL },
-        { "volume-prune", k_volume_prune, "", "remove volumes no container uses", NULL },
+        { "volume-prune", k_volume_prune, "[-a] [-f] [--filter label=K[=V]]", "remove anonymous volumes no container uses",
+          "Asks first unless -f.\n  -a, --all     named volumes too, not only anonymous ones\n  -f, --force   do not ask\n"
+          "  --filter F    label=K[=V], label!=K[=V]" },
+        { "system-prune", k_system_prune, "[-a] [--volumes] [-f] [--filter F]", "remove stopped containers, unused networks and dangling images",
+          "Asks first unless -f.\n  -a, --all     every image no container uses, not only unnamed ones\n"
+          "  --volumes     anonymous volumes no container uses too\n  -f, --force   do not ask" },
 };
 
 /* docker's management-command spellings mapped onto the verbs above */
@@ -110,13 +134,16 @@ static const struct {
         { "image", "inspect", "image-inspect" }, { "image", "history", "history" }, { "image", "prune", "image-prune" },
         { "image", "load", "load" },        { "image", "save", "save" },     { "image", "import", "import" },
         { "container", "cp", "cp" },        { "container", "commit", "commit" }, { "system", "check", "system-check" },
-        { "container", "port", "port" },
+        { "container", "port", "port" },    { "container", "update", "update" },
+        { "container", "diff", "diff" },    { "container", "export", "export" },
         { "network", "create", "network-create" }, { "network", "ls", "network-ls" }, { "network", "list", "network-ls" },
         { "network", "inspect", "network-inspect" }, { "network", "rm", "network-rm" },
         { "network", "prune", "network-prune" }, { "network", "connect", "network-connect" },
         { "network", "disconnect", "network-disconnect" },
         { "volume", "create", "volume-create" }, { "volume", "ls", "volume-ls" }, { "volume", "list", "volume-ls" },
         { "volume", "inspect", "volume-inspect" }, { "volume", "rm", "volume-rm" }, { "volume", "prune", "volume-prune" },
+        { "system", "prune", "system-prune" },  { "system", "df", "system-df" },
+        { "system", "info", "info" },       { "system", "events", "events" },
 };
 
 static const KVerb *find_verb(const char *name) {

@@ -10,6 +10,7 @@
 #include "container.h"
 #include "ctr-net.h"
 #include "ctr-ops.h"
+#include "events.h"
 #include "overlay.h"
 #include "rm-rf.h"
 #include "string-util.h"
@@ -58,7 +59,12 @@ int ctr_remove(Engine *e, const char *id, KError **err) {
         /* the row goes last: a crash before it leaves a row whose files are gone, which rm repairs */
         if ((r = rm_rf(dir)) < 0)
                 return kerr(err, r, "remove %s", dir);
-        return db_ctr_delete(e->db, id, err);
+        _cleanup_(ctr_record_freep) CtrRecord *rec = NULL;
+        (void) db_ctr_get(e->db, id, &rec, NULL);
+        if ((r = db_ctr_delete(e->db, id, err)) >= 0)
+                events_emit(e->root, "container", "destroy", id,
+                            events_ctr_attrs(rec ? rec->image : NULL, rec ? rec->name : NULL, rec ? rec->config : NULL));
+        return r;
 }
 
 bool ctr_monitor_alive(const CtrRecord *r) {
@@ -138,9 +144,14 @@ int ctr_stop_signal(const CtrRecord *r) {
 }
 
 int ctr_kill(Engine *e, const CtrRecord *rec, int sig, KError **err) {
-        if (ctr_runs_vmm(rec))
-                return vm_kill(e, rec, sig, err);
-        return container_kill(e->runtime_root, rec->id, sig, sig == SIGKILL, err);
+        int r = ctr_runs_vmm(rec) ? vm_kill(e, rec, sig, err) : container_kill(e->runtime_root, rec->id, sig, sig == SIGKILL, err);
+        if (r >= 0) {
+                json_t *attrs = events_ctr_attrs(rec->image, rec->name, rec->config);
+                if (attrs)
+                        json_object_set_new(attrs, "signal", json_sprintf("%d", sig));
+                events_emit(e->root, "container", "kill", rec->id, attrs);
+        }
+        return r;
 }
 
 int ctr_stop(Engine *e, const char *ref, int timeout, KError **err) {
@@ -160,11 +171,17 @@ int ctr_stop(Engine *e, const char *ref, int timeout, KError **err) {
         if (r->state == CTR_PAUSED)
                 (void) container_pause(e->runtime_root, r->id, false, NULL);
         (void) container_kill(e->runtime_root, r->id, ctr_stop_signal(r), false, NULL);
+        json_t *attrs = events_ctr_attrs(r->image, r->name, r->config);
+        if (attrs)
+                json_object_set_new(attrs, "signal", json_sprintf("%d", ctr_stop_signal(r)));
+        events_emit(e->root, "container", "kill", r->id, attrs);
         if (!ctr_wait_monitor(r->monitor_pid, timeout * 1000)) {
                 (void) container_kill(e->runtime_root, r->id, SIGKILL, true, NULL);
                 if (!ctr_wait_monitor(r->monitor_pid, 10000))
                         return kerr(err, -ETIMEDOUT, "container %s did not stop after SIGKILL", r->name);
         }
         int code;
-        return ctr_wait(e, r->id, &code, err);
+        if ((rr = ctr_wait(e, r->id, &code, err)) >= 0)
+                events_emit(e->root, "container", "stop", r->id, events_ctr_attrs(r->image, r->name, r->config));
+        return rr;
 }

@@ -22,6 +22,7 @@
 #include "container.h"
 #include "ctr-ops.h"
 #include "ctr-net.h"
+#include "events.h"
 #include "exec-relay.h"
 #include "fd-util.h"
 #include "json-util.h"
@@ -464,6 +465,15 @@ static int watch(Monitor *m, int fd) {
         return fd < 0 || epoll_ctl(m->ep, EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : -errno;
 }
 
+/* The journal's container event for this monitor's instance (events.h); `code` >= 0 adds exitCode. */
+static void monitor_event(Monitor *m, const char *action, int code) {
+        const CtrRecord *r = m->rec;
+        json_t *attrs = events_ctr_attrs(r ? r->image : NULL, r ? r->name : NULL, r ? r->config : NULL);
+        if (code >= 0 && attrs)
+                json_object_set_new(attrs, "exitCode", json_sprintf("%d", code));
+        events_emit(m->e->root, "container", action, m->id, attrs);
+}
+
 static int start_container(Monitor *m, KError **err) {
         int r = is_vm(m) ? vm_payload_spawn(&m->vm, m->dir, &m->pid, err) : container_start(m->e->runtime_root, m->id, err);
         if (r < 0)
@@ -471,7 +481,10 @@ static int start_container(Monitor *m, KError **err) {
         if (is_guest(m))
                 vm_isolation_spawned(&m->guest);
         m->started = true;
-        return ctr_modify(m->e, m->id, set_running, m, err);
+        r = ctr_modify(m->e, m->id, set_running, m, err);
+        if (r >= 0)
+                monitor_event(m, "start", -1);
+        return r;
 }
 
 /* Handle signals; returns true when the container's init has exited. */
@@ -665,6 +678,16 @@ int monitor_main(Engine *e, const char *id, bool attach_wait, int sync_fd) {
                         goto fail;
                 sync_fd = -1;
                 (void) ctr_modify(e, id, set_exited, &m, NULL);
+                /* `update --restart` and `rename` may have changed the row while it ran */
+                CtrRecord *fresh = NULL;
+                if (m.rec && db_ctr_get(e->db, id, &fresh, NULL) >= 0) {
+                        json_decref(m.rec->config);
+                        m.rec->config = json_incref(fresh->config);
+                        free(m.rec->name);
+                        m.rec->name = TAKE_PTR(fresh->name);
+                        ctr_record_free(fresh);
+                }
+                monitor_event(&m, "die", m.exit_code);
                 bool restart = should_restart(&m);
                 if (!restart)
                         broadcast(&m, ATTACH_EXIT, (uint8_t[4]) { m.exit_code >> 24, m.exit_code >> 16, m.exit_code >> 8,

@@ -310,17 +310,27 @@ static int set_resources(const SpecGenInput *in, json_t *lin, KError **err) {
         json_int_t mem = json_integer_value(cfg_get(in->config, "HostConfig", "Memory"));
         json_int_t nano = json_integer_value(cfg_get(in->config, "HostConfig", "NanoCpus"));
         json_int_t pids = json_integer_value(cfg_get(in->config, "HostConfig", "PidsLimit"));
+        json_int_t swap = json_integer_value(cfg_get(in->config, "HostConfig", "MemorySwap"));
+        json_int_t shares = json_integer_value(cfg_get(in->config, "HostConfig", "CpuShares"));
         if (mem > 0) {
                 if (mem < 6 * 1024 * 1024)
                         return kerr_msg(err, KERR_USAGE, -EINVAL,
                                         "--memory %lld bytes is below the minimum of 6 MiB a container needs",
                                         (long long) mem);
                 json_object_set_new(res, "memory", json_pack("{s:I}", "limit", mem));
+                if (swap == -1 || swap >= mem)  /* memory + swap, as `update --memory-swap` stored it */
+                        json_object_set_new(json_object_get(res, "memory"), "swap", json_integer(swap));
         }
         if (nano > 0)
                 json_object_set_new(res, "cpu", json_pack("{s:I, s:I}", "quota", nano / 10000, "period", (json_int_t) 100000));
         if (pids > 0)
                 json_object_set_new(res, "pids", json_pack("{s:I}", "limit", pids));
+        if (shares > 0) {
+                json_t *cpu = json_object_get(res, "cpu");
+                if (!cpu)
+                        json_object_set_new(res, "cpu", cpu = json_object());
+                json_object_set_new(cpu, "shares", json_integer(shares));
+        }
         if (in->cgroups_path)
                 json_object_set_new(lin, "cgroupsPath", json_string(in->cgroups_path));
         return 0;

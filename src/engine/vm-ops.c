@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "ctr-ops.h"
+#include "events.h"
 #include "fd-util.h"
 #include "path-util.h"
 #include "rm-rf.h"
@@ -115,6 +116,7 @@ int vm_create(Engine *e, VmConfig *c, const char *name, char ret_id[static 65], 
                 (void) rm_rf(dir);
                 return r;
         }
+        events_emit(e->root, "container", "create", rec.id, events_ctr_attrs(rec.image, rec.name, rec.config));
         return 0;
 }
 

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "events.h"
 #include "path-util.h"
 #include "rm-rf.h"
 #include "spec-gen.h"
@@ -46,6 +47,8 @@ int volume_create(Engine *e, const char *name, json_t *labels, bool exist_ok, ch
                         kerr_free(err ? TAKE_PTR(*err) : NULL);
                 else if (r < 0)
                         return r;
+                else
+                        events_emit(e->root, "volume", "create", name, json_pack("{s:s}", "driver", "local"));
         }
         if (ret_name && !(*ret_name = strdup(name)))
                 return -ENOMEM;
@@ -114,5 +117,6 @@ int volume_remove(Engine *e, const char *name, bool force, KError **err) {
                 return -ENOMEM;
         if ((r = rm_rf(dir)) < 0)
                 return kerr(err, r, "remove %s", dir);
+        events_emit(e->root, "volume", "destroy", name, json_pack("{s:s}", "driver", "local"));
         return 0;
 }

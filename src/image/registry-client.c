@@ -31,6 +31,13 @@ int registry_client_new(const char *ref, const RegistryOptions *opts, RegistryCl
         c->insecure = opts->insecure;
         c->user = opts->username;
         c->password = opts->password;
+        if (!c->user && opts->credentials) {
+                r = opts->credentials(c->ref.host, &c->stored_user, &c->stored_password, opts->credentials_userdata);
+                if (r < 0)
+                        return kerr(err, r, "read the stored credentials for %s", c->ref.host);
+                c->user = c->stored_user;
+                c->password = c->stored_password;
+        }
         c->progress = opts->progress && isatty(STDERR_FILENO);
         *ret = TAKE_PTR(c);
         return 0;
@@ -40,6 +47,10 @@ void registry_client_free(RegistryClient *c) {
         if (!c)
                 return;
         registry_ref_done(&c->ref);
+        free(c->stored_user);
+        if (c->stored_password)
+                explicit_bzero(c->stored_password, strlen(c->stored_password));
+        free(c->stored_password);
         free(c->base);
         registry_challenge_done(&c->challenge);
         for (size_t i = 0; i < c->n_tokens; i++) {

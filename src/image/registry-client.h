@@ -18,7 +18,8 @@ typedef struct RegistryClient {
         RegistryRef ref;
         char *base;                     /* "http://127.0.0.1:5000" */
         bool insecure;
-        const char *user, *password;    /* borrowed from the options */
+        const char *user, *password;    /* borrowed from the options, or the stored ones below */
+        char *stored_user, *stored_password;    /* from opts->credentials */
         bool progress;                  /* options asked for it and stderr is a tty */
         RegistryChallenge challenge;    /* the latest one seen (ping or a 401) */
         RegistryToken *tokens;

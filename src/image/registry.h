@@ -15,6 +15,10 @@ typedef struct RegistryOptions {
         bool insecure;          /* plain http (and no TLS verification); default for 127.0.0.1/localhost */
         const char *os, *architecture, *variant;/* platform to select from an index; NULL = host's */
         bool progress;          /* per-layer progress (bytes, bytes/s) on stderr; off when not a tty */
+        /* Without a username: asked for the registry host's stored credentials (the engine's
+         * docker config.json lookup); 0 with NULLs when there are none. May be NULL. */
+        int (*credentials)(const char *host, char **ret_user, char **ret_password, void *userdata);
+        void *credentials_userdata;
 } RegistryOptions;
 
 /* Pull `ref` (normalized, e.g. "127.0.0.1:5000/busybox:latest" or "...@sha256:...") into the OCI
@@ -30,3 +34,6 @@ int registry_pull(const char *ref, const RegistryOptions *opts, const char *dir,
  * ref.name is ref's tag. Blobs the registry lacks (HEAD) are uploaded (POST + one PUT), then the
  * manifest with its own media type. An image index is pushed with its child manifests first. */
 int registry_push(const char *dir, const char *ref, const RegistryOptions *opts, KError **err);
+/* `login`: check credentials against `server` (host[:port]) with the auth it asks for (basic, or a
+ * bearer token for a pull scope). A 401 says the credentials were rejected. */
+int registry_login(const char *server, const RegistryOptions *opts, KError **err);

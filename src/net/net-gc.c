@@ -20,11 +20,6 @@ static int note(char ***removed, const char *what, const char *name) {
         return r;
 }
 
-static bool is_our_bridge_name(const char *name) {
-        const char *rest = startswith(name, "kapsel-");
-        return streq(name, NET_DEFAULT_BRIDGE) || (rest && strlen(rest) == 8 && strspn(rest, "0123456789abcdef") == 8);
-}
-
 static bool link_owned(const NetState *s, const char *name) {
         for (size_t i = 0; i < s->n_attach; i++)
                 if (streq(s->attach[i].ifname, name))
@@ -35,8 +30,11 @@ static bool link_owned(const NetState *s, const char *name) {
         return false;
 }
 
-/* Links shaped like ours (kv/kt + hex, kapsel bridges) that no state entry owns. With `all`, every
- * link shaped like ours and every bridge of the state. */
+/* Links this root may delete. Every kernel object is in state.json before it exists (net.h), so
+ * what the state names is ours; so is a bridge with our default bridge's name, which carries the
+ * root's tag. A veth, tap or bridge shaped like kapsel's that the state does not name may belong to
+ * another root in this network namespace and is left alone. Without `all`: ours but not named
+ * (crash leftovers); with `all` (reset): every one of ours. */
 static int collect_links(NetCtx *ctx, Rtnl *nl, bool all, char ***removed, KError **err) {
         _cleanup_free_ RtnlLink *links = NULL;
         size_t n = 0;
@@ -45,10 +43,9 @@ static int collect_links(NetCtx *ctx, Rtnl *nl, bool all, char ***removed, KErro
                 return kerr(err, r, "list links");
         for (size_t i = 0; i < n; i++) {
                 const RtnlLink *l = &links[i];
-                bool ours = link_name_is_ours(l->name) || (streq(l->kind, "bridge") && is_our_bridge_name(l->name));
-                if (!all && (!ours || link_owned(&ctx->state, l->name)))
-                        continue;
-                if (all && !ours && !link_owned(&ctx->state, l->name))
+                bool named = link_owned(&ctx->state, l->name);
+                bool mine = streq(l->kind, "bridge") && streq(l->name, ctx->default_bridge);
+                if (all ? !(named || mine) : (named || !mine))
                         continue;
                 r = rtnl_link_del(nl, l->name);
                 if (r < 0 && r != -ENODEV)
@@ -134,7 +131,7 @@ int net_reset(NetCtx *ctx, KError **err) {
                 return r;
         r = collect_links(ctx, nl, true, &removed, err);
         if (r >= 0)
-                r = nft_delete_table(err);
+                r = nft_delete_table(ctx->table, err);
         if (r >= 0) {
                 for (size_t i = 0; i < ctx->state.n_instances; i++)
                         ctx_remove_instance_files(ctx, ctx->state.instances[i].id);

@@ -12,6 +12,10 @@ struct NetCtx {
         int lock_fd;
         char *host_resolv;
         NetState state;         /* valid between ctx_lock() and ctx_unlock() */
+        /* Kernel names of this root (net_root_names): several roots may share a network namespace,
+         * so each has its own nftables table and default bridge. */
+        char table[32];
+        char default_bridge[16];
 };
 
 /* Take the flock and load state.json into ctx->state. */

@@ -39,8 +39,21 @@ int net_open(const char *root, NetCtx **ret, KError **err) {
         }
         c->root_fd = TAKE_FD(fd);
         c->lock_fd = TAKE_FD(lock);
+        _cleanup_free_ char *real = realpath(root, NULL);
+        net_root_names(real ?: root, c->table, c->default_bridge);
         *ret = c;
         return 0;
+}
+
+void net_root_names(const char *root, char table[static 32], char bridge[static 16]) {
+        if (streq(root, NET_DEFAULT_ROOT)) {
+                snprintf(table, 32, "%s", NFT_TABLE);
+                snprintf(bridge, 16, "%s", NET_DEFAULT_BRIDGE);
+                return;
+        }
+        uint32_t tag = name_hash(root, "") & 0xffffff;
+        snprintf(table, 32, "%s_%06x", NFT_TABLE, tag);
+        snprintf(bridge, 16, "%s-%06x", NET_DEFAULT_BRIDGE, tag);
 }
 
 void net_close(NetCtx *ctx) {
@@ -114,7 +127,7 @@ int ctx_apply_rules(NetCtx *ctx, KError **err) {
         int r = net_plan_rules(&ctx->state, &rules, &n);
         if (r < 0)
                 return kerr(err, r, "plan nftables rules");
-        return nft_apply(rules, n, err);
+        return nft_apply(ctx->table, rules, n, err);
 }
 
 /* ---- network creation ---- */
@@ -225,7 +238,7 @@ static int fill_network(NetCtx *ctx, const NetNetworkOpts *o, NetNetwork *n, KEr
         if (o->bridge)
                 snprintf(br, sizeof(br), "%s", o->bridge);
         else if (streq(o->name, NET_DEFAULT_NETWORK))
-                strcpy(br, NET_DEFAULT_BRIDGE);
+                snprintf(br, sizeof(br), "%s", ctx->default_bridge);
         else
                 snprintf(br, sizeof(br), "kapsel-%.8s", n->id);
         for (size_t i = 0; i < ctx->state.n_networks; i++)

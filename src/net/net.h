@@ -13,8 +13,10 @@
  *                             (never renamed over) so that bind mounts see later changes
  *
  * Kernel objects are owned by name: bridges (kapsel0, kapsel-<8 hex of the network id>, or a name
- * given at create), host-side veths "kv<8 hex>" and taps "kt<8 hex>", and the single nftables
- * table `ip kapsel`. The table is always rebuilt from state.json in one nfnetlink transaction, so
+ * given at create), host-side veths "kv<8 hex>" and taps "kt<8 hex>", and the nftables table
+ * `ip kapsel`. Another root in the same network namespace gets its own table and default bridge
+ * (`ip kapsel_<tag>`, kapsel0-<tag>, tag = 6 hex of a hash of its path; net_root_names), and garbage
+ * collection deletes only links this root's state names or only it can own, never another root's. The table is always rebuilt from state.json in one nfnetlink transaction, so
  * it is either the old or the new rule set. Every change writes state.json before it creates a
  * kernel object and deletes kernel objects before it drops them from state.json: a crash at any
  * point leaves objects that net_gc() can find and remove.
@@ -36,6 +38,9 @@
 
 typedef struct NetCtx NetCtx;
 
+/* The nftables table and default bridge of the state root `root` (its real path): "kapsel" and
+ * "kapsel0" for NET_DEFAULT_ROOT, else "kapsel_<tag>" and "kapsel0-<tag>". */
+void net_root_names(const char *root, char table[static 32], char bridge[static 16]);
 /* Open (creating it 0700 if needed) the state root. `root` NULL means NET_DEFAULT_ROOT. */
 int net_open(const char *root, NetCtx **ret, KError **err);
 void net_close(NetCtx *ctx);
@@ -189,9 +194,11 @@ int net_files_setup(NetCtx *ctx, const char *instance_id, const NetFilesOpts *op
 /* ---- collection ---- */
 
 /* Remove everything of instances not in `live_ids` (NULL-terminated; NULL = none live):
- * attachments and their links, files, and their rules; links named like ours that no state
- * entry owns; bridges of networks that no longer exist. Then rebuild the nftables table.
+ * attachments and their links, files, and their rules; this root's default bridge when no state
+ * entry names it. Links other roots may own (any kv/kt/kapsel-* name the state does not list) are
+ * left alone. Then rebuild the root's nftables table.
  * *ret_removed (optional) lists what went: "attachment <id> <network>", "link <name>", ... */
 int net_gc(NetCtx *ctx, char *const *live_ids, char ***ret_removed, KError **err);
-/* Delete every kapsel link, the nftables table and all state (networks too). */
+/* Delete every link of this root (named in its state, and its default bridge), its nftables table
+ * and all state (networks too). */
 int net_reset(NetCtx *ctx, KError **err);

@@ -26,6 +26,7 @@
 #include "string-util.h"
 
 typedef struct Batch {
+        const char *table;      /* the root's table (net_root_names) */
         struct mnl_nlmsg_batch *b;
         char *buf;
         uint32_t seq;
@@ -47,7 +48,7 @@ static int add_table_msgs(Batch *bt, bool recreate) {
         if (!t)
                 return -ENOMEM;
         nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, NFPROTO_IPV4);
-        nftnl_table_set_str(t, NFTNL_TABLE_NAME, NFT_TABLE);
+        nftnl_table_set_str(t, NFTNL_TABLE_NAME, bt->table);
         static const uint16_t types[] = { NFT_MSG_NEWTABLE, NFT_MSG_DELTABLE, NFT_MSG_NEWTABLE };
         for (size_t i = 0; i < (recreate ? 3u : 2u); i++) {
                 struct nlmsghdr *nlh = batch_hdr(bt, types[i], types[i] == NFT_MSG_NEWTABLE ? NLM_F_CREATE : 0);
@@ -66,7 +67,7 @@ static int add_chain_msg(Batch *bt, const NftChainDef *d) {
         if (!c)
                 return -ENOMEM;
         nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, NFPROTO_IPV4);
-        nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, NFT_TABLE);
+        nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, bt->table);
         nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, d->name);
         if (d->type) {
                 nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, d->type);
@@ -238,7 +239,7 @@ static int add_rule_msg(Batch *bt, const NftRule *p) {
         if (!r)
                 return -ENOMEM;
         nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, NFPROTO_IPV4);
-        nftnl_rule_set_str(r, NFTNL_RULE_TABLE, NFT_TABLE);
+        nftnl_rule_set_str(r, NFTNL_RULE_TABLE, bt->table);
         nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, p->chain);
         int k = build_rule(r, p);
         if (k >= 0 && p->comment[0]) {
@@ -291,7 +292,7 @@ static int batch_send(Batch *bt, KError **err) {
                         answered++;
                         const struct nlmsgerr *e = mnl_nlmsg_get_payload(h);
                         if (e->error < 0 && r >= 0)
-                                r = kerr(err, e->error, "nftables table ip %s (message %u)", NFT_TABLE,
+                                r = kerr(err, e->error, "nftables table ip %s (message %u)", bt->table,
                                          e->msg.nlmsg_seq);
                 }
         }
@@ -300,10 +301,10 @@ out:
         return r;
 }
 
-static int batch_run(size_t n_rules, int (*fill)(Batch *, const NftRule *, size_t), const NftRule *rules,
-                     KError **err) {
+static int batch_run(const char *table, size_t n_rules, int (*fill)(Batch *, const NftRule *, size_t),
+                     const NftRule *rules, KError **err) {
         size_t size = (n_rules + 16) * 1024;
-        Batch bt = { .buf = malloc(size), .seq = 1 };
+        Batch bt = { .table = table, .buf = malloc(size), .seq = 1 };
         if (!bt.buf)
                 return -ENOMEM;
         bt.b = mnl_nlmsg_batch_start(bt.buf, size);
@@ -334,10 +335,10 @@ static int fill_delete(Batch *bt, const NftRule *rules, size_t n) {
         return add_table_msgs(bt, false);
 }
 
-int nft_apply(const NftRule *rules, size_t n, KError **err) {
-        return batch_run(n, fill_apply, rules, err);
+int nft_apply(const char *table, const NftRule *rules, size_t n, KError **err) {
+        return batch_run(table, n, fill_apply, rules, err);
 }
 
-int nft_delete_table(KError **err) {
-        return batch_run(0, fill_delete, NULL, err);
+int nft_delete_table(const char *table, KError **err) {
+        return batch_run(table, 0, fill_delete, NULL, err);
 }

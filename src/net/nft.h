@@ -7,7 +7,7 @@
 #include "error.h"
 #include "net-plan.h"
 
-/* Replace the whole table with `rules` in one transaction. */
-int nft_apply(const NftRule *rules, size_t n, KError **err);
+/* Replace the whole table `table` (the root's, net_root_names) with `rules` in one transaction. */
+int nft_apply(const char *table, const NftRule *rules, size_t n, KError **err);
 /* Delete the table (absent is fine). */
-int nft_delete_table(KError **err);
+int nft_delete_table(const char *table, KError **err);

@@ -62,10 +62,24 @@ def have_prereqs():
 pytestmark = pytest.mark.skipif(have_prereqs() is not None, reason=str(have_prereqs()))
 
 
+def root_names(root):
+    """The nftables table and default bridge of a network state root (net_root_names): kapsel's own
+    for /var/lib/kapsel/net, else tagged with 6 hex of the FNV-1a hash of "<real path>/"."""
+    root = os.path.realpath(root)
+    if root == "/var/lib/kapsel/net":
+        return "kapsel", "kapsel0"
+    h = 2166136261
+    for b in (root + "/").encode():
+        h = ((h ^ b) * 16777619) & 0xffffffff
+    return "kapsel_%06x" % (h & 0xffffff), "kapsel0-%06x" % (h & 0xffffff)
+
+
 class Lab:
     def __init__(self, tmp):
         self.tag = uuid.uuid4().hex[:6]
         self.root = str(tmp / "netroot")
+        os.makedirs(self.root, exist_ok=True)
+        self.nft_table, self.bridge0 = root_names(self.root)
         self.resolv = str(tmp / "resolv.conf")
         with open(self.resolv, "w") as f:
             f.write("nameserver 127.0.0.53\nnameserver 10.250.0.53\nsearch lab.test\n")
@@ -118,7 +132,7 @@ class Lab:
         return [line.split(":")[1].strip().split("@")[0] for line in out.splitlines()]
 
     def table(self):
-        return sh("ip", "netns", "exec", self.host, "nft", "list", "table", "ip", "kapsel", check=False).stdout
+        return sh("ip", "netns", "exec", self.host, "nft", "list", "table", "ip", self.nft_table, check=False).stdout
 
     def close(self):
         for p in self.procs:
@@ -310,15 +324,38 @@ def test_gc_after_kill9_mid_attach(lab):
     lab.tool("attach", "--id", "dead", "--name", "dead", "--netns", "/run/netns/knc-%s-dead" % lab.tag)
 
 
-def test_gc_collects_stray_links_and_reset(lab):
+def test_gc_and_reset_leave_links_the_state_does_not_name(lab):
+    """A link shaped like kapsel's that this root's state does not name may be another root's in the
+    same network namespace: neither gc nor reset deletes it (every link of ours is in state.json
+    before it exists)."""
     sh("ip", "-n", lab.host, "link", "add", "kv0badc0de", "type", "bridge")
     lab.attach("a", "-p", "8080:80")
-    removed = lab.tool("gc", "a").stdout.splitlines()
-    assert removed == ["link kv0badc0de"]
+    assert lab.tool("gc", "a").stdout == ""
+    assert "kv0badc0de" in lab.links()
     lab.tool("reset")
-    assert not [l for l in lab.links() if l.startswith("kv") or l.startswith("kapsel")]
+    assert [l for l in lab.links() if l.startswith("kv") or l.startswith("kapsel")] == ["kv0badc0de"]
     assert lab.table() == ""
     assert json.load(open(os.path.join(lab.root, "state.json")))["networks"] == []
+
+
+def test_two_roots_in_one_namespace(lab, tmp_path):
+    """A second state root in the same namespace gets its own table and default bridge; gc and reset
+    of one leave the other's attachments, bridge and rules alone."""
+    other = str(tmp_path / "netroot2")
+    os.makedirs(other)
+    table2, bridge2 = root_names(other)
+    assert table2 != lab.nft_table and bridge2 != lab.bridge0
+    tool2 = lambda *a: sh("ip", "netns", "exec", lab.host, TOOL, "--root", other, "--host-resolv", lab.resolv, *a)
+    a = lab.attach("a", "-p", "8080:80")
+    b = json.loads(tool2("attach", "--id", "b", "--name", "b", "--netns", lab.container("b")).stdout)
+    assert a["ip"].rsplit(".", 1)[0] != b["ip"].rsplit(".", 1)[0]      # different subnets
+    assert lab.bridge0 in lab.links() and bridge2 in lab.links()
+    assert tool2("gc").stdout.splitlines() == ["attachment b bridge (%s)" % b["ifname"]]
+    assert a["ifname"] in lab.links() and lab.bridge0 in lab.links() and "instance a" in lab.table()
+    tool2("reset")
+    assert a["ifname"] in lab.links() and lab.bridge0 in lab.links() and "instance a" in lab.table()
+    assert bridge2 not in lab.links()
+    assert lab.tool("gc", "a").stdout == ""
 
 
 def test_tap_attachment(lab):
@@ -326,7 +363,7 @@ def test_tap_attachment(lab):
     assert t["ifname"].startswith("kt")
     assert t["kernel_ip_arg"] == "ip=%s::%s:255.255.0.0::eth0:off" % (t["ip"], t["gateway"])
     info = sh("ip", "-n", lab.host, "-d", "link", "show", t["ifname"]).stdout
-    assert "master kapsel0" in info and "tun type tap pi off vnet_hdr on persist on" in info
+    assert "master %s" % lab.bridge0 in info and "tun type tap pi off vnet_hdr on persist on" in info
     owner = sh("ip", "netns", "exec", lab.host, "cat", "/sys/class/net/%s/owner" % t["ifname"]).stdout
     assert owner.strip() == "1000"
     lab.tool("detach", "vm1")

@@ -86,12 +86,12 @@ echo "$ps_out" | grep -q " vm .*v1$" && echo "$ps_out" | head -n 1 | grep -q KIN
 
 tap=$(ls /sys/class/net | grep '^kt' | head -n 1)
 master=$(basename "$(readlink /sys/class/net/$tap/master 2>/dev/null)" 2>/dev/null)
-if [ -n "$tap" ] && [ "$master" = kapsel0 ]; then report vm-tap-on-bridge ok; else report vm-tap-on-bridge fail "tap=$tap master=$master links=$(ls /sys/class/net | tr '\n' ' ')"; fi
+if [ -n "$tap" ] && [ "${master%%-*}" = kapsel0 ]; then report vm-tap-on-bridge ok; else report vm-tap-on-bridge fail "tap=$tap master=$master links=$(ls /sys/class/net | tr '\n' ' ')"; fi
 
 $K vm logs v1 2>/dev/null | grep -q "KAPSEL-L2-INIT" && report vm-logs-serial ok || report vm-logs-serial fail "$($K vm logs v1 2>&1 | tail -n 5)"
 
 if wait_log "KAPSEL-L2 ping-" 30 && $K vm logs v1 | grep -q "KAPSEL-L2 ping-ok"; then report vm-net-ping ok
-else report vm-net-ping fail "$($K vm logs v1 2>&1 | grep 'KAPSEL-L2 ping') tap rx=$(cat /sys/class/net/$tap/statistics/rx_packets) tx=$(cat /sys/class/net/$tap/statistics/tx_packets) br=$(ip -o addr show kapsel0 2>&1 | tr '\n' ' ')"; fi
+else report vm-net-ping fail "$($K vm logs v1 2>&1 | grep 'KAPSEL-L2 ping') tap rx=$(cat /sys/class/net/$tap/statistics/rx_packets) tx=$(cat /sys/class/net/$tap/statistics/tx_packets) br=$(ip -o addr show $master 2>&1 | tr '\n' ' ')"; fi
 
 (echo hello-console; sleep 3) | timeout 6 $K vm console v1 > /tmp/console.out 2>&1
 if wait_log "KAPSEL-L2 got hello-console" 10; then report vm-console-input ok; else report vm-console-input fail "$(tail -c 300 /tmp/console.out)"; fi
