@@ -7,8 +7,13 @@
 #include <getopt.h>
 #include <stdbool.h>
 
+#include "cli-getopt.h"
+#include "cli-table.h"
 #include "engine.h"
 #include "error.h"
+
+/* Long options are exact names in every verb (cli-getopt.h): no prefix of --pids-limit is --pid. */
+#define getopt_long k_getopt_long
 
 typedef struct KGlobals {
         const char *root;
@@ -45,16 +50,10 @@ int k_ctr_find(const KGlobals *g, Engine *e, const char *name, CtrRecord **ret, 
 /* k_open, then k_ctr_find. */
 int k_open_one(const KGlobals *g, const char *name, Engine **ret, CtrRecord **ret_rec, KError **err);
 
-/* Listings (ps, images, volume ls, network ls): rows are JSON objects, printed as a table of
- * columns (the last column unpadded), as JSON (`--format json`), as one template line per row, or
- * only `quiet_field` per row (-q). */
-typedef struct KColumn {
-        const char *header;
-        const char *field;
-        int width;      /* padding */
-        int max;        /* truncate to this many characters (0: no limit) */
-        bool quote;     /* "command…" as docker's COMMAND column */
-} KColumn;
+/* Listings (ps, images, volume ls, network ls): rows are JSON objects, printed as docker does: the
+ * default table of `cols` (those not `extra`), `--format 'table TEMPLATE'` with a header named
+ * after the template's fields, `--format json` (one object a line), one template line per row, or
+ * only `quiet_field` per row (-q). Tab-separated cells are aligned (cli-table.h). */
 typedef struct KListFormat {
         const char *format;     /* NULL or "table", "json", or a template */
         bool quiet;
