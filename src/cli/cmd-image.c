@@ -158,6 +158,17 @@ K_VERB(tag) {
         return r < 0 ? r : image_tag(s, argv[1], argv[2], err);
 }
 
+json_t *k_image_doc(const Image *img) {
+        json_t *layers = json_array();
+        for (size_t k = 0; k < img->n_layers; k++)
+                json_array_append_new(layers, json_string(img->layer_dirs[k]));
+        return json_pack("{s:s, s:o, s:s, s:s, s:s, s:I, s:O, s:{s:s, s:o}}", "Id", img->id, "RepoTags",
+                         json_from_strv(img->names), "Created", img->created ?: "", "Os", img->os ?: "linux",
+                         "Architecture", img->architecture ?: "amd64", "Size", (json_int_t) img->size, "Config",
+                         json_object_get(img->config_json, "config") ?: json_null(), "RootFS", "Type", "layers", "Layers",
+                         layers);
+}
+
 K_VERB(image_inspect) {
         static const struct option opts[] = { { "format", required_argument, NULL, 'f' }, { "help", no_argument, NULL, 'h' }, {} };
         const char *format = NULL;
@@ -179,14 +190,7 @@ K_VERB(image_inspect) {
                 _cleanup_(image_freep) Image *img = NULL;
                 if ((r = image_lookup(s, argv[i], &img, err)) < 0)
                         break;
-                json_t *layers = json_array();
-                for (size_t k = 0; k < img->n_layers; k++)
-                        json_array_append_new(layers, json_string(img->layer_dirs[k]));
-                json_t *doc = json_pack("{s:s, s:o, s:s, s:s, s:s, s:I, s:O, s:{s:s, s:o}}", "Id", img->id, "RepoTags",
-                                        json_from_strv(img->names), "Created", img->created ?: "", "Os", img->os ?: "linux",
-                                        "Architecture", img->architecture ?: "amd64", "Size", (json_int_t) img->size,
-                                        "Config", json_object_get(img->config_json, "config") ?: json_null(), "RootFS",
-                                        "Type", "layers", "Layers", layers);
+                json_t *doc = k_image_doc(img);
                 if (format && !streq(format, "json")) {
                         r = template_render(format, doc, stdout, err);
                         putchar('\n');

@@ -141,3 +141,7 @@ K_VERB(volume_prune) {
         vol_record_list_free(vols, n);
         return 0;
 }
+
+json_t *k_volume_doc(const Engine *e, const VolRecord *v) {
+        return volume_json(e, v);
+}

@@ -81,6 +81,11 @@ int k_top_stream(Engine *e, const CtrRecord *rec, int *ret_code, KError **err);
 int k_exec_stream(Engine *e, const CtrRecord *rec, const char *request, bool tty, bool with_stdin, bool detach,
                   int *ret_code, KError **err);
 
+/* The documents of `image inspect` and `volume inspect`, for `inspect` of any object. */
+struct Image;
+json_t *k_image_doc(const struct Image *img);
+json_t *k_volume_doc(const Engine *e, const VolRecord *v);
+
 /* Shared by run and create: the options turned into {"Config","HostConfig"} plus image and name. */
 typedef struct RunRequest {
         json_t *config;

@@ -47,7 +47,10 @@ static const KVerb verbs[] = {
           "Example:\n  kapsel exec -it web sh\n  kapsel exec -e X=1 -w /tmp -u 1000 web sh -c 'echo $X'" },
         { "attach", k_attach, "[--no-stdin] CONTAINER", "attach to a running container's stdio", NULL },
         { "wait", k_wait, "CONTAINER...", "wait for containers to stop and print their exit codes", NULL },
-        { "inspect", k_inspect, "[--format json|TEMPLATE] CONTAINER...", "show containers as JSON", NULL },
+        { "inspect", k_inspect, "[--format json|TEMPLATE] [--type container|image|volume|network] NAME...",
+          "show containers, images, volumes or networks as JSON",
+          "NAME is looked up as a container (or micro-VM), then an image, a volume, a network, as docker does;\n"
+          "--type looks only for that kind.\n\nExample:\n  kapsel inspect -f '{{.State.Status}}' web\n  kapsel inspect --type image busybox" },
         { "pause", k_pause, "CONTAINER...", "freeze all processes of containers", NULL },
         { "unpause", k_unpause, "CONTAINER...", "thaw paused containers", NULL },
         { "rename", k_rename, "CONTAINER NEW_NAME", "rename a container", NULL },
