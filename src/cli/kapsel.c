@@ -40,7 +40,10 @@ static const KVerb verbs[] = {
           "list containers and micro-VMs",
           "Template fields: {{.ID}} {{.Kind}} {{.Names}} {{.Image}} {{.Command}} {{.Status}} {{.State}} {{.CreatedAt}}\n\n"
           "Examples:\n  kapsel ps -a --format '{{.Names}} {{.Kind}} {{.Status}}'\n  kapsel ps --kind vm" },
-        { "logs", k_logs, "[-f] [-t] [--tail N] CONTAINER", "show a container's output", NULL },
+        { "logs", k_logs, "[-f] [-t] [--tail N] [--since T] [--until T] CONTAINER", "show a container's output",
+          "  --since T, --until T   only output from/up to T: an RFC 3339 time (2026-11-23T09:00:00Z), a unix\n"
+          "                         timestamp, or a duration back from now (10m, 1h30m)\n\n"
+          "Example:\n  kapsel logs --since 10m -f web" },
         { "exec", k_exec, "[-i] [-t] [-d] [-e K=V] [-u USER] [-w DIR] CONTAINER COMMAND [ARG...]",
           "run a command in a running container",
           "In an --isolation=vm container the command runs in the guest, through kapsel's guest agent.\n\n"
