@@ -8,6 +8,7 @@
 #include <stdbool.h>
 
 #include "cli-getopt.h"
+#include "cli-keys.h"
 #include "cli-table.h"
 #include "engine.h"
 #include "error.h"
@@ -68,6 +69,8 @@ int k_parse_list_opts(const char *verb, int argc, char **argv, KListFormat *f, K
  * releases a foreground run; `with_stdin` forwards our stdin. Returns the exit code. */
 int k_attach_stream(Engine *e, const CtrRecord *rec, bool send_start, bool with_stdin, int *ret_code,
                     KError **err);
+/* docker's --detach-keys for the sessions of this command (NULL or "": ctrl-p,ctrl-q). */
+int k_set_detach_keys(const char *spec, KError **err);
 /* The second half of `run` and `vm run`: start the monitor of the new instance `id` (removing the
  * instance when that fails and `remove_on_failure`), print the id when `detach`, else attach until it
  * exits. *ret_code: its exit code (0 when detached). */

@@ -48,7 +48,10 @@ static const KVerb verbs[] = {
           "run a command in a running container",
           "In an --isolation=vm container the command runs in the guest, through kapsel's guest agent.\n\n"
           "Example:\n  kapsel exec -it web sh\n  kapsel exec -e X=1 -w /tmp -u 1000 web sh -c 'echo $X'" },
-        { "attach", k_attach, "[--no-stdin] CONTAINER", "attach to a running container's stdio", NULL },
+        { "attach", k_attach, "[--no-stdin] [--detach-keys KEYS] CONTAINER", "attach to a running container's stdio",
+          "  --detach-keys KEYS   the keys that detach, leaving the container running (default ctrl-p,ctrl-q;\n"
+          "                       also for run -it and exec -it): comma-separated, each a character or ctrl-<a-z@[\\]^_>\n"
+          "  --no-stdin           do not forward our stdin" },
         { "wait", k_wait, "CONTAINER...", "wait for containers to stop and print their exit codes", NULL },
         { "inspect", k_inspect, "[--format json|TEMPLATE] [--type container|image|volume|network] NAME...",
           "show containers, images, volumes or networks as JSON",

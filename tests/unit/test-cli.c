@@ -7,12 +7,14 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cleanup.h"
 #include "cli-getopt.h"
+#include "cli-keys.h"
 #include "cli-table.h"
 
 static const struct option run_opts[] = {
@@ -104,6 +106,37 @@ static void test_table_header_from_template(void **state) {
         assert_null(k_table_template("{{.Names}}"));
 }
 
+static void test_detach_keys(void **state) {
+        KDetachKeys k;
+        assert_int_equal(k_detach_keys_parse(NULL, &k), 0);
+        assert_int_equal(k.len, 2);
+        assert_int_equal(k.seq[0], 0x10);
+        assert_int_equal(k.seq[1], 0x11);
+        assert_int_equal(k_detach_keys_parse("ctrl-a,x,ctrl-@,ctrl-[,ctrl-_", &k), 0);
+        assert_int_equal(k.len, 5);
+        assert_memory_equal(k.seq, "\x01x\0\x1b\x1f", 5);
+        assert_int_equal(k_detach_keys_parse("ctrl-", &k), -EINVAL);
+        assert_int_equal(k_detach_keys_parse("ctrl-1", &k), -EINVAL);
+        assert_int_equal(k_detach_keys_parse("ab", &k), -EINVAL);
+        assert_int_equal(k_detach_keys_parse("a,", &k), -EINVAL);
+
+        uint8_t out[64];
+        size_t len;
+        assert_int_equal(k_detach_keys_parse("", &k), 0);
+        /* ctrl-p alone goes through once the next byte shows it was not the sequence */
+        assert_int_equal(k_detach_keys_filter(&k, (const uint8_t *) "ab\x10", 3, out, &len), 0);
+        assert_int_equal(len, 2);
+        assert_int_equal(k_detach_keys_filter(&k, (const uint8_t *) "c", 1, out, &len), 0);
+        assert_int_equal(len, 2);
+        assert_memory_equal(out, "\x10" "c", 2);
+        /* ctrl-p ctrl-p ctrl-q: the first ctrl-p passes, the sequence detaches, even across reads */
+        assert_int_equal(k_detach_keys_filter(&k, (const uint8_t *) "x\x10\x10", 3, out, &len), 0);
+        assert_int_equal(len, 2);
+        assert_memory_equal(out, "x\x10", 2);
+        assert_int_equal(k_detach_keys_filter(&k, (const uint8_t *) "\x11rest", 5, out, &len), 1);
+        assert_int_equal(len, 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_getopt_exact_names_pass),
@@ -111,6 +144,7 @@ int main(void) {
                 cmocka_unit_test(test_getopt_values_and_operands_not_checked),
                 cmocka_unit_test(test_table_aligns_like_docker),
                 cmocka_unit_test(test_table_header_from_template),
+                cmocka_unit_test(test_detach_keys),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
