@@ -6,6 +6,24 @@
 #include "cli-getopt.h"
 
 static char bad_option[128];
+static bool list_mode, listed;
+
+void k_getopt_list_options(void) {
+        list_mode = true;
+}
+
+bool k_getopt_listed(void) {
+        return listed;
+}
+
+static void print_options(const char *optstring, const struct option *longopts) {
+        for (const struct option *o = longopts; o && o->name; o++)
+                printf("--%s\n", o->name);
+        for (const char *p = optstring; *p; p++)
+                if (*p != '+' && *p != '-' && *p != ':')
+                        printf("-%c\n", *p);
+        fflush(stdout);
+}
 
 const char *k_getopt_bad_option(void) {
         return bad_option[0] ? bad_option : NULL;
@@ -63,6 +81,12 @@ static int check_exact(int argc, char *const argv[], int start, const char *opts
 
 #undef getopt_long
 int k_getopt_long(int argc, char *const argv[], const char *optstring, const struct option *longopts, int *longindex) {
+        if (list_mode) {
+                list_mode = false;
+                listed = true;
+                print_options(optstring, longopts);
+                return '?';
+        }
         if (optind <= 1) {
                 bad_option[0] = 0;
                 if (check_exact(argc, argv, 1, optstring, longopts) < 0) {

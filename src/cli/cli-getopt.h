@@ -5,6 +5,7 @@
 #pragma once
 
 #include <getopt.h>
+#include <stdbool.h>
 
 /* Same contract as getopt_long(3), except that a `--name` or `--name=value` whose name is not
  * exactly one of `longopts` returns '?' before anything is parsed (the whole command line is
@@ -15,3 +16,9 @@ int k_getopt_long(int argc, char *const argv[], const char *optstring, const str
 
 /* The refused option of the last k_getopt_long parse ("--pid"), or NULL. */
 const char *k_getopt_bad_option(void);
+
+/* Completion mode (`kapsel --complete-options VERB`): the next parse prints the verb's options, one
+ * a line ("--name", "-d"), and returns '?' without parsing anything. */
+void k_getopt_list_options(void);
+/* Whether a parse printed its options since k_getopt_list_options(). */
+bool k_getopt_listed(void);

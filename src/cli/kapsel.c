@@ -317,8 +317,10 @@ int main(int argc, char **argv) {
                 { "debug", no_argument, NULL, 'D' },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, 'v' },
+                { "complete-options", no_argument, NULL, 'C' },
                 {}
         };
+        bool complete = false;
         KGlobals g = { .root = getenv("KAPSEL_ROOT") ?: "/var/lib/kapsel" };
         _cleanup_kerr_ KError *err = NULL;
         int c;
@@ -329,6 +331,7 @@ int main(int argc, char **argv) {
                 case 'D': g.debug = true; break;
                 case 'h': print_help(); return 0;
                 case 'v': printf("kapsel version %s\n", KAPSEL_VERSION); return 0;
+                case 'C': complete = true; break;
                 default:
                         if (k_getopt_bad_option())
                                 log_error("unknown option %s (see 'kapsel --help')", k_getopt_bad_option());
@@ -358,6 +361,17 @@ int main(int argc, char **argv) {
                 return 125;
         } else
                 snprintf(spelling, sizeof(spelling), "%s", name);
+        /* Shell completion: the verb's own option table, printed by its first getopt_long call. The
+         * root is one no verb can open, so a verb that parses no options does nothing either. */
+        if (complete) {
+                g.root = "/proc/kapsel-complete-options";
+                k_getopt_list_options();
+                optind = 0;
+                (void) v->run(&g, v->sub_verbs ? argc - vi : 1, argv + vi, NULL);
+                if (!k_getopt_listed())
+                        printf("--help\n");
+                return 0;
+        }
         /* Everything that may put a process into a container first moves to a sealed copy of this
          * binary (CVE-2019-5736): the container can never open the host file for writing. */
         if (streq(v->name, "exec") && cloned_binary_ensure(argv, &err) < 0) {
