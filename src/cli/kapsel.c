@@ -36,16 +36,31 @@ static const KVerb verbs[] = {
         { "restart", k_restart, "[-t SECONDS] CONTAINER...", "stop then start containers", NULL },
         { "kill", k_kill, "[-s SIGNAL] CONTAINER...", "send a signal (default SIGKILL) to containers", NULL },
         { "rm", k_rm, "[-f] [-v] CONTAINER...", "remove containers (-f: stop running ones first)", NULL },
-        { "ps", k_ps, "[-a] [-q] [--no-trunc] [--kind container|vm] [--format table|json|TEMPLATE]",
+        { "ps", k_ps, "[-a] [-q] [-f KEY=VALUE] [-n N] [-l] [-s] [--no-trunc] [--kind container|vm] [--format table|json|TEMPLATE]",
           "list containers and micro-VMs",
-          "Template fields: {{.ID}} {{.Kind}} {{.Names}} {{.Image}} {{.Command}} {{.Status}} {{.State}} {{.CreatedAt}}\n\n"
-          "Examples:\n  kapsel ps -a --format '{{.Names}} {{.Kind}} {{.Status}}'\n  kapsel ps --kind vm" },
+          "Options:\n"
+          "  -a, --all          stopped ones too\n"
+          "  -q, --quiet        ids only\n"
+          "  -f, --filter K=V   name=REGEX, id=PREFIX, status=created|running|paused|restarting|exited|dead, label=K[=V],\n"
+          "                     ancestor=IMAGE, exited=CODE, before=C, since=C, network=N, volume=NAME|DEST, kind=container|vm\n"
+          "                     (the same key twice: either; different keys: both)\n"
+          "  -n, --last N       the N last created (any state); -l, --latest: the last one\n"
+          "  -s, --size         the writable layer's size (and the image's, as virtual)\n"
+          "  --no-trunc         full ids and commands\n"
+          "  --kind K           containers or micro-VMs only (adds the KIND column)\n"
+          "  --format F         table (default), json (one object a line), 'table TEMPLATE' (with a header) or TEMPLATE\n\n"
+          "Template fields: {{.ID}} {{.Image}} {{.Command}} {{.RunningFor}} {{.CreatedAt}} {{.Status}} {{.State}} {{.Ports}}\n"
+          "  {{.Names}} {{.Labels}} {{.Networks}} {{.Mounts}} {{.Size}} {{.Kind}}\n\n"
+          "Examples:\n  kapsel ps -a --format 'table {{.Names}}\\t{{.Status}}'\n  kapsel ps -f status=exited -q\n  kapsel ps --kind vm" },
         { "logs", k_logs, "[-f] [-t] [--tail N] [--since T] [--until T] CONTAINER", "show a container's output",
           "  --since T, --until T   only output from/up to T: an RFC 3339 time (2026-11-23T09:00:00Z), a unix\n"
           "                         timestamp, or a duration back from now (10m, 1h30m)\n\n"
           "Example:\n  kapsel logs --since 10m -f web" },
         { "exec", k_exec, "[-i] [-t] [-d] [-e K=V] [-u USER] [-w DIR] CONTAINER COMMAND [ARG...]",
           "run a command in a running container",
+          "Options:\n  -i, --interactive   forward stdin\n  -t, --tty           a terminal\n"
+          "  -d, --detach        start it and return\n  -e, --env K=V       set a variable\n"
+          "  -u, --user USER     as this user[:group]\n  -w, --workdir DIR   in this directory\n\n"
           "In an --isolation=vm container the command runs in the guest, through kapsel's guest agent.\n\n"
           "Example:\n  kapsel exec -it web sh\n  kapsel exec -e X=1 -w /tmp -u 1000 web sh -c 'echo $X'" },
         { "attach", k_attach, "[--no-stdin] [--detach-keys KEYS] CONTAINER", "attach to a running container's stdio",

@@ -42,7 +42,7 @@ int engine_open(const char *root, Engine **ret, KError **err) {
                                                                             : kerr_kind(err, KERR_HOST, -errno, "create %s", root);
         e->root = realpath(root, NULL);
         if (!e->root)
-                return kerr_kind(err, KERR_HOST, -errno, "root %s", root);
+                return errno == EACCES ? root_denied(root, -errno, err) : kerr_kind(err, KERR_HOST, -errno, "root %s", root);
         if (access(e->root, W_OK) < 0 && (errno == EACCES || errno == EROFS))
                 return root_denied(e->root, -errno, err);
         static const char *const dirs[] = { "containers", "volumes", "runtime" };
