@@ -49,8 +49,15 @@ static json_t *image_row(const Image *img, const char *name) {
         if (img->created)
                 snprintf(created, sizeof(created), "%s", img->created);
         size_text(img->size, size);
-        return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "Repository", repo, "Tag", tag, "ID", id, "CreatedAt", created,
-                         "Size", size, "Digest", img->manifest_digest ?: "");
+        /* docker's CREATED column: "3 weeks ago" */
+        char since[48] = "N/A", ago[32];
+        int64_t t;
+        if (img->created && logs_parse_time(img->created, engine_now(), &t) == 0) {
+                human_duration(engine_now() - t, ago);
+                snprintf(since, sizeof(since), "%s ago", ago);
+        }
+        return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "Repository", repo, "Tag", tag, "ID", id, "CreatedAt",
+                         created, "CreatedSince", since, "Size", size, "Digest", img->manifest_digest ?: "");
 }
 
 static int open_store(const KGlobals *g, Engine **e, ImageStore **s, KError **err) {
@@ -63,7 +70,7 @@ K_VERB(images) {
                                                { "all", no_argument, NULL, 'a' }, { "help", no_argument, NULL, 'h' }, {} };
         static const KColumn cols[] = {
                 { "REPOSITORY", "Repository", 40 }, { "TAG", "Tag", 12 }, { "IMAGE ID", "ID", 14 },
-                { "CREATED", "CreatedAt", 32 }, { "SIZE", "Size" }, {}
+                { "CREATED", "CreatedSince", 32 }, { "SIZE", "Size" }, { "CREATED AT", "CreatedAt", .extra = true }, {}
         };
         KListFormat f = { .quiet_field = "ID" };
         int c;
