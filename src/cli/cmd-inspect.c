@@ -37,9 +37,9 @@ static void add_network_settings(Engine *e, const CtrRecord *rec, json_t *doc) {
 typedef enum { OBJ_CONTAINER, OBJ_IMAGE, OBJ_VOLUME, OBJ_NETWORK, _OBJ_MAX } ObjType;
 static const char *const obj_types[_OBJ_MAX] = { "container", "image", "volume", "network" };
 
-static json_t *find_container(const KGlobals *g, Engine *e, const char *name) {
+static json_t *find_container(const KGlobals *g, Engine *e, const char *name, KError **err) {
         _cleanup_(ctr_record_freep) CtrRecord *rec = NULL;
-        if (k_ctr_find(g, e, name, &rec, NULL) < 0)
+        if (k_ctr_find(g, e, name, &rec, err) < 0)
                 return NULL;
         json_t *doc = ctr_inspect_json(e, rec);
         add_network_settings(e, rec, doc);
@@ -75,14 +75,15 @@ static json_t *find_network(Engine *e, const char *name) {
         return doc;
 }
 
-/* The first object called `name` (only of `type` unless it is _OBJ_MAX), or NULL. */
-static json_t *find_object(const KGlobals *g, Engine *e, const char *name, ObjType type) {
+/* The first object called `name` (only of `type` unless it is _OBJ_MAX), or NULL; with --type
+ * container, *err says why the container was not found. */
+static json_t *find_object(const KGlobals *g, Engine *e, const char *name, ObjType type, KError **err) {
         json_t *doc = NULL;
         for (ObjType t = 0; t < _OBJ_MAX && !doc; t++) {
                 if (type != _OBJ_MAX && t != type)
                         continue;
                 switch (t) {
-                case OBJ_CONTAINER: doc = find_container(g, e, name); break;
+                case OBJ_CONTAINER: doc = find_container(g, e, name, type == OBJ_CONTAINER ? err : NULL); break;
                 case OBJ_IMAGE: doc = find_image(e, name); break;
                 case OBJ_VOLUME: doc = find_volume(e, name); break;
                 case OBJ_NETWORK: doc = find_network(e, name); break;
@@ -96,7 +97,7 @@ K_VERB(inspect) {
         static const struct option opts[] = { { "format", required_argument, NULL, 'f' }, { "type", required_argument, NULL, 'T' },
                                                { "help", no_argument, NULL, 'h' }, {} };
         const char *format = NULL;
-        ObjType type = _OBJ_MAX;
+        ObjType type = g->vm_verb ? OBJ_CONTAINER : _OBJ_MAX;       /* `vm inspect`: instances only */
         int c;
         while ((c = getopt_long(argc, argv, "f:", opts, NULL)) >= 0)    /* options anywhere, as docker */
                 switch (c) {
@@ -120,9 +121,13 @@ K_VERB(inspect) {
         json_t *out = json_array();
         int ret = 0;
         for (int i = optind; i < argc; i++) {
-                json_t *doc = find_object(g, e, argv[i], type);
+                _cleanup_kerr_ KError *one = NULL;
+                json_t *doc = find_object(g, e, argv[i], type, &one);
                 if (!doc) {     /* docker goes on with the others, then fails */
-                        if (ret == 0 && type == _OBJ_MAX)
+                        if (ret == 0 && one && err && !*err) {
+                                ret = one->code;
+                                *err = TAKE_PTR(one);
+                        } else if (ret == 0 && type == _OBJ_MAX)
                                 ret = kerr_msg(err, KERR_NOT_FOUND, -ENOENT,
                                                "no such container or VM: %s (nor an image, volume or network)", argv[i]);
                         else if (ret == 0)
