@@ -120,6 +120,10 @@ static int our_signal(Engine *e, const CtrRecord *rec, StreamIo *io, int sfd, co
 /* docker's detach keys (cli-keys.h), for every session but a VM's serial console */
 static KDetachKeys detach_keys = { .seq = { 0x10, 0x11 }, .len = 2 };
 
+KDetachKeys *k_detach_keys(void) {
+        return &detach_keys;
+}
+
 int k_set_detach_keys(const char *spec, KError **err) {
         if (k_detach_keys_parse(spec, &detach_keys) < 0)
                 return kerr_msg(err, KERR_USAGE, -EINVAL,

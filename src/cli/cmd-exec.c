@@ -2,6 +2,7 @@
 /* exec runs in-process through the runtime core: the new process joins the container's
  * namespaces and cgroup, with the container's stored process as the base (env, caps, seccomp). */
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,9 +160,14 @@ K_VERB(exec) {
                 safe_close(sp[0]);
                 if (f.detach)
                         return 0;
-                r = rt_tty_proxy(master, pid, &status);
+                bool detached;
+                r = k_exec_tty_proxy(master, pid, k_detach_keys(), &status, &detached);
                 if (r < 0)
                         return kerr(err, r, "exec in %s", rec->name);
+                if (detached) {         /* docker's detach keys: the process runs on */
+                        fprintf(stderr, "read escape sequence\n");
+                        return 0;
+                }
         } else if (f.detach)
                 return 0;
         return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);

@@ -182,6 +182,17 @@ def test_detach_keys_leave_the_container_running(k):
     k("rm", "-f", "sh1")
 
 
+def test_exec_it_detach_keeps_the_process(k):
+    k("run", "-d", "--name", "x1", "busybox", "sleep", "60")
+    code, out = pty_session(k.cmd("exec", "-it", "x1", "sh", "-c", "echo started; sleep 50"), b"\x10\x11", settle=1)
+    assert code == 0 and b"started" in out, out
+    assert "sleep 50" in k("exec", "x1", "ps").stdout
+    k("rm", "-f", "x1")
+    # the process that held its terminal is gone with it
+    assert wait_for(lambda: not [l for l in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True)
+                                 .stdout.splitlines() if k.root in l and " exec " in l], 5)
+
+
 # --- hostname ---
 
 def test_hostname_is_short_id_and_resolves(k):
