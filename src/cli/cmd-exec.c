@@ -87,6 +87,7 @@ K_VERB(exec) {
                 { "interactive", no_argument, NULL, 'i' }, { "tty", no_argument, NULL, 't' },
                 { "detach", no_argument, NULL, 'd' },      { "env", required_argument, NULL, 'e' },
                 { "user", required_argument, NULL, 'u' },  { "workdir", required_argument, NULL, 'w' },
+                { "detach-keys", required_argument, NULL, 'K' },
                 { "help", no_argument, NULL, 'h' },        {}
         };
         ExecFlags f = { 0 };
@@ -103,6 +104,10 @@ K_VERB(exec) {
                         break;
                 case 'u': f.user = optarg; break;
                 case 'w': f.cwd = optarg; break;
+                case 'K':
+                        if (k_set_detach_keys(optarg, err) < 0)
+                                return -EINVAL;
+                        break;
                 case 'h': return k_help("exec");
                 default: return k_usage(err, "exec", "unknown option");
                 }

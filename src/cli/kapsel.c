@@ -60,7 +60,8 @@ static const KVerb verbs[] = {
           "run a command in a running container",
           "Options:\n  -i, --interactive   forward stdin\n  -t, --tty           a terminal\n"
           "  -d, --detach        start it and return\n  -e, --env K=V       set a variable\n"
-          "  -u, --user USER     as this user[:group]\n  -w, --workdir DIR   in this directory\n\n"
+          "  -u, --user USER     as this user[:group]\n  -w, --workdir DIR   in this directory\n"
+          "  --detach-keys KEYS  keys that leave -it, the process running on (default ctrl-p,ctrl-q)\n\n"
           "In an --isolation=vm container the command runs in the guest, through kapsel's guest agent.\n\n"
           "Example:\n  kapsel exec -it web sh\n  kapsel exec -e X=1 -w /tmp -u 1000 web sh -c 'echo $X'" },
         { "attach", k_attach, "[--no-stdin] [--detach-keys KEYS] CONTAINER", "attach to a running container's stdio",
