@@ -191,7 +191,7 @@ static char spelling[64];
  * internal "image-inspect". */
 static const char *display_name(const char *verb, char *buf, size_t size) {
         const KVerb *v = find_verb(verb);
-        if (v && v == current)
+        if (v && v == current && spelling[0])
                 return spelling;
         for (size_t i = 0; strchr(verb, '-') && i < ELEMENTSOF(aliases); i++)
                 if (streq(aliases[i].verb, verb)) {
@@ -375,8 +375,7 @@ int main(int argc, char **argv) {
         } else if (!(v = find_verb(name))) {
                 log_error("unknown command \"%s\" (see 'kapsel --help')", argv[vi]);
                 return 125;
-        } else
-                snprintf(spelling, sizeof(spelling), "%s", name);
+        }
         /* Shell completion: the verb's own option table, printed by its first getopt_long call. The
          * root is one no verb can open, so a verb that parses no options does nothing either. */
         if (complete) {
