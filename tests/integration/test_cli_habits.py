@@ -14,7 +14,22 @@ import time
 
 import pytest
 
-from test_engine import KAPSEL, REPO, in_ns, k, netns, wait_for  # noqa: F401 (fixtures)
+from test_engine import KAPSEL, NETNS, REPO, in_ns, kapsel_session, veths, wait_for
+
+
+@pytest.fixture(scope="module")
+def habits_netns():
+    """test_engine's namespace (same name): made here unless its session fixture already did."""
+    made = subprocess.run(["ip", "netns", "add", NETNS], capture_output=True).returncode == 0
+    subprocess.run(["ip", "-n", NETNS, "link", "set", "lo", "up"], check=True)
+    yield
+    if made:
+        subprocess.run(["ip", "netns", "del", NETNS])
+
+
+@pytest.fixture
+def k(tmp_path, habits_netns):
+    yield from kapsel_session(tmp_path, {"veths": veths})
 
 
 # --- exact long options ---
