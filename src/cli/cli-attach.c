@@ -148,7 +148,8 @@ static int our_input(StreamIo *io, bool *stdin_open, const StreamMode *mode) {
                         (void) io_send(io, ATTACH_STDIN, buf, (uint32_t) (esc - buf));
                 return 1;
         }
-        if (mode->vm_console) {
+        /* as docker: the keys are looked for only on a terminal; piped stdin (a tar stream) is data */
+        if (mode->vm_console || !mode->tty) {
                 (void) io_send(io, ATTACH_STDIN, buf, (uint32_t) n);
                 return 0;
         }

@@ -197,6 +197,13 @@ def test_detach_keys_leave_the_container_running(k):
     k("rm", "-f", "sh1")
 
 
+def test_detach_keys_are_data_without_a_tty(k):
+    # docker looks for the keys only on a terminal: piped bytes reach the container as they are
+    data = b"a\x10\x11b\x10\x11\n"
+    p = k("run", "-i", "--rm", "busybox", "od", "-An", "-tx1", input=data)
+    assert p.stdout.split() == ["61", "10", "11", "62", "10", "11", "0a"], p.stdout
+
+
 def test_exec_it_detach_keeps_the_process(k):
     k("run", "-d", "--name", "x1", "busybox", "sleep", "60")
     code, out = pty_session(k.cmd("exec", "-it", "x1", "sh", "-c", "echo started; sleep 50"), b"\x10\x11", settle=1)
