@@ -14,8 +14,27 @@ _kapsel() {
                 COMPREPLY=($(compgen -W "$verbs --root --debug --help --version" -- "$cur"))
                 return
         fi
-        local verb=${words[1]}
-        [ "$verb" = --root ] && verb=${words[3]}
+        local verb=${words[1]} vi=1
+        [ "$verb" = --root ] && verb=${words[3]} && vi=3
+        # options: each verb's own option table (kapsel --complete-options VERB [SUB])
+        if [[ $cur == -* ]]; then
+                local spell=("$verb")
+                case $verb in container|image|volume|network|system|vm) spell+=("${words[vi+1]}") ;; esac
+                COMPREPLY=($(compgen -W "$(kapsel --complete-options "${spell[@]}" 2>/dev/null)" -- "$cur"))
+                return
+        fi
+        # only the containers a verb can act on: exec, attach, stop... offer running ones
+        local sub=$verb argi=$((vi + 1)) state=()
+        [ "$verb" = container ] && sub=${words[vi+1]} && argi=$((vi + 2))
+        case $sub in
+        exec|attach|stop|pause|kill|top|port) state=(-f status=running) ;;
+        unpause) state=(-f status=paused) ;;
+        start) state=(-f status=created -f status=exited) ;;
+        esac
+        if [ "$cword" -ge "$argi" ] && [ ${#state[@]} -gt 0 ]; then
+                COMPREPLY=($(compgen -W "$(kapsel "${root[@]}" ps "${state[@]}" --format '{{.Names}}' 2>/dev/null)" -- "$cur"))
+                return
+        fi
         case $verb in
         container) COMPREPLY=($(compgen -W "ls run create start stop restart kill rm logs exec attach wait inspect pause unpause rename top stats prune cp commit port" -- "$cur")) ;;
         image) COMPREPLY=($(compgen -W "ls pull push rm tag inspect history prune load save import" -- "$cur")) ;;

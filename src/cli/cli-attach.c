@@ -117,9 +117,25 @@ static int our_signal(Engine *e, const CtrRecord *rec, StreamIo *io, int sfd, co
         return 0;
 }
 
-/* Our stdin -> the monitor. Returns 1 when Ctrl-] detached from a VM console. */
+/* docker's detach keys (cli-keys.h), for every session but a VM's serial console */
+static KDetachKeys detach_keys = { .seq = { 0x10, 0x11 }, .len = 2 };
+
+KDetachKeys *k_detach_keys(void) {
+        return &detach_keys;
+}
+
+int k_set_detach_keys(const char *spec, KError **err) {
+        if (k_detach_keys_parse(spec, &detach_keys) < 0)
+                return kerr_msg(err, KERR_USAGE, -EINVAL,
+                                "--detach-keys \"%s\": expected comma-separated keys, each one character or "
+                                "ctrl-<a-z, @, [, \\, ], ^, _> (default " K_DETACH_KEYS_DEFAULT ")", spec);
+        return 0;
+}
+
+/* Our stdin -> the monitor. Returns 1 when Ctrl-] detached from a VM console, 2 when the detach
+ * keys left any other session. */
 static int our_input(StreamIo *io, bool *stdin_open, const StreamMode *mode) {
-        static uint8_t buf[ATTACH_MAX_PAYLOAD];
+        static uint8_t buf[ATTACH_MAX_PAYLOAD], out[ATTACH_MAX_PAYLOAD + 16];
         ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
         if (n <= 0) {
                 (void) io_send(io, ATTACH_CLOSE_STDIN, NULL, 0);
@@ -132,8 +148,16 @@ static int our_input(StreamIo *io, bool *stdin_open, const StreamMode *mode) {
                         (void) io_send(io, ATTACH_STDIN, buf, (uint32_t) (esc - buf));
                 return 1;
         }
-        (void) io_send(io, ATTACH_STDIN, buf, (uint32_t) n);
-        return 0;
+        /* as docker: the keys are looked for only on a terminal; piped stdin (a tar stream) is data */
+        if (mode->vm_console || !mode->tty) {
+                (void) io_send(io, ATTACH_STDIN, buf, (uint32_t) n);
+                return 0;
+        }
+        size_t len;
+        int detached = k_detach_keys_filter(&detach_keys, buf, (size_t) n, out, &len);
+        if (len > 0)
+                (void) io_send(io, ATTACH_STDIN, out, (uint32_t) len);
+        return detached ? 2 : 0;
 }
 
 static int stream_loop(Engine *e, const CtrRecord *rec, int sock, const StreamMode *mode, int *ret_code,
@@ -176,8 +200,14 @@ static int stream_loop(Engine *e, const CtrRecord *rec, int sock, const StreamMo
                         r = monitor_frame(sock, mode, rec->name, ret_code, err);
                 if (r == 0 && p[1].revents)
                         r = our_signal(e, rec, &io, sfd, mode);
-                if (r == 0 && p[2].revents)
-                        r = our_input(&io, &stdin_open, mode);
+                if (r == 0 && p[2].revents && (r = our_input(&io, &stdin_open, mode)) == 2) {
+                        /* as docker: the container runs on; `attach` itself says so and exits 1 */
+                        (void) attach_queue_send(&io.out, sock, true);
+                        restore_tty();
+                        fprintf(stderr, "read escape sequence\n");
+                        *ret_code = mode->send_start || mode->exec ? 0 : 1;
+                        r = 1;
+                }
         }
         restore_tty();
         return r < 0 ? r : 0;

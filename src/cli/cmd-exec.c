@@ -2,6 +2,7 @@
 /* exec runs in-process through the runtime core: the new process joins the container's
  * namespaces and cgroup, with the container's stored process as the base (env, caps, seccomp). */
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,6 +87,7 @@ K_VERB(exec) {
                 { "interactive", no_argument, NULL, 'i' }, { "tty", no_argument, NULL, 't' },
                 { "detach", no_argument, NULL, 'd' },      { "env", required_argument, NULL, 'e' },
                 { "user", required_argument, NULL, 'u' },  { "workdir", required_argument, NULL, 'w' },
+                { "detach-keys", required_argument, NULL, 'K' },
                 { "help", no_argument, NULL, 'h' },        {}
         };
         ExecFlags f = { 0 };
@@ -102,6 +104,10 @@ K_VERB(exec) {
                         break;
                 case 'u': f.user = optarg; break;
                 case 'w': f.cwd = optarg; break;
+                case 'K':
+                        if (k_set_detach_keys(optarg, err) < 0)
+                                return -EINVAL;
+                        break;
                 case 'h': return k_help("exec");
                 default: return k_usage(err, "exec", "unknown option");
                 }
@@ -159,9 +165,14 @@ K_VERB(exec) {
                 safe_close(sp[0]);
                 if (f.detach)
                         return 0;
-                r = rt_tty_proxy(master, pid, &status);
+                bool detached;
+                r = k_exec_tty_proxy(master, pid, k_detach_keys(), &status, &detached);
                 if (r < 0)
                         return kerr(err, r, "exec in %s", rec->name);
+                if (detached) {         /* docker's detach keys: the process runs on */
+                        fprintf(stderr, "read escape sequence\n");
+                        return 0;
+                }
         } else if (f.detach)
                 return 0;
         return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);

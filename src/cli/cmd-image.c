@@ -52,8 +52,15 @@ static json_t *image_row(const Image *img, const char *name) {
         if (img->created)
                 snprintf(created, sizeof(created), "%s", img->created);
         size_text(img->size, size);
-        return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "Repository", repo, "Tag", tag, "ID", id, "CreatedAt", created,
-                         "Size", size, "Digest", img->manifest_digest ?: "");
+        /* docker's CREATED column: "3 weeks ago" */
+        char since[48] = "N/A", ago[32];
+        int64_t t;
+        if (img->created && logs_parse_time(img->created, engine_now(), &t) == 0) {
+                human_duration(engine_now() - t, ago);
+                snprintf(since, sizeof(since), "%s ago", ago);
+        }
+        return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "Repository", repo, "Tag", tag, "ID", id, "CreatedAt",
+                         created, "CreatedSince", since, "Size", size, "Digest", img->manifest_digest ?: "");
 }
 
 static int open_store(const KGlobals *g, Engine **e, ImageStore **s, KError **err) {
@@ -66,7 +73,7 @@ K_VERB(images) {
                                                { "all", no_argument, NULL, 'a' }, { "help", no_argument, NULL, 'h' }, {} };
         static const KColumn cols[] = {
                 { "REPOSITORY", "Repository", 40 }, { "TAG", "Tag", 12 }, { "IMAGE ID", "ID", 14 },
-                { "CREATED", "CreatedAt", 32 }, { "SIZE", "Size" }, {}
+                { "CREATED", "CreatedSince", 32 }, { "SIZE", "Size" }, { "CREATED AT", "CreatedAt", .extra = true }, {}
         };
         KListFormat f = { .quiet_field = "ID" };
         int c;
@@ -170,6 +177,17 @@ K_VERB(tag) {
         return r;
 }
 
+json_t *k_image_doc(const Image *img) {
+        json_t *layers = json_array();
+        for (size_t k = 0; k < img->n_layers; k++)
+                json_array_append_new(layers, json_string(img->layer_dirs[k]));
+        return json_pack("{s:s, s:o, s:s, s:s, s:s, s:I, s:O, s:{s:s, s:o}}", "Id", img->id, "RepoTags",
+                         json_from_strv(img->names), "Created", img->created ?: "", "Os", img->os ?: "linux",
+                         "Architecture", img->architecture ?: "amd64", "Size", (json_int_t) img->size, "Config",
+                         json_object_get(img->config_json, "config") ?: json_null(), "RootFS", "Type", "layers", "Layers",
+                         layers);
+}
+
 K_VERB(image_inspect) {
         static const struct option opts[] = { { "format", required_argument, NULL, 'f' }, { "help", no_argument, NULL, 'h' }, {} };
         const char *format = NULL;
@@ -191,14 +209,7 @@ K_VERB(image_inspect) {
                 _cleanup_(image_freep) Image *img = NULL;
                 if ((r = image_lookup(s, argv[i], &img, err)) < 0)
                         break;
-                json_t *layers = json_array();
-                for (size_t k = 0; k < img->n_layers; k++)
-                        json_array_append_new(layers, json_string(img->layer_dirs[k]));
-                json_t *doc = json_pack("{s:s, s:o, s:s, s:s, s:s, s:I, s:O, s:{s:s, s:o}}", "Id", img->id, "RepoTags",
-                                        json_from_strv(img->names), "Created", img->created ?: "", "Os", img->os ?: "linux",
-                                        "Architecture", img->architecture ?: "amd64", "Size", (json_int_t) img->size,
-                                        "Config", json_object_get(img->config_json, "config") ?: json_null(), "RootFS",
-                                        "Type", "layers", "Layers", layers);
+                json_t *doc = k_image_doc(img);
                 if (format && !streq(format, "json")) {
                         r = template_render(format, doc, stdout, err);
                         putchar('\n');

@@ -251,12 +251,17 @@ K_VERB(rename) {
 }
 
 K_VERB(attach) {
-        static const struct option opts[] = { { "no-stdin", no_argument, NULL, 'n' }, { "help", no_argument, NULL, 'h' }, {} };
+        static const struct option opts[] = { { "no-stdin", no_argument, NULL, 'n' }, { "detach-keys", required_argument, NULL, 'k' },
+                                               { "help", no_argument, NULL, 'h' }, {} };
         bool with_stdin = true;
         int c;
         while ((c = getopt_long(argc, argv, "+", opts, NULL)) >= 0)
                 switch (c) {
                 case 'n': with_stdin = false; break;
+                case 'k':
+                        if (k_set_detach_keys(optarg, err) < 0)
+                                return -EINVAL;
+                        break;
                 case 'h': return k_help("attach");
                 default: return k_usage(err, "attach", "unknown option");
                 }

@@ -22,7 +22,8 @@ static bool still_running(void *userdata) {
 
 K_VERB(logs) {
         static const struct option opts[] = { { "follow", no_argument, NULL, 'f' }, { "timestamps", no_argument, NULL, 't' },
-                                               { "tail", required_argument, NULL, 'n' }, { "help", no_argument, NULL, 'h' }, {} };
+                                               { "tail", required_argument, NULL, 'n' }, { "since", required_argument, NULL, 'S' },
+                                               { "until", required_argument, NULL, 'U' }, { "help", no_argument, NULL, 'h' }, {} };
         LogsOptions o = { .tail = -1, .alive = still_running };
         int c;
         while ((c = getopt_long(argc, argv, "+ftn:", opts, NULL)) >= 0) {
@@ -37,6 +38,14 @@ K_VERB(logs) {
                                 return k_usage(err, "logs", "--tail \"%s\": expected a number of lines or \"all\"", optarg);
                         else
                                 o.tail = n;
+                        break;
+                case 'S':
+                case 'U':
+                        if (logs_parse_time(optarg, engine_now(), c == 'S' ? &o.since : &o.until) < 0)
+                                return k_usage(err, "logs",
+                                               "--%s \"%s\": expected a time (2026-11-23T09:00:00Z, a unix timestamp) or a "
+                                               "duration back from now (10m, 1h30m)",
+                                               c == 'S' ? "since" : "until", optarg);
                         break;
                 case 'h': return k_help("logs");
                 default: return k_usage(err, "logs", "unknown option");

@@ -121,3 +121,7 @@ K_VERB(volume_rm) {
                         printf("%s\n", argv[i]);
         return r < 0 ? r : 0;
 }
+
+json_t *k_volume_doc(const Engine *e, const VolRecord *v) {
+        return volume_json(e, v);
+}

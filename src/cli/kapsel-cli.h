@@ -7,8 +7,14 @@
 #include <getopt.h>
 #include <stdbool.h>
 
+#include "cli-getopt.h"
+#include "cli-keys.h"
+#include "cli-table.h"
 #include "engine.h"
 #include "error.h"
+
+/* Long options are exact names in every verb (cli-getopt.h): no prefix of --pids-limit is --pid. */
+#define getopt_long k_getopt_long
 
 typedef struct KGlobals {
         const char *root;
@@ -45,16 +51,10 @@ int k_ctr_find(const KGlobals *g, Engine *e, const char *name, CtrRecord **ret, 
 /* k_open, then k_ctr_find. */
 int k_open_one(const KGlobals *g, const char *name, Engine **ret, CtrRecord **ret_rec, KError **err);
 
-/* Listings (ps, images, volume ls, network ls): rows are JSON objects, printed as a table of
- * columns (the last column unpadded), as JSON (`--format json`), as one template line per row, or
- * only `quiet_field` per row (-q). */
-typedef struct KColumn {
-        const char *header;
-        const char *field;
-        int width;      /* padding */
-        int max;        /* truncate to this many characters (0: no limit) */
-        bool quote;     /* "command…" as docker's COMMAND column */
-} KColumn;
+/* Listings (ps, images, volume ls, network ls): rows are JSON objects, printed as docker does: the
+ * default table of `cols` (those not `extra`), `--format 'table TEMPLATE'` with a header named
+ * after the template's fields, `--format json` (one object a line), one template line per row, or
+ * only `quiet_field` per row (-q). Tab-separated cells are aligned (cli-table.h). */
 typedef struct KListFormat {
         const char *format;     /* NULL or "table", "json", or a template */
         bool quiet;
@@ -69,6 +69,14 @@ int k_parse_list_opts(const char *verb, int argc, char **argv, KListFormat *f, K
  * releases a foreground run; `with_stdin` forwards our stdin. Returns the exit code. */
 int k_attach_stream(Engine *e, const CtrRecord *rec, bool send_start, bool with_stdin, int *ret_code,
                     KError **err);
+/* docker's --detach-keys for the sessions of this command (NULL or "": ctrl-p,ctrl-q). */
+int k_set_detach_keys(const char *spec, KError **err);
+/* The keys k_set_detach_keys set. */
+KDetachKeys *k_detach_keys(void);
+/* `exec -it` into a container: proxy our terminal to the pty `master` of `pid` until it exits
+ * (*ret_status: its wait status) or the detach keys are typed (*ret_detached: the process runs
+ * on, its terminal held by a process of its own). */
+int k_exec_tty_proxy(int master, pid_t pid, KDetachKeys *keys, int *ret_status, bool *ret_detached);
 /* The second half of `run` and `vm run`: start the monitor of the new instance `id` (removing the
  * instance when that fails and `remove_on_failure`), print the id when `detach`, else attach until it
  * exits. *ret_code: its exit code (0 when detached). */
@@ -81,6 +89,11 @@ int k_top_stream(Engine *e, const CtrRecord *rec, int *ret_code, KError **err);
  * started). Signals to us go to the exec'd process. Returns its exit code in *ret_code. */
 int k_exec_stream(Engine *e, const CtrRecord *rec, const char *request, bool tty, bool with_stdin, bool detach,
                   int *ret_code, KError **err);
+
+/* The documents of `image inspect` and `volume inspect`, for `inspect` of any object. */
+struct Image;
+json_t *k_image_doc(const struct Image *img);
+json_t *k_volume_doc(const Engine *e, const VolRecord *v);
 
 /* Shared by run and create: the options turned into {"Config","HostConfig"} plus image and name. */
 typedef struct RunRequest {

@@ -17,7 +17,10 @@ static const KVerb verbs[] = {
           "Options: -d, -i, -t, --rm, --name N, -e K=V, --env-file F, -w DIR, -u USER[:GROUP],\n"
           "  -v SRC:DST[:ro], --tmpfs DST[:OPTS], --entrypoint CMD, --hostname H, --memory N[kmg],\n"
           "  --cpus N, --pids-limit N, --read-only, --cap-add C, --cap-drop C,\n"
-          "  --restart no|on-failure[:N]|always|unless-stopped, --init, --network none|host,\n"
+          "  --restart no|on-failure[:N]|always|unless-stopped, --init,\n"
+          "  --network bridge|host|none|container:NAME|NETWORK   (default bridge; NETWORK: a 'kapsel network create' name)\n"
+          "  -p, --publish [IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp]   publish a port (bridge networks), e.g. -p 8080:80\n"
+          "  -P, --publish-all      publish every EXPOSE port of the image on a free host port\n"
           "  --dns IP, --add-host NAME:IP, --stop-signal SIG, -l KEY=VAL,\n"
           "  --isolation container|vm|default (vm: the process runs in a KVM micro-VM booted from the image;\n"
           "                         default: the network's, then the image's io.kapsel.isolation label, else container)\n"
@@ -33,18 +36,43 @@ static const KVerb verbs[] = {
         { "restart", k_restart, "[-t SECONDS] CONTAINER...", "stop then start containers", NULL },
         { "kill", k_kill, "[-s SIGNAL] CONTAINER...", "send a signal (default SIGKILL) to containers", NULL },
         { "rm", k_rm, "[-f] [-v] CONTAINER...", "remove containers (-f: stop running ones first)", NULL },
-        { "ps", k_ps, "[-a] [-q] [--no-trunc] [--kind container|vm] [--format table|json|TEMPLATE]",
+        { "ps", k_ps, "[-a] [-q] [-f KEY=VALUE] [-n N] [-l] [-s] [--no-trunc] [--kind container|vm] [--format table|json|TEMPLATE]",
           "list containers and micro-VMs",
-          "Template fields: {{.ID}} {{.Kind}} {{.Names}} {{.Image}} {{.Command}} {{.Status}} {{.State}} {{.CreatedAt}}\n\n"
-          "Examples:\n  kapsel ps -a --format '{{.Names}} {{.Kind}} {{.Status}}'\n  kapsel ps --kind vm" },
-        { "logs", k_logs, "[-f] [-t] [--tail N] CONTAINER", "show a container's output", NULL },
+          "Options:\n"
+          "  -a, --all          stopped ones too\n"
+          "  -q, --quiet        ids only\n"
+          "  -f, --filter K=V   name=REGEX, id=PREFIX, status=created|running|paused|restarting|exited|dead, label=K[=V],\n"
+          "                     ancestor=IMAGE, exited=CODE, before=C, since=C, network=N, volume=NAME|DEST, kind=container|vm\n"
+          "                     (the same key twice: either; different keys: both)\n"
+          "  -n, --last N       the N last created (any state); -l, --latest: the last one\n"
+          "  -s, --size         the writable layer's size (and the image's, as virtual)\n"
+          "  --no-trunc         full ids and commands\n"
+          "  --kind K           containers or micro-VMs only (adds the KIND column)\n"
+          "  --format F         table (default), json (one object a line), 'table TEMPLATE' (with a header) or TEMPLATE\n\n"
+          "Template fields: {{.ID}} {{.Image}} {{.Command}} {{.RunningFor}} {{.CreatedAt}} {{.Status}} {{.State}} {{.Ports}}\n"
+          "  {{.Names}} {{.Labels}} {{.Networks}} {{.Mounts}} {{.Size}} {{.Kind}}\n\n"
+          "Examples:\n  kapsel ps -a --format 'table {{.Names}}\\t{{.Status}}'\n  kapsel ps -f status=exited -q\n  kapsel ps --kind vm" },
+        { "logs", k_logs, "[-f] [-t] [--tail N] [--since T] [--until T] CONTAINER", "show a container's output",
+          "  --since T, --until T   only output from/up to T: an RFC 3339 time (2026-11-23T09:00:00Z), a unix\n"
+          "                         timestamp, or a duration back from now (10m, 1h30m)\n\n"
+          "Example:\n  kapsel logs --since 10m -f web" },
         { "exec", k_exec, "[-i] [-t] [-d] [-e K=V] [-u USER] [-w DIR] CONTAINER COMMAND [ARG...]",
           "run a command in a running container",
+          "Options:\n  -i, --interactive   forward stdin\n  -t, --tty           a terminal\n"
+          "  -d, --detach        start it and return\n  -e, --env K=V       set a variable\n"
+          "  -u, --user USER     as this user[:group]\n  -w, --workdir DIR   in this directory\n"
+          "  --detach-keys KEYS  keys that leave -it, the process running on (default ctrl-p,ctrl-q)\n\n"
           "In an --isolation=vm container the command runs in the guest, through kapsel's guest agent.\n\n"
           "Example:\n  kapsel exec -it web sh\n  kapsel exec -e X=1 -w /tmp -u 1000 web sh -c 'echo $X'" },
-        { "attach", k_attach, "[--no-stdin] CONTAINER", "attach to a running container's stdio", NULL },
+        { "attach", k_attach, "[--no-stdin] [--detach-keys KEYS] CONTAINER", "attach to a running container's stdio",
+          "  --detach-keys KEYS   the keys that detach, leaving the container running (default ctrl-p,ctrl-q;\n"
+          "                       also for run -it and exec -it): comma-separated, each a character or ctrl-<a-z@[\\]^_>\n"
+          "  --no-stdin           do not forward our stdin" },
         { "wait", k_wait, "CONTAINER...", "wait for containers to stop and print their exit codes", NULL },
-        { "inspect", k_inspect, "[--format json|TEMPLATE] CONTAINER...", "show containers as JSON", NULL },
+        { "inspect", k_inspect, "[--format json|TEMPLATE] [--type container|image|volume|network] NAME...",
+          "show containers, images, volumes or networks as JSON",
+          "NAME is looked up as a container (or micro-VM), then an image, a volume, a network, as docker does;\n"
+          "--type looks only for that kind.\n\nExample:\n  kapsel inspect -f '{{.State.Status}}' web\n  kapsel inspect --type image busybox" },
         { "pause", k_pause, "CONTAINER...", "freeze all processes of containers", NULL },
         { "unpause", k_unpause, "CONTAINER...", "thaw paused containers", NULL },
         { "rename", k_rename, "CONTAINER NEW_NAME", "rename a container", NULL },
@@ -146,6 +174,18 @@ static const struct {
         { "system", "info", "info" },       { "system", "events", "events" },
 };
 
+/* docker's management commands: `kapsel GROUP --help` lists the group's verbs (the aliases above,
+ * then any verb named GROUP-SUB), and `kapsel GROUP SUB` runs one. `vm` has its own dispatcher. */
+static const struct {
+        const char *name, *summary;
+} groups[] = {
+        { "container", "manage containers" },
+        { "image", "manage images" },
+        { "network", "manage networks" },
+        { "system", "manage kapsel itself (check, df, ...)" },
+        { "volume", "manage volumes" },
+};
+
 static const KVerb *find_verb(const char *name) {
         for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
                 if (streq(verbs[i].name, name))
@@ -153,11 +193,52 @@ static const KVerb *find_verb(const char *name) {
         return NULL;
 }
 
+static bool is_group(const char *name) {
+        for (size_t i = 0; i < ELEMENTSOF(groups); i++)
+                if (streq(groups[i].name, name))
+                        return true;
+        return false;
+}
+
+/* GROUP SUB -> a verb: an alias, else the verb "GROUP-SUB". */
+static const KVerb *find_group_verb(const char *group, const char *sub) {
+        for (size_t i = 0; i < ELEMENTSOF(aliases); i++)
+                if (streq(aliases[i].group, group) && streq(aliases[i].sub, sub))
+                        return find_verb(aliases[i].verb);
+        char joined[64];
+        snprintf(joined, sizeof(joined), "%s-%s", group, sub);
+        return strchr(sub, '-') ? NULL : find_verb(joined);
+}
+
+/* The running verb and how the user spelled it ("container ls"), for its help and usage errors. */
+static const KVerb *current;
+static char spelling[64];
+
+/* The name a verb goes by in help and errors: as the user typed it, else "image inspect" for the
+ * internal "image-inspect". */
+static const char *display_name(const char *verb, char *buf, size_t size) {
+        const KVerb *v = find_verb(verb);
+        if (v && v == current && spelling[0])
+                return spelling;
+        for (size_t i = 0; strchr(verb, '-') && i < ELEMENTSOF(aliases); i++)
+                if (streq(aliases[i].verb, verb)) {
+                        snprintf(buf, size, "%s %s", aliases[i].group, aliases[i].sub);
+                        return buf;
+                }
+        const char *dash = strchr(verb, '-');
+        if (dash && v) {
+                snprintf(buf, size, "%.*s %s", (int) (dash - verb), verb, dash + 1);
+                return buf;
+        }
+        return verb;
+}
+
 int k_help(const char *verb) {
         const KVerb *v = find_verb(verb);
+        char buf[64];
         if (v)
-                printf("Usage: kapsel %s %s\n\n%s\n%s%s", v->name, v->usage, v->summary ?: "", v->help ? "\n" : "",
-                       v->help ?: "");
+                printf("Usage: kapsel %s %s\n\n%s\n%s%s", display_name(verb, buf, sizeof(buf)), v->usage, v->summary ?: "",
+                       v->help ? "\n" : "", v->help ?: "");
         if (v && v->help)
                 putchar('\n');
         return 0;
@@ -169,8 +250,15 @@ int k_usage(KError **err, const char *verb, const char *fmt, ...) {
         va_start(ap, fmt);
         int n = vasprintf(&msg, fmt, ap);
         va_end(ap);
-        return kerr_msg(err, KERR_USAGE, -EINVAL, "%s: %s (see 'kapsel %s --help')", verb, n >= 0 ? msg : "bad usage",
-                        verb);
+        char buf[64];
+        const char *name = display_name(verb, buf, sizeof(buf)), *bad = k_getopt_bad_option();
+        /* a refused long option: name it (getopt only says "unknown option") */
+        if (n >= 0 && bad && startswith(msg, "unknown option"))
+                return kerr_msg(err, KERR_USAGE, -EINVAL,
+                                "%s: unknown option %s (long options are exact names; see 'kapsel %s --help')", name, bad,
+                                name);
+        return kerr_msg(err, KERR_USAGE, -EINVAL, "%s: %s (see 'kapsel %s --help')", name, n >= 0 ? msg : "bad usage",
+                        name);
 }
 
 int k_open(const KGlobals *g, Engine **ret, KError **err) {
@@ -211,12 +299,50 @@ static void print_help(void) {
                "  --debug        debug logging\n"
                "  -v, --version  print the version\n\nCommands:\n");
         for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
-                if (verbs[i].summary)
+                if (verbs[i].summary && !strchr(verbs[i].name, '-') && !verbs[i].sub_verbs)
                         printf("  %-19s %s\n", verbs[i].name, verbs[i].summary);
-        printf("\nManagement spellings: kapsel container ls|run|rm|prune|..., kapsel image ..., kapsel volume ...\n"
-               "Run 'kapsel COMMAND --help' for a command's options and examples.\n\n"
+        printf("\nManagement Commands:\n");
+        for (size_t i = 0; i < ELEMENTSOF(groups); i++)
+                printf("  %-19s %s\n", groups[i].name, groups[i].summary);
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+                if (verbs[i].sub_verbs)
+                        printf("  %-19s %s\n", verbs[i].name, verbs[i].summary);
+        printf("\nRun 'kapsel COMMAND --help' for a command's options and examples.\n\n"
                "Examples:\n  kapsel run --rm busybox echo hello\n  kapsel run -d --name web busybox httpd -f\n"
                "  kapsel logs -f web\n  kapsel stop web && kapsel rm web\n");
+}
+
+/* `kapsel GROUP --help`: the group's verbs, each once, under the names docker uses. */
+static void group_help(const char *group) {
+        const KVerb *seen[ELEMENTSOF(verbs)];
+        size_t n_seen = 0;
+        size_t glen = strlen(group);
+        for (size_t i = 0; i < ELEMENTSOF(groups); i++)
+                if (streq(groups[i].name, group))
+                        printf("Usage: kapsel %s COMMAND\n\n%s\n\nCommands:\n", group, groups[i].summary);
+        for (size_t i = 0; i < ELEMENTSOF(aliases) + ELEMENTSOF(verbs); i++) {
+                const char *sub;
+                const KVerb *v;
+                if (i < ELEMENTSOF(aliases)) {
+                        if (!streq(aliases[i].group, group))
+                                continue;
+                        sub = aliases[i].sub;
+                        v = find_verb(aliases[i].verb);
+                } else {
+                        v = &verbs[i - ELEMENTSOF(aliases)];
+                        if (!startswith(v->name, group) || v->name[glen] != '-')
+                                continue;
+                        sub = v->name + glen + 1;
+                }
+                bool dup = !v;
+                for (size_t j = 0; j < n_seen && !dup; j++)
+                        dup = seen[j] == v;
+                if (dup)
+                        continue;
+                seen[n_seen++] = v;
+                printf("  %-12s %s\n", sub, v->summary ?: "");
+        }
+        printf("\nRun 'kapsel %s COMMAND --help' for more information on a command.\n", group);
 }
 
 /* Map an error to docker's exit codes: 125 for ours, 126/127 for a command that cannot run. */
@@ -234,8 +360,10 @@ int main(int argc, char **argv) {
                 { "debug", no_argument, NULL, 'D' },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, 'v' },
+                { "complete-options", no_argument, NULL, 'C' },
                 {}
         };
+        bool complete = false;
         KGlobals g = { .root = getenv("KAPSEL_ROOT") ?: "/var/lib/kapsel" };
         _cleanup_kerr_ KError *err = NULL;
         int c;
@@ -246,7 +374,11 @@ int main(int argc, char **argv) {
                 case 'D': g.debug = true; break;
                 case 'h': print_help(); return 0;
                 case 'v': printf("kapsel version %s\n", KAPSEL_VERSION); return 0;
-                default: return 125;
+                case 'C': complete = true; break;
+                default:
+                        if (k_getopt_bad_option())
+                                log_error("unknown option %s (see 'kapsel --help')", k_getopt_bad_option());
+                        return 125;
                 }
         }
         (void) log_open(NULL, LOG_FORMAT_TEXT, g.debug ? LOG_LVL_DEBUG : LOG_LVL_WARN);
@@ -256,16 +388,31 @@ int main(int argc, char **argv) {
         }
         int vi = optind;
         const char *name = argv[vi];
-        for (size_t i = 0; i < ELEMENTSOF(aliases); i++)
-                if (vi + 1 < argc && streq(aliases[i].group, name) && streq(aliases[i].sub, argv[vi + 1])) {
-                        name = aliases[i].verb;
-                        vi++;
-                        break;
+        const KVerb *v;
+        if (is_group(name)) {
+                if (vi + 1 >= argc || streq(argv[vi + 1], "--help") || streq(argv[vi + 1], "-h") ||
+                    streq(argv[vi + 1], "help"))
+                        return group_help(name), 0;
+                if (!(v = find_group_verb(name, argv[vi + 1]))) {
+                        log_error("unknown command \"kapsel %s %s\" (see 'kapsel %s --help')", name, argv[vi + 1], name);
+                        return 125;
                 }
-        const KVerb *v = find_verb(name);
-        if (!v) {
+                snprintf(spelling, sizeof(spelling), "%s %s", name, argv[vi + 1]);
+                vi++;
+        } else if (!(v = find_verb(name))) {
                 log_error("unknown command \"%s\" (see 'kapsel --help')", argv[vi]);
                 return 125;
+        }
+        /* Shell completion: the verb's own option table, printed by its first getopt_long call. The
+         * root is one no verb can open, so a verb that parses no options does nothing either. */
+        if (complete) {
+                g.root = "/proc/kapsel-complete-options";
+                k_getopt_list_options();
+                optind = 0;
+                (void) v->run(&g, v->sub_verbs ? argc - vi : 1, argv + vi, NULL);
+                if (!k_getopt_listed())
+                        printf("--help\n");
+                return 0;
         }
         /* Everything that may put a process into a container first moves to a sealed copy of this
          * binary (CVE-2019-5736): the container can never open the host file for writing. */
@@ -273,9 +420,10 @@ int main(int argc, char **argv) {
                 log_error("%s", err->msg);
                 return 125;
         }
+        current = v;
         int vargc = argc - vi;
         char **vargv = argv + vi;
-        if (!v->sub_verbs && vargc == 2 && (streq(vargv[1], "--help") || streq(vargv[1], "-h")))
+        if (!v->sub_verbs && vargc >= 2 && (streq(vargv[1], "--help") || streq(vargv[1], "-h")))
                 return k_help(v->name);
         optind = 0;
         int r = v->run(&g, vargc, vargv, &err);

@@ -138,8 +138,13 @@ json_t *ctr_ps_json(const CtrRecord *r, bool no_trunc) {
         FILE *f = open_memstream(&cmdline, &len);
         size_t i;
         json_t *a;
-        json_array_foreach(cmd, i, a)
-                fprintf(f, "%s%s", i ? " " : "", json_string_value(a) ?: "");
+        json_array_foreach(cmd, i, a) {        /* docker: arguments with a space in 'quotes' */
+                const char *arg = json_string_value(a) ?: "";
+                if (i && strchr(arg, ' '))
+                        fprintf(f, " '%s'", arg);
+                else
+                        fprintf(f, "%s%s", i ? " " : "", arg);
+        }
         fclose(f);
         json_decref(cmd);
         char id[65];

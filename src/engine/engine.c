@@ -20,15 +20,31 @@ static int mkdir_one(const char *path, mode_t mode, KError **err) {
         return 0;
 }
 
+/* A root this user may not write (kapsel as non-root on /var/lib/kapsel) or a read-only one: say what
+ * is needed, not sqlite's "attempt to write a readonly database". */
+static int root_denied(const char *root, int r, KError **err) {
+        if (r == -EROFS)
+                return kerr_msg(err, KERR_HOST, r,
+                                "kapsel root %s is on a read-only file system: use a writable one with --root DIR "
+                                "(or KAPSEL_ROOT)", root);
+        return kerr_msg(err, KERR_HOST, r,
+                        "kapsel root %s is not writable by this user (uid %u): run kapsel as root (sudo), or get "
+                        "write access to %s, or use a root of your own with --root DIR (or KAPSEL_ROOT)",
+                        root, (unsigned) geteuid(), root);
+}
+
 int engine_open(const char *root, Engine **ret, KError **err) {
         _cleanup_(engine_freep) Engine *e = calloc(1, sizeof(*e));
         if (!e)
                 return kerr(err, -ENOMEM, "engine");
-        if (mkdir_one(root, 0711, err) < 0)
-                return -errno;
+        if (mkdir(root, 0711) < 0 && errno != EEXIST)
+                return errno == EACCES || errno == EROFS || errno == EPERM ? root_denied(root, -errno, err)
+                                                                            : kerr_kind(err, KERR_HOST, -errno, "create %s", root);
         e->root = realpath(root, NULL);
         if (!e->root)
-                return kerr_kind(err, KERR_HOST, -errno, "root %s", root);
+                return errno == EACCES ? root_denied(root, -errno, err) : kerr_kind(err, KERR_HOST, -errno, "root %s", root);
+        if (access(e->root, W_OK) < 0 && (errno == EACCES || errno == EROFS))
+                return root_denied(e->root, -errno, err);
         static const char *const dirs[] = { "containers", "volumes", "runtime" };
         for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
                 _cleanup_free_ char *d = path_join(e->root, dirs[i]);
@@ -40,6 +56,8 @@ int engine_open(const char *root, Engine **ret, KError **err) {
         _cleanup_free_ char *dbpath = path_join(e->root, "kapsel.db");
         if (!e->runtime_root || !dbpath)
                 return kerr(err, -ENOMEM, "engine");
+        if (access(dbpath, R_OK | W_OK) < 0 && (errno == EACCES || errno == EROFS))
+                return root_denied(e->root, -errno, err);
         int r = db_open(dbpath, &e->db, err);
         if (r < 0)
                 return r;

@@ -21,6 +21,93 @@ void logs_format_time(int64_t ns, char buf[static 40]) {
         snprintf(buf + n, 40 - n, ".%09lldZ", (long long) (ns % 1000000000));
 }
 
+/* ".123" -> 123000000 ns; returns the characters used */
+static size_t parse_fraction(const char *s, int64_t *ns) {
+        size_t n = 0;
+        int64_t scale = 100000000;
+        *ns = 0;
+        for (; s[n] >= '0' && s[n] <= '9'; n++, scale /= 10)
+                if (scale > 0)
+                        *ns += (s[n] - '0') * scale;
+        return n;
+}
+
+static int parse_rfc3339(const char *s, int64_t *ret) {
+        struct tm tm = { 0 };
+        const char *p = strptime(s, "%Y-%m-%d", &tm);
+        if (!p)
+                return -EINVAL;
+        int64_t frac = 0;
+        bool has_time = *p == 'T' || *p == ' ';
+        if (has_time) {
+                if (!(p = strptime(p + 1, "%H:%M", &tm)))
+                        return -EINVAL;
+                if (*p == ':' && !(p = strptime(p + 1, "%S", &tm)))
+                        return -EINVAL;
+                if (*p == '.')
+                        p += 1 + parse_fraction(p + 1, &frac);
+        }
+        time_t t;
+        if (*p == 'Z' && !p[1])
+                t = timegm(&tm);
+        else if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':') {
+                int hh = atoi(p + 1), mm = atoi(p + 4);
+                t = timegm(&tm) - (*p == '+' ? 1 : -1) * (hh * 3600 + mm * 60);
+        } else if (!*p) {
+                tm.tm_isdst = -1;
+                t = has_time ? mktime(&tm) : timegm(&tm);
+        } else
+                return -EINVAL;
+        *ret = (int64_t) t * 1000000000 + frac;
+        return 0;
+}
+
+/* Go's time.ParseDuration units */
+static int parse_duration(const char *s, int64_t *ret) {
+        static const struct {
+                const char *unit;
+                double ns;
+        } units[] = { { "ns", 1 }, { "us", 1e3 }, { "µs", 1e3 }, { "ms", 1e6 }, { "s", 1e9 }, { "m", 60e9 }, { "h", 3600e9 } };
+        double total = 0;
+        if (!*s)
+                return -EINVAL;
+        while (*s) {
+                char *end;
+                double v = strtod(s, &end);
+                if (end == s || v < 0)
+                        return -EINVAL;
+                size_t best = 0, best_len = 0;
+                for (size_t i = 0; i < ELEMENTSOF(units); i++)
+                        if (startswith(end, units[i].unit) && strlen(units[i].unit) > best_len)
+                                best = i, best_len = strlen(units[i].unit);
+                if (!best_len)
+                        return -EINVAL;
+                total += v * units[best].ns;
+                s = end + best_len;
+        }
+        *ret = (int64_t) total;
+        return 0;
+}
+
+int logs_parse_time(const char *s, int64_t now_ns, int64_t *ret) {
+        if (!s || !*s)
+                return -EINVAL;
+        size_t digits = strspn(s, "0123456789");
+        if (digits > 0 && (!s[digits] || (s[digits] == '.' && !s[digits + 1 + strspn(s + digits + 1, "0123456789")]))) {
+                int64_t frac = 0;
+                if (s[digits] == '.')
+                        parse_fraction(s + digits + 1, &frac);
+                *ret = strtoll(s, NULL, 10) * 1000000000 + frac;
+                return 0;
+        }
+        int64_t d;
+        if (parse_duration(s, &d) == 0) {
+                *ret = now_ns - d;
+                return 0;
+        }
+        return parse_rfc3339(s, ret);
+}
+
 /* jansson stores only UTF-8; replace bytes of invalid sequences by '?' (rare: binary output). */
 static json_t *utf8_string(const char *data, size_t len) {
         json_t *j = json_stringn(data, len);
@@ -64,11 +151,18 @@ int logs_append(int fd, const char *stream, const char *data, size_t len) {
         return 0;
 }
 
-/* Emit one stored record. */
-static void emit(const char *line, bool timestamps) {
+/* Emit one stored record within --since/--until. Returns 1 past until (the rest is later still). */
+static int emit(const char *line, const LogsOptions *o) {
+        bool timestamps = o->timestamps;
         json_t *rec = json_loads(line, 0, NULL);
         if (!rec)
-                return;         /* a torn last line (writer killed mid-write): skip it */
+                return 0;       /* a torn last line (writer killed mid-write): skip it */
+        int64_t t = 0;
+        if ((o->since || o->until) && parse_rfc3339(json_string_value(json_object_get(rec, "time")) ?: "", &t) == 0 &&
+            ((o->since && t < o->since) || (o->until && t > o->until))) {
+                json_decref(rec);
+                return o->until && t > o->until;
+        }
         const char *stream = json_string_value(json_object_get(rec, "stream"));
         json_t *log = json_object_get(rec, "log");
         FILE *out = stream && streq(stream, "stderr") ? stderr : stdout;
@@ -77,15 +171,17 @@ static void emit(const char *line, bool timestamps) {
         fwrite(json_string_value(log) ?: "", 1, json_string_length(log), out);
         fflush(out);
         json_decref(rec);
+        return 0;
 }
 
-/* Print complete lines from buf, keep a trailing partial line for the next read. */
-static size_t emit_lines(char *buf, size_t len, bool timestamps) {
+/* Print complete lines from buf, keep a trailing partial line for the next read. *ret_done: a
+ * record past --until was seen. */
+static size_t emit_lines(char *buf, size_t len, const LogsOptions *o, bool *ret_done) {
         size_t start = 0;
-        for (size_t i = 0; i < len; i++)
+        for (size_t i = 0; i < len && !*ret_done; i++)
                 if (buf[i] == '\n') {
                         buf[i] = 0;
-                        emit(buf + start, timestamps);
+                        *ret_done = emit(buf + start, o) > 0;
                         start = i + 1;
                 }
         return start;
@@ -132,7 +228,7 @@ int logs_print(const char *path, const LogsOptions *o, KError **err) {
                 if (n < 0)
                         return kerr(err, -errno, "read log %s", path);
                 if (n == 0) {
-                        if (!o->follow || !o->alive || !o->alive(o->userdata)) {
+                        if (!o->follow || !o->alive || !o->alive(o->userdata) || (o->until && engine_now() > o->until)) {
                                 /* one more read after the writer is gone catches its last lines */
                                 if (o->follow && (n = read(fd, buf + len, cap - len)) > 0)
                                         goto got;
@@ -143,7 +239,10 @@ int logs_print(const char *path, const LogsOptions *o, KError **err) {
                 }
         got:
                 len += (size_t) n;
-                size_t used = emit_lines(buf, len, o->timestamps);
+                bool done = false;
+                size_t used = emit_lines(buf, len, o, &done);
+                if (done)
+                        break;
                 memmove(buf, buf + used, len - used);
                 len -= used;
                 if (len == cap) {       /* one line longer than the buffer: grow */

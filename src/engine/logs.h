@@ -17,6 +17,8 @@ typedef struct LogsOptions {
         bool timestamps;        /* prefix each line with its RFC 3339 time */
         long tail;              /* last N lines only; < 0 = all */
         bool follow;            /* keep reading until `alive` says the writer is gone */
+        int64_t since, until;   /* unix ns: only records at or after since / at or before until (0: no
+                                 * bound); following ends at a record past until */
         bool (*alive)(void *userdata);
         void *userdata;
 } LogsOptions;
@@ -26,3 +28,8 @@ int logs_print(const char *path, const LogsOptions *o, KError **err);
 
 /* RFC 3339 with nanoseconds, UTC, from unix ns. */
 void logs_format_time(int64_t ns, char buf[static 40]);
+
+/* docker's --since/--until: RFC 3339 ("2026-11-23T09:00:00Z", fractions, "+01:00", a date alone;
+ * without a zone the local time), a unix timestamp ("1700000000[.nnnnnnnnn]") or a duration back
+ * from `now_ns` ("10m", "1h30m", "1.5s", "250ms"). Returns 0 and unix ns, or -EINVAL. */
+int logs_parse_time(const char *s, int64_t now_ns, int64_t *ret);

@@ -141,6 +141,7 @@ static int write_bundle(Monitor *m, KError **err) {
                 .resolv_path = m->net.files.resolv_conf, .host_network = m->net.host, .netns_path = m->net.netns_path,
                 .uid = u.uid, .gid = u.gid,
                 .additional_gids = u.groups, .n_additional_gids = u.n_groups, .cgroups_path = cgpath,
+                .instance_id = m->rec->id,
                 .init_path = json_is_true(json_object_get(json_object_get(m->rec->config, "HostConfig"), "Init"))
                                      ? init_binary() : NULL,
         };

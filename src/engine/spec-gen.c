@@ -201,7 +201,7 @@ static json_t *caps_array(const json_t *cfg, KError **err) {
 }
 
 /* Image env first, then flags; a later K= replaces an earlier one, as docker merges them. */
-static json_t *env_array(const ImageConfig *image, const json_t *cfg) {
+static json_t *env_array(const ImageConfig *image, const json_t *cfg, const char *hostname) {
         json_t *env = json_array();
         json_t *flags = cfg_get(cfg, "Config", "Env");
         if (!(image && image->env && image->env[0]))
@@ -224,10 +224,20 @@ static json_t *env_array(const ImageConfig *image, const json_t *cfg) {
         }
         if (json_is_true(cfg_get(cfg, "Config", "Tty")))
                 json_array_append_new(env, json_string("TERM=xterm"));
-        const char *hostname = cfg_str(cfg, "Config", "Hostname");
         if (hostname)
                 json_array_append_new(env, json_pack("s+", "HOSTNAME=", hostname));
         return env;
+}
+
+/* --hostname, else the short id (docker's), else "kapsel" (no id given) */
+static void default_hostname(const SpecGenInput *in, char buf[static 65]) {
+        const char *h = cfg_str(in->config, "Config", "Hostname");
+        if (h && *h)
+                snprintf(buf, 65, "%s", h);
+        else if (in->instance_id && *in->instance_id)
+                snprintf(buf, 65, "%.12s", in->instance_id);
+        else
+                snprintf(buf, 65, "kapsel");
 }
 
 static void add_mount(json_t *mounts, const char *dst, const char *type, const char *src, const char *const *opts) {
@@ -363,7 +373,9 @@ static int set_process(const SpecGenInput *in, json_t *spec, KError **err) {
         for (char **p = args; *p; p++)
                 json_array_append_new(a, json_string(*p));
         json_object_set_new(proc, "args", a);
-        json_object_set_new(proc, "env", env_array(in->image, in->config));
+        char hostname[65];
+        default_hostname(in, hostname);
+        json_object_set_new(proc, "env", env_array(in->image, in->config, in->host_network ? NULL : hostname));
         const char *cwd = cfg_str(in->config, "Config", "WorkingDir") ?: (in->image ? in->image->working_dir : NULL);
         if (cwd && !path_is_absolute(cwd))
                 return kerr_msg(err, KERR_USAGE, -EINVAL, "--workdir \"%s\": must be an absolute path", cwd);
@@ -400,11 +412,12 @@ int spec_gen(const SpecGenInput *in, json_t **ret, KError **err) {
         }
         json_object_set_new(spec, "root", json_pack("{s:s, s:b}", "path", in->rootfs, "readonly",
                                                     json_is_true(cfg_get(in->config, "HostConfig", "ReadonlyRootfs"))));
-        const char *hostname = cfg_str(in->config, "Config", "Hostname");
+        char hostname[65];
+        default_hostname(in, hostname);
         if (in->host_network)
                 json_object_del(spec, "hostname");
         else
-                json_object_set_new(spec, "hostname", json_string(hostname ?: "kapsel"));
+                json_object_set_new(spec, "hostname", json_string(hostname));
         set_namespaces(in, lin);
         json_object_set_new(lin, "seccomp",
                             seccomp_profile(json_object_get(json_object_get(json_object_get(spec, "process"), "capabilities"),

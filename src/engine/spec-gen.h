@@ -26,6 +26,8 @@ typedef struct SpecGenInput {
         gid_t *additional_gids;
         size_t n_additional_gids;
         const char *cgroups_path;
+        const char *instance_id;        /* the container's id: its 12-character short form is the
+                                         * hostname (and $HOSTNAME) unless Config.Hostname says one */
 } SpecGenInput;
 
 /* Build the spec. Errors are the user's (bad -v, unknown capability...) with KERR_USAGE. */

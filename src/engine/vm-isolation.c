@@ -93,7 +93,8 @@ static int guest_spec(Engine *e, const CtrRecord *rec, const ImagePlan *img, jso
         if (r < 0)
                 return r;
         SpecGenInput in = { .image = &img->config, .config = rec->config, .rootfs = "/", .volumes_dir = volumes,
-                            .uid = u.uid, .gid = u.gid, .additional_gids = u.groups, .n_additional_gids = u.n_groups };
+                            .uid = u.uid, .gid = u.gid, .additional_gids = u.groups, .n_additional_gids = u.n_groups,
+                            .instance_id = rec->id };
         r = spec_gen(&in, ret, err);
         user_ids_done(&u);
         return r;

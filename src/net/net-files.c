@@ -57,6 +57,7 @@ char *net_hosts_render(const NetState *s, const NetInstance *inst, const char *i
                 if (colon)
                         fprintf(f, "%s\t%.*s\n", colon + 1, (int) (colon - h), h);
         }
+        bool own = false;
         for (size_t i = 0; i < s->n_attach; i++) {
                 const NetAttach *a = &s->attach[i];
                 if (!streq(a->instance_id, id))
@@ -64,7 +65,11 @@ char *net_hosts_render(const NetState *s, const NetInstance *inst, const char *i
                 fprintf(f, "%s\t%s", ip4_format(a->ip, b), hostname ? hostname : id);
                 put_names(f, a, hostname ? hostname : id);
                 fputc('\n', f);
+                own = true;
         }
+        /* no address of its own (--network none): the hostname still resolves, as on Debian hosts */
+        if (!own)
+                fprintf(f, "127.0.1.1\t%s\n", hostname ? hostname : id);
         for (size_t i = 0; i < s->n_attach; i++) {
                 const NetAttach *a = &s->attach[i];
                 if (streq(a->instance_id, id) || !shares_user_network(s, id, a->network))

@@ -338,6 +338,53 @@ static void test_logs(void **state) {
         assert_int_equal(rm_rf(dir), 0);
 }
 
+static void test_logs_parse_time(void **state) {
+        int64_t t, now = 1800000000LL * 1000000000;
+        assert_int_equal(logs_parse_time("2026-11-23T09:00:00Z", now, &t), 0);
+        assert_true(t == 1795424400LL * 1000000000);
+        assert_int_equal(logs_parse_time("2026-11-23T09:00:00.5Z", now, &t), 0);
+        assert_true(t == 1795424400LL * 1000000000 + 500000000);
+        assert_int_equal(logs_parse_time("2026-11-23T10:00:00+01:00", now, &t), 0);
+        assert_true(t == 1795424400LL * 1000000000);
+        assert_int_equal(logs_parse_time("1795424400", now, &t), 0);
+        assert_true(t == 1795424400LL * 1000000000);
+        assert_int_equal(logs_parse_time("1795424400.25", now, &t), 0);
+        assert_true(t == 1795424400LL * 1000000000 + 250000000);
+        assert_int_equal(logs_parse_time("10m", now, &t), 0);
+        assert_true(t == now - 600LL * 1000000000);
+        assert_int_equal(logs_parse_time("1h30m", now, &t), 0);
+        assert_true(t == now - 5400LL * 1000000000);
+        assert_int_equal(logs_parse_time("250ms", now, &t), 0);
+        assert_true(t == now - 250000000);
+        assert_int_equal(logs_parse_time("yesterday", now, &t), -EINVAL);
+        assert_int_equal(logs_parse_time("10x", now, &t), -EINVAL);
+        assert_int_equal(logs_parse_time("", now, &t), -EINVAL);
+}
+
+static void test_logs_since_until(void **state) {
+        _cleanup_free_ char *dir = tmpdir(), *path = path_join(dir, "ctr.log"), *outp = path_join(dir, "out");
+        FILE *f = fopen(path, "w");
+        for (int i = 0; i < 4; i++)
+                fprintf(f, "{\"log\":\"at %d\\n\",\"stream\":\"stdout\",\"time\":\"2026-11-23T09:0%d:00.000000000Z\"}\n", i, i);
+        fclose(f);
+        fflush(stdout);
+        int saved = dup(1), o = open(outp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        dup2(o, 1);
+        LogsOptions lo = { .tail = -1 };
+        assert_int_equal(logs_parse_time("2026-11-23T09:01:00Z", 0, &lo.since), 0);
+        assert_int_equal(logs_parse_time("2026-11-23T09:02:30Z", 0, &lo.until), 0);
+        int r = logs_print(path, &lo, NULL);
+        fflush(stdout);
+        dup2(saved, 1);
+        close(saved);
+        close(o);
+        assert_int_equal(r, 0);
+        _cleanup_free_ char *got = NULL;
+        assert_true(read_full_file_at(AT_FDCWD, outp, 4096, &got, NULL) >= 0);
+        assert_string_equal(got, "at 1\nat 2\n");
+        assert_int_equal(rm_rf(dir), 0);
+}
+
 static void test_template(void **state) {
         json_t *obj = cfg("{\"Name\":\"web\",\"State\":{\"Status\":\"running\",\"Pid\":7},\"L\":[1,2]}");
         char *out = NULL;
@@ -366,6 +413,8 @@ int main(void) {
                 cmocka_unit_test(test_db),
                 cmocka_unit_test(test_user_resolve),
                 cmocka_unit_test(test_logs),
+                cmocka_unit_test(test_logs_parse_time),
+                cmocka_unit_test(test_logs_since_until),
                 cmocka_unit_test(test_template),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

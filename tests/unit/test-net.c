@@ -331,6 +331,11 @@ static void test_hosts(void **state) {
         assert_non_null(strstr(h, "10.89.0.3\tc2 db database\n"));
         assert_non_null(strstr(h, "10.89.0.2\tweb www\n"));
         assert_null(strstr(h, "10.88.0.2"));
+        assert_null(strstr(h, "127.0.1.1"));
+        free(h);
+        /* no attachment (--network none): the short id resolves to 127.0.1.1 */
+        h = net_hosts_render(&s, NULL, "0123456789abcdef0123");
+        assert_non_null(strstr(h, "\n127.0.1.1\t0123456789ab\n"));
         free(h);
         char *n = net_hostname_render(NULL, "0123456789abcdef0123");
         assert_string_equal(n, "0123456789ab\n");
