@@ -1,0 +1,173 @@
+"""Attacks on kapsel, kept: a hostile image author, a hostile container and an unprivileged host user
+try what once worked (issue 15). Each test asserts the host is untouched: its terminal, its files,
+its users' privileges, the store's data and commands that must not hang.
+
+Runs on a throw-away root per test (test_engine's fixtures: kapsel inside a network namespace of
+the session's, every container removed afterwards, nothing may be left)."""
+import fcntl
+import json
+import os
+import pty
+import select
+import shutil
+import subprocess
+import tarfile
+import termios
+import time
+
+import pytest
+from test_engine import KAPSEL, PROBE, K, ids_of, leftovers, wait_for
+
+NOBODY = 65534
+NETNS = "kapsel-attack-test-%d" % os.getpid()
+
+
+@pytest.fixture(scope="session")
+def netns():
+    subprocess.run(["ip", "netns", "add", NETNS], check=True)
+    subprocess.run(["ip", "-n", NETNS, "link", "set", "lo", "up"], check=True)
+    yield "/run/netns/" + NETNS
+    subprocess.run(["ip", "netns", "del", NETNS])
+
+
+class AK(K):
+    """test_engine's K in a network namespace of this module's own."""
+    def cmd(self, *args):
+        return ["nsenter", "--net=/run/netns/" + NETNS, KAPSEL, "--root", self.root] + list(args)
+
+
+@pytest.fixture
+def k(tmp_path, netns):
+    root = str(tmp_path / "root")
+    kk = AK(root)
+    yield kk
+    known = ids_of(root)
+    q = subprocess.run(kk.cmd("ps", "-aq", "--no-trunc"), capture_output=True, text=True)
+    for cid in q.stdout.split():
+        subprocess.run(kk.cmd("rm", "-f", cid), capture_output=True, timeout=30)
+    wait_for(lambda: not leftovers(root, known), 5)
+    assert leftovers(root, known) == []
+
+
+def running_with_probe(k, name="x", *extra):
+    k("run", "-d", "--name", name, *extra, "busybox", "sleep", "1000")
+    k("cp", PROBE, "%s:/probe" % name)
+    return name
+
+
+def as_nobody(*cmd):
+    """`cmd` as an unprivileged host user (real, effective and saved ids all nobody's)."""
+    return subprocess.run(["sh", "-c", '"$@" 2>&1', "sh"] + list(cmd), user=NOBODY, group=NOBODY, extra_groups=[], capture_output=True, text=True,
+                          timeout=30, stdin=subprocess.DEVNULL)
+
+
+def open_path_to(path):
+    """Let other users traverse every parent of `path` (pytest's tmp dirs are 0700), so only
+    kapsel's own modes stand between them and the store."""
+    p = os.path.dirname(path)
+    while p not in ("/", ""):
+        os.chmod(p, os.stat(p).st_mode | 0o011)
+        p = os.path.dirname(p)
+
+
+# --- exec must not hand over the caller's terminal or files ------------------------------------
+
+def run_on_pty(cmd, timeout=30):
+    """Run `cmd` with a new pty as its controlling terminal and stdio, as an interactive shell
+    would; return (exit code, what the terminal's reader could read afterwards)."""
+    master, slave = pty.openpty()
+
+    def ctty():
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    p = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, preexec_fn=ctty, close_fds=True)
+    out = b""
+    deadline = time.time() + timeout
+    while p.poll() is None and time.time() < deadline:
+        r, _, _ = select.select([master], [], [], 0.1)
+        if r:
+            try:
+                out += os.read(master, 4096)
+            except OSError:
+                break
+    rc = p.wait(timeout=5)
+    # what a shell reading this terminal would get next: injected input waits in the slave's queue
+    attr = termios.tcgetattr(slave)
+    attr[3] &= ~termios.ICANON
+    termios.tcsetattr(slave, termios.TCSANOW, attr)
+    injected = b""
+    while select.select([slave], [], [], 0.2)[0]:
+        injected += os.read(slave, 4096)
+    os.close(slave)
+    os.close(master)
+    return rc, out.decode(errors="replace"), injected
+
+
+@pytest.mark.parametrize("flags", [[], ["-i"]])
+def test_exec_cannot_push_input_into_the_callers_terminal(k, flags):
+    running_with_probe(k)
+    rc, out, injected = run_on_pty(k.cmd("exec", *flags, "x", "/probe", "tiocsti", "id\n"))
+    assert rc == 0, out
+    assert b"id" not in injected, "the container pushed %r into the host terminal (%s)" % (injected, out)
+    assert "sti0=ok" not in out and "sti3=ok" not in out
+
+
+def test_exec_process_has_its_own_session_and_no_terminal(k):
+    running_with_probe(k)
+    out = k("exec", "x", "sh", "-c", "cut -d' ' -f6,7 /proc/self/stat").stdout.split()
+    assert out == ["0", "0"]        # session leader outside its pid namespace, no controlling tty
+    out = k("exec", "-t", "x", "tty").stdout
+    assert out.startswith("/dev/pts/")
+
+
+@pytest.mark.parametrize("flags", [[], ["-i"]])
+def test_exec_cannot_reach_host_files_given_as_stdio(k, tmp_path, flags):
+    running_with_probe(k)
+    src, dst = tmp_path / "stdin.txt", tmp_path / "stdout.txt"
+    src.write_text("host input\n")
+    dst.write_text("SECRET of the host\n")
+    with open(src, "rb") as fin, open(dst, "r+b") as fout:
+        fout.seek(0, os.SEEK_END)
+        p = subprocess.run(k.cmd("exec", *flags, "x", "sh", "-c",
+                                 "echo EVIL > /proc/self/fd/0; timeout 2 cat /proc/self/fd/1 >&2; "
+                                 "readlink /proc/self/fd/0 /proc/self/fd/1 >&2; echo done"),
+                           stdin=fin, stdout=fout, stderr=subprocess.PIPE, timeout=30)
+    assert src.read_text() == "host input\n"
+    assert dst.read_text() == "SECRET of the host\ndone\n"
+    assert b"SECRET" not in p.stderr and str(tmp_path).encode() not in p.stderr
+
+
+def test_exec_without_i_leaves_the_callers_stdin_alone(k):
+    k("run", "-d", "--name", "x", "busybox", "sleep", "1000")
+    # the exec'd process reads its stdin (cat): without -i that is empty, and the loop keeps its lines
+    script = "printf 'a\\nb\\nc\\n' | while read l; do %s exec x sh -c \"echo got $l; cat\"; done" % " ".join(k.cmd())
+    out = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=60).stdout
+    assert out == "got a\ngot b\ngot c\n"
+    p = k("exec", "-i", "x", "cat", input=b"line1\nline2\n")
+    assert p.stdout == "line1\nline2\n"
+
+
+# --- nothing under the root reachable by other host users --------------------------------------
+
+def test_store_and_volumes_unreachable_for_other_users(k, tmp_path):
+    running_with_probe(k, "x", "-v", "vol:/v")
+    # a setuid-root file in a layer (commit) and in a named volume, and a device node in a layer
+    k("exec", "x", "sh", "-c", "cp /probe /suid; chmod 4755 /suid; cp /probe /v/suid; chmod 4755 /v/suid; "
+      "mknod /null c 1 3")
+    root = k.root
+    k("commit", "x", "suid:1")
+    open_path_to(root)
+    found = [os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs if f == "suid"]
+    assert len(found) >= 2, found
+    for path in found:
+        p = as_nobody(path, "ids")
+        assert "euid=0" not in p.stdout, "nobody ran %s as root" % path
+    assert os.stat(root).st_mode & 0o077 == 0
+    for sub in ("image", "image/layers", "volumes", "volumes/vol", "containers"):
+        assert os.stat(os.path.join(root, sub)).st_mode & 0o007 == 0, sub
+    # a root an older kapsel left open is narrowed when it is next used
+    os.chmod(root, 0o711)
+    os.chmod(os.path.join(root, "image/layers"), 0o755)
+    k("images")
+    assert os.stat(root).st_mode & 0o077 == 0
+    assert os.stat(os.path.join(root, "image/layers")).st_mode & 0o077 == 0
