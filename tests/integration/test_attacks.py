@@ -171,3 +171,109 @@ def test_store_and_volumes_unreachable_for_other_users(k, tmp_path):
     k("images")
     assert os.stat(root).st_mode & 0o077 == 0
     assert os.stat(os.path.join(root, "image/layers")).st_mode & 0o077 == 0
+
+
+# --- FIFOs and links where kapsel reads files it does not own ----------------------------------
+
+def add_bytes(t, name, data):
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    t.addfile(info, __import__("io").BytesIO(data))
+
+
+def add_special(t, name, kind, target=""):
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.linkname = target
+    t.addfile(info)
+
+
+def docker_archive(path, special):
+    """A docker-save archive whose member `special` is a FIFO (or "link:NAME" a symlink out)."""
+    layer = __import__("io").BytesIO()
+    with tarfile.open(fileobj=layer, mode="w") as lt:
+        add_bytes(lt, "hello.txt", b"hi\n")
+    layer = layer.getvalue()
+    diff = "sha256:" + __import__("hashlib").sha256(layer).hexdigest()
+    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["/bin/sh"]},
+                         "rootfs": {"type": "layers", "diff_ids": [diff]}}).encode()
+    manifest = json.dumps([{"Config": "config.json", "RepoTags": ["evil:1"], "Layers": ["layer.tar"]}]).encode()
+    with tarfile.open(path, "w") as t:
+        for name, data in (("manifest.json", manifest), ("config.json", config), ("layer.tar", layer)):
+            if name == special:
+                add_special(t, name, tarfile.FIFOTYPE)
+            elif special == "link:" + name:
+                add_special(t, name, tarfile.SYMTYPE, "../../../../../../etc/hostname")
+            else:
+                add_bytes(t, name, data)
+
+
+@pytest.mark.parametrize("special", ["manifest.json", "config.json", "layer.tar", "link:manifest.json"])
+def test_load_of_archive_with_fifo_or_outside_link_fails_at_once(k, tmp_path, special):
+    a = str(tmp_path / "evil.tar")
+    docker_archive(a, special)
+    t = time.time()
+    p = k("load", "-i", a, check=False, timeout=20)
+    assert p.returncode != 0
+    assert time.time() - t < 15
+    why = "outside the archive" if special.startswith("link:") else "not a regular file"
+    assert why in p.stderr, p.stderr
+    assert "evil" not in k("images").stdout
+    # the store lock is not held: other commands work
+    k("system", "check", timeout=20)
+
+
+def test_oci_archive_with_fifo_index_fails_at_once(k, tmp_path):
+    a = str(tmp_path / "oci.tar")
+    with tarfile.open(a, "w") as t:
+        add_bytes(t, "oci-layout", b'{"imageLayoutVersion": "1.0.0"}')
+        add_special(t, "index.json", tarfile.FIFOTYPE)
+    p = k("load", "-i", a, check=False, timeout=20)
+    assert p.returncode != 0 and "not a regular file" in p.stderr, p.stderr
+
+
+def test_fifo_etc_passwd_does_not_hang_run_or_exec(k):
+    k("run", "--name", "mk", "busybox", "sh", "-c", "rm /etc/passwd; mkfifo /etc/passwd")
+    k("commit", "mk", "fifo:1")
+    p = k("run", "--rm", "-u", "nobody", "fifo:1", "true", check=False, timeout=20)
+    assert p.returncode == 125 and "not a regular file" in p.stderr, p.stderr
+    p = k("run", "--rm", "-u", "65534:65534", "fifo:1", "grep", "^Uid", "/proc/self/status")
+    assert p.stdout.split()[1] == "65534"
+    # a container that makes its own /etc/group a FIFO: exec -u reads it on the host
+    k("run", "-d", "--name", "c", "busybox", "sleep", "1000")
+    k("exec", "c", "sh", "-c", "rm /etc/group; mkfifo /etc/group")
+    p = k("exec", "-u", "nobody:nogroup", "c", "true", check=False, timeout=20)
+    assert p.returncode == 125 and "not a regular file" in p.stderr, p.stderr
+
+
+# --- images in use keep their layers -----------------------------------------------------------
+
+def test_rmi_force_under_a_running_container_only_untags(k):
+    k("run", "--name", "mk", "busybox", "sh", "-c", "echo kept > /data")
+    k("commit", "mk", "mine:1")
+    k("rm", "mk")
+    k("run", "-d", "--name", "user", "mine:1", "sleep", "1000")
+    k("create", "--name", "idle", "mine:1", "cat", "/data")
+    p = k("rmi", "-f", "mine:1")
+    assert "Untagged: " in p.stdout and "mine:1" in p.stdout
+    assert "mine" not in k("images").stdout
+    k("image", "prune", "-a", "-f")
+    k("system", "check")
+    assert k("exec", "user", "cat", "/data").stdout == "kept\n"
+    k("rm", "-f", "user")
+    assert k("start", "-a", "idle").stdout == "kept\n"
+    out = k("system", "check").stdout
+    assert "cannot fix" not in out and out.strip().endswith("no problems found"), out
+    # the last user gone, a prune removes it
+    k("rm", "idle")
+    assert "Deleted 1 images" in k("image", "prune", "-f").stdout
+
+
+def test_system_check_notices_a_containers_missing_layers(k):
+    k("run", "--name", "mk", "busybox", "sh", "-c", "echo kept > /data")
+    k("commit", "mk", "mine:1")
+    k("create", "--name", "idle", "mine:1", "cat", "/data")
+    img = json.loads(k("image", "inspect", "mine:1").stdout)[0]
+    shutil.rmtree(img["RootFS"]["Layers"][-1])
+    out = k("system", "check").stdout
+    assert "cannot fix: container idle: layer" in out and "1 problem needs you" in out, out
