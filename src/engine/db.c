@@ -53,6 +53,8 @@ static const char *const migrations[] = {
         "CREATE TABLE volumes (name TEXT PRIMARY KEY, created INTEGER NOT NULL, labels TEXT);",
         /* 2: micro-VMs live in the same table, told apart by kind */
         "ALTER TABLE containers ADD COLUMN kind TEXT NOT NULL DEFAULT 'container';",
+        /* 3: the last exit was the memory cgroup's OOM kill (the monitor reads the cgroup's events) */
+        "ALTER TABLE containers ADD COLUMN oom_killed INTEGER NOT NULL DEFAULT 0;",
 };
 
 static int db_err(Db *db, int rc, const char *what, KError **err) {
@@ -236,6 +238,7 @@ static int ctr_write(Db *db, const char *sql, const CtrRecord *r, bool insert, K
                 return kerr(err, -ENOMEM, "store container");
         }
         bind_text(st, 11, r->id);
+        sqlite3_bind_int(st, 16, r->oom_killed);
         if (insert) {
                 bind_text(st, 12, r->image);
                 bind_text(st, 13, r->image_id);
@@ -256,15 +259,16 @@ static int ctr_write(Db *db, const char *sql, const CtrRecord *r, bool insert, K
 int db_ctr_insert(Db *db, const CtrRecord *r, KError **err) {
         return ctr_write(db,
                          "INSERT INTO containers (config, state, pid, monitor_pid, exit_code, started, finished,"
-                         " restart_count, error, name, id, image, image_id, created, kind)"
-                         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                         " restart_count, error, name, id, image, image_id, created, kind, oom_killed)"
+                         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
                          r, true, err);
 }
 
 int db_ctr_update(Db *db, const CtrRecord *r, KError **err) {
         return ctr_write(db,
                          "UPDATE containers SET config = ?1, state = ?2, pid = ?3, monitor_pid = ?4, exit_code = ?5,"
-                         " started = ?6, finished = ?7, restart_count = ?8, error = ?9, name = ?10 WHERE id = ?11",
+                         " started = ?6, finished = ?7, restart_count = ?8, error = ?9, name = ?10, oom_killed = ?16"
+                         " WHERE id = ?11",
                          r, false, err);
 }
 
@@ -278,7 +282,7 @@ int db_ctr_delete(Db *db, const char *id, KError **err) {
 }
 
 #define CTR_COLUMNS "id, name, image, image_id, config, state, pid, monitor_pid, exit_code, created, started," \
-                    " finished, restart_count, error, kind"
+                    " finished, restart_count, error, kind, oom_killed"
 
 static char *col_strdup(sqlite3_stmt *st, int i) {
         const unsigned char *t = sqlite3_column_text(st, i);
@@ -306,6 +310,7 @@ static CtrRecord *row_to_record(sqlite3_stmt *st) {
         r->finished = sqlite3_column_int64(st, 11);
         r->restart_count = sqlite3_column_int(st, 12);
         r->error = col_strdup(st, 13);
+        r->oom_killed = sqlite3_column_int(st, 15) != 0;
         const char *kind = (const char *) sqlite3_column_text(st, 14);
         int k = kind ? ctr_kind_from_string(kind) : -EINVAL;
         r->kind = k < 0 ? CTR_KIND_CONTAINER : (CtrKind) k;

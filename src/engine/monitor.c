@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "attach.h"
+#include "cgroup.h"
 #include "container.h"
 #include "ctr-ops.h"
 #include "ctr-net.h"
@@ -72,6 +73,7 @@ typedef struct Monitor {
         pid_t pid;
         bool started, stop_requested;
         int exit_code;
+        bool oom_killed;                /* this life ended with an OOM kill in its memory cgroup */
         VmPayload vm;                   /* kind vm or --isolation=vm: kapsel-vmm instead of the runtime core */
         VmIsolation guest;              /* --isolation=vm: the guest's disks and its ttyS0 */
         ExecRelay exec;                 /* --isolation=vm: exec clients <-> the guest agent */
@@ -267,6 +269,7 @@ static void set_running(CtrRecord *r, void *userdata) {
         r->started = engine_now();
         r->finished = 0;
         r->exit_code = 0;
+        r->oom_killed = false;
         free(r->error);
         r->error = NULL;
 }
@@ -551,7 +554,27 @@ static void set_exited(CtrRecord *r, void *userdata) {
         r->state = CTR_EXITED;
         r->pid = 0;
         r->exit_code = m->exit_code;
+        r->oom_killed = m->oom_killed;
         r->finished = engine_now();
+}
+
+/* The kernel's count of OOM kills in the container's memory cgroup (made anew for each life, so
+ * any kill is this life's): v2 memory.events, v1 memory.oom_control ("oom_kill N", Linux 4.13+). */
+static bool cgroup_oom_killed(const char *id) {
+        CgroupMode mode;
+        if (cgroup_detect("/sys/fs/cgroup", &mode, NULL) < 0)
+                return false;
+        _cleanup_free_ char *path = NULL, *text = NULL;
+        if (asprintf(&path, mode == CGROUP_MODE_V2 ? "/sys/fs/cgroup/kapsel/%s/memory.events"
+                                                   : "/sys/fs/cgroup/memory/kapsel/%s/memory.oom_control", id) < 0 ||
+            read_full_file_at(AT_FDCWD, path, 64 * 1024, &text, NULL) < 0)
+                return false;
+        for (char *save = NULL, *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+                const char *v = startswith(line, "oom_kill ");
+                if (v && strtoull(v, NULL, 10) > 0)
+                        return true;
+        }
+        return false;
 }
 
 static void set_restarting(CtrRecord *r, void *userdata) {
@@ -626,6 +649,7 @@ static int run_once(Monitor *m, int sync_fd, KError **err) {
         malloc_trim(0);
         monitor_loop(m);
         drain(m);
+        m->oom_killed = !is_vm(m) && cgroup_oom_killed(m->id);
         /* this life's stdio is done (a restart makes new pipes) */
         m->out_fd = safe_close(m->out_fd);
         m->err_fd = safe_close(m->err_fd);

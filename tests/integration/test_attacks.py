@@ -277,3 +277,33 @@ def test_system_check_notices_a_containers_missing_layers(k):
     shutil.rmtree(img["RootFS"]["Layers"][-1])
     out = k("system", "check").stdout
     assert "cannot fix: container idle: layer" in out and "1 problem needs you" in out, out
+
+
+# --- what the kernel did is what inspect says --------------------------------------------------
+
+def test_oom_killed_comes_from_the_memory_cgroup(k):
+    p = k("run", "--name", "oom", "-m", "16m", "busybox", "sh", "-c",
+          "x=$(head -c 100000000 /dev/zero | tr '\\0' a); echo survived", check=False, timeout=60)
+    assert p.returncode == 137 and "survived" not in p.stdout
+    st = k.inspect("oom")["State"]
+    assert st["OOMKilled"] is True and st["ExitCode"] == 137
+    # a kill -9 that is not the OOM killer's is not an OOM kill
+    k("run", "-d", "--name", "k9", "-m", "16m", "busybox", "sleep", "1000")
+    k("kill", "k9")
+    assert k("wait", "k9").stdout.strip() == "137"
+    assert k.inspect("k9")["State"]["OOMKilled"] is False
+    # a new life starts clean
+    k("start", "-a", "oom", check=False, timeout=60)
+    k("rm", "-f", "oom")
+
+
+@pytest.mark.parametrize("cpus", ["nan", "1e-300", "inf", "-1", "0x10", "100000"])
+def test_cpus_out_of_range_refused(k, cpus):
+    p = k("run", "--rm", "--cpus", cpus, "busybox", "true", check=False)
+    assert p.returncode == 125 and "--cpus" in p.stderr, p.stderr
+    assert k("ps", "-aq").stdout == ""
+
+
+def test_cpus_in_range_accepted(k):
+    k("create", "--name", "c", "--cpus", "0.5", "busybox", "true")
+    assert k.inspect("c")["HostConfig"]["NanoCpus"] == 500000000
