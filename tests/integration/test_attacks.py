@@ -307,3 +307,62 @@ def test_cpus_out_of_range_refused(k, cpus):
 def test_cpus_in_range_accepted(k):
     k("create", "--name", "c", "--cpus", "0.5", "busybox", "true")
     assert k.inspect("c")["HostConfig"]["NanoCpus"] == 500000000
+
+
+# --- kapsel cp: holes, the files kapsel mounts, tar streams, FIFOs -----------------------------
+
+def test_cp_keeps_holes_of_a_sparse_file(k, tmp_path):
+    k("run", "-d", "--name", "s", "busybox", "sh", "-c",
+      "echo head > /sparse; dd if=/dev/zero of=/sparse bs=1 count=1 seek=4000000000 conv=notrunc 2>/dev/null; "
+      "sleep 1000")
+    assert wait_for(lambda: k("exec", "s", "test", "-s", "/sparse", check=False).returncode == 0)
+    time.sleep(0.5)
+    out = tmp_path / "sparse"
+    k("cp", "s:/sparse", str(out))
+    st = os.stat(out)
+    assert st.st_size == 4000000001
+    assert st.st_blocks * 512 < 1 << 20, "cp wrote %d bytes of a sparse file" % (st.st_blocks * 512)
+    with open(out, "rb") as f:
+        assert f.read(5) == b"head\n"
+
+
+def test_cp_reads_the_files_kapsel_mounts(k, tmp_path):
+    k("run", "-d", "--name", "h", "--hostname", "hbox", "-v", "vol:/vol", "busybox", "sh", "-c",
+      "echo in-volume > /vol/f; sleep 1000")
+    assert wait_for(lambda: k("exec", "h", "test", "-e", "/vol/f", check=False).returncode == 0)
+    for name in ("hosts", "hostname", "resolv.conf"):
+        k("cp", "h:/etc/" + name, str(tmp_path / name))
+        inside = k("exec", "h", "cat", "/etc/" + name).stdout
+        assert inside and (tmp_path / name).read_text() == inside
+    assert (tmp_path / "hostname").read_text() == "hbox\n"
+    k("cp", "h:/vol/f", str(tmp_path / "f"))
+    assert (tmp_path / "f").read_text() == "in-volume\n"
+    k("stop", "-t", "0", "h")
+    p = k("cp", "h:/etc/hostname", str(tmp_path / "stopped"), check=False)
+    assert p.returncode != 0 and "start it" in p.stderr and not (tmp_path / "stopped").exists()
+
+
+def test_cp_tar_streams(k, tmp_path):
+    k("run", "-d", "--name", "t", "busybox", "sh", "-c", "mkdir /d; echo one > /d/a; mkfifo /d/pipe; sleep 1000")
+    assert wait_for(lambda: k("exec", "t", "test", "-p", "/d/pipe", check=False).returncode == 0)
+    p = subprocess.run(k.cmd("cp", "t:/d", "-"), capture_output=True, timeout=20)
+    assert p.returncode == 0, p.stderr
+    with tarfile.open(fileobj=__import__("io").BytesIO(p.stdout)) as t:
+        names = {m.name: m for m in t.getmembers()}
+        assert names["d/a"].isfile() and t.extractfile("d/a").read() == b"one\n"
+        assert names["d/pipe"].isfifo()
+    # a tar from stdin goes into a directory of the container, and nowhere else
+    buf = __import__("io").BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        add_bytes(t, "x/b", b"two\n")
+        add_bytes(t, "../../../../../../escaped", b"evil\n")
+    p = subprocess.run(k.cmd("cp", "-", "t:/tmp"), input=buf.getvalue(), capture_output=True, timeout=20)
+    assert not os.path.exists("/escaped")
+    if p.returncode == 0:
+        assert k("exec", "t", "cat", "/tmp/x/b").stdout == "two\n"
+    assert k("exec", "t", "ls", "/").stdout.count("escaped") == 0
+    buf = __import__("io").BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        add_bytes(t, "x/b", b"two\n")
+    subprocess.run(k.cmd("cp", "-", "t:/tmp"), input=buf.getvalue(), check=True, timeout=20)
+    assert k("exec", "t", "cat", "/tmp/x/b").stdout == "two\n"
