@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "db.h"
 #include "string-util.h"
@@ -65,6 +68,45 @@ static int db_err(Db *db, int rc, const char *what, KError **err) {
 
 static int db_connect(Db *db, KError **err);
 
+/* A full disk must not lock the user out: ps, stop, rm and system check need the database, and
+ * even reading a WAL database creates its -shm file, and rm writes. kapsel.db.reserve holds space
+ * (made when there is room); an operation that fails for lack of space gives it back and tries
+ * once more, so the commands that free space work. */
+#define DB_RESERVE_SIZE (4 << 20)
+
+static bool rc_is_full(int rc) {
+        return rc == SQLITE_FULL || (rc & 0xff) == SQLITE_IOERR || rc == SQLITE_CANTOPEN;
+}
+
+static bool db_release_reserve(Db *db) {
+        char p[4096];
+        snprintf(p, sizeof(p), "%s.reserve", db->path);
+        return unlink(p) == 0;
+}
+
+static void db_make_reserve(Db *db) {
+        char p[4096];
+        snprintf(p, sizeof(p), "%s.reserve", db->path);
+        if (access(p, F_OK) == 0)
+                return;
+        int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return;
+        if (posix_fallocate(fd, 0, DB_RESERVE_SIZE) != 0)
+                (void) unlink(p);       /* no room now: next time */
+        close(fd);
+}
+
+/* sqlite3_step(), once more after giving the reserve back when the disk was full. */
+static int step_retry(Db *db, sqlite3_stmt *st) {
+        int rc = sqlite3_step(st);
+        if (rc_is_full(rc) && db_release_reserve(db)) {
+                sqlite3_reset(st);
+                rc = sqlite3_step(st);
+        }
+        return rc;
+}
+
 /* The connection, opened again after db_idle(). */
 static int db_handle(Db *db, KError **err) {
         return db->h ? 0 : db_connect(db, err);
@@ -75,6 +117,8 @@ static int db_exec(Db *db, const char *sql, KError **err) {
         if (r < 0)
                 return r;
         int rc = sqlite3_exec(db->h, sql, NULL, NULL, NULL);
+        if (rc_is_full(rc) && db_release_reserve(db))
+                rc = sqlite3_exec(db->h, sql, NULL, NULL, NULL);
         return rc == SQLITE_OK ? 0 : db_err(db, rc, sql, err);
 }
 
@@ -114,7 +158,7 @@ static int db_migrate(Db *db, KError **err) {
         return db_commit(db, err);
 }
 
-static int db_connect(Db *db, KError **err) {
+static int db_connect_once(Db *db, KError **err) {
         int rc = sqlite3_open_v2(db->path, &db->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                                  NULL);
         if (rc != SQLITE_OK) {
@@ -129,6 +173,32 @@ static int db_connect(Db *db, KError **err) {
         return db_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON", err);
 }
 
+static int db_connect(Db *db, KError **err) {
+        KError *first = NULL;
+        int r = db_connect_once(db, &first);
+        if (r < 0 && db->h) {
+                sqlite3_close(db->h);
+                db->h = NULL;
+        }
+        if (r < 0 && db_release_reserve(db)) {
+                kerr_free(first);
+                first = NULL;
+                r = db_connect_once(db, &first);
+                if (r < 0 && db->h) {
+                        sqlite3_close(db->h);
+                        db->h = NULL;
+                }
+        }
+        if (r < 0) {
+                if (err && !*err)
+                        *err = first;
+                else
+                        kerr_free(first);
+                return r;
+        }
+        return 0;
+}
+
 int db_open(const char *path, Db **ret, KError **err) {
         _cleanup_(db_closep) Db *db = calloc(1, sizeof(*db));
         if (!db || !(db->path = strdup(path)))
@@ -138,6 +208,7 @@ int db_open(const char *path, Db **ret, KError **err) {
                 return r;
         if ((r = db_migrate(db, err)) < 0)
                 return r;
+        db_make_reserve(db);
         *ret = TAKE_PTR(db);
         return 0;
 }
@@ -221,7 +292,7 @@ static int bind_mutable(sqlite3_stmt *st, const CtrRecord *r) {
 }
 
 static int step_done(Db *db, sqlite3_stmt *st, const char *what, KError **err) {
-        int rc = sqlite3_step(st);
+        int rc = step_retry(db, st);
         sqlite3_finalize(st);
         return rc == SQLITE_DONE ? 0 : db_err(db, rc, what, err);
 }
@@ -245,7 +316,7 @@ static int ctr_write(Db *db, const char *sql, const CtrRecord *r, bool insert, K
                 sqlite3_bind_int64(st, 14, r->created);
                 sqlite3_bind_text(st, 15, ctr_kind_to_string(r->kind), -1, SQLITE_STATIC);
         }
-        int rc = sqlite3_step(st);
+        int rc = step_retry(db, st);
         sqlite3_finalize(st);
         if (rc == SQLITE_CONSTRAINT && insert)
                 return kerr_msg(err, KERR_EXISTS, -EEXIST,
@@ -403,7 +474,7 @@ int db_vol_insert(Db *db, const char *name, json_t *labels, KError **err) {
         bind_text(st, 1, name);
         sqlite3_bind_int64(st, 2, now_realtime_ns());
         bind_text(st, 3, l);
-        int rc = sqlite3_step(st);
+        int rc = step_retry(db, st);
         sqlite3_finalize(st);
         if (rc == SQLITE_CONSTRAINT)
                 return kerr_msg(err, KERR_EXISTS, -EEXIST, "volume \"%s\" already exists", name);

@@ -577,6 +577,19 @@ static bool cgroup_oom_killed(const char *id) {
         return false;
 }
 
+/* The exit status is ours alone to know: a write that fails (a full disk) is tried again for a
+ * minute rather than left for a later repair to report the container as killed (137). */
+static void record_exit(Monitor *m) {
+        _cleanup_kerr_ KError *err = NULL;
+        for (int i = 0; i < 60; i++) {
+                kerr_free(TAKE_PTR(err));
+                if (ctr_modify(m->e, m->id, set_exited, m, &err) >= 0 || (err && err->code == -ENOENT))
+                        return;
+                sleep(1);
+        }
+        log_error("could not record the exit status %d of %s: %s", m->exit_code, m->id, err ? err->msg : "?");
+}
+
 static void set_restarting(CtrRecord *r, void *userdata) {
         (void) userdata;
         r->state = CTR_RESTARTING;
@@ -688,7 +701,7 @@ int monitor_main(Engine *e, const char *id, bool attach_wait, int sync_fd) {
                 if (run_once(&m, sync_fd, &err) < 0)
                         goto fail;
                 sync_fd = -1;
-                (void) ctr_modify(e, id, set_exited, &m, NULL);
+                record_exit(&m);
                 bool restart = should_restart(&m);
                 if (!restart)
                         broadcast(&m, ATTACH_EXIT, (uint8_t[4]) { m.exit_code >> 24, m.exit_code >> 16, m.exit_code >> 8,
