@@ -45,8 +45,9 @@ int open_in_archive(int dirfd, const char *path, const char *what, KError **err)
                 return kerr_kind(err, KERR_NOT_FOUND, fd, "%s: '%s' is missing", what, path);
         case -EXDEV:
         case -ELOOP:
-                return kerr_msg(err, KERR_CONFIG, fd, "%s: '%s' is a link pointing outside the archive: the archive is "
-                                "damaged or hostile and was not loaded", what, path);
+                return kerr_msg(err, KERR_CONFIG, fd, "%s: '%s' is a link pointing outside the archive%s: the archive "
+                                "is damaged or hostile and was not loaded", what, path,
+                                fd == -ELOOP ? " (or in a loop)" : "");
         case -EINVAL:
         case -EISDIR:
                 return kerr_msg(err, KERR_CONFIG, fd, "%s: '%s' is not a regular file (a FIFO, device or directory): "
