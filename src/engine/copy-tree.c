@@ -39,13 +39,47 @@ static int copy_range(int sfd, int dfd, off_t from, off_t to) {
         return 0;
 }
 
+/* Metadata through the object's own fd: a name could be swapped for a symlink to a host file by a
+ * running container between our create and a chmod by name. */
+static void copy_meta_fd(int fd, const struct stat *st) {
+        if (geteuid() == 0)
+                (void) fchown(fd, st->st_uid, st->st_gid);
+        (void) fchmod(fd, st->st_mode & 07777);
+        struct timespec ts[2] = { st->st_atim, st->st_mtim };
+        (void) futimens(fd, ts);
+}
+
+/* The destination file, opened for writing: never a FIFO or device the container put there (the
+ * host would block on it or write to a device the container cannot open itself). An existing
+ * regular file is truncated in place (it may be a bind mount, as /etc/hosts is); anything else but
+ * a directory is replaced. */
+static int open_dest_file(int dst_dirfd, const char *name, mode_t mode) {
+        struct stat st;
+        if (fstatat(dst_dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode)) {
+                if (S_ISDIR(st.st_mode))
+                        return -EISDIR;
+                if (unlinkat(dst_dirfd, name, 0) < 0)
+                        return -errno;
+        }
+        int fd = openat(dst_dirfd, name, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, mode);
+        if (fd < 0)
+                return -errno;
+        int r = fd_verify_regular(fd);
+        if (r >= 0 && ftruncate(fd, 0) < 0)
+                r = -errno;
+        if (r < 0) {
+                close(fd);
+                return r == -EINVAL ? -EAGAIN : r;      /* swapped under us */
+        }
+        return fd;
+}
+
 /* Only the data: holes stay holes (SEEK_DATA/SEEK_HOLE), so a sparse file of 1 TiB costs what it
  * holds. At most st_size bytes are read: a file growing meanwhile is cut there. */
 static int copy_file(int sfd, const struct stat *st, int dst_dirfd, const char *name, KError **err) {
-        _cleanup_close_ int dfd = openat(dst_dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
-                                         st->st_mode & 07777);
+        _cleanup_close_ int dfd = open_dest_file(dst_dirfd, name, st->st_mode & 07777);
         if (dfd < 0)
-                return kerr(err, -errno, "create %s", name);
+                return kerr(err, dfd, "create %s", name);
         off_t size = st->st_size;
         for (off_t pos = 0; pos < size;) {
                 off_t data = lseek(sfd, pos, SEEK_DATA);
@@ -65,22 +99,22 @@ static int copy_file(int sfd, const struct stat *st, int dst_dirfd, const char *
         }
         if (ftruncate(dfd, size) < 0)
                 return kerr(err, -errno, "copy %s", name);
+        copy_meta_fd(dfd, st);
         return 0;
 }
 
-static void copy_meta(int dst_dirfd, const char *name, const struct stat *st, bool is_link) {
+/* A symlink's own owner and times (never followed). */
+static void copy_link_meta(int dst_dirfd, const char *name, const struct stat *st) {
         if (geteuid() == 0)
                 (void) fchownat(dst_dirfd, name, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW);
-        if (!is_link)
-                (void) fchmodat(dst_dirfd, name, st->st_mode & 07777, 0);
         struct timespec ts[2] = { st->st_atim, st->st_mtim };
         (void) utimensat(dst_dirfd, name, ts, AT_SYMLINK_NOFOLLOW);
 }
 
 static int copy_fd(int sfd, const struct stat *st, int dst_dirfd, const char *name, KError **err);
 
-static int copy_dir(int sfd, int dst_dirfd, const char *name, mode_t mode, KError **err) {
-        if (mkdirat(dst_dirfd, name, mode & 07777) < 0 && errno != EEXIST)
+static int copy_dir(int sfd, int dst_dirfd, const char *name, const struct stat *st, KError **err) {
+        if (mkdirat(dst_dirfd, name, st->st_mode & 07777) < 0 && errno != EEXIST)
                 return kerr(err, -errno, "create directory %s", name);
         _cleanup_close_ int dfd = openat(dst_dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (dfd < 0)
@@ -100,6 +134,7 @@ static int copy_dir(int sfd, int dst_dirfd, const char *name, mode_t mode, KErro
                 if (r < 0)
                         return r;
         }
+        copy_meta_fd(dfd, st);
         return 0;
 }
 
@@ -110,7 +145,7 @@ static int copy_fd(int sfd, const struct stat *st, int dst_dirfd, const char *na
                 _cleanup_close_ int dfd = openat(sfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
                 if (dfd < 0)
                         return kerr(err, -errno, "open directory %s", name);
-                r = copy_dir(dfd, dst_dirfd, name, st->st_mode, err);
+                r = copy_dir(dfd, dst_dirfd, name, st, err);
         } else if (S_ISREG(st->st_mode)) {
                 char proc[64];
                 snprintf(proc, sizeof(proc), "/proc/self/fd/%d", sfd);
@@ -126,10 +161,10 @@ static int copy_fd(int sfd, const struct stat *st, int dst_dirfd, const char *na
                 target[n] = 0;
                 (void) unlinkat(dst_dirfd, name, 0);
                 r = symlinkat(target, dst_dirfd, name) < 0 ? kerr(err, -errno, "create link %s", name) : 0;
+                if (r >= 0)
+                        copy_link_meta(dst_dirfd, name, st);
         } else
                 return 0;       /* devices, fifos, sockets: docker cp skips them too */
-        if (r >= 0)
-                copy_meta(dst_dirfd, name, st, S_ISLNK(st->st_mode));
         return r;
 }
 

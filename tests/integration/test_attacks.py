@@ -382,6 +382,16 @@ def test_cp_tar_streams(k, tmp_path):
     assert k("exec", "t", "cat", "/tmp/x/b").stdout == "two\n"
 
 
+def test_cp_into_a_fifo_or_device_the_container_made(k, tmp_path):
+    k("run", "-d", "--name", "f", "busybox", "sh", "-c", "mkfifo /tmp/fifo; mknod /tmp/dev c 1 5; sleep 1000")
+    assert wait_for(lambda: k("exec", "f", "test", "-c", "/tmp/dev", check=False).returncode == 0)
+    src = tmp_path / "src"
+    src.write_text("payload\n")
+    for target in ("/tmp/fifo", "/tmp/dev"):
+        p = k("cp", str(src), "f:" + target, check=False, timeout=20)
+        assert p.returncode == 0, p.stderr
+        assert k("exec", "f", "sh", "-c", "test -f %s && cat %s" % (target, target)).stdout == "payload\n"
+
 # --- a full disk -------------------------------------------------------------------------------
 
 def fill(path):
