@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 struct Db {
         sqlite3 *h;
         char *path;
+        bool read_only;         /* the disk is full and the reserve gone: reads only (db_connect) */
 };
 
 static const char *const state_names[_CTR_STATE_MAX] = {
@@ -60,8 +62,25 @@ static const char *const migrations[] = {
         "ALTER TABLE containers ADD COLUMN oom_killed INTEGER NOT NULL DEFAULT 0;",
 };
 
+static bool rc_is_full(int rc);
+
+/* Less than a page or two left where the database lives? */
+static bool fs_full(const Db *db) {
+        _cleanup_free_ char *dir = strdup(db->path);
+        char *slash = dir ? strrchr(dir, '/') : NULL;
+        if (slash)
+                *slash = '\0';
+        struct statvfs sv;
+        return dir && statvfs(slash ? (*dir ? dir : "/") : ".", &sv) == 0 && sv.f_bavail * sv.f_frsize < (64u << 10);
+}
+
 static int db_err(Db *db, int rc, const char *what, KError **err) {
         int e = rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? -EBUSY : rc == SQLITE_CONSTRAINT ? -EEXIST : -EIO;
+        if (db->read_only || (rc_is_full(rc) && fs_full(db)))
+                return kerr_msg(err, KERR_HOST, -ENOSPC, "state database %s: %s: %s: the file system of the kapsel "
+                                "root is full; free space there (remove files, or containers and images once "
+                                "there is room), then try again", db->path, what,
+                                db->h ? sqlite3_errmsg(db->h) : sqlite3_errstr(rc));
         return kerr_msg(err, KERR_GENERIC, e, "state database %s: %s: %s", db->path, what,
                         db->h ? sqlite3_errmsg(db->h) : sqlite3_errstr(rc));
 }
@@ -109,6 +128,11 @@ static int step_retry(Db *db, sqlite3_stmt *st) {
 
 /* The connection, opened again after db_idle(). */
 static int db_handle(Db *db, KError **err) {
+        /* a read-only connection of a full disk is tried anew each time: space may be back */
+        if (db->h && db->read_only && sqlite3_get_autocommit(db->h) && sqlite3_close(db->h) == SQLITE_OK) {
+                db->h = NULL;
+                db->read_only = false;
+        }
         return db->h ? 0 : db_connect(db, err);
 }
 
@@ -173,6 +197,33 @@ static int db_connect_once(Db *db, KError **err) {
         return db_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON", err);
 }
 
+/* The last resort on a full disk: the database file as it is, read-only and without its WAL (a WAL
+ * database needs its -shm file created to be read at all; when none exists, every write is in the
+ * main file). Reads work; a write says the disk is full. */
+static int db_connect_read_only(Db *db) {
+        _cleanup_free_ char *uri = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&uri, &len);
+        if (!f)
+                return -ENOMEM;
+        fputs("file:", f);
+        for (const unsigned char *c = (const unsigned char *) db->path; *c; c++)
+                if (strchr("/-_.~", *c) || (*c >= '0' && *c <= '9') || ((*c | 0x20) >= 'a' && (*c | 0x20) <= 'z'))
+                        fputc(*c, f);
+                else
+                        fprintf(f, "%%%02X", *c);
+        fputs("?immutable=1", f);
+        if (fclose(f) != 0)
+                return -ENOMEM;
+        if (sqlite3_open_v2(uri, &db->h, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+                sqlite3_close(db->h);
+                db->h = NULL;
+                return -EIO;
+        }
+        db->read_only = true;
+        return 0;
+}
+
 static int db_connect(Db *db, KError **err) {
         KError *first = NULL;
         int r = db_connect_once(db, &first);
@@ -188,6 +239,10 @@ static int db_connect(Db *db, KError **err) {
                         sqlite3_close(db->h);
                         db->h = NULL;
                 }
+        }
+        if (r < 0 && first && first->code == -ENOSPC && db_connect_read_only(db) >= 0) {
+                kerr_free(first);
+                return 0;
         }
         if (r < 0) {
                 if (err && !*err)

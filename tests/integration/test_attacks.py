@@ -415,6 +415,11 @@ def test_full_disk_keeps_read_and_delete_paths_working(small_root, k, tmp_path):
     k("rm", "-f", "a")
     k("system", "check")
     assert "Exited (3)" in k("ps", "-a").stdout
+    # the reserve spent and the disk full again: reads still work (read-only)
+    fill(str(small_root / "fill2"))
+    assert "Exited (3)" in k("ps", "-a").stdout
+    assert k.inspect("b")["State"]["ExitCode"] == 3
+    os.unlink(str(small_root / "fill2"))
     # a load that cannot be stored leaves nothing behind
     arch = str(tmp_path / "img.tar")
     docker_archive(arch, None)
