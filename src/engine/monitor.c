@@ -577,15 +577,19 @@ static bool cgroup_oom_killed(const char *id) {
         return false;
 }
 
+static bool handle_signals(Monitor *m);
+
 /* The exit status is ours alone to know: a write that fails (a full disk) is tried again for a
- * minute rather than left for a later repair to report the container as killed (137). */
+ * minute rather than left for a later repair to report the container as killed (137). A stop or
+ * rm -f meanwhile (SIGUSR1) ends the wait sooner: the user is removing what we would record. */
 static void record_exit(Monitor *m) {
         _cleanup_kerr_ KError *err = NULL;
-        for (int i = 0; i < 60; i++) {
+        for (int i = 0; i < 60 && (i < 3 || !m->stop_requested); i++) {
                 kerr_free(TAKE_PTR(err));
                 if (ctr_modify(m->e, m->id, set_exited, m, &err) >= 0 || (err && err->code == -ENOENT))
                         return;
                 sleep(1);
+                (void) handle_signals(m);
         }
         log_error("could not record the exit status %d of %s: %s", m->exit_code, m->id, err ? err->msg : "?");
 }
