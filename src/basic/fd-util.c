@@ -56,6 +56,33 @@ int read_full_file_at(int dirfd, const char *path, size_t max, char **ret, size_
         return read_full_fd(fd, max, ret, ret_len);
 }
 
+int fd_verify_regular(int fd) {
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+        int fl = fcntl(fd, F_GETFL);
+        if (fl < 0 || ((fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0))
+                return -errno;
+        return 0;
+}
+
+int open_regular_at(int dirfd, const char *path, int flags) {
+        _cleanup_close_ int fd = openat(dirfd, path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | flags);
+        if (fd < 0)
+                return -errno;
+        int r = fd_verify_regular(fd);
+        return r < 0 ? r : TAKE_FD(fd);
+}
+
+int read_regular_file_at(int dirfd, const char *path, size_t max, char **ret, size_t *ret_len) {
+        _cleanup_close_ int fd = open_regular_at(dirfd, path, 0);
+        if (fd < 0)
+                return fd;
+        return read_full_fd(fd, max, ret, ret_len);
+}
+
 int write_all(int fd, const void *buf, size_t len) {
         const char *p = buf;
         while (len > 0) {

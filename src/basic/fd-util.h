@@ -10,6 +10,14 @@
 /* Read a whole file (at most `max` bytes; more is -EFBIG) into a NUL-terminated buffer. */
 int read_full_file_at(int dirfd, const char *path, size_t max, char **ret, size_t *ret_len);
 int read_full_fd(int fd, size_t max, char **ret, size_t *ret_len);
+/* For files others control (archives, containers' files): `fd` (opened with O_NONBLOCK, so a FIFO
+ * could not block the open) must be a regular file: -EINVAL ("not a regular file": a FIFO, device,
+ * socket or directory) otherwise; O_NONBLOCK is then cleared. */
+int fd_verify_regular(int fd);
+/* openat(dirfd, path, O_RDONLY|O_NONBLOCK|O_NOCTTY|`flags`) + fd_verify_regular(). */
+int open_regular_at(int dirfd, const char *path, int flags);
+/* read_full_file_at() for such files. */
+int read_regular_file_at(int dirfd, const char *path, size_t max, char **ret, size_t *ret_len);
 /* Write `s` to an existing file (no O_CREAT): the cgroupfs/procfs way. */
 int write_string_file_at(int dirfd, const char *path, const char *s);
 /* Atomically replace `path` under `dirfd` with `data` (temp file + fsync-free rename). */

@@ -2,7 +2,10 @@
 /* kapsel cp CONTAINER:SRC DST | SRC CONTAINER:DST, with docker's rules: into an existing
  * directory the source keeps its name, otherwise it becomes the destination. Container paths are
  * resolved inside the container's root (copy-tree.h), a stopped container's rootfs is mounted for
- * the copy and unmounted after. Bind mounts and volumes of a running container are not seen. */
+ * the copy and unmounted after. A running container is seen as its processes see it (through
+ * /proc/PID/root: bind mounts, volumes, /etc/hosts), a stopped one as its rootfs, with the files
+ * kapsel writes for it (/etc/hosts, hostname, resolv.conf) read from its directory. "-" is a tar
+ * stream: `cp CTR:PATH -` writes one to stdout, `cp - CTR:DIR` unpacks stdin into DIR. */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -15,6 +18,7 @@
 #include "ctr-ops.h"
 #include "kapsel-cli.h"
 #include "overlay.h"
+#include "path-util.h"
 #include "string-util.h"
 
 /* Split "name:/path"; NULL when `s` is a host path (absolute, ./relative, or no colon). */
@@ -48,12 +52,46 @@ static int dest_of(int base_dirfd, bool in_container, const char *path, const ch
         return (*ret_name = strdup(name)) ? 0 : -ENOMEM;
 }
 
-/* Copy with the container's rootfs at `rootfs` already mounted. */
-static int copy_between(const char *rootfs, bool src_in, const char *src_path, const char *src_arg, bool dst_in,
-                        const char *dst_path, KError **err) {
-        _cleanup_close_ int rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (rootfd < 0)
-                return kerr(err, -errno, "open %s", rootfs);
+/* The files kapsel writes for the container (containers/<id>/...) and bind-mounts over these: a
+ * stopped container's rootfs holds only the empty mount points. */
+static const char *const ctr_files[][2] = {
+        { "/etc/hosts", "hosts" }, { "/etc/hostname", "hostname" }, { "/etc/resolv.conf", "resolv.conf" },
+};
+
+/* A stopped container's source that is one of those mount points: read the container's own file
+ * (1), or say that it exists only while the container runs. */
+static int stopped_source(int rootfd, int sdir, const char *sname, const char *ctr_dir, int *ret_dir, KError **err) {
+        struct stat want, got;
+        if (fstatat(sdir, sname, &got, AT_SYMLINK_NOFOLLOW) < 0)
+                return 0;
+        for (size_t i = 0; i < ELEMENTSOF(ctr_files); i++) {
+                _cleanup_close_ int fd = open_in_container(rootfd, ctr_files[i][0], O_PATH | O_NOFOLLOW);
+                if (fd < 0 || fstat(fd, &want) < 0 || want.st_dev != got.st_dev || want.st_ino != got.st_ino)
+                        continue;
+                _cleanup_free_ char *p = path_join(ctr_dir, ctr_files[i][1]);
+                _cleanup_close_ int dir = open(ctr_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                if (!p || dir < 0)
+                        return kerr(err, -ENOMEM, "cp");
+                if (access(p, F_OK) < 0)
+                        return kerr_msg(err, KERR_STATE, -ENOENT, "%s of a stopped container: kapsel writes it when "
+                                        "the container starts; start it, then copy", ctr_files[i][0]);
+                *ret_dir = TAKE_FD(dir);
+                return 1;
+        }
+        return 0;
+}
+
+/* Copy with the container's root at `rootfd` (its mount namespace's view, or its mounted rootfs);
+ * "-" is a tar stream on stdout (source in the container) or stdin (destination in it). */
+static int copy_between(int rootfd, const char *ctr_dir, bool running, bool src_in, const char *src_path,
+                        const char *src_arg, bool dst_in, const char *dst_path, KError **err) {
+        if (dst_in && streq(src_path, "-")) {
+                _cleanup_close_ int ddir = open_in_container(rootfd, dst_path, O_RDONLY | O_DIRECTORY);
+                if (ddir < 0)
+                        return kerr_kind(err, KERR_USAGE, ddir, "destination directory (in the container) %s: "
+                                         "a tar from stdin goes into an existing directory", dst_path);
+                return copy_tar_into(STDIN_FILENO, ddir, "the tar on stdin", err);
+        }
         /* source: an O_PATH handle of its parent + its name */
         _cleanup_free_ char *s1 = strdup(src_path), *s2 = strdup(src_path);
         if (!s1 || !s2)
@@ -65,9 +103,20 @@ static int copy_between(const char *rootfs, bool src_in, const char *src_path, c
                 return kerr_kind(err, KERR_NOT_FOUND, src_in ? sdir : -errno, "source %s", src_arg);
         if (streq(sname, "/"))
                 sname = ".";
+        _cleanup_close_ int own = -1;
+        int r = src_in && !running ? stopped_source(rootfd, sdir, sname, ctr_dir, &own, err) : 0;
+        if (r < 0)
+                return r;
+        if (r > 0) {
+                safe_close(sdir);
+                sdir = TAKE_FD(own);
+        }
+        const char *base = streq(sname, ".") ? "rootfs" : sname;
+        if (src_in && streq(dst_path, "-"))
+                return copy_tree_to_tar(sdir, sname, base, STDOUT_FILENO, err);
         _cleanup_close_ int ddir = -1;
         _cleanup_free_ char *dname = NULL;
-        int r = dest_of(rootfd, dst_in, dst_path, streq(sname, ".") ? "rootfs" : sname, &ddir, &dname, err);
+        r = dest_of(rootfd, dst_in, dst_path, base, &ddir, &dname, err);
         if (r < 0)
                 return r;
         return copy_tree_at(sdir, sname, ddir, dname, err);
@@ -90,13 +139,22 @@ K_VERB(cp) {
         if (r < 0)
                 return r;
         _cleanup_free_ char *dir = engine_ctr_path(e, rec->id, NULL), *rootfs = engine_ctr_path(e, rec->id, "rootfs");
-        bool running = rec->state == CTR_RUNNING || rec->state == CTR_PAUSED;
-        if (!running) {
+        bool running = (rec->state == CTR_RUNNING || rec->state == CTR_PAUSED) && rec->pid > 0 && engine_pid_alive(rec->pid);
+        _cleanup_close_ int rootfd = -1;
+        if (running) {
+                /* the container's own view: its bind mounts (/etc/hosts, volumes) included */
+                char proc[64];
+                snprintf(proc, sizeof(proc), "/proc/%d/root", (int) rec->pid);
+                rootfd = open(proc, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        } else {
                 _cleanup_(image_freep) Image *img = NULL;
                 if ((r = engine_image_lookup(e, rec->image_id, &img, err)) < 0 || (r = overlay_mount(dir, img->layer_dirs, img->n_layers, err)) < 0)
                         return r;
         }
-        r = copy_between(rootfs, src_ctr != NULL, src_path, argv[1], dst_ctr != NULL, dst_path, err);
+        if (rootfd < 0 && (rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+                r = kerr(err, -errno, "open %s", rootfs);
+        else
+                r = copy_between(rootfd, dir, running, src_ctr != NULL, src_path, argv[1], dst_ctr != NULL, dst_path, err);
         if (!running)
                 (void) overlay_umount(dir, NULL);
         return r < 0 ? r : 0;

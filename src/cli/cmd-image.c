@@ -148,6 +148,14 @@ K_VERB(rmi) {
                                      "image %s is used by container %s: remove the container first (or rmi -f)", argv[i], user);
                         break;
                 }
+                if (user) {     /* forced, in use: only untag; the layers stay while a container uses them */
+                        _cleanup_strv_free_ char **names = NULL;
+                        if ((r = image_untag(s, argv[i], &names, err)) < 0)
+                                break;
+                        for (char **nm = names; *nm; nm++)
+                                printf("Untagged: %s\n", *nm);
+                        continue;
+                }
                 if ((r = image_remove(s, argv[i], force, &untagged, err)) < 0)
                         break;
                 if (untagged) {

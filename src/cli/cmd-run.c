@@ -10,6 +10,7 @@
 #include "events.h"
 #include "ctr-net.h"
 #include "ctr-ops.h"
+#include "ctr-limits.h"
 #include "kapsel-cli.h"
 #include "overlay.h"
 #include "rm-rf.h"
@@ -150,11 +151,11 @@ static int parse_one(const char *verb, int c, const char *arg, RunRequest *req, 
                 json_object_set_new(host, "Memory", json_integer((json_int_t) u));
                 break;
         case OPT_CPUS: {
-                char *end;
-                double d = strtod(arg, &end);
-                if (*end || d <= 0 || d > 1024)
-                        return k_usage(err, verb, "--cpus \"%s\": expected a positive number like 0.5 or 2", arg);
-                json_object_set_new(host, "NanoCpus", json_integer((json_int_t) (d * 1e9)));
+                int64_t nano;
+                int r = ctr_parse_cpus(arg, &nano, err);
+                if (r < 0)
+                        return r;
+                json_object_set_new(host, "NanoCpus", json_integer((json_int_t) nano));
                 break;
         }
         case OPT_PIDS:

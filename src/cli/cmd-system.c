@@ -26,7 +26,14 @@ typedef struct Check {
         Engine *e;
         bool dry_run;
         unsigned found;
+        unsigned unsolved;      /* problems the check cannot repair: the user must act */
 } Check;
+
+static void report_unsolved(Check *c, const char *name, const char *what) {
+        c->unsolved++;
+        printf("cannot fix: container %s: %s: it cannot start again; remove it (kapsel rm -f %s) or load or "
+               "pull its image again\n", name, what, name);
+}
 
 static void report(Check *c, const char *what, const char *id) {
         c->found++;
@@ -83,6 +90,9 @@ static int check_rows(Check *c, char ***ret_known, KError **err) {
                 }
                 if (!live)
                         check_stopped(c, rec);
+                _cleanup_free_ char *missing = NULL;
+                if (engine_ctr_image_missing(c->e, rec, &missing) > 0)
+                        report_unsolved(c, rec->name, missing);
         }
         ctr_record_list_free(list, n);
         return 0;
@@ -190,7 +200,13 @@ K_VERB(system_check) {
         ImageStore *s;
         uint64_t freed = 0;
         if (!c.dry_run && engine_images(e, &s, NULL) >= 0 && image_gc(s, &freed, NULL) >= 0 && freed)
-                printf("fixed: %.2f MB of unreferenced image data collected\n", (double) freed / 1e6);
-        printf("%u problem%s %s\n", c.found, c.found == 1 ? "" : "s", c.dry_run ? "found" : "fixed");
+                printf("collected %.2f MB of image data no image uses (not a problem)\n", (double) freed / 1e6);
+        if (c.found + c.unsolved == 0)
+                printf("no problems found\n");
+        else if (c.found)
+                printf("%u problem%s %s\n", c.found, c.found == 1 ? "" : "s", c.dry_run ? "found" : "fixed");
+        if (c.unsolved)
+                printf("%u problem%s need%s you (\"cannot fix\" above)\n", c.unsolved, c.unsolved == 1 ? "" : "s",
+                       c.unsolved == 1 ? "s" : "");
         return 0;
 }

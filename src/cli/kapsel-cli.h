@@ -73,10 +73,6 @@ int k_attach_stream(Engine *e, const CtrRecord *rec, bool send_start, bool with_
 int k_set_detach_keys(const char *spec, KError **err);
 /* The keys k_set_detach_keys set. */
 KDetachKeys *k_detach_keys(void);
-/* `exec -it` into a container: proxy our terminal to the pty `master` of `pid` until it exits
- * (*ret_status: its wait status) or the detach keys are typed (*ret_detached: the process runs
- * on, its terminal held by a process of its own). */
-int k_exec_tty_proxy(int master, pid_t pid, KDetachKeys *keys, int *ret_status, bool *ret_detached);
 /* The second half of `run` and `vm run`: start the monitor of the new instance `id` (removing the
  * instance when that fails and `remove_on_failure`), print the id when `detach`, else attach until it
  * exits. *ret_code: its exit code (0 when detached). */

@@ -74,7 +74,7 @@ json_t *ctr_inspect_json(const Engine *e, const CtrRecord *r) {
         json_t *state = json_pack("{s:s, s:b, s:b, s:b, s:b, s:b, s:i, s:i, s:s, s:o, s:o}", "Status",
                                   ctr_state_to_string(r->state), "Running", r->state == CTR_RUNNING || r->state == CTR_PAUSED,
                                   "Paused", r->state == CTR_PAUSED, "Restarting", r->state == CTR_RESTARTING, "OOMKilled",
-                                  false, "Dead", false, "Pid", (int) r->pid, "ExitCode", r->exit_code, "Error",
+                                  r->oom_killed, "Dead", false, "Pid", (int) r->pid, "ExitCode", r->exit_code, "Error",
                                   r->error ?: "", "StartedAt", time_json(r->started), "FinishedAt", time_json(r->finished));
         if (state && vm_isolation_enabled(r->config)) {
                 /* recorded by the monitor: kapsel-vmm spawned -> KAPSEL-INIT, -> KAPSEL-STARTED */

@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "db.h"
 #include "string-util.h"
@@ -11,6 +15,7 @@
 struct Db {
         sqlite3 *h;
         char *path;
+        bool read_only;         /* the disk is full and the reserve gone: reads only (db_connect) */
 };
 
 static const char *const state_names[_CTR_STATE_MAX] = {
@@ -53,18 +58,81 @@ static const char *const migrations[] = {
         "CREATE TABLE volumes (name TEXT PRIMARY KEY, created INTEGER NOT NULL, labels TEXT);",
         /* 2: micro-VMs live in the same table, told apart by kind */
         "ALTER TABLE containers ADD COLUMN kind TEXT NOT NULL DEFAULT 'container';",
+        /* 3: the last exit was the memory cgroup's OOM kill (the monitor reads the cgroup's events) */
+        "ALTER TABLE containers ADD COLUMN oom_killed INTEGER NOT NULL DEFAULT 0;",
 };
+
+static bool rc_is_full(int rc);
+
+/* Less than a page or two left where the database lives? */
+static bool fs_full(const Db *db) {
+        _cleanup_free_ char *dir = strdup(db->path);
+        char *slash = dir ? strrchr(dir, '/') : NULL;
+        if (slash)
+                *slash = '\0';
+        struct statvfs sv;
+        return dir && statvfs(slash ? (*dir ? dir : "/") : ".", &sv) == 0 && sv.f_bavail * sv.f_frsize < (64u << 10);
+}
 
 static int db_err(Db *db, int rc, const char *what, KError **err) {
         int e = rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? -EBUSY : rc == SQLITE_CONSTRAINT ? -EEXIST : -EIO;
+        if (db->read_only || (rc_is_full(rc) && fs_full(db)))
+                return kerr_msg(err, KERR_HOST, -ENOSPC, "state database %s: %s: %s: the file system of the kapsel "
+                                "root is full; free space there (remove files, or containers and images once "
+                                "there is room), then try again", db->path, what,
+                                db->h ? sqlite3_errmsg(db->h) : sqlite3_errstr(rc));
         return kerr_msg(err, KERR_GENERIC, e, "state database %s: %s: %s", db->path, what,
                         db->h ? sqlite3_errmsg(db->h) : sqlite3_errstr(rc));
 }
 
 static int db_connect(Db *db, KError **err);
 
+/* A full disk must not lock the user out: ps, stop, rm and system check need the database, and
+ * even reading a WAL database creates its -shm file, and rm writes. kapsel.db.reserve holds space
+ * (made when there is room); an operation that fails for lack of space gives it back and tries
+ * once more, so the commands that free space work. */
+#define DB_RESERVE_SIZE (4 << 20)
+
+static bool rc_is_full(int rc) {
+        return rc == SQLITE_FULL || (rc & 0xff) == SQLITE_IOERR || rc == SQLITE_CANTOPEN;
+}
+
+static bool db_release_reserve(Db *db) {
+        char p[4096];
+        snprintf(p, sizeof(p), "%s.reserve", db->path);
+        return unlink(p) == 0;
+}
+
+static void db_make_reserve(Db *db) {
+        char p[4096];
+        snprintf(p, sizeof(p), "%s.reserve", db->path);
+        if (access(p, F_OK) == 0)
+                return;
+        int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return;
+        if (posix_fallocate(fd, 0, DB_RESERVE_SIZE) != 0)
+                (void) unlink(p);       /* no room now: next time */
+        close(fd);
+}
+
+/* sqlite3_step(), once more after giving the reserve back when the disk was full. */
+static int step_retry(Db *db, sqlite3_stmt *st) {
+        int rc = sqlite3_step(st);
+        if (rc_is_full(rc) && db_release_reserve(db)) {
+                sqlite3_reset(st);
+                rc = sqlite3_step(st);
+        }
+        return rc;
+}
+
 /* The connection, opened again after db_idle(). */
 static int db_handle(Db *db, KError **err) {
+        /* a read-only connection of a full disk is tried anew each time: space may be back */
+        if (db->h && db->read_only && sqlite3_get_autocommit(db->h) && sqlite3_close(db->h) == SQLITE_OK) {
+                db->h = NULL;
+                db->read_only = false;
+        }
         return db->h ? 0 : db_connect(db, err);
 }
 
@@ -73,6 +141,8 @@ static int db_exec(Db *db, const char *sql, KError **err) {
         if (r < 0)
                 return r;
         int rc = sqlite3_exec(db->h, sql, NULL, NULL, NULL);
+        if (rc_is_full(rc) && db_release_reserve(db))
+                rc = sqlite3_exec(db->h, sql, NULL, NULL, NULL);
         return rc == SQLITE_OK ? 0 : db_err(db, rc, sql, err);
 }
 
@@ -112,7 +182,7 @@ static int db_migrate(Db *db, KError **err) {
         return db_commit(db, err);
 }
 
-static int db_connect(Db *db, KError **err) {
+static int db_connect_once(Db *db, KError **err) {
         int rc = sqlite3_open_v2(db->path, &db->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                                  NULL);
         if (rc != SQLITE_OK) {
@@ -127,6 +197,63 @@ static int db_connect(Db *db, KError **err) {
         return db_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON", err);
 }
 
+/* The last resort on a full disk: the database file as it is, read-only and without its WAL (a WAL
+ * database needs its -shm file created to be read at all; when none exists, every write is in the
+ * main file). Reads work; a write says the disk is full. */
+static int db_connect_read_only(Db *db) {
+        _cleanup_free_ char *uri = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&uri, &len);
+        if (!f)
+                return -ENOMEM;
+        fputs("file:", f);
+        for (const unsigned char *c = (const unsigned char *) db->path; *c; c++)
+                if (strchr("/-_.~", *c) || (*c >= '0' && *c <= '9') || ((*c | 0x20) >= 'a' && (*c | 0x20) <= 'z'))
+                        fputc(*c, f);
+                else
+                        fprintf(f, "%%%02X", *c);
+        fputs("?immutable=1", f);
+        if (fclose(f) != 0)
+                return -ENOMEM;
+        if (sqlite3_open_v2(uri, &db->h, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+                sqlite3_close(db->h);
+                db->h = NULL;
+                return -EIO;
+        }
+        db->read_only = true;
+        return 0;
+}
+
+static int db_connect(Db *db, KError **err) {
+        KError *first = NULL;
+        int r = db_connect_once(db, &first);
+        if (r < 0 && db->h) {
+                sqlite3_close(db->h);
+                db->h = NULL;
+        }
+        if (r < 0 && db_release_reserve(db)) {
+                kerr_free(first);
+                first = NULL;
+                r = db_connect_once(db, &first);
+                if (r < 0 && db->h) {
+                        sqlite3_close(db->h);
+                        db->h = NULL;
+                }
+        }
+        if (r < 0 && first && first->code == -ENOSPC && db_connect_read_only(db) >= 0) {
+                kerr_free(first);
+                return 0;
+        }
+        if (r < 0) {
+                if (err && !*err)
+                        *err = first;
+                else
+                        kerr_free(first);
+                return r;
+        }
+        return 0;
+}
+
 int db_open(const char *path, Db **ret, KError **err) {
         _cleanup_(db_closep) Db *db = calloc(1, sizeof(*db));
         if (!db || !(db->path = strdup(path)))
@@ -136,6 +263,7 @@ int db_open(const char *path, Db **ret, KError **err) {
                 return r;
         if ((r = db_migrate(db, err)) < 0)
                 return r;
+        db_make_reserve(db);
         *ret = TAKE_PTR(db);
         return 0;
 }
@@ -219,7 +347,7 @@ static int bind_mutable(sqlite3_stmt *st, const CtrRecord *r) {
 }
 
 static int step_done(Db *db, sqlite3_stmt *st, const char *what, KError **err) {
-        int rc = sqlite3_step(st);
+        int rc = step_retry(db, st);
         sqlite3_finalize(st);
         return rc == SQLITE_DONE ? 0 : db_err(db, rc, what, err);
 }
@@ -236,13 +364,14 @@ static int ctr_write(Db *db, const char *sql, const CtrRecord *r, bool insert, K
                 return kerr(err, -ENOMEM, "store container");
         }
         bind_text(st, 11, r->id);
+        sqlite3_bind_int(st, 16, r->oom_killed);
         if (insert) {
                 bind_text(st, 12, r->image);
                 bind_text(st, 13, r->image_id);
                 sqlite3_bind_int64(st, 14, r->created);
                 sqlite3_bind_text(st, 15, ctr_kind_to_string(r->kind), -1, SQLITE_STATIC);
         }
-        int rc = sqlite3_step(st);
+        int rc = step_retry(db, st);
         sqlite3_finalize(st);
         if (rc == SQLITE_CONSTRAINT && insert)
                 return kerr_msg(err, KERR_EXISTS, -EEXIST,
@@ -256,15 +385,16 @@ static int ctr_write(Db *db, const char *sql, const CtrRecord *r, bool insert, K
 int db_ctr_insert(Db *db, const CtrRecord *r, KError **err) {
         return ctr_write(db,
                          "INSERT INTO containers (config, state, pid, monitor_pid, exit_code, started, finished,"
-                         " restart_count, error, name, id, image, image_id, created, kind)"
-                         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                         " restart_count, error, name, id, image, image_id, created, kind, oom_killed)"
+                         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
                          r, true, err);
 }
 
 int db_ctr_update(Db *db, const CtrRecord *r, KError **err) {
         return ctr_write(db,
                          "UPDATE containers SET config = ?1, state = ?2, pid = ?3, monitor_pid = ?4, exit_code = ?5,"
-                         " started = ?6, finished = ?7, restart_count = ?8, error = ?9, name = ?10 WHERE id = ?11",
+                         " started = ?6, finished = ?7, restart_count = ?8, error = ?9, name = ?10, oom_killed = ?16"
+                         " WHERE id = ?11",
                          r, false, err);
 }
 
@@ -278,7 +408,7 @@ int db_ctr_delete(Db *db, const char *id, KError **err) {
 }
 
 #define CTR_COLUMNS "id, name, image, image_id, config, state, pid, monitor_pid, exit_code, created, started," \
-                    " finished, restart_count, error, kind"
+                    " finished, restart_count, error, kind, oom_killed"
 
 static char *col_strdup(sqlite3_stmt *st, int i) {
         const unsigned char *t = sqlite3_column_text(st, i);
@@ -306,6 +436,7 @@ static CtrRecord *row_to_record(sqlite3_stmt *st) {
         r->finished = sqlite3_column_int64(st, 11);
         r->restart_count = sqlite3_column_int(st, 12);
         r->error = col_strdup(st, 13);
+        r->oom_killed = sqlite3_column_int(st, 15) != 0;
         const char *kind = (const char *) sqlite3_column_text(st, 14);
         int k = kind ? ctr_kind_from_string(kind) : -EINVAL;
         r->kind = k < 0 ? CTR_KIND_CONTAINER : (CtrKind) k;
@@ -398,7 +529,7 @@ int db_vol_insert(Db *db, const char *name, json_t *labels, KError **err) {
         bind_text(st, 1, name);
         sqlite3_bind_int64(st, 2, now_realtime_ns());
         bind_text(st, 3, l);
-        int rc = sqlite3_step(st);
+        int rc = step_retry(db, st);
         sqlite3_finalize(st);
         if (rc == SQLITE_CONSTRAINT)
                 return kerr_msg(err, KERR_EXISTS, -EEXIST, "volume \"%s\" already exists", name);

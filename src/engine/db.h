@@ -52,6 +52,7 @@ typedef struct CtrRecord {
         int restart_count;
         char *error;            /* last start error, or NULL */
         CtrKind kind;           /* fixed at insert */
+        bool oom_killed;        /* the last exit was an OOM kill of the container's memory cgroup */
 } CtrRecord;
 
 void ctr_record_free(CtrRecord *r);

@@ -65,6 +65,23 @@ int engine_image_lookup(Engine *e, const char *ref, Image **ret, KError **err) {
 }
 
 
+int engine_ctr_image_missing(Engine *e, const CtrRecord *rec, char **ret_what) {
+        *ret_what = NULL;
+        if (rec->kind != CTR_KIND_CONTAINER || !rec->image_id)
+                return 0;
+        _cleanup_(image_freep) Image *img = NULL;
+        int r = engine_image_lookup(e, rec->image_id, &img, NULL);
+        if (r == -ENOENT)
+                return asprintf(ret_what, "image %.19s is gone from the store", rec->image_id) < 0 ? -ENOMEM : 1;
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < img->n_layers; i++)
+                if (access(img->layer_dirs[i], F_OK) < 0)
+                        return asprintf(ret_what, "layer %zu of image %.19s is gone from the store", i + 1,
+                                        rec->image_id) < 0 ? -ENOMEM : 1;
+        return 0;
+}
+
 static json_t *strv_json(char **v) {
         return v ? json_from_strv(v) : json_null();
 }

@@ -14,9 +14,17 @@
 #include "path-util.h"
 #include "string-util.h"
 
+/* Nothing under the root is reachable by other host users (image layers and volumes hold setuid
+ * files and device nodes of containers'): the root and its directories are 0700, and a root made
+ * by an older kapsel with wider modes is narrowed. Containers do not need the path: their root file
+ * systems and volumes are mounted by root, and overlayfs reaches the layers with the mounter's
+ * credentials. */
 static int mkdir_one(const char *path, mode_t mode, KError **err) {
+        struct stat st;
         if (mkdir(path, mode) < 0 && errno != EEXIST)
                 return kerr_kind(err, KERR_HOST, -errno, "create %s", path);
+        if (stat(path, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 07777) != mode)
+                (void) chmod(path, mode);
         return 0;
 }
 
@@ -37,9 +45,12 @@ int engine_open(const char *root, Engine **ret, KError **err) {
         _cleanup_(engine_freep) Engine *e = calloc(1, sizeof(*e));
         if (!e)
                 return kerr(err, -ENOMEM, "engine");
-        if (mkdir(root, 0711) < 0 && errno != EEXIST)
+        if (mkdir(root, 0700) < 0 && errno != EEXIST)
                 return errno == EACCES || errno == EROFS || errno == EPERM ? root_denied(root, -errno, err)
                                                                             : kerr_kind(err, KERR_HOST, -errno, "create %s", root);
+        int r = mkdir_one(root, 0700, err);     /* narrows a root an older kapsel made 0711 */
+        if (r < 0)
+                return r;
         e->root = realpath(root, NULL);
         if (!e->root)
                 return errno == EACCES ? root_denied(root, -errno, err) : kerr_kind(err, KERR_HOST, -errno, "root %s", root);
@@ -48,7 +59,7 @@ int engine_open(const char *root, Engine **ret, KError **err) {
         static const char *const dirs[] = { "containers", "volumes", "runtime" };
         for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
                 _cleanup_free_ char *d = path_join(e->root, dirs[i]);
-                int r = d ? mkdir_one(d, 0711, err) : -ENOMEM;
+                r = d ? mkdir_one(d, 0700, err) : -ENOMEM;
                 if (r < 0)
                         return r;
         }
@@ -58,7 +69,7 @@ int engine_open(const char *root, Engine **ret, KError **err) {
                 return kerr(err, -ENOMEM, "engine");
         if (access(dbpath, R_OK | W_OK) < 0 && (errno == EACCES || errno == EROFS))
                 return root_denied(e->root, -errno, err);
-        int r = db_open(dbpath, &e->db, err);
+        r = db_open(dbpath, &e->db, err);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(e);

@@ -59,6 +59,11 @@ int image_plan_write(Engine *e, const char *id, const Image *img, KError **err);
 int image_plan_read(const Engine *e, const char *id, ImagePlan *ret, KError **err);
 void image_plan_done(ImagePlan *p);
 
+/* What of a container's image is missing from the store (a kapsel older than untag-on-rmi -f, or a
+ * hand edit): 0 when nothing, 1 with *ret_what saying what ("image sha256:... is gone", "layer ...
+ * of image ... is gone"), negative errno when the store cannot be read. */
+int engine_ctr_image_missing(Engine *e, const CtrRecord *rec, char **ret_what);
+
 /* root/containers/<id>[/<file>] (file may be NULL). */
 char *engine_ctr_path(const Engine *e, const char *id, const char *file);
 

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "attach.h"
+#include "cgroup.h"
 #include "container.h"
 #include "ctr-ops.h"
 #include "ctr-net.h"
@@ -73,6 +74,7 @@ typedef struct Monitor {
         pid_t pid;
         bool started, stop_requested;
         int exit_code;
+        bool oom_killed;                /* this life ended with an OOM kill in its memory cgroup */
         VmPayload vm;                   /* kind vm or --isolation=vm: kapsel-vmm instead of the runtime core */
         VmIsolation guest;              /* --isolation=vm: the guest's disks and its ttyS0 */
         ExecRelay exec;                 /* --isolation=vm: exec clients <-> the guest agent */
@@ -269,6 +271,7 @@ static void set_running(CtrRecord *r, void *userdata) {
         r->started = engine_now();
         r->finished = 0;
         r->exit_code = 0;
+        r->oom_killed = false;
         free(r->error);
         r->error = NULL;
 }
@@ -565,7 +568,44 @@ static void set_exited(CtrRecord *r, void *userdata) {
         r->state = CTR_EXITED;
         r->pid = 0;
         r->exit_code = m->exit_code;
+        r->oom_killed = m->oom_killed;
         r->finished = engine_now();
+}
+
+/* The kernel's count of OOM kills in the container's memory cgroup (made anew for each life, so
+ * any kill is this life's): v2 memory.events, v1 memory.oom_control ("oom_kill N", Linux 4.13+). */
+static bool cgroup_oom_killed(const char *id) {
+        CgroupMode mode;
+        if (cgroup_detect("/sys/fs/cgroup", &mode, NULL) < 0)
+                return false;
+        _cleanup_free_ char *path = NULL, *text = NULL;
+        if (asprintf(&path, mode == CGROUP_MODE_V2 ? "/sys/fs/cgroup/kapsel/%s/memory.events"
+                                                   : "/sys/fs/cgroup/memory/kapsel/%s/memory.oom_control", id) < 0 ||
+            read_full_file_at(AT_FDCWD, path, 64 * 1024, &text, NULL) < 0)
+                return false;
+        for (char *save = NULL, *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+                const char *v = startswith(line, "oom_kill ");
+                if (v && strtoull(v, NULL, 10) > 0)
+                        return true;
+        }
+        return false;
+}
+
+static bool handle_signals(Monitor *m);
+
+/* The exit status is ours alone to know: a write that fails (a full disk) is tried again for a
+ * minute rather than left for a later repair to report the container as killed (137). A stop or
+ * rm -f meanwhile (SIGUSR1) ends the wait sooner: the user is removing what we would record. */
+static void record_exit(Monitor *m) {
+        _cleanup_kerr_ KError *err = NULL;
+        for (int i = 0; i < 60 && (i < 3 || !m->stop_requested); i++) {
+                kerr_free(TAKE_PTR(err));
+                if (ctr_modify(m->e, m->id, set_exited, m, &err) >= 0 || (err && err->code == -ENOENT))
+                        return;
+                sleep(1);
+                (void) handle_signals(m);
+        }
+        log_error("could not record the exit status %d of %s: %s", m->exit_code, m->id, err ? err->msg : "?");
 }
 
 static void set_restarting(CtrRecord *r, void *userdata) {
@@ -640,6 +680,7 @@ static int run_once(Monitor *m, int sync_fd, KError **err) {
         malloc_trim(0);
         monitor_loop(m);
         drain(m);
+        m->oom_killed = !is_vm(m) && cgroup_oom_killed(m->id);
         /* this life's stdio is done (a restart makes new pipes) */
         m->out_fd = safe_close(m->out_fd);
         m->err_fd = safe_close(m->err_fd);
@@ -678,7 +719,7 @@ int monitor_main(Engine *e, const char *id, bool attach_wait, int sync_fd) {
                 if (run_once(&m, sync_fd, &err) < 0)
                         goto fail;
                 sync_fd = -1;
-                (void) ctr_modify(e, id, set_exited, &m, NULL);
+                record_exit(&m);
                 /* `update --restart` and `rename` may have changed the row while it ran */
                 CtrRecord *fresh = NULL;
                 if (m.rec && db_ctr_get(e->db, id, &fresh, NULL) >= 0) {

@@ -10,14 +10,27 @@
 #include "string-util.h"
 #include "user.h"
 
-/* One colon-separated database (passwd or group) from the rootfs; missing file = empty. */
+/* One colon-separated database (passwd or group) from the rootfs; missing file = empty. The image or
+ * the container wrote it: a FIFO or device there must not block us (O_NONBLOCK, regular files
+ * only), and it is read up to a bound. */
+#define USER_DB_MAX (4 << 20)
 static int read_db(int rootfd, const char *path, char **ret) {
-        _cleanup_close_ int fd = open_in_root(rootfd, path, O_RDONLY | O_CLOEXEC, 0);
-        if (fd < 0) {
-                *ret = NULL;
+        *ret = NULL;
+        _cleanup_close_ int fd = open_in_root(rootfd, path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0);
+        if (fd < 0)
                 return fd == -ENOENT ? 0 : fd;
-        }
-        return read_full_fd(fd, 4 << 20, ret, NULL);
+        int r = fd_verify_regular(fd);
+        return r < 0 ? r : read_full_fd(fd, USER_DB_MAX, ret, NULL);
+}
+
+static int db_error(KError **err, int r, const char *path) {
+        if (r == -EINVAL || r == -EISDIR)
+                return kerr_msg(err, KERR_CONFIG, r, "/%s in the container is not a regular file: fix the image "
+                                "or the container, or give -u a numeric uid:gid", path);
+        if (r == -EFBIG)
+                return kerr_msg(err, KERR_CONFIG, r, "/%s in the container is larger than %d MiB: not read", path,
+                                USER_DB_MAX >> 20);
+        return kerr(err, r, "read /%s in the container", path);
 }
 
 /* Find the line whose field 0 (name) or field 2 (id) matches `key`; fills up to 4 fields. */
@@ -53,7 +66,7 @@ static int lookup_group(int rootfd, const char *group, gid_t *ret, KError **err)
         char *f[4];
         int r = read_db(rootfd, "etc/group", &text);
         if (r < 0)
-                return kerr(err, r, "read /etc/group in the container");
+                return db_error(err, r, "etc/group");
         if (!db_find(text, group, false, f))
                 return kerr_msg(err, KERR_USAGE, -ENOENT, "unable to find group %s: no matching entries in the "
                                 "container's /etc/group", group);
@@ -102,9 +115,11 @@ int user_resolve(int rootfd, const char *spec, UserIds *ret, KError **err) {
         if (group)
                 *group++ = 0;
         _cleanup_free_ char *text = NULL;
-        int r = read_db(rootfd, "etc/passwd", &text);
+        /* uid:gid, both numeric, needs no file of the container's */
+        bool numeric = is_number(copy) && group && is_number(group);
+        int r = numeric ? 0 : read_db(rootfd, "etc/passwd", &text);
         if (r < 0)
-                return kerr(err, r, "read /etc/passwd in the container");
+                return db_error(err, r, "etc/passwd");
         char *f[4];
         const char *name = NULL;
         bool found = db_find(text, copy, is_number(copy), f);

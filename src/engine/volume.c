@@ -40,7 +40,7 @@ int volume_create(Engine *e, const char *name, json_t *labels, bool exist_ok, ch
                 _cleanup_free_ char *dir = data ? strndup(data, strlen(data) - strlen("/_data")) : NULL;
                 if (!dir)
                         return kerr(err, -ENOMEM, "volume");
-                if ((mkdir(dir, 0755) < 0 && errno != EEXIST) || (mkdir(data, 0755) < 0 && errno != EEXIST))
+                if ((mkdir(dir, 0700) < 0 && errno != EEXIST) || (mkdir(data, 0755) < 0 && errno != EEXIST))
                         return kerr(err, -errno, "create volume directory %s", data);
                 int r = db_vol_insert(e->db, name, labels, err);
                 if (r == -EEXIST && exist_ok)          /* a concurrent run created it: fine */

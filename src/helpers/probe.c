@@ -3,7 +3,7 @@
  * to report what a process sees inside a container, one "key=value" per line.
  *
  *   probe ids | caps | fds | cwd | dumpable | tty | exe-write | write PATH | read PATH |
- *         rlimit NAME | syscall NAME | sleep SECONDS | exit CODE | env NAME
+ *         rlimit NAME | syscall NAME | sleep SECONDS | exit CODE | env NAME | tiocsti TEXT
  */
 #include <dirent.h>
 #include <errno.h>
@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -158,6 +159,22 @@ static int cmd_sleep(int argc, char **argv) {
         return 0;
 }
 
+/* Push TEXT into the input of every terminal we can reach (stdio, /dev/tty): "stiN=ok" means the
+ * text went into that terminal's input queue. */
+static int cmd_tiocsti(int argc, char **argv) {
+        if (argc < 3)
+                return 2;
+        int tty = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+        int fds[4] = { 0, 1, 2, tty };
+        for (int i = 0; i < 4; i++) {
+                int ok = fds[i] >= 0;
+                for (const char *c = argv[2]; ok && *c; c++)
+                        ok = ioctl(fds[i], TIOCSTI, c) == 0;
+                printf("sti%d=%s\n", i, ok ? "ok" : fds[i] < 0 ? "no-tty" : strerrorname_np(errno));
+        }
+        return 0;
+}
+
 static int cmd_exit(int argc, char **argv) {
         return argc > 2 ? atoi(argv[2]) : 0;
 }
@@ -175,7 +192,7 @@ static const struct {
         { "ids", cmd_ids },       { "caps", cmd_caps },     { "fds", cmd_fds },           { "cwd", cmd_cwd },
         { "dumpable", cmd_dumpable }, { "tty", cmd_tty },   { "exe-write", cmd_exe_write }, { "write", cmd_write },
         { "read", cmd_read },     { "rlimit", cmd_rlimit }, { "syscall", cmd_syscall },   { "sleep", cmd_sleep },
-        { "exit", cmd_exit },     { "env", cmd_env },
+        { "exit", cmd_exit },     { "env", cmd_env },       { "tiocsti", cmd_tiocsti },
 };
 
 int main(int argc, char **argv) {
@@ -183,6 +200,6 @@ int main(int argc, char **argv) {
                 if (strcmp(argv[1], cmds[i].name) == 0)
                         return cmds[i].fn(argc, argv);
         fprintf(stderr, "usage: probe ids|caps|fds|cwd|dumpable|tty|exe-write|write P|read P|rlimit N|syscall N|"
-                        "sleep S|exit C|env N\n");
+                        "sleep S|exit C|env N|tiocsti T\n");
         return 2;
 }

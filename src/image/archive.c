@@ -77,9 +77,10 @@ int image_load(ImageStore *s, const char *archive, char ***ret_names, KError **e
         if (r < 0)
                 return r;
         r = unpack_archive(s, archive, tmpname, &dirfd, err);
-        if (r >= 0 && faccessat(dirfd, "index.json", F_OK, 0) == 0)
+        /* present at all (a link or FIFO there is refused when it is read, saying why) */
+        if (r >= 0 && faccessat(dirfd, "index.json", F_OK, AT_SYMLINK_NOFOLLOW) == 0)
                 r = load_layout(s, dirfd, archive, &names, err);
-        else if (r >= 0 && faccessat(dirfd, "manifest.json", F_OK, 0) == 0)
+        else if (r >= 0 && faccessat(dirfd, "manifest.json", F_OK, AT_SYMLINK_NOFOLLOW) == 0)
                 r = docker_archive_import(s, dirfd, archive, &names, err);
         else if (r >= 0)
                 r = kerr_msg(err, KERR_CONFIG, -EBADMSG, "%s: neither an OCI archive (index.json) nor a docker save archive (manifest.json)",
@@ -87,6 +88,10 @@ int image_load(ImageStore *s, const char *archive, char ***ret_names, KError **e
         if (tmpname[0])
                 (void) rm_rf_at(s->tmp_fd, tmpname);
         store_unlock(s);
+        /* what a failed load stored (blobs, unpacked layers no record names) goes now, not at the
+         * next check: a full disk must not stay full */
+        if (r < 0)
+                (void) image_gc(s, NULL, NULL);
         if (r >= 0 && ret_names)
                 *ret_names = TAKE_PTR(names);
         return r;

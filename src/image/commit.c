@@ -63,19 +63,23 @@ static int add_marker(struct archive *a, const char *path, const struct stat *st
         return r;
 }
 
-static int copy_data(struct archive *a, int fd) {
+/* The entry's data: `size` bytes at most (what the header says; a file a running container grows
+ * meanwhile is cut there, one that shrank is padded by libarchive). */
+static int copy_data(struct archive *a, int fd, off_t size) {
         _cleanup_free_ char *buf = malloc(1 << 17);
         if (!buf)
                 return -ENOMEM;
-        for (;;) {
-                ssize_t n = read(fd, buf, 1 << 17);
+        while (size > 0) {
+                ssize_t n = read(fd, buf, size < (1 << 17) ? (size_t) size : (1 << 17));
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n <= 0)
                         return n < 0 ? -errno : 0;
                 if (archive_write_data(a, buf, (size_t) n) != n)
                         return -EIO;
+                size -= n;
         }
+        return 0;
 }
 
 typedef struct TarTree {
@@ -96,11 +100,18 @@ static int add_one(TarTree *t, int dfd, const char *name, const char *path) {
                         return -ENOMEM;
                 return add_marker(t->a, wh, &st);
         }
+        /* a running container may swap the file for a FIFO after the stat: never block, and the
+         * object opened must be the one stat'ed */
         _cleanup_close_ int fd = S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)
-                                         ? openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (S_ISDIR(st.st_mode) ? O_DIRECTORY : 0))
+                                         ? openat(dfd, name, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW | O_CLOEXEC |
+                                                                     (S_ISDIR(st.st_mode) ? O_DIRECTORY : 0))
                                          : -1;
         if ((S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) && fd < 0)
                 return -errno;
+        struct stat fst;
+        if (fd >= 0 && (fstat(fd, &fst) < 0 || fst.st_ino != st.st_ino || fst.st_dev != st.st_dev ||
+                        (S_ISREG(st.st_mode) && fd_verify_regular(fd) < 0)))
+                return -EAGAIN;         /* changed under us */
         struct archive_entry *e = archive_entry_new(), *spare = NULL;
         archive_entry_set_pathname(e, path);
         archive_entry_copy_stat(e, &st);
@@ -120,7 +131,7 @@ static int add_one(TarTree *t, int dfd, const char *name, const char *path) {
                 archive_entry_linkify(t->links, &e, &spare);
         int r = archive_write_header(t->a, e) == ARCHIVE_OK ? 0 : -EIO;
         if (r >= 0 && S_ISREG(st.st_mode) && !archive_entry_hardlink(e))
-                r = copy_data(t->a, fd);
+                r = copy_data(t->a, fd, st.st_size);
         archive_entry_free(e);
         archive_entry_free(spare);
         if (r >= 0 && S_ISDIR(st.st_mode)) {

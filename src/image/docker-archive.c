@@ -17,9 +17,9 @@
 #include "string-util.h"
 
 static int load_manifest_json(int dirfd, const char *path, json_t **ret, KError **err) {
-        _cleanup_close_ int fd = open_in_dir(dirfd, "manifest.json", O_RDONLY);
+        _cleanup_close_ int fd = open_in_archive(dirfd, "manifest.json", path, err);
         if (fd < 0)
-                return kerr(err, fd, "%s/manifest.json", path);
+                return fd;
         _cleanup_free_ char *text = NULL;
         size_t len = 0;
         int r = read_full_fd(fd, OCI_JSON_MAX, &text, &len);
@@ -54,9 +54,9 @@ static bool digest_from_path(const char *p, char out[static DIGEST_STR_MAX]) {
 
 static int import_config(ImageStore *s, int dirfd, const char *cpath, char ret_digest[static DIGEST_STR_MAX],
                          uint64_t *ret_size, OciConfig *ret, KError **err) {
-        _cleanup_close_ int fd = open_in_dir(dirfd, cpath, O_RDONLY);
+        _cleanup_close_ int fd = open_in_archive(dirfd, cpath, "config", err);
         if (fd < 0)
-                return kerr(err, fd, "config '%s'", cpath);
+                return fd;
         _cleanup_free_ char *text = NULL;
         size_t len = 0;
         char expect[DIGEST_STR_MAX];
@@ -78,9 +78,9 @@ static int import_layers(ImageStore *s, int dirfd, const json_t *layers, const O
                 if (!p)
                         return kerr_msg(err, KERR_CONFIG, -EBADMSG, "manifest.json: Layers[%zu] is not a path", i);
                 bool known = startswith(p, "blobs/sha256/") && digest_from_path(p, expect);
-                _cleanup_close_ int fd = open_in_dir(dirfd, p, O_RDONLY);
+                _cleanup_close_ int fd = open_in_archive(dirfd, p, "layer", err);
                 if (fd < 0)
-                        return kerr(err, fd, "layer '%s'", p);
+                        return fd;
                 int r = store_layer_import(s, fd, known ? expect : NULL, c->diff_ids[i], NULL, false, &li[i], err);
                 if (r < 0)
                         return kerr_prefix(err, r, "layer '%s'", p);

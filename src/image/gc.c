@@ -83,6 +83,43 @@ int image_remove(ImageStore *s, const char *ref, bool force, char **ret_untagged
         return r;
 }
 
+static int untag_locked(ImageStore *s, const char *ref, char ***ret_untagged, KError **err) {
+        _cleanup_json_ json_t *refs = NULL;
+        _cleanup_free_ char *id = NULL, *norm = NULL;
+        _cleanup_strv_free_ char **names = NULL;
+        int r = store_refs_load(s, &refs, err);
+        if (r >= 0)
+                r = store_resolve(s, ref, &id, err);
+        if (r < 0)
+                return r;
+        const char *k;
+        json_t *v;
+        if (image_ref_normalize(ref, &norm, NULL) >= 0 && json_object_get(refs, norm)) {
+                if (strv_extend(&names, norm) < 0)
+                        return kerr(err, -ENOMEM, "untag");
+        } else
+                json_object_foreach(refs, k, v)
+                        if (streq_ptr(json_string_value(v), id) && strv_extend(&names, k) < 0)
+                                return kerr(err, -ENOMEM, "untag");
+        for (char **n = names; n && *n; n++)
+                if ((r = refs_drop(s, NULL, *n, err)) < 0)
+                        return r;
+        if (!names && !(names = calloc(1, sizeof(char *))))
+                return kerr(err, -ENOMEM, "untag");
+        *ret_untagged = TAKE_PTR(names);
+        return 0;
+}
+
+int image_untag(ImageStore *s, const char *ref, char ***ret_untagged, KError **err) {
+        *ret_untagged = NULL;
+        int r = store_lock(s, true, err);
+        if (r < 0)
+                return r;
+        r = untag_locked(s, ref, ret_untagged, err);
+        store_unlock(s);
+        return r;
+}
+
 static int prune_locked(ImageStore *s, bool all, char *const *keep_ids, size_t *ret_removed, KError **err) {
         _cleanup_json_ json_t *refs = NULL;
         _cleanup_strv_free_ char **ids = NULL, **gone = NULL;

@@ -10,6 +10,9 @@
 /* openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS): symlinks inside `dirfd`'s tree are followed
  * (docker-save archives link layer.tar to blobs), nothing outside it is reachable. */
 int open_in_dir(int dirfd, const char *path, int flags);
+/* A file of an archive or layout (untrusted) for reading: open_in_dir() without blocking on a FIFO,
+ * and only a regular file. Errors say what is wrong with `path` (`what`: "archive X", ...). */
+int open_in_archive(int dirfd, const char *path, const char *what, KError **err);
 /* Read and parse a JSON document under `dirfd`, verifying its digest when `expect`. */
 int read_json_at(int dirfd, const char *path, const char *what, const char *expect, json_t **ret, KError **err);
 int layout_read_index(int dirfd, const char *path, OciIndex *ret, KError **err);

@@ -103,6 +103,10 @@ int image_tag(ImageStore *s, const char *ref, const char *new_name, KError **err
 /* Remove a name; when no name is left, remove the image record. `force` removes the image
  * with all its names. Layers and blobs go in image_gc(). */
 int image_remove(ImageStore *s, const char *ref, bool force, char **ret_untagged, KError **err);
+/* rmi -f of an image a container uses: only names go (by name: that one; by id: all of them), the
+ * record stays, so its layers stay until the last container is gone and a prune or rmi removes
+ * it. The removed names in *ret_untagged (NULL-terminated, maybe empty). */
+int image_untag(ImageStore *s, const char *ref, char ***ret_untagged, KError **err);
 /* Remove images without names (all unused images with `all`) except those in `keep_ids` (in use
  * by containers); ret_removed counts them. */
 int image_prune(ImageStore *s, bool all, char *const *keep_ids, size_t *ret_removed, KError **err);

@@ -31,10 +31,36 @@ int open_in_dir(int dirfd, const char *path, int flags) {
         return fd < 0 ? -errno : (int) fd;
 }
 
+int open_in_archive(int dirfd, const char *path, const char *what, KError **err) {
+        int fd = open_in_dir(dirfd, path, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+        if (fd >= 0) {
+                int r = fd_verify_regular(fd);
+                if (r >= 0)
+                        return fd;
+                close(fd);
+                fd = r;
+        }
+        switch (fd) {
+        case -ENOENT:
+                return kerr_kind(err, KERR_NOT_FOUND, fd, "%s: '%s' is missing", what, path);
+        case -EXDEV:
+        case -ELOOP:
+                return kerr_msg(err, KERR_CONFIG, fd, "%s: '%s' is a link pointing outside the archive%s: the archive "
+                                "is damaged or hostile and was not loaded", what, path,
+                                fd == -ELOOP ? " (or in a loop)" : "");
+        case -EINVAL:
+        case -EISDIR:
+                return kerr_msg(err, KERR_CONFIG, fd, "%s: '%s' is not a regular file (a FIFO, device or directory): "
+                                "the archive is damaged or hostile and was not loaded", what, path);
+        default:
+                return kerr(err, fd, "%s: open '%s'", what, path);
+        }
+}
+
 int read_json_at(int dirfd, const char *path, const char *what, const char *expect, json_t **ret, KError **err) {
-        _cleanup_close_ int fd = open_in_dir(dirfd, path, O_RDONLY);
+        _cleanup_close_ int fd = open_in_archive(dirfd, path, what, err);
         if (fd < 0)
-                return kerr_kind(err, fd == -ENOENT ? KERR_NOT_FOUND : KERR_GENERIC, fd, "%s", what);
+                return fd;
         _cleanup_free_ char *text = NULL;
         size_t len = 0;
         int r = read_full_fd(fd, OCI_JSON_MAX, &text, &len);
@@ -161,11 +187,10 @@ static int layout_open(void *userdata, const char *digest, KError **err) {
         if (digest_parse(digest, &hex) < 0)
                 return kerr_msg(err, KERR_CONFIG, -EINVAL, "invalid digest '%s'", digest);
         snprintf(p, sizeof(p), "blobs/sha256/%s", hex);
-        int fd = open_in_dir(ls->dirfd, p, O_RDONLY);
-        if (fd < 0)
-                return kerr_kind(err, fd == -ENOENT ? KERR_NOT_FOUND : KERR_GENERIC, fd, "OCI layout %s: blob %s",
-                                 ls->path, digest);
-        return fd;
+        _cleanup_free_ char *what = NULL;
+        if (asprintf(&what, "OCI layout %s: blob %s", ls->path, digest) < 0)
+                return kerr(err, -ENOMEM, "OCI layout");
+        return open_in_archive(ls->dirfd, p, what, err);
 }
 
 static int descriptor_names(const Descriptor *from, const char *digest, Descriptor *ret) {

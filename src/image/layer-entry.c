@@ -113,8 +113,10 @@ static int prepare_target(Unpack *u, int parent_fd, const char *name, bool want_
                 return errno == ENOENT ? 0 : unpack_fail(u, -errno, "stat: %m");
         if (want_dir && S_ISDIR(st.st_mode))
                 return 1;
-        /* The cached parent may be (below) what goes away now. */
-        drop_cache(u);
+        /* The cached parent may be below a directory that goes away now; when it is `parent_fd`
+         * itself it stays (the caller creates the entry in it). */
+        if (S_ISDIR(st.st_mode) && u->cached_fd != parent_fd)
+                drop_cache(u);
         int r = S_ISDIR(st.st_mode) ? rm_rf_at(parent_fd, name) : (unlinkat(parent_fd, name, 0) < 0 ? -errno : 0);
         return r < 0 ? unpack_fail(u, r, "cannot replace the existing entry: %s", strerror(-r)) : 0;
 }

@@ -55,9 +55,9 @@ int layout_blob_present(const Layout *l, const char *digest, uint64_t size) {
         const char *name = digest_hex(digest);
         if (!name)
                 return -EINVAL;
-        _cleanup_close_ int fd = openat(l->blobsfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        _cleanup_close_ int fd = open_regular_at(l->blobsfd, name, O_NOFOLLOW);
         struct stat st;
-        if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t) st.st_size != size)
+        if (fd < 0 || fstat(fd, &st) < 0 || (uint64_t) st.st_size != size)
                 return 0;
         char got[REGISTRY_DIGEST_LEN + 1];
         return digest_fd(fd, got, NULL) >= 0 && streq(got, digest);
@@ -67,9 +67,11 @@ int layout_blob_open(const Layout *l, const char *digest, int *ret_fd, uint64_t 
         const char *name = digest_hex(digest);
         if (!name)
                 return kerr_msg(err, KERR_GENERIC, -EINVAL, "malformed digest");
-        _cleanup_close_ int fd = openat(l->blobsfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        _cleanup_close_ int fd = openat(l->blobsfd, name, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
                 return kerr(err, -errno, "open blob %s in '%s'", digest, l->path);
+        if (fd_verify_regular(fd) < 0)
+                return kerr_msg(err, KERR_GENERIC, -EBADF, "blob %s in '%s' is not a regular file", digest, l->path);
         struct stat st;
         if (fstat(fd, &st) < 0)
                 return kerr(err, -errno, "stat blob %s in '%s'", digest, l->path);
@@ -168,7 +170,7 @@ static json_t *descriptor_json(const RegistryDescriptor *d, const char *ref_name
 static int index_kept_entries(const Layout *l, const char *ref_name, json_t *out, KError **err) {
         _cleanup_free_ char *buf = NULL;
         size_t len;
-        int r = read_full_file_at(l->dirfd, "index.json", INDEX_MAX, &buf, &len);
+        int r = read_regular_file_at(l->dirfd, "index.json", INDEX_MAX, &buf, &len);
         if (r == -ENOENT)
                 return 0;
         if (r < 0)

@@ -28,6 +28,12 @@ static int open_store_subdir(int dirfd, const char *name, int *ret, KError **err
         return 0;
 }
 
+static void store_narrow(int fd) {
+        struct stat st;
+        if (fstat(fd, &st) == 0 && (st.st_mode & 077))
+                (void) fchmod(fd, st.st_mode & 0700);
+}
+
 /* Staging garbage belongs to a dead process only when nobody holds the lock. */
 static void collect_tmp(ImageStore *s) {
         if (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0)
@@ -68,9 +74,11 @@ int image_store_open(const char *root, ImageStore **ret, KError **err) {
             (r = open_lockfile(s, "lock", &s->lock_fd, err)) < 0 ||
             (r = open_lockfile(s, "refs.lock", &s->refs_lock_fd, err)) < 0)
                 return r;
-        /* The layers dir is traversed by overlayfs on behalf of containers' users. */
-        (void) fchmod(s->layers_fd, 0755);
-        (void) fchmod(s->root_fd, 0755);
+        /* Layers hold images' setuid files and device nodes: no other host user may reach them
+         * (overlayfs reads them with the mounter's credentials). A store made wider earlier is
+         * narrowed. */
+        store_narrow(s->layers_fd);
+        store_narrow(s->root_fd);
         collect_tmp(s);
         *ret = TAKE_PTR(s);
         return 0;

@@ -179,6 +179,33 @@ static void test_open_in_root_confined(void **state) {
 }
 
 /* mkdir_p: parents 0755, the last one with the given mode; existing directories are fine. */
+/* Files of others: a FIFO (no writer) must not block the open, only regular files are read. */
+static void test_open_regular_refuses_fifo(void **state) {
+        char dir[] = "/tmp/kapsel-test-regular-XXXXXX";
+        assert_non_null(mkdtemp(dir));
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(dfd >= 0);
+        assert_int_equal(mkfifoat(dfd, "fifo", 0600), 0);
+        assert_int_equal(mkdirat(dfd, "sub", 0700), 0);
+        assert_int_equal(write_string_file_at(dfd, "f", "x"), -ENOENT);    /* no O_CREAT there */
+        int fd = openat(dfd, "f", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        assert_true(fd >= 0);
+        assert_int_equal(write_all(fd, "data", 4), 0);
+        close(fd);
+        char *text = NULL;
+        assert_int_equal(read_regular_file_at(dfd, "fifo", 100, &text, NULL), -EINVAL);
+        assert_int_equal(read_regular_file_at(dfd, "sub", 100, &text, NULL), -EISDIR);
+        assert_int_equal(read_regular_file_at(dfd, "f", 100, &text, NULL), 0);
+        assert_string_equal(text, "data");
+        free(text);
+        fd = open_regular_at(dfd, "f", 0);
+        assert_true(fd >= 0);
+        assert_false(fcntl(fd, F_GETFL) & O_NONBLOCK);
+        close(fd);
+        close(dfd);
+        assert_int_equal(rm_rf(dir), 0);
+}
+
 static void test_mkdir_p(void **state) {
         char tmpl[] = "/tmp/kapsel-test-mkdirp-XXXXXX";
         assert_non_null(mkdtemp(tmpl));
@@ -255,6 +282,7 @@ int main(void) {
                 cmocka_unit_test(test_strv),
                 cmocka_unit_test(test_path_normalize),
                 cmocka_unit_test(test_open_in_root_confined),
+                cmocka_unit_test(test_open_regular_refuses_fifo),
                 cmocka_unit_test(test_mkdir_p),
                 cmocka_unit_test(test_rm_rf_read_only_dirs),
         };

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "../../src/cli/template.h"
+#include "ctr-limits.h"
 #include "db.h"
 #include "fd-util.h"
 #include "logs.h"
@@ -230,6 +231,7 @@ static void test_db(void **state) {
         assert_string_equal(got->name, "db");
         got->state = CTR_RUNNING;
         got->pid = 42;
+        got->oom_killed = true;
         /* an idle connection (a monitor's, while its container runs) comes back on the next call */
         db_idle(db);
         assert_int_equal(db_ctr_update(db, got, &e), 0);
@@ -239,6 +241,7 @@ static void test_db(void **state) {
         assert_int_equal(db_ctr_get(db, "db", &got, &e), 0);
         assert_int_equal(got->state, CTR_RUNNING);
         assert_int_equal(got->pid, 42);
+        assert_true(got->oom_killed);
         ctr_record_free(TAKE_PTR(got));
         assert_true(db_ctr_get(db, "abcd", &got, &e) < 0);              /* ambiguous */
         assert_non_null(strstr(e->msg, "more than one"));
@@ -306,7 +309,41 @@ static void test_user_resolve(void **state) {
         int r = user_resolve(rootfd, "root", &u, &e);
         if (r == 0)     /* followed within the rootfs: /etc/passwd there is the symlink itself -> nothing */
                 fail_msg("resolved a user through a symlink to the host's /etc/passwd");
+        kerr_free(TAKE_PTR(e));
+        /* a FIFO as /etc/passwd (no writer): refused at once, not waited on; uid:gid needs no file */
+        assert_int_equal(unlink(pw), 0);
+        assert_int_equal(mkfifo(pw, 0644), 0);
+        assert_true(user_resolve(rootfd, "www", &u, &e) < 0);
+        assert_non_null(strstr(e->msg, "not a regular file"));
+        kerr_free(TAKE_PTR(e));
+        assert_int_equal(user_resolve(rootfd, "33:4", &u, &e), 0);
+        assert_int_equal(u.uid, 33);
+        assert_int_equal(u.gid, 4);
+        user_ids_done(&u);
         assert_int_equal(rm_rf(dir), 0);
+}
+
+static void test_cpus(void **state) {
+        _cleanup_kerr_ KError *e = NULL;
+        int64_t nano = -1;
+        assert_int_equal(ctr_parse_cpus("0.5", &nano, &e), 0);
+        assert_int_equal(nano, 500000000);
+        assert_int_equal(ctr_parse_cpus("1", &nano, &e), 0);
+        assert_int_equal(nano, 1000000000);
+        assert_int_equal(ctr_parse_cpus("0", &nano, &e), 0);            /* no limit */
+        assert_int_equal(nano, 0);
+        static const char *const bad[] = { "nan", "NaN", "inf", "-1", "+1", "0x10", "1e-300", "0.001", "100000",
+                                           "1e400", "", "1,5", " 1" };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                assert_int_equal(ctr_parse_cpus(bad[i], &nano, &e), -EINVAL);
+                assert_non_null(strstr(e->msg, "--cpus"));
+                kerr_free(TAKE_PTR(e));
+        }
+        assert_int_equal(ctr_parse_cpus("1000", &nano, &e), -EINVAL);
+        assert_non_null(strstr(e->msg, "range of CPUs is from 0.01 to"));
+        kerr_free(TAKE_PTR(e));
+        assert_int_equal(ctr_check_nano_cpus(INT64_MIN, &e), -EINVAL);
+        kerr_free(TAKE_PTR(e));
 }
 
 static void test_logs(void **state) {
@@ -412,6 +449,7 @@ int main(void) {
                 cmocka_unit_test(test_bind_spec_parse),
                 cmocka_unit_test(test_db),
                 cmocka_unit_test(test_user_resolve),
+                cmocka_unit_test(test_cpus),
                 cmocka_unit_test(test_logs),
                 cmocka_unit_test(test_logs_parse_time),
                 cmocka_unit_test(test_logs_since_until),

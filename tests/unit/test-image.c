@@ -459,6 +459,44 @@ static void test_rmi_prune_gc(void **state) {
         free(d2);
 }
 
+/* rmi -f of an image a container uses: names go, the record and its layers stay (a prune keeping
+ * the container's id keeps it, gc keeps its layers) until the image is removed for good. */
+static void test_untag_keeps_layers(void **state) {
+        Fx *f = *state;
+        char *d1 = make_layout(f, "one", "#!1", false);
+        char *id1 = NULL, **names = NULL;
+        assert_int_equal(image_import_oci_layout(f->s, d1, NULL, "one", &id1, NULL), 0);
+        assert_int_equal(image_tag(f->s, "one", "one:alias", NULL), 0);
+        int layers = sub_count(f, "layers");
+        /* by name: that name */
+        assert_int_equal(image_untag(f->s, "one:alias", &names, NULL), 0);
+        assert_string_equal(names[0], "docker.io/library/one:alias");
+        assert_null(names[1]);
+        strv_free(names);
+        /* by id: every name */
+        assert_int_equal(image_untag(f->s, id1, &names, NULL), 0);
+        assert_string_equal(names[0], "docker.io/library/one:latest");
+        assert_null(names[1]);
+        strv_free(names);
+        Image *img = NULL;
+        assert_int_equal(image_lookup(f->s, "one", &img, NULL), -ENOENT);
+        assert_int_equal(image_lookup(f->s, id1, &img, NULL), 0);
+        image_free(img);
+        char *keep[] = { id1, NULL };
+        size_t n = 9;
+        assert_int_equal(image_prune(f->s, true, keep, &n, NULL), 0);
+        assert_int_equal(n, 0);
+        assert_int_equal(image_gc(f->s, NULL, NULL), 0);
+        assert_int_equal(sub_count(f, "layers"), layers);
+        /* the last user gone: a prune removes it */
+        assert_int_equal(image_prune(f->s, false, NULL, &n, NULL), 0);
+        assert_int_equal(n, 1);
+        assert_int_equal(image_gc(f->s, NULL, NULL), 0);
+        assert_int_equal(sub_count(f, "layers"), 0);
+        free(id1);
+        free(d1);
+}
+
 static void test_concurrent_import(void **state) {
         Fx *f = *state;
         char *dir = make_layout(f, "oci", "#!race", false);
@@ -534,6 +572,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_docker_archive, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_commit_roundtrip, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_rmi_prune_gc, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_untag_keeps_layers, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_concurrent_import, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_import_rootfs_xz, setup, teardown),
         };
