@@ -280,7 +280,7 @@ def test_rmi_force_under_a_running_container_only_untags(k):
     assert "cannot fix" not in out and out.strip().endswith("no problems found"), out
     # the last user gone, a prune removes it
     k("rm", "idle")
-    assert "Deleted 1 images" in k("image", "prune", "-f").stdout
+    assert "Deleted Images: 1" in k("image", "prune", "-f").stdout
 
 
 def test_system_check_notices_a_containers_missing_layers(k):
@@ -395,13 +395,17 @@ def test_cp_into_a_fifo_or_device_the_container_made(k, tmp_path):
 # --- a full disk -------------------------------------------------------------------------------
 
 def fill(path):
-    with open(path, "wb") as f:
-        try:
-            while True:
-                f.write(b"\0" * (1 << 20))
-                f.flush()
-        except OSError:
-            pass
+    """Write until the filesystem is full (unbuffered: a buffered file would raise again on close)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        for size in (1 << 20, 4096, 1):
+            try:
+                while True:
+                    os.write(fd, b"\0" * size)
+            except OSError:
+                pass
+    finally:
+        os.close(fd)
 
 
 def test_full_disk_keeps_read_and_delete_paths_working(small_root, k, tmp_path):
