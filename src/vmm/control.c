@@ -24,7 +24,8 @@ static char *reply_error(const char *fmt, ...) {
         return j ? json_dumps(j, JSON_COMPACT) : NULL;
 }
 
-static int cmd_simple(const ControlOps *ops, void *opaque, const char *cmd, json_t *req, json_t *reply) {
+static int cmd_simple(const ControlOps *ops, void *opaque, const char *cmd, json_t *req, json_t *reply,
+                      char **ret_msg) {
         if (streq(cmd, "pause"))
                 return ops->pause(opaque);
         if (streq(cmd, "resume"))
@@ -38,6 +39,12 @@ static int cmd_simple(const ControlOps *ops, void *opaque, const char *cmd, json
                 if (!json_is_integer(p) || json_integer_value(p) < 0 || json_integer_value(p) > UINT32_MAX)
                         return -EBADMSG;        /* the request, not the operation, is wrong */
                 return ops->balloon(opaque, (uint32_t) json_integer_value(p), reply);
+        }
+        if (streq(cmd, "snapshot") && ops->snapshot) {
+                const char *dir = json_string_value(json_object_get(req, "dir"));
+                if (!dir || !*dir)
+                        return -EDESTADDRREQ;
+                return ops->snapshot(opaque, dir, reply, ret_msg);
         }
         return -EOPNOTSUPP;
 }
@@ -53,11 +60,16 @@ char *control_handle_line(const ControlOps *ops, void *opaque, const char *line,
         _cleanup_json_ json_t *reply = json_object();
         if (!reply)
                 return NULL;
-        int r = cmd_simple(ops, opaque, cmd, req, reply);
+        _cleanup_free_ char *msg = NULL;
+        int r = cmd_simple(ops, opaque, cmd, req, reply, &msg);
         if (r == -EOPNOTSUPP)
-                return reply_error("unknown cmd \"%.64s\" (pause, resume, stop, stats, balloon)", cmd);
+                return reply_error("unknown cmd \"%.64s\" (pause, resume, stop, stats, balloon, snapshot)", cmd);
         if (r == -EBADMSG)
                 return reply_error("%s needs \"pages\": an integer >= 0", cmd);
+        if (r == -EDESTADDRREQ)
+                return reply_error("%s needs \"dir\": an existing directory", cmd);
+        if (r < 0 && msg)
+                return reply_error("%s", msg);
         if (r < 0)
                 return reply_error("%s failed", strerror(-r));
         json_object_set_new(reply, "ok", json_true());

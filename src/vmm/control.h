@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The control socket: a unix stream socket speaking JSON lines. Each request is one object with a
- * "cmd" ("pause", "resume", "stop", "stats", "balloon" with "pages"); each reply is one object with
+ * "cmd" ("pause", "resume", "stop", "stats", "balloon" with "pages", "snapshot" with "dir"); each reply is one object with
  * "ok" (true, plus results; or false with "error"). The protocol part is pure (control_handle_line)
  * and fuzzed; the socket part lives in the VM's event loop.
  *
@@ -24,6 +24,9 @@ typedef struct ControlOps {
         int (*stats)(void *opaque, json_t *reply);
         /* set the balloon target in 4 KiB pages; fill `reply` with the current size */
         int (*balloon)(void *opaque, uint32_t pages, json_t *reply);
+        /* write a snapshot of the paused VM to the existing directory `dir`; on failure *ret_msg
+         * may hold the reason (malloc'ed). Optional: NULL answers "unknown cmd". */
+        int (*snapshot)(void *opaque, const char *dir, json_t *reply, char **ret_msg);
 } ControlOps;
 
 #define CONTROL_MAX_LINE 4096

@@ -197,7 +197,23 @@ static int ctl_balloon(void *opaque, uint32_t pages, json_t *reply) {
 #endif
 }
 
+static int ctl_snapshot(void *opaque, const char *dir, json_t *reply, char **ret_msg) {
+        _cleanup_kerr_ KError *e = NULL;
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        int r = vm_snapshot(opaque, dir, &e);
+        if (r < 0) {
+                *ret_msg = e ? strdup(e->msg) : NULL;
+                return r;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        json_object_set_new(reply, "dir", json_string(dir));
+        json_object_set_new(reply, "ms", json_integer((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
+        return 0;
+}
+
 static const ControlOps vm_control_ops = {
+        .snapshot = ctl_snapshot,
         .pause = ctl_pause,
         .resume = ctl_resume,
         .stop = ctl_stop,
@@ -230,8 +246,8 @@ static int vm_plan_boot(Vm *vm, KError **err) {
         const VmmConfig *c = vm->cfg;
         uint64_t ksize = 0, isize = 0;
         int r = mem_layout_plan(c->memory, &vm->layout, err);
-        if (r < 0)
-                return r;
+        if (r < 0 || c->restore)
+                return r;       /* a restore boots nothing: the kernel is in the snapshot's memory */
         vm->kernel_fd = open_input(c->kernel, "kernel", &ksize, err);
         if (vm->kernel_fd < 0)
                 return vm->kernel_fd;
@@ -296,7 +312,8 @@ static int vm_setup(Vm *vm, KError **err) {
                 return kerr_msg(err, KERR_USAGE, -EINVAL, "--cpus %u: KVM supports at most %d", c->cpus,
                                 vm->kvm.max_vcpus);
         if ((r = kvm_create_vm(&vm->kvm, err)) < 0 ||
-            (r = mem_backing_alloc(&vm->layout, c->hugepages, c->ksm, &vm->backing, &vm->mem, err)) < 0 ||
+            (r = c->restore ? vm_restore_memory(vm, err)
+                            : mem_backing_alloc(&vm->layout, c->hugepages, c->ksm, &vm->backing, &vm->mem, err)) < 0 ||
             (r = mem_register_slots(vm->kvm.vm_fd, &vm->layout, &vm->backing, err)) < 0 ||
             (r = event_loop_new(&vm->loop, err)) < 0)
                 return r;
@@ -304,7 +321,8 @@ static int vm_setup(Vm *vm, KError **err) {
         if ((r = vm_setup_vcpus(vm, err)) < 0)
                 return r;
         /* the MP table is sized by vm->n_vcpus, so load after the vCPUs exist */
-        if ((r = vm_load_kernel(vm, err)) < 0 || (r = vm_devices_init(vm, err)) < 0)
+        if ((!c->restore && (r = vm_load_kernel(vm, err)) < 0) || (r = vm_devices_init(vm, err)) < 0 ||
+            (r = vm_snapshot_prepare(vm, err)) < 0 || (c->restore && (r = vm_restore_state(vm, err)) < 0))
                 return r;
         if ((r = vm_start_halt_probe(vm, err)) < 0)
                 return r;
@@ -386,6 +404,7 @@ void vm_free(Vm *vm) {
         safe_close(vm->kernel_fd);
         safe_close(vm->initrd_fd);
         free(vm->boot);
+        free(vm->msrs);
         bus_done(&vm->mmio);
         bus_done(&vm->pio);
         pthread_cond_destroy(&vm->cond);

@@ -88,6 +88,8 @@ struct Vm {
         struct timespec started;
         unsigned halt_gen;              /* bumped by the halt probe timer */
         int halt_timer_fd;
+        struct MsrList *msrs;           /* MSRs a snapshot saves (KVM_GET_MSR_INDEX_LIST) */
+        bool has_xsave;                 /* KVM_CAP_XSAVE: XSAVE and XCRs instead of the legacy FPU */
 };
 
 int vm_create(const VmmConfig *cfg, Vm **ret, KError **err);
@@ -104,6 +106,16 @@ int vm_resume(Vm *vm);
 /* A vCPU reports what the last halt probe found; when every vCPU is halted with interrupts off
  * (or was never started), the guest has powered itself off without ACPI: the VM ends with 0. */
 void vm_halt_report(Vm *vm, Vcpu *v);
+
+/* snapshot.c (docs/vm-snapshots.md) */
+/* Learn what a snapshot of this host's vCPUs holds (MSR list, XSAVE); at setup, before seccomp. */
+int vm_snapshot_prepare(Vm *vm, KError **err);
+/* Write DIR/memory and DIR/state of the paused VM (-EBUSY, KERR_STATE, when it is not paused). */
+int vm_snapshot(Vm *vm, const char *dir, KError **err);
+/* --restore: map DIR/memory as guest RAM (instead of allocating it), then, once vCPUs and devices
+ * exist, load DIR/state into them. */
+int vm_restore_memory(Vm *vm, KError **err);
+int vm_restore_state(Vm *vm, KError **err);
 
 /* vcpu.c */
 int vcpu_create(Vm *vm, unsigned index, Vcpu *ret, KError **err);

@@ -32,7 +32,9 @@ const char vmm_config_usage[] =
         "  --console-log FILE     serial output appended to FILE instead of stdout\n"
         "  --serial-in PATH|-|none  serial input from PATH (a FIFO, opened read-write so writers may\n"
         "                         come and go; or a terminal) instead of stdin (-); none: no input\n"
-        "  --control PATH         unix socket for pause/resume/stop/stats/balloon (JSON lines)\n"
+        "  --control PATH         unix socket for pause/resume/stop/stats/balloon/snapshot (JSON lines)\n"
+        "  --restore DIR          resume the snapshot in DIR (written by the control socket's snapshot)\n"
+        "                         instead of booting; devices, --memory and --cpus as when it was taken\n"
         "  --hugepages            back guest RAM with hugetlb pages\n"
         "  --ksm                  let KSM merge guest pages (MADV_MERGEABLE)\n"
         "  --no-seccomp           do not confine the run loop (debugging)\n"
@@ -41,7 +43,7 @@ const char vmm_config_usage[] =
 
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_DISK, OPT_NET, OPT_RNG, OPT_BALLOON,
        OPT_VCONSOLE, OPT_VCONSOLE_OUT, OPT_AGENT_FD, OPT_CONSOLE_LOG, OPT_SERIAL_IN, OPT_CONTROL, OPT_HUGEPAGES, OPT_KSM,
-       OPT_NO_SECCOMP, OPT_KVM_DEV, OPT_HELP, OPT_VERSION };
+       OPT_NO_SECCOMP, OPT_KVM_DEV, OPT_HELP, OPT_VERSION, OPT_RESTORE };
 
 static const struct option options[] = {
         { "kernel", required_argument, NULL, OPT_KERNEL },
@@ -63,6 +65,7 @@ static const struct option options[] = {
         { "ksm", no_argument, NULL, OPT_KSM },
         { "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
         { "kvm-device", required_argument, NULL, OPT_KVM_DEV },
+        { "restore", required_argument, NULL, OPT_RESTORE },
         { "help", no_argument, NULL, OPT_HELP },
         { "version", no_argument, NULL, OPT_VERSION },
         {}
@@ -175,6 +178,7 @@ static int parse_one(VmmConfig *c, int opt, const char *arg, KError **err) {
         case OPT_KSM: c->ksm = true; return 0;
         case OPT_NO_SECCOMP: c->seccomp = false; return 0;
         case OPT_KVM_DEV: c->kvm_dev = arg; return 0;
+        case OPT_RESTORE: return parse_path(&c->restore, "--restore", arg, err);
         case OPT_HELP: c->help = true; return 0;
         case OPT_VERSION: c->version = true; return 0;
         default:
@@ -201,7 +205,7 @@ int vmm_config_parse(int argc, char **argv, VmmConfig *ret, KError **err) {
                 return kerr_msg(err, KERR_USAGE, -EINVAL, "unexpected argument '%s'", argv[optind]);
         if (c->help || c->version)
                 return 0;
-        if (!c->kernel)
+        if (!c->kernel && !c->restore)
                 return kerr_msg(err, KERR_USAGE, -EINVAL, "--kernel is required (a bzImage such as /boot/vmlinuz-*)");
         if (c->virtio_console_out)
                 c->virtio_console = true;

@@ -21,6 +21,14 @@
 #define ARGC(...) ((int) (sizeof((char *[]) { "kapsel-vmm", __VA_ARGS__ }) / sizeof(char *)))
 #define PARSE(c, err, ...) vmm_config_parse(ARGC(__VA_ARGS__), ARGV(__VA_ARGS__), c, err)
 
+static void test_config_restore(void **state) {
+        VmmConfig c;
+        char *argv[] = { "kapsel-vmm", "--restore", "/snap", "--memory", "256M", NULL };
+        assert_int_equal(vmm_config_parse(5, argv, &c, NULL), 0);      /* no --kernel needed */
+        assert_string_equal(c.restore, "/snap");
+        vmm_config_done(&c);
+}
+
 static void test_config_defaults(void **state) {
         VmmConfig c;
         assert_int_equal(PARSE(&c, NULL, "--kernel", "/k"), 0);
@@ -217,7 +225,15 @@ static int f_balloon(void *o, uint32_t pages, json_t *reply) {
         json_object_set_new(reply, "target_pages", json_integer(pages));
         return 0;
 }
-static const ControlOps fake_ops = { f_pause, f_resume, f_stop, f_stats, f_balloon };
+static int f_snapshot(void *o, const char *dir, json_t *reply, char **ret_msg) {
+        if (((FakeVm *) o)->paused == 0) {
+                *ret_msg = strdup("snapshot: the VM must be paused first (cmd pause)");
+                return -EBUSY;
+        }
+        json_object_set_new(reply, "dir", json_string(dir));
+        return 0;
+}
+static const ControlOps fake_ops = { f_pause, f_resume, f_stop, f_stats, f_balloon, f_snapshot };
 
 static char *req(FakeVm *vm, const char *line) {
         return control_handle_line(&fake_ops, vm, line, strlen(line));
@@ -245,6 +261,21 @@ static void test_control_commands(void **state) {
         assert_int_equal(vm.resumed, 1);
 }
 
+/* snapshot needs a dir, and the op's own reason reaches the client */
+static void test_control_snapshot(void **state) {
+        FakeVm vm = { 0 };
+        expect_reply(&vm, "{\"cmd\":\"snapshot\"}", "needs \\\"dir\\\"");
+        expect_reply(&vm, "{\"cmd\":\"snapshot\",\"dir\":\"/s\"}", "must be paused first");
+        vm.paused = 1;
+        expect_reply(&vm, "{\"cmd\":\"snapshot\",\"dir\":\"/s\"}", "\"dir\":\"/s\"");
+        /* a VMM without the op answers as for any unknown command */
+        static const ControlOps no_snap = { f_pause, f_resume, f_stop, f_stats, f_balloon, NULL };
+        const char *line = "{\"cmd\":\"snapshot\",\"dir\":\"/s\"}";
+        char *r = control_handle_line(&no_snap, &vm, line, strlen(line));
+        assert_non_null(strstr(r, "unknown cmd"));
+        free(r);
+}
+
 static void test_control_bad_requests(void **state) {
         FakeVm vm = { 0 };
         expect_reply(&vm, "not json", "\"ok\":false");
@@ -262,6 +293,7 @@ static void test_control_bad_requests(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_config_defaults),
+                cmocka_unit_test(test_config_restore),
                 cmocka_unit_test(test_config_full),
                 cmocka_unit_test(test_config_memory_bare_number_is_mib),
                 cmocka_unit_test(test_config_consoles),
@@ -270,6 +302,7 @@ int main(void) {
                 cmocka_unit_test(test_config_agent_fd_check),
                 cmocka_unit_test(test_control_commands),
                 cmocka_unit_test(test_control_bad_requests),
+                cmocka_unit_test(test_control_snapshot),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,6 +22,7 @@
 #include "hw/serial.h"
 #include "le-bytes.h"
 #include "state/devices-state.h"
+#include "state/memory-file.h"
 #include "state/state.h"
 #include "test-virtio-harness.h"
 #include "virtio/virtio.h"
@@ -206,6 +207,37 @@ static void test_file_round_trip(void **state) {
         unlinkat(dfd, "state", 0);
         close(dfd);
         rmdir(dir);
+}
+
+static void test_memory_file_sparse(void **state) {
+        char dir[] = "/tmp/test-vmm-state.XXXXXX";
+        assert_non_null(mkdtemp(dir));
+        int dfd = open(dir, O_DIRECTORY | O_CLOEXEC);
+        size_t len = 64 * 4096;
+        uint8_t *ram = calloc(1, len);
+        memset(ram + 5 * 4096, 0xab, 4096);
+        memset(ram + 6 * 4096 + 100, 0xcd, 10);
+        ram[len - 1] = 7;
+        assert_int_equal(memory_file_save(dfd, "memory", ram, len, NULL), 0);
+        int fd = memory_file_open(dfd, "memory", len, NULL);
+        assert_true(fd >= 0);
+        uint8_t *back = malloc(len);
+        assert_int_equal(pread(fd, back, len, 0), (ssize_t) len);
+        assert_memory_equal(back, ram, len);
+        /* the zero pages are holes: the first data is at page 5 */
+        off_t data = lseek(fd, 0, SEEK_DATA);
+        assert_true(data == 5 * 4096 || data == 0);     /* 0: a file system without holes */
+        close(fd);
+        /* a RAM size other than the file's is refused with both sizes */
+        KError *e = NULL;
+        assert_int_equal(memory_file_open(dfd, "memory", 2 * len, &e), -EINVAL);
+        assert_non_null(strstr(e->msg, "memory size"));
+        kerr_free(e);
+        unlinkat(dfd, "memory", 0);
+        close(dfd);
+        rmdir(dir);
+        free(ram);
+        free(back);
 }
 
 /* ---- device models ---- */
@@ -489,6 +521,7 @@ int main(void) {
                 cmocka_unit_test(test_writer_limits),
                 cmocka_unit_test(test_layout),
                 cmocka_unit_test(test_file_round_trip),
+                cmocka_unit_test(test_memory_file_sparse),
                 cmocka_unit_test(test_legacy_round_trip),
                 cmocka_unit_test(test_serial_bad_fifo_refused),
                 cmocka_unit_test(test_virtio_round_trip_continues),
