@@ -89,6 +89,21 @@ int vm_snapshot(Vm *vm, const char *dir, KError **err) {
         return 0;
 }
 
+int vm_restore_plan(Vm *vm, KError **err) {
+        _cleanup_close_ int dfd = open(vm->cfg->restore, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return kerr_kind(err, KERR_USAGE, -errno, "--restore '%s'", vm->cfg->restore);
+        StateReader r = {};
+        int k = state_file_read(dfd, SNAPSHOT_STATE, &vm->restore_state, &vm->restore_len, err);
+        if (k >= 0)
+                k = state_reader_parse(&r, vm->restore_state, vm->restore_len, err);
+        state_reader_done(&r);
+        _cleanup_close_ int fd = k >= 0 ? memory_file_open(dfd, SNAPSHOT_MEMORY, vm->layout.ram_size, err) : k;
+        if (fd < 0)
+                return kerr_prefix(err, fd, "--restore '%s'", vm->cfg->restore);
+        return 0;
+}
+
 int vm_restore_memory(Vm *vm, KError **err) {
         _cleanup_close_ int dfd = open(vm->cfg->restore, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0)
@@ -127,18 +142,12 @@ static int vm_restore_from(Vm *vm, StateReader *r, KError **err) {
 }
 
 int vm_restore_state(Vm *vm, KError **err) {
-        _cleanup_close_ int dfd = open(vm->cfg->restore, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0)
-                return kerr_kind(err, KERR_USAGE, -errno, "--restore '%s'", vm->cfg->restore);
-        _cleanup_free_ uint8_t *buf = NULL;
-        size_t len = 0;
-        int k = state_file_read(dfd, SNAPSHOT_STATE, &buf, &len, err);
         StateReader r = {};
-        if (k >= 0)
-                k = state_reader_parse(&r, buf, len, err);
+        int k = state_reader_parse(&r, vm->restore_state, vm->restore_len, err);
         if (k >= 0)
                 k = vm_restore_from(vm, &r, err);
         state_reader_done(&r);
+        vm->restore_state = mfree(vm->restore_state);
         if (k < 0)
                 return kerr_prefix(err, k, "--restore '%s'", vm->cfg->restore);
         return 0;

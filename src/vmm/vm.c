@@ -246,8 +246,8 @@ static int vm_plan_boot(Vm *vm, KError **err) {
         const VmmConfig *c = vm->cfg;
         uint64_t ksize = 0, isize = 0;
         int r = mem_layout_plan(c->memory, &vm->layout, err);
-        if (r < 0 || c->restore)
-                return r;       /* a restore boots nothing: the kernel is in the snapshot's memory */
+        if (r < 0 || c->restore)        /* a restore boots nothing: the kernel is in the snapshot's memory */
+                return r < 0 ? r : vm_restore_plan(vm, err);
         vm->kernel_fd = open_input(c->kernel, "kernel", &ksize, err);
         if (vm->kernel_fd < 0)
                 return vm->kernel_fd;
@@ -405,6 +405,7 @@ void vm_free(Vm *vm) {
         safe_close(vm->initrd_fd);
         free(vm->boot);
         free(vm->msrs);
+        free(vm->restore_state);
         bus_done(&vm->mmio);
         bus_done(&vm->pio);
         pthread_cond_destroy(&vm->cond);

@@ -90,6 +90,8 @@ struct Vm {
         int halt_timer_fd;
         struct MsrList *msrs;           /* MSRs a snapshot saves (KVM_GET_MSR_INDEX_LIST) */
         bool has_xsave;                 /* KVM_CAP_XSAVE: XSAVE and XCRs instead of the legacy FPU */
+        uint8_t *restore_state;         /* --restore: the state stream, read and checked at setup */
+        size_t restore_len;
 };
 
 int vm_create(const VmmConfig *cfg, Vm **ret, KError **err);
@@ -112,6 +114,8 @@ void vm_halt_report(Vm *vm, Vcpu *v);
 int vm_snapshot_prepare(Vm *vm, KError **err);
 /* Write DIR/memory and DIR/state of the paused VM (-EBUSY, KERR_STATE, when it is not paused). */
 int vm_snapshot(Vm *vm, const char *dir, KError **err);
+/* --restore, before KVM: read and check DIR/state whole, and that DIR/memory fits --memory. */
+int vm_restore_plan(Vm *vm, KError **err);
 /* --restore: map DIR/memory as guest RAM (instead of allocating it), then, once vCPUs and devices
  * exist, load DIR/state into them. */
 int vm_restore_memory(Vm *vm, KError **err);

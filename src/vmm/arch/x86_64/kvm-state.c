@@ -144,13 +144,26 @@ static int msrs_load(int fd, unsigned index, StateReader *r, KError **err) {
         for (uint32_t i = 0; i < n; i++)
                 m->e[i] = (struct kvm_msr_entry) { .index = le32_read(s->data + 4 + MSR_ENTRY_WIRE * i),
                                                    .data = le64_read(s->data + 12 + MSR_ENTRY_WIRE * i) };
-        int k = ioctl(fd, KVM_SET_MSRS, m);
-        if (k < 0)
-                return kerr_kind(err, KERR_HOST, -errno, "vCPU %u: KVM_SET_MSRS", index);
-        if ((uint32_t) k < n)
-                return kerr_msg(err, KERR_HOST, -EINVAL, "vCPU %u: this host refuses MSR 0x%x = 0x%llx: restore on a "
-                                "host with the same CPU features", index, m->e[k].index,
-                                (unsigned long long) m->e[k].data);
+        /* KVM_SET_MSRS stops at the first MSR it refuses: leave that one at its reset value and go
+         * on; more than a few refusals mean another CPU model */
+        _cleanup_free_ MsrBuf *part = calloc(1, sizeof(*part));
+        if (!part)
+                return kerr(err, -ENOMEM, "vCPU %u: MSRs", index);
+        uint32_t done = 0, refused = 0;
+        while (done < n) {
+                part->hdr.nmsrs = n - done;
+                memcpy(part->e, m->e + done, (n - done) * sizeof(struct kvm_msr_entry));
+                int k = ioctl(fd, KVM_SET_MSRS, part);
+                if (k < 0)
+                        return kerr_kind(err, KERR_HOST, -errno, "vCPU %u: KVM_SET_MSRS", index);
+                done += (uint32_t) k;
+                if (done < n && ++refused > 8)
+                        return kerr_msg(err, KERR_HOST, -EINVAL, "vCPU %u: this host refuses MSR 0x%x = 0x%llx and "
+                                        "others: restore on a host with the same CPU features", index,
+                                        m->e[done].index, (unsigned long long) m->e[done].data);
+                if (done < n)
+                        done++;
+        }
         return 0;
 }
 
