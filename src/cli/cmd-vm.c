@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cmd-vm-snapshot.h"
 #include "ctr-ops.h"
 #include "kapsel-cli.h"
 #include "string-util.h"
@@ -177,6 +178,19 @@ static const VmSub subs[] = {
         { "logs", k_logs, "[-f] [-t] [--tail N] VM", "show a micro-VM's serial console output",
           "Example:\n  kapsel vm logs -f vm1", true },
         { "rm", k_rm, "[-f] VM...", "remove micro-VMs (-f: stop running ones first)", "Example:\n  kapsel vm rm -f vm1", true },
+        { "snapshot", k_vm_snapshot, "create|ls|rm VM [NAME...]", "save, list or remove a micro-VM's snapshots",
+          "create VM NAME   pause VM (if running), save its vCPUs, devices, memory and writable disks, resume\n"
+          "ls VM [--format table|json|TEMPLATE] [-q]   the snapshots, oldest first\n"
+          "rm VM NAME...    remove snapshots (clones running from one keep running)\n"
+          "Snapshots live with the VM ('kapsel vm inspect' lists them) and go when it is removed.\n\n"
+          "Examples:\n  kapsel vm snapshot create vm1 before-upgrade\n  kapsel vm snapshot ls vm1" },
+        { "restore", k_vm_restore, "VM NAME", "resume a stopped micro-VM from a snapshot (its disks go back too)",
+          "The guest continues where it was when the snapshot was taken: no boot.\n\n"
+          "Example:\n  kapsel vm stop vm1 && kapsel vm restore vm1 before-upgrade" },
+        { "clone", k_vm_clone, "VM NAME [NEWVM]", "start a new micro-VM from a snapshot of VM",
+          "The clone has VM's configuration, its own copies of the writable disks and its own tap; its\n"
+          "memory is the snapshot's, shared copy-on-write with every other clone of it.\n\n"
+          "Example:\n  kapsel vm clone vm1 warm web-2" },
 };
 
 static const VmSub *find_sub(const char *name) {

@@ -241,6 +241,8 @@ int vm_config_vmm_argv(const VmConfig *c, const VmLaunch *l, char ***ret, KError
         }
         if (r >= 0)
                 r = strv_extend(&v, "--rng");
+        if (r >= 0 && l->restore && (r = strv_extend(&v, "--restore")) >= 0)
+                r = strv_extend(&v, l->restore);
         if (r < 0)
                 return kerr(err, r, "kapsel-vmm command line");
         *ret = TAKE_PTR(v);
