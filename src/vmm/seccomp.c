@@ -40,6 +40,8 @@ static const unsigned long allowed_ioctls[] = {
         /* snapshots read every vCPU's and the VM's state */
         KVM_GET_SREGS, KVM_GET_FPU, KVM_GET_XSAVE, KVM_GET_XCRS, KVM_GET_MSRS, KVM_GET_LAPIC, KVM_GET_VCPU_EVENTS,
         KVM_GET_DEBUGREGS, KVM_GET_IRQCHIP, KVM_GET_PIT2, KVM_GET_CLOCK,
+        /* live migration: dirty page logging on the memory slots */
+        KVM_SET_USER_MEMORY_REGION, KVM_GET_DIRTY_LOG,
 };
 
 int vm_seccomp_install(KError **err) {

@@ -44,7 +44,7 @@ int vm_snapshot_prepare(Vm *vm, KError **err) {
         return kvm_state_msr_list(vm->kvm.kvm_fd, vm->msrs, err);
 }
 
-static int vm_state_build(Vm *vm, StateWriter *w, KError **err) {
+int vm_state_save(Vm *vm, StateWriter *w, KError **err) {
         VmStateInfo info = { .ram_size = vm->layout.ram_size, .n_vcpus = vm->n_vcpus, .n_virtio = vm->n_virtio,
                              .has_xsave = vm->has_xsave };
         state_put(w, &vm_info_layout, 0, &info);
@@ -76,7 +76,7 @@ int vm_snapshot(Vm *vm, const char *dir, KError **err) {
         state_writer_init(&w);
         const uint8_t *buf = NULL;
         size_t len = 0;
-        int r = vm_state_build(vm, &w, err);
+        int r = vm_state_save(vm, &w, err);
         if (r >= 0)
                 r = state_writer_finish(&w, &buf, &len, err);
         if (r >= 0)
@@ -141,12 +141,17 @@ static int vm_restore_from(Vm *vm, StateReader *r, KError **err) {
         return 0;
 }
 
-int vm_restore_state(Vm *vm, KError **err) {
+int vm_restore_stream(Vm *vm, const uint8_t *buf, size_t len, KError **err) {
         StateReader r = {};
-        int k = state_reader_parse(&r, vm->restore_state, vm->restore_len, err);
+        int k = state_reader_parse(&r, buf, len, err);
         if (k >= 0)
                 k = vm_restore_from(vm, &r, err);
         state_reader_done(&r);
+        return k;
+}
+
+int vm_restore_state(Vm *vm, KError **err) {
+        int k = vm_restore_stream(vm, vm->restore_state, vm->restore_len, err);
         vm->restore_state = mfree(vm->restore_state);
         if (k < 0)
                 return kerr_prefix(err, k, "--restore '%s'", vm->cfg->restore);

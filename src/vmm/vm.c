@@ -11,6 +11,7 @@
 
 #include "arch/x86_64/mptable.h"
 #include "control.h"
+#include "migration.h"
 #include "vm.h"
 #ifdef VMM_HAVE_VIRTIO
 #include "virtio/virtio-devices.h"
@@ -176,6 +177,9 @@ static int ctl_stats(void *opaque, json_t *reply) {
         }
         json_object_set_new(reply, "devices", devices);
 #endif
+        json_t *mig = vm_migration_status(vm);
+        if (mig)
+                json_object_set_new(reply, "migration", mig);
         return 0;
 }
 
@@ -212,7 +216,20 @@ static int ctl_snapshot(void *opaque, const char *dir, json_t *reply, char **ret
         return 0;
 }
 
+static int ctl_migrate(void *opaque, const char *to, const char *token, unsigned max_downtime_ms, int fd,
+                       json_t *reply, char **ret_msg) {
+        _cleanup_kerr_ KError *e = NULL;
+        int r = vm_migrate_start(opaque, to, token, max_downtime_ms, fd, &e);
+        if (r < 0) {
+                *ret_msg = e ? strdup(e->msg) : NULL;
+                return r;
+        }
+        json_object_set_new(reply, "migrating", json_string(to));
+        return 0;
+}
+
 static const ControlOps vm_control_ops = {
+        .migrate = ctl_migrate,
         .snapshot = ctl_snapshot,
         .pause = ctl_pause,
         .resume = ctl_resume,
@@ -248,6 +265,8 @@ static int vm_plan_boot(Vm *vm, KError **err) {
         int r = mem_layout_plan(c->memory, &vm->layout, err);
         if (r < 0 || c->restore)        /* a restore boots nothing: the kernel is in the snapshot's memory */
                 return r < 0 ? r : vm_restore_plan(vm, err);
+        if (c->incoming)
+                return 0;               /* nor does a migration target: the source sends it all */
         vm->kernel_fd = open_input(c->kernel, "kernel", &ksize, err);
         if (vm->kernel_fd < 0)
                 return vm->kernel_fd;
@@ -321,12 +340,17 @@ static int vm_setup(Vm *vm, KError **err) {
         if ((r = vm_setup_vcpus(vm, err)) < 0)
                 return r;
         /* the MP table is sized by vm->n_vcpus, so load after the vCPUs exist */
-        if ((!c->restore && (r = vm_load_kernel(vm, err)) < 0) || (r = vm_devices_init(vm, err)) < 0 ||
-            (r = vm_snapshot_prepare(vm, err)) < 0 || (c->restore && (r = vm_restore_state(vm, err)) < 0))
+        bool boots = !c->restore && !c->incoming;
+        if ((boots && (r = vm_load_kernel(vm, err)) < 0) || (r = vm_devices_init(vm, err)) < 0 ||
+            (r = vm_snapshot_prepare(vm, err)) < 0 || (c->restore && (r = vm_restore_state(vm, err)) < 0) ||
+            (c->incoming && (r = vm_migration_receive(vm, err)) < 0))
                 return r;
         if ((r = vm_start_halt_probe(vm, err)) < 0)
                 return r;
         if (c->control && (r = control_open(c->control, vm->loop, &vm_control_ops, vm, &vm->control, err)) < 0)
+                return r;
+        /* a VM one can talk to can be migrated: the worker thread starts now, before seccomp */
+        if (c->control && (r = vm_migration_init(vm, err)) < 0)
                 return r;
         return 0;
 }
@@ -391,6 +415,7 @@ void vm_free(Vm *vm) {
                         if (vm->vcpus[i].started)
                                 pthread_join(vm->vcpus[i].thread, NULL);
         }
+        vm_migration_free(vm);
         control_free(vm->control);
         vm_devices_exit(vm);
         for (unsigned i = 0; vm->vcpus && i < vm->n_vcpus; i++)

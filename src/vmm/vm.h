@@ -21,6 +21,7 @@
 #include "hw/serial.h"
 #include "kvm.h"
 #include "memory.h"
+#include "state/state.h"
 #include "vmm-config.h"
 #include "vmm-host.h"
 
@@ -92,6 +93,9 @@ struct Vm {
         bool has_xsave;                 /* KVM_CAP_XSAVE: XSAVE and XCRs instead of the legacy FPU */
         uint8_t *restore_state;         /* --restore: the state stream, read and checked at setup */
         size_t restore_len;
+        struct Migration *migration;    /* live migration, source side (migration.h), or NULL */
+        uint64_t *mem_dirty;            /* mem.dirty while a migration runs */
+        bool exit_report;               /* main prints exit_reason even for status 0 (migrated) */
 };
 
 int vm_create(const VmmConfig *cfg, Vm **ret, KError **err);
@@ -120,6 +124,9 @@ int vm_restore_plan(Vm *vm, KError **err);
  * exist, load DIR/state into them. */
 int vm_restore_memory(Vm *vm, KError **err);
 int vm_restore_state(Vm *vm, KError **err);
+/* The whole state stream of the paused VM (snapshots, migration) and its restore. */
+int vm_state_save(Vm *vm, StateWriter *w, KError **err);
+int vm_restore_stream(Vm *vm, const uint8_t *buf, size_t len, KError **err);
 
 /* vcpu.c */
 int vcpu_create(Vm *vm, unsigned index, Vcpu *ret, KError **err);

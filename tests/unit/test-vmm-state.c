@@ -405,6 +405,37 @@ static void test_virtio_round_trip_continues(void **state) {
         free(b);
 }
 
+/* A live migration sees what devices write into guest RAM: the buffers they fill and the used ring
+ * (KVM's dirty log only has the guest's own writes). */
+static void test_device_writes_marked_dirty(void **state) {
+        Box *a = malloc(sizeof(Box));
+        box_init(a, 0);
+        Drv d;
+        drv_bring_up(&d, &a->m, 1, 1ULL << VIRTIO_F_VERSION_1, 1, QSIZE);
+        uint64_t pages = MACHINE_RAM_SIZE / 4096;
+        uint64_t *bm = calloc(pages / 64, 8);
+        a->m.mem.dirty_base = a->m.ram;
+        a->m.mem.dirty_pages = pages;
+        __atomic_store_n(&a->m.mem.dirty, bm, __ATOMIC_RELEASE);
+        uint64_t buf = drv_alloc(&d, 4096, 4096);
+        DrvBuf bb = { buf, 64, true };
+        drv_add_chain(&d, 0, &bb, 1);
+        drv_kick(&d, 0);
+        uint32_t id, len;
+        assert_true(drv_get_used(&d, 0, &id, &len));
+        uint64_t bp = (buf - MACHINE_RAM_GPA) / 4096, up = (d.q[0].used - MACHINE_RAM_GPA) / 4096;
+        assert_true(bm[bp / 64] & (1ULL << (bp % 64)));
+        assert_true(bm[up / 64] & (1ULL << (up % 64)));
+        unsigned n = 0;
+        for (uint64_t w = 0; w < pages / 64; w++)
+                n += (unsigned) __builtin_popcountll(bm[w]);
+        assert_true(n <= 3);            /* the buffer and the used ring, nothing else */
+        a->m.mem.dirty = NULL;
+        free(bm);
+        box_done(a);
+        free(a);
+}
+
 /* Rewrite one field of the queue section of slot 1, queue 0, and re-checksum. */
 static uint8_t *patch_queue(const uint8_t *buf, size_t len, void (*patch)(VirtioQueueState *)) {
         StateReader r;
@@ -528,6 +559,7 @@ int main(void) {
                 cmocka_unit_test(test_virtio_hostile_queue_refused),
                 cmocka_unit_test(test_virtio_other_device_refused),
                 cmocka_unit_test(test_balloon_target_survives),
+                cmocka_unit_test(test_device_writes_marked_dirty),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
