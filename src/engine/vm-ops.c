@@ -141,6 +141,11 @@ int vm_control(Engine *e, const CtrRecord *rec, const char *cmd, char **ret_repl
 
 int vm_control_line(Engine *e, const CtrRecord *rec, const char *request, int timeout_s, char **ret_reply,
                     KError **err) {
+        return vm_control_line_fd(e, rec, request, -1, timeout_s, ret_reply, err);
+}
+
+int vm_control_line_fd(Engine *e, const CtrRecord *rec, const char *request, int pass_fd, int timeout_s,
+                       char **ret_reply, KError **err) {
         _cleanup_(json_decrefp) json_t *req = json_loads(request, 0, NULL);
         const char *cmd = json_string_value(json_object_get(req, "cmd")) ?: "request";
         _cleanup_free_ char *dir = engine_ctr_path(e, rec->id, NULL), *line = NULL;
@@ -149,8 +154,10 @@ int vm_control_line(Engine *e, const CtrRecord *rec, const char *request, int ti
         _cleanup_close_ int fd = control_connect(dir, timeout_s, err);
         if (fd < 0)
                 return kerr_prefix(err, fd, "%s VM %s", cmd, rec->name);
-        if (write_all(fd, line, strlen(line)) < 0)
-                return kerr(err, -errno, "%s VM %s: control socket", cmd, rec->name);
+        /* the request and the fd in one message; the newline that ends the request after it */
+        int w = pass_fd >= 0 ? send_fd(fd, pass_fd, line, strlen(line) - 1) : 0;
+        if (w < 0 || write_all(fd, pass_fd >= 0 ? "\n" : line, pass_fd >= 0 ? 1 : strlen(line)) < 0)
+                return kerr(err, w < 0 ? w : -errno, "%s VM %s: control socket", cmd, rec->name);
         char reply[4096];
         size_t len = 0;
         while (len < sizeof(reply) - 1) {

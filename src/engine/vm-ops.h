@@ -36,6 +36,9 @@ int vm_control(Engine *e, const CtrRecord *rec, const char *cmd, char **ret_repl
  * seconds for the reply. */
 int vm_control_line(Engine *e, const CtrRecord *rec, const char *request, int timeout_s, char **ret_reply,
                     KError **err);
+/* Same, passing `fd` along with the request (SCM_RIGHTS): a migration's connection. */
+int vm_control_line_fd(Engine *e, const CtrRecord *rec, const char *request, int fd, int timeout_s,
+                       char **ret_reply, KError **err);
 
 /* Stop: the control socket's "stop", then SIGKILL to kapsel-vmm after `timeout` seconds. An
  * --isolation=vm container: its stop signal to the guest's process (KAPSEL-SIGNAL), SIGKILL to the
