@@ -19,7 +19,7 @@
 #include "vm.h"
 
 #define PAGE 4096u
-#define HELLO_LEN 28
+#define HELLO_LEN 32
 #define RECORD_LEN 16
 #define MAX_ROUNDS 30
 #define SEND_TIMEOUT_S 60
@@ -237,6 +237,7 @@ static int hello(Migration *m, const char *token) {
         le32_write(h + 12, (uint32_t) tl);
         le64_write(h + 16, vm->layout.ram_size);
         le32_write(h + 24, vm->n_vcpus);
+        le32_write(h + 28, vm->cpuid_crc);
         int r = send_all(m->fd, h, sizeof(h));
         if (r >= 0)
                 r = send_all(m->fd, token, tl);
@@ -522,6 +523,11 @@ static int receive_hello(const MigTarget *t, int fd, KError **err) {
                                 "%llu MiB and %u: start the target with the same --memory and --cpus",
                                 (unsigned long long) (ram >> 20), cpus, (unsigned long long) (t->ram_size >> 20),
                                 t->n_vcpus);
+        /* a different CPU feature set is refused now, before the source pauses anything */
+        if (le32_read(h + 28) != t->cpuid_crc)
+                return kerr_msg(err, KERR_HOST, -ENOTSUP, "migration: the source's guest runs with other CPU features "
+                                "than this host offers (CPUID digest 0x%08x, here 0x%08x)", le32_read(h + 28),
+                                t->cpuid_crc);
         return send_all(fd, "K", 1) < 0 ? kerr(err, -EPIPE, "migration: answer the source") : 0;
 }
 
@@ -577,7 +583,7 @@ int vm_migration_receive(Vm *vm, KError **err) {
         if (fd < 0)
                 return fd;
         MigTarget t = { .token = token, .ram = vm->backing.base, .ram_size = vm->layout.ram_size,
-                        .n_vcpus = vm->n_vcpus, .load_state = load_state_into_vm, .opaque = vm };
+                        .n_vcpus = vm->n_vcpus, .cpuid_crc = vm->cpuid_crc, .load_state = load_state_into_vm, .opaque = vm };
         int r = mig_receive_stream(&t, fd, err);
         return r < 0 ? kerr_prefix(err, r, "--incoming %s", vm->cfg->incoming) : 0;
 }

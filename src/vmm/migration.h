@@ -6,14 +6,15 @@
  * and the state stream, and ends once the target has resumed the guest.
  *
  * The stream (little-endian), over a unix or TCP stream socket:
- *   source: "KAPSLMIG" | u32 version 1 | u32 token length | u64 RAM bytes | u32 vCPUs | token
+ *   source: "KAPSLMIG" | u32 version 1 | u32 token length | u64 RAM bytes | u32 vCPUs |
+ *           u32 CPUID digest | token
  *   target: 'K' (accepted) or it closes
  *   source: records: u32 type | u32 count | u64 offset, then the payload
  *           MIG_PAGES: count (1..MIG_MAX_RUN) pages of 4 KiB at RAM offset `offset`
  *           MIG_STATE: count bytes (at most STATE_MAX_STREAM) of state stream; the last record
  *   target: 'R' (resumed) or 'E' (refused: it says why on its stderr)
  * The target checks every field before using it: the token (compared in constant time), the RAM
- * size and vCPU count against its own, each page run inside RAM, each length against its limit;
+ * size, vCPU count and CPU features (a digest of the CPUID given to the vCPUs) against its own, each page run inside RAM, each length against its limit;
  * every read has a timeout, so a peer that stops sending cannot hang it. The stream is not
  * encrypted: use a unix socket or a network both hosts trust. */
 #pragma once
@@ -55,6 +56,7 @@ typedef struct MigTarget {
         uint8_t *ram;
         uint64_t ram_size;
         uint32_t n_vcpus;
+        uint32_t cpuid_crc;
         int (*load_state)(void *opaque, const uint8_t *buf, size_t len, KError **err);
         void *opaque;
 } MigTarget;

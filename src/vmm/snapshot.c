@@ -24,10 +24,11 @@ typedef struct VmStateInfo {
         uint64_t ram_size;
         uint32_t n_vcpus, n_virtio;
         uint8_t has_xsave;
+        uint32_t cpuid_crc;     /* the CPU features the guest was given (vm->cpuid_crc) */
 } VmStateInfo;
 static const StateField vm_info_fields[] = {
         STATE_FIELD(VmStateInfo, ram_size), STATE_FIELD(VmStateInfo, n_vcpus), STATE_FIELD(VmStateInfo, n_virtio),
-        STATE_FIELD(VmStateInfo, has_xsave),
+        STATE_FIELD(VmStateInfo, has_xsave), STATE_FIELD(VmStateInfo, cpuid_crc),
 };
 static const StateLayout vm_info_layout = { "vm", STATE_SEC_VM, 1, vm_info_fields, ELEMENTSOF(vm_info_fields) };
 
@@ -36,8 +37,25 @@ static void vm_state_devices(Vm *vm, StateDevices *ret) {
                                 .virtio = vm->virtio, .n_virtio = vm->n_virtio };
 }
 
+/* A digest of the CPUID the vCPUs were given (vCPU 0's view): a guest that saw one set of CPU
+ * features must not resume where another set is offered. */
+static int cpuid_digest(Vm *vm, uint32_t *ret, KError **err) {
+        _cleanup_free_ CpuidTable *t = malloc(sizeof(*t));
+        if (!t)
+                return kerr(err, -ENOMEM, "CPUID table");
+        int r = cpuid_get_supported(vm->kvm.kvm_fd, t, err);
+        if (r < 0)
+                return r;
+        cpuid_for_vcpu(t, 0, vm->n_vcpus);
+        *ret = state_crc32c(0, t->entries, t->hdr.nent * sizeof(t->entries[0]));
+        return 0;
+}
+
 int vm_snapshot_prepare(Vm *vm, KError **err) {
         vm->has_xsave = ioctl(vm->kvm.kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE) > 0;
+        int r = cpuid_digest(vm, &vm->cpuid_crc, err);
+        if (r < 0)
+                return r;
         vm->msrs = calloc(1, sizeof(*vm->msrs));
         if (!vm->msrs)
                 return kerr(err, -ENOMEM, "MSR list");
@@ -46,7 +64,7 @@ int vm_snapshot_prepare(Vm *vm, KError **err) {
 
 int vm_state_save(Vm *vm, StateWriter *w, KError **err) {
         VmStateInfo info = { .ram_size = vm->layout.ram_size, .n_vcpus = vm->n_vcpus, .n_virtio = vm->n_virtio,
-                             .has_xsave = vm->has_xsave };
+                             .has_xsave = vm->has_xsave, .cpuid_crc = vm->cpuid_crc };
         state_put(w, &vm_info_layout, 0, &info);
         for (unsigned i = 0; i < vm->n_vcpus; i++) {
                 int r = kvm_vcpu_save(vm->vcpus[i].fd, i, vm->msrs, vm->has_xsave, w, err);
@@ -125,6 +143,10 @@ static int vm_restore_from(Vm *vm, StateReader *r, KError **err) {
                                 "%llu MiB, %u and %u: restore with the options it was taken with",
                                 (unsigned long long) (info.ram_size >> 20), info.n_vcpus, info.n_virtio,
                                 (unsigned long long) (vm->layout.ram_size >> 20), vm->n_vcpus, vm->n_virtio);
+        if (info.cpuid_crc != vm->cpuid_crc)
+                return kerr_msg(err, KERR_HOST, -ENOTSUP, "the guest was started with other CPU features than this "
+                                "host's KVM offers (CPUID digest 0x%08x, here 0x%08x): resume it on a host with the "
+                                "same CPU and kernel", info.cpuid_crc, vm->cpuid_crc);
         if (info.has_xsave && !vm->has_xsave)
                 return kerr_msg(err, KERR_HOST, -ENOTSUP, "the snapshot has XSAVE state and this host's KVM has none");
         StateDevices d;

@@ -91,6 +91,7 @@ struct Vm {
         int halt_timer_fd;
         struct MsrList *msrs;           /* MSRs a snapshot saves (KVM_GET_MSR_INDEX_LIST) */
         bool has_xsave;                 /* KVM_CAP_XSAVE: XSAVE and XCRs instead of the legacy FPU */
+        uint32_t cpuid_crc;             /* digest of the CPUID given to the vCPUs (snapshots, migration) */
         uint8_t *restore_state;         /* --restore: the state stream, read and checked at setup */
         size_t restore_len;
         struct Migration *migration;    /* live migration, source side (migration.h), or NULL */
