@@ -45,7 +45,7 @@ _kapsel() {
                 local sub=${words[2]}
                 [ "${words[1]}" = --root ] && sub=${words[4]}
                 if [ "$prev" = vm ]; then
-                        COMPREPLY=($(compgen -W "run create start stop kill pause resume ls inspect console logs rm" -- "$cur"))
+                        COMPREPLY=($(compgen -W "run create start stop kill pause resume ls inspect console logs rm snapshot restore clone migrate receive" -- "$cur"))
                         return
                 fi
                 case $prev in

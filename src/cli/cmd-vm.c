@@ -9,9 +9,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cmd-vm-snapshot.h"
 #include "ctr-ops.h"
 #include "kapsel-cli.h"
 #include "string-util.h"
+#include "vm-migrate.h"
 #include "vm-ops.h"
 
 enum { OPT_KERNEL = 1000, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_DISK, OPT_NET, OPT_NAME, OPT_HELP };
@@ -99,6 +101,82 @@ static int vm_run(const KGlobals *g, int argc, char **argv, KError **err) {
         return r < 0 ? r : code;
 }
 
+/* receive NAME --listen ADDR --token T [the options of create]: a VM that waits for a migration. */
+static int vm_receive(const KGlobals *g, int argc, char **argv, KError **err) {
+        const char *listen = NULL, *token = getenv("KAPSEL_MIGRATION_TOKEN"), *name = NULL;
+        _cleanup_free_ char **rest = calloc((size_t) argc + 3, sizeof(char *));
+        int n = 0;
+        if (!rest)
+                return kerr(err, -ENOMEM, "vm receive");
+        rest[n++] = argv[0];
+        if (argc > 1 && argv[1][0] != '-')
+                name = argv[1];
+        for (int i = name ? 2 : 1; i < argc; i++) {
+                if (streq(argv[i], "--listen") && i + 1 < argc)
+                        listen = argv[i + 1];
+                else if (streq(argv[i], "--token") && i + 1 < argc)
+                        token = argv[i + 1];
+                else {
+                        rest[n++] = argv[i];
+                        continue;
+                }
+                i++;
+        }
+        if (!name || !listen)
+                return k_usage(err, "vm", "receive: expected NAME --listen unix:PATH|tcp:ADDR:PORT --token TOKEN and "
+                               "the source VM's --kernel, --memory, --cpus, --disk, --net");
+        rest[n++] = (char *) "--name";
+        rest[n++] = (char *) name;
+        _cleanup_(engine_freep) Engine *e = NULL;
+        VmRequest req = { 0 };
+        char id[65];
+        int r = create_vm(g, "receive", n, rest, &req, &e, id, err);
+        vm_config_done(&req.cfg);
+        if (r != 0)
+                return r < 0 ? r : 0;
+        if ((r = vm_receive_start(e, id, listen, token, err)) < 0) {
+                (void) ctr_remove(e, id, NULL);
+                return r;
+        }
+        printf("%s\n", id);
+        return 0;
+}
+
+/* migrate VM --to ADDR --token T [--max-downtime MS] */
+static int vm_migrate_cmd(const KGlobals *g, int argc, char **argv, KError **err) {
+        static const struct option opts[] = { { "to", required_argument, NULL, 't' }, { "token", required_argument, NULL, 'k' },
+                                               { "max-downtime", required_argument, NULL, 'm' }, {} };
+        const char *to = NULL, *token = getenv("KAPSEL_MIGRATION_TOKEN");
+        unsigned max_ms = 0;
+        int c;
+        while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
+                char *end;
+                switch (c) {
+                case 't': to = optarg; break;
+                case 'k': token = optarg; break;
+                case 'm': {
+                        unsigned long v = strtoul(optarg, &end, 10);
+                        if (*end || v < 1 || v > 60000)
+                                return k_usage(err, "vm", "migrate: --max-downtime %s: milliseconds, 1..60000", optarg);
+                        max_ms = (unsigned) v;
+                        break;
+                }
+                default: return k_usage(err, "vm", "migrate: unknown option (see 'kapsel vm migrate --help')");
+                }
+        }
+        if (optind + 1 != argc || !to)
+                return k_usage(err, "vm", "migrate: expected VM --to unix:PATH|tcp:ADDR:PORT --token TOKEN");
+        _cleanup_(engine_freep) Engine *e = NULL;
+        _cleanup_(ctr_record_freep) CtrRecord *rec = NULL;
+        int r = k_open_one(g, argv[optind], &e, &rec, err);
+        _cleanup_free_ char *report = NULL;
+        if (r >= 0)
+                r = vm_migrate(e, rec, to, token, max_ms, 1800, &report, err);
+        if (r >= 0)
+                printf("%s: %s\n", rec->name, report);
+        return r;
+}
+
 static int vm_console(const KGlobals *g, int argc, char **argv, KError **err) {
         if (argc != 2)
                 return k_usage(err, "vm", "console: expected exactly one VM");
@@ -177,6 +255,32 @@ static const VmSub subs[] = {
         { "logs", k_logs, "[-f] [-t] [--tail N] VM", "show a micro-VM's serial console output",
           "Example:\n  kapsel vm logs -f vm1", true },
         { "rm", k_rm, "[-f] VM...", "remove micro-VMs (-f: stop running ones first)", "Example:\n  kapsel vm rm -f vm1", true },
+        { "snapshot", k_vm_snapshot, "create|ls|rm VM [NAME...]", "save, list or remove a micro-VM's snapshots",
+          "create VM NAME   pause VM (if running), save its vCPUs, devices, memory and writable disks, resume\n"
+          "ls VM [--format table|json|TEMPLATE] [-q]   the snapshots, oldest first\n"
+          "rm VM NAME...    remove snapshots (clones running from one keep running)\n"
+          "Snapshots live with the VM ('kapsel vm inspect' lists them) and go when it is removed.\n\n"
+          "Examples:\n  kapsel vm snapshot create vm1 before-upgrade\n  kapsel vm snapshot ls vm1" },
+        { "restore", k_vm_restore, "VM NAME", "resume a stopped micro-VM from a snapshot (its disks go back too)",
+          "The guest continues where it was when the snapshot was taken: no boot.\n\n"
+          "Example:\n  kapsel vm stop vm1 && kapsel vm restore vm1 before-upgrade" },
+        { "clone", k_vm_clone, "VM NAME [NEWVM]", "start a new micro-VM from a snapshot of VM",
+          "The clone has VM's configuration, its own copies of the writable disks and its own tap; its\n"
+          "memory is the snapshot's, shared copy-on-write with every other clone of it.\n\n"
+          "Example:\n  kapsel vm clone vm1 warm web-2" },
+        { "migrate", vm_migrate_cmd, "VM --to unix:PATH|tcp:ADDR:PORT --token TOKEN [--max-downtime MS]",
+          "move a running micro-VM to a target waiting with 'kapsel vm receive'",
+          "Copies guest memory while the guest runs, then what it dirtied, round after round, until the\n"
+          "rest fits --max-downtime (default 300 ms); then pauses, sends the rest and the device state,\n"
+          "and the target resumes. Prints total time, downtime, rounds and pages. Disks must be on storage\n"
+          "both hosts reach at the same path. TOKEN (or $KAPSEL_MIGRATION_TOKEN) must be the target's.\n"
+          "The stream is not encrypted: use a unix socket or a network both hosts trust.\n\n"
+          "Example:\n  kapsel vm migrate vm1 --to tcp:10.0.0.2:4444 --token \"$T\"", true },
+        { "receive", vm_receive, "NAME --listen unix:PATH|tcp:ADDR:PORT --token TOKEN [--kernel ... as create]",
+          "create a micro-VM that waits for a live migration",
+          "Give the source VM's options (--kernel, --memory, --cpus, --disk, --net): the guest's memory and\n"
+          "devices must match. The VM shows as running while it waits.\n\n"
+          "Example:\n  kapsel vm receive vm1 --listen tcp:0.0.0.0:4444 --token \"$T\" --kernel bzImage --memory 1G" },
 };
 
 static const VmSub *find_sub(const char *name) {

@@ -6,6 +6,7 @@
 #include "ctr-inspect.h"
 #include "json-util.h"
 #include "vm-isolation.h"
+#include "vm-snapshot.h"
 #include "logs.h"
 #include "path-util.h"
 #include "string-util.h"
@@ -123,6 +124,9 @@ json_t *ctr_inspect_json(const Engine *e, const CtrRecord *r) {
                 json_object_set_new(doc, "Driver", json_string("kapsel-vmm"));
                 json_object_set_new(doc, "GraphDriver", json_null());
                 json_object_set_new(doc, "ControlSocket", json_string(ctl));
+                json_t *snaps = NULL;
+                if (vm_snapshot_list(e, r, &snaps, NULL) >= 0)
+                        json_object_set_new(doc, "Snapshots", snaps);
         }
         return doc;
 }

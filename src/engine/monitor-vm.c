@@ -12,6 +12,8 @@
 #include "monitor-vm.h"
 #include "string-util.h"
 #include "vm-ops.h"
+#include "vm-migrate.h"
+#include "vm-snapshot.h"
 
 void vm_payload_done(VmPayload *p) {
         vm_config_done(&p->cfg);
@@ -68,7 +70,9 @@ int vm_payload_prepare(Engine *e, const CtrRecord *rec, VmPayload *p, int *ret_i
                 return r;
         const char *kvm = getenv("KAPSEL_KVM_DEVICE");
         VmLaunch l = { .vmm = vmm, .control = VM_CONTROL_SOCKET, .tap = a ? a->ifname : NULL, .mac = a ? a->mac : NULL,
-                       .kernel_ip_arg = a ? a->kernel_ip_arg : NULL, .kvm_device = kvm && *kvm ? kvm : NULL };
+                       .kernel_ip_arg = a ? a->kernel_ip_arg : NULL, .kvm_device = kvm && *kvm ? kvm : NULL,
+                       .restore = vm_snapshot_restore_dir(rec->config), .incoming = vm_incoming_listen(rec->config),
+                       .migration_token = vm_incoming_token(rec->config) };
         if ((r = vm_config_vmm_argv(&p->cfg, &l, &p->argv, err)) < 0)
                 return r;
         return vm_payload_pipes(p, ret_in, ret_out, ret_err, err);

@@ -241,6 +241,11 @@ int vm_config_vmm_argv(const VmConfig *c, const VmLaunch *l, char ***ret, KError
         }
         if (r >= 0)
                 r = strv_extend(&v, "--rng");
+        if (r >= 0 && l->restore && (r = strv_extend(&v, "--restore")) >= 0)
+                r = strv_extend(&v, l->restore);
+        if (r >= 0 && l->incoming && (r = strv_extend(&v, "--incoming")) >= 0 && (r = strv_extend(&v, l->incoming)) >= 0 &&
+            (r = strv_extend(&v, "--migration-token")) >= 0)
+                r = strv_extend(&v, l->migration_token ?: "");
         if (r < 0)
                 return kerr(err, r, "kapsel-vmm command line");
         *ret = TAKE_PTR(v);

@@ -74,6 +74,9 @@ typedef struct VmLaunch {
         const char *serial_in;          /* the serial port's input from this FIFO instead of stdin, or NULL */
         bool virtio_console;            /* stdin/stdout on a virtio console (hvc0) instead of the serial port */
         int agent_fd;                   /* > 0: --agent-fd N, a second virtio console (hvc1) for the guest agent */
+        const char *restore;            /* --restore DIR: resume a snapshot (vm-snapshot.h) instead of booting */
+        const char *incoming;           /* --incoming ADDR: wait for a live migration (vm-migrate.h) */
+        const char *migration_token;    /* its --migration-token */
 } VmLaunch;
 
 /* kapsel-vmm's argv (NULL-terminated, argv[0] = l->vmm). */

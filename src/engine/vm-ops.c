@@ -120,7 +120,7 @@ int vm_create(Engine *e, VmConfig *c, const char *name, char ret_id[static 65], 
         return 0;
 }
 
-static int control_connect(const char *dir, KError **err) {
+static int control_connect(const char *dir, int timeout_s, KError **err) {
         _cleanup_close_ int dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (dirfd < 0)
                 return kerr(err, -errno, "open %s", dir);
@@ -129,20 +129,37 @@ static int control_connect(const char *dir, KError **err) {
         _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0 || connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
                 return kerr(err, -errno, "control socket %s/" VM_CONTROL_SOCKET, dir);
-        struct timeval tv = { .tv_sec = 10 };
+        struct timeval tv = { .tv_sec = timeout_s };
         (void) setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
         return TAKE_FD(fd);
 }
 
 int vm_control(Engine *e, const CtrRecord *rec, const char *cmd, char **ret_reply, KError **err) {
-        _cleanup_free_ char *dir = engine_ctr_path(e, rec->id, NULL), *line = NULL;
-        if (!dir || asprintf(&line, "{\"cmd\":\"%s\"}\n", cmd) < 0)
+        _cleanup_free_ char *line = NULL;
+        if (asprintf(&line, "{\"cmd\":\"%s\"}", cmd) < 0)
                 return kerr(err, -ENOMEM, "VM control");
-        _cleanup_close_ int fd = control_connect(dir, err);
+        return vm_control_line(e, rec, line, 10, ret_reply, err);
+}
+
+int vm_control_line(Engine *e, const CtrRecord *rec, const char *request, int timeout_s, char **ret_reply,
+                    KError **err) {
+        return vm_control_line_fd(e, rec, request, -1, timeout_s, ret_reply, err);
+}
+
+int vm_control_line_fd(Engine *e, const CtrRecord *rec, const char *request, int pass_fd, int timeout_s,
+                       char **ret_reply, KError **err) {
+        _cleanup_(json_decrefp) json_t *req = json_loads(request, 0, NULL);
+        const char *cmd = json_string_value(json_object_get(req, "cmd")) ?: "request";
+        _cleanup_free_ char *dir = engine_ctr_path(e, rec->id, NULL), *line = NULL;
+        if (!dir || asprintf(&line, "%s\n", request) < 0)
+                return kerr(err, -ENOMEM, "VM control");
+        _cleanup_close_ int fd = control_connect(dir, timeout_s, err);
         if (fd < 0)
                 return kerr_prefix(err, fd, "%s VM %s", cmd, rec->name);
-        if (write_all(fd, line, strlen(line)) < 0)
-                return kerr(err, -errno, "%s VM %s: control socket", cmd, rec->name);
+        /* the request and the fd in one message; the newline that ends the request after it */
+        int w = pass_fd >= 0 ? send_fd(fd, pass_fd, line, strlen(line) - 1) : 0;
+        if (w < 0 || write_all(fd, pass_fd >= 0 ? "\n" : line, pass_fd >= 0 ? 1 : strlen(line)) < 0)
+                return kerr(err, w < 0 ? w : -errno, "%s VM %s: control socket", cmd, rec->name);
         char reply[4096];
         size_t len = 0;
         while (len < sizeof(reply) - 1) {

@@ -32,6 +32,13 @@ int vm_create(Engine *e, VmConfig *c, const char *name, char ret_id[static 65], 
 /* Send one control request ("pause", "resume", "stop", "stats") to a running VM's kapsel-vmm;
  * *ret_reply (optional) gets the reply line. An {"ok":false} reply is an error. */
 int vm_control(Engine *e, const CtrRecord *rec, const char *cmd, char **ret_reply, KError **err);
+/* Same with a whole JSON request line (e.g. {"cmd":"snapshot","dir":...}), waiting up to timeout_s
+ * seconds for the reply. */
+int vm_control_line(Engine *e, const CtrRecord *rec, const char *request, int timeout_s, char **ret_reply,
+                    KError **err);
+/* Same, passing `fd` along with the request (SCM_RIGHTS): a migration's connection. */
+int vm_control_line_fd(Engine *e, const CtrRecord *rec, const char *request, int fd, int timeout_s,
+                       char **ret_reply, KError **err);
 
 /* Stop: the control socket's "stop", then SIGKILL to kapsel-vmm after `timeout` seconds. An
  * --isolation=vm container: its stop signal to the guest's process (KAPSEL-SIGNAL), SIGKILL to the

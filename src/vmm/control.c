@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "fd-util.h"
 #include "json-util.h"
 #include "string-util.h"
 
@@ -24,7 +25,8 @@ static char *reply_error(const char *fmt, ...) {
         return j ? json_dumps(j, JSON_COMPACT) : NULL;
 }
 
-static int cmd_simple(const ControlOps *ops, void *opaque, const char *cmd, json_t *req, json_t *reply) {
+static int cmd_simple(const ControlOps *ops, void *opaque, const char *cmd, json_t *req, json_t *reply,
+                      int *fd, char **ret_msg) {
         if (streq(cmd, "pause"))
                 return ops->pause(opaque);
         if (streq(cmd, "resume"))
@@ -39,10 +41,33 @@ static int cmd_simple(const ControlOps *ops, void *opaque, const char *cmd, json
                         return -EBADMSG;        /* the request, not the operation, is wrong */
                 return ops->balloon(opaque, (uint32_t) json_integer_value(p), reply);
         }
+        if (streq(cmd, "migrate") && ops->migrate) {
+                const char *to = json_string_value(json_object_get(req, "to"));
+                const char *token = json_string_value(json_object_get(req, "token"));
+                json_t *md = json_object_get(req, "max_downtime_ms");
+                if (!to || !token || (md && (!json_is_integer(md) || json_integer_value(md) < 1 ||
+                                             json_integer_value(md) > 60000)))
+                        return -ENOMSG;
+                if (!fd || *fd < 0)
+                        return -ENOTCONN;
+                int c = *fd;
+                *fd = -1;
+                return ops->migrate(opaque, to, token, md ? (unsigned) json_integer_value(md) : 0, c, reply, ret_msg);
+        }
+        if (streq(cmd, "snapshot") && ops->snapshot) {
+                const char *dir = json_string_value(json_object_get(req, "dir"));
+                if (!dir || !*dir)
+                        return -EDESTADDRREQ;
+                return ops->snapshot(opaque, dir, reply, ret_msg);
+        }
         return -EOPNOTSUPP;
 }
 
 char *control_handle_line(const ControlOps *ops, void *opaque, const char *line, size_t len) {
+        return control_handle_line_fd(ops, opaque, line, len, NULL);
+}
+
+char *control_handle_line_fd(const ControlOps *ops, void *opaque, const char *line, size_t len, int *fd) {
         json_error_t jerr;
         _cleanup_json_ json_t *req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
         if (!req || !json_is_object(req))
@@ -53,11 +78,21 @@ char *control_handle_line(const ControlOps *ops, void *opaque, const char *line,
         _cleanup_json_ json_t *reply = json_object();
         if (!reply)
                 return NULL;
-        int r = cmd_simple(ops, opaque, cmd, req, reply);
+        _cleanup_free_ char *msg = NULL;
+        int r = cmd_simple(ops, opaque, cmd, req, reply, fd, &msg);
         if (r == -EOPNOTSUPP)
-                return reply_error("unknown cmd \"%.64s\" (pause, resume, stop, stats, balloon)", cmd);
+                return reply_error("unknown cmd \"%.64s\" (pause, resume, stop, stats, balloon, snapshot, migrate)", cmd);
         if (r == -EBADMSG)
                 return reply_error("%s needs \"pages\": an integer >= 0", cmd);
+        if (r == -ENOMSG)
+                return reply_error("%s needs \"to\" and \"token\" (strings); \"max_downtime_ms\": 1..60000", cmd);
+        if (r == -ENOTCONN)
+                return reply_error("%s needs a connection to the target passed with the request (SCM_RIGHTS; "
+                                   "'kapsel-vmm ctl' does this)", cmd);
+        if (r == -EDESTADDRREQ)
+                return reply_error("%s needs \"dir\": an existing directory", cmd);
+        if (r < 0 && msg)
+                return reply_error("%s", msg);
         if (r < 0)
                 return reply_error("%s failed", strerror(-r));
         json_object_set_new(reply, "ok", json_true());
@@ -67,6 +102,7 @@ char *control_handle_line(const ControlOps *ops, void *opaque, const char *line,
 typedef struct ControlClient {
         Control *ctl;
         int fd;
+        int passed_fd;          /* the fd that came with the current request (SCM_RIGHTS), or -1 */
         char buf[CONTROL_MAX_LINE];
         size_t len;
 } ControlClient;
@@ -86,6 +122,7 @@ static void client_close(ControlClient *cl) {
         Control *c = cl->ctl;
         event_loop_del(c->loop, cl->fd);
         safe_close(cl->fd);
+        safe_close(cl->passed_fd);
         for (size_t i = 0; i < CONTROL_MAX_CLIENTS; i++)
                 if (c->clients[i] == cl)
                         c->clients[i] = NULL;
@@ -93,7 +130,8 @@ static void client_close(ControlClient *cl) {
 }
 
 static void client_reply(ControlClient *cl, const char *line, size_t len) {
-        _cleanup_free_ char *reply = control_handle_line(cl->ctl->ops, cl->ctl->opaque, line, len);
+        _cleanup_free_ char *reply = control_handle_line_fd(cl->ctl->ops, cl->ctl->opaque, line, len, &cl->passed_fd);
+        cl->passed_fd = safe_close(cl->passed_fd);      /* one request's fd is not the next one's */
         if (!reply)
                 return;
         size_t n = strlen(reply);
@@ -105,7 +143,19 @@ static void client_reply(ControlClient *cl, const char *line, size_t len) {
 
 static void client_readable(void *opaque, uint32_t events) {
         ControlClient *cl = opaque;
-        ssize_t n = recv(cl->fd, cl->buf + cl->len, sizeof(cl->buf) - cl->len, MSG_DONTWAIT);
+        struct iovec iov = { .iov_base = cl->buf + cl->len, .iov_len = sizeof(cl->buf) - cl->len };
+        union {
+                struct cmsghdr h;
+                char buf[CMSG_SPACE(sizeof(int))];
+        } control = {};
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+                             .msg_controllen = sizeof(control.buf) };
+        ssize_t n = recvmsg(cl->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        for (struct cmsghdr *c = n > 0 ? CMSG_FIRSTHDR(&mh) : NULL; c; c = CMSG_NXTHDR(&mh, c))
+                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int))) {
+                        safe_close(cl->passed_fd);
+                        memcpy(&cl->passed_fd, CMSG_DATA(c), sizeof(int));
+                }
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
                 return;
         if (n <= 0) {
@@ -140,7 +190,7 @@ static void control_accept(void *opaque, uint32_t events) {
                 close(fd);
                 return;
         }
-        *cl = (ControlClient) { .ctl = c, .fd = fd };
+        *cl = (ControlClient) { .ctl = c, .fd = fd, .passed_fd = -1 };
         if (event_loop_add(c->loop, fd, EPOLLIN, client_readable, cl, NULL) < 0) {
                 close(fd);
                 free(cl);
@@ -200,6 +250,10 @@ void control_free(Control *c) {
 }
 
 int control_request(const char *path, const char *line, char **ret_reply, KError **err) {
+        return control_request_fd(path, line, -1, ret_reply, err);
+}
+
+int control_request_fd(const char *path, const char *line, int pass_fd, char **ret_reply, KError **err) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         if (strlen(path) >= sizeof(sa.sun_path))
                 return kerr_msg(err, KERR_USAGE, -ENAMETOOLONG, "control socket path too long: %s", path);
@@ -208,8 +262,9 @@ int control_request(const char *path, const char *line, char **ret_reply, KError
         if (fd < 0 || connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
                 return kerr(err, -errno, "connect to control socket %s", path);
         size_t len = strlen(line);
-        if (send(fd, line, len, MSG_NOSIGNAL) < 0 || send(fd, "\n", 1, MSG_NOSIGNAL) < 0)
-                return kerr(err, -errno, "send to %s", path);
+        int r = pass_fd >= 0 ? send_fd(fd, pass_fd, line, len) : (send(fd, line, len, MSG_NOSIGNAL) < 0 ? -errno : 0);
+        if (r < 0 || send(fd, "\n", 1, MSG_NOSIGNAL) < 0)
+                return kerr(err, r < 0 ? r : -errno, "send to %s", path);
         _cleanup_free_ char *buf = malloc(CONTROL_MAX_LINE + 1);
         if (!buf)
                 return kerr(err, -ENOMEM, "control reply");

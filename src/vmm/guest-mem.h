@@ -21,7 +21,24 @@ typedef struct GuestRegion {
 typedef struct GuestMem {
         GuestRegion regions[GUEST_MEM_MAX_REGIONS];
         size_t n_regions;
+        /* While a live migration copies RAM (migration.c): one bit per 4 KiB page of the backing
+         * mapping that starts at dirty_base, set for every byte a device model writes
+         * (guest_mem_dirty), since KVM's dirty log sees only the guest's own writes. NULL (no
+         * tracking) otherwise. */
+        uint64_t *dirty;
+        uint8_t *dirty_base;
+        uint64_t dirty_pages;
 } GuestMem;
+
+/* Record a device write of [hva, hva + len) into guest RAM for a running migration. */
+static inline void guest_mem_dirty(const GuestMem *m, const void *hva, uint64_t len) {
+        uint64_t *bm = __atomic_load_n(&m->dirty, __ATOMIC_ACQUIRE);
+        if (!bm || len == 0 || (const uint8_t *) hva < m->dirty_base)
+                return;
+        uint64_t off = (uint64_t) ((const uint8_t *) hva - m->dirty_base);
+        for (uint64_t p = off / 4096; p <= (off + len - 1) / 4096 && p < m->dirty_pages; p++)
+                __atomic_fetch_or(&bm[p / 64], 1ULL << (p % 64), __ATOMIC_RELAXED);
+}
 
 /* Host pointer for [gpa, gpa + len) or NULL when any byte of it is outside guest RAM or the
  * range spans two regions. len == 0 is refused too: callers never need an empty access. */

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "control.h"
+#include "migration.h"
 #include "string-util.h"
 #include "vm.h"
 
@@ -22,7 +23,18 @@ static int main_ctl(int argc, char **argv) {
                 return 2;
         }
         _cleanup_free_ char *reply = NULL;
-        if (control_request(argv[2], argv[3], &reply, &err) < 0) {
+        /* the confined VMM opens no connection: for a migration we open it and pass it along */
+        _cleanup_close_ int conn = -1;
+        json_t *req = json_loads(argv[3], 0, NULL);
+        const char *cmd = json_string_value(json_object_get(req, "cmd"));
+        const char *to = json_string_value(json_object_get(req, "to"));
+        if (cmd && streq(cmd, "migrate") && to && (conn = mig_connect(to, &err)) < 0) {
+                json_decref(req);
+                fprintf(stderr, "kapsel-vmm: %s\n", err->msg);
+                return 1;
+        }
+        json_decref(req);
+        if (control_request_fd(argv[2], argv[3], conn, &reply, &err) < 0) {
                 fprintf(stderr, "kapsel-vmm: %s\n", err->msg);
                 return 1;
         }
@@ -58,7 +70,7 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "kapsel-vmm: %s\n", err->msg);
         else if (status != 0)
                 fprintf(stderr, "kapsel-vmm: %s\n", vm->exit_reason);
-        else if (getenv("KAPSEL_VMM_VERBOSE"))
+        else if (vm->exit_report || getenv("KAPSEL_VMM_VERBOSE"))
                 fprintf(stderr, "kapsel-vmm: %s\n", vm->exit_reason);
         vm_free(vm);
         vmm_config_done(&cfg);

@@ -44,6 +44,19 @@ int mem_backing_alloc(const MemLayout *l, bool hugepages, bool ksm, MemBacking *
         return 0;
 }
 
+int mem_backing_map_file(const MemLayout *l, int fd, MemBacking *ret, GuestMem *mem, KError **err) {
+        void *p = mmap(NULL, l->ram_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd, 0);
+        if (p == MAP_FAILED)
+                return kerr_kind(err, KERR_HOST, -errno, "map the snapshot's %llu MiB of guest memory",
+                                 (unsigned long long) (l->ram_size >> 20));
+        *ret = (MemBacking) { .base = p, .size = l->ram_size };
+        *mem = (GuestMem) { .n_regions = l->n_slots };
+        for (unsigned i = 0; i < l->n_slots; i++)
+                mem->regions[i] = (GuestRegion) { .gpa = l->slots[i].gpa, .size = l->slots[i].size,
+                                                  .hva = ret->base + l->slots[i].offset };
+        return 0;
+}
+
 void mem_backing_free(MemBacking *b) {
         if (b->base)
                 munmap(b->base, b->size);

@@ -44,6 +44,9 @@ typedef struct MemBacking {
 
 /* mmap the backing for a layout and fill `mem` with its regions. */
 int mem_backing_alloc(const MemLayout *l, bool hugepages, bool ksm, MemBacking *ret, GuestMem *mem, KError **err);
+/* Same, with the RAM taken from a snapshot's memory file (fd, exactly l->ram_size bytes) mapped
+ * MAP_PRIVATE: clones of one snapshot share its pages until each writes its own. */
+int mem_backing_map_file(const MemLayout *l, int fd, MemBacking *ret, GuestMem *mem, KError **err);
 void mem_backing_free(MemBacking *b);
 /* KVM_SET_USER_MEMORY_REGION for every slot. */
 int mem_register_slots(int vm_fd, const MemLayout *l, const MemBacking *b, KError **err);

@@ -23,6 +23,8 @@ static const int allowed_syscalls[] = {
         SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait), SCMP_SYS(epoll_ctl), SCMP_SYS(eventfd2), SCMP_SYS(accept4),
         SCMP_SYS(recvfrom), SCMP_SYS(sendto), SCMP_SYS(recvmsg), SCMP_SYS(sendmsg), SCMP_SYS(shutdown),
         SCMP_SYS(unlink),       /* removing the control socket at exit */
+        /* snapshots (control socket "snapshot"): the directory, its two files, the final renames */
+        SCMP_SYS(openat), SCMP_SYS(unlinkat), SCMP_SYS(renameat), SCMP_SYS(renameat2), SCMP_SYS(ftruncate),
         /* threads, signals, time, memory */
         SCMP_SYS(futex), SCMP_SYS(rt_sigreturn), SCMP_SYS(rt_sigprocmask), SCMP_SYS(sigaltstack), SCMP_SYS(tgkill),
         SCMP_SYS(getpid), SCMP_SYS(gettid), SCMP_SYS(sched_yield), SCMP_SYS(restart_syscall),
@@ -35,6 +37,11 @@ static const int allowed_syscalls[] = {
  * plus terminal queries stdio makes. */
 static const unsigned long allowed_ioctls[] = {
         KVM_RUN, KVM_GET_REGS, KVM_GET_MP_STATE, KVM_IRQ_LINE, KVM_SIGNAL_MSI, KVM_IOEVENTFD, FIONBIO, TCGETS,
+        /* snapshots read every vCPU's and the VM's state */
+        KVM_GET_SREGS, KVM_GET_FPU, KVM_GET_XSAVE, KVM_GET_XCRS, KVM_GET_MSRS, KVM_GET_LAPIC, KVM_GET_VCPU_EVENTS,
+        KVM_GET_DEBUGREGS, KVM_GET_IRQCHIP, KVM_GET_PIT2, KVM_GET_CLOCK,
+        /* live migration: dirty page logging on the memory slots */
+        KVM_SET_USER_MEMORY_REGION, KVM_GET_DIRTY_LOG,
 };
 
 int vm_seccomp_install(KError **err) {

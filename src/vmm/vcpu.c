@@ -160,14 +160,28 @@ static void vcpu_probe_halt(Vcpu *v) {
         vm_halt_report(v->vm, v);
 }
 
+/* An I/O or MMIO exit is finished by the next KVM_RUN (the value of an IN lands in RAX then):
+ * enter once with immediate_exit set, which completes it and returns at once, so a paused vCPU's
+ * registers are whole for a snapshot (api.rst, "immediate_exit"). */
+static void vcpu_complete_io(Vcpu *v) {
+        __atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+        while (ioctl(v->fd, KVM_RUN, 0) == 0)
+                if (!vcpu_handle_exit(v))
+                        break;
+        __atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+}
+
 /* Wait out a pause; returns false when the VM is stopping. Runs before every KVM_RUN: a running VM
  * is seen without the VM-wide lock (state is written atomically, under the lock, and a pause or
  * stop kicks every vCPU after writing it, so a vCPU that raced past this check leaves KVM_RUN at
  * once and looks again). */
 static bool vcpu_may_run(Vcpu *v) {
         Vm *vm = v->vm;
-        if (__atomic_load_n(&vm->state, __ATOMIC_ACQUIRE) == VM_RUNNING)
+        VmState st = __atomic_load_n(&vm->state, __ATOMIC_ACQUIRE);
+        if (st == VM_RUNNING)
                 return true;
+        if (st == VM_PAUSED)
+                vcpu_complete_io(v);
         bool counted = false;
         pthread_mutex_lock(&vm->lock);
         while (vm->state == VM_PAUSED) {

@@ -11,6 +11,7 @@
 
 #include "arch/x86_64/mptable.h"
 #include "control.h"
+#include "migration.h"
 #include "vm.h"
 #ifdef VMM_HAVE_VIRTIO
 #include "virtio/virtio-devices.h"
@@ -176,6 +177,9 @@ static int ctl_stats(void *opaque, json_t *reply) {
         }
         json_object_set_new(reply, "devices", devices);
 #endif
+        json_t *mig = vm_migration_status(vm);
+        if (mig)
+                json_object_set_new(reply, "migration", mig);
         return 0;
 }
 
@@ -197,7 +201,36 @@ static int ctl_balloon(void *opaque, uint32_t pages, json_t *reply) {
 #endif
 }
 
+static int ctl_snapshot(void *opaque, const char *dir, json_t *reply, char **ret_msg) {
+        _cleanup_kerr_ KError *e = NULL;
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        int r = vm_snapshot(opaque, dir, &e);
+        if (r < 0) {
+                *ret_msg = e ? strdup(e->msg) : NULL;
+                return r;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        json_object_set_new(reply, "dir", json_string(dir));
+        json_object_set_new(reply, "ms", json_integer((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
+        return 0;
+}
+
+static int ctl_migrate(void *opaque, const char *to, const char *token, unsigned max_downtime_ms, int fd,
+                       json_t *reply, char **ret_msg) {
+        _cleanup_kerr_ KError *e = NULL;
+        int r = vm_migrate_start(opaque, to, token, max_downtime_ms, fd, &e);
+        if (r < 0) {
+                *ret_msg = e ? strdup(e->msg) : NULL;
+                return r;
+        }
+        json_object_set_new(reply, "migrating", json_string(to));
+        return 0;
+}
+
 static const ControlOps vm_control_ops = {
+        .migrate = ctl_migrate,
+        .snapshot = ctl_snapshot,
         .pause = ctl_pause,
         .resume = ctl_resume,
         .stop = ctl_stop,
@@ -230,8 +263,10 @@ static int vm_plan_boot(Vm *vm, KError **err) {
         const VmmConfig *c = vm->cfg;
         uint64_t ksize = 0, isize = 0;
         int r = mem_layout_plan(c->memory, &vm->layout, err);
-        if (r < 0)
-                return r;
+        if (r < 0 || c->restore)        /* a restore boots nothing: the kernel is in the snapshot's memory */
+                return r < 0 ? r : vm_restore_plan(vm, err);
+        if (c->incoming)
+                return 0;               /* nor does a migration target: the source sends it all */
         vm->kernel_fd = open_input(c->kernel, "kernel", &ksize, err);
         if (vm->kernel_fd < 0)
                 return vm->kernel_fd;
@@ -296,7 +331,8 @@ static int vm_setup(Vm *vm, KError **err) {
                 return kerr_msg(err, KERR_USAGE, -EINVAL, "--cpus %u: KVM supports at most %d", c->cpus,
                                 vm->kvm.max_vcpus);
         if ((r = kvm_create_vm(&vm->kvm, err)) < 0 ||
-            (r = mem_backing_alloc(&vm->layout, c->hugepages, c->ksm, &vm->backing, &vm->mem, err)) < 0 ||
+            (r = c->restore ? vm_restore_memory(vm, err)
+                            : mem_backing_alloc(&vm->layout, c->hugepages, c->ksm, &vm->backing, &vm->mem, err)) < 0 ||
             (r = mem_register_slots(vm->kvm.vm_fd, &vm->layout, &vm->backing, err)) < 0 ||
             (r = event_loop_new(&vm->loop, err)) < 0)
                 return r;
@@ -304,11 +340,17 @@ static int vm_setup(Vm *vm, KError **err) {
         if ((r = vm_setup_vcpus(vm, err)) < 0)
                 return r;
         /* the MP table is sized by vm->n_vcpus, so load after the vCPUs exist */
-        if ((r = vm_load_kernel(vm, err)) < 0 || (r = vm_devices_init(vm, err)) < 0)
+        bool boots = !c->restore && !c->incoming;
+        if ((boots && (r = vm_load_kernel(vm, err)) < 0) || (r = vm_devices_init(vm, err)) < 0 ||
+            (r = vm_snapshot_prepare(vm, err)) < 0 || (c->restore && (r = vm_restore_state(vm, err)) < 0) ||
+            (c->incoming && (r = vm_migration_receive(vm, err)) < 0))
                 return r;
         if ((r = vm_start_halt_probe(vm, err)) < 0)
                 return r;
         if (c->control && (r = control_open(c->control, vm->loop, &vm_control_ops, vm, &vm->control, err)) < 0)
+                return r;
+        /* a VM one can talk to can be migrated: the worker thread starts now, before seccomp */
+        if (c->control && (r = vm_migration_init(vm, err)) < 0)
                 return r;
         return 0;
 }
@@ -373,6 +415,7 @@ void vm_free(Vm *vm) {
                         if (vm->vcpus[i].started)
                                 pthread_join(vm->vcpus[i].thread, NULL);
         }
+        vm_migration_free(vm);
         control_free(vm->control);
         vm_devices_exit(vm);
         for (unsigned i = 0; vm->vcpus && i < vm->n_vcpus; i++)
@@ -386,6 +429,8 @@ void vm_free(Vm *vm) {
         safe_close(vm->kernel_fd);
         safe_close(vm->initrd_fd);
         free(vm->boot);
+        free(vm->msrs);
+        free(vm->restore_state);
         bus_done(&vm->mmio);
         bus_done(&vm->pio);
         pthread_cond_destroy(&vm->cond);

@@ -21,6 +21,7 @@
 #include "hw/serial.h"
 #include "kvm.h"
 #include "memory.h"
+#include "state/state.h"
 #include "vmm-config.h"
 #include "vmm-host.h"
 
@@ -88,6 +89,14 @@ struct Vm {
         struct timespec started;
         unsigned halt_gen;              /* bumped by the halt probe timer */
         int halt_timer_fd;
+        struct MsrList *msrs;           /* MSRs a snapshot saves (KVM_GET_MSR_INDEX_LIST) */
+        bool has_xsave;                 /* KVM_CAP_XSAVE: XSAVE and XCRs instead of the legacy FPU */
+        uint32_t cpuid_crc;             /* digest of the CPUID given to the vCPUs (snapshots, migration) */
+        uint8_t *restore_state;         /* --restore: the state stream, read and checked at setup */
+        size_t restore_len;
+        struct Migration *migration;    /* live migration, source side (migration.h), or NULL */
+        uint64_t *mem_dirty;            /* mem.dirty while a migration runs */
+        bool exit_report;               /* main prints exit_reason even for status 0 (migrated) */
 };
 
 int vm_create(const VmmConfig *cfg, Vm **ret, KError **err);
@@ -104,6 +113,21 @@ int vm_resume(Vm *vm);
 /* A vCPU reports what the last halt probe found; when every vCPU is halted with interrupts off
  * (or was never started), the guest has powered itself off without ACPI: the VM ends with 0. */
 void vm_halt_report(Vm *vm, Vcpu *v);
+
+/* snapshot.c (docs/vm-snapshots.md) */
+/* Learn what a snapshot of this host's vCPUs holds (MSR list, XSAVE); at setup, before seccomp. */
+int vm_snapshot_prepare(Vm *vm, KError **err);
+/* Write DIR/memory and DIR/state of the paused VM (-EBUSY, KERR_STATE, when it is not paused). */
+int vm_snapshot(Vm *vm, const char *dir, KError **err);
+/* --restore, before KVM: read and check DIR/state whole, and that DIR/memory fits --memory. */
+int vm_restore_plan(Vm *vm, KError **err);
+/* --restore: map DIR/memory as guest RAM (instead of allocating it), then, once vCPUs and devices
+ * exist, load DIR/state into them. */
+int vm_restore_memory(Vm *vm, KError **err);
+int vm_restore_state(Vm *vm, KError **err);
+/* The whole state stream of the paused VM (snapshots, migration) and its restore. */
+int vm_state_save(Vm *vm, StateWriter *w, KError **err);
+int vm_restore_stream(Vm *vm, const uint8_t *buf, size_t len, KError **err);
 
 /* vcpu.c */
 int vcpu_create(Vm *vm, unsigned index, Vcpu *ret, KError **err);

@@ -32,7 +32,12 @@ const char vmm_config_usage[] =
         "  --console-log FILE     serial output appended to FILE instead of stdout\n"
         "  --serial-in PATH|-|none  serial input from PATH (a FIFO, opened read-write so writers may\n"
         "                         come and go; or a terminal) instead of stdin (-); none: no input\n"
-        "  --control PATH         unix socket for pause/resume/stop/stats/balloon (JSON lines)\n"
+        "  --control PATH         unix socket for pause/resume/stop/stats/balloon/snapshot (JSON lines)\n"
+        "  --restore DIR          resume the snapshot in DIR (written by the control socket's snapshot)\n"
+        "                         instead of booting; devices, --memory and --cpus as when it was taken\n"
+        "  --incoming ADDR        wait on unix:PATH or tcp:ADDR:PORT for a live migration from another\n"
+        "                         kapsel-vmm (same devices, --memory, --cpus) and resume it\n"
+        "  --migration-token T    the secret the source must present (or $KAPSEL_MIGRATION_TOKEN)\n"
         "  --hugepages            back guest RAM with hugetlb pages\n"
         "  --ksm                  let KSM merge guest pages (MADV_MERGEABLE)\n"
         "  --no-seccomp           do not confine the run loop (debugging)\n"
@@ -41,7 +46,7 @@ const char vmm_config_usage[] =
 
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_DISK, OPT_NET, OPT_RNG, OPT_BALLOON,
        OPT_VCONSOLE, OPT_VCONSOLE_OUT, OPT_AGENT_FD, OPT_CONSOLE_LOG, OPT_SERIAL_IN, OPT_CONTROL, OPT_HUGEPAGES, OPT_KSM,
-       OPT_NO_SECCOMP, OPT_KVM_DEV, OPT_HELP, OPT_VERSION };
+       OPT_NO_SECCOMP, OPT_KVM_DEV, OPT_HELP, OPT_VERSION, OPT_RESTORE, OPT_INCOMING, OPT_MIG_TOKEN };
 
 static const struct option options[] = {
         { "kernel", required_argument, NULL, OPT_KERNEL },
@@ -63,6 +68,9 @@ static const struct option options[] = {
         { "ksm", no_argument, NULL, OPT_KSM },
         { "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
         { "kvm-device", required_argument, NULL, OPT_KVM_DEV },
+        { "restore", required_argument, NULL, OPT_RESTORE },
+        { "incoming", required_argument, NULL, OPT_INCOMING },
+        { "migration-token", required_argument, NULL, OPT_MIG_TOKEN },
         { "help", no_argument, NULL, OPT_HELP },
         { "version", no_argument, NULL, OPT_VERSION },
         {}
@@ -175,6 +183,9 @@ static int parse_one(VmmConfig *c, int opt, const char *arg, KError **err) {
         case OPT_KSM: c->ksm = true; return 0;
         case OPT_NO_SECCOMP: c->seccomp = false; return 0;
         case OPT_KVM_DEV: c->kvm_dev = arg; return 0;
+        case OPT_RESTORE: return parse_path(&c->restore, "--restore", arg, err);
+        case OPT_INCOMING: return parse_path(&c->incoming, "--incoming", arg, err);
+        case OPT_MIG_TOKEN: return parse_path(&c->migration_token, "--migration-token", arg, err);
         case OPT_HELP: c->help = true; return 0;
         case OPT_VERSION: c->version = true; return 0;
         default:
@@ -201,7 +212,9 @@ int vmm_config_parse(int argc, char **argv, VmmConfig *ret, KError **err) {
                 return kerr_msg(err, KERR_USAGE, -EINVAL, "unexpected argument '%s'", argv[optind]);
         if (c->help || c->version)
                 return 0;
-        if (!c->kernel)
+        if (c->restore && c->incoming)
+                return kerr_msg(err, KERR_USAGE, -EINVAL, "--restore and --incoming: one source of state at a time");
+        if (!c->kernel && !c->restore && !c->incoming)
                 return kerr_msg(err, KERR_USAGE, -EINVAL, "--kernel is required (a bzImage such as /boot/vmlinuz-*)");
         if (c->virtio_console_out)
                 c->virtio_console = true;

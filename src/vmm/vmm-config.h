@@ -40,6 +40,9 @@ typedef struct VmmConfig {
         bool seccomp;                   /* default on; --no-seccomp for debugging */
         const char *console_log;        /* serial output file; NULL: stdout */
         const char *control;            /* control socket path; NULL: none */
+        const char *restore;            /* --restore DIR: resume a snapshot instead of booting --kernel */
+        const char *incoming;           /* --incoming ADDR: receive a live migration instead of booting */
+        const char *migration_token;    /* --migration-token (else $KAPSEL_MIGRATION_TOKEN) */
         const char *kvm_dev;
         bool help, version;
         char *owned[VMM_MAX_DISKS + 2]; /* strings split out of arguments, freed by vmm_config_done */

@@ -20,7 +20,17 @@ static int op_json(void *o, json_t *reply) {
 static int op_balloon(void *o, uint32_t pages, json_t *reply) {
         return pages % 2 ? -EINVAL : 0;
 }
-static const ControlOps ops = { op, op, op, op_json, op_balloon };
+static int op_snapshot(void *o, const char *dir, json_t *reply, char **ret_msg) {
+        if (strlen(dir) % 2)
+                return 0;
+        *ret_msg = strdup("snapshot: the VM must be paused first");
+        return -EBUSY;
+}
+static int op_migrate(void *o, const char *to, const char *token, unsigned max_downtime_ms, int fd, json_t *reply,
+                      char **ret_msg) {
+        return max_downtime_ms % 2 ? -EINVAL : 0;
+}
+static const ControlOps ops = { op, op, op, op_json, op_balloon, op_snapshot, op_migrate };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         char *reply = control_handle_line(&ops, NULL, (const char *) data, size);

@@ -21,6 +21,29 @@
 #define ARGC(...) ((int) (sizeof((char *[]) { "kapsel-vmm", __VA_ARGS__ }) / sizeof(char *)))
 #define PARSE(c, err, ...) vmm_config_parse(ARGC(__VA_ARGS__), ARGV(__VA_ARGS__), c, err)
 
+static void test_config_incoming(void **state) {
+        VmmConfig c;
+        char *argv[] = { "kapsel-vmm", "--incoming", "unix:/m.sock", "--migration-token", "s3cret", NULL };
+        assert_int_equal(vmm_config_parse(5, argv, &c, NULL), 0);      /* no --kernel needed */
+        assert_string_equal(c.incoming, "unix:/m.sock");
+        assert_string_equal(c.migration_token, "s3cret");
+        vmm_config_done(&c);
+        char *both[] = { "kapsel-vmm", "--incoming", "unix:/m", "--restore", "/s", NULL };
+        KError *e = NULL;
+        assert_int_equal(vmm_config_parse(5, both, &c, &e), -EINVAL);
+        assert_non_null(strstr(e->msg, "one source of state"));
+        kerr_free(e);
+        vmm_config_done(&c);
+}
+
+static void test_config_restore(void **state) {
+        VmmConfig c;
+        char *argv[] = { "kapsel-vmm", "--restore", "/snap", "--memory", "256M", NULL };
+        assert_int_equal(vmm_config_parse(5, argv, &c, NULL), 0);      /* no --kernel needed */
+        assert_string_equal(c.restore, "/snap");
+        vmm_config_done(&c);
+}
+
 static void test_config_defaults(void **state) {
         VmmConfig c;
         assert_int_equal(PARSE(&c, NULL, "--kernel", "/k"), 0);
@@ -217,7 +240,22 @@ static int f_balloon(void *o, uint32_t pages, json_t *reply) {
         json_object_set_new(reply, "target_pages", json_integer(pages));
         return 0;
 }
-static const ControlOps fake_ops = { f_pause, f_resume, f_stop, f_stats, f_balloon };
+static int f_snapshot(void *o, const char *dir, json_t *reply, char **ret_msg) {
+        if (((FakeVm *) o)->paused == 0) {
+                *ret_msg = strdup("snapshot: the VM must be paused first (cmd pause)");
+                return -EBUSY;
+        }
+        json_object_set_new(reply, "dir", json_string(dir));
+        return 0;
+}
+static int f_migrate(void *o, const char *to, const char *token, unsigned max_downtime_ms, int fd, json_t *reply,
+                     char **ret_msg) {
+        close(fd);
+        json_object_set_new(reply, "migrating", json_string(to));
+        json_object_set_new(reply, "max_downtime_ms", json_integer(max_downtime_ms));
+        return 0;
+}
+static const ControlOps fake_ops = { f_pause, f_resume, f_stop, f_stats, f_balloon, f_snapshot, f_migrate };
 
 static char *req(FakeVm *vm, const char *line) {
         return control_handle_line(&fake_ops, vm, line, strlen(line));
@@ -245,6 +283,44 @@ static void test_control_commands(void **state) {
         assert_int_equal(vm.resumed, 1);
 }
 
+/* snapshot needs a dir, and the op's own reason reaches the client */
+static void test_control_snapshot(void **state) {
+        FakeVm vm = { 0 };
+        expect_reply(&vm, "{\"cmd\":\"snapshot\"}", "needs \\\"dir\\\"");
+        expect_reply(&vm, "{\"cmd\":\"snapshot\",\"dir\":\"/s\"}", "must be paused first");
+        vm.paused = 1;
+        expect_reply(&vm, "{\"cmd\":\"snapshot\",\"dir\":\"/s\"}", "\"dir\":\"/s\"");
+        /* a VMM without the op answers as for any unknown command */
+        static const ControlOps no_snap = { f_pause, f_resume, f_stop, f_stats, f_balloon, NULL };
+        const char *line = "{\"cmd\":\"snapshot\",\"dir\":\"/s\"}";
+        char *r = control_handle_line(&no_snap, &vm, line, strlen(line));
+        assert_non_null(strstr(r, "unknown cmd"));
+        free(r);
+}
+
+/* migrate with the fd of the connection passed along */
+static void expect_migrate(FakeVm *vm, const char *line, const char *want) {
+        int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        char *r = control_handle_line_fd(&fake_ops, vm, line, strlen(line), &fd);
+        assert_non_null(r);
+        if (!strstr(r, want))
+                fail_msg("reply to %s: '%s' lacks '%s'", line, r, want);
+        assert_int_equal(fd, -1);       /* the op took it */
+        free(r);
+}
+
+static void test_control_migrate(void **state) {
+        FakeVm vm = { 0 };
+        expect_migrate(&vm, "{\"cmd\":\"migrate\",\"to\":\"unix:/m\",\"token\":\"t\"}", "\"max_downtime_ms\":0");
+        expect_migrate(&vm, "{\"cmd\":\"migrate\",\"to\":\"unix:/m\",\"token\":\"t\",\"max_downtime_ms\":50}",
+                       "\"max_downtime_ms\":50");
+        /* without a connection: refused, saying how to pass one */
+        expect_reply(&vm, "{\"cmd\":\"migrate\",\"to\":\"unix:/m\",\"token\":\"t\"}", "SCM_RIGHTS");
+        expect_reply(&vm, "{\"cmd\":\"migrate\",\"to\":\"unix:/m\"}", "needs \\\"to\\\" and \\\"token\\\"");
+        expect_reply(&vm, "{\"cmd\":\"migrate\",\"to\":\"unix:/m\",\"token\":\"t\",\"max_downtime_ms\":0}", "needs");
+        expect_reply(&vm, "{\"cmd\":\"migrate\",\"to\":7,\"token\":\"t\"}", "needs");
+}
+
 static void test_control_bad_requests(void **state) {
         FakeVm vm = { 0 };
         expect_reply(&vm, "not json", "\"ok\":false");
@@ -262,6 +338,8 @@ static void test_control_bad_requests(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_config_defaults),
+                cmocka_unit_test(test_config_restore),
+                cmocka_unit_test(test_config_incoming),
                 cmocka_unit_test(test_config_full),
                 cmocka_unit_test(test_config_memory_bare_number_is_mib),
                 cmocka_unit_test(test_config_consoles),
@@ -270,6 +348,8 @@ int main(void) {
                 cmocka_unit_test(test_config_agent_fd_check),
                 cmocka_unit_test(test_control_commands),
                 cmocka_unit_test(test_control_bad_requests),
+                cmocka_unit_test(test_control_snapshot),
+                cmocka_unit_test(test_control_migrate),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

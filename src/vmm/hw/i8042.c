@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <errno.h>
+
 #include "i8042.h"
 
 /* Status bits and commands, IBM PC/AT technical reference (8042 section); Linux i8042.h uses the same. */
@@ -150,4 +152,44 @@ int i8042_init(I8042 *k, Bus *pio, VmmHost *host, KError **err) {
 
 void i8042_done(I8042 *k) {
         pthread_mutex_destroy(&k->lock);
+}
+
+/* ---- snapshots ---- */
+
+static const StateField i8042_fields[] = {
+        STATE_FIELD(I8042State, ctr), STATE_FIELD(I8042State, status), STATE_FIELD(I8042State, outbuf),
+        STATE_FIELD(I8042State, pending_cmd), STATE_FIELD(I8042State, reset_requested),
+};
+const StateLayout i8042_state_layout = { "i8042", STATE_SEC_I8042, 1, i8042_fields, ELEMENTSOF(i8042_fields) };
+
+void i8042_save(I8042 *k, I8042State *out) {
+        pthread_mutex_lock(&k->lock);
+        *out = (I8042State) { .ctr = k->ctr, .status = k->status, .outbuf = k->outbuf,
+                              .pending_cmd = k->pending_cmd, .reset_requested = k->reset_requested };
+        pthread_mutex_unlock(&k->lock);
+}
+
+static bool i8042_pending_valid(uint8_t cmd) {
+        static const uint8_t ok[] = { 0, CMD_WRITE_CTR, CMD_WRITE_OUTPUT, CMD_WRITE_KBD_OUT, CMD_WRITE_AUX_OUT,
+                                      CMD_WRITE_AUX };
+        for (size_t i = 0; i < ELEMENTSOF(ok); i++)
+                if (ok[i] == cmd)
+                        return true;
+        return false;
+}
+
+int i8042_load(I8042 *k, const I8042State *in, KError **err) {
+        if (!i8042_pending_valid(in->pending_cmd) || in->reset_requested > 1)
+                return kerr_msg(err, KERR_CONFIG, -EINVAL, "i8042 state: invalid pending command 0x%02x",
+                                in->pending_cmd);
+        /* a VM that asked for a reset was ending; a snapshot of it cannot resume */
+        if (in->reset_requested)
+                return kerr_msg(err, KERR_CONFIG, -EINVAL, "i8042 state: the guest had requested a reset");
+        pthread_mutex_lock(&k->lock);
+        k->ctr = in->ctr;
+        k->status = in->status;
+        k->outbuf = in->outbuf;
+        k->pending_cmd = in->pending_cmd;
+        pthread_mutex_unlock(&k->lock);
+        return 0;
 }

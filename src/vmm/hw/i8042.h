@@ -10,6 +10,7 @@
 
 #include "bus.h"
 #include "error.h"
+#include "state/state.h"
 #include "vmm-host.h"
 
 #define I8042_DATA_PORT         0x60
@@ -30,3 +31,11 @@ void i8042_done(I8042 *k);
 /* Bus handlers (exposed for tests). */
 void i8042_data_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 void i8042_cmd_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
+
+/* Saved state (section STATE_SEC_I8042). */
+typedef struct I8042State {
+        uint8_t ctr, status, outbuf, pending_cmd, reset_requested;
+} I8042State;
+extern const StateLayout i8042_state_layout;
+void i8042_save(I8042 *k, I8042State *out);
+int i8042_load(I8042 *k, const I8042State *in, KError **err);

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <errno.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "rtc.h"
 
@@ -143,4 +145,26 @@ int rtc_init(Rtc *r, Bus *pio, time_t (*now)(void), KError **err) {
 
 void rtc_done(Rtc *r) {
         pthread_mutex_destroy(&r->lock);
+}
+
+/* ---- snapshots ---- */
+
+static const StateField rtc_fields[] = { STATE_FIELD(RtcState, index), STATE_ARRAY(RtcState, cmos) };
+const StateLayout rtc_state_layout = { "rtc", STATE_SEC_RTC, 1, rtc_fields, ELEMENTSOF(rtc_fields) };
+
+void rtc_save(Rtc *r, RtcState *out) {
+        pthread_mutex_lock(&r->lock);
+        out->index = r->index;
+        memcpy(out->cmos, r->cmos, sizeof(out->cmos));
+        pthread_mutex_unlock(&r->lock);
+}
+
+int rtc_load(Rtc *r, const RtcState *in, KError **err) {
+        if (in->index > 0x7f)
+                return kerr_msg(err, KERR_CONFIG, -EINVAL, "rtc state: index 0x%02x outside CMOS RAM", in->index);
+        pthread_mutex_lock(&r->lock);
+        r->index = in->index;
+        memcpy(r->cmos, in->cmos, sizeof(r->cmos));
+        pthread_mutex_unlock(&r->lock);
+        return 0;
 }

@@ -11,6 +11,7 @@
 
 #include "bus.h"
 #include "error.h"
+#include "state/state.h"
 
 #define RTC_PORT        0x70
 
@@ -25,3 +26,13 @@ typedef struct Rtc {
 int rtc_init(Rtc *r, Bus *pio, time_t (*now)(void), KError **err);
 void rtc_done(Rtc *r);
 void rtc_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
+
+/* Saved state (section STATE_SEC_RTC): the index latch and CMOS RAM; the time registers are read
+ * from the host clock, so a restored guest sees the time of the restore. */
+typedef struct RtcState {
+        uint8_t index;
+        uint8_t cmos[128];
+} RtcState;
+extern const StateLayout rtc_state_layout;
+void rtc_save(Rtc *r, RtcState *out);
+int rtc_load(Rtc *r, const RtcState *in, KError **err);

@@ -226,3 +226,53 @@ void serial_done(Serial *s) {
         pthread_mutex_unlock(&s->lock);
         pthread_mutex_destroy(&s->lock);
 }
+
+/* ---- snapshots ---- */
+
+static const StateField serial_fields[] = {
+        STATE_FIELD(SerialState, ier), STATE_FIELD(SerialState, lcr), STATE_FIELD(SerialState, mcr),
+        STATE_FIELD(SerialState, lsr), STATE_FIELD(SerialState, msr), STATE_FIELD(SerialState, scr),
+        STATE_FIELD(SerialState, dll), STATE_FIELD(SerialState, dlm), STATE_FIELD(SerialState, fcr),
+        STATE_ARRAY(SerialState, rx), STATE_FIELD(SerialState, rx_head), STATE_FIELD(SerialState, rx_count),
+        STATE_FIELD(SerialState, irq_raised), STATE_FIELD(SerialState, thre_pending),
+};
+const StateLayout serial_state_layout = { "serial", STATE_SEC_SERIAL, 1, serial_fields, ELEMENTSOF(serial_fields) };
+
+void serial_save(Serial *s, SerialState *out) {
+        pthread_mutex_lock(&s->lock);
+        *out = (SerialState) { .ier = s->ier, .lcr = s->lcr, .mcr = s->mcr, .lsr = s->lsr, .msr = s->msr,
+                               .scr = s->scr, .dll = s->dll, .dlm = s->dlm, .fcr = s->fcr,
+                               .rx_head = s->rx_head, .rx_count = s->rx_count,
+                               .irq_raised = s->irq_raised, .thre_pending = s->thre_pending };
+        memcpy(out->rx, s->rx, sizeof(out->rx));
+        pthread_mutex_unlock(&s->lock);
+}
+
+int serial_load(Serial *s, const SerialState *in, KError **err) {
+        if (in->rx_head >= SERIAL_RX_FIFO || in->rx_count > SERIAL_RX_FIFO)
+                return kerr_msg(err, KERR_CONFIG, -EINVAL, "serial state: receive FIFO head %u count %u outside %u bytes",
+                                in->rx_head, in->rx_count, SERIAL_RX_FIFO);
+        if ((in->ier & ~0x0f) || (in->mcr & ~0x1f) || (in->fcr & ~(FCR_FIFO_ENABLE | 0xc0)) || in->irq_raised > 1 ||
+            in->thre_pending > 1)
+                return kerr_msg(err, KERR_CONFIG, -EINVAL, "serial state: reserved register bits set");
+        pthread_mutex_lock(&s->lock);
+        s->ier = in->ier;
+        s->lcr = in->lcr;
+        s->mcr = in->mcr;
+        s->lsr = in->lsr;
+        s->msr = in->msr;
+        s->scr = in->scr;
+        s->dll = in->dll;
+        s->dlm = in->dlm;
+        s->fcr = in->fcr;
+        memcpy(s->rx, in->rx, sizeof(s->rx));
+        s->rx_head = in->rx_head;
+        s->rx_count = in->rx_count;
+        s->thre_pending = in->thre_pending;
+        /* the line level lives in the in-kernel irqchip state; resync ours from the registers */
+        s->irq_raised = in->irq_raised;
+        serial_update_irq(s);
+        serial_watch_input(s, s->rx_count < SERIAL_RX_FIFO);
+        pthread_mutex_unlock(&s->lock);
+        return 0;
+}

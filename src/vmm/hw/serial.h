@@ -10,6 +10,7 @@
 
 #include "bus.h"
 #include "error.h"
+#include "state/state.h"
 #include "vmm-host.h"
 
 #define SERIAL_COM1_BASE        0x3f8
@@ -38,3 +39,16 @@ void serial_done(Serial *s);
 void serial_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 /* Queue bytes as if they arrived on the line; returns how many fit. */
 unsigned serial_receive(Serial *s, const uint8_t *buf, unsigned len);
+
+/* Saved state (section STATE_SEC_SERIAL): registers, the receive FIFO and interrupt latches. The
+ * host fds are not state: a restored UART writes to the new process's console. */
+typedef struct SerialState {
+        uint8_t ier, lcr, mcr, lsr, msr, scr, dll, dlm, fcr;
+        uint8_t rx[SERIAL_RX_FIFO];
+        uint32_t rx_head, rx_count;
+        uint8_t irq_raised, thre_pending;
+} SerialState;
+extern const StateLayout serial_state_layout;
+void serial_save(Serial *s, SerialState *out);
+/* Checks FIFO bounds and register bits; refuses with a message naming the bad field. */
+int serial_load(Serial *s, const SerialState *in, KError **err);

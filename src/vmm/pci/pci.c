@@ -357,3 +357,71 @@ void pci_bus_free(PciBus *bus) {
         pthread_mutex_destroy(&bus->lock);
         free(bus);
 }
+
+/* ---- snapshots ---- */
+
+static const StateField pci_bus_fields[] = { STATE_FIELD(PciBusState, address),
+                                             STATE_FIELD(PciBusState, host_command) };
+const StateLayout pci_bus_state_layout = { "pci-bus", STATE_SEC_PCI_BUS, 1, pci_bus_fields,
+                                           ELEMENTSOF(pci_bus_fields) };
+static const StateField pci_device_fields[] = { STATE_ARRAY(PciDeviceState, config) };
+const StateLayout pci_device_state_layout = { "pci-device", STATE_SEC_PCI_DEV, 1, pci_device_fields,
+                                              ELEMENTSOF(pci_device_fields) };
+
+void pci_bus_save(PciBus *bus, PciBusState *out) {
+        pthread_mutex_lock(&bus->lock);
+        out->address = bus->address;
+        out->host_command = pci_config_get16(&bus->host_bridge, PCI_COMMAND);
+        pthread_mutex_unlock(&bus->lock);
+}
+
+void pci_bus_load(PciBus *bus, const PciBusState *in) {
+        pthread_mutex_lock(&bus->lock);
+        bus->address = in->address;
+        pci_config_put16(&bus->host_bridge, PCI_COMMAND, in->host_command & PCI_COMMAND_WMASK);
+        pthread_mutex_unlock(&bus->lock);
+}
+
+void pci_device_save(PciBus *bus, PciDevice *dev, PciDeviceState *out) {
+        pthread_mutex_lock(&bus->lock);
+        memcpy(out->config, dev->config, sizeof(out->config));
+        pthread_mutex_unlock(&bus->lock);
+}
+
+static uint8_t pci_guest_writable(const PciDevice *dev, unsigned o) {
+        if (range_has_command(o, 1))
+                return (uint8_t) (PCI_COMMAND_WMASK >> (8 * (o - PCI_COMMAND)));
+        if (range_has_bar(o, 1))
+                return 0xff;
+        return dev->wmask[o];
+}
+
+int pci_device_load(PciBus *bus, PciDevice *dev, const PciDeviceState *in, KError **err) {
+        PciSlot *s = NULL;
+        for (unsigned i = 0; i < PCI_MAX_SLOTS && !s; i++)
+                if (bus->slots[i].dev == dev)
+                        s = &bus->slots[i];
+        if (!s)
+                return kerr_msg(err, KERR_GENERIC, -ENODEV, "pci state: %s is not on the bus", dev->name);
+        for (unsigned o = 0; o < PCI_CONFIG_SPACE_SIZE; o++) {
+                uint8_t m = pci_guest_writable(dev, o);
+                if ((in->config[o] & ~m) != (dev->config[o] & ~m))
+                        return kerr_msg(err, KERR_CONFIG, -EINVAL,
+                                        "pci state: slot %u (%s) differs at config byte 0x%02x (0x%02x, this VM has "
+                                        "0x%02x): the snapshot is of a different device", dev->slot, dev->name, o,
+                                        in->config[o], dev->config[o]);
+        }
+        pthread_mutex_lock(&bus->lock);
+        memcpy(dev->config, in->config, sizeof(dev->config));
+        for (unsigned i = 0; i < PCI_MAX_BARS; i++) {
+                if (dev->bars[i].size == 0)
+                        le32_write(dev->config + PCI_BASE_ADDRESS_0 + 4 * i, 0);
+                else
+                        bar_write_addr(dev, i, bar_read_addr(dev, i));
+                if (dev->bars[i].is_64bit)
+                        i++;
+        }
+        pci_slot_update_mappings(bus, s);
+        pthread_mutex_unlock(&bus->lock);
+        return 0;
+}

@@ -10,6 +10,7 @@
 
 #include "bus.h"
 #include "error.h"
+#include "state/state.h"
 
 #define PCI_MAX_BARS 6
 #define PCI_CONFIG_SPACE_SIZE 256       /* conventional config space; no extended (PCIe) space */
@@ -56,3 +57,24 @@ void pci_config_set_ids(PciDevice *dev, uint16_t vendor, uint16_t device, uint16
  * -ENOSPC. Only capabilities whose length the list can recover are accepted: vendor-specific (length
  * in byte 2) and MSI-X (12 bytes); others give -EOPNOTSUPP. */
 int pci_config_add_cap(PciDevice *dev, const uint8_t *cap, uint8_t len);
+
+/* ---- snapshots ---- */
+
+/* The 0xCF8 latch (section STATE_SEC_PCI_BUS). */
+typedef struct PciBusState {
+        uint32_t address;
+        uint16_t host_command;  /* the host bridge's command register (its only writable bits) */
+} PciBusState;
+/* One function's config space (section STATE_SEC_PCI_DEV, instance = slot). */
+typedef struct PciDeviceState {
+        uint8_t config[PCI_CONFIG_SPACE_SIZE];
+} PciDeviceState;
+extern const StateLayout pci_bus_state_layout, pci_device_state_layout;
+
+void pci_bus_save(PciBus *bus, PciBusState *out);
+void pci_bus_load(PciBus *bus, const PciBusState *in);
+void pci_device_save(PciBus *bus, PciDevice *dev, PciDeviceState *out);
+/* Only what the guest can write is taken (command, BARs, interrupt line, bits in wmask); every
+ * other byte (IDs, class, capabilities) must equal the device built now, or the snapshot is of a
+ * different machine and is refused. BARs are re-registered where the guest had placed them. */
+int pci_device_load(PciBus *bus, PciDevice *dev, const PciDeviceState *in, KError **err);

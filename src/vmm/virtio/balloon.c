@@ -84,6 +84,24 @@ static json_t *balloon_stats(VirtioDev *dev) {
         return json_pack("{s:I}", "released_pages", (json_int_t) __atomic_load_n(&b->released, __ATOMIC_RELAXED));
 }
 
+/* value[0]: num_pages (the host's target), value[1]: actual (the driver's report). */
+static void balloon_save(VirtioDev *dev, VirtioModelState *out) {
+        VirtioBalloon *b = VIRTIO_DEV_CONTAINER(dev, VirtioBalloon);
+        out->value[0] = le32toh(b->config.num_pages);
+        out->value[1] = le32toh(b->config.actual);
+}
+
+static int balloon_load(VirtioDev *dev, const VirtioModelState *in, KError **err) {
+        VirtioBalloon *b = VIRTIO_DEV_CONTAINER(dev, VirtioBalloon);
+        uint64_t pages = guest_mem_size(dev->env.mem) / BALLOON_PAGE_SIZE;
+        if (in->value[0] > pages || in->value[1] > UINT32_MAX)
+                return kerr_msg(err, KERR_CONFIG, -EINVAL, "virtio-balloon state: target of %llu pages, the guest has "
+                                "%llu", (unsigned long long) in->value[0], (unsigned long long) pages);
+        b->config.num_pages = htole32((uint32_t) in->value[0]);
+        b->config.actual = htole32((uint32_t) in->value[1]);
+        return 0;
+}
+
 static const VirtioDeviceOps balloon_ops = {
         .name = "virtio-balloon",
         .device_id = VIRTIO_ID_BALLOON,
@@ -94,6 +112,8 @@ static const VirtioDeviceOps balloon_ops = {
         .queue_notify = balloon_queue_notify,
         .destroy = balloon_destroy,
         .stats = balloon_stats,
+        .save = balloon_save,
+        .load = balloon_load,
 };
 
 int virtio_balloon_create(const VirtioEnv *env, VirtioDev **ret, KError **err) {

@@ -156,6 +156,21 @@ static void blk_destroy(VirtioDev *dev) {
         free(b);
 }
 
+/* value[0]: the disk's capacity in sectors; a restore onto a disk of another size is refused (the
+ * guest's file system would run past the end). */
+static void blk_save(VirtioDev *dev, VirtioModelState *out) {
+        out->value[0] = VIRTIO_DEV_CONTAINER(dev, VirtioBlk)->capacity;
+}
+
+static int blk_load(VirtioDev *dev, const VirtioModelState *in, KError **err) {
+        VirtioBlk *b = VIRTIO_DEV_CONTAINER(dev, VirtioBlk);
+        if (in->value[0] != b->capacity)
+                return kerr_msg(err, KERR_CONFIG, -EINVAL, "virtio-blk state (slot %u): the disk had %llu sectors, it "
+                                "has %llu now: restore with the disk the snapshot was taken with", dev->pci.slot,
+                                (unsigned long long) in->value[0], (unsigned long long) b->capacity);
+        return 0;
+}
+
 static const VirtioDeviceOps blk_ops = {
         .name = "virtio-blk",
         .device_id = VIRTIO_ID_BLOCK,
@@ -165,6 +180,8 @@ static const VirtioDeviceOps blk_ops = {
         .features = (1ULL << VIRTIO_BLK_F_SEG_MAX) | (1ULL << VIRTIO_BLK_F_BLK_SIZE) | (1ULL << VIRTIO_BLK_F_FLUSH),
         .queue_notify = blk_queue_notify,
         .destroy = blk_destroy,
+        .save = blk_save,
+        .load = blk_load,
 };
 
 int virtio_blk_create(const VirtioEnv *env, const VirtioBlkConfig *cfg, VirtioDev **ret, KError **err) {

@@ -38,6 +38,7 @@ typedef struct VirtioConsole {
         size_t tx_done;         /* bytes of elem already written */
         bool tx_watching;       /* out_fd is in the event loop for EPOLLOUT */
         bool tx_gone;           /* the reader is gone (hard write error): output is dropped until reset */
+        size_t tx_skip;         /* restored: bytes of the next chain the saved VMM had already written */
         struct virtio_console_config config;    /* no feature makes a field valid: all zero */
 } VirtioConsole;
 
@@ -104,7 +105,8 @@ static void console_transmit(VirtioConsole *c) {
                         if (virtio_dev_pop(&c->vdev, CONSOLE_TXQ, &c->elem) <= 0)
                                 break;
                         c->tx_pending = true;
-                        c->tx_done = 0;
+                        c->tx_done = c->tx_skip;
+                        c->tx_skip = 0;
                 }
                 if (console_tx_flush(c) == -EAGAIN) {
                         console_tx_watch(c);
@@ -148,7 +150,24 @@ static void console_reset(VirtioDev *dev) {
         console_tx_unwatch(c);
         c->tx_pending = false;
         c->tx_done = 0;
+        c->tx_skip = 0;
         c->tx_gone = false;
+}
+
+/* A chain half written to out_fd goes back to the ring; the restored device skips its first
+ * tx_done bytes (skip[TXQ]) so the console shows nothing twice. */
+static void console_save(VirtioDev *dev, VirtioModelState *out) {
+        VirtioConsole *c = VIRTIO_DEV_CONTAINER(dev, VirtioConsole);
+        out->inflight[CONSOLE_TXQ] = c->tx_pending ? 1 : 0;
+        out->skip[CONSOLE_TXQ] = c->tx_pending ? c->tx_done : c->tx_skip;
+}
+
+static int console_load(VirtioDev *dev, const VirtioModelState *in, KError **err) {
+        VirtioConsole *c = VIRTIO_DEV_CONTAINER(dev, VirtioConsole);
+        if (in->skip[CONSOLE_RXQ] || in->inflight[CONSOLE_RXQ] || in->skip[CONSOLE_TXQ] > UINT32_MAX)
+                return kerr_msg(err, KERR_CONFIG, -EINVAL, "virtio-console state: invalid in-flight data");
+        c->tx_skip = (size_t) in->skip[CONSOLE_TXQ];
+        return 0;
 }
 
 static void console_destroy(VirtioDev *dev) {
@@ -167,6 +186,8 @@ static const VirtioDeviceOps console_ops = {
         .driver_ok = console_driver_ok,
         .reset = console_reset,
         .destroy = console_destroy,
+        .save = console_save,
+        .load = console_load,
 };
 
 /* One fd for both directions (a socket): the event loop, like epoll, holds one registration per fd

@@ -150,6 +150,14 @@ static void notifiers_sync(VirtioDev *dev) {
         }
 }
 
+static void driver_ok(VirtioDev *dev);
+
+void virtio_dev_restored(VirtioDev *dev) {
+        virtio_msix_config_written(dev);
+        if (virtio_dev_driver_ok(dev))
+                driver_ok(dev);
+}
+
 /* ---- device status (§2.1, §3.1.1) ---- */
 
 static void virtio_dev_reset(VirtioDev *dev) {

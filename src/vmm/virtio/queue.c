@@ -174,6 +174,11 @@ static int avail_pending(VirtQueue *vq) {
         return pending;
 }
 
+/* The used ring (with avail_event) is ours to write: a migration must copy it again. */
+static void mark_used_ring(VirtQueue *vq) {
+        guest_mem_dirty(vq->mem, vq->used, 6 + 8 * (uint64_t) vq->size);
+}
+
 int virtq_pop(VirtQueue *vq, VirtqElem *elem) {
         if (vq->broken)
                 return -EIO;
@@ -186,6 +191,7 @@ int virtq_pop(VirtQueue *vq, VirtqElem *elem) {
                 /* ask for a kick at the next entry, then look again: the driver may have added
                  * one before it could see our avail_event (§2.7.10) */
                 store_le16(avail_event_ptr(vq), vq->last_avail_idx);
+                mark_used_ring(vq);
                 __atomic_thread_fence(__ATOMIC_SEQ_CST);
                 pending = avail_pending(vq);
                 if (pending < 0)
@@ -200,15 +206,19 @@ int virtq_pop(VirtQueue *vq, VirtqElem *elem) {
         if (walk_chain(vq, head, elem) < 0)
                 return virtq_break(vq);
         vq->last_avail_idx++;
-        if (vq->event_idx)
+        if (vq->event_idx) {
                 store_le16(avail_event_ptr(vq), vq->last_avail_idx);
+                mark_used_ring(vq);
+        }
         return 1;
 }
 
 void virtq_unpop(VirtQueue *vq) {
         vq->last_avail_idx--;
-        if (vq->event_idx)
+        if (vq->event_idx) {
                 store_le16(avail_event_ptr(vq), vq->last_avail_idx);
+                mark_used_ring(vq);
+        }
 }
 
 void virtq_push(VirtQueue *vq, const VirtqElem *elem, uint32_t len) {
@@ -221,6 +231,10 @@ void virtq_push(VirtQueue *vq, const VirtqElem *elem, uint32_t len) {
         /* the element must be visible before the index that publishes it (§2.7.8) */
         vq->used_idx++;
         store_le16(vq->used + 2, vq->used_idx);
+        /* the device wrote the chain's writable buffers before giving it back */
+        for (unsigned i = elem->n_out; i < elem->n_out + elem->n_in; i++)
+                guest_mem_dirty(vq->mem, elem->iov[i].iov_base, elem->iov[i].iov_len);
+        mark_used_ring(vq);
 }
 
 bool virtq_should_notify(VirtQueue *vq) {

@@ -16,10 +16,13 @@
 
 #include "pci/pci.h"
 #include "queue.h"
+#include "state/state.h"
 #include "virtio-devices.h"
 
 #define VIRTIO_MAX_QUEUES 4
 #define VIRTIO_MSIX_VECTORS (VIRTIO_MAX_QUEUES + 1)
+
+typedef struct VirtioModelState VirtioModelState;
 
 typedef struct VirtioDeviceOps {
         const char *name;               /* "virtio-blk": errors, bus range names */
@@ -43,7 +46,21 @@ typedef struct VirtioDeviceOps {
         /* the model's counters as a new JSON object, for the control socket's `stats` (read from
          * another thread: counters are updated and read with relaxed atomics); optional */
         struct json_t *(*stats)(VirtioDev *dev);
+        /* snapshots (state.c): the model's own state, and chains it holds popped but not pushed
+         * (they are handed back to the ring in the saved queue state); optional, none = stateless */
+        void (*save)(VirtioDev *dev, VirtioModelState *out);
+        /* validate and apply; the transport and queues are already restored */
+        int (*load)(VirtioDev *dev, const VirtioModelState *in, KError **err);
 } VirtioDeviceOps;
+
+/* A device model's saved state (section STATE_SEC_VIRTIO_MODEL), one plain struct for every model:
+ * each uses the fields it needs (documented at its save hook). */
+struct VirtioModelState {
+        uint16_t device_id;                     /* VIRTIO_ID_*: a section of another model is refused */
+        uint16_t inflight[VIRTIO_MAX_QUEUES];   /* chains taken off queue q and not yet used: replayed */
+        uint64_t skip[VIRTIO_MAX_QUEUES];       /* bytes of the first replayed chain already handled */
+        uint64_t value[4];                      /* model values (blk: capacity; balloon: num_pages, actual) */
+};
 
 typedef struct MsixEntry {
         uint32_t addr_lo, addr_hi, data, ctrl;
@@ -103,3 +120,37 @@ void virtio_dev_config_changed(VirtioDev *dev);
 void virtio_dev_set_needs_reset(VirtioDev *dev);
 
 #define VIRTIO_DEV_CONTAINER(ptr, type) ((type *) ((char *) (ptr) - __builtin_offsetof(type, vdev)))
+
+/* ---- snapshots (state.c) ---- */
+
+/* The transport (section STATE_SEC_VIRTIO, instance = PCI slot). */
+typedef struct VirtioState {
+        uint16_t device_id, num_queues;         /* identity checks */
+        uint64_t device_features, driver_features;
+        uint32_t dfselect, gfselect;
+        uint8_t status, isr, config_generation;
+        uint16_t queue_select, config_msix_vector;
+        uint32_t msix_addr_lo[VIRTIO_MSIX_VECTORS], msix_addr_hi[VIRTIO_MSIX_VECTORS];
+        uint32_t msix_data[VIRTIO_MSIX_VECTORS], msix_ctrl[VIRTIO_MSIX_VECTORS];
+        uint32_t msix_pba;
+} VirtioState;
+
+/* One queue (section STATE_SEC_VIRTIO_QUEUE, instance = slot << 8 | queue). */
+typedef struct VirtioQueueState {
+        uint16_t size, msix_vector;
+        uint8_t enabled, broken, signalled_used_valid;
+        uint64_t desc_gpa, avail_gpa, used_gpa;
+        uint16_t last_avail_idx, used_idx, signalled_used;
+} VirtioQueueState;
+
+extern const StateLayout virtio_state_layout, virtio_queue_state_layout, virtio_model_state_layout;
+
+/* Append the transport, queue and model sections of dev (the VM is paused). */
+void virtio_dev_save(VirtioDev *dev, StateWriter *w);
+/* Restore them into a device built from the same configuration, after its PCI config space:
+ * features must be a subset of what this device offers, the status a state the driver can reach,
+ * every enabled queue's rings inside guest memory with sane indices. Backends restart when the
+ * driver was running. */
+int virtio_dev_load(VirtioDev *dev, StateReader *r, KError **err);
+/* pci-transport.c: after a load, start what DRIVER_OK starts (doorbells, backends). */
+void virtio_dev_restored(VirtioDev *dev);

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Snapshots of micro-VMs (`kapsel vm snapshot|restore|clone`). A snapshot lives in its VM's
+ * directory, containers/<id>/snapshots/<NAME>/:
+ *
+ *   state, memory       kapsel-vmm's (docs/vm-snapshots.md), written while the VM is paused
+ *   disk-<i>.img        copies of the VM's writable disks, taken in the same pause
+ *   snapshot.json       {"Name", "Created", "Memory", "Cpus", "Disks"}
+ *
+ * A restore puts the disk copies back and starts the VM with kapsel-vmm --restore; a clone is a
+ * new VM with the same configuration and its own copies of the disks that resumes the snapshot,
+ * its RAM mapped copy-on-write from the snapshot's memory file (shared by all clones). */
+#pragma once
+
+#include <jansson.h>
+
+#include "engine.h"
+
+/* Pause (if running), snapshot, copy the disks, resume. The VM must be running or paused. */
+int vm_snapshot_create(Engine *e, const CtrRecord *rec, const char *name, KError **err);
+/* [{"Name", "Created", "Memory", "Cpus", "Disks", "SizeBytes"}], oldest first (a new reference). */
+int vm_snapshot_list(const Engine *e, const CtrRecord *rec, json_t **ret, KError **err);
+int vm_snapshot_remove(Engine *e, const CtrRecord *rec, const char *name, KError **err);
+/* Resume a stopped VM from `name`: its writable disks go back to the snapshot's copies, then it
+ * starts with kapsel-vmm --restore. */
+int vm_snapshot_restore(Engine *e, const CtrRecord *rec, const char *name, KError **err);
+/* A new VM `new_name` (or a generated name) from snapshot `name`, running. */
+int vm_snapshot_clone(Engine *e, const CtrRecord *rec, const char *name, const char *new_name,
+                      char ret_id[static 65], KError **err);
+
+/* The one-shot restore directory of a VM row's config ("Restore"), or NULL: the monitor passes it
+ * as --restore. */
+const char *vm_snapshot_restore_dir(const json_t *config);
