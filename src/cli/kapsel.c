@@ -66,6 +66,13 @@ static const KVerb verbs[] = {
         { "cp", k_cp, "CONTAINER:SRC DST | SRC CONTAINER:DST", "copy files between a container and the host",
           "Example:\n  kapsel cp web:/etc/hostname . && kapsel cp ./site web:/srv" },
         { "commit", k_commit, "[-m MSG] [--pause=false] CONTAINER [NAME]", "make an image from a container's changes", NULL },
+        { "build", k_build, "[-t NAME]... [-f FILE|-] [--target STAGE] [--build-arg K=V]... [--label K=V]... [--no-cache] "
+          "[--pull] [--iidfile FILE] [-q] [--network none|host] CONTEXT|-",
+          "build an image from a Dockerfile (docker's classic builder)",
+          "CONTEXT is a directory, or - for a tar on stdin; the Dockerfile is CONTEXT/Dockerfile unless -f.\n"
+          "RUN steps run as containers without a network unless --network host. See docs/build.md.\n\n"
+          "Examples:\n  kapsel build -t app:1 .\n  kapsel build --target builder --build-arg V=2 -f ci/Dockerfile .\n"
+          "  tar -c . | kapsel build -t app -" },
         { "system-check", k_system_check, "[--dry-run]", "find and repair leftovers of interrupted commands", NULL },
         { "port", k_port, "CONTAINER", "list a container's port maps", NULL },
         { "network-create", k_network_create, "[--subnet CIDR] [--gateway IP] [--internal] [-l K=V] [-o OPT] NAME",
@@ -110,6 +117,7 @@ static const struct {
         { "image", "inspect", "image-inspect" }, { "image", "history", "history" }, { "image", "prune", "image-prune" },
         { "image", "load", "load" },        { "image", "save", "save" },     { "image", "import", "import" },
         { "container", "cp", "cp" },        { "container", "commit", "commit" }, { "system", "check", "system-check" },
+        { "image", "build", "build" },  { "builder", "build", "build" },
         { "container", "port", "port" },
         { "network", "create", "network-create" }, { "network", "ls", "network-ls" }, { "network", "list", "network-ls" },
         { "network", "inspect", "network-inspect" }, { "network", "rm", "network-rm" },
