@@ -474,7 +474,7 @@ static int copy_node(Builder *b, CopyPlan *p, int sdfd, const char *sname, const
         if (S_ISREG(st.st_mode) && st.st_nlink > 1)
                 for (size_t i = 0; i < p->n_links; i++)
                         if (p->links[i].dev == st.st_dev && p->links[i].ino == st.st_ino)
-                                return linkat(rootfd, p->links[i].dest + 1, ddfd, dname, 0) < 0 ? -errno : 0;
+                                return linkat(rootfd, p->links[i].dest + strspn(p->links[i].dest, "/"), ddfd, dname, 0) < 0 ? -errno : 0;
         if (S_ISREG(st.st_mode)) {
                 _cleanup_close_ int in = node_open(sdfd, sname, O_RDONLY);
                 _cleanup_close_ int out = openat(ddfd, dname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);

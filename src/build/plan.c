@@ -116,15 +116,15 @@ int plan_resolve_from(const BuildPlan *p, size_t cur, const char *from, ssize_t 
         if (*from && !*end) {
                 if (idx < 0 || (size_t) idx >= cur)
                         return kerr_msg(err, KERR_USAGE, -EINVAL,
-                                        "%s: --from=%s: stage %ld is not built before stage %zu (cycle or unknown stage)",
-                                        p->df->name, from, idx, cur);
+                                        "--from=%s: stage %ld is not built before stage %zu (cycle or unknown stage)",
+                                        from, idx, cur);
                 *ret_stage = idx;
                 return 0;
         }
         *ret_stage = stage_by_name(p, from, cur);
         if (*ret_stage < 0 && stage_by_name(p, from, p->n_stages) >= 0)
-                return kerr_msg(err, KERR_USAGE, -EINVAL, "%s: --from=%s in the stage starting at line %u: stage '%s' is not built before it (cycle)",
-                                p->df->name, from, in->line, from);
+                return kerr_msg(err, KERR_USAGE, -EINVAL, "--from=%s in the stage starting at line %u: stage '%s' is not built before it (cycle)",
+                                from, in->line, from);
         return 0;
 }
 
