@@ -49,22 +49,25 @@ static void env_set(json_t *cc, const char *k, const char *v) {
         free(kv);
 }
 
+/* ENV/LABEL: every value is substituted with what was in scope before the instruction (docker:
+ * "ENV a=1 b=$a" gives b the old a), then all are set. */
 static int do_env(Ctx *c) {
-        for (size_t k = 0; k + 1 < c->in->n_args; k += 2) {
-                _cleanup_free_ char *name = NULL, *val = NULL;
-                int r = expand(c, c->in->args[k], &name);
-                if (r >= 0)
-                        r = expand(c, c->in->args[k + 1], &val);
-                if (r < 0)
-                        return r;
-                if (c->in->kind == DF_ENV)
-                        env_set(c->cc, name, val);
-                else {
-                        json_t *l = json_object_get(c->cc, "Labels");
-                        if (!json_is_object(l))
-                                json_object_set_new(c->cc, "Labels", l = json_object());
-                        json_object_set_new(l, name, json_string(val));
+        _cleanup_strv_free_ char **kv = NULL;
+        for (size_t k = 0; k < c->in->n_args; k++) {
+                _cleanup_free_ char *v = NULL;
+                int r = expand(c, c->in->args[k], &v);
+                if (r < 0 || strv_extend(&kv, v) < 0)
+                        return r < 0 ? r : -ENOMEM;
+        }
+        for (char **p = kv; p && p[0] && p[1]; p += 2) {
+                if (c->in->kind == DF_ENV) {
+                        env_set(c->cc, p[0], p[1]);
+                        continue;
                 }
+                json_t *l = json_object_get(c->cc, "Labels");
+                if (!json_is_object(l))
+                        json_object_set_new(c->cc, "Labels", l = json_object());
+                json_object_set_new(l, p[0], json_string(p[1]));
         }
         return 0;
 }

@@ -421,6 +421,21 @@ static int copy_data(int in, int out) {
 static int copy_node(Builder *b, CopyPlan *p, int sdfd, const char *sname, const char *rel, int rootfd, int ddfd,
                      const char *dname, const char *dpath, unsigned depth);
 
+/* An excluded directory is still copied when an exception ('!') keeps something beneath it. */
+static bool keeps_some(Builder *b, CopyPlan *p, int dfd, const char *name, const char *rel, unsigned depth) {
+        _cleanup_close_ int fd = node_open(dfd, name, O_RDONLY | O_DIRECTORY);
+        _cleanup_strv_free_ char **names = fd >= 0 && depth < 64 ? dir_names(fcntl(fd, F_DUPFD_CLOEXEC, 3)) : NULL;
+        for (char **c = names; c && *c; c++) {
+                _cleanup_free_ char *sub = sub_rel(rel, *c);
+                struct stat st;
+                if (!sub || fstatat(fd, *c, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                        continue;
+                if (!excluded(b, p, sub) || (S_ISDIR(st.st_mode) && keeps_some(b, p, fd, *c, sub, depth + 1)))
+                        return true;
+        }
+        return false;
+}
+
 static int copy_children(Builder *b, CopyPlan *p, int sfd, const char *rel, int rootfd, int dfd, const char *dpath, unsigned depth) {
         _cleanup_strv_free_ char **names = dir_names(fcntl(sfd, F_DUPFD_CLOEXEC, 3));
         if (!names)
@@ -442,7 +457,7 @@ static int copy_node(Builder *b, CopyPlan *p, int sdfd, const char *sname, const
         int r = node_stat(sdfd, sname, &st);
         if (r < 0 || depth > 256)
                 return r < 0 ? r : -ELOOP;
-        if (depth > 0 && excluded(b, p, rel) && !(S_ISDIR(st.st_mode) && b->ignore.has_exceptions))
+        if (depth > 0 && excluded(b, p, rel) && !(S_ISDIR(st.st_mode) && b->ignore.has_exceptions && keeps_some(b, p, sdfd, sname, rel, 0)))
                 return 0;
         bool exists = fstatat(ddfd, dname, &dst, AT_SYMLINK_NOFOLLOW) == 0;
         if (exists && !(S_ISDIR(st.st_mode) && S_ISDIR(dst.st_mode)) &&
