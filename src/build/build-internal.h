@@ -9,7 +9,7 @@
 #include "build.h"
 #include "dockerignore.h"
 #include "image.h"
-#include "plan.h"
+#include "build-plan.h"
 
 typedef struct Builder {
         Engine *e;

@@ -12,6 +12,7 @@
 
 #include "dockerfile.h"
 #include "dockerignore.h"
+#include "build-plan.h"
 #include "string-util.h"
 
 static Dockerfile *parse_ok(const char *text) {
@@ -250,6 +251,60 @@ static void test_dockerignore(void **state) {
         free(c);
 }
 
+static int plan_text(const char *text, char *const *args, const char *target, BuildPlan *ret, KError **err) {
+        Dockerfile *d = NULL;
+        int r = dockerfile_parse(text, strlen(text), "Dockerfile", &d, err);
+        return r < 0 ? r : build_plan(d, args, target, ret, err);
+}
+
+static void test_plan_stages(void **state) {
+        (void) state;
+        BuildPlan p;
+        char *args[] = { "BASE=alpine", "UNDECLARED=1", NULL };
+        assert_int_equal(plan_text("ARG BASE=busybox\nARG TAG\nFROM $BASE AS One\nRUN a\nFROM one AS two\nCOPY --from=0 /a /b\n"
+                                   "FROM scratch\n",
+                                   args, "two", &p, NULL), 0);
+        assert_int_equal(p.n_stages, 3);
+        assert_string_equal(p.stages[0].base, "alpine");
+        assert_string_equal(p.stages[0].name, "one");
+        assert_int_equal(p.stages[1].base_stage, 0);
+        assert_int_equal(p.stages[2].base_stage, -1);
+        assert_int_equal(p.target, 1);
+        assert_int_equal(p.n_steps, 4);
+        assert_true(json_is_null(json_object_get(p.global_args, "TAG")));
+        ssize_t dep;
+        assert_int_equal(plan_resolve_from(&p, 2, "two", &dep, NULL), 0);
+        assert_int_equal(dep, 1);
+        assert_int_equal(plan_resolve_from(&p, 2, "busybox:1", &dep, NULL), 0);
+        assert_int_equal(dep, -1);
+        build_plan_done(&p);
+        assert_true(plan_is_proxy_arg("https_proxy"));
+        assert_false(plan_is_proxy_arg("PATH"));
+}
+
+static void plan_fails(const char *text, const char *target, const char *expect) {
+        BuildPlan p;
+        KError *e = NULL;
+        assert_true(plan_text(text, NULL, target, &p, &e) < 0);
+        assert_non_null(e);
+        if (!strstr(e->msg, expect))
+                fail_msg("'%s' does not say '%s'", e->msg, expect);
+        kerr_free(e);
+}
+
+static void test_plan_refusals(void **state) {
+        (void) state;
+        plan_fails("FROM a AS x\nCOPY --from=y /a /b\nFROM b AS y\n", NULL, "cycle");
+        plan_fails("FROM a AS x\nCOPY --from=x /a /b\n", NULL, "cycle");
+        plan_fails("FROM a AS x\nCOPY --from=1 /a /b\nFROM b\n", NULL, "stage 1");
+        plan_fails("FROM y AS x\nFROM a AS y\n", NULL, "cycle");
+        plan_fails("FROM a AS x\nFROM b AS X\n", NULL, "used twice");
+        plan_fails("RUN x\nFROM a\n", NULL, "only ARG");
+        plan_fails("ARG X\n", NULL, "no FROM");
+        plan_fails("FROM a AS x\n", "z", "--target z");
+        plan_fails("ARG B\nFROM $B\n", NULL, "names no image");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_instructions),
@@ -258,6 +313,8 @@ int main(void) {
                 cmocka_unit_test(test_expand),
                 cmocka_unit_test(test_glob),
                 cmocka_unit_test(test_dockerignore),
+                cmocka_unit_test(test_plan_stages),
+                cmocka_unit_test(test_plan_refusals),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "plan.h"
+#include "build-plan.h"
 #include "string-util.h"
 
 static const char *const proxy_args[] = {
