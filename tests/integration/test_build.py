@@ -364,13 +364,31 @@ def test_interrupted_build_leaves_nothing(tmp_path, sig):
     p = subprocess.Popen([KAPSEL, "--root", k.root, "build", ctx], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     line = b""
     deadline = time.time() + 30
-    while b"started" not in line and time.time() < deadline:
+    while line != b"started\n" and time.time() < deadline:     # the RUN's output, not its Step line
         line = p.stdout.readline()
-    assert b"started" in line
+    assert line == b"started\n"
     p.send_signal(sig)
     p.communicate(timeout=30)
     assert p.returncode != 0
     if sig == signal.SIGKILL:
-        # a killed builder's container and mount are found by the next build (or system check)
-        k("build", "-q", write_ctx(tmp_path / "ctx2", {"Dockerfile": "FROM busybox\n"}))
+        # a killed builder's container, mount and work directory: `system check` removes them
+        out = k("system", "check").stdout
+        assert "interrupted builds removed" in out
+    assert_nothing_left(k)
+
+
+def test_system_check_leaves_a_running_build_alone(tmp_path):
+    k = K(str(tmp_path / "root"))
+    ctx = write_ctx(tmp_path / "ctx", {"Dockerfile": "FROM busybox\nRUN echo started; sleep 2; echo done > /done\n"})
+    k("images")
+    p = subprocess.Popen([KAPSEL, "--root", k.root, "build", "-t", "live", ctx], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    line = b""
+    while line != b"started\n":
+        line = p.stdout.readline()
+        assert line or p.poll() is None
+    k("system", "check")
+    p.communicate(timeout=60)
+    assert p.returncode == 0
+    assert k("run", "--rm", "live", "cat", "/done").stdout == "done\n"
     assert_nothing_left(k)
