@@ -392,3 +392,35 @@ def test_system_check_leaves_a_running_build_alone(tmp_path):
     assert p.returncode == 0
     assert k("run", "--rm", "live", "cat", "/done").stdout == "done\n"
     assert_nothing_left(k)
+
+
+def test_add_url_downloads_over_loopback(tmp_path):
+    """ADD of an http URL: fetched by the builder (libcurl), 0600, named by the URL's last element."""
+    import http.server
+    import threading
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "payload.txt").write_text("over http\n")
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, directory=str(site), **kw)
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        url = "http://127.0.0.1:%d/payload.txt" % srv.server_address[1]
+        k = K(str(tmp_path / "root"))
+        ctx = write_ctx(tmp_path / "ctx", {"Dockerfile": "FROM busybox\nADD %s /dl/\nADD %s /named\n" % (url, url)})
+        k("build", "-t", "u", ctx)
+        out = k("run", "--rm", "u", "sh", "-c", "cat /dl/payload.txt /named; stat -c %a /dl/payload.txt").stdout
+        assert out == "over http\nover http\n600\n"
+        bad = write_ctx(tmp_path / "bad", {"Dockerfile": "FROM busybox\nADD %s/missing /x\n" % url.rsplit("/", 1)[0]})
+        p = k("build", bad, check=False)
+        assert p.returncode != 0 and "download failed" in p.stderr
+        assert_nothing_left(k)
+    finally:
+        srv.shutdown()
