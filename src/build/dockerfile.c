@@ -146,7 +146,11 @@ static int split_words_raw(const char *s, char esc, char ***ret) {
         _cleanup_strv_free_ char **v = calloc(1, sizeof(char *));
         if (!v)
                 return -ENOMEM;
-        while (*(s = skip_ws(s))) {
+        for (;;) {
+                while (isspace((unsigned char) *s))     /* the same test that ends a word below */
+                        s++;
+                if (!*s)
+                        break;
                 const char *start = s;
                 char quote = 0;
                 for (; *s; s++) {
@@ -363,7 +367,7 @@ int dockerfile_parse_line(const char *line, char escape, const char *name, unsig
                                 s);
         Ctx c = { .file = name, .line = lineno, .instr = kinds[i.kind].name, .esc = escape, .err = err };
         int r = 0;
-        if (!(i.text = strip_dup(s)) || !(i.flags = calloc(1, sizeof(char *))) || !(i.args = calloc(1, sizeof(char *))))
+        if (!(i.text = strip_dup(s)) || !(i.flags = calloc(1, sizeof(char *))))
                 r = -ENOMEM;
         const char *rest = skip_ws(s + n);
         /* flags: leading --name[=value] words (not for ONBUILD: they belong to its trigger) */
@@ -378,6 +382,8 @@ int dockerfile_parse_line(const char *line, char escape, const char *name, unsig
                 r = df_check_flags(&i, name, err);
         if (r >= 0)
                 r = parse_args(&c, rest, &i);
+        if (r >= 0 && !i.args && !(i.args = calloc(1, sizeof(char *))))
+                r = -ENOMEM;
         if (r < 0) {
                 df_instr_done(&i);
                 return r == -ENOMEM ? kerr(err, r, "%s:%u", name, lineno) : r;

@@ -101,6 +101,10 @@ static void test_continuations_and_escape(void **state) {
         assert_int_equal(d->v[2].line, 8);
         assert_string_equal(d->v[2].args[0], "c:\\dir\\x");
         dockerfile_free(d);
+        /* a form feed separates ENV words (it once made the splitter loop forever: fuzz-dockerfile) */
+        d = parse_ok("FROM scratch\nENV a=1\fb=2\n");
+        assert_int_equal(d->v[1].n_args, 4);
+        dockerfile_free(d);
         /* a directive after an instruction is a comment */
         d = parse_ok("FROM scratch\n# escape=`\nRUN a \\\n b\n");
         assert_int_equal(d->escape, '\\');
