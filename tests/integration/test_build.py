@@ -424,3 +424,12 @@ def test_add_url_downloads_over_loopback(tmp_path):
         assert_nothing_left(k)
     finally:
         srv.shutdown()
+
+
+def test_user_of_built_image_applies_at_run(kroot):
+    """USER by name from the image's passwd: RUN steps ran as it, and `kapsel run` does too (-u wins)."""
+    kroot("build", "-q", "-t", "corpus-user-by-name", os.path.join(CORPUS, "user-by-name"))
+    assert kroot("run", "--rm", "corpus-user-by-name", "id", "-u").stdout == "1234\n"
+    assert kroot("run", "--rm", "corpus-user-by-name", "id", "-g").stdout == "4321\n"
+    assert kroot("run", "--rm", "-u", "0", "corpus-user-by-name", "id", "-u").stdout == "0\n"
+    assert kroot("run", "--rm", "corpus-user-by-name", "cat", "/home/app/uid").stdout == "1234\n"
