@@ -367,6 +367,37 @@ static void warn_unused_args(Builder *b) {
                 build_emit(b, BUILD_EVENT_WARNING, "[Warning] One or more build-args [%s] were not consumed", list);
 }
 
+static const char *lookup_global(void *ud, const char *name) {
+        return json_string_value(json_object_get(ud, name));
+}
+
+/* Every image the build names (FROM, COPY --from) must be in the store before a step runs: a typo
+ * fails at once, not after minutes of RUN steps. */
+static int preflight(Builder *b, KError **err) {
+        for (size_t s = 0; s <= b->plan.target; s++) {
+                const PlanStage *ps = &b->plan.stages[s];
+                Image *img = NULL;
+                int r = 0;
+                if (ps->base_stage < 0 && !streq(ps->base, "scratch") && (r = engine_image_lookup(b->e, ps->base, &img, err)) < 0)
+                        return kerr_prefix(err, r, "%s:%u: FROM %s", b->plan.df->name, b->plan.df->v[ps->first].line, ps->base);
+                image_free(img);
+                for (size_t i = ps->first + 1; i < ps->end; i++) {
+                        const DfInstr *in = &b->plan.df->v[i];
+                        const char *from = in->kind == DF_COPY ? df_flag(in, "from", NULL) : NULL;
+                        _cleanup_free_ char *v = NULL;
+                        ssize_t stage;
+                        if (!from || dockerfile_expand(from, b->plan.df->escape, lookup_global, b->plan.global_args, &v, NULL) < 0 ||
+                            plan_resolve_from(&b->plan, s, v, &stage, NULL) < 0 || stage >= 0 || strchr(v, '$'))
+                                continue;       /* stage args may still change it: checked at the step */
+                        img = NULL;
+                        if ((r = engine_image_lookup(b->e, v, &img, err)) < 0)
+                                return kerr_prefix(err, r, "%s:%u: COPY --from=%s", b->plan.df->name, in->line, v);
+                        image_free(img);
+                }
+        }
+        return 0;
+}
+
 int build_run(Engine *e, const BuildOptions *o, BuildProgress cb, void *userdata, char **ret_id, KError **err) {
         Builder b = { .e = e, .o = o, .cb = cb, .userdata = userdata, .used_args = json_object() };
         Dockerfile *df = NULL;
@@ -381,6 +412,8 @@ int build_run(Engine *e, const BuildOptions *o, BuildProgress cb, void *userdata
                 r = build_plan(df, o->build_args, o->target, &b.plan, err);
         if (r >= 0 && !(b.stage_ids = calloc(b.plan.n_stages, sizeof(char *))))
                 r = kerr(err, -ENOMEM, "build");
+        if (r >= 0)
+                r = preflight(&b, err);
         if (r >= 0)
                 r = build_signals_install();
         for (size_t s = 0; r >= 0 && s <= b.plan.target; s++)

@@ -289,6 +289,8 @@ def test_failing_run_shows_command_output_and_status(tmp_path):
     ("RUN true\nFROM busybox\n", "only ARG may come before the first FROM"),
     ("FROM busybox\nENV\n", "Dockerfile:2: ENV"),
     ("FROM busybox\nCOPY missing.txt /x\n", "missing.txt: file not found"),
+    ("FROM busybox\nRUN true\nFROM nosuchimage:1\n", "nosuchimage"),
+    ("FROM busybox\nRUN true\nCOPY --from=nosuchimage /a /b\n", "nosuchimage"),
 ])
 def test_bad_dockerfiles_refused(tmp_path, df, expect):
     k = K(str(tmp_path / "root"))
@@ -296,7 +298,7 @@ def test_bad_dockerfiles_refused(tmp_path, df, expect):
     p = k("build", ctx, check=False)
     assert p.returncode != 0
     assert expect in p.stderr
-    if "cycle" in expect or "unknown" in expect:
+    if "cycle" in expect or "unknown" in expect or "nosuch" in expect:
         assert "Step" not in p.stdout       # refused before anything ran
     assert_nothing_left(k)
 
