@@ -269,9 +269,19 @@ static int stage_from(Builder *b, Stage *st, const PlanStage *ps, KError **err) 
                 return kerr_prefix(err, r, "%s:%u: FROM %s", b->plan.df->name, b->plan.df->v[ps->first].line, ps->base);
         if (st->img)
                 build_emit(b, BUILD_EVENT_INFO, " ---> %s", short_id(st->img->id));
+        /* docker (and buildah) give every stage a PATH when its base has none */
+        json_t *env = json_object_get(build_cc(st), "Env"), *e;
+        bool has_path = false;
+        size_t i;
+        json_array_foreach(env, i, e)
+                has_path |= startswith(json_string_value(e) ?: "", "PATH=") != NULL;
+        if (!json_is_array(env))
+                json_object_set_new(build_cc(st), "Env", env = json_array());
+        if (!has_path)
+                json_array_append_new(env, json_string("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"));
         json_t *triggers = json_deep_copy(json_object_get(build_cc(st), "OnBuild"));
         json_object_del(build_cc(st), "OnBuild");
-        size_t n = json_array_size(triggers), i;
+        size_t n = json_array_size(triggers);
         json_t *t;
         if (n > 0)
                 build_emit(b, BUILD_EVENT_INFO, "# Executing %zu build trigger%s", n, n == 1 ? "" : "s");
