@@ -16,6 +16,7 @@
 #include "cgroup.h"
 #include "container.h"
 #include "ctr-ops.h"
+#include "build.h"
 #include "kapsel-cli.h"
 #include "overlay.h"
 #include "path-util.h"
@@ -106,6 +107,8 @@ static void check_orphan_dirs(Check *c, const char *sub, char **known) {
         while (d && (de = readdir(d))) {
                 if (de->d_name[0] == '.' || strv_contains(known, de->d_name))
                         continue;
+                if (startswith(de->d_name, "kbuild-"))
+                        continue;       /* a RUN step of `kapsel build`: build_gc() knows whether its builder lives */
                 report(c, streq(sub, "runtime") ? "orphan runtime state" : "orphan container directory", de->d_name);
                 if (c->dry_run)
                         continue;
@@ -197,6 +200,11 @@ K_VERB(system_check) {
         check_cgroups(&c, known);
         check_volumes(&c);
         check_network(&c);
+        int builds = c.dry_run ? 0 : build_gc(e, NULL);
+        if (builds > 0) {
+                printf("fixed: %d work director%s of interrupted builds removed\n", builds, builds == 1 ? "y" : "ies");
+                c.found += (unsigned) builds;
+        }
         ImageStore *s;
         uint64_t freed = 0;
         if (!c.dry_run && engine_images(e, &s, NULL) >= 0 && image_gc(s, &freed, NULL) >= 0 && freed)

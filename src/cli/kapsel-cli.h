@@ -141,6 +141,7 @@ K_VERB(pull);
 K_VERB(push);
 K_VERB(cp);
 K_VERB(commit);
+K_VERB(build);
 K_VERB(system_check);
 K_VERB(network_create);
 K_VERB(network_ls);

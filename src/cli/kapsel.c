@@ -96,6 +96,13 @@ static const KVerb verbs[] = {
         { "cp", k_cp, "CONTAINER:SRC DST | SRC CONTAINER:DST", "copy files between a container and the host",
           "Example:\n  kapsel cp web:/etc/hostname . && kapsel cp ./site web:/srv" },
         { "commit", k_commit, "[-m MSG] [--pause=false] CONTAINER [NAME]", "make an image from a container's changes", NULL },
+        { "build", k_build, "[-t NAME]... [-f FILE|-] [--target STAGE] [--build-arg K=V]... [--label K=V]... [--no-cache] "
+          "[--pull] [--iidfile FILE] [-q] [--network none|host] CONTEXT|-",
+          "build an image from a Dockerfile (docker's classic builder)",
+          "CONTEXT is a directory, or - for a tar on stdin; the Dockerfile is CONTEXT/Dockerfile unless -f.\n"
+          "RUN steps run as containers without a network unless --network host. See docs/build.md.\n\n"
+          "Examples:\n  kapsel build -t app:1 .\n  kapsel build --target builder --build-arg V=2 -f ci/Dockerfile .\n"
+          "  tar -c . | kapsel build -t app -" },
         { "system-check", k_system_check, "[--dry-run]", "find and repair leftovers of interrupted commands", NULL },
         { "system-df", k_system_df, "[-v] [--format TEMPLATE]", "show disk usage of images, containers and volumes", NULL },
         { "info", k_info, "[--format TEMPLATE]", "show system-wide information", NULL },
@@ -164,6 +171,7 @@ static const struct {
         { "container", "cp", "cp" },        { "container", "commit", "commit" }, { "system", "check", "system-check" },
         { "container", "port", "port" },    { "container", "update", "update" },
         { "container", "diff", "diff" },    { "container", "export", "export" },
+        { "image", "build", "build" },  { "builder", "build", "build" },
         { "network", "create", "network-create" }, { "network", "ls", "network-ls" }, { "network", "list", "network-ls" },
         { "network", "inspect", "network-inspect" }, { "network", "rm", "network-rm" },
         { "network", "prune", "network-prune" }, { "network", "connect", "network-connect" },

@@ -134,7 +134,9 @@ static int write_bundle(Monitor *m, KError **err) {
         if (rootfd < 0)
                 return kerr(err, -errno, "open rootfs %s", rootfs);
         UserIds u;
-        int r = user_resolve(rootfd, cfg_str(m->rec->config, "Config", "User"), &u, err);
+        /* -u wins; else the image's USER, as docker does */
+        const char *user = cfg_str(m->rec->config, "Config", "User");
+        int r = user_resolve(rootfd, user && *user ? user : m->plan.config.user, &u, err);
         if (r < 0)
                 return r;
         SpecGenInput in = {

@@ -345,3 +345,59 @@ int image_import_rootfs(ImageStore *s, const char *tarball, const char *name, co
         store_unlock(s);
         return r;
 }
+
+/* `kapsel build`'s steps: the whole config is the builder's; rootfs and history follow the parent. */
+static int commit_build_locked(ImageStore *s, const Image *parent, const char *upper_dir, const json_t *config,
+                               const char *created_by, char **ret_id, KError **err) {
+        _cleanup_free_ LayerInfo *layers = NULL;
+        size_t n = 0;
+        int r = parent_layers(s, parent, &layers, &n, err);
+        if (r < 0)
+                return r;
+        if (upper_dir) {
+                _cleanup_close_ int fd = openat(s->tmp_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+                if (fd < 0)
+                        return kerr(err, -errno, "create a staging file in %s/tmp", s->root);
+                if ((r = commit_write_layer(upper_dir, fd, err)) < 0)
+                        return r;
+                if (lseek(fd, 0, SEEK_SET) < 0)
+                        return kerr(err, -errno, "rewind the new layer");
+                if ((r = store_layer_import(s, fd, NULL, NULL, MT_OCI_LAYER_GZIP, false, &layers[n], err)) < 0)
+                        return r;
+        }
+        _cleanup_json_ json_t *c = json_deep_copy(config);
+        json_t *pc = parent ? parent->config_json : NULL;
+        json_t *diff_ids = json_deep_copy(json_object_get(json_object_get(pc, "rootfs"), "diff_ids"));
+        json_t *hist = json_deep_copy(json_object_get(pc, "history"));
+        char now[32];
+        now_rfc3339(now);
+        if (!c || (!diff_ids && !(diff_ids = json_array())) || (!hist && !(hist = json_array()))) {
+                json_decref(diff_ids);
+                json_decref(hist);
+                return kerr(err, -ENOMEM, "image config");
+        }
+        if (upper_dir)
+                json_array_append_new(diff_ids, json_string(layers[n].diff_id));
+        json_object_set_new(c, "rootfs", json_pack("{s:s, s:o}", "type", "layers", "diff_ids", diff_ids));
+        json_t *h = json_pack("{s:s, s:s}", "created", now, "created_by", created_by);
+        if (h && !upper_dir)
+                json_object_set_new(h, "empty_layer", json_true());
+        json_array_append_new(hist, h);
+        json_object_set_new(c, "history", hist);
+        json_object_set_new(c, "created", json_string(now));
+        if (!json_object_get(c, "architecture"))
+                json_object_set_new(c, "architecture", json_string(oci_host_arch(NULL)));
+        if (!json_object_get(c, "os"))
+                json_object_set_new(c, "os", json_string("linux"));
+        return finish_image(s, c, layers, n + (upper_dir ? 1 : 0), NULL, ret_id, err);
+}
+
+int image_commit_build(ImageStore *s, const Image *parent, const char *upper_dir, const json_t *config,
+                       const char *created_by, char **ret_id, KError **err) {
+        int r = store_lock(s, false, err);
+        if (r < 0)
+                return r;
+        r = commit_build_locked(s, parent, upper_dir, config, created_by, ret_id, err);
+        store_unlock(s);
+        return r;
+}

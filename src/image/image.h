@@ -117,3 +117,9 @@ int image_gc(ImageStore *s, uint64_t *ret_freed, KError **err);
  * top of `parent`, with config `cfg` and an optional name. Returns the new image id. */
 int image_commit(ImageStore *s, const Image *parent, const char *upper_dir, const ImageConfig *cfg,
                  const char *name, const char *comment, char **ret_id, KError **err);
+/* `kapsel build`: a new unnamed image on top of `parent` (NULL: scratch) with `config` (a whole image
+ * config; its rootfs and history are the parent's plus this step) and, when `upper_dir` is given,
+ * one new layer from it (overlay whiteouts converted). A step without a layer is recorded as an
+ * empty_layer history entry. Returns the new image id. */
+int image_commit_build(ImageStore *s, const Image *parent, const char *upper_dir, const json_t *config,
+                       const char *created_by, char **ret_id, KError **err);
