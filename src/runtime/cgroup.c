@@ -100,13 +100,19 @@ int cgroup_open(const char *fs_root, CgroupMode mode, const char *path, Cgroup *
         return 0;
 }
 
+void cgroup_hier_clear(CgroupHier *h) {
+        free(h->name);
+        free(h->root);
+        free(h->dev);
+        free(h->dir);
+        *h = (CgroupHier) { 0 };
+}
+
 void cgroup_free(Cgroup *cg) {
         if (!cg)
                 return;
-        for (size_t i = 0; i < cg->n_hier; i++) {
-                free(cg->hier[i].name);
-                free(cg->hier[i].dir);
-        }
+        for (size_t i = 0; i < cg->n_hier; i++)
+                cgroup_hier_clear(&cg->hier[i]);
         free(cg->hier);
         free(cg->dir);
         free(cg->path);
