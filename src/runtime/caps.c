@@ -87,12 +87,13 @@ int caps_apply_sets(const SpecCaps *caps, KError **err) {
         for (int cap = 0; cap <= kernel_last_cap(); cap++) {
                 if (!(caps->ambient & (UINT64_C(1) << cap)))
                         continue;
-                /* An ambient capability must be permitted and inheritable; say which one is not. */
+                /* An ambient capability must also be permitted and inheritable. runc's default
+                 * spec lists ambient capabilities its inheritable set lacks, and runc (like crun)
+                 * runs it, leaving those out: do the same, and say so in the debug log. */
                 if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0) {
                         char buf[24];
-                        return kerr_kind(err, KERR_CONFIG, -errno,
-                                         "process.capabilities.ambient: raise %s (it must also be in the permitted "
-                                         "and inheritable sets)", cap_name(cap, buf));
+                        log_debug("process.capabilities.ambient: %s not raised (%s): it is not in both the "
+                                  "permitted and inheritable sets", cap_name(cap, buf), strerror(errno));
                 }
         }
         return 0;
