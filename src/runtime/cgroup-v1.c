@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -336,6 +337,11 @@ static int v1_stats(Cgroup *cg, CgroupStats *st, KError **err) {
                 st->memory_limit = UINT64_MAX;
         read_u64_of(cg, "pids", "pids.current", &st->pids_current);
         read_u64_of(cg, "pids", "pids.max", &st->pids_limit);
+        CgroupHier *m = find_hier(cg, "memory");
+        _cleanup_free_ char *oom = NULL;
+        const char *k;
+        if (m && cg_read(m->dir, "memory.oom_control", &oom) >= 0 && (k = strstr(oom, "oom_kill ")))
+                st->oom_kills = strtoull(k + strlen("oom_kill "), NULL, 10);
         CgroupHier *h = find_hier(cg, "blkio");
         _cleanup_free_ char *text = NULL;
         if (h && cg_read(h->dir, "blkio.throttle.io_service_bytes", &text) >= 0)

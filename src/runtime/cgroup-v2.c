@@ -189,8 +189,10 @@ static void keyed_u64(const char *text, const char *key, uint64_t *ret) {
 }
 
 static int v2_stats(Cgroup *cg, CgroupStats *st, KError **err) {
-        _cleanup_free_ char *cpu = NULL, *io = NULL;
+        _cleanup_free_ char *cpu = NULL, *io = NULL, *events = NULL;
         uint64_t v;
+        if (cg_read(cg->dir, "memory.events", &events) >= 0)
+                keyed_u64(events, "oom_kill", &st->oom_kills);
         if (cg_read(cg->dir, "cpu.stat", &cpu) >= 0) {
                 uint64_t usec = 0;
                 keyed_u64(cpu, "usage_usec", &usec);

@@ -83,6 +83,7 @@ typedef struct CgroupStats {
         uint64_t memory_usage, memory_limit;    /* limit UINT64_MAX = none */
         uint64_t pids_current, pids_limit;      /* limit UINT64_MAX = none */
         uint64_t blkio_read_bytes, blkio_write_bytes;
+        uint64_t oom_kills;                     /* tasks the OOM killer took in this cgroup */
 } CgroupStats;
 int cgroup_stats(Cgroup *cg, CgroupStats *ret, KError **err);
 

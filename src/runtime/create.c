@@ -23,6 +23,7 @@
 #include "hooks.h"
 #include "init.h"
 #include "json-util.h"
+#include "log.h"
 #include "path-util.h"
 #include "plan.h"
 #include "rootfs.h"
@@ -324,6 +325,8 @@ static int spawn_init(CreateContext *c, KError **err) {
         if (r < 0)
                 return r;
         int flags = c->plan->ns_join[NS_USER] ? 0 : c->plan->clone_flags;
+        /* The debug lines of create and exec carry the step names runc's users grep for. */
+        log_debug("nsexec container setup: clone the init of \"%s\" (clone flags 0x%x)", c->o->id, flags);
         pid_t pid = (pid_t) syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
         if (pid < 0)
                 return kerr_kind(err, KERR_HOST, -errno, "clone the container init");

@@ -22,6 +22,7 @@
 #include "container.h"
 #include "fd-util.h"
 #include "init.h"
+#include "log.h"
 #include "path-util.h"
 #include "security.h"
 #include "state.h"
@@ -119,6 +120,7 @@ static int exec_child_setup(ExecChildArgs *a, KError **err) {
                 return kerr(err, -errno, "chdir to \"%s\"", p->cwd);
         if ((r = rlimits_apply(p->rlimits, p->n_rlimits, err)) < 0)
                 return r;
+        log_debug("setns_init: about to exec the process");
         return process_exec(p, a->spec->has_linux ? a->spec->linux_.seccomp : NULL, a->o->preserve_fds, err);
 }
 
@@ -127,6 +129,7 @@ static int exec_child_setup(ExecChildArgs *a, KError **err) {
 _noreturn_ static void exec_helper(ExecChildArgs *a, int pid_pipe) {
         _cleanup_kerr_ KError *err = NULL;
         (void) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+        log_debug("child process in init(): join the namespaces of the container");
         for (size_t i = 0; i < ELEMENTSOF(exec_ns_order); i++) {
                 int fd = a->ns_fds[exec_ns_order[i]];
                 if (fd >= 0 && setns(fd, 0) < 0) {
@@ -187,6 +190,7 @@ int container_exec(const ExecOptions *o, int *ret_status, KError **err) {
                 goto out;
         }
         pid_pipe_r = pp[0];
+        log_debug("nsexec container setup: enter container \"%s\"", o->id);
         helper = fork();
         if (helper < 0) {
                 r = kerr(err, -errno, "fork");

@@ -16,6 +16,7 @@
 
 #include "fd-util.h"
 #include "hooks.h"
+#include "log.h"
 #include "path-util.h"
 #include "rootfs.h"
 #include "security.h"
@@ -204,6 +205,7 @@ void container_init(const InitArgs *a) {
          * non-dumpable process in a user namespace without mappings belong to the host's root.
          * Nothing of the container runs before GO, so the window exposes nothing. */
         (void) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+        log_debug("child process in init(): set up the container \"%s\"", a->id);
 
         r = init_setup(a, state_json, &slave, &err);
         if (r < 0)
@@ -215,6 +217,7 @@ void container_init(const InitArgs *a) {
 
         /* From here the parent may exit any moment: do not die with it. */
         (void) prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
+        log_debug("init: closing the pipe to signal completion (the container waits for start)");
         if (sync_send(a->sync_fd, SYNC_READY, NULL) < 0)
                 _exit(1);
         safe_close(a->sync_fd);

@@ -211,9 +211,10 @@ const char *container_status_to_string(ContainerStatus st) {
 }
 
 json_t *state_to_json(const ContainerState *s, ContainerStatus st) {
-        json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:s?, s:s?, s:s?, s:s?}",
-                "ociVersion", "1.1.0", "id", s->id, "status", container_status_to_string(st),
-                "pid", (json_int_t) (st == STATUS_STOPPED ? 0 : s->pid), "bundle", s->bundle,
+        /* runc's key order (id, pid, status, ...): scripts match `list --format json` as text. */
+        json_t *j = json_pack("{s:s, s:s, s:I, s:s, s:s?, s:s?, s:s?, s:s?}",
+                "ociVersion", "1.1.0", "id", s->id, "pid", (json_int_t) (st == STATUS_STOPPED ? 0 : s->pid),
+                "status", container_status_to_string(st), "bundle", s->bundle,
                 "rootfs", s->rootfs, "created", s->created, "owner", "");
         if (!j)
                 return NULL;

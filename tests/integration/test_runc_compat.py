@@ -1,0 +1,72 @@
+"""kapsel-runtime as a drop-in for runc: the command-line shapes engines and scripts parse
+(help, version, list JSON key order, kill 0, --debug/--log lines, events), and behaviour
+runc users rely on. Each test stands for a class of difference found by runc's own suite."""
+import json
+import os
+import subprocess
+import time
+
+import pytest
+from conftest import IS_KAPSEL, RUNTIME, kv
+
+pytestmark = pytest.mark.kapsel
+
+
+def wait_status(rt, cid, want, timeout=5):
+    end = time.time() + timeout
+    while time.time() < end:
+        if rt.state(cid)["status"] == want:
+            return
+        time.sleep(0.05)
+    assert rt.state(cid)["status"] == want
+
+
+def test_help_and_version_shapes(rt):
+    p = rt("--help")
+    assert p.stdout.splitlines()[0] == "NAME:" and "Open Container Initiative runtime" in p.stdout
+    p = rt("exec", "--help")
+    assert p.stdout.splitlines()[0] == "NAME:" and "runc exec" in p.stdout.splitlines()[1]
+    for verb in ("checkpoint", "restore", "events"):
+        assert rt(verb, "-h").returncode == 0
+    p = rt("foo", "-h", check=False)
+    assert p.returncode != 0 and "No help topic for 'foo'" in p.stderr
+    lines = rt("--version").stdout.splitlines()
+    assert "version" in lines[0] and lines[1].startswith("commit:") and lines[2].startswith("spec: 1.")
+
+
+def test_list_json_key_order_and_kill_zero(rt, bundle):
+    rt("run", "--detach", "--bundle", bundle(["/bin/probe", "sleep", "600"]), "c1")
+    text = rt("list", "--format", "json").stdout
+    assert list(json.loads(text)[0].keys())[:4] == ["ociVersion", "id", "pid", "status"]
+    assert rt("kill", "c1", "0").returncode == 0
+    rt("kill", "c1", "KILL")
+    wait_status(rt, "c1", "stopped")
+    assert rt("kill", "--all", "c1", "0").returncode == 0
+
+
+def test_debug_lines_in_logrus_shape(rt, bundle, tmp_path):
+    b = bundle(["/bin/true"])
+    p = rt("--debug", "run", "--bundle", b, "c1")
+    assert "level=debug" in p.stderr
+    log = tmp_path / "log.json"
+    p = rt("--debug", "--log", str(log), "--log-format", "json", "run", "--bundle", b, "c2")
+    assert "level=debug" not in p.stderr
+    first = json.loads(log.read_text().splitlines()[0])
+    assert first["level"] == "debug" and "msg" in first and "time" in first
+    log = tmp_path / "log.txt"
+    rt("--debug", "--log", str(log), "run", "--bundle", b, "c3")
+    assert 'level=debug msg="' in log.read_text()
+
+
+def test_events_stats_and_stop(rt, bundle):
+    rt("run", "--detach", "--bundle", bundle(["/bin/probe", "sleep", "600"]), "c1")
+    line = rt("events", "--stats", "c1").stdout.splitlines()[0]
+    ev = json.loads(line)
+    assert ev["type"] == "stats" and ev["id"] == "c1" and "memory" in ev["data"]
+    assert line.startswith('{"type":"stats","id":"c1",')
+    p = subprocess.Popen([RUNTIME, "--root", rt.root, "events", "--interval", "100ms", "c1"],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    rt("kill", "c1", "KILL")
+    out, _ = p.communicate(timeout=10)
+    assert out.decode().count('"type":"stats"') >= 2
