@@ -23,6 +23,7 @@ static const struct update_flag {
         F("memory-swap", U_SIZE, memory_swap),
         F("memory-reservation", U_SIZE, memory_reservation),
         F("kernel-memory", U_SIZE, memory_kernel),
+        F("kernel-memory-tcp", U_SIZE, memory_kernel_tcp),
         F("cpu-shares", U_UINT, cpu_shares),
         F("cpu-quota", U_INT, cpu_quota),
         F("cpu-period", U_UINT, cpu_period),

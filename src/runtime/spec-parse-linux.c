@@ -164,6 +164,7 @@ static int parse_memory(const SpecCtx *c, json_t *res, const char *where, SpecRe
                 { "reservation", offsetof(SpecResources, has_memory_reservation), offsetof(SpecResources, memory_reservation) },
                 { "swap",        offsetof(SpecResources, has_memory_swap),        offsetof(SpecResources, memory_swap) },
                 { "kernel",      offsetof(SpecResources, has_memory_kernel),      offsetof(SpecResources, memory_kernel) },
+                { "kernelTCP",   offsetof(SpecResources, has_memory_kernel_tcp),  offsetof(SpecResources, memory_kernel_tcp) },
         };
         for (size_t i = 0; i < ELEMENTSOF(signed_fields); i++) {
                 int64_t *val = (int64_t *) ((char *) r_ + signed_fields[i].val);

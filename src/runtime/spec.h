@@ -122,6 +122,7 @@ typedef struct SpecResources {
         SPEC_OPT(int64_t, memory_reservation);
         SPEC_OPT(int64_t, memory_swap);         /* memory+swap (v1 semantics, as in the spec) */
         SPEC_OPT(int64_t, memory_kernel);
+        SPEC_OPT(int64_t, memory_kernel_tcp);
         SPEC_OPT(uint64_t, memory_swappiness);
         SPEC_OPT(bool, memory_disable_oom_killer);
         SPEC_OPT(bool, memory_use_hierarchy);

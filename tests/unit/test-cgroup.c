@@ -77,6 +77,7 @@ static void test_plan_v1_memory(void **state) {
                 .has_memory_swap = true, .memory_swap = 2 << 20,
                 .has_memory_reservation = true, .memory_reservation = 512 << 10,
                 .has_memory_kernel = true, .memory_kernel = 4 << 20,
+                .has_memory_kernel_tcp = true, .memory_kernel_tcp = 3 << 20,
                 .has_memory_swappiness = true, .memory_swappiness = 60,
                 .has_memory_disable_oom_killer = true, .memory_disable_oom_killer = true,
         };
@@ -87,6 +88,7 @@ static void test_plan_v1_memory(void **state) {
                     "memory memory.memsw.limit_in_bytes=2097152\n"
                     "memory memory.soft_limit_in_bytes=524288\n"
                     "memory memory.kmem.limit_in_bytes=4194304\n"
+                    "memory memory.kmem.tcp.limit_in_bytes=3145728\n"
                     "memory memory.swappiness=60\n"
                     "memory memory.oom_control=1\n",
                     false);
