@@ -24,6 +24,7 @@ struct Cgroup {
         CgroupHier *hier;       /* v1 */
         size_t n_hier;
         char *dir;              /* v2: "<fs_root><path>" */
+        bool existed;           /* create found the leaf already there (in some hierarchy) */
 };
 
 extern const CgroupOps cgroup_v1_ops;

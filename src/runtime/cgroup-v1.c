@@ -191,12 +191,22 @@ static int v1_create(Cgroup *cg, KError **err) {
                 r = cg_mkdir_p(cg->hier[i].dir, &first);
                 if (first)
                         created[n_created++] = first;
+                else
+                        cg->existed = true;
                 if (r < 0) {
                         kerr_kind(err, KERR_HOST, r, "create cgroup %s", cg->hier[i].dir);
                         goto fail;
                 }
                 if (hier_has(&cg->hier[i], "cpuset"))
                         (void) cpuset_inherit(cg->hier[i].root, cg->path);
+                /* A cgroup somebody froze beforehand would stop the init in D state for good. */
+                _cleanup_free_ char *state = NULL;
+                if (!first && hier_has(&cg->hier[i], "freezer") &&
+                    cg_read(cg->hier[i].dir, "freezer.state", &state) >= 0 && !streq(state, "THAWED")) {
+                        r = kerr_msg(err, KERR_GENERIC, -EBUSY, "container's cgroup unexpectedly frozen: %s is %s; thaw "
+                                     "it (echo THAWED > freezer.state) or use another cgroupsPath", cg->hier[i].dir, state);
+                        goto fail;
+                }
         }
         return 0;
 fail:

@@ -91,6 +91,14 @@ static int v2_create(Cgroup *cg, KError **err) {
                 }
                 s += n;
         }
+        cg->existed = !first_new;
+        /* A cgroup somebody froze beforehand would stop the init in D state for good. */
+        _cleanup_free_ char *frozen = NULL;
+        if (!first_new && cg_read(cg->dir, "cgroup.freeze", &frozen) >= 0 && streq(frozen, "1")) {
+                r = kerr_msg(err, KERR_GENERIC, -EBUSY, "container's cgroup unexpectedly frozen: %s has cgroup.freeze "
+                             "1; thaw it (echo 0 > cgroup.freeze) or use another cgroupsPath", cg->dir);
+                goto fail;
+        }
         return 0;
 fail:
         if (first_new)

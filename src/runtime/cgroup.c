@@ -120,6 +120,10 @@ void cgroup_free(Cgroup *cg) {
         free(cg);
 }
 
+bool cgroup_existed(const Cgroup *cg) {
+        return cg->existed;
+}
+
 const char *cgroup_path(const Cgroup *cg) {
         return cg->path;
 }

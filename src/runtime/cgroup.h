@@ -62,6 +62,8 @@ void cgroup_free(Cgroup *cg);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Cgroup *, cgroup_free)
 
 const char *cgroup_path(const Cgroup *cg);
+/* create found the cgroup already there (shared with other processes, maybe). */
+bool cgroup_existed(const Cgroup *cg);
 CgroupMode cgroup_mode(const Cgroup *cg);
 
 /* Move `pid` into the cgroup (every hierarchy on v1). */

@@ -131,6 +131,10 @@ static int setup_cgroup(CreateContext *c, KError **err) {
         if (c->plan->userns && geteuid() != 0)
                 res.n_devices = 0;      /* rootless: device cgroup is not ours to set */
         r = cgroup_create("/sys/fs/cgroup", c->cgroup_mode, c->cgroup_path, &res, &c->cgroup, err);
+        _cleanup_free_ pid_t *pids = NULL;
+        size_t n_pids = 0;
+        if (r >= 0 && cgroup_existed(c->cgroup) && cgroup_pids(c->cgroup, &pids, &n_pids, NULL) >= 0 && n_pids > 0)
+                log_warn("container's cgroup is not empty: %zu process(es) already run in %s", n_pids, c->cgroup_path);
         if (r < 0 && geteuid() != 0 && !(l && l->has_resources) && (r == -EACCES || r == -EPERM || r == -EROFS)) {
                 /* Rootless without a delegated cgroup: run without one, as runc does. */
                 if (err) {

@@ -70,3 +70,43 @@ def test_events_stats_and_stop(rt, bundle):
     rt("kill", "c1", "KILL")
     out, _ = p.communicate(timeout=10)
     assert out.decode().count('"type":"stats"') >= 2
+
+
+def _freezer_dir(name):
+    for base in ("/sys/fs/cgroup/freezer", "/sys/fs/cgroup"):
+        if os.path.exists(os.path.join(base, "freezer.state" if base.endswith("freezer") else "cgroup.freeze")) or \
+                os.path.ismount(base):
+            return os.path.join(base, "kapsel", name)
+    pytest.skip("no freezer cgroup here")
+
+
+def test_frozen_cgroup_is_refused_not_hung(rt, bundle, tmp_path):
+    name = "compat-frozen-%d" % os.getpid()
+    d = _freezer_dir(name)
+    v1 = "/freezer/" in d
+    os.makedirs(d, exist_ok=True)
+    try:
+        with open(os.path.join(d, "freezer.state" if v1 else "cgroup.freeze"), "w") as f:
+            f.write("FROZEN" if v1 else "1")
+        b = bundle(["/bin/true"], linux={"cgroupsPath": "/kapsel/" + name})
+        p = rt("run", "--bundle", b, "c1", check=False, timeout=20)
+        assert p.returncode == 1 and "unexpectedly frozen" in p.stderr
+        assert os.path.isdir(d), "the user's cgroup must stay"
+    finally:
+        with open(os.path.join(d, "freezer.state" if v1 else "cgroup.freeze"), "w") as f:
+            f.write("THAWED" if v1 else "0")
+        for _ in range(100):
+            try:
+                os.rmdir(d)
+                break
+            except OSError:
+                time.sleep(0.1)
+
+
+def test_shared_cgroup_warns(rt, bundle):
+    name = "compat-shared-%d" % os.getpid()
+    b = bundle(["/bin/probe", "sleep", "600"], linux={"cgroupsPath": "/kapsel/" + name})
+    rt("run", "--detach", "--bundle", b, "c1")
+    p = rt("run", "--detach", "--bundle", b, "c2")
+    assert "cgroup is not empty" in p.stderr
+    rt("delete", "--force", "c2")
