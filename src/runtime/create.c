@@ -47,6 +47,7 @@ typedef struct CreateContext {
         int start_fd;
         int console_fd;
         int devnull_fd;
+        int agent_fd;           /* seccomp agent connection, handed to the init */
         pid_t pid;
         ContainerState *state;
 } CreateContext;
@@ -343,6 +344,7 @@ static int spawn_init(CreateContext *c, KError **err) {
                         .start_fd = c->start_fd, .console_fd = c->console_fd, .devnull_fd = c->devnull_fd,
                         .preserve_fds = c->o->preserve_fds, .no_pivot = c->o->no_pivot,
                         .no_new_keyring = c->o->no_new_keyring, .cgroup_path = c->cgroup_path,
+                        .agent_fd = c->agent_fd,
                 };
                 container_init(&a);
         }
@@ -354,7 +356,7 @@ static int spawn_init(CreateContext *c, KError **err) {
 int container_create(const CreateOptions *o, pid_t *ret_pid, KError **err) {
         CreateContext c = {
                 .o = o, .state_dirfd = -1, .sync_parent = -1, .sync_child = -1, .start_fd = -1,
-                .console_fd = o->console_fd, .devnull_fd = -1,
+                .console_fd = o->console_fd, .devnull_fd = -1, .agent_fd = -1,
         };
         int r;
 
@@ -370,7 +372,12 @@ int container_create(const CreateOptions *o, pid_t *ret_pid, KError **err) {
         c.state_dir_created = true;
         if ((r = setup_cgroup(&c, err)) < 0 || (r = make_start_socket(&c, err)) < 0)
                 goto out;
-        if ((r = spawn_init(&c, err)) < 0)
+        /* The seccomp agent is reached from here, the host's view, before the init exists. */
+        if ((r = seccomp_listener_connect(c.spec->has_linux ? c.spec->linux_.seccomp : NULL, &c.agent_fd, err)) < 0)
+                goto out;
+        r = spawn_init(&c, err);
+        c.agent_fd = safe_close(c.agent_fd);
+        if (r < 0)
                 goto out;
         if ((r = setup_user_namespace(&c, err)) < 0)
                 goto out;

@@ -89,6 +89,7 @@ typedef struct ExecChildArgs {
         const Spec *spec;
         int ns_fds[_NS_TYPE_MAX];
         int sync_fd;            /* child end: receives GO, reports errors */
+        int agent_fd;           /* seccomp agent connection (SCMP_ACT_NOTIFY), or -1 */
         const char *cwd;
 } ExecChildArgs;
 
@@ -121,7 +122,8 @@ static int exec_child_setup(ExecChildArgs *a, KError **err) {
         if ((r = rlimits_apply(p->rlimits, p->n_rlimits, err)) < 0)
                 return r;
         log_debug("setns_init: about to exec the process");
-        return process_exec(p, a->spec->has_linux ? a->spec->linux_.seccomp : NULL, a->o->preserve_fds, err);
+        SeccompAgent agent = { .fd = a->agent_fd, .pid = getpid() };
+        return process_exec(p, a->spec->has_linux ? a->spec->linux_.seccomp : NULL, &agent, a->o->preserve_fds, err);
 }
 
 /* The helper: join the namespaces, clone the final process as our parent's child, report its
@@ -163,7 +165,8 @@ int container_exec(const ExecOptions *o, int *ret_status, KError **err) {
         _cleanup_close_ int dirfd = -1, console = -1, pid_pipe_r = -1;
         _cleanup_(container_state_freep) ContainerState *s = NULL;
         _cleanup_(spec_freep) Spec *spec = NULL;
-        ExecChildArgs a = { .o = o, .sync_fd = -1 };
+        ExecChildArgs a = { .o = o, .sync_fd = -1, .agent_fd = -1 };
+        _cleanup_close_ int agent = -1;
         int sp[2] = { -1, -1 }, pp[2];
         pid_t helper = -1, pid = -1;
         int r = load_config(o->root, o->id, &dirfd, &s, &spec, err);
@@ -190,6 +193,9 @@ int container_exec(const ExecOptions *o, int *ret_status, KError **err) {
                 goto out;
         }
         pid_pipe_r = pp[0];
+        if ((r = seccomp_listener_connect(spec->has_linux ? spec->linux_.seccomp : NULL, &agent, err)) < 0)
+                goto out;
+        a.agent_fd = agent;
         log_debug("nsexec container setup: enter container \"%s\"", o->id);
         helper = fork();
         if (helper < 0) {

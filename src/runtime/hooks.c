@@ -24,7 +24,9 @@ static int hook_run_one(const SpecHook *h, const char *state_json, int *ret_stat
                 return r;
         }
         if (pid == 0) {
-                if (dup2(in[0], STDIN_FILENO) < 0)
+                /* A hook gets the state on stdin and the caller's stdout/stderr, nothing more
+                 * (not an fd the runtime or its caller left open without O_CLOEXEC). */
+                if (dup2(in[0], STDIN_FILENO) < 0 || fds_cloexec_from(3) < 0)
                         _exit(127);
                 static char *const empty[] = { NULL };
                 char *const argv0[] = { h->path, NULL };

@@ -229,8 +229,10 @@ void container_init(const InitArgs *a) {
         const Spec *s = a->spec;
         r = hooks_run(HOOK_START_CONTAINER, s->hooks[HOOK_START_CONTAINER], s->n_hooks[HOOK_START_CONTAINER],
                       state_json, &err);
-        if (r >= 0)
-                r = process_exec(s->process, s->has_linux ? s->linux_.seccomp : NULL, a->preserve_fds, &err);
+        if (r >= 0) {
+                SeccompAgent agent = { .fd = a->agent_fd, .state_json = state_json, .pid = getpid() };
+                r = process_exec(s->process, s->has_linux ? s->linux_.seccomp : NULL, &agent, a->preserve_fds, &err);
+        }
         /* exec failed: tell `start`, which is waiting on the connection */
         (void) kerr_send(conn, err);
         _exit(r == -ENOENT ? 127 : 126);

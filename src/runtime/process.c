@@ -139,7 +139,8 @@ static int switch_user(const SpecUser *u, KError **err) {
         return 0;
 }
 
-int process_exec(const SpecProcess *p, const SpecSeccomp *seccomp, int preserve_fds, KError **err) {
+int process_exec(const SpecProcess *p, const SpecSeccomp *seccomp, const SeccompAgent *agent, int preserve_fds,
+                 KError **err) {
         static const SpecCaps no_caps = { 0 };
         const SpecCaps *caps = p->has_caps ? &p->caps : &no_caps;
         int r;
@@ -152,7 +153,7 @@ int process_exec(const SpecProcess *p, const SpecSeccomp *seccomp, int preserve_
         /* Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while we still
          * have it (runc's order). With it, load last, so the filter need not allow our setup. */
         if (seccomp && !p->no_new_privileges) {
-                r = seccomp_apply(seccomp, err);
+                r = seccomp_apply_notify(seccomp, agent, err);
                 if (r < 0)
                         return r;
         }
@@ -185,7 +186,7 @@ int process_exec(const SpecProcess *p, const SpecSeccomp *seccomp, int preserve_
                 return kerr(err, r, "mark runtime fds close-on-exec");
 
         if (seccomp && p->no_new_privileges) {
-                r = seccomp_apply(seccomp, err);
+                r = seccomp_apply_notify(seccomp, agent, err);
                 if (r < 0)
                         return r;
         }

@@ -401,7 +401,8 @@ static int parse_seccomp(const SpecCtx *c, json_t *o, const char *where, SpecLin
         s->default_errno_ret = (unsigned) v;
         if ((r = sp_strv(c, sc, f, "architectures", &s->architectures, NULL)) < 0 ||
             (r = sp_strv(c, sc, f, "flags", &s->flags, NULL)) < 0 ||
-            (r = sp_string(c, sc, f, "listenerPath", &s->listener_path)) < 0)
+            (r = sp_string(c, sc, f, "listenerPath", &s->listener_path)) < 0 ||
+            (r = sp_string(c, sc, f, "listenerMetadata", &s->listener_metadata)) < 0)
                 return r;
         FOREACH_OBJECT_BEGIN(c, sc, f, "syscalls", i, e, fi) {
                 SpecSeccompRule *rule = sp_grow((void **) &s->rules, &s->n_rules, sizeof(*rule));
@@ -587,6 +588,7 @@ static void seccomp_free(SpecSeccomp *s) {
         strv_free(s->architectures);
         strv_free(s->flags);
         free(s->listener_path);
+        free(s->listener_metadata);
         for (size_t i = 0; i < s->n_rules; i++) {
                 strv_free(s->rules[i].names);
                 free(s->rules[i].args);

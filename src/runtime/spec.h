@@ -199,6 +199,7 @@ typedef struct SpecSeccomp {
         char **architectures;           /* "SCMP_ARCH_X86_64", ... */
         char **flags;                   /* "SECCOMP_FILTER_FLAG_LOG", ... */
         char *listener_path;
+        char *listener_metadata;
         SpecSeccompRule *rules;
         size_t n_rules;
 } SpecSeccomp;

@@ -110,3 +110,77 @@ def test_shared_cgroup_warns(rt, bundle):
     p = rt("run", "--detach", "--bundle", b, "c2")
     assert "cgroup is not empty" in p.stderr
     rt("delete", "--force", "c2")
+
+
+def _notify_config(sock, names):
+    return {"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": sock, "listenerMetadata": "meta",
+            "architectures": ["SCMP_ARCH_X86_64"], "syscalls": [{"names": names, "action": "SCMP_ACT_NOTIFY"}]}
+
+
+def _agent(sock_path, got):
+    """A tiny seccomp agent: take the notify fd, answer every notification with ENOMEDIUM."""
+    import array
+    import errno
+    import fcntl
+    import socket
+    import struct
+    import threading
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(sock_path)
+    srv.listen(1)
+
+    def serve():
+        conn, _ = srv.accept()
+        msg, fds, _, _ = socket.recv_fds(conn, 4096, 1)
+        got["msg"] = json.loads(msg)
+        nfd = fds[0]
+        while True:
+            buf = bytearray(80)
+            try:
+                fcntl.ioctl(nfd, 0xc0502100, buf)    # SECCOMP_IOCTL_NOTIF_RECV
+            except OSError:
+                break
+            nid = struct.unpack_from("=Q", buf)[0]
+            resp = bytearray(struct.pack("=QqiI", nid, 0, -errno.ENOMEDIUM, 0))
+            try:
+                fcntl.ioctl(nfd, 0xc0182101, resp)   # SECCOMP_IOCTL_NOTIF_SEND
+            except OSError:
+                pass
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    return srv
+
+
+def test_seccomp_notify_hands_fd_to_agent(rt, bundle, tmp_path):
+    sock = str(tmp_path / "agent.sock")
+    got = {}
+    srv = _agent(sock, got)
+    try:
+        b = bundle(["/bin/sh", "-c", "mkdir /tmp/x; echo rc=$?"], linux={"seccomp": _notify_config(sock, ["mkdir", "mkdirat"])})
+        p = rt("run", "--bundle", b, "c1", timeout=20)
+        assert "No medium found" in p.stderr or "No medium found" in p.stdout
+        assert got["msg"]["fds"] == ["seccompFd"] and got["msg"]["metadata"] == "meta"
+    finally:
+        srv.close()
+
+
+def test_seccomp_notify_without_agent_fails_cleanly(rt, bundle, tmp_path):
+    b = bundle(["/bin/true"], linux={"seccomp": _notify_config(str(tmp_path / "none.sock"), ["mkdir"])})
+    p = rt("run", "--bundle", b, "c1", check=False, timeout=20)
+    assert p.returncode != 0 and "failed to connect with seccomp agent" in p.stderr
+    b = bundle(["/bin/true"], linux={"seccomp": _notify_config(str(tmp_path / "none.sock"), ["write"])})
+    p = rt("run", "--bundle", b, "c2", check=False, timeout=20)
+    assert p.returncode != 0 and "cannot be used for the write syscall" in p.stderr
+
+
+def test_hooks_get_only_stdio(rt, bundle, tmp_path):
+    out = tmp_path / "fds"
+    hook = {"path": "/bin/sh", "args": ["sh", "-c", "ls /proc/self/fd > %s" % out]}
+    b = bundle(["/bin/true"], hooks={"createRuntime": [hook]})
+    r, w = os.pipe()   # an fd of the caller without O_CLOEXEC
+    try:
+        rt("run", "--bundle", b, "c1", pass_fds=(w,))
+    finally:
+        os.close(r)
+        os.close(w)
+    assert sorted(out.read_text().split()) == ["0", "1", "2", "3"]
