@@ -3,10 +3,12 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include "container.h"
 #include "fd-util.h"
+#include "rt-tty.h"
 #include "runtime-cli.h"
 #include "string-util.h"
 
@@ -80,7 +82,7 @@ RT_VERB(exec) {
         ExecOptions o = { .root = g->root, .console_fd = -1 };
         const char *process_file = NULL, *cwd = NULL, *user = NULL;
         _cleanup_strv_free_ char **envs = NULL, **caps = NULL, **gids = NULL;
-        bool tty = false, nnp = false;
+        bool tty = false, nnp = false, nnp_set = false;
         int c;
         while ((c = getopt_long_only(argc, argv, "+p:w:e:tu:g:dc:h", opts, NULL)) >= 0) {
                 int64_t n;
@@ -95,7 +97,7 @@ RT_VERB(exec) {
                 case 'd': o.detach = true; break;
                 case 'P': o.pid_file = optarg; break;
                 case 'C': if (strv_extend(&caps, optarg) < 0) return -ENOMEM; break;
-                case 'n': nnp = true; break;
+                case 'n': nnp = nnp_set = true; break;
                 case 'F':
                         if (parse_int64(optarg, &n) < 0 || n < 0 || n > 1024)
                                 return rt_usage_error(err, "exec", "--preserve-fds: \"%s\" is not a count", optarg);
@@ -152,14 +154,36 @@ RT_VERB(exec) {
                 p->caps.effective |= bit;
                 p->caps.permitted |= bit;
         }
-        if (nnp)
-                p->no_new_privileges = true;
+        /* As runc: an exec'd command gets no_new_privs from --no-new-privs (or its --process
+         * file), not from the container's process. */
+        if (!process_file || nnp_set)
+                p->no_new_privileges = nnp;
         o.process = p;
         int status = 0;
+        /* In the foreground without --console-socket, the pty master comes to us (as for run). */
+        _cleanup_close_ int tty_ours = -1, tty_theirs = -1, master = -1;
+        pid_t pid = -1;
+        bool proxy = p->terminal && !o.detach && !o.console_socket;
+        if (proxy) {
+                int sp[2];
+                if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+                        return kerr(err, -errno, "socketpair");
+                tty_ours = sp[0];
+                tty_theirs = o.console_fd = sp[1];
+                o.detach = true;
+                o.ret_pid = &pid;
+        }
         r = container_exec(&o, &status, err);
         if (r < 0)
                 return r;
-        if (o.detach)
+        if (proxy) {
+                tty_theirs = safe_close(tty_theirs);
+                if (recv_fd(tty_ours, &master, NULL, 0) < 0)
+                        return kerr(err, -EPROTO, "exec in \"%s\": no terminal came back from the container", o.id);
+                r = rt_tty_proxy(master, pid, &status);
+                if (r < 0)
+                        return kerr(err, r, "wait for the exec'd process");
+        } else if (o.detach)
                 return 0;
         return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
 }

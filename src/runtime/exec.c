@@ -102,7 +102,7 @@ static int exec_child_setup(ExecChildArgs *a, KError **err) {
         if (p->terminal) {
                 _cleanup_close_ int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
                 int slave = -1;
-                _cleanup_close_ int master = terminal_open_pty(root, &slave, err);
+                _cleanup_close_ int master = terminal_open_pty(root, p->user.uid, &slave, err);
                 if (master < 0)
                         return master;
                 if (p->has_console_size && (r = terminal_set_size(master, p->console_height, p->console_width, err)) < 0)

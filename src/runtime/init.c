@@ -85,7 +85,7 @@ static int setup_terminal(const InitArgs *a, RootfsContext *ctx, int *ret_slave,
         if (!p->terminal)
                 return 0;
         int slave = -1;
-        _cleanup_close_ int master = terminal_open_pty(ctx->rootfd, &slave, err);
+        _cleanup_close_ int master = terminal_open_pty(ctx->rootfd, p->user.uid, &slave, err);
         if (master < 0)
                 return master;
         *ret_slave = slave;

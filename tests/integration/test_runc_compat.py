@@ -184,3 +184,16 @@ def test_hooks_get_only_stdio(rt, bundle, tmp_path):
         os.close(r)
         os.close(w)
     assert sorted(out.read_text().split()) == ["0", "1", "2", "3"]
+
+
+def test_exec_tty_without_console_socket_and_nnp_default(rt, bundle):
+    rt("run", "--detach", "--bundle", bundle(["/bin/probe", "sleep", "600"]), "c1")
+    p = rt("exec", "-t", "--user", "1000:1000", "c1", "/bin/sh", "-c",
+           "busybox readlink /proc/self/fd/0; busybox readlink /proc/self/fd/1; stat -c %u $(busybox readlink /proc/self/fd/0)")
+    lines = p.stdout.replace("\r", "").split()
+    assert lines[0].startswith("/dev/pts/") and lines[1].startswith("/dev/pts/") and lines[2] == "1000"
+    # the container's process has noNewPrivileges; an exec without --no-new-privs does not (runc)
+    status = kv(rt("exec", "c1", "/bin/cat", "/proc/self/status").stdout.replace(":\t", "="))
+    assert status["NoNewPrivs"].strip() == "0"
+    status = kv(rt("exec", "--no-new-privs", "c1", "/bin/cat", "/proc/self/status").stdout.replace(":\t", "="))
+    assert status["NoNewPrivs"].strip() == "1"
