@@ -117,14 +117,17 @@ static int load_bundle(CreateContext *c, KError **err) {
         return 0;
 }
 
-static int setup_cgroup(CreateContext *c, KError **err) {
+static int resolve_cgroup(CreateContext *c, KError **err) {
         const SpecLinux *l = c->spec->has_linux ? &c->spec->linux_ : NULL;
         int r = cgroup_detect("/sys/fs/cgroup", &c->cgroup_mode, err);
         if (r < 0)
                 return r;
-        r = cgroup_resolve_path(l ? l->cgroups_path : NULL, c->o->id, &c->cgroup_path, err);
-        if (r < 0)
-                return r;
+        return cgroup_resolve_path(l ? l->cgroups_path : NULL, c->o->id, &c->cgroup_path, err);
+}
+
+static int setup_cgroup(CreateContext *c, KError **err) {
+        const SpecLinux *l = c->spec->has_linux ? &c->spec->linux_ : NULL;
+        int r;
         /* The plan's device rules (defaults + spec) replace the spec's list. */
         SpecResources res = l && l->has_resources ? l->resources : (SpecResources) { 0 };
         res.devices = c->plan->device_rules;
@@ -243,25 +246,35 @@ static char *now_rfc3339(void) {
         return out;
 }
 
-static int record_state(CreateContext *c, KError **err) {
-        ContainerState *s = calloc(1, sizeof(*s));
-        if (!s)
-                return kerr(err, -ENOMEM, "state");
-        c->state = s;
-        s->id = strdup(c->o->id);
-        s->bundle = strdup(c->bundle);
-        s->rootfs = strdup(c->plan->rootfs);
-        s->created = now_rfc3339();
-        s->owner = geteuid();
-        s->pid = c->pid;
-        s->pid_start = proc_start_time(c->pid);
+/* Saved twice: first without a pid, before anything is created (a create killed with -9
+ * from then on leaves a "creating" state that `delete --force` uses to find and remove the
+ * cgroup), then with the init's pid and the config. */
+static int record_state(CreateContext *c, bool final, KError **err) {
+        ContainerState *s = c->state;
+        if (!s) {
+                if (!(s = c->state = calloc(1, sizeof(*s))))
+                        return kerr(err, -ENOMEM, "state");
+                s->id = strdup(c->o->id);
+                s->bundle = strdup(c->bundle);
+                s->rootfs = strdup(c->plan->rootfs);
+                s->created = now_rfc3339();
+                s->owner = geteuid();
+                s->cgroup_mode = c->cgroup_mode;
+                if (!s->id || !s->bundle || !s->rootfs || !s->created ||
+                    strv_copy(c->spec->annotations, &s->annotations) < 0)
+                        return kerr(err, -ENOMEM, "state");
+        }
+        free(s->cgroup_path);
         s->cgroup_path = c->cgroup_path ? strdup(c->cgroup_path) : NULL;
-        s->cgroup_mode = c->cgroup_mode;
-        if (!s->id || !s->bundle || !s->rootfs || !s->created || strv_copy(c->spec->annotations, &s->annotations) < 0)
+        if (c->cgroup_path && !s->cgroup_path)
                 return kerr(err, -ENOMEM, "state");
-        int r = write_file_atomic_at(c->state_dirfd, "config.json", c->config_text, strlen(c->config_text), 0600);
-        if (r < 0)
-                return kerr(err, r, "save config.json in the state directory");
+        if (final) {
+                s->pid = c->pid;
+                s->pid_start = proc_start_time(c->pid);
+                int r = write_file_atomic_at(c->state_dirfd, "config.json", c->config_text, strlen(c->config_text), 0600);
+                if (r < 0)
+                        return kerr(err, r, "save config.json in the state directory");
+        }
         return state_save(c->state_dirfd, s, err);
 }
 
@@ -370,6 +383,8 @@ int container_create(const CreateOptions *o, pid_t *ret_pid, KError **err) {
         if ((c.state_dirfd = r = state_dir_create(o->root, o->id, err)) < 0)
                 goto out;
         c.state_dir_created = true;
+        if ((r = resolve_cgroup(&c, err)) < 0 || (r = record_state(&c, false, err)) < 0)
+                goto out;
         if ((r = setup_cgroup(&c, err)) < 0 || (r = make_start_socket(&c, err)) < 0)
                 goto out;
         /* The seccomp agent is reached from here, the host's view, before the init exists. */
@@ -384,7 +399,7 @@ int container_create(const CreateOptions *o, pid_t *ret_pid, KError **err) {
         if (c.cgroup && (r = cgroup_enter(c.cgroup, c.pid, err)) < 0)
                 goto out;
         /* state first: from here a crash of ours leaves a container `delete` can remove */
-        if ((r = record_state(&c, err)) < 0)
+        if ((r = record_state(&c, true, err)) < 0)
                 goto out;
         if ((r = supervise_setup(&c, err)) < 0)
                 goto out;

@@ -168,6 +168,9 @@ int container_delete(const char *root, const char *id, bool force, KError **err)
         int r = handle_open(root, id, true, &h, err);
         if (r < 0)
                 return r;
+        if (h.status == STATUS_CREATING && !force)
+                return kerr_msg(err, KERR_STATE, -EBUSY,
+                                "container \"%s\" is being created (or its create was killed): use delete --force", id);
         if ((h.status == STATUS_RUNNING || h.status == STATUS_PAUSED) && !force)
                 return kerr_msg(err, KERR_STATE, -EBUSY,
                                 "container \"%s\" is %s: stop it first or use delete --force",

@@ -187,7 +187,7 @@ uint64_t proc_start_time(pid_t pid) {
 
 ContainerStatus state_status(int dirfd, const ContainerState *s) {
         if (s->pid <= 0)
-                return STATUS_STOPPED;
+                return STATUS_CREATING;         /* saved before the init exists (or create died) */
         if (proc_start_time(s->pid) != s->pid_start)
                 return STATUS_STOPPED;
         if (faccessat(dirfd, "start.sock", F_OK, AT_SYMLINK_NOFOLLOW) == 0)

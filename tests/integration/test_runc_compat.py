@@ -197,3 +197,49 @@ def test_exec_tty_without_console_socket_and_nnp_default(rt, bundle):
     assert status["NoNewPrivs"].strip() == "0"
     status = kv(rt("exec", "--no-new-privs", "c1", "/bin/cat", "/proc/self/status").stdout.replace(":\t", "="))
     assert status["NoNewPrivs"].strip() == "1"
+
+
+def test_create_killed_before_init_leaves_nothing_after_delete_force(rt, bundle, tmp_path):
+    """kill -9 of create while it waits (here: on a seccomp agent whose backlog is full) after
+    making the cgroup: delete --force must still find and remove everything."""
+    import glob
+    import signal
+    import socket
+    sock = str(tmp_path / "busy.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(sock)
+    srv.listen(0)
+    fillers = []
+    for _ in range(4):   # fill the backlog so the next connect blocks
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        c.setblocking(False)
+        try:
+            c.connect(sock)
+        except (BlockingIOError, OSError):
+            c.close()
+            break
+        fillers.append(c)
+    cfg = {"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": sock,
+           "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]}
+    b = bundle(["/bin/true"], linux={"seccomp": cfg})
+    rt.ids.append("c1")
+    p = subprocess.Popen([RUNTIME, "--root", rt.root, "create", "--bundle", b, "c1"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            if glob.glob("/sys/fs/cgroup/*/kapsel/c1") or glob.glob("/sys/fs/cgroup/kapsel/c1"):
+                break
+            time.sleep(0.05)
+        time.sleep(0.2)
+        assert p.poll() is None, "create should be blocked on the agent"
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        assert glob.glob("/sys/fs/cgroup/*/kapsel/c1") or glob.glob("/sys/fs/cgroup/kapsel/c1")
+        assert rt.state("c1")["status"] == "creating"
+        assert rt("delete", "c1", check=False).returncode != 0
+        rt("delete", "--force", "c1")
+        assert not glob.glob("/sys/fs/cgroup/*/kapsel/c1") and not glob.glob("/sys/fs/cgroup/kapsel/c1")
+    finally:
+        for c in fillers:
+            c.close()
+        srv.close()
