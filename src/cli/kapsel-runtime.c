@@ -21,7 +21,7 @@ static const RtVerb verbs[] = {
         { "kill",     rt_kill,     "[--all] ID [SIGNAL]", "send a signal (default SIGTERM) to the container's init", false },
         { "delete",   rt_delete,   "[--force] ID", "delete a container and its resources", false },
         { "exec",     rt_exec,     "[--process F | --env K=V --cwd D --user U[:G] --cap C --tty] [--console-socket S] [--detach] [--pid-file F] ID [CMD ARGS...]", "run a process in a running container", true },
-        { "ps",       rt_ps,       "[--format table|json] ID", "list the processes of a container", false },
+        { "ps",       rt_ps,       "[--format table|json] ID [PS OPTIONS (default -ef)]", "list the processes of a container", false },
         { "list",     rt_list,     "[--format table|json] [--quiet]", "list containers", false },
         { "pause",    rt_pause,    "ID", "freeze every process of a container", false },
         { "resume",   rt_resume,   "ID", "thaw a paused container", false },

@@ -243,3 +243,15 @@ def test_create_killed_before_init_leaves_nothing_after_delete_force(rt, bundle,
         for c in fillers:
             c.close()
         srv.close()
+
+
+def test_ps_passes_options_to_ps(rt, bundle):
+    if not subprocess.run(["sh", "-c", "command -v ps"], stdout=subprocess.DEVNULL).returncode == 0:
+        pytest.skip("no ps(1) on this host")
+    rt("run", "--detach", "--bundle", bundle(["/bin/probe", "sleep", "600"]), "c1")
+    pid = rt.state("c1")["pid"]
+    lines = rt("ps", "c1").stdout.splitlines()
+    assert lines[0].split()[:3] == ["UID", "PID", "PPID"] and len(lines) == 2 and lines[1].split()[1] == str(pid)
+    lines = rt("ps", "c1", "-o", "pid,comm").stdout.splitlines()
+    assert lines[0].split() == ["PID", "COMMAND"] and lines[1].split()[0] == str(pid)
+    assert json.loads(rt("ps", "--format", "json", "c1").stdout) == [pid]
