@@ -67,6 +67,12 @@ int plan_parse_mount_options(char *const *options, size_t n, PlanMount *m, KErro
         for (size_t i = 0; i < n; i++) {
                 const char *o = options[i];
                 bool handled = false;
+                if (streq(o, "rro")) {
+                        m->recursive_ro = true;
+                        continue;
+                }
+                if (streq(o, "rrw"))
+                        continue;       /* recursive read-write: what a mount is unless asked otherwise */
                 if (streq(o, "bind") || streq(o, "rbind")) {
                         m->kind = PLAN_MOUNT_BIND;
                         m->recursive = streq(o, "rbind");

@@ -106,6 +106,20 @@ static int set_propagation(RootfsContext *ctx, const PlanMount *m, KError **err)
         return 0;
 }
 
+/* "rro": MOUNT_ATTR_RDONLY on the mount and every mount below it. */
+static int set_recursive_ro(RootfsContext *ctx, const PlanMount *m, KError **err) {
+        if (!m->recursive_ro)
+                return 0;
+        _cleanup_close_ int fd = reopen_target(ctx, m->dest, err);
+        if (fd < 0)
+                return fd;
+        struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY };
+        if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0)
+                return kerr_kind(err, errno == ENOSYS ? KERR_HOST : KERR_GENERIC, -errno,
+                                 "mount %s: make it recursively read-only (\"rro\" needs Linux 5.12)", m->dest);
+        return 0;
+}
+
 static int mount_bind(RootfsContext *ctx, const PlanMount *m, KError **err) {
         _cleanup_close_ int src = open(m->source, O_PATH | O_CLOEXEC);
         if (src < 0)
@@ -124,7 +138,14 @@ static int mount_bind(RootfsContext *ctx, const PlanMount *m, KError **err) {
                 if (r < 0)
                         return r;
         }
-        return set_propagation(ctx, m, err);
+        int r = set_recursive_ro(ctx, m, err);
+        return r < 0 ? r : set_propagation(ctx, m, err);
+}
+
+/* A read-only /dev is mounted writable, so the device nodes, /dev/pts and /dev/console can be
+ * made in it, and turned read-only in rootfs_mask_and_protect (as runc does). */
+static bool is_ro_dev(const PlanMount *m) {
+        return m->kind == PLAN_MOUNT_FS && streq(m->dest, "/dev") && (m->flags & MS_RDONLY);
 }
 
 static int mount_fs(RootfsContext *ctx, const PlanMount *m, KError **err) {
@@ -132,7 +153,8 @@ static int mount_fs(RootfsContext *ctx, const PlanMount *m, KError **err) {
         if (target < 0)
                 return kerr(err, target, "create mount target %s in the rootfs", m->dest);
         char tp[FD_PATH_MAX];
-        if (mount(m->source, fd_path(target, tp), m->fstype, m->flags, m->data) < 0) {
+        unsigned long flags = is_ro_dev(m) ? m->flags & ~MS_RDONLY : m->flags;
+        if (mount(m->source, fd_path(target, tp), m->fstype, flags, m->data) < 0) {
                 int r = -errno;
                 /* A user namespace without its own network namespace cannot mount sysfs, and
                  * one that does not own the ipc namespace cannot mount mqueue: bind the host's
@@ -315,7 +337,8 @@ static int mask_path(RootfsContext *ctx, const char *path, KError **err) {
                 return kerr(err, -errno, "maskedPaths: stat %s", path);
         char tp[FD_PATH_MAX], sp[FD_PATH_MAX];
         if (S_ISDIR(st.st_mode)) {
-                if (mount("tmpfs", fd_path(fd, tp), "tmpfs", MS_RDONLY, "size=0,mode=000") < 0)
+                /* an empty read-only tmpfs: the directory reads as empty (not EACCES), as in runc */
+                if (mount("tmpfs", fd_path(fd, tp), "tmpfs", MS_RDONLY, NULL) < 0)
                         return kerr(err, -errno, "maskedPaths: mount tmpfs on %s", path);
                 return 0;
         }
@@ -344,6 +367,12 @@ static int protect_path(RootfsContext *ctx, const char *path, KError **err) {
 
 int rootfs_mask_and_protect(RootfsContext *ctx, KError **err) {
         const Plan *p = ctx->plan;
+        for (size_t i = 0; i < p->n_mounts; i++)
+                if (is_ro_dev(&p->mounts[i])) {
+                        int r = remount_flags(ctx, "/dev", p->mounts[i].flags, err);
+                        if (r < 0)
+                                return r;
+                }
         for (size_t i = 0; p->masked_paths && p->masked_paths[i]; i++) {
                 int r = mask_path(ctx, p->masked_paths[i], err);
                 if (r < 0)

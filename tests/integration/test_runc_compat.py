@@ -255,3 +255,38 @@ def test_ps_passes_options_to_ps(rt, bundle):
     lines = rt("ps", "c1", "-o", "pid,comm").stdout.splitlines()
     assert lines[0].split() == ["PID", "COMMAND"] and lines[1].split()[0] == str(pid)
     assert json.loads(rt("ps", "--format", "json", "c1").stdout) == [pid]
+
+
+def test_masked_dir_reads_empty_for_non_root(rt, bundle):
+    def edit(cfg):
+        cfg["linux"]["maskedPaths"].append("/etc")
+        cfg["process"]["user"] = {"uid": 1000, "gid": 1000}
+    b = bundle(["/bin/sh", "-c", "ls -a /etc; echo rc=$?"], edit=edit)
+    out = rt("run", "--bundle", b, "c1").stdout
+    assert "rc=0" in out and "passwd" not in out
+
+
+def test_read_only_dev_with_devpts(rt, bundle):
+    def edit(cfg):
+        for m in cfg["mounts"]:
+            if m["destination"] == "/dev":
+                m["options"].append("ro")
+    b = bundle(["/bin/sh", "-c", "ls /dev/pts/ptmx /dev/null >/dev/null && echo ok; touch /dev/x 2>&1; true"], edit=edit)
+    out = rt("run", "--bundle", b, "c1").stdout
+    assert out.startswith("ok") and "Read-only file system" in out
+
+
+def test_rro_bind_is_read_only_below(rt, bundle, tmp_path):
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(src / "sub")], check=True)
+    try:
+        def edit(cfg):
+            cfg["mounts"].append({"destination": "/mnt", "type": "bind", "source": str(src),
+                                  "options": ["rbind", "rro"]})
+        b = bundle(["/bin/sh", "-c", "mkdir -p /mnt/sub/x 2>&1; mkdir -p /mnt/y 2>&1; true"], edit=edit)
+        (tmp_path / b / "rootfs" / "mnt").mkdir()
+        out = rt("run", "--bundle", b, "c1").stdout
+        assert out.count("Read-only file system") == 2
+    finally:
+        subprocess.run(["umount", "-l", str(src / "sub")])
