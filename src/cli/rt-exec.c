@@ -8,6 +8,7 @@
 
 #include "container.h"
 #include "fd-util.h"
+#include "log.h"
 #include "rt-tty.h"
 #include "runtime-cli.h"
 #include "string-util.h"
@@ -103,7 +104,8 @@ RT_VERB(exec) {
                                 return rt_usage_error(err, "exec", "--preserve-fds: \"%s\" is not a count", optarg);
                         o.preserve_fds = (int) n;
                         break;
-                case 'L': case 'A': case 'I': break;
+                case 'I': o.ignore_paused = true; break;
+                case 'L': case 'A': break;
                 case 'h': rt_print_verb_help("exec"); return 0;
                 default: return rt_usage_error(err, "exec", "unknown option");
                 }
@@ -174,8 +176,12 @@ RT_VERB(exec) {
                 o.ret_pid = &pid;
         }
         r = container_exec(&o, &status, err);
-        if (r < 0)
-                return r;
+        if (r < 0) {
+                /* runc's exec exits 255 when the runtime (not the command) fails; callers tell
+                 * the two apart by it. */
+                log_error("%s", err && *err ? (*err)->msg : strerror(-r));
+                return 255;
+        }
         if (proxy) {
                 tty_theirs = safe_close(tty_theirs);
                 if (recv_fd(tty_ours, &master, NULL, 0) < 0)

@@ -87,7 +87,8 @@ RT_VERB(update) {
                 return -ENOMEM;
         const char *file = NULL;
         int c;
-        while ((c = getopt_long_only(argc, argv, "+r:h", opts, NULL)) >= 0) {
+        /* Options may follow the id too (`update ID --memory 1G`), as runc accepts. */
+        while ((c = getopt_long_only(argc, argv, "r:h", opts, NULL)) >= 0) {
                 if (c >= 1000) {
                         const struct update_flag *f = &update_flags[c - 1000];
                         if (set_flag(res, f, optarg) < 0)

@@ -50,7 +50,7 @@ static int add(Planner *p, const char *controller, const char *file, const char 
 }
 
 static int unsupported(Planner *p, const char *field) {
-        return kerr_msg(p->err, KERR_CONFIG, -EOPNOTSUPP, "linux.resources.%s: not supported on cgroup %s; remove it",
+        return kerr_msg(p->err, KERR_CONFIG, -EOPNOTSUPP, "invalid configuration: linux.resources.%s: not supported on cgroup %s; remove it",
                         field, p->mode == CGROUP_MODE_V2 ? "v2" : "v1");
 }
 

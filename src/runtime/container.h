@@ -48,6 +48,7 @@ typedef struct ExecOptions {
         int console_fd;
         const char *pid_file;
         bool detach;
+        bool ignore_paused;             /* exec into a paused container (it runs once resumed) */
         int preserve_fds;
         pid_t *ret_pid;                 /* optional: the exec'd process's host pid (for detach) */
 } ExecOptions;

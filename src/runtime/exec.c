@@ -153,9 +153,9 @@ _noreturn_ static void exec_helper(ExecChildArgs *a, int pid_pipe) {
         _exit(write(pid_pipe, &pid, sizeof(pid)) == sizeof(pid) ? 0 : 1);
 }
 
-static int exec_check_state(const char *id, int dirfd, const ContainerState *s, KError **err) {
+static int exec_check_state(const char *id, int dirfd, const ContainerState *s, bool ignore_paused, KError **err) {
         ContainerStatus st = state_status(dirfd, s);
-        if (st != STATUS_RUNNING && st != STATUS_CREATED)
+        if (st != STATUS_RUNNING && st != STATUS_CREATED && !(st == STATUS_PAUSED && ignore_paused))
                 return kerr_msg(err, KERR_STATE, -EINVAL, "cannot exec in container \"%s\": it is %s", id,
                                 container_status_to_string(st));
         return 0;
@@ -172,7 +172,7 @@ int container_exec(const ExecOptions *o, int *ret_status, KError **err) {
         int r = load_config(o->root, o->id, &dirfd, &s, &spec, err);
         if (r < 0)
                 return r;
-        if ((r = exec_check_state(o->id, dirfd, s, err)) < 0)
+        if ((r = exec_check_state(o->id, dirfd, s, o->ignore_paused, err)) < 0)
                 return r;
         a.spec = spec;
         if (o->process->terminal && o->console_fd < 0) {

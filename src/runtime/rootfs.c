@@ -267,6 +267,9 @@ static int create_device(RootfsContext *ctx, const PlanDevice *d, KError **err) 
         if (!ctx->plan->userns) {
                 if (mknodat(dirfd, name, d->mode, d->rdev) < 0)
                         return kerr(err, -errno, "mknod %s", d->path);
+                /* mknod applies the umask (0666 would become 0644): set the asked mode. */
+                if (fchmodat(dirfd, name, d->mode & 07777, 0) < 0)
+                        return kerr(err, -errno, "chmod %s", d->path);
                 if (fchownat(dirfd, name, d->uid, d->gid, AT_SYMLINK_NOFOLLOW) < 0)
                         return kerr(err, -errno, "chown %s", d->path);
                 return 0;

@@ -42,9 +42,21 @@ static int parse_namespaces(const SpecCtx *c, json_t *o, const char *where, Spec
                 if (t < 0)
                         return sp_fail(c, fi, "unknown namespace type \"%s\" (expected pid, network, mount, ipc, uts, "
                                        "user, cgroup or time)", type);
-                for (size_t j = 0; j < l->n_namespaces; j++)
-                        if (l->namespaces[j].type == (SpecNsType) t)
-                                return sp_fail(c, fi, "namespace \"%s\" is listed twice", type);
+                /* The same entry twice (scripts append what a config may have) is one; two
+                 * different paths for one type are a conflict. */
+                json_t *pj = json_object_get(e, "path");
+                const char *path = json_is_string(pj) && *json_string_value(pj) ? json_string_value(pj) : NULL;
+                bool dup = false;
+                for (size_t j = 0; j < l->n_namespaces && !dup; j++) {
+                        if (l->namespaces[j].type != (SpecNsType) t)
+                                continue;
+                        const char *prev = l->namespaces[j].path;
+                        if ((prev == NULL) != (path == NULL) || (prev && !streq(prev, path)))
+                                return sp_fail(c, fi, "namespace \"%s\" is listed twice, with different paths", type);
+                        dup = true;
+                }
+                if (dup)
+                        continue;
                 SpecNamespace *ns = sp_grow((void **) &l->namespaces, &l->n_namespaces, sizeof(*ns));
                 if (!ns)
                         return ENOMEM_FAIL(c);

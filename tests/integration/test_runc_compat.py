@@ -290,3 +290,26 @@ def test_rro_bind_is_read_only_below(rt, bundle, tmp_path):
         assert out.count("Read-only file system") == 2
     finally:
         subprocess.run(["umount", "-l", str(src / "sub")])
+
+
+def test_device_modes_not_umasked_and_dup_namespace(rt, bundle):
+    def edit(cfg):
+        cfg["linux"]["namespaces"].append({"type": "uts"})      # listed twice, same entry
+        cfg["linux"]["devices"] = [{"path": "/dev/kmsgx", "type": "c", "major": 1, "minor": 11,
+                                    "fileMode": 0o660, "uid": 0, "gid": 0}]
+    b = bundle(["/bin/sh", "-c", "stat -c %a /dev/tty /dev/null /dev/kmsgx"], edit=edit)
+    assert rt("run", "--bundle", b, "c1").stdout.split() == ["666", "666", "660"]
+
+
+def test_update_options_after_id_and_exec_exit_codes(rt, bundle, tmp_path):
+    rt("run", "--detach", "--bundle", bundle(["/bin/probe", "sleep", "600"]), "c1")
+    rt("update", "c1", "--pids-limit", "50")
+    p = rt("exec", "--pid-file", str(tmp_path / "no/such/dir"), "c1", "/bin/true", check=False)
+    assert p.returncode == 255                   # the runtime failed, not the command
+    assert rt("exec", "c1", "/bin/sh", "-c", "exit 42", check=False).returncode == 42
+    rt("pause", "c1")
+    assert rt("exec", "c1", "/bin/true", check=False).returncode == 255
+    resume = subprocess.Popen(["sh", "-c", "sleep 1; %s --root %s resume c1" % (RUNTIME, rt.root)])
+    p = rt("exec", "--ignore-paused", "c1", "/bin/echo", "ok", timeout=20)
+    resume.wait()
+    assert p.stdout.strip() == "ok"
