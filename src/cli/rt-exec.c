@@ -67,6 +67,13 @@ static int load_process_file(const char *path, SpecProcess **ret, KError **err) 
         return spec_parse_process(text, len, path, ret, err);
 }
 
+/* runc's exec exits 255 when the runtime (not the command) fails; callers tell the two apart
+ * by it. */
+static int exec_failed(KError **err, int r) {
+        log_error("%s", err && *err ? (*err)->msg : strerror(-r));
+        return 255;
+}
+
 RT_VERB(exec) {
         static const struct option opts[] = {
                 { "process", required_argument, NULL, 'p' },    { "console-socket", required_argument, NULL, 'c' },
@@ -121,7 +128,7 @@ RT_VERB(exec) {
         int r = process_file ? load_process_file(process_file, &p, err)
                              : container_exec_base_process(g->root, o.id, &p, err);
         if (r < 0)
-                return r;
+                return exec_failed(err, r);
         if (!process_file) {
                 strv_free(p->args);
                 p->args = NULL;
@@ -176,12 +183,8 @@ RT_VERB(exec) {
                 o.ret_pid = &pid;
         }
         r = container_exec(&o, &status, err);
-        if (r < 0) {
-                /* runc's exec exits 255 when the runtime (not the command) fails; callers tell
-                 * the two apart by it. */
-                log_error("%s", err && *err ? (*err)->msg : strerror(-r));
-                return 255;
-        }
+        if (r < 0)
+                return exec_failed(err, r);
         if (proxy) {
                 tty_theirs = safe_close(tty_theirs);
                 if (recv_fd(tty_ours, &master, NULL, 0) < 0)
