@@ -313,3 +313,18 @@ def test_update_options_after_id_and_exec_exit_codes(rt, bundle, tmp_path):
     p = rt("exec", "--ignore-paused", "c1", "/bin/echo", "ok", timeout=20)
     resume.wait()
     assert p.stdout.strip() == "ok"
+
+
+def test_listed_device_needs_an_allow_rule(rt, bundle):
+    # /dev/net/tun opens without capabilities: only the device cgroup decides
+    def edit(cfg):
+        cfg["linux"]["devices"] = [{"path": "/dev/tunx", "type": "c", "major": 10, "minor": 200}]
+    b = bundle(["/bin/sh", "-c", "exec 3<>/dev/tunx; echo rc=$?"], edit=edit)
+    out = rt("run", "--bundle", b, "c1", check=False)
+    assert "rc=0" not in out.stdout and "not permitted" in out.stderr     # node made, access denied
+    def edit_allow(cfg):
+        edit(cfg)
+        cfg["linux"]["resources"]["devices"].append({"allow": True, "type": "c", "major": 10, "minor": 200,
+                                                     "access": "rw"})
+    b = bundle(["/bin/sh", "-c", "exec 3<>/dev/tunx; echo rc=$?"], edit=edit_allow)
+    assert "rc=0" in rt("run", "--bundle", b, "c2").stdout
