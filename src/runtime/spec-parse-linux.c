@@ -154,9 +154,19 @@ static int parse_device_rules(const SpecCtx *c, json_t *o, const char *where, Sp
                 if (type && (strlen(type) != 1 || !strchr("acb", type[0])))
                         return sp_fail(c, fi, "device rule type \"%s\" is not one of a, c, b", type);
                 const char *acc = access ? access : "rwm";
-                if (strlen(acc) > 3 || strspn(acc, "rwm") != strlen(acc))
+                /* runc takes (and drops) an "a" among the letters: "rwa" is "rw". */
+                char kept[4] = "";
+                size_t n = 0;
+                for (const char *s = acc; *s; s++) {
+                        if (*s == 'a')
+                                continue;
+                        if (!strchr("rwm", *s) || n >= 3 || memchr(kept, *s, n))
+                                return sp_fail(c, fi, "access \"%s\" must be a combination of r, w and m", acc);
+                        kept[n++] = *s;
+                }
+                if (n == 0)
                         return sp_fail(c, fi, "access \"%s\" must be a combination of r, w and m", acc);
-                snprintf(d->access, sizeof(d->access), "%s", acc);
+                snprintf(d->access, sizeof(d->access), "%.*s", (int) n, kept);
         } FOREACH_OBJECT_END;
         return 0;
 }

@@ -266,6 +266,19 @@ static void test_bad_configs(void **state) {
         }
 }
 
+/* runc's habits a config may carry: "a" among device access letters (dropped), the same
+ * namespace entry listed twice (one). */
+static void test_runc_tolerances(void **state) {
+        static const char json[] = WITH_LINUX("\"namespaces\":[{\"type\":\"uts\"},{\"type\":\"uts\"}],"
+                                              "\"resources\":{\"devices\":[{\"allow\":false,\"access\":\"rwa\"}]}");
+        _cleanup_kerr_ KError *e = NULL;
+        Spec *s = NULL;
+        assert_int_equal(spec_parse(json, strlen(json), "config.json", &s, &e), 0);
+        assert_int_equal(s->linux_.n_namespaces, 1);
+        assert_string_equal(s->linux_.resources.devices[0].access, "rw");
+        spec_free(s);
+}
+
 static void test_process_and_resources_documents(void **state) {
         _cleanup_kerr_ KError *e = NULL;
         _cleanup_(spec_process_freep) SpecProcess *p = NULL;
@@ -327,6 +340,7 @@ int main(void) {
                 cmocka_unit_test(test_default_spec_rootless),
                 cmocka_unit_test(test_full_config_fields),
                 cmocka_unit_test(test_bad_configs),
+                cmocka_unit_test(test_runc_tolerances),
                 cmocka_unit_test(test_process_and_resources_documents),
                 cmocka_unit_test(test_load_bundle_names_file),
                 cmocka_unit_test(test_name_tables),
