@@ -99,6 +99,9 @@ static int exec_child_setup(ExecChildArgs *a, KError **err) {
         int r = sync_recv(a->sync_fd, &type, NULL);
         if (r < 0 || type != SYNC_GO)
                 _exit(1);
+        /* A session of its own (see container_init): the caller's terminal is not its ctty. */
+        if (setsid() < 0)
+                return kerr(err, -errno, "setsid");
         if (p->terminal) {
                 _cleanup_close_ int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
                 int slave = -1;

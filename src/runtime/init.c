@@ -205,6 +205,11 @@ void container_init(const InitArgs *a) {
          * non-dumpable process in a user namespace without mappings belong to the host's root.
          * Nothing of the container runs before GO, so the window exposes nothing. */
         (void) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+        /* A session of its own, terminal or not: with runc-style pass-through stdio the caller's
+         * terminal is then not the container's controlling terminal, so TIOCSTI on it (typing
+         * into the caller's shell) needs CAP_SYS_ADMIN. */
+        if (setsid() < 0)
+                _exit(1);
         log_debug("child process in init(): set up the container \"%s\"", a->id);
 
         r = init_setup(a, state_json, &slave, &err);

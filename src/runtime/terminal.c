@@ -54,7 +54,7 @@ int terminal_send_master(int console_sock, int master, KError **err) {
 }
 
 int terminal_become_stdio(int slave, KError **err) {
-        if (setsid() < 0)
+        if (setsid() < 0 && getsid(0) != getpid())     /* the init and exec'd processes already are leaders */
                 return kerr(err, -errno, "setsid");
         if (ioctl(slave, TIOCSCTTY, 0) < 0)
                 return kerr(err, -errno, "make the pty the controlling terminal");

@@ -328,3 +328,19 @@ def test_listed_device_needs_an_allow_rule(rt, bundle):
                                                      "access": "rw"})
     b = bundle(["/bin/sh", "-c", "exec 3<>/dev/tunx; echo rc=$?"], edit=edit_allow)
     assert "rc=0" in rt("run", "--bundle", b, "c2").stdout
+
+
+def _pid_and_session(stat_line):
+    fields = stat_line[stat_line.rindex(")") + 2:].split()
+    return stat_line.split()[0], fields[3]          # pid, session
+
+
+def test_processes_get_their_own_session(rt, bundle):
+    """Pass-through stdio (terminal false) must not make the caller's terminal the
+    container's controlling terminal: init and exec'd processes lead their own session."""
+    out = rt("run", "--bundle", bundle(["/bin/cat", "/proc/self/stat"]), "c1").stdout
+    pid, sid = _pid_and_session(out)
+    assert pid == sid
+    rt("run", "--detach", "--bundle", bundle(["/bin/probe", "sleep", "600"]), "c2")
+    pid, sid = _pid_and_session(rt("exec", "c2", "/bin/cat", "/proc/self/stat").stdout)
+    assert pid == sid
