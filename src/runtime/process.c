@@ -67,14 +67,28 @@ void sync_fail(int fd, const KError *e, int status) {
         _exit(status);
 }
 
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+
 int ns_join_path(SpecNsType type, const char *path, KError **err) {
+        /* setns() with the type: a path to another kind of namespace is refused, not joined. */
+        static const int nstype[_NS_TYPE_MAX] = {
+                [NS_PID] = CLONE_NEWPID, [NS_NETWORK] = CLONE_NEWNET, [NS_MOUNT] = CLONE_NEWNS,
+                [NS_IPC] = CLONE_NEWIPC, [NS_UTS] = CLONE_NEWUTS,     [NS_USER] = CLONE_NEWUSER,
+                [NS_CGROUP] = CLONE_NEWCGROUP, [NS_TIME] = CLONE_NEWTIME,
+        };
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
                 return kerr_kind(err, KERR_CONFIG, -errno, "open %s namespace '%s'",
                                  spec_ns_type_to_string(type), path);
-        if (setns(fd, 0) < 0)
+        if (setns(fd, nstype[type]) < 0) {
+                if (errno == EINVAL)
+                        return kerr_msg(err, KERR_CONFIG, -EINVAL, "linux.namespaces: '%s' is not a %s namespace",
+                                        path, spec_ns_type_to_string(type));
                 return kerr_kind(err, KERR_CONFIG, -errno, "join %s namespace '%s'",
                                  spec_ns_type_to_string(type), path);
+        }
         return 0;
 }
 

@@ -344,3 +344,11 @@ def test_processes_get_their_own_session(rt, bundle):
     rt("run", "--detach", "--bundle", bundle(["/bin/probe", "sleep", "600"]), "c2")
     pid, sid = _pid_and_session(rt("exec", "c2", "/bin/cat", "/proc/self/stat").stdout)
     assert pid == sid
+
+
+def test_namespace_path_of_wrong_type_is_refused(rt, bundle):
+    def edit(cfg):
+        cfg["linux"]["namespaces"] = [n for n in cfg["linux"]["namespaces"] if n["type"] != "network"]
+        cfg["linux"]["namespaces"].append({"type": "network", "path": "/proc/self/ns/ipc"})
+    p = rt("run", "--bundle", bundle(["/bin/true"], edit=edit), "c1", check=False)
+    assert p.returncode != 0 and "is not a network namespace" in p.stderr
