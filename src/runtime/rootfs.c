@@ -149,6 +149,15 @@ static bool is_ro_dev(const PlanMount *m) {
 }
 
 static int mount_fs(RootfsContext *ctx, const PlanMount *m, KError **err) {
+        /* procfs and sysfs go on a real directory: a symlink in the image (/proc -> elsewhere)
+         * would put them where the image wants, so it is refused, as runc does. */
+        if (streq(m->fstype, "proc") || streq(m->fstype, "sysfs")) {
+                _cleanup_close_ int at = open_in_root(ctx->rootfd, m->dest, O_PATH | O_NOFOLLOW, 0);
+                struct stat st;
+                if (at >= 0 && fstat(at, &st) >= 0 && !S_ISDIR(st.st_mode))
+                        return kerr_msg(err, KERR_ROOTFS, -ENOTDIR, "mount %s: %s must be mounted on ordinary "
+                                        "directory, not a symlink or file in the image", m->fstype, m->dest);
+        }
         _cleanup_close_ int target = ensure_in_root(ctx->rootfd, m->dest, true, 0755);
         if (target < 0)
                 return kerr(err, target, "create mount target %s in the rootfs", m->dest);

@@ -352,3 +352,12 @@ def test_namespace_path_of_wrong_type_is_refused(rt, bundle):
         cfg["linux"]["namespaces"].append({"type": "network", "path": "/proc/self/ns/ipc"})
     p = rt("run", "--bundle", bundle(["/bin/true"], edit=edit), "c1", check=False)
     assert p.returncode != 0 and "is not a network namespace" in p.stderr
+
+
+def test_proc_on_a_symlink_is_refused(rt, bundle):
+    b = bundle(["/bin/true"])
+    proc = os.path.join(b, "rootfs", "proc")
+    os.rmdir(proc)
+    os.symlink("/symlink", proc)
+    p = rt("run", "--bundle", b, "c1", check=False)
+    assert p.returncode != 0 and "must be mounted on ordinary directory" in p.stderr
