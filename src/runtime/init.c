@@ -151,6 +151,12 @@ static int init_setup(const InitArgs *a, const char *state_json, int *ret_slave,
                 goto out;
         if ((r = run_hooks_in_parent(a, err)) < 0)
                 goto out;
+        /* createContainer hooks run in the rootfs (relative paths in them mean the image's), as
+         * with runc */
+        if (s->n_hooks[HOOK_CREATE_CONTAINER] > 0 && fchdir(ctx.rootfd) < 0) {
+                r = kerr(err, -errno, "chdir to the rootfs for the createContainer hooks");
+                goto out;
+        }
         r = hooks_run(HOOK_CREATE_CONTAINER, s->hooks[HOOK_CREATE_CONTAINER], s->n_hooks[HOOK_CREATE_CONTAINER],
                       state_json, err);
         if (r < 0)

@@ -361,3 +361,14 @@ def test_proc_on_a_symlink_is_refused(rt, bundle):
     os.symlink("/symlink", proc)
     p = rt("run", "--bundle", b, "c1", check=False)
     assert p.returncode != 0 and "must be mounted on ordinary directory" in p.stderr
+
+
+def test_create_container_hook_runs_in_the_rootfs(rt, bundle):
+    hook = {"path": "/bin/sh", "args": ["sh", "-c", "ls bin/probe > /dev/null && touch tmp/hook-was-here"]}
+    def edit(cfg):
+        cfg["hooks"] = {"createContainer": [hook]}
+        cfg["mounts"] = [m for m in cfg["mounts"] if m["destination"] != "/tmp"]
+        cfg["root"]["readonly"] = False
+    b = bundle(["/bin/true"], edit=edit)
+    rt("run", "--bundle", b, "c1")
+    assert os.path.exists(os.path.join(b, "rootfs/tmp/hook-was-here"))
