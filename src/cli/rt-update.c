@@ -8,6 +8,7 @@
 
 #include "container.h"
 #include "fd-util.h"
+#include "log.h"
 #include "runtime-cli.h"
 #include "string-util.h"
 
@@ -124,5 +125,10 @@ RT_VERB(update) {
                 if (r < 0)
                         return r;
         }
-        return container_update(g->root, id, res, err);
+        /* runc's update exits 1 for any failure (scripts test for it) */
+        if ((r = container_update(g->root, id, res, err)) < 0) {
+                log_error("%s", err && *err ? (*err)->msg : strerror(-r));
+                return 1;
+        }
+        return 0;
 }

@@ -249,6 +249,13 @@ static int v1_apply(Cgroup *cg, const CgroupPlan *plan, const SpecResources *res
                         i++;
                         continue;
                 }
+                /* "no memory limit" must not stay below an old memory+swap limit (EINVAL): lift
+                 * that too when the spec does not set it, as runc does. */
+                if (streq(w->file, "memory.limit_in_bytes") && streq(w->value, "-1") && write_one(cg, w, NULL) < 0) {
+                        CgroupWrite memsw = { .controller = "memory", .file = "memory.memsw.limit_in_bytes",
+                                              .value = (char *) "-1" };
+                        (void) write_one(cg, &memsw, NULL);
+                }
                 int r = write_one(cg, w, err);
                 if (r < 0)
                         return r;

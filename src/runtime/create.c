@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -48,6 +49,7 @@ typedef struct CreateContext {
         int console_fd;
         int devnull_fd;
         int agent_fd;           /* seccomp agent connection, handed to the init */
+        int *bind_fds;          /* with a user namespace: bind sources opened as the caller */
         pid_t pid;
         ContainerState *state;
 } CreateContext;
@@ -62,6 +64,9 @@ static void create_context_unwind(CreateContext *c, bool failed) {
         if (failed && c->state_dir_created)
                 (void) state_dir_remove(c->o->root, c->o->id, NULL);
         cgroup_free(c->cgroup);
+        for (size_t i = 0; c->bind_fds && i < c->plan->n_mounts; i++)
+                safe_close(c->bind_fds[i]);
+        free(c->bind_fds);
         safe_close(c->state_dirfd);
         safe_close(c->sync_parent);
         safe_close(c->sync_child);
@@ -149,6 +154,33 @@ static int setup_cgroup(CreateContext *c, KError **err) {
                 return 0;
         }
         return r;
+}
+
+/* In a user namespace the init may not reach a bind source the caller can (a directory only
+ * the host's root may enter): open every source here, before the init exists, as runc does. */
+static int open_bind_sources(CreateContext *c, KError **err) {
+        const Plan *p = c->plan;
+        if (!p->userns || p->n_mounts == 0)
+                return 0;
+        if (!(c->bind_fds = calloc(p->n_mounts, sizeof(int))))
+                return kerr(err, -ENOMEM, "bind sources");
+        for (size_t i = 0; i < p->n_mounts; i++)
+                c->bind_fds[i] = -1;
+        for (size_t i = 0; i < p->n_mounts; i++) {
+                const PlanMount *m = &p->mounts[i];
+                if (m->kind != PLAN_MOUNT_BIND)
+                        continue;
+                /* a detached copy of the source mount (open_tree), which the init attaches in
+                 * its own mount namespace: a plain fd of ours would be in the wrong one */
+                c->bind_fds[i] = (int) syscall(SYS_open_tree, AT_FDCWD, m->source,
+                                               OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (m->recursive ? AT_RECURSIVE : 0));
+                /* unprivileged (rootless) callers may not clone mounts: the init opens the source */
+                if (c->bind_fds[i] < 0 && (errno == EPERM || errno == ENOSYS))
+                        continue;
+                if (c->bind_fds[i] < 0)
+                        return kerr_kind(err, KERR_CONFIG, -errno, "bind mount source '%s' for %s", m->source, m->dest);
+        }
+        return 0;
 }
 
 static int make_start_socket(CreateContext *c, KError **err) {
@@ -357,7 +389,7 @@ static int spawn_init(CreateContext *c, KError **err) {
                         .start_fd = c->start_fd, .console_fd = c->console_fd, .devnull_fd = c->devnull_fd,
                         .preserve_fds = c->o->preserve_fds, .no_pivot = c->o->no_pivot,
                         .no_new_keyring = c->o->no_new_keyring, .cgroup_path = c->cgroup_path,
-                        .agent_fd = c->agent_fd,
+                        .agent_fd = c->agent_fd, .bind_fds = c->bind_fds,
                 };
                 container_init(&a);
         }
@@ -385,7 +417,8 @@ int container_create(const CreateOptions *o, pid_t *ret_pid, KError **err) {
         c.state_dir_created = true;
         if ((r = resolve_cgroup(&c, err)) < 0 || (r = record_state(&c, false, err)) < 0)
                 goto out;
-        if ((r = setup_cgroup(&c, err)) < 0 || (r = make_start_socket(&c, err)) < 0)
+        if ((r = setup_cgroup(&c, err)) < 0 || (r = make_start_socket(&c, err)) < 0 ||
+            (r = open_bind_sources(&c, err)) < 0)
                 goto out;
         /* The seccomp agent is reached from here, the host's view, before the init exists. */
         if ((r = seccomp_listener_connect(c.spec->has_linux ? c.spec->linux_.seccomp : NULL, &c.agent_fd, err)) < 0)

@@ -158,7 +158,10 @@ _noreturn_ static void exec_helper(ExecChildArgs *a, int pid_pipe) {
 
 static int exec_check_state(const char *id, int dirfd, const ContainerState *s, bool ignore_paused, KError **err) {
         ContainerStatus st = state_status(dirfd, s);
-        if (st != STATUS_RUNNING && st != STATUS_CREATED && !(st == STATUS_PAUSED && ignore_paused))
+        if (st == STATUS_PAUSED && !ignore_paused)
+                return kerr_msg(err, KERR_STATE, -EINVAL, "cannot exec in a paused container (\"%s\"): resume it, "
+                                "or pass --ignore-paused to start the process once it is resumed", id);
+        if (st != STATUS_RUNNING && st != STATUS_CREATED && st != STATUS_PAUSED)
                 return kerr_msg(err, KERR_STATE, -EINVAL, "cannot exec in container \"%s\": it is %s", id,
                                 container_status_to_string(st));
         return 0;

@@ -137,6 +137,7 @@ static int init_setup(const InitArgs *a, const char *state_json, int *ret_slave,
         RootfsContext ctx = {
                 .plan = a->plan, .cgroup_path = a->cgroup_path, .devnull_fd = -1, .rootfd = -1,
                 .cgroup_ns = a->plan->ns_new[NS_CGROUP] || a->plan->ns_join[NS_CGROUP],
+                .bind_fds = a->bind_fds,
         };
         int r;
         if ((r = join_namespaces(a->plan, err)) < 0 || (r = setup_identity(a, err)) < 0)

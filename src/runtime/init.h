@@ -40,6 +40,7 @@ typedef struct InitArgs {
         bool no_new_keyring;
         const char *cgroup_path;
         int agent_fd;                   /* connected seccomp agent (SCMP_ACT_NOTIFY), or -1 */
+        const int *bind_fds;            /* bind sources opened before the user namespace, or NULL */
 } InitArgs;
 
 _noreturn_ void container_init(const InitArgs *a);

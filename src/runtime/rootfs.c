@@ -121,7 +121,9 @@ static int set_recursive_ro(RootfsContext *ctx, const PlanMount *m, KError **err
 }
 
 static int mount_bind(RootfsContext *ctx, const PlanMount *m, KError **err) {
-        _cleanup_close_ int src = open(m->source, O_PATH | O_CLOEXEC);
+        size_t idx = (size_t) (m - ctx->plan->mounts);
+        int tree = ctx->bind_fds ? ctx->bind_fds[idx] : -1;     /* a detached copy made by the parent */
+        _cleanup_close_ int src = tree >= 0 ? fcntl(tree, F_DUPFD_CLOEXEC, 3) : open(m->source, O_PATH | O_CLOEXEC);
         if (src < 0)
                 return kerr_kind(err, KERR_CONFIG, -errno, "bind mount source '%s' for %s", m->source, m->dest);
         struct stat st;
@@ -131,7 +133,10 @@ static int mount_bind(RootfsContext *ctx, const PlanMount *m, KError **err) {
         if (target < 0)
                 return kerr(err, target, "create mount target %s in the rootfs", m->dest);
         char sp[FD_PATH_MAX], tp[FD_PATH_MAX];
-        if (mount(fd_path(src, sp), fd_path(target, tp), NULL, MS_BIND | (m->recursive ? MS_REC : 0), NULL) < 0)
+        if (tree >= 0) {
+                if (syscall(SYS_move_mount, src, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+                        return kerr(err, -errno, "attach '%s' onto %s", m->source, m->dest);
+        } else if (mount(fd_path(src, sp), fd_path(target, tp), NULL, MS_BIND | (m->recursive ? MS_REC : 0), NULL) < 0)
                 return kerr(err, -errno, "bind '%s' onto %s", m->source, m->dest);
         if (m->flags) {
                 int r = remount_flags(ctx, m->dest, m->flags, err);

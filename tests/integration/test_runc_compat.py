@@ -372,3 +372,25 @@ def test_create_container_hook_runs_in_the_rootfs(rt, bundle):
     b = bundle(["/bin/true"], edit=edit)
     rt("run", "--bundle", b, "c1")
     assert os.path.exists(os.path.join(b, "rootfs/tmp/hook-was-here"))
+
+
+def test_userns_bind_source_the_container_user_cannot_reach(rt, bundle, tmp_path):
+    secret = tmp_path / "secret"
+    (secret / "dir").mkdir(parents=True)
+    (secret / "dir" / "f").write_text("visible\n")
+    os.chmod(str(secret), 0o700)                       # only the host's root enters it
+
+    def edit(cfg):
+        cfg["linux"]["namespaces"].append({"type": "user"})
+        cfg["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+        cfg["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+        cfg["mounts"].append({"destination": "/mnt", "type": "bind", "source": str(secret / "dir"),
+                              "options": ["bind", "ro"]})
+    b = bundle(["/bin/cat", "/mnt/f"], edit=edit)
+    d = os.path.dirname(b)
+    while d not in ("/", "/tmp"):
+        os.chmod(d, os.stat(d).st_mode | 0o011)
+        d = os.path.dirname(d)
+    os.chmod(str(secret), 0o700)
+    os.makedirs(os.path.join(b, "rootfs", "mnt"), exist_ok=True)
+    assert rt("run", "--bundle", b, "c1").stdout == "visible\n"
