@@ -239,12 +239,15 @@ void container_init(const InitArgs *a) {
         safe_close(a->start_fd);
 
         const Spec *s = a->spec;
-        r = hooks_run(HOOK_START_CONTAINER, s->hooks[HOOK_START_CONTAINER], s->n_hooks[HOOK_START_CONTAINER],
-                      state_json, &err);
-        if (r >= 0) {
-                SeccompAgent agent = { .fd = a->agent_fd, .state_json = state_json, .pid = getpid() };
-                r = process_exec(s->process, s->has_linux ? s->linux_.seccomp : NULL, &agent, a->preserve_fds, &err);
-        }
+        SeccompAgent agent = { .fd = a->agent_fd, .state_json = state_json, .pid = getpid() };
+        _cleanup_free_ char *path = NULL;
+        r = process_prepare(s->process, s->has_linux ? s->linux_.seccomp : NULL, &agent, a->preserve_fds, &path, &err);
+        /* startContainer hooks run as the process will: its user, capabilities and seccomp */
+        if (r >= 0)
+                r = hooks_run(HOOK_START_CONTAINER, s->hooks[HOOK_START_CONTAINER], s->n_hooks[HOOK_START_CONTAINER],
+                              state_json, &err);
+        if (r >= 0)
+                r = process_execve(s->process, path, &err);
         /* exec failed: tell `start`, which is waiting on the connection */
         (void) kerr_send(conn, err);
         _exit(r == -ENOENT ? 127 : 126);

@@ -55,6 +55,12 @@ _noreturn_ void sync_fail(int fd, const KError *e, int status);
  * `seccomp` may be NULL. Only returns on failure. */
 int process_exec(const SpecProcess *p, const SpecSeccomp *seccomp, const SeccompAgent *agent, int preserve_fds,
                  KError **err);
+/* process_exec in two steps: everything up to execve (credentials, capabilities, no_new_privs,
+ * seccomp, fds), then execve of the resolved path; the init runs startContainer hooks between
+ * them, so they run as the process will (runc's order). */
+int process_prepare(const SpecProcess *p, const SpecSeccomp *seccomp, const SeccompAgent *agent, int preserve_fds,
+                    char **ret_path, KError **err);
+int process_execve(const SpecProcess *p, const char *path, KError **err);
 /* Resolve args[0] against PATH from the process env, as execvp would; *ret is malloc'd. */
 int process_resolve_path(const SpecProcess *p, char **ret, KError **err);
 /* Join a namespace by path (setns), naming it in errors. */

@@ -155,6 +155,22 @@ static int switch_user(const SpecUser *u, KError **err) {
 
 int process_exec(const SpecProcess *p, const SpecSeccomp *seccomp, const SeccompAgent *agent, int preserve_fds,
                  KError **err) {
+        _cleanup_free_ char *path = NULL;
+        int r = process_prepare(p, seccomp, agent, preserve_fds, &path, err);
+        if (r < 0)
+                return r;
+        return process_execve(p, path, err);
+}
+
+int process_execve(const SpecProcess *p, const char *path, KError **err) {
+        execve(path, p->args, p->env);
+        int r = -errno;
+        return kerr_kind(err, r == -ENOENT || r == -EACCES ? KERR_CONFIG : KERR_GENERIC, r,
+                         "exec \"%s\"", path);
+}
+
+int process_prepare(const SpecProcess *p, const SpecSeccomp *seccomp, const SeccompAgent *agent, int preserve_fds,
+                    char **ret_path, KError **err) {
         static const SpecCaps no_caps = { 0 };
         const SpecCaps *caps = p->has_caps ? &p->caps : &no_caps;
         int r;
@@ -204,8 +220,6 @@ int process_exec(const SpecProcess *p, const SpecSeccomp *seccomp, const Seccomp
                 if (r < 0)
                         return r;
         }
-        execve(path, p->args, p->env);
-        r = -errno;
-        return kerr_kind(err, r == -ENOENT || r == -EACCES ? KERR_CONFIG : KERR_GENERIC, r,
-                         "exec \"%s\"", path);
+        *ret_path = TAKE_PTR(path);
+        return 0;
 }

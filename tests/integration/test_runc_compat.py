@@ -394,3 +394,13 @@ def test_userns_bind_source_the_container_user_cannot_reach(rt, bundle, tmp_path
     os.chmod(str(secret), 0o700)
     os.makedirs(os.path.join(b, "rootfs", "mnt"), exist_ok=True)
     assert rt("run", "--bundle", b, "c1").stdout == "visible\n"
+
+
+def test_start_container_hook_runs_under_the_process_seccomp(rt, bundle):
+    def edit(cfg):
+        cfg["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
+                                   "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_KILL"}]}
+        cfg["hooks"] = {"startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "mkdir /tmp/foo"]}]}
+    p = rt("run", "--bundle", bundle(["/bin/true"], edit=edit), "c1", check=False)
+    assert p.returncode != 0
+    assert "error running hook" in p.stderr and "bad system call" in p.stderr
