@@ -404,3 +404,19 @@ def test_start_container_hook_runs_under_the_process_seccomp(rt, bundle):
     p = rt("run", "--bundle", bundle(["/bin/true"], edit=edit), "c1", check=False)
     assert p.returncode != 0
     assert "error running hook" in p.stderr and "bad system call" in p.stderr
+
+
+def test_caps_the_runtime_lacks_are_left_out(rt, bundle):
+    """Every capability the kernel knows, asked from a runtime that may lack some (a sandbox):
+    the container starts with what the runtime has."""
+    last = int(open("/proc/sys/kernel/cap_last_cap").read())
+    names = ["CAP_" + n for n in ("CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SETPCAP "
+             "LINUX_IMMUTABLE NET_BIND_SERVICE NET_BROADCAST NET_ADMIN NET_RAW IPC_LOCK IPC_OWNER SYS_MODULE "
+             "SYS_RAWIO SYS_CHROOT SYS_PTRACE SYS_PACCT SYS_ADMIN SYS_BOOT SYS_NICE SYS_RESOURCE SYS_TIME "
+             "SYS_TTY_CONFIG MKNOD LEASE AUDIT_WRITE AUDIT_CONTROL SETFCAP MAC_OVERRIDE MAC_ADMIN SYSLOG "
+             "WAKE_ALARM BLOCK_SUSPEND AUDIT_READ PERFMON BPF CHECKPOINT_RESTORE").split()][:last + 1]
+    b = bundle(["/bin/cat", "/proc/self/status"],
+               process={"capabilities": {k: names for k in ("bounding", "effective", "permitted", "inheritable")}})
+    status = kv(rt("run", "--bundle", b, "c1").stdout.replace(":\t", "="))
+    mine = kv(open("/proc/self/status").read().replace(":\t", "="))
+    assert int(status["CapEff"], 16) == int(mine["CapBnd"], 16)
