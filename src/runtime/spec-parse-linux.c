@@ -244,6 +244,18 @@ static int parse_cpu(const SpecCtx *c, json_t *res, const char *where, SpecResou
         return 0;
 }
 
+/* A blkio weight: 10..1000, and 0 means "not set" (Docker writes 0 for every container; runc
+ * leaves the cgroup alone then). */
+static int sp_weight(const SpecCtx *c, json_t *o, const char *where, const char *key, uint64_t *ret, bool *has) {
+        json_t *v = json_object_get(o, key);
+        if (json_is_integer(v) && json_integer_value(v) == 0) {
+                *ret = 0;
+                *has = false;
+                return 0;
+        }
+        return sp_range(c, o, where, key, 10, 1000, ret, has);
+}
+
 static int parse_weight_devices(const SpecCtx *c, json_t *o, const char *where, SpecResources *x) {
         FOREACH_OBJECT_BEGIN(c, o, where, "weightDevice", i, e, fi) {
                 uint64_t w = 0, lw = 0;
@@ -252,8 +264,8 @@ static int parse_weight_devices(const SpecCtx *c, json_t *o, const char *where, 
                 if (!d)
                         return ENOMEM_FAIL(c);
                 if ((r = parse_major_minor(c, e, fi, &d->major, &d->minor, true)) < 0 ||
-                    (r = sp_range(c, e, fi, "weight", 10, 1000, &w, &d->has_weight)) < 0 ||
-                    (r = sp_range(c, e, fi, "leafWeight", 10, 1000, &lw, &d->has_leaf_weight)) < 0)
+                    (r = sp_weight(c, e, fi, "weight", &w, &d->has_weight)) < 0 ||
+                    (r = sp_weight(c, e, fi, "leafWeight", &lw, &d->has_leaf_weight)) < 0)
                         return r;
                 d->weight = (uint16_t) w;
                 d->leaf_weight = (uint16_t) lw;
@@ -290,10 +302,10 @@ static int parse_blkio(const SpecCtx *c, json_t *res, const char *where, SpecRes
         if (r <= 0)
                 return r;
         sp_field(f, where, "blockIO");
-        if ((r = sp_range(c, o, f, "weight", 10, 1000, &v, &x->has_blkio_weight)) < 0)
+        if ((r = sp_weight(c, o, f, "weight", &v, &x->has_blkio_weight)) < 0)
                 return r;
         x->blkio_weight = (uint16_t) v;
-        if ((r = sp_range(c, o, f, "leafWeight", 10, 1000, &v, &x->has_blkio_leaf_weight)) < 0)
+        if ((r = sp_weight(c, o, f, "leafWeight", &v, &x->has_blkio_leaf_weight)) < 0)
                 return r;
         x->blkio_leaf_weight = (uint16_t) v;
         if ((r = parse_weight_devices(c, o, f, x)) < 0)

@@ -50,7 +50,8 @@ int state_dir_create(const char *root, const char *id, KError **err) {
         if (!container_id_valid(id))
                 return kerr_msg(err, KERR_USAGE, -EINVAL,
                                 "invalid container id \"%s\": use 1-128 letters, digits, '_', '.', '+', '-'", id);
-        if (mkdir(root, 0711) < 0 && errno != EEXIST)
+        /* parents too: engines pass roots like <exec-root>/runtime-runc/moby that nobody made */
+        if (mkdir(root, 0711) < 0 && errno != EEXIST && (errno != ENOENT || mkdir_p(root, 0711) < 0))
                 return kerr_kind(err, KERR_HOST, -errno, "create state root '%s'", root);
         _cleanup_close_ int rootfd = open(root, O_DIRECTORY | O_CLOEXEC);
         if (rootfd < 0)

@@ -267,15 +267,17 @@ static void test_bad_configs(void **state) {
 }
 
 /* runc's habits a config may carry: "a" among device access letters (dropped), the same
- * namespace entry listed twice (one). */
+ * namespace entry listed twice (one), a blkio weight of 0 (unset). */
 static void test_runc_tolerances(void **state) {
         static const char json[] = WITH_LINUX("\"namespaces\":[{\"type\":\"uts\"},{\"type\":\"uts\"}],"
-                                              "\"resources\":{\"devices\":[{\"allow\":false,\"access\":\"rwa\"}]}");
+                                              "\"resources\":{\"devices\":[{\"allow\":false,\"access\":\"rwa\"}],"
+                                              "\"blockIO\":{\"weight\":0}}");
         _cleanup_kerr_ KError *e = NULL;
         Spec *s = NULL;
         assert_int_equal(spec_parse(json, strlen(json), "config.json", &s, &e), 0);
         assert_int_equal(s->linux_.n_namespaces, 1);
         assert_string_equal(s->linux_.resources.devices[0].access, "rw");
+        assert_false(s->linux_.resources.has_blkio_weight);    /* Docker's 0: not set */
         spec_free(s);
 }
 
