@@ -423,7 +423,7 @@ def test_caps_the_runtime_lacks_are_left_out(rt, bundle):
 
 
 def test_state_root_parents_are_made(rt, bundle, tmp_path):
-    root = str(tmp_path / "state" / "runtime-runc" / "moby")     # as dockerd passes it
+    root = str(tmp_path / "exec" / "runtime-runc" / "moby")      # as dockerd passes it
     p = subprocess.run([RUNTIME, "--root", root, "run", "--bundle", bundle(["/bin/true"]), "c1"],
                        capture_output=True, text=True, timeout=30)
     assert p.returncode == 0, p.stderr
