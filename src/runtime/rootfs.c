@@ -413,7 +413,49 @@ int rootfs_bind_console(RootfsContext *ctx, int slave_fd, KError **err) {
         return 0;
 }
 
+/* --no-pivot leaves the host's mounts under the chroot. A fully visible procfs or sysfs among
+ * them would let a user namespace in the container mount a fresh proc (the kernel allows that
+ * only while one is fully visible): detach them, or cover them with an empty tmpfs. */
+static int hide_host_proc_sys(RootfsContext *ctx, KError **err) {
+        _cleanup_free_ char *text = NULL;
+        int r = read_full_file_at(AT_FDCWD, "/proc/self/mountinfo", 4 << 20, &text, NULL);
+        if (r < 0)
+                return kerr(err, r, "read /proc/self/mountinfo");
+        /* the rootfs as mountinfo names it (symlinks in the bundle path resolved) */
+        char rootfs[4096], fp[FD_PATH_MAX];
+        ssize_t n = readlink(fd_path(ctx->rootfd, fp), rootfs, sizeof(rootfs) - 1);
+        if (n <= 0)
+                return kerr(err, n < 0 ? -errno : -EINVAL, "resolve the rootfs path");
+        rootfs[n] = 0;
+        size_t rl = (size_t) n;
+        _cleanup_strv_free_ char **targets = NULL;
+        char *save = NULL;
+        for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+                char *sep = strstr(line, " - ");
+                char mp[4096], fstype[64];
+                if (!sep || sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1 || sscanf(sep + 3, "%63s", fstype) != 1)
+                        continue;
+                if (!streq(fstype, "proc") && !streq(fstype, "sysfs"))
+                        continue;
+                if (strncmp(mp, rootfs, rl) == 0 && (mp[rl] == '/' || mp[rl] == 0))
+                        continue;       /* the container's own */
+                if (strv_extend(&targets, mp) < 0)
+                        return kerr(err, -ENOMEM, "mounts");
+        }
+        for (size_t i = 0; targets && targets[i]; i++)
+                if (umount2(targets[i], MNT_DETACH) < 0 &&
+                    mount("tmpfs", targets[i], "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0k") < 0 &&
+                    errno != ENOENT)
+                        return kerr(err, -errno, "hide the host's %s from the --no-pivot container", targets[i]);
+        return 0;
+}
+
 int rootfs_pivot(RootfsContext *ctx, bool no_pivot, KError **err) {
+        if (no_pivot) {
+                int r = hide_host_proc_sys(ctx, err);
+                if (r < 0)
+                        return r;
+        }
         if (fchdir(ctx->rootfd) < 0)
                 return kerr(err, -errno, "chdir to the rootfs");
         if (no_pivot) {

@@ -3,11 +3,12 @@
 runc users rely on. Each test stands for a class of difference found by runc's own suite."""
 import json
 import os
+import shutil
 import subprocess
 import time
 
 import pytest
-from conftest import IS_KAPSEL, RUNTIME, kv
+from conftest import DEFAULT_CAPS, IS_KAPSEL, RUNTIME, kv
 
 pytestmark = pytest.mark.kapsel
 
@@ -427,3 +428,13 @@ def test_state_root_parents_are_made(rt, bundle, tmp_path):
     p = subprocess.run([RUNTIME, "--root", root, "run", "--bundle", bundle(["/bin/true"]), "c1"],
                        capture_output=True, text=True, timeout=30)
     assert p.returncode == 0, p.stderr
+
+
+def test_no_pivot_hides_the_hosts_proc(rt, bundle):
+    if not shutil.which("unshare"):
+        pytest.skip("no unshare(1)")
+    b = bundle(["/bin/sh", "-c", "ls /proc/self/fd > /dev/null && echo proc-ok; "
+                "busybox unshare -mrpf sh -c 'mount -t proc none /proc 2>&1 || true'"],
+               process={"capabilities": {k: DEFAULT_CAPS + ["CAP_SYS_ADMIN"] for k in ("bounding", "effective", "permitted")}})
+    out = rt("run", "--no-pivot", "--bundle", b, "c1").stdout
+    assert "proc-ok" in out and "denied" in out.lower()
