@@ -10,7 +10,13 @@
 #include <seccomp.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -331,24 +337,101 @@ static int send_to_agent(const SpecSeccomp *s, const SeccompAgent *agent, int no
         return 0;
 }
 
-int seccomp_apply_notify(const SpecSeccomp *s, const SeccompAgent *agent, KError **err) {
-        _cleanup_(seccomp_releasep) scmp_filter_ctx ctx = NULL;
-        int r = build_filter(s, &ctx, err);
+/* A syscall newer than every one the profile names must fail with ENOSYS, not the default
+ * action's errno: programs (glibc among them) probe new syscalls and fall back only on ENOSYS.
+ * libseccomp cannot say "nr > N", so a stub goes in front of its program (as runc does):
+ * native x86_64 numbers above the profile's highest get ENOSYS, the rest run the filter. */
+static int highest_named_syscall(const SpecSeccomp *s) {
+        int max = -1;
+        for (size_t i = 0; i < s->n_rules; i++)
+                for (size_t k = 0; s->rules[i].names && s->rules[i].names[k]; k++) {
+                        int nr = seccomp_syscall_resolve_name(s->rules[i].names[k]);
+                        if (nr > max)
+                                max = nr;
+                }
+        return max;
+}
+
+static bool wants_enosys_stub(const SpecSeccomp *s) {
+#if defined(__x86_64__)
+        return s->default_action != SECCOMP_ACT_ALLOW && s->default_action != SECCOMP_ACT_LOG && s->n_rules > 0;
+#else
+        (void) s;
+        return false;
+#endif
+}
+
+static unsigned filter_flags_of(const SpecSeccomp *s, bool notify) {
+        unsigned flags = notify ? SECCOMP_FILTER_FLAG_NEW_LISTENER : 0;
+        for (size_t i = 0; s->flags && s->flags[i]; i++) {
+                if (streq(s->flags[i], "SECCOMP_FILTER_FLAG_LOG"))
+                        flags |= SECCOMP_FILTER_FLAG_LOG;
+                else if (streq(s->flags[i], "SECCOMP_FILTER_FLAG_SPEC_ALLOW"))
+                        flags |= SECCOMP_FILTER_FLAG_SPEC_ALLOW;
+        }
+        return flags;
+}
+
+/* Load libseccomp's program behind the ENOSYS stub; returns the notify fd (notify), 0, or
+ * negative errno. */
+static int load_with_enosys_stub(const SpecSeccomp *s, bool notify, KError **err) {
+        _cleanup_free_ void *prog = NULL;
+        size_t len = 0;
+        int r = seccomp_compile(s, &prog, &len, err);
         if (r < 0)
                 return r;
+        int max = highest_named_syscall(s);
+        const struct sock_filter stub[] = {
+                BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+                BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 0, 4),
+                BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+                BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000 /* x32 */, 2, 0),
+                BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, (uint32_t) max, 0, 1),
+                BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)),
+        };
+        size_t n = ELEMENTSOF(stub) + len / sizeof(struct sock_filter);
+        if (max < 0 || n > BPF_MAXINSNS)
+                return -E2BIG;  /* the caller loads the plain filter */
+        _cleanup_free_ struct sock_filter *all = malloc(n * sizeof(*all));
+        if (!all)
+                return kerr(err, -ENOMEM, "seccomp");
+        memcpy(all, stub, sizeof(stub));
+        memcpy(all + ELEMENTSOF(stub), prog, len);
+        struct sock_fprog fprog = { .len = (unsigned short) n, .filter = all };
+        long fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, filter_flags_of(s, notify), &fprog);
+        if (fd < 0)
+                return kerr_kind(err, KERR_HOST, -errno, "seccomp: load filter (needs no_new_privs or CAP_SYS_ADMIN)");
+        return notify ? (int) fd : 0;
+}
+
+int seccomp_apply_notify(const SpecSeccomp *s, const SeccompAgent *agent, KError **err) {
         bool notify = seccomp_wants_listener(s);
         if (notify && (!agent || agent->fd < 0))
                 return kerr_msg(err, KERR_GENERIC, -ENOTCONN, "seccomp: SCMP_ACT_NOTIFY without a connected agent");
-        r = seccomp_load(ctx);
-        if (r < 0)
-                return kerr_kind(err, KERR_HOST, r, "seccomp: load filter (needs no_new_privs or CAP_SYS_ADMIN)");
+        int nfd = -1;
+        bool loaded = false;
+        if (wants_enosys_stub(s)) {
+                nfd = load_with_enosys_stub(s, notify, err);
+                if (nfd < 0 && nfd != -E2BIG)
+                        return nfd;
+                loaded = nfd != -E2BIG;
+        }
+        if (!loaded) {
+                _cleanup_(seccomp_releasep) scmp_filter_ctx ctx = NULL;
+                int r = build_filter(s, &ctx, err);
+                if (r < 0)
+                        return r;
+                r = seccomp_load(ctx);
+                if (r < 0)
+                        return kerr_kind(err, KERR_HOST, r, "seccomp: load filter (needs no_new_privs or CAP_SYS_ADMIN)");
+                nfd = notify ? seccomp_notify_fd(ctx) : 0;
+        }
         if (!notify)
                 return 0;
         /* From here the notified syscalls wait for the agent: hand it the fd first. */
-        int nfd = seccomp_notify_fd(ctx);
         if (nfd < 0)
                 return kerr_kind(err, KERR_HOST, nfd, "seccomp: get the notify fd");
-        r = send_to_agent(s, agent, nfd, err);
+        int r = send_to_agent(s, agent, nfd, err);
         (void) close(nfd);
         return r;
 }

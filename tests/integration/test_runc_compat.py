@@ -438,3 +438,16 @@ def test_no_pivot_hides_the_hosts_proc(rt, bundle):
                process={"capabilities": {k: DEFAULT_CAPS + ["CAP_SYS_ADMIN"] for k in ("bounding", "effective", "permitted")}})
     out = rt("run", "--no-pivot", "--bundle", b, "c1").stdout
     assert "proc-ok" in out and "denied" in out.lower()
+
+
+def test_seccomp_unknown_newer_syscall_gets_enosys(rt, bundle):
+    allow = ["execve", "brk", "arch_prctl", "set_tid_address", "set_robust_list", "rseq", "prlimit64", "mprotect",
+             "mmap", "munmap", "readlink", "readlinkat", "getrandom", "fstat", "newfstatat", "write", "writev",
+             "exit", "exit_group", "ioctl", "uname", "access", "faccessat", "faccessat2", "openat", "close",
+             "read", "lseek", "rt_sigaction", "rt_sigprocmask", "sigaltstack", "futex", "getpid", "gettid"]
+    cfg = {"defaultAction": "SCMP_ACT_ERRNO", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"],
+           "syscalls": [{"names": allow, "action": "SCMP_ACT_ALLOW"}]}
+    b = bundle(["/bin/probe", "syscall", "future"], linux={"seccomp": cfg})
+    assert kv(rt("run", "--bundle", b, "c1").stdout)["errno"] == "ENOSYS"
+    b = bundle(["/bin/probe", "syscall", "getppid"], linux={"seccomp": cfg})
+    assert kv(rt("run", "--bundle", b, "c2").stdout)["errno"] == "EPERM"      # known, not allowed
