@@ -84,12 +84,13 @@ RT_VERB(exec) {
                 { "cap", required_argument, NULL, 'C' },        { "no-new-privs", no_argument, NULL, 'n' },
                 { "preserve-fds", required_argument, NULL, 'F' }, { "process-label", required_argument, NULL, 'L' },
                 { "apparmor", required_argument, NULL, 'A' },   { "ignore-paused", no_argument, NULL, 'I' },
+                { "cgroup", required_argument, NULL, 'G' },
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
         ExecOptions o = { .root = g->root, .console_fd = -1 };
         const char *process_file = NULL, *cwd = NULL, *user = NULL;
-        _cleanup_strv_free_ char **envs = NULL, **caps = NULL, **gids = NULL;
+        _cleanup_strv_free_ char **envs = NULL, **caps = NULL, **gids = NULL, **cgroup_subs = NULL;
         bool tty = false, nnp = false, nnp_set = false;
         int c;
         while ((c = getopt_long_only(argc, argv, "+p:w:e:tu:g:dc:h", opts, NULL)) >= 0) {
@@ -112,6 +113,7 @@ RT_VERB(exec) {
                         o.preserve_fds = (int) n;
                         break;
                 case 'I': o.ignore_paused = true; break;
+                case 'G': if (strv_extend(&cgroup_subs, optarg) < 0) return -ENOMEM; break;
                 case 'L': case 'A': break;
                 case 'h': rt_print_verb_help("exec"); return 0;
                 default: return rt_usage_error(err, "exec", "unknown option");
@@ -168,6 +170,7 @@ RT_VERB(exec) {
         if (!process_file || nnp_set)
                 p->no_new_privileges = nnp;
         o.process = p;
+        o.cgroup_subs = cgroup_subs;
         int status = 0;
         /* In the foreground without --console-socket, the pty master comes to us (as for run). */
         _cleanup_close_ int tty_ours = -1, tty_theirs = -1, master = -1;

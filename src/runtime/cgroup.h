@@ -68,6 +68,9 @@ CgroupMode cgroup_mode(const Cgroup *cg);
 
 /* Move `pid` into the cgroup (every hierarchy on v1). */
 int cgroup_enter(Cgroup *cg, pid_t pid, KError **err);
+/* exec --cgroup: each of `subs` is [CONTROLLER[,CONTROLLER...]:]PATH, PATH below the container's
+ * cgroup (".." refused); hierarchies no entry names get the container's cgroup itself. */
+int cgroup_enter_sub(Cgroup *cg, pid_t pid, char *const *subs, KError **err);
 /* Apply resources to an existing cgroup (`update`). */
 int cgroup_apply(Cgroup *cg, const SpecResources *res, KError **err);
 /* Freeze or thaw; waits until the kernel reports the new state, bounded (never hangs). */

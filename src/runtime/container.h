@@ -49,6 +49,7 @@ typedef struct ExecOptions {
         const char *pid_file;
         bool detach;
         bool ignore_paused;             /* exec into a paused container (it runs once resumed) */
+        char **cgroup_subs;             /* --cgroup [CONTROLLERS:]PATH entries (NULL: the container's) */
         int preserve_fds;
         pid_t *ret_pid;                 /* optional: the exec'd process's host pid (for detach) */
 } ExecOptions;

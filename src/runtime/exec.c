@@ -233,7 +233,7 @@ int container_exec(const ExecOptions *o, int *ret_status, KError **err) {
                 _cleanup_(cgroup_freep) Cgroup *cg = NULL;
                 r = cgroup_open("/sys/fs/cgroup", s->cgroup_mode, s->cgroup_path, &cg, err);
                 if (r >= 0)
-                        r = cgroup_enter(cg, pid, err);
+                        r = cgroup_enter_sub(cg, pid, o->cgroup_subs, err);
                 if (r < 0)
                         goto out;
         }

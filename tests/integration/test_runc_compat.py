@@ -451,3 +451,21 @@ def test_seccomp_unknown_newer_syscall_gets_enosys(rt, bundle):
     assert kv(rt("run", "--bundle", b, "c1").stdout)["errno"] == "ENOSYS"
     b = bundle(["/bin/probe", "syscall", "getppid"], linux={"seccomp": cfg})
     assert kv(rt("run", "--bundle", b, "c2").stdout)["errno"] == "EPERM"      # known, not allowed
+
+
+def test_exec_cgroup_sub_cgroups(rt, bundle):
+    mem = "/sys/fs/cgroup/memory"
+    if not os.path.ismount(mem):
+        pytest.skip("needs a cgroup v1 memory hierarchy")
+    rt("run", "--detach", "--bundle", bundle(["/bin/probe", "sleep", "600"]), "c1")
+    p = rt("exec", "--cgroup", "..", "c1", "/bin/true", check=False)
+    assert p.returncode == 255 and " .. is not a sub cgroup path" in p.stderr
+    p = rt("exec", "--cgroup", "nosuch", "c1", "/bin/true", check=False)
+    assert p.returncode == 255 and "/nosuch/cgroup.procs: no such file" in p.stderr
+    p = rt("exec", "--cgroup", "whaaat:/", "c1", "/bin/true", check=False)
+    assert p.returncode == 255 and "unknown controller" in p.stderr
+    sub = os.path.join(mem, "kapsel/c1/sub")
+    os.mkdir(sub)
+    out = rt("exec", "--cgroup", "memory:sub", "c1", "/bin/cat", "/proc/self/cgroup").stdout
+    lines = dict((l.split(":")[1], l.split(":")[2]) for l in out.splitlines())
+    assert lines["memory"].endswith("/sub") and not lines["pids"].endswith("/sub")
