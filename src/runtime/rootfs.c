@@ -121,8 +121,11 @@ static int set_recursive_ro(RootfsContext *ctx, const PlanMount *m, KError **err
 }
 
 static int mount_bind(RootfsContext *ctx, const PlanMount *m, KError **err) {
-        size_t idx = (size_t) (m - ctx->plan->mounts);
-        int tree = ctx->bind_fds ? ctx->bind_fds[idx] : -1;     /* a detached copy made by the parent */
+        /* a detached copy made by the parent, for the spec's own mounts (not the cgroup binds) */
+        int tree = -1;
+        for (size_t i = 0; ctx->bind_fds && i < ctx->plan->n_mounts; i++)
+                if (m == &ctx->plan->mounts[i])
+                        tree = ctx->bind_fds[i];
         _cleanup_close_ int src = tree >= 0 ? fcntl(tree, F_DUPFD_CLOEXEC, 3) : open(m->source, O_PATH | O_CLOEXEC);
         if (src < 0)
                 return kerr_kind(err, KERR_CONFIG, -errno, "bind mount source '%s' for %s", m->source, m->dest);
