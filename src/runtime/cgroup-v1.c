@@ -249,6 +249,18 @@ static int v1_apply(Cgroup *cg, const CgroupPlan *plan, const SpecResources *res
                         i++;
                         continue;
                 }
+                /* A new period can be refused under the current quota (a parent's limit) and the
+                 * other way round: when the first of the pair fails, write the quota first. */
+                if (streq(w->file, "cpu.cfs_period_us") && i + 1 < plan->n_writes &&
+                    streq(plan->writes[i + 1].file, "cpu.cfs_quota_us")) {
+                        if (write_one(cg, w, NULL) >= 0)
+                                continue;       /* the quota follows as usual */
+                        int r = write_one(cg, &plan->writes[i + 1], err);
+                        if (r < 0 || (r = write_one(cg, w, err)) < 0)
+                                return r;
+                        i++;
+                        continue;
+                }
                 /* "no memory limit" must not stay below an old memory+swap limit (EINVAL): lift
                  * that too when the spec does not set it, as runc does. */
                 if (streq(w->file, "memory.limit_in_bytes") && streq(w->value, "-1") && write_one(cg, w, NULL) < 0) {

@@ -163,7 +163,7 @@ static int mount_fs(RootfsContext *ctx, const PlanMount *m, KError **err) {
                 _cleanup_close_ int at = open_in_root(ctx->rootfd, m->dest, O_PATH | O_NOFOLLOW, 0);
                 struct stat st;
                 if (at >= 0 && fstat(at, &st) >= 0 && !S_ISDIR(st.st_mode))
-                        return kerr_msg(err, KERR_ROOTFS, -ENOTDIR, "mount %s: %s must be mounted on ordinary "
+                        return kerr_msg(err, KERR_GENERIC, -ENOTDIR, "mount %s: %s must be mounted on ordinary "
                                         "directory, not a symlink or file in the image", m->fstype, m->dest);
         }
         _cleanup_close_ int target = ensure_in_root(ctx->rootfd, m->dest, true, 0755);

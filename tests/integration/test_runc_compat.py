@@ -469,3 +469,31 @@ def test_exec_cgroup_sub_cgroups(rt, bundle):
     out = rt("exec", "--cgroup", "memory:sub", "c1", "/bin/cat", "/proc/self/cgroup").stdout
     lines = dict((l.split(":")[1], l.split(":")[2]) for l in out.splitlines())
     assert lines["memory"].endswith("/sub") and not lines["pids"].endswith("/sub")
+
+
+def test_update_cpu_period_below_a_limited_parent(rt, bundle):
+    cpu = "/sys/fs/cgroup/cpu"
+    if not os.path.ismount(cpu) and not os.path.ismount("/sys/fs/cgroup/cpu,cpuacct"):
+        pytest.skip("needs a cgroup v1 cpu hierarchy")
+    pod = "/kapsel/compat-pod-%d" % os.getpid()
+    os.makedirs(cpu + pod, exist_ok=True)
+    try:
+        with open(cpu + pod + "/cpu.cfs_quota_us", "w") as f:
+            f.write("50000")                                  # the pod: 50% of 100 ms
+        rt("run", "--detach", "--bundle", bundle(["/bin/probe", "sleep", "600"],
+                                                 linux={"cgroupsPath": pod + "/c1"}), "c1")
+        assert rt("update", "--cpu-quota", "60000", "c1", check=False).returncode == 1   # above the pod's
+        rt("update", "--cpu-period", "10000", "--cpu-quota", "3000", "c1")
+        d = cpu + pod + "/c1"
+        assert open(d + "/cpu.cfs_period_us").read().strip() == "10000"
+        assert open(d + "/cpu.cfs_quota_us").read().strip() == "3000"
+        rt("delete", "--force", "c1")
+    finally:
+        import glob
+        for d in glob.glob("/sys/fs/cgroup/*" + pod):       # the runtime made it in the other hierarchies
+            for _ in range(50):
+                try:
+                    os.rmdir(d)
+                    break
+                except OSError:
+                    time.sleep(0.1)
