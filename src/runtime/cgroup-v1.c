@@ -225,6 +225,9 @@ static int write_one(Cgroup *cg, const CgroupWrite *w, KError **err) {
         if (r == -ENOENT)
                 return kerr_msg(err, KERR_HOST, r, "cgroup %s: this kernel has no %s (e.g. swap accounting or kernel "
                                 "memory limits are off): remove the setting", h->dir, w->file);
+        if (r == -EINVAL || r == -ERANGE)       /* the value, not the host: a config error, status 1 as runc */
+                return kerr_kind(err, KERR_GENERIC, r, "cgroup %s: the kernel refused \"%s\" for %s", h->dir, w->value,
+                                 w->file);
         if (r < 0)
                 return kerr_kind(err, KERR_HOST, r, "cgroup %s: write \"%s\" to %s", h->dir, w->value, w->file);
         return 0;

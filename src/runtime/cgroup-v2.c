@@ -114,6 +114,9 @@ static int v2_apply(Cgroup *cg, const CgroupPlan *plan, const SpecResources *res
                         return kerr_msg(err, KERR_HOST, r,
                                         "cgroup %s: no %s here (is the %s controller available and enabled?)", cg->dir,
                                         w->file, w->controller ? w->controller : "matching");
+                if (r == -EINVAL || r == -ERANGE)       /* the value, not the host (status 1, as runc) */
+                        return kerr_kind(err, KERR_GENERIC, r, "cgroup %s: the kernel refused \"%s\" for %s", cg->dir,
+                                         w->value, w->file);
                 if (r < 0)
                         return kerr_kind(err, KERR_HOST, r, "cgroup %s: write \"%s\" to %s", cg->dir, w->value, w->file);
         }

@@ -497,3 +497,9 @@ def test_update_cpu_period_below_a_limited_parent(rt, bundle):
                     break
                 except OSError:
                     time.sleep(0.1)
+
+
+def test_cgroup_value_the_kernel_refuses_exits_1(rt, bundle):
+    b = bundle(["/bin/true"], linux={"resources": {"cpu": {"period": 100}}})     # below the kernel's 1 ms
+    p = rt("run", "--bundle", b, "c1", check=False)
+    assert p.returncode == 1 and "refused" in p.stderr

@@ -225,7 +225,6 @@ static const struct {
           "linux.resources.memory.limit: expected an integer, got a string" },
         { WITH_LINUX("\"resources\":{\"memory\":{\"limit\":100000000,\"swap\":1000}}"), "must not be below limit" },
         { WITH_LINUX("\"resources\":{\"memory\":{\"swappiness\":101}}"), "memory.swappiness: 101 is out of range" },
-        { WITH_LINUX("\"resources\":{\"cpu\":{\"period\":10}}"), "linux.resources.cpu.period: 10 us is out of range" },
         { WITH_LINUX("\"resources\":{\"cpu\":{\"cpus\":\"all\"}}"), "cpu.cpus: \"all\" is not a list" },
         { WITH_LINUX("\"resources\":{\"blockIO\":{\"weight\":5}}"), "blockIO.weight: 5 is out of range" },
         { WITH_LINUX("\"resources\":{\"hugepageLimits\":[{\"pageSize\":\"../x\",\"limit\":1}]}"),
