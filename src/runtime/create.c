@@ -311,12 +311,16 @@ static int record_state(CreateContext *c, bool final, KError **err) {
 }
 
 static int run_runtime_hooks(CreateContext *c, KError **err) {
+        /* prestart (deprecated) sees "created", as runc and runtime-tools expect; createRuntime
+         * runs during the create operation: "creating" */
+        _cleanup_json_ json_t *pj = state_to_json(c->state, STATUS_CREATED);
         _cleanup_json_ json_t *j = state_to_json(c->state, STATUS_CREATING);
+        _cleanup_free_ char *ptext = pj ? json_dump_string(pj, false) : NULL;
         _cleanup_free_ char *text = j ? json_dump_string(j, false) : NULL;
-        if (!text)
+        if (!text || !ptext)
                 return kerr(err, -ENOMEM, "state");
         const Spec *s = c->spec;
-        int r = hooks_run(HOOK_PRESTART, s->hooks[HOOK_PRESTART], s->n_hooks[HOOK_PRESTART], text, err);
+        int r = hooks_run(HOOK_PRESTART, s->hooks[HOOK_PRESTART], s->n_hooks[HOOK_PRESTART], ptext, err);
         if (r < 0)
                 return r;
         return hooks_run(HOOK_CREATE_RUNTIME, s->hooks[HOOK_CREATE_RUNTIME], s->n_hooks[HOOK_CREATE_RUNTIME],

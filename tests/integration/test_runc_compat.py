@@ -503,3 +503,11 @@ def test_cgroup_value_the_kernel_refuses_exits_1(rt, bundle):
     b = bundle(["/bin/true"], linux={"resources": {"cpu": {"period": 100}}})     # below the kernel's 1 ms
     p = rt("run", "--bundle", b, "c1", check=False)
     assert p.returncode == 1 and "refused" in p.stderr
+
+
+def test_prestart_hook_state_says_created(rt, bundle, tmp_path):
+    out = tmp_path / "prestart.json"
+    hook = {"path": "/bin/sh", "args": ["sh", "-c", "cat > %s" % out]}
+    rt("run", "--bundle", bundle(["/bin/true"], hooks={"prestart": [hook]}), "c1")
+    st = json.loads(out.read_text())
+    assert st["status"] == "created" and st["id"] == "c1" and st["pid"] > 0
