@@ -211,7 +211,9 @@ static int mount_cgroup_hierarchy(RootfsContext *ctx, const char *dest, const ch
 }
 
 static int mount_cgroup(RootfsContext *ctx, const PlanMount *m, KError **err) {
-        bool ro = !ctx->cgroup_ns || (m->flags & MS_RDONLY);
+        /* The container's own cgroup directories are writable only when the mount asks for it
+         * (as runc); without a cgroup namespace the tmpfs around them stays read-only. */
+        bool ro = (m->flags & MS_RDONLY) != 0;
         struct statfs sfs;
         if (statfs("/sys/fs/cgroup", &sfs) == 0 && sfs.f_type == CGROUP2_SUPER_MAGIC) {
                 if (ctx->cgroup_ns) {
@@ -267,7 +269,7 @@ static int mount_cgroup(RootfsContext *ctx, const PlanMount *m, KError **err) {
         closedir(d);
         if (r < 0)
                 return r;
-        return ro ? remount_flags(ctx, m->dest, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, err) : 0;
+        return ro || !ctx->cgroup_ns ? remount_flags(ctx, m->dest, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, err) : 0;
 }
 
 static int create_device(RootfsContext *ctx, const PlanDevice *d, KError **err) {

@@ -305,3 +305,6 @@ const char *rlimit_to_name(int resource);
 /* The default config.json `kapsel-runtime spec` writes (runc-compatible); rootless variant
  * adds a user namespace mapping the caller and drops network/cgroup settings. JSON text. */
 char *spec_default_json(bool rootless, uid_t uid, gid_t gid);
+/* The same, with or without a cgroup namespace (`spec` on a cgroup v1 host: without, as runc's
+ * default spec, so processes see their cgroup paths as the host names them). */
+char *spec_default_json_for(bool rootless, bool cgroup_ns, uid_t uid, gid_t gid);

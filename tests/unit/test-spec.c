@@ -265,6 +265,18 @@ static void test_bad_configs(void **state) {
         }
 }
 
+/* `spec` on a cgroup v1 host: no cgroup namespace, as runc's default spec. */
+static void test_default_spec_without_cgroupns(void **state) {
+        _cleanup_free_ char *text = spec_default_json_for(false, false, 0, 0);
+        assert_non_null(text);
+        Spec *s = NULL;
+        assert_int_equal(spec_parse(text, strlen(text), "config.json", &s, NULL), 0);
+        for (size_t i = 0; i < s->linux_.n_namespaces; i++)
+                assert_int_not_equal(s->linux_.namespaces[i].type, NS_CGROUP);
+        assert_true(s->linux_.n_namespaces >= 5);
+        spec_free(s);
+}
+
 /* runc's habits a config may carry: "a" among device access letters (dropped), the same
  * namespace entry listed twice (one), a blkio weight of 0 (unset). */
 static void test_runc_tolerances(void **state) {
@@ -342,6 +354,7 @@ int main(void) {
                 cmocka_unit_test(test_full_config_fields),
                 cmocka_unit_test(test_bad_configs),
                 cmocka_unit_test(test_runc_tolerances),
+                cmocka_unit_test(test_default_spec_without_cgroupns),
                 cmocka_unit_test(test_process_and_resources_documents),
                 cmocka_unit_test(test_load_bundle_names_file),
                 cmocka_unit_test(test_name_tables),
