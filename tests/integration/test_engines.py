@@ -60,6 +60,16 @@ def _wait_socket(path, proc, what, timeout=60):
     raise AssertionError("%s socket %s did not appear" % (what, path))
 
 
+def _remove_cgroup(parent):
+    """The engines leave their (empty) parent cgroup behind: remove ours, never a shared one."""
+    import glob
+    for d in sorted(glob.glob("/sys/fs/cgroup/*" + parent) + glob.glob("/sys/fs/cgroup" + parent), reverse=True):
+        try:
+            os.rmdir(d)
+        except OSError:
+            pass
+
+
 def _stop(proc):
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
@@ -77,11 +87,12 @@ def dockerd(tmp_path, oci_layout):
     d.mkdir()
     ns = Netns()
     sock = str(d / "docker.sock")
+    parent = "/kt-docker-" + ns.name[3:]
     log = open(str(d / "dockerd.log"), "w")
     proc = subprocess.Popen(ns.prefix() + [
         "dockerd", "--data-root", str(d / "data"), "--exec-root", str(d / "exec"), "--pidfile", str(d / "docker.pid"),
         "-H", "unix://" + sock, "--iptables=false", "--ip6tables=false", "--ip-forward=false", "--ip-masq=false",
-        "--bridge=none", "--add-runtime", "kapsel=" + RUNTIME, "--default-runtime", "runc"],
+        "--bridge=none", "--add-runtime", "kapsel=" + RUNTIME, "--default-runtime", "runc", "--cgroup-parent", parent],
         stdout=log, stderr=subprocess.STDOUT)
     try:
         _wait_socket(sock, proc, "dockerd")
@@ -106,6 +117,7 @@ def dockerd(tmp_path, oci_layout):
         log.close()
         ns.close()
         subprocess.run(["umount", "-R", "-l", str(d)], capture_output=True)
+        _remove_cgroup(parent)
 
 
 def test_docker_run_exec_logs_stop(dockerd):
@@ -157,7 +169,7 @@ def containerd(tmp_path, oci_layout):
         _wait_socket(sock, proc, "containerd")
 
         def ctr(*args, check=True, timeout=60):
-            p = subprocess.run(["ctr", "-a", sock, "-n", "kt"] + list(args), capture_output=True, text=True,
+            p = subprocess.run(["ctr", "-a", sock, "-n", ns.name] + list(args), capture_output=True, text=True,
                                timeout=timeout, stdin=subprocess.DEVNULL)
             if check and p.returncode != 0:
                 raise AssertionError("ctr %s failed (%d): %s%s" % (" ".join(args), p.returncode, p.stdout, p.stderr))
@@ -172,6 +184,7 @@ def containerd(tmp_path, oci_layout):
         log.close()
         ns.close()
         subprocess.run(["umount", "-R", "-l", str(d)], capture_output=True)
+        _remove_cgroup("/" + ns.name)
 
 
 def test_ctr_run_with_our_runc_binary(containerd):
