@@ -13,6 +13,8 @@ test="$build libcmocka-dev python3-pytest clang llvm iproute2 procps util-linux
       runc crun podman uidmap apache2-utils"
 # kapsel build: tests/integration/test_build.py compares with buildah bud
 test="$test buildah"
+# kapsel-runtime under real engines (tests/integration/test_engines.py); gawk for runc's bats suite
+test="$test docker.io containerd gawk"
 bench="$test hyperfine gnuplot-nox iperf3 debootstrap netavark"
 
 eval pkgs=\$$what

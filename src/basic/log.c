@@ -3,6 +3,8 @@
 
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -13,6 +15,7 @@ static struct {
         LogFormat format;
         LogLevel max_level;
         const char *program;
+        bool stderr_fields;     /* non-error lines on stderr as time= level= msg= (runc's) */
 } state = { .fd = -1, .format = LOG_FORMAT_TEXT, .max_level = LOG_LVL_WARN, .program = "kapsel" };
 
 static const char *const level_names[] = {
@@ -41,6 +44,37 @@ void log_set_program(const char *name) {
         state.program = name;
 }
 
+void log_set_stderr_fields(bool on) {
+        state.stderr_fields = on;
+}
+
+/* msg as a double-quoted value: backslash and double quote escaped, control bytes as \n, \t or \xNN. */
+static char *quote_text(const char *msg) {
+        size_t n = strlen(msg);
+        char *q = malloc(4 * n + 3), *w = q;
+        if (!q)
+                return NULL;
+        *w++ = '"';
+        for (const unsigned char *r = (const unsigned char *) msg; *r; r++) {
+                if (*r == '"' || *r == '\\') {
+                        *w++ = '\\';
+                        *w++ = (char) *r;
+                } else if (*r == '\n') {
+                        *w++ = '\\';
+                        *w++ = 'n';
+                } else if (*r == '\t') {
+                        *w++ = '\\';
+                        *w++ = 't';
+                } else if (*r < 0x20)
+                        w += sprintf(w, "\\x%02x", *r);
+                else
+                        *w++ = (char) *r;
+        }
+        *w++ = '"';
+        *w = 0;
+        return q;
+}
+
 static void write_all(int fd, const char *s, size_t n) {
         while (n > 0) {
                 ssize_t w = write(fd, s, n);
@@ -51,7 +85,7 @@ static void write_all(int fd, const char *s, size_t n) {
         }
 }
 
-static void emit_file(LogLevel level, const char *msg) {
+static void emit_line(int fd, LogFormat format, LogLevel level, const char *msg) {
         char ts[64];
         struct timespec now;
         struct tm tm;
@@ -65,10 +99,14 @@ static void emit_file(LogLevel level, const char *msg) {
                 _cleanup_free_ char *quoted = json_quote(msg);
                 n = asprintf(&line, "{\"level\":\"%s\",\"msg\":%s,\"time\":\"%s.%09ldZ\"}\n",
                              level_names[level], quoted ? quoted : "\"\"", ts, now.tv_nsec);
-        } else
-                n = asprintf(&line, "%s.%09ldZ %s: %s\n", ts, now.tv_nsec, level_names[level], msg);
+        } else {
+                /* logrus' text shape, which runc users grep for: time="..." level=debug msg="..." */
+                _cleanup_free_ char *quoted = quote_text(msg);
+                n = asprintf(&line, "time=\"%s.%09ldZ\" level=%s msg=%s\n", ts, now.tv_nsec, level_names[level],
+                             quoted ? quoted : "\"\"");
+        }
         if (n > 0)
-                write_all(state.fd, line, (size_t) n);
+                write_all(fd, line, (size_t) n);
 }
 
 void log_msg(LogLevel level, const char *fmt, ...) {
@@ -84,7 +122,12 @@ void log_msg(LogLevel level, const char *fmt, ...) {
                 return;
 
         if (state.fd >= 0)
-                emit_file(level, msg);
+                emit_line(state.fd, state.format, level, msg);
+        else if (state.stderr_fields && level != LOG_LVL_ERROR) {
+                emit_line(STDERR_FILENO, state.format, level, msg);
+                errno = saved;
+                return;
+        }
         if (state.fd < 0 || level == LOG_LVL_ERROR) {
                 _cleanup_free_ char *line = NULL;
                 n = asprintf(&line, "%s: %s%s\n", state.program,

@@ -5,6 +5,8 @@
  * Podman and containerd read back to show a runtime's failure. */
 #pragma once
 
+#include <stdbool.h>
+
 #include "cleanup.h"
 
 typedef enum LogLevel { LOG_LVL_ERROR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG } LogLevel;
@@ -15,6 +17,8 @@ typedef enum LogFormat { LOG_FORMAT_TEXT, LOG_FORMAT_JSON } LogFormat;
 int log_open(const char *path, LogFormat format, LogLevel max_level);
 void log_set_max_level(LogLevel level);
 void log_set_program(const char *name);
+/* Write debug, info and warning lines to stderr as the log file's format (time= level= msg=). */
+void log_set_stderr_fields(bool on);
 /* Also mirror errors to stderr when a log file is set (runc does; podman expects it). */
 void log_msg(LogLevel level, const char *fmt, ...) _printf_(2, 3);
 

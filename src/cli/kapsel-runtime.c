@@ -21,13 +21,16 @@ static const RtVerb verbs[] = {
         { "kill",     rt_kill,     "[--all] ID [SIGNAL]", "send a signal (default SIGTERM) to the container's init", false },
         { "delete",   rt_delete,   "[--force] ID", "delete a container and its resources", false },
         { "exec",     rt_exec,     "[--process F | --env K=V --cwd D --user U[:G] --cap C --tty] [--console-socket S] [--detach] [--pid-file F] ID [CMD ARGS...]", "run a process in a running container", true },
-        { "ps",       rt_ps,       "[--format table|json] ID", "list the processes of a container", false },
+        { "ps",       rt_ps,       "[--format table|json] ID [PS OPTIONS (default -ef)]", "list the processes of a container", false },
         { "list",     rt_list,     "[--format table|json] [--quiet]", "list containers", false },
         { "pause",    rt_pause,    "ID", "freeze every process of a container", false },
         { "resume",   rt_resume,   "ID", "thaw a paused container", false },
         { "update",   rt_update,   "[--resources F|-] [--memory N] [--memory-swap N] [--memory-reservation N] [--cpu-shares N] [--cpu-quota N] [--cpu-period N] [--cpuset-cpus L] [--cpuset-mems L] [--pids-limit N] [--blkio-weight N] ID", "change the resource limits of a container", false },
         { "features", rt_features, "", "print the features this runtime supports (JSON)", false },
         { "spec",     rt_spec,     "[--bundle DIR] [--rootless]", "write a default config.json", false },
+        { "events",   rt_events,   "[--stats] [--interval 5s] ID", "print resource statistics and OOM events (JSON lines)", false },
+        { "checkpoint", rt_checkpoint, "ID", "not supported (no CRIU support)", false },
+        { "restore",  rt_restore,  "ID", "not supported (no CRIU support)", false },
 };
 
 static const RtVerb *find_verb(const char *name) {
@@ -37,14 +40,18 @@ static const RtVerb *find_verb(const char *name) {
         return NULL;
 }
 
+/* Help pages in the NAME/USAGE shape runc's users (and scripts) know; the NAME line names the
+ * runc command it stands in for. */
 void rt_print_verb_help(const char *verb) {
         const RtVerb *v = find_verb(verb);
         if (v)
-                printf("Usage: kapsel-runtime [global options] %s %s\n\n%s\n", v->name, v->usage, v->summary);
+                printf("NAME:\n   kapsel-runtime %s - %s (as runc %s)\n\nUSAGE:\n   kapsel-runtime [global options] %s %s\n",
+                       v->name, v->summary, v->name, v->name, v->usage);
 }
 
 static void print_help(void) {
-        printf("Usage: kapsel-runtime [global options] COMMAND [options] [ARGS]\n\n"
+        printf("NAME:\n   kapsel-runtime - a drop-in for runc - Open Container Initiative runtime\n\n"
+               "USAGE:\n   kapsel-runtime [global options] COMMAND [options] [ARGS]\n\n"
                "An OCI runtime (runtime-spec 1.1) with runc's command line.\n\n"
                "Global options:\n"
                "  --root DIR            state root (default /run/kapsel-runtime)\n"
@@ -113,7 +120,11 @@ int main(int argc, char **argv) {
                 case 's': g.systemd_cgroup = true; break;
                 case 'R': case 'C': break;      /* accepted for runc compatibility */
                 case 'h': print_help(); return 0;
-                case 'v': printf("kapsel-runtime version %s\nspec: 1.1.0\n", KAPSEL_VERSION); return 0;
+                case 'v':
+                        /* runc's three lines (name version, commit, spec), which engines parse */
+                        printf("kapsel-runtime version %s (runc version 1.1.5 compatible)\ncommit: kapsel-%s\n"
+                               "spec: 1.1.0\n", KAPSEL_VERSION, KAPSEL_VERSION);
+                        return 0;
                 default: return 2;
                 }
         }
@@ -128,9 +139,12 @@ int main(int argc, char **argv) {
         }
         const RtVerb *v = find_verb(argv[optind]);
         if (!v) {
-                log_error("unknown command \"%s\" (see 'kapsel-runtime --help')", argv[optind]);
+                log_error("unknown command \"%s\": No help topic for '%s' (see 'kapsel-runtime --help')",
+                          argv[optind], argv[optind]);
                 return 2;
         }
+        if (g.debug)
+                log_set_stderr_fields(true);
         if (g.systemd_cgroup) {
                 log_error("--systemd-cgroup is not supported: kapsel-runtime drives cgroupfs directly; "
                           "use the cgroupfs manager (e.g. podman --cgroup-manager cgroupfs)");

@@ -3,10 +3,13 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include "container.h"
 #include "fd-util.h"
+#include "log.h"
+#include "rt-tty.h"
 #include "runtime-cli.h"
 #include "string-util.h"
 
@@ -64,6 +67,13 @@ static int load_process_file(const char *path, SpecProcess **ret, KError **err) 
         return spec_parse_process(text, len, path, ret, err);
 }
 
+/* runc's exec exits 255 when the runtime (not the command) fails; callers tell the two apart
+ * by it. */
+static int exec_failed(KError **err, int r) {
+        log_error("%s", err && *err ? (*err)->msg : strerror(-r));
+        return 255;
+}
+
 RT_VERB(exec) {
         static const struct option opts[] = {
                 { "process", required_argument, NULL, 'p' },    { "console-socket", required_argument, NULL, 'c' },
@@ -74,13 +84,14 @@ RT_VERB(exec) {
                 { "cap", required_argument, NULL, 'C' },        { "no-new-privs", no_argument, NULL, 'n' },
                 { "preserve-fds", required_argument, NULL, 'F' }, { "process-label", required_argument, NULL, 'L' },
                 { "apparmor", required_argument, NULL, 'A' },   { "ignore-paused", no_argument, NULL, 'I' },
+                { "cgroup", required_argument, NULL, 'G' },
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
         ExecOptions o = { .root = g->root, .console_fd = -1 };
         const char *process_file = NULL, *cwd = NULL, *user = NULL;
-        _cleanup_strv_free_ char **envs = NULL, **caps = NULL, **gids = NULL;
-        bool tty = false, nnp = false;
+        _cleanup_strv_free_ char **envs = NULL, **caps = NULL, **gids = NULL, **cgroup_subs = NULL;
+        bool tty = false, nnp = false, nnp_set = false;
         int c;
         while ((c = getopt_long_only(argc, argv, "+p:w:e:tu:g:dc:h", opts, NULL)) >= 0) {
                 int64_t n;
@@ -95,13 +106,15 @@ RT_VERB(exec) {
                 case 'd': o.detach = true; break;
                 case 'P': o.pid_file = optarg; break;
                 case 'C': if (strv_extend(&caps, optarg) < 0) return -ENOMEM; break;
-                case 'n': nnp = true; break;
+                case 'n': nnp = nnp_set = true; break;
                 case 'F':
                         if (parse_int64(optarg, &n) < 0 || n < 0 || n > 1024)
                                 return rt_usage_error(err, "exec", "--preserve-fds: \"%s\" is not a count", optarg);
                         o.preserve_fds = (int) n;
                         break;
-                case 'L': case 'A': case 'I': break;
+                case 'I': o.ignore_paused = true; break;
+                case 'G': if (strv_extend(&cgroup_subs, optarg) < 0) return -ENOMEM; break;
+                case 'L': case 'A': break;
                 case 'h': rt_print_verb_help("exec"); return 0;
                 default: return rt_usage_error(err, "exec", "unknown option");
                 }
@@ -117,7 +130,7 @@ RT_VERB(exec) {
         int r = process_file ? load_process_file(process_file, &p, err)
                              : container_exec_base_process(g->root, o.id, &p, err);
         if (r < 0)
-                return r;
+                return exec_failed(err, r);
         if (!process_file) {
                 strv_free(p->args);
                 p->args = NULL;
@@ -152,14 +165,37 @@ RT_VERB(exec) {
                 p->caps.effective |= bit;
                 p->caps.permitted |= bit;
         }
-        if (nnp)
-                p->no_new_privileges = true;
+        /* As runc: an exec'd command gets no_new_privs from --no-new-privs (or its --process
+         * file), not from the container's process. */
+        if (!process_file || nnp_set)
+                p->no_new_privileges = nnp;
         o.process = p;
+        o.cgroup_subs = cgroup_subs;
         int status = 0;
+        /* In the foreground without --console-socket, the pty master comes to us (as for run). */
+        _cleanup_close_ int tty_ours = -1, tty_theirs = -1, master = -1;
+        pid_t pid = -1;
+        bool proxy = p->terminal && !o.detach && !o.console_socket;
+        if (proxy) {
+                int sp[2];
+                if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+                        return kerr(err, -errno, "socketpair");
+                tty_ours = sp[0];
+                tty_theirs = o.console_fd = sp[1];
+                o.detach = true;
+                o.ret_pid = &pid;
+        }
         r = container_exec(&o, &status, err);
         if (r < 0)
-                return r;
-        if (o.detach)
+                return exec_failed(err, r);
+        if (proxy) {
+                tty_theirs = safe_close(tty_theirs);
+                if (recv_fd(tty_ours, &master, NULL, 0) < 0)
+                        return kerr(err, -EPROTO, "exec in \"%s\": no terminal came back from the container", o.id);
+                r = rt_tty_proxy(master, pid, &status);
+                if (r < 0)
+                        return kerr(err, r, "wait for the exec'd process");
+        } else if (o.detach)
                 return 0;
         return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
 }

@@ -24,7 +24,10 @@ RT_VERB(kill) {
         int n = argc - optind;
         if (n < 1 || n > 2)
                 return rt_usage_error(err, "kill", n < 1 ? "missing container id" : "too many arguments");
-        if (n == 2 && parse_signal(argv[optind + 1], &sig) < 0)
+        /* Signal 0 only asks whether the container can be signalled (runc and kill(1) accept it). */
+        if (n == 2 && streq(argv[optind + 1], "0"))
+                sig = 0;
+        else if (n == 2 && parse_signal(argv[optind + 1], &sig) < 0)
                 return rt_usage_error(err, "kill", "unknown signal \"%s\"", argv[optind + 1]);
         return container_kill(g->root, argv[optind], sig, all, err);
 }

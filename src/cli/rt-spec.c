@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "fd-util.h"
 #include "runtime-cli.h"
 #include "spec.h"
@@ -28,7 +29,9 @@ RT_VERB(spec) {
         }
         if (optind != argc)
                 return rt_usage_error(err, "spec", "unexpected argument \"%s\"", argv[optind]);
-        _cleanup_free_ char *text = spec_default_json(rootless, getuid(), getgid());
+        CgroupMode mode = CGROUP_MODE_V2;
+        (void) cgroup_detect("/sys/fs/cgroup", &mode, NULL);
+        _cleanup_free_ char *text = spec_default_json_for(rootless, mode == CGROUP_MODE_V2, getuid(), getgid());
         if (!text)
                 return -ENOMEM;
         _cleanup_close_ int dir = open(bundle, O_DIRECTORY | O_CLOEXEC);

@@ -8,6 +8,7 @@
 
 #include "container.h"
 #include "fd-util.h"
+#include "log.h"
 #include "runtime-cli.h"
 #include "string-util.h"
 
@@ -23,6 +24,7 @@ static const struct update_flag {
         F("memory-swap", U_SIZE, memory_swap),
         F("memory-reservation", U_SIZE, memory_reservation),
         F("kernel-memory", U_SIZE, memory_kernel),
+        F("kernel-memory-tcp", U_SIZE, memory_kernel_tcp),
         F("cpu-shares", U_UINT, cpu_shares),
         F("cpu-quota", U_INT, cpu_quota),
         F("cpu-period", U_UINT, cpu_period),
@@ -86,7 +88,8 @@ RT_VERB(update) {
                 return -ENOMEM;
         const char *file = NULL;
         int c;
-        while ((c = getopt_long_only(argc, argv, "+r:h", opts, NULL)) >= 0) {
+        /* Options may follow the id too (`update ID --memory 1G`), as runc accepts. */
+        while ((c = getopt_long_only(argc, argv, "r:h", opts, NULL)) >= 0) {
                 if (c >= 1000) {
                         const struct update_flag *f = &update_flags[c - 1000];
                         if (set_flag(res, f, optarg) < 0)
@@ -122,5 +125,10 @@ RT_VERB(update) {
                 if (r < 0)
                         return r;
         }
-        return container_update(g->root, id, res, err);
+        /* runc's update exits 1 for any failure (scripts test for it) */
+        if ((r = container_update(g->root, id, res, err)) < 0) {
+                log_error("%s", err && *err ? (*err)->msg : strerror(-r));
+                return 1;
+        }
+        return 0;
 }

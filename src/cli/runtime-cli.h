@@ -36,6 +36,9 @@ RT_VERB(resume);
 RT_VERB(update);
 RT_VERB(features);
 RT_VERB(spec);
+RT_VERB(events);
+RT_VERB(checkpoint);
+RT_VERB(restore);
 
 /* Usage error for verb `verb`: KERR_USAGE with a pointer to --help. */
 int rt_usage_error(KError **err, const char *verb, const char *fmt, ...) _printf_(3, 4);

@@ -146,6 +146,8 @@ static int cmd_syscall(int argc, char **argv) {
                 r = mkdir(argc > 3 ? argv[3] : "/tmp/probe-dir", 0700);
         else if (strcmp(argv[2], "unshare-user") == 0)
                 r = syscall(SYS_unshare, 0x10000000 /* CLONE_NEWUSER */);
+        else if (strcmp(argv[2], "future") == 0)
+                r = syscall(1000, 0, 0, 0);     /* a number no kernel has yet */
         else
                 return 2;
         printf("result=%ld\nerrno=%s\n", r, errno ? strerrorname_np(errno) : "0");

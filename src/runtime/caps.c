@@ -69,13 +69,34 @@ int caps_apply_sets(const SpecCaps *caps, KError **err) {
 
         struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
         struct __user_cap_data_struct data[2] = {};
-        const uint64_t eff = caps->effective & mask, prm = caps->permitted & mask, inh = caps->inheritable & mask;
-        for (int i = 0; i < 2; i++) {
-                data[i].effective = (uint32_t) (eff >> (32 * i));
-                data[i].permitted = (uint32_t) (prm >> (32 * i));
-                data[i].inheritable = (uint32_t) (inh >> (32 * i));
+        uint64_t eff = caps->effective & mask, prm = caps->permitted & mask, inh = caps->inheritable & mask;
+        long rc = -1;
+        for (int attempt = 0; attempt < 2; attempt++) {
+                for (int i = 0; i < 2; i++) {
+                        data[i].effective = (uint32_t) (eff >> (32 * i));
+                        data[i].permitted = (uint32_t) (prm >> (32 * i));
+                        data[i].inheritable = (uint32_t) (inh >> (32 * i));
+                }
+                if ((rc = syscall(SYS_capset, &hdr, data)) == 0 || errno != EPERM || attempt > 0)
+                        break;
+                /* The runtime itself may run without some capability (a sandbox that dropped
+                 * it): what it does not have it cannot give, so those are left out, as with
+                 * runc; only checked after a refusal, so the usual path pays nothing. */
+                uint64_t have = 0;
+                for (int cap = 0; cap <= kernel_last_cap(); cap++)
+                        if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1)
+                                have |= UINT64_C(1) << cap;
+                if (((eff | prm | inh) & ~have) == 0) {
+                        errno = EPERM;
+                        break;
+                }
+                log_debug("capabilities 0x%llx are not in the runtime's bounding set: left out",
+                          (unsigned long long) ((eff | prm | inh) & ~have));
+                eff &= have;
+                prm &= have;
+                inh &= have;
         }
-        if (syscall(SYS_capset, &hdr, data) < 0)
+        if (rc < 0)
                 return kerr_kind(err, KERR_CONFIG, -errno,
                                  "process.capabilities: set capabilities (effective 0x%llx, permitted 0x%llx, "
                                  "inheritable 0x%llx): effective and inheritable must be subsets of permitted and "
@@ -87,12 +108,13 @@ int caps_apply_sets(const SpecCaps *caps, KError **err) {
         for (int cap = 0; cap <= kernel_last_cap(); cap++) {
                 if (!(caps->ambient & (UINT64_C(1) << cap)))
                         continue;
-                /* An ambient capability must be permitted and inheritable; say which one is not. */
+                /* An ambient capability must also be permitted and inheritable. runc's default
+                 * spec lists ambient capabilities its inheritable set lacks, and runc (like crun)
+                 * runs it, leaving those out: do the same, and say so in the debug log. */
                 if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0) {
                         char buf[24];
-                        return kerr_kind(err, KERR_CONFIG, -errno,
-                                         "process.capabilities.ambient: raise %s (it must also be in the permitted "
-                                         "and inheritable sets)", cap_name(cap, buf));
+                        log_debug("process.capabilities.ambient: %s not raised (%s): it is not in both the "
+                                  "permitted and inheritable sets", cap_name(cap, buf), strerror(errno));
                 }
         }
         return 0;

@@ -7,8 +7,14 @@
 /* A v1 hierarchy the container's cgroup lives in: "<fs_root>/<mount>/<path>". */
 typedef struct CgroupHier {
         char *name;             /* mount directory name: "cpu,cpuacct", "memory", "systemd" */
+        char *root;             /* its mount point */
+        char *dev;              /* "major:minor" from mountinfo (NULL for a plain directory) */
         char *dir;              /* the container's directory in it */
 } CgroupHier;
+
+void cgroup_hier_clear(CgroupHier *h);
+/* Add the v1 hierarchies mounted below cg->fs_root that mountinfo text lists. */
+int cgroup_v1_parse_mountinfo(Cgroup *cg, const char *text);
 
 struct Cgroup {
         char *fs_root;
@@ -18,6 +24,7 @@ struct Cgroup {
         CgroupHier *hier;       /* v1 */
         size_t n_hier;
         char *dir;              /* v2: "<fs_root><path>" */
+        bool existed;           /* create found the leaf already there (in some hierarchy) */
 };
 
 extern const CgroupOps cgroup_v1_ops;

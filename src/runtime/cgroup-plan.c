@@ -50,7 +50,7 @@ static int add(Planner *p, const char *controller, const char *file, const char 
 }
 
 static int unsupported(Planner *p, const char *field) {
-        return kerr_msg(p->err, KERR_CONFIG, -EOPNOTSUPP, "linux.resources.%s: not supported on cgroup %s; remove it",
+        return kerr_msg(p->err, KERR_CONFIG, -EOPNOTSUPP, "invalid configuration: linux.resources.%s: not supported on cgroup %s; remove it",
                         field, p->mode == CGROUP_MODE_V2 ? "v2" : "v1");
 }
 
@@ -96,6 +96,9 @@ static int plan_memory(Planner *p, const SpecResources *res) {
                 if (res->has_memory_kernel &&
                     (r = add(p, "memory", "memory.kmem.limit_in_bytes", "%lld", (long long) res->memory_kernel)) < 0)
                         return r;
+                if (res->has_memory_kernel_tcp &&
+                    (r = add(p, "memory", "memory.kmem.tcp.limit_in_bytes", "%lld", (long long) res->memory_kernel_tcp)) < 0)
+                        return r;
                 if (res->has_memory_swappiness &&
                     (r = add(p, "memory", "memory.swappiness", "%llu", (unsigned long long) res->memory_swappiness)) < 0)
                         return r;
@@ -106,6 +109,8 @@ static int plan_memory(Planner *p, const SpecResources *res) {
         }
         if (res->has_memory_kernel)
                 return unsupported(p, "memory.kernel");
+        if (res->has_memory_kernel_tcp)
+                return unsupported(p, "memory.kernelTCP");
         if (res->has_memory_swappiness)
                 return unsupported(p, "memory.swappiness");
         if (res->has_memory_limit) {

@@ -1,17 +1,20 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* cgroup v1 (and hybrid hosts): one directory per mounted hierarchy.
  *
- * Hierarchies are found by listing the cgroup tmpfs: every real directory is one mount
- * ("cpu,cpuacct", "memory", "systemd"); the convenience symlinks ("cpu" -> "cpu,cpuacct")
- * are skipped so nothing is done twice. On hybrid hosts "unified" is the (controller-less)
- * v2 tree and is not used. */
+ * Hierarchies are the "cgroup" mounts below the cgroup tmpfs in /proc/self/mountinfo
+ * ("cpu,cpuacct", "memory", "name=systemd"); a hierarchy mounted twice (or reached through
+ * the "cpu" -> "cpu,cpuacct" symlink) is used once. On hybrid hosts "unified" is the
+ * (controller-less) cgroup2 tree and is not used. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "cgroup-internal.h"
+#include "fd-util.h"
 #include "log.h"
 #include "path-util.h"
 #include "string-util.h"
@@ -36,7 +39,83 @@ static CgroupHier *find_hier(Cgroup *cg, const char *controller) {
         return NULL;
 }
 
-static int resolve(Cgroup *cg, KError **err) {
+/* Undo mountinfo's octal escapes ("\040" for a space) in place. */
+static void unescape_octal(char *s) {
+        char *w = s;
+        for (char *r = s; *r;) {
+                if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' && r[3] >= '0' &&
+                    r[3] <= '7') {
+                        *w++ = (char) (((r[1] - '0') << 6) | ((r[2] - '0') << 3) | (r[3] - '0'));
+                        r += 4;
+                } else
+                        *w++ = *r++;
+        }
+        *w = 0;
+}
+
+static int add_hier(Cgroup *cg, const char *name, const char *mount_point, const char *dev) {
+        for (size_t i = 0; i < cg->n_hier; i++)
+                if (cg->hier[i].dev && dev && streq(cg->hier[i].dev, dev))
+                        return 0;  /* the same hierarchy mounted twice */
+        CgroupHier *a = realloc(cg->hier, (cg->n_hier + 1) * sizeof(*a));
+        if (!a)
+                return -ENOMEM;
+        cg->hier = a;
+        CgroupHier *h = &a[cg->n_hier];
+        *h = (CgroupHier) { .name = strdup(name), .root = strdup(mount_point), .dev = dev ? strdup(dev) : NULL,
+                            .dir = path_join(mount_point, cg->path) };
+        if (!h->name || !h->root || !h->dir || (dev && !h->dev)) {
+                cgroup_hier_clear(h);
+                return -ENOMEM;
+        }
+        cg->n_hier++;
+        return 0;
+}
+
+/* One mountinfo line: "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTS".
+ * A v1 hierarchy mounted below fs_root is added under its super options as controller list
+ * ("rw,cpu,cpuacct", "rw,xattr,name=systemd"). */
+static int parse_mountinfo_line(Cgroup *cg, char *line) {
+        char *sep = strstr(line, " - ");
+        if (!sep)
+                return 0;
+        *sep = 0;
+        char *save = NULL, *f[5];
+        size_t n = 0;
+        for (char *t = strtok_r(line, " ", &save); t && n < 5; t = strtok_r(NULL, " ", &save))
+                f[n++] = t;
+        char *fstype = strtok_r(sep + 3, " ", &save);
+        (void) strtok_r(NULL, " ", &save);
+        char *superopts = strtok_r(NULL, " \n", &save);
+        if (n < 5 || !fstype || !superopts || !streq(fstype, "cgroup"))
+                return 0;
+        char *mp = f[4];
+        unescape_octal(mp);
+        size_t l = strlen(cg->fs_root);
+        while (l > 1 && cg->fs_root[l - 1] == '/')
+                l--;
+        if (strncmp(mp, cg->fs_root, l) != 0 || mp[l] != '/' || !mp[l + 1])
+                return 0;
+        return add_hier(cg, superopts, mp, f[2]);
+}
+
+int cgroup_v1_parse_mountinfo(Cgroup *cg, const char *text) {
+        _cleanup_free_ char *copy = strdup(text);
+        if (!copy)
+                return -ENOMEM;
+        char *save = NULL;
+        for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+                int r = parse_mountinfo_line(cg, line);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* Directories without a mount (a tool's stray "mkdir /sys/fs/cgroup/hugetlb") are no hierarchy:
+ * only what /proc/self/mountinfo lists counts. A fs_root without any cgroup mount (the unit
+ * tests' fake trees) is taken as a tree of hierarchy directories. */
+static int resolve_dirs(Cgroup *cg, KError **err) {
         _cleanup_(closedirp) DIR *d = opendir(cg->fs_root);
         if (!d)
                 return kerr_kind(err, KERR_HOST, -errno, "list cgroup hierarchies in %s", cg->fs_root);
@@ -44,21 +123,22 @@ static int resolve(Cgroup *cg, KError **err) {
         while ((de = readdir(d))) {
                 if (de->d_type != DT_DIR || de->d_name[0] == '.' || streq(de->d_name, "unified"))
                         continue;
-                CgroupHier *a = realloc(cg->hier, (cg->n_hier + 1) * sizeof(*a));
-                if (!a)
-                        return kerr(err, -ENOMEM, "cgroup");
-                cg->hier = a;
-                CgroupHier *h = &a[cg->n_hier];
                 _cleanup_free_ char *root = path_join(cg->fs_root, de->d_name);
-                h->name = strdup(de->d_name);
-                h->dir = root ? path_join(root, cg->path) : NULL;
-                if (!h->name || !h->dir) {
-                        free(h->name);
-                        free(h->dir);
+                if (!root || add_hier(cg, de->d_name, root, NULL) < 0)
                         return kerr(err, -ENOMEM, "cgroup");
-                }
-                cg->n_hier++;
         }
+        return 0;
+}
+
+static int resolve(Cgroup *cg, KError **err) {
+        _cleanup_free_ char *text = NULL;
+        int r = read_full_file_at(AT_FDCWD, "/proc/self/mountinfo", 4 << 20, &text, NULL);
+        if (r < 0)
+                return kerr_kind(err, KERR_HOST, r, "read /proc/self/mountinfo to find the cgroup v1 hierarchies");
+        if ((r = cgroup_v1_parse_mountinfo(cg, text)) < 0)
+                return kerr(err, r, "cgroup");
+        if (cg->n_hier == 0 && (r = resolve_dirs(cg, err)) < 0)
+                return r;
         if (cg->n_hier == 0)
                 return kerr_msg(err, KERR_HOST, -ENOENT, "no cgroup v1 hierarchy is mounted under %s", cg->fs_root);
         return 0;
@@ -111,14 +191,21 @@ static int v1_create(Cgroup *cg, KError **err) {
                 r = cg_mkdir_p(cg->hier[i].dir, &first);
                 if (first)
                         created[n_created++] = first;
+                else
+                        cg->existed = true;
                 if (r < 0) {
                         kerr_kind(err, KERR_HOST, r, "create cgroup %s", cg->hier[i].dir);
                         goto fail;
                 }
-                if (hier_has(&cg->hier[i], "cpuset")) {
-                        _cleanup_free_ char *root = path_join(cg->fs_root, cg->hier[i].name);
-                        if (root)
-                                (void) cpuset_inherit(root, cg->path);
+                if (hier_has(&cg->hier[i], "cpuset"))
+                        (void) cpuset_inherit(cg->hier[i].root, cg->path);
+                /* A cgroup somebody froze beforehand would stop the init in D state for good. */
+                _cleanup_free_ char *state = NULL;
+                if (!first && hier_has(&cg->hier[i], "freezer") &&
+                    cg_read(cg->hier[i].dir, "freezer.state", &state) >= 0 && !streq(state, "THAWED")) {
+                        r = kerr_msg(err, KERR_GENERIC, -EBUSY, "container's cgroup unexpectedly frozen: %s is %s; thaw "
+                                     "it (echo THAWED > freezer.state) or use another cgroupsPath", cg->hier[i].dir, state);
+                        goto fail;
                 }
         }
         return 0;
@@ -138,6 +225,9 @@ static int write_one(Cgroup *cg, const CgroupWrite *w, KError **err) {
         if (r == -ENOENT)
                 return kerr_msg(err, KERR_HOST, r, "cgroup %s: this kernel has no %s (e.g. swap accounting or kernel "
                                 "memory limits are off): remove the setting", h->dir, w->file);
+        if (r == -EINVAL || r == -ERANGE)       /* the value, not the host: a config error, status 1 as runc */
+                return kerr_kind(err, KERR_GENERIC, r, "cgroup %s: the kernel refused \"%s\" for %s", h->dir, w->value,
+                                 w->file);
         if (r < 0)
                 return kerr_kind(err, KERR_HOST, r, "cgroup %s: write \"%s\" to %s", h->dir, w->value, w->file);
         return 0;
@@ -161,6 +251,25 @@ static int v1_apply(Cgroup *cg, const CgroupPlan *plan, const SpecResources *res
                         }
                         i++;
                         continue;
+                }
+                /* A new period can be refused under the current quota (a parent's limit) and the
+                 * other way round: when the first of the pair fails, write the quota first. */
+                if (streq(w->file, "cpu.cfs_period_us") && i + 1 < plan->n_writes &&
+                    streq(plan->writes[i + 1].file, "cpu.cfs_quota_us")) {
+                        if (write_one(cg, w, NULL) >= 0)
+                                continue;       /* the quota follows as usual */
+                        int r = write_one(cg, &plan->writes[i + 1], err);
+                        if (r < 0 || (r = write_one(cg, w, err)) < 0)
+                                return r;
+                        i++;
+                        continue;
+                }
+                /* "no memory limit" must not stay below an old memory+swap limit (EINVAL): lift
+                 * that too when the spec does not set it, as runc does. */
+                if (streq(w->file, "memory.limit_in_bytes") && streq(w->value, "-1") && write_one(cg, w, NULL) < 0) {
+                        CgroupWrite memsw = { .controller = "memory", .file = "memory.memsw.limit_in_bytes",
+                                              .value = (char *) "-1" };
+                        (void) write_one(cg, &memsw, NULL);
                 }
                 int r = write_one(cg, w, err);
                 if (r < 0)
@@ -260,6 +369,11 @@ static int v1_stats(Cgroup *cg, CgroupStats *st, KError **err) {
                 st->memory_limit = UINT64_MAX;
         read_u64_of(cg, "pids", "pids.current", &st->pids_current);
         read_u64_of(cg, "pids", "pids.max", &st->pids_limit);
+        CgroupHier *m = find_hier(cg, "memory");
+        _cleanup_free_ char *oom = NULL;
+        const char *k;
+        if (m && cg_read(m->dir, "memory.oom_control", &oom) >= 0 && (k = strstr(oom, "oom_kill ")))
+                st->oom_kills = strtoull(k + strlen("oom_kill "), NULL, 10);
         CgroupHier *h = find_hier(cg, "blkio");
         _cleanup_free_ char *text = NULL;
         if (h && cg_read(h->dir, "blkio.throttle.io_service_bytes", &text) >= 0)

@@ -91,6 +91,14 @@ static int v2_create(Cgroup *cg, KError **err) {
                 }
                 s += n;
         }
+        cg->existed = !first_new;
+        /* A cgroup somebody froze beforehand would stop the init in D state for good. */
+        _cleanup_free_ char *frozen = NULL;
+        if (!first_new && cg_read(cg->dir, "cgroup.freeze", &frozen) >= 0 && streq(frozen, "1")) {
+                r = kerr_msg(err, KERR_GENERIC, -EBUSY, "container's cgroup unexpectedly frozen: %s has cgroup.freeze "
+                             "1; thaw it (echo 0 > cgroup.freeze) or use another cgroupsPath", cg->dir);
+                goto fail;
+        }
         return 0;
 fail:
         if (first_new)
@@ -106,6 +114,9 @@ static int v2_apply(Cgroup *cg, const CgroupPlan *plan, const SpecResources *res
                         return kerr_msg(err, KERR_HOST, r,
                                         "cgroup %s: no %s here (is the %s controller available and enabled?)", cg->dir,
                                         w->file, w->controller ? w->controller : "matching");
+                if (r == -EINVAL || r == -ERANGE)       /* the value, not the host (status 1, as runc) */
+                        return kerr_kind(err, KERR_GENERIC, r, "cgroup %s: the kernel refused \"%s\" for %s", cg->dir,
+                                         w->value, w->file);
                 if (r < 0)
                         return kerr_kind(err, KERR_HOST, r, "cgroup %s: write \"%s\" to %s", cg->dir, w->value, w->file);
         }
@@ -189,8 +200,10 @@ static void keyed_u64(const char *text, const char *key, uint64_t *ret) {
 }
 
 static int v2_stats(Cgroup *cg, CgroupStats *st, KError **err) {
-        _cleanup_free_ char *cpu = NULL, *io = NULL;
+        _cleanup_free_ char *cpu = NULL, *io = NULL, *events = NULL;
         uint64_t v;
+        if (cg_read(cg->dir, "memory.events", &events) >= 0)
+                keyed_u64(events, "oom_kill", &st->oom_kills);
         if (cg_read(cg->dir, "cpu.stat", &cpu) >= 0) {
                 uint64_t usec = 0;
                 keyed_u64(cpu, "usage_usec", &usec);

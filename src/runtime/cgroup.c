@@ -2,11 +2,14 @@
 /* The cgroup front end: layout detection, path policy, and the operations shared by both
  * back-ends (signal everything, tear down). Version-specific work is in cgroup-v1.c and
  * cgroup-v2.c behind CgroupOps. */
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -100,18 +103,28 @@ int cgroup_open(const char *fs_root, CgroupMode mode, const char *path, Cgroup *
         return 0;
 }
 
+void cgroup_hier_clear(CgroupHier *h) {
+        free(h->name);
+        free(h->root);
+        free(h->dev);
+        free(h->dir);
+        *h = (CgroupHier) { 0 };
+}
+
 void cgroup_free(Cgroup *cg) {
         if (!cg)
                 return;
-        for (size_t i = 0; i < cg->n_hier; i++) {
-                free(cg->hier[i].name);
-                free(cg->hier[i].dir);
-        }
+        for (size_t i = 0; i < cg->n_hier; i++)
+                cgroup_hier_clear(&cg->hier[i]);
         free(cg->hier);
         free(cg->dir);
         free(cg->path);
         free(cg->fs_root);
         free(cg);
+}
+
+bool cgroup_existed(const Cgroup *cg) {
+        return cg->existed;
 }
 
 const char *cgroup_path(const Cgroup *cg) {
@@ -124,6 +137,76 @@ CgroupMode cgroup_mode(const Cgroup *cg) {
 
 int cgroup_enter(Cgroup *cg, pid_t pid, KError **err) {
         return cg->ops->enter(cg, pid, err);
+}
+
+static bool list_has(const char *list, const char *word) {
+        size_t l = strlen(word);
+        for (const char *s = list; *s;) {
+                size_t n = strcspn(s, ",");
+                if (n == l && strncmp(s, word, l) == 0)
+                        return true;
+                s += n + (s[n] == ',');
+        }
+        return false;
+}
+
+int cgroup_enter_sub(Cgroup *cg, pid_t pid, char *const *subs, KError **err) {
+        if (!subs || !subs[0])
+                return cgroup_enter(cg, pid, err);
+        size_t n = cg->mode == CGROUP_MODE_V1 ? cg->n_hier : 1;
+        _cleanup_free_ const char **chosen = calloc(n, sizeof(char *));
+        if (!chosen)
+                return kerr(err, -ENOMEM, "cgroup");
+        for (size_t i = 0; subs[i]; i++) {
+                const char *colon = strchr(subs[i], ':');
+                const char *path = colon ? colon + 1 : subs[i];
+                _cleanup_free_ char *ctrls = colon ? strndup(subs[i], (size_t) (colon - subs[i])) : NULL;
+                _cleanup_free_ char *joined = path_join("/", path), *norm = NULL;
+                if (!joined || (colon && !ctrls))
+                        return kerr(err, -ENOMEM, "cgroup");
+                if (path_normalize(joined, true, &norm) < 0)
+                        return kerr_msg(err, KERR_USAGE, -EINVAL, "exec --cgroup: %s is not a sub cgroup path", path);
+                for (const char *c = ctrls; c && *c;) {
+                        size_t l = strcspn(c, ",");
+                        _cleanup_free_ char *one = strndup(c, l);
+                        bool known = cg->mode != CGROUP_MODE_V1;
+                        for (size_t h = 0; one && h < n && !known; h++)
+                                known = list_has(cg->hier[h].name, one);
+                        if (!one || !known)
+                                return kerr_msg(err, KERR_USAGE, -EINVAL, "exec --cgroup: unknown controller \"%s\"",
+                                                one ? one : "");
+                        c += l + (c[l] == ',');
+                }
+                for (size_t h = 0; h < n; h++) {
+                        bool match = !ctrls || cg->mode != CGROUP_MODE_V1;
+                        for (const char *c = ctrls; c && *c && !match;) {
+                                size_t l = strcspn(c, ",");
+                                _cleanup_free_ char *one = strndup(c, l);
+                                match = one && list_has(cg->hier[h].name, one);
+                                c += l + (c[l] == ',');
+                        }
+                        if (match)
+                                chosen[h] = path;
+                }
+        }
+        char buf[16];
+        snprintf(buf, sizeof(buf), "%d", (int) pid);
+        for (size_t h = 0; h < n; h++) {
+                const char *base = cg->mode == CGROUP_MODE_V1 ? cg->hier[h].dir : cg->dir;
+                _cleanup_free_ char *dir = chosen[h] ? path_join(base, chosen[h]) : strdup(base);
+                if (!dir)
+                        return kerr(err, -ENOMEM, "cgroup");
+                int r = cg_write(dir, "cgroup.procs", buf);
+                if (r < 0) {
+                        /* runc's wording, which scripts match */
+                        char what[128];
+                        snprintf(what, sizeof(what), "%s", strerror(-r));
+                        what[0] = (char) tolower((unsigned char) what[0]);
+                        return kerr_msg(err, KERR_HOST, r, "exec --cgroup: adding pid %d to cgroups: write %s/cgroup.procs: "
+                                        "%s (the sub-cgroup must exist)", (int) pid, dir, what);
+                }
+        }
+        return 0;
 }
 
 int cgroup_apply(Cgroup *cg, const SpecResources *res, KError **err) {

@@ -62,10 +62,15 @@ void cgroup_free(Cgroup *cg);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Cgroup *, cgroup_free)
 
 const char *cgroup_path(const Cgroup *cg);
+/* create found the cgroup already there (shared with other processes, maybe). */
+bool cgroup_existed(const Cgroup *cg);
 CgroupMode cgroup_mode(const Cgroup *cg);
 
 /* Move `pid` into the cgroup (every hierarchy on v1). */
 int cgroup_enter(Cgroup *cg, pid_t pid, KError **err);
+/* exec --cgroup: each of `subs` is [CONTROLLER[,CONTROLLER...]:]PATH, PATH below the container's
+ * cgroup (".." refused); hierarchies no entry names get the container's cgroup itself. */
+int cgroup_enter_sub(Cgroup *cg, pid_t pid, char *const *subs, KError **err);
 /* Apply resources to an existing cgroup (`update`). */
 int cgroup_apply(Cgroup *cg, const SpecResources *res, KError **err);
 /* Freeze or thaw; waits until the kernel reports the new state, bounded (never hangs). */
@@ -83,6 +88,7 @@ typedef struct CgroupStats {
         uint64_t memory_usage, memory_limit;    /* limit UINT64_MAX = none */
         uint64_t pids_current, pids_limit;      /* limit UINT64_MAX = none */
         uint64_t blkio_read_bytes, blkio_write_bytes;
+        uint64_t oom_kills;                     /* tasks the OOM killer took in this cgroup */
 } CgroupStats;
 int cgroup_stats(Cgroup *cg, CgroupStats *ret, KError **err);
 

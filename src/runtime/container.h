@@ -36,6 +36,9 @@ int container_list(const char *root, json_t **ret, KError **err);
 int container_pause(const char *root, const char *id, bool pause, KError **err);
 int container_pids(const char *root, const char *id, pid_t **ret, size_t *ret_n, KError **err);
 int container_update(const char *root, const char *id, const SpecResources *res, KError **err);
+/* The resource usage of a running container's cgroup (-ESRCH once it stopped). */
+typedef struct CgroupStats CgroupStats;
+int container_stats(const char *root, const char *id, CgroupStats *ret, KError **err);
 
 typedef struct ExecOptions {
         const char *root;
@@ -45,6 +48,8 @@ typedef struct ExecOptions {
         int console_fd;
         const char *pid_file;
         bool detach;
+        bool ignore_paused;             /* exec into a paused container (it runs once resumed) */
+        char **cgroup_subs;             /* --cgroup [CONTROLLERS:]PATH entries (NULL: the container's) */
         int preserve_fds;
         pid_t *ret_pid;                 /* optional: the exec'd process's host pid (for detach) */
 } ExecOptions;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -23,6 +24,7 @@
 #include "hooks.h"
 #include "init.h"
 #include "json-util.h"
+#include "log.h"
 #include "path-util.h"
 #include "plan.h"
 #include "rootfs.h"
@@ -46,6 +48,8 @@ typedef struct CreateContext {
         int start_fd;
         int console_fd;
         int devnull_fd;
+        int agent_fd;           /* seccomp agent connection, handed to the init */
+        int *bind_fds;          /* with a user namespace: bind sources opened as the caller */
         pid_t pid;
         ContainerState *state;
 } CreateContext;
@@ -60,6 +64,9 @@ static void create_context_unwind(CreateContext *c, bool failed) {
         if (failed && c->state_dir_created)
                 (void) state_dir_remove(c->o->root, c->o->id, NULL);
         cgroup_free(c->cgroup);
+        for (size_t i = 0; c->bind_fds && i < c->plan->n_mounts; i++)
+                safe_close(c->bind_fds[i]);
+        free(c->bind_fds);
         safe_close(c->state_dirfd);
         safe_close(c->sync_parent);
         safe_close(c->sync_child);
@@ -115,14 +122,17 @@ static int load_bundle(CreateContext *c, KError **err) {
         return 0;
 }
 
-static int setup_cgroup(CreateContext *c, KError **err) {
+static int resolve_cgroup(CreateContext *c, KError **err) {
         const SpecLinux *l = c->spec->has_linux ? &c->spec->linux_ : NULL;
         int r = cgroup_detect("/sys/fs/cgroup", &c->cgroup_mode, err);
         if (r < 0)
                 return r;
-        r = cgroup_resolve_path(l ? l->cgroups_path : NULL, c->o->id, &c->cgroup_path, err);
-        if (r < 0)
-                return r;
+        return cgroup_resolve_path(l ? l->cgroups_path : NULL, c->o->id, &c->cgroup_path, err);
+}
+
+static int setup_cgroup(CreateContext *c, KError **err) {
+        const SpecLinux *l = c->spec->has_linux ? &c->spec->linux_ : NULL;
+        int r;
         /* The plan's device rules (defaults + spec) replace the spec's list. */
         SpecResources res = l && l->has_resources ? l->resources : (SpecResources) { 0 };
         res.devices = c->plan->device_rules;
@@ -130,6 +140,10 @@ static int setup_cgroup(CreateContext *c, KError **err) {
         if (c->plan->userns && geteuid() != 0)
                 res.n_devices = 0;      /* rootless: device cgroup is not ours to set */
         r = cgroup_create("/sys/fs/cgroup", c->cgroup_mode, c->cgroup_path, &res, &c->cgroup, err);
+        _cleanup_free_ pid_t *pids = NULL;
+        size_t n_pids = 0;
+        if (r >= 0 && cgroup_existed(c->cgroup) && cgroup_pids(c->cgroup, &pids, &n_pids, NULL) >= 0 && n_pids > 0)
+                log_warn("container's cgroup is not empty: %zu process(es) already run in %s", n_pids, c->cgroup_path);
         if (r < 0 && geteuid() != 0 && !(l && l->has_resources) && (r == -EACCES || r == -EPERM || r == -EROFS)) {
                 /* Rootless without a delegated cgroup: run without one, as runc does. */
                 if (err) {
@@ -140,6 +154,33 @@ static int setup_cgroup(CreateContext *c, KError **err) {
                 return 0;
         }
         return r;
+}
+
+/* In a user namespace the init may not reach a bind source the caller can (a directory only
+ * the host's root may enter): open every source here, before the init exists, as runc does. */
+static int open_bind_sources(CreateContext *c, KError **err) {
+        const Plan *p = c->plan;
+        if (!p->userns || p->n_mounts == 0)
+                return 0;
+        if (!(c->bind_fds = calloc(p->n_mounts, sizeof(int))))
+                return kerr(err, -ENOMEM, "bind sources");
+        for (size_t i = 0; i < p->n_mounts; i++)
+                c->bind_fds[i] = -1;
+        for (size_t i = 0; i < p->n_mounts; i++) {
+                const PlanMount *m = &p->mounts[i];
+                if (m->kind != PLAN_MOUNT_BIND)
+                        continue;
+                /* a detached copy of the source mount (open_tree), which the init attaches in
+                 * its own mount namespace: a plain fd of ours would be in the wrong one */
+                c->bind_fds[i] = (int) syscall(SYS_open_tree, AT_FDCWD, m->source,
+                                               OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (m->recursive ? AT_RECURSIVE : 0));
+                /* unprivileged (rootless) callers may not clone mounts: the init opens the source */
+                if (c->bind_fds[i] < 0 && (errno == EPERM || errno == ENOSYS))
+                        continue;
+                if (c->bind_fds[i] < 0)
+                        return kerr_kind(err, KERR_CONFIG, -errno, "bind mount source '%s' for %s", m->source, m->dest);
+        }
+        return 0;
 }
 
 static int make_start_socket(CreateContext *c, KError **err) {
@@ -237,35 +278,49 @@ static char *now_rfc3339(void) {
         return out;
 }
 
-static int record_state(CreateContext *c, KError **err) {
-        ContainerState *s = calloc(1, sizeof(*s));
-        if (!s)
-                return kerr(err, -ENOMEM, "state");
-        c->state = s;
-        s->id = strdup(c->o->id);
-        s->bundle = strdup(c->bundle);
-        s->rootfs = strdup(c->plan->rootfs);
-        s->created = now_rfc3339();
-        s->owner = geteuid();
-        s->pid = c->pid;
-        s->pid_start = proc_start_time(c->pid);
+/* Saved twice: first without a pid, before anything is created (a create killed with -9
+ * from then on leaves a "creating" state that `delete --force` uses to find and remove the
+ * cgroup), then with the init's pid and the config. */
+static int record_state(CreateContext *c, bool final, KError **err) {
+        ContainerState *s = c->state;
+        if (!s) {
+                if (!(s = c->state = calloc(1, sizeof(*s))))
+                        return kerr(err, -ENOMEM, "state");
+                s->id = strdup(c->o->id);
+                s->bundle = strdup(c->bundle);
+                s->rootfs = strdup(c->plan->rootfs);
+                s->created = now_rfc3339();
+                s->owner = geteuid();
+                s->cgroup_mode = c->cgroup_mode;
+                if (!s->id || !s->bundle || !s->rootfs || !s->created ||
+                    strv_copy(c->spec->annotations, &s->annotations) < 0)
+                        return kerr(err, -ENOMEM, "state");
+        }
+        free(s->cgroup_path);
         s->cgroup_path = c->cgroup_path ? strdup(c->cgroup_path) : NULL;
-        s->cgroup_mode = c->cgroup_mode;
-        if (!s->id || !s->bundle || !s->rootfs || !s->created || strv_copy(c->spec->annotations, &s->annotations) < 0)
+        if (c->cgroup_path && !s->cgroup_path)
                 return kerr(err, -ENOMEM, "state");
-        int r = write_file_atomic_at(c->state_dirfd, "config.json", c->config_text, strlen(c->config_text), 0600);
-        if (r < 0)
-                return kerr(err, r, "save config.json in the state directory");
+        if (final) {
+                s->pid = c->pid;
+                s->pid_start = proc_start_time(c->pid);
+                int r = write_file_atomic_at(c->state_dirfd, "config.json", c->config_text, strlen(c->config_text), 0600);
+                if (r < 0)
+                        return kerr(err, r, "save config.json in the state directory");
+        }
         return state_save(c->state_dirfd, s, err);
 }
 
 static int run_runtime_hooks(CreateContext *c, KError **err) {
+        /* prestart (deprecated) sees "created", as runc and runtime-tools expect; createRuntime
+         * runs during the create operation: "creating" */
+        _cleanup_json_ json_t *pj = state_to_json(c->state, STATUS_CREATED);
         _cleanup_json_ json_t *j = state_to_json(c->state, STATUS_CREATING);
+        _cleanup_free_ char *ptext = pj ? json_dump_string(pj, false) : NULL;
         _cleanup_free_ char *text = j ? json_dump_string(j, false) : NULL;
-        if (!text)
+        if (!text || !ptext)
                 return kerr(err, -ENOMEM, "state");
         const Spec *s = c->spec;
-        int r = hooks_run(HOOK_PRESTART, s->hooks[HOOK_PRESTART], s->n_hooks[HOOK_PRESTART], text, err);
+        int r = hooks_run(HOOK_PRESTART, s->hooks[HOOK_PRESTART], s->n_hooks[HOOK_PRESTART], ptext, err);
         if (r < 0)
                 return r;
         return hooks_run(HOOK_CREATE_RUNTIME, s->hooks[HOOK_CREATE_RUNTIME], s->n_hooks[HOOK_CREATE_RUNTIME],
@@ -324,6 +379,8 @@ static int spawn_init(CreateContext *c, KError **err) {
         if (r < 0)
                 return r;
         int flags = c->plan->ns_join[NS_USER] ? 0 : c->plan->clone_flags;
+        /* The debug lines of create and exec carry the step names runc's users grep for. */
+        log_debug("nsexec container setup: clone the init of \"%s\" (clone flags 0x%x)", c->o->id, flags);
         pid_t pid = (pid_t) syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
         if (pid < 0)
                 return kerr_kind(err, KERR_HOST, -errno, "clone the container init");
@@ -336,6 +393,7 @@ static int spawn_init(CreateContext *c, KError **err) {
                         .start_fd = c->start_fd, .console_fd = c->console_fd, .devnull_fd = c->devnull_fd,
                         .preserve_fds = c->o->preserve_fds, .no_pivot = c->o->no_pivot,
                         .no_new_keyring = c->o->no_new_keyring, .cgroup_path = c->cgroup_path,
+                        .agent_fd = c->agent_fd, .bind_fds = c->bind_fds,
                 };
                 container_init(&a);
         }
@@ -347,7 +405,7 @@ static int spawn_init(CreateContext *c, KError **err) {
 int container_create(const CreateOptions *o, pid_t *ret_pid, KError **err) {
         CreateContext c = {
                 .o = o, .state_dirfd = -1, .sync_parent = -1, .sync_child = -1, .start_fd = -1,
-                .console_fd = o->console_fd, .devnull_fd = -1,
+                .console_fd = o->console_fd, .devnull_fd = -1, .agent_fd = -1,
         };
         int r;
 
@@ -361,16 +419,24 @@ int container_create(const CreateOptions *o, pid_t *ret_pid, KError **err) {
         if ((c.state_dirfd = r = state_dir_create(o->root, o->id, err)) < 0)
                 goto out;
         c.state_dir_created = true;
-        if ((r = setup_cgroup(&c, err)) < 0 || (r = make_start_socket(&c, err)) < 0)
+        if ((r = resolve_cgroup(&c, err)) < 0 || (r = record_state(&c, false, err)) < 0)
                 goto out;
-        if ((r = spawn_init(&c, err)) < 0)
+        if ((r = setup_cgroup(&c, err)) < 0 || (r = make_start_socket(&c, err)) < 0 ||
+            (r = open_bind_sources(&c, err)) < 0)
+                goto out;
+        /* The seccomp agent is reached from here, the host's view, before the init exists. */
+        if ((r = seccomp_listener_connect(c.spec->has_linux ? c.spec->linux_.seccomp : NULL, &c.agent_fd, err)) < 0)
+                goto out;
+        r = spawn_init(&c, err);
+        c.agent_fd = safe_close(c.agent_fd);
+        if (r < 0)
                 goto out;
         if ((r = setup_user_namespace(&c, err)) < 0)
                 goto out;
         if (c.cgroup && (r = cgroup_enter(c.cgroup, c.pid, err)) < 0)
                 goto out;
         /* state first: from here a crash of ours leaves a container `delete` can remove */
-        if ((r = record_state(&c, err)) < 0)
+        if ((r = record_state(&c, true, err)) < 0)
                 goto out;
         if ((r = supervise_setup(&c, err)) < 0)
                 goto out;

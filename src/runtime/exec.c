@@ -22,6 +22,7 @@
 #include "container.h"
 #include "fd-util.h"
 #include "init.h"
+#include "log.h"
 #include "path-util.h"
 #include "security.h"
 #include "state.h"
@@ -88,6 +89,7 @@ typedef struct ExecChildArgs {
         const Spec *spec;
         int ns_fds[_NS_TYPE_MAX];
         int sync_fd;            /* child end: receives GO, reports errors */
+        int agent_fd;           /* seccomp agent connection (SCMP_ACT_NOTIFY), or -1 */
         const char *cwd;
 } ExecChildArgs;
 
@@ -97,10 +99,13 @@ static int exec_child_setup(ExecChildArgs *a, KError **err) {
         int r = sync_recv(a->sync_fd, &type, NULL);
         if (r < 0 || type != SYNC_GO)
                 _exit(1);
+        /* A session of its own (see container_init): the caller's terminal is not its ctty. */
+        if (setsid() < 0)
+                return kerr(err, -errno, "setsid");
         if (p->terminal) {
                 _cleanup_close_ int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
                 int slave = -1;
-                _cleanup_close_ int master = terminal_open_pty(root, &slave, err);
+                _cleanup_close_ int master = terminal_open_pty(root, p->user.uid, &slave, err);
                 if (master < 0)
                         return master;
                 if (p->has_console_size && (r = terminal_set_size(master, p->console_height, p->console_width, err)) < 0)
@@ -119,7 +124,9 @@ static int exec_child_setup(ExecChildArgs *a, KError **err) {
                 return kerr(err, -errno, "chdir to \"%s\"", p->cwd);
         if ((r = rlimits_apply(p->rlimits, p->n_rlimits, err)) < 0)
                 return r;
-        return process_exec(p, a->spec->has_linux ? a->spec->linux_.seccomp : NULL, a->o->preserve_fds, err);
+        log_debug("setns_init: about to exec the process");
+        SeccompAgent agent = { .fd = a->agent_fd, .pid = getpid() };
+        return process_exec(p, a->spec->has_linux ? a->spec->linux_.seccomp : NULL, &agent, a->o->preserve_fds, err);
 }
 
 /* The helper: join the namespaces, clone the final process as our parent's child, report its
@@ -127,6 +134,7 @@ static int exec_child_setup(ExecChildArgs *a, KError **err) {
 _noreturn_ static void exec_helper(ExecChildArgs *a, int pid_pipe) {
         _cleanup_kerr_ KError *err = NULL;
         (void) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+        log_debug("child process in init(): join the namespaces of the container");
         for (size_t i = 0; i < ELEMENTSOF(exec_ns_order); i++) {
                 int fd = a->ns_fds[exec_ns_order[i]];
                 if (fd >= 0 && setns(fd, 0) < 0) {
@@ -148,9 +156,12 @@ _noreturn_ static void exec_helper(ExecChildArgs *a, int pid_pipe) {
         _exit(write(pid_pipe, &pid, sizeof(pid)) == sizeof(pid) ? 0 : 1);
 }
 
-static int exec_check_state(const char *id, int dirfd, const ContainerState *s, KError **err) {
+static int exec_check_state(const char *id, int dirfd, const ContainerState *s, bool ignore_paused, KError **err) {
         ContainerStatus st = state_status(dirfd, s);
-        if (st != STATUS_RUNNING && st != STATUS_CREATED)
+        if (st == STATUS_PAUSED && !ignore_paused)
+                return kerr_msg(err, KERR_STATE, -EINVAL, "cannot exec in a paused container (\"%s\"): resume it, "
+                                "or pass --ignore-paused to start the process once it is resumed", id);
+        if (st != STATUS_RUNNING && st != STATUS_CREATED && st != STATUS_PAUSED)
                 return kerr_msg(err, KERR_STATE, -EINVAL, "cannot exec in container \"%s\": it is %s", id,
                                 container_status_to_string(st));
         return 0;
@@ -160,13 +171,14 @@ int container_exec(const ExecOptions *o, int *ret_status, KError **err) {
         _cleanup_close_ int dirfd = -1, console = -1, pid_pipe_r = -1;
         _cleanup_(container_state_freep) ContainerState *s = NULL;
         _cleanup_(spec_freep) Spec *spec = NULL;
-        ExecChildArgs a = { .o = o, .sync_fd = -1 };
+        ExecChildArgs a = { .o = o, .sync_fd = -1, .agent_fd = -1 };
+        _cleanup_close_ int agent = -1;
         int sp[2] = { -1, -1 }, pp[2];
         pid_t helper = -1, pid = -1;
         int r = load_config(o->root, o->id, &dirfd, &s, &spec, err);
         if (r < 0)
                 return r;
-        if ((r = exec_check_state(o->id, dirfd, s, err)) < 0)
+        if ((r = exec_check_state(o->id, dirfd, s, o->ignore_paused, err)) < 0)
                 return r;
         a.spec = spec;
         if (o->process->terminal && o->console_fd < 0) {
@@ -187,6 +199,10 @@ int container_exec(const ExecOptions *o, int *ret_status, KError **err) {
                 goto out;
         }
         pid_pipe_r = pp[0];
+        if ((r = seccomp_listener_connect(spec->has_linux ? spec->linux_.seccomp : NULL, &agent, err)) < 0)
+                goto out;
+        a.agent_fd = agent;
+        log_debug("nsexec container setup: enter container \"%s\"", o->id);
         helper = fork();
         if (helper < 0) {
                 r = kerr(err, -errno, "fork");
@@ -217,7 +233,7 @@ int container_exec(const ExecOptions *o, int *ret_status, KError **err) {
                 _cleanup_(cgroup_freep) Cgroup *cg = NULL;
                 r = cgroup_open("/sys/fs/cgroup", s->cgroup_mode, s->cgroup_path, &cg, err);
                 if (r >= 0)
-                        r = cgroup_enter(cg, pid, err);
+                        r = cgroup_enter_sub(cg, pid, o->cgroup_subs, err);
                 if (r < 0)
                         goto out;
         }

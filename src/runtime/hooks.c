@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "hooks.h"
 
+#include <ctype.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -24,7 +26,9 @@ static int hook_run_one(const SpecHook *h, const char *state_json, int *ret_stat
                 return r;
         }
         if (pid == 0) {
-                if (dup2(in[0], STDIN_FILENO) < 0)
+                /* A hook gets the state on stdin and the caller's stdout/stderr, nothing more
+                 * (not an fd the runtime or its caller left open without O_CLOEXEC). */
+                if (dup2(in[0], STDIN_FILENO) < 0 || fds_cloexec_from(3) < 0)
                         _exit(127);
                 static char *const empty[] = { NULL };
                 char *const argv0[] = { h->path, NULL };
@@ -71,12 +75,17 @@ int hooks_run(SpecHookKind kind, const SpecHook *hooks, size_t n, const char *st
                                         name, i, hooks[i].path, hooks[i].timeout);
                 if (r < 0)
                         return kerr(err, r, "hooks.%s[%zu] '%s'", name, i, hooks[i].path);
-                if (WIFSIGNALED(status))
-                        return kerr_msg(err, KERR_GENERIC, -ECANCELED, "hooks.%s[%zu] '%s' killed by signal %d",
-                                        name, i, hooks[i].path, WTERMSIG(status));
+                if (WIFSIGNALED(status)) {
+                        char sig[64];
+                        snprintf(sig, sizeof(sig), "%s", strsignal(WTERMSIG(status)));
+                        for (char *s = sig; *s; s++)
+                                *s = (char) tolower((unsigned char) *s);
+                        return kerr_msg(err, KERR_GENERIC, -ECANCELED, "error running hook hooks.%s[%zu] '%s': "
+                                        "killed by signal %d (%s)", name, i, hooks[i].path, WTERMSIG(status), sig);
+                }
                 if (WEXITSTATUS(status) != 0)
-                        return kerr_msg(err, KERR_GENERIC, -ECANCELED, "hooks.%s[%zu] '%s' failed with exit status %d",
-                                        name, i, hooks[i].path, WEXITSTATUS(status));
+                        return kerr_msg(err, KERR_GENERIC, -ECANCELED, "error running hook hooks.%s[%zu] '%s': "
+                                        "failed with exit status %d", name, i, hooks[i].path, WEXITSTATUS(status));
         }
         return 0;
 }

@@ -16,6 +16,7 @@
 
 #include "fd-util.h"
 #include "hooks.h"
+#include "log.h"
 #include "path-util.h"
 #include "rootfs.h"
 #include "security.h"
@@ -84,7 +85,7 @@ static int setup_terminal(const InitArgs *a, RootfsContext *ctx, int *ret_slave,
         if (!p->terminal)
                 return 0;
         int slave = -1;
-        _cleanup_close_ int master = terminal_open_pty(ctx->rootfd, &slave, err);
+        _cleanup_close_ int master = terminal_open_pty(ctx->rootfd, p->user.uid, &slave, err);
         if (master < 0)
                 return master;
         *ret_slave = slave;
@@ -136,6 +137,7 @@ static int init_setup(const InitArgs *a, const char *state_json, int *ret_slave,
         RootfsContext ctx = {
                 .plan = a->plan, .cgroup_path = a->cgroup_path, .devnull_fd = -1, .rootfd = -1,
                 .cgroup_ns = a->plan->ns_new[NS_CGROUP] || a->plan->ns_join[NS_CGROUP],
+                .bind_fds = a->bind_fds,
         };
         int r;
         if ((r = join_namespaces(a->plan, err)) < 0 || (r = setup_identity(a, err)) < 0)
@@ -150,6 +152,12 @@ static int init_setup(const InitArgs *a, const char *state_json, int *ret_slave,
                 goto out;
         if ((r = run_hooks_in_parent(a, err)) < 0)
                 goto out;
+        /* createContainer hooks run in the rootfs (relative paths in them mean the image's), as
+         * with runc */
+        if (s->n_hooks[HOOK_CREATE_CONTAINER] > 0 && fchdir(ctx.rootfd) < 0) {
+                r = kerr(err, -errno, "chdir to the rootfs for the createContainer hooks");
+                goto out;
+        }
         r = hooks_run(HOOK_CREATE_CONTAINER, s->hooks[HOOK_CREATE_CONTAINER], s->n_hooks[HOOK_CREATE_CONTAINER],
                       state_json, err);
         if (r < 0)
@@ -204,6 +212,12 @@ void container_init(const InitArgs *a) {
          * non-dumpable process in a user namespace without mappings belong to the host's root.
          * Nothing of the container runs before GO, so the window exposes nothing. */
         (void) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+        /* A session of its own, terminal or not: with runc-style pass-through stdio the caller's
+         * terminal is then not the container's controlling terminal, so TIOCSTI on it (typing
+         * into the caller's shell) needs CAP_SYS_ADMIN. */
+        if (setsid() < 0)
+                _exit(1);
+        log_debug("child process in init(): set up the container \"%s\"", a->id);
 
         r = init_setup(a, state_json, &slave, &err);
         if (r < 0)
@@ -215,6 +229,7 @@ void container_init(const InitArgs *a) {
 
         /* From here the parent may exit any moment: do not die with it. */
         (void) prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
+        log_debug("init: closing the pipe to signal completion (the container waits for start)");
         if (sync_send(a->sync_fd, SYNC_READY, NULL) < 0)
                 _exit(1);
         safe_close(a->sync_fd);
@@ -224,10 +239,15 @@ void container_init(const InitArgs *a) {
         safe_close(a->start_fd);
 
         const Spec *s = a->spec;
-        r = hooks_run(HOOK_START_CONTAINER, s->hooks[HOOK_START_CONTAINER], s->n_hooks[HOOK_START_CONTAINER],
-                      state_json, &err);
+        SeccompAgent agent = { .fd = a->agent_fd, .state_json = state_json, .pid = getpid() };
+        _cleanup_free_ char *path = NULL;
+        r = process_prepare(s->process, s->has_linux ? s->linux_.seccomp : NULL, &agent, a->preserve_fds, &path, &err);
+        /* startContainer hooks run as the process will: its user, capabilities and seccomp */
         if (r >= 0)
-                r = process_exec(s->process, s->has_linux ? s->linux_.seccomp : NULL, a->preserve_fds, &err);
+                r = hooks_run(HOOK_START_CONTAINER, s->hooks[HOOK_START_CONTAINER], s->n_hooks[HOOK_START_CONTAINER],
+                              state_json, &err);
+        if (r >= 0)
+                r = process_execve(s->process, path, &err);
         /* exec failed: tell `start`, which is waiting on the connection */
         (void) kerr_send(conn, err);
         _exit(r == -ENOENT ? 127 : 126);

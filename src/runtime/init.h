@@ -17,6 +17,7 @@
 
 #include "error.h"
 #include "plan.h"
+#include "security.h"
 #include "spec.h"
 
 enum {
@@ -38,6 +39,8 @@ typedef struct InitArgs {
         bool no_pivot;
         bool no_new_keyring;
         const char *cgroup_path;
+        int agent_fd;                   /* connected seccomp agent (SCMP_ACT_NOTIFY), or -1 */
+        const int *bind_fds;            /* bind sources opened before the user namespace, or NULL */
 } InitArgs;
 
 _noreturn_ void container_init(const InitArgs *a);
@@ -50,7 +53,14 @@ _noreturn_ void sync_fail(int fd, const KError *e, int status);
 
 /* The final steps shared by init and exec: user, caps, no_new_privs, seccomp, fds, execve.
  * `seccomp` may be NULL. Only returns on failure. */
-int process_exec(const SpecProcess *p, const SpecSeccomp *seccomp, int preserve_fds, KError **err);
+int process_exec(const SpecProcess *p, const SpecSeccomp *seccomp, const SeccompAgent *agent, int preserve_fds,
+                 KError **err);
+/* process_exec in two steps: everything up to execve (credentials, capabilities, no_new_privs,
+ * seccomp, fds), then execve of the resolved path; the init runs startContainer hooks between
+ * them, so they run as the process will (runc's order). */
+int process_prepare(const SpecProcess *p, const SpecSeccomp *seccomp, const SeccompAgent *agent, int preserve_fds,
+                    char **ret_path, KError **err);
+int process_execve(const SpecProcess *p, const char *path, KError **err);
 /* Resolve args[0] against PATH from the process env, as execvp would; *ret is malloc'd. */
 int process_resolve_path(const SpecProcess *p, char **ret, KError **err);
 /* Join a namespace by path (setns), naming it in errors. */

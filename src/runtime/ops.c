@@ -168,6 +168,9 @@ int container_delete(const char *root, const char *id, bool force, KError **err)
         int r = handle_open(root, id, true, &h, err);
         if (r < 0)
                 return r;
+        if (h.status == STATUS_CREATING && !force)
+                return kerr_msg(err, KERR_STATE, -EBUSY,
+                                "container \"%s\" is being created (or its create was killed): use delete --force", id);
         if ((h.status == STATUS_RUNNING || h.status == STATUS_PAUSED) && !force)
                 return kerr_msg(err, KERR_STATE, -EBUSY,
                                 "container \"%s\" is %s: stop it first or use delete --force",
@@ -262,6 +265,21 @@ int container_pids(const char *root, const char *id, pid_t **ret, size_t *ret_n,
         if ((r = handle_cgroup(&h, &cg, err)) < 0)
                 return r;
         return cgroup_pids(cg, ret, ret_n, err);
+}
+
+int container_stats(const char *root, const char *id, CgroupStats *ret, KError **err) {
+        _cleanup_(handle_done) Handle h;
+        int r = handle_open(root, id, false, &h, err);
+        if (r < 0)
+                return r;
+        if (h.status == STATUS_STOPPED)
+                return kerr_msg(err, KERR_STATE, -ESRCH, "container \"%s\" is not running", id);
+        if (!h.state->cgroup_path)
+                return kerr_msg(err, KERR_STATE, -ENOENT, "container \"%s\" has no cgroup to read statistics from", id);
+        _cleanup_(cgroup_freep) Cgroup *cg = NULL;
+        if ((r = handle_cgroup(&h, &cg, err)) < 0)
+                return r;
+        return cgroup_stats(cg, ret, err);
 }
 
 int container_update(const char *root, const char *id, const SpecResources *res, KError **err) {

@@ -67,6 +67,12 @@ int plan_parse_mount_options(char *const *options, size_t n, PlanMount *m, KErro
         for (size_t i = 0; i < n; i++) {
                 const char *o = options[i];
                 bool handled = false;
+                if (streq(o, "rro")) {
+                        m->recursive_ro = true;
+                        continue;
+                }
+                if (streq(o, "rrw"))
+                        continue;       /* recursive read-write: what a mount is unless asked otherwise */
                 if (streq(o, "bind") || streq(o, "rbind")) {
                         m->kind = PLAN_MOUNT_BIND;
                         m->recursive = streq(o, "rbind");
@@ -189,25 +195,16 @@ static int plan_devices(Plan *p, const SpecLinux *l, KError **err) {
                         return kerr(err, -ENOMEM, "devices");
         }
         /* Device cgroup rules, in runc's order so a spec means the same on both: deny all,
-         * the spec's own rules, allow each linux.devices entry, then the default allow list
-         * last (a spec-wide "deny a" must not revoke the devices every container needs). */
+         * the spec's own rules, then the default allow list last (a spec-wide "deny a" must
+         * not revoke the devices every container needs). A linux.devices entry only creates
+         * the node: using it takes a linux.resources.devices allow rule, as with runc. */
         size_t n_spec = l && l->has_resources ? l->resources.n_devices : 0;
-        size_t n_dev = l ? l->n_devices : 0;
-        p->device_rules = calloc(ELEMENTSOF(default_rules) + n_spec + n_dev, sizeof(SpecDeviceRule));
+        p->device_rules = calloc(ELEMENTSOF(default_rules) + n_spec, sizeof(SpecDeviceRule));
         if (!p->device_rules)
                 return kerr(err, -ENOMEM, "devices");
         p->device_rules[p->n_device_rules++] = default_rules[0];
         for (size_t i = 0; i < n_spec; i++)
                 p->device_rules[p->n_device_rules++] = l->resources.devices[i];
-        for (size_t i = 0; i < n_dev; i++) {
-                const SpecDevice *d = &l->devices[i];
-                if (d->type == 'p')
-                        continue;
-                p->device_rules[p->n_device_rules++] = (SpecDeviceRule) {
-                        .allow = true, .type = d->type == 'b' ? 'b' : 'c', .major = d->major, .minor = d->minor,
-                        .access = "rwm",
-                };
-        }
         for (size_t i = 1; i < ELEMENTSOF(default_rules); i++)
                 p->device_rules[p->n_device_rules++] = default_rules[i];
         return 0;

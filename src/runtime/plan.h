@@ -27,6 +27,7 @@ typedef struct PlanMount {
         unsigned long flags;    /* MS_RDONLY, MS_NOSUID, ... (no MS_BIND/MS_REC/propagation) */
         unsigned long propagation; /* MS_SHARED|MS_SLAVE|MS_PRIVATE|MS_UNBINDABLE (+MS_REC), or 0 */
         bool recursive;         /* rbind */
+        bool recursive_ro;      /* "rro": read-only down to every submount (mount_setattr) */
         char *data;             /* filesystem options joined by ',' (NULL if none) */
 } PlanMount;
 

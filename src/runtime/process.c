@@ -67,14 +67,28 @@ void sync_fail(int fd, const KError *e, int status) {
         _exit(status);
 }
 
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+
 int ns_join_path(SpecNsType type, const char *path, KError **err) {
+        /* setns() with the type: a path to another kind of namespace is refused, not joined. */
+        static const int nstype[_NS_TYPE_MAX] = {
+                [NS_PID] = CLONE_NEWPID, [NS_NETWORK] = CLONE_NEWNET, [NS_MOUNT] = CLONE_NEWNS,
+                [NS_IPC] = CLONE_NEWIPC, [NS_UTS] = CLONE_NEWUTS,     [NS_USER] = CLONE_NEWUSER,
+                [NS_CGROUP] = CLONE_NEWCGROUP, [NS_TIME] = CLONE_NEWTIME,
+        };
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
                 return kerr_kind(err, KERR_CONFIG, -errno, "open %s namespace '%s'",
                                  spec_ns_type_to_string(type), path);
-        if (setns(fd, 0) < 0)
+        if (setns(fd, nstype[type]) < 0) {
+                if (errno == EINVAL)
+                        return kerr_msg(err, KERR_CONFIG, -EINVAL, "linux.namespaces: '%s' is not a %s namespace",
+                                        path, spec_ns_type_to_string(type));
                 return kerr_kind(err, KERR_CONFIG, -errno, "join %s namespace '%s'",
                                  spec_ns_type_to_string(type), path);
+        }
         return 0;
 }
 
@@ -139,7 +153,24 @@ static int switch_user(const SpecUser *u, KError **err) {
         return 0;
 }
 
-int process_exec(const SpecProcess *p, const SpecSeccomp *seccomp, int preserve_fds, KError **err) {
+int process_exec(const SpecProcess *p, const SpecSeccomp *seccomp, const SeccompAgent *agent, int preserve_fds,
+                 KError **err) {
+        _cleanup_free_ char *path = NULL;
+        int r = process_prepare(p, seccomp, agent, preserve_fds, &path, err);
+        if (r < 0)
+                return r;
+        return process_execve(p, path, err);
+}
+
+int process_execve(const SpecProcess *p, const char *path, KError **err) {
+        execve(path, p->args, p->env);
+        int r = -errno;
+        return kerr_kind(err, r == -ENOENT || r == -EACCES ? KERR_CONFIG : KERR_GENERIC, r,
+                         "exec \"%s\"", path);
+}
+
+int process_prepare(const SpecProcess *p, const SpecSeccomp *seccomp, const SeccompAgent *agent, int preserve_fds,
+                    char **ret_path, KError **err) {
         static const SpecCaps no_caps = { 0 };
         const SpecCaps *caps = p->has_caps ? &p->caps : &no_caps;
         int r;
@@ -152,7 +183,7 @@ int process_exec(const SpecProcess *p, const SpecSeccomp *seccomp, int preserve_
         /* Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while we still
          * have it (runc's order). With it, load last, so the filter need not allow our setup. */
         if (seccomp && !p->no_new_privileges) {
-                r = seccomp_apply(seccomp, err);
+                r = seccomp_apply_notify(seccomp, agent, err);
                 if (r < 0)
                         return r;
         }
@@ -185,12 +216,10 @@ int process_exec(const SpecProcess *p, const SpecSeccomp *seccomp, int preserve_
                 return kerr(err, r, "mark runtime fds close-on-exec");
 
         if (seccomp && p->no_new_privileges) {
-                r = seccomp_apply(seccomp, err);
+                r = seccomp_apply_notify(seccomp, agent, err);
                 if (r < 0)
                         return r;
         }
-        execve(path, p->args, p->env);
-        r = -errno;
-        return kerr_kind(err, r == -ENOENT || r == -EACCES ? KERR_CONFIG : KERR_GENERIC, r,
-                         "exec \"%s\"", path);
+        *ret_path = TAKE_PTR(path);
+        return 0;
 }

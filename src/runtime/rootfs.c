@@ -106,8 +106,27 @@ static int set_propagation(RootfsContext *ctx, const PlanMount *m, KError **err)
         return 0;
 }
 
+/* "rro": MOUNT_ATTR_RDONLY on the mount and every mount below it. */
+static int set_recursive_ro(RootfsContext *ctx, const PlanMount *m, KError **err) {
+        if (!m->recursive_ro)
+                return 0;
+        _cleanup_close_ int fd = reopen_target(ctx, m->dest, err);
+        if (fd < 0)
+                return fd;
+        struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY };
+        if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0)
+                return kerr_kind(err, errno == ENOSYS ? KERR_HOST : KERR_GENERIC, -errno,
+                                 "mount %s: make it recursively read-only (\"rro\" needs Linux 5.12)", m->dest);
+        return 0;
+}
+
 static int mount_bind(RootfsContext *ctx, const PlanMount *m, KError **err) {
-        _cleanup_close_ int src = open(m->source, O_PATH | O_CLOEXEC);
+        /* a detached copy made by the parent, for the spec's own mounts (not the cgroup binds) */
+        int tree = -1;
+        for (size_t i = 0; ctx->bind_fds && i < ctx->plan->n_mounts; i++)
+                if (m == &ctx->plan->mounts[i])
+                        tree = ctx->bind_fds[i];
+        _cleanup_close_ int src = tree >= 0 ? fcntl(tree, F_DUPFD_CLOEXEC, 3) : open(m->source, O_PATH | O_CLOEXEC);
         if (src < 0)
                 return kerr_kind(err, KERR_CONFIG, -errno, "bind mount source '%s' for %s", m->source, m->dest);
         struct stat st;
@@ -117,22 +136,42 @@ static int mount_bind(RootfsContext *ctx, const PlanMount *m, KError **err) {
         if (target < 0)
                 return kerr(err, target, "create mount target %s in the rootfs", m->dest);
         char sp[FD_PATH_MAX], tp[FD_PATH_MAX];
-        if (mount(fd_path(src, sp), fd_path(target, tp), NULL, MS_BIND | (m->recursive ? MS_REC : 0), NULL) < 0)
+        if (tree >= 0) {
+                if (syscall(SYS_move_mount, src, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+                        return kerr(err, -errno, "attach '%s' onto %s", m->source, m->dest);
+        } else if (mount(fd_path(src, sp), fd_path(target, tp), NULL, MS_BIND | (m->recursive ? MS_REC : 0), NULL) < 0)
                 return kerr(err, -errno, "bind '%s' onto %s", m->source, m->dest);
         if (m->flags) {
                 int r = remount_flags(ctx, m->dest, m->flags, err);
                 if (r < 0)
                         return r;
         }
-        return set_propagation(ctx, m, err);
+        int r = set_recursive_ro(ctx, m, err);
+        return r < 0 ? r : set_propagation(ctx, m, err);
+}
+
+/* A read-only /dev is mounted writable, so the device nodes, /dev/pts and /dev/console can be
+ * made in it, and turned read-only in rootfs_mask_and_protect (as runc does). */
+static bool is_ro_dev(const PlanMount *m) {
+        return m->kind == PLAN_MOUNT_FS && streq(m->dest, "/dev") && (m->flags & MS_RDONLY);
 }
 
 static int mount_fs(RootfsContext *ctx, const PlanMount *m, KError **err) {
+        /* procfs and sysfs go on a real directory: a symlink in the image (/proc -> elsewhere)
+         * would put them where the image wants, so it is refused, as runc does. */
+        if (streq(m->fstype, "proc") || streq(m->fstype, "sysfs")) {
+                _cleanup_close_ int at = open_in_root(ctx->rootfd, m->dest, O_PATH | O_NOFOLLOW, 0);
+                struct stat st;
+                if (at >= 0 && fstat(at, &st) >= 0 && !S_ISDIR(st.st_mode))
+                        return kerr_msg(err, KERR_GENERIC, -ENOTDIR, "mount %s: %s must be mounted on ordinary "
+                                        "directory, not a symlink or file in the image", m->fstype, m->dest);
+        }
         _cleanup_close_ int target = ensure_in_root(ctx->rootfd, m->dest, true, 0755);
         if (target < 0)
                 return kerr(err, target, "create mount target %s in the rootfs", m->dest);
         char tp[FD_PATH_MAX];
-        if (mount(m->source, fd_path(target, tp), m->fstype, m->flags, m->data) < 0) {
+        unsigned long flags = is_ro_dev(m) ? m->flags & ~MS_RDONLY : m->flags;
+        if (mount(m->source, fd_path(target, tp), m->fstype, flags, m->data) < 0) {
                 int r = -errno;
                 /* A user namespace without its own network namespace cannot mount sysfs, and
                  * one that does not own the ipc namespace cannot mount mqueue: bind the host's
@@ -172,7 +211,9 @@ static int mount_cgroup_hierarchy(RootfsContext *ctx, const char *dest, const ch
 }
 
 static int mount_cgroup(RootfsContext *ctx, const PlanMount *m, KError **err) {
-        bool ro = !ctx->cgroup_ns || (m->flags & MS_RDONLY);
+        /* The container's own cgroup directories are writable only when the mount asks for it
+         * (as runc); without a cgroup namespace the tmpfs around them stays read-only. */
+        bool ro = (m->flags & MS_RDONLY) != 0;
         struct statfs sfs;
         if (statfs("/sys/fs/cgroup", &sfs) == 0 && sfs.f_type == CGROUP2_SUPER_MAGIC) {
                 if (ctx->cgroup_ns) {
@@ -228,7 +269,7 @@ static int mount_cgroup(RootfsContext *ctx, const PlanMount *m, KError **err) {
         closedir(d);
         if (r < 0)
                 return r;
-        return ro ? remount_flags(ctx, m->dest, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, err) : 0;
+        return ro || !ctx->cgroup_ns ? remount_flags(ctx, m->dest, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, err) : 0;
 }
 
 static int create_device(RootfsContext *ctx, const PlanDevice *d, KError **err) {
@@ -245,6 +286,9 @@ static int create_device(RootfsContext *ctx, const PlanDevice *d, KError **err) 
         if (!ctx->plan->userns) {
                 if (mknodat(dirfd, name, d->mode, d->rdev) < 0)
                         return kerr(err, -errno, "mknod %s", d->path);
+                /* mknod applies the umask (0666 would become 0644): set the asked mode. */
+                if (fchmodat(dirfd, name, d->mode & 07777, 0) < 0)
+                        return kerr(err, -errno, "chmod %s", d->path);
                 if (fchownat(dirfd, name, d->uid, d->gid, AT_SYMLINK_NOFOLLOW) < 0)
                         return kerr(err, -errno, "chown %s", d->path);
                 return 0;
@@ -315,7 +359,8 @@ static int mask_path(RootfsContext *ctx, const char *path, KError **err) {
                 return kerr(err, -errno, "maskedPaths: stat %s", path);
         char tp[FD_PATH_MAX], sp[FD_PATH_MAX];
         if (S_ISDIR(st.st_mode)) {
-                if (mount("tmpfs", fd_path(fd, tp), "tmpfs", MS_RDONLY, "size=0,mode=000") < 0)
+                /* an empty read-only tmpfs: the directory reads as empty (not EACCES), as in runc */
+                if (mount("tmpfs", fd_path(fd, tp), "tmpfs", MS_RDONLY, NULL) < 0)
                         return kerr(err, -errno, "maskedPaths: mount tmpfs on %s", path);
                 return 0;
         }
@@ -344,6 +389,12 @@ static int protect_path(RootfsContext *ctx, const char *path, KError **err) {
 
 int rootfs_mask_and_protect(RootfsContext *ctx, KError **err) {
         const Plan *p = ctx->plan;
+        for (size_t i = 0; i < p->n_mounts; i++)
+                if (is_ro_dev(&p->mounts[i])) {
+                        int r = remount_flags(ctx, "/dev", p->mounts[i].flags, err);
+                        if (r < 0)
+                                return r;
+                }
         for (size_t i = 0; p->masked_paths && p->masked_paths[i]; i++) {
                 int r = mask_path(ctx, p->masked_paths[i], err);
                 if (r < 0)
@@ -367,7 +418,49 @@ int rootfs_bind_console(RootfsContext *ctx, int slave_fd, KError **err) {
         return 0;
 }
 
+/* --no-pivot leaves the host's mounts under the chroot. A fully visible procfs or sysfs among
+ * them would let a user namespace in the container mount a fresh proc (the kernel allows that
+ * only while one is fully visible): detach them, or cover them with an empty tmpfs. */
+static int hide_host_proc_sys(RootfsContext *ctx, KError **err) {
+        _cleanup_free_ char *text = NULL;
+        int r = read_full_file_at(AT_FDCWD, "/proc/self/mountinfo", 4 << 20, &text, NULL);
+        if (r < 0)
+                return kerr(err, r, "read /proc/self/mountinfo");
+        /* the rootfs as mountinfo names it (symlinks in the bundle path resolved) */
+        char rootfs[4096], fp[FD_PATH_MAX];
+        ssize_t n = readlink(fd_path(ctx->rootfd, fp), rootfs, sizeof(rootfs) - 1);
+        if (n <= 0)
+                return kerr(err, n < 0 ? -errno : -EINVAL, "resolve the rootfs path");
+        rootfs[n] = 0;
+        size_t rl = (size_t) n;
+        _cleanup_strv_free_ char **targets = NULL;
+        char *save = NULL;
+        for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+                char *sep = strstr(line, " - ");
+                char mp[4096], fstype[64];
+                if (!sep || sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1 || sscanf(sep + 3, "%63s", fstype) != 1)
+                        continue;
+                if (!streq(fstype, "proc") && !streq(fstype, "sysfs"))
+                        continue;
+                if (strncmp(mp, rootfs, rl) == 0 && (mp[rl] == '/' || mp[rl] == 0))
+                        continue;       /* the container's own */
+                if (strv_extend(&targets, mp) < 0)
+                        return kerr(err, -ENOMEM, "mounts");
+        }
+        for (size_t i = 0; targets && targets[i]; i++)
+                if (umount2(targets[i], MNT_DETACH) < 0 &&
+                    mount("tmpfs", targets[i], "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0k") < 0 &&
+                    errno != ENOENT)
+                        return kerr(err, -errno, "hide the host's %s from the --no-pivot container", targets[i]);
+        return 0;
+}
+
 int rootfs_pivot(RootfsContext *ctx, bool no_pivot, KError **err) {
+        if (no_pivot) {
+                int r = hide_host_proc_sys(ctx, err);
+                if (r < 0)
+                        return r;
+        }
         if (fchdir(ctx->rootfd) < 0)
                 return kerr(err, -errno, "chdir to the rootfs");
         if (no_pivot) {

@@ -19,6 +19,8 @@ typedef struct RootfsContext {
         bool cgroup_ns;                 /* the container has its own cgroup namespace */
         int devnull_fd;                 /* host /dev/null, verified char 1:3; owned, set by rootfs_prepare() */
         int rootfd;                     /* O_PATH fd of the rootfs mount (set by rootfs_prepare) */
+        const int *bind_fds;            /* per plan mount: its bind source opened by the parent, or -1
+                                         * (with a user namespace; NULL: open them here) */
 } RootfsContext;
 
 /* Host /dev/null, checked to be the real device (CVE-2025-31133 class). */

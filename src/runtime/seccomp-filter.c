@@ -10,10 +10,19 @@
 #include <seccomp.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "fd-util.h"
+#include "json-util.h"
 #include "log.h"
 #include "security.h"
 #include "string-util.h"
@@ -55,13 +64,15 @@ static int action_value(SpecSeccompAction a, bool has_errno, unsigned errno_ret,
         case SECCOMP_ACT_ALLOW:        *ret = SCMP_ACT_ALLOW; return 0;
         case SECCOMP_ACT_LOG:          *ret = SCMP_ACT_LOG; return 0;
         case SECCOMP_ACT_NOTIFY:
-                /* Refused by design: user notification hands syscalls to a supervisor at
-                 * linux.seccomp.listenerPath, which kapsel does not run; `features` does not list
-                 * this action, so callers can tell before they ask (runc refuses it the same way
-                 * without a listener). */
-                return kerr_msg(err, KERR_CONFIG, -EOPNOTSUPP,
-                                "%s.%s: SCMP_ACT_NOTIFY is not supported by this runtime: use SCMP_ACT_ERRNO "
-                                "or another action", field, act_key);
+                /* User notification hands the syscalls to the agent at linux.seccomp.listenerPath
+                 * (seccomp_apply_notify). As the default action it would stop every syscall of
+                 * our own setup before the agent has the fd: refused, as runc does. */
+                if (streq(act_key, "defaultAction"))
+                        return kerr_msg(err, KERR_CONFIG, -EINVAL, "%s.%s: SCMP_ACT_NOTIFY is not supported as the "
+                                        "default action: list the syscalls to notify in linux.seccomp.syscalls",
+                                        field, act_key);
+                *ret = SCMP_ACT_NOTIFY;
+                return 0;
         default:
                 return kerr_msg(err, KERR_CONFIG, -EINVAL, "%s.%s: unknown action %d", field, act_key, (int) a);
         }
@@ -158,6 +169,15 @@ static bool args_share_index(const SpecSeccompRule *rule) {
         return false;
 }
 
+/* The runtime writes to report errors between loading the filter and exec. */
+static int check_notify_rule(const SpecSeccompRule *rule, const char *field, KError **err) {
+        for (size_t i = 0; rule->names && rule->names[i]; i++)
+                if (streq(rule->names[i], "write"))
+                        return kerr_msg(err, KERR_CONFIG, -EINVAL, "%s: SCMP_ACT_NOTIFY cannot be used for the write "
+                                        "syscall (the runtime needs it until exec)", field);
+        return 0;
+}
+
 static int add_rule(scmp_filter_ctx ctx, size_t idx, const SpecSeccompRule *rule, uint32_t def, KError **err) {
         char field[48];
         snprintf(field, sizeof(field), "linux.seccomp.syscalls[%zu]", idx);
@@ -184,6 +204,8 @@ static int add_rule(scmp_filter_ctx ctx, size_t idx, const SpecSeccompRule *rule
                 return 0;
         }
         bool split = args_share_index(rule);
+        if (action == SCMP_ACT_NOTIFY && (r = check_notify_rule(rule, field, err)) < 0)
+                return r;
 
         for (size_t i = 0; rule->names && rule->names[i]; i++) {
                 int nr = seccomp_syscall_resolve_name(rule->names[i]);
@@ -208,10 +230,10 @@ static int build_filter(const SpecSeccomp *s, scmp_filter_ctx *ret, KError **err
                              "defaultAction", "defaultErrnoRet", &def, err);
         if (r < 0)
                 return r;
-        if (s->listener_path)
-                return kerr_msg(err, KERR_CONFIG, -EOPNOTSUPP,
-                                "linux.seccomp.listenerPath: seccomp user notification is not supported by this "
-                                "runtime: remove it");
+        if (seccomp_wants_listener(s) && (!s->listener_path || s->listener_path[0] != '/'))
+                return kerr_msg(err, KERR_CONFIG, -EINVAL, "linux.seccomp.listenerPath: \"%s\": SCMP_ACT_NOTIFY needs "
+                                "the absolute path of the seccomp agent's unix socket",
+                                s->listener_path ? s->listener_path : "");
         _cleanup_(seccomp_releasep) scmp_filter_ctx ctx = seccomp_init(def);
         if (!ctx)
                 return kerr(err, -ENOMEM, "seccomp: initialize filter");
@@ -252,13 +274,168 @@ int seccomp_compile(const SpecSeccomp *s, void **ret, size_t *ret_len, KError **
         return 0;
 }
 
-int seccomp_apply(const SpecSeccomp *s, KError **err) {
-        _cleanup_(seccomp_releasep) scmp_filter_ctx ctx = NULL;
-        int r = build_filter(s, &ctx, err);
+bool seccomp_wants_listener(const SpecSeccomp *s) {
+        for (size_t i = 0; s && i < s->n_rules; i++)
+                if (s->rules[i].action == SECCOMP_ACT_NOTIFY)
+                        return true;
+        return false;
+}
+
+int seccomp_listener_connect(const SpecSeccomp *s, int *ret_fd, KError **err) {
+        *ret_fd = -1;
+        if (!seccomp_wants_listener(s))
+                return 0;
+        for (size_t i = 0; i < s->n_rules; i++) {
+                char field[48];
+                snprintf(field, sizeof(field), "linux.seccomp.syscalls[%zu]", i);
+                int r = s->rules[i].action == SECCOMP_ACT_NOTIFY ? check_notify_rule(&s->rules[i], field, err) : 0;
+                if (r < 0)
+                        return r;
+        }
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        if (!s->listener_path || s->listener_path[0] != '/' || strlen(s->listener_path) >= sizeof(sa.sun_path))
+                return kerr_msg(err, KERR_CONFIG, -EINVAL, "linux.seccomp.listenerPath: \"%s\" is not an absolute "
+                                "socket path", s->listener_path ? s->listener_path : "");
+        strcpy(sa.sun_path, s->listener_path);
+        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return kerr(err, -errno, "seccomp agent socket");
+        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+                return kerr_kind(err, KERR_HOST, -errno, "failed to connect with seccomp agent at %s (is it running?)",
+                                 s->listener_path);
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+/* The agent's message (runtime-spec's ContainerProcessState): the state and metadata as
+ * JSON, the notify fd as SCM_RIGHTS, one sendmsg. */
+static int send_to_agent(const SpecSeccomp *s, const SeccompAgent *agent, int notify_fd, KError **err) {
+        _cleanup_json_ json_t *state = agent->state_json ? json_loads(agent->state_json, 0, NULL) : NULL;
+        _cleanup_json_ json_t *j = json_pack("{s:s, s:[s], s:I, s:s, s:O?}", "ociVersion", "1.1.0", "fds", "seccompFd",
+                                             "pid", (json_int_t) agent->pid, "metadata",
+                                             s->listener_metadata ? s->listener_metadata : "", "state", state);
+        _cleanup_free_ char *text = j ? json_dump_string(j, false) : NULL;
+        if (!text)
+                return kerr(err, -ENOMEM, "seccomp agent message");
+        union {
+                char buf[CMSG_SPACE(sizeof(int))];
+                struct cmsghdr align;
+        } u = { 0 };
+        struct iovec iov = { .iov_base = text, .iov_len = strlen(text) };
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &notify_fd, sizeof(int));
+        ssize_t n;
+        do
+                n = sendmsg(agent->fd, &mh, MSG_NOSIGNAL);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+                return kerr_kind(err, KERR_HOST, -errno, "send the seccomp notify fd to the agent at %s", s->listener_path);
+        return 0;
+}
+
+/* A syscall newer than every one the profile names must fail with ENOSYS, not the default
+ * action's errno: programs (glibc among them) probe new syscalls and fall back only on ENOSYS.
+ * libseccomp cannot say "nr > N", so a stub goes in front of its program (as runc does):
+ * native x86_64 numbers above the profile's highest get ENOSYS, the rest run the filter. */
+static int highest_named_syscall(const SpecSeccomp *s) {
+        int max = -1;
+        for (size_t i = 0; i < s->n_rules; i++)
+                for (size_t k = 0; s->rules[i].names && s->rules[i].names[k]; k++) {
+                        int nr = seccomp_syscall_resolve_name(s->rules[i].names[k]);
+                        if (nr > max)
+                                max = nr;
+                }
+        return max;
+}
+
+static bool wants_enosys_stub(const SpecSeccomp *s) {
+#if defined(__x86_64__)
+        return s->default_action != SECCOMP_ACT_ALLOW && s->default_action != SECCOMP_ACT_LOG && s->n_rules > 0;
+#else
+        (void) s;
+        return false;
+#endif
+}
+
+static unsigned filter_flags_of(const SpecSeccomp *s, bool notify) {
+        unsigned flags = notify ? SECCOMP_FILTER_FLAG_NEW_LISTENER : 0;
+        for (size_t i = 0; s->flags && s->flags[i]; i++) {
+                if (streq(s->flags[i], "SECCOMP_FILTER_FLAG_LOG"))
+                        flags |= SECCOMP_FILTER_FLAG_LOG;
+                else if (streq(s->flags[i], "SECCOMP_FILTER_FLAG_SPEC_ALLOW"))
+                        flags |= SECCOMP_FILTER_FLAG_SPEC_ALLOW;
+        }
+        return flags;
+}
+
+/* Load libseccomp's program behind the ENOSYS stub; returns the notify fd (notify), 0, or
+ * negative errno. */
+static int load_with_enosys_stub(const SpecSeccomp *s, bool notify, KError **err) {
+        _cleanup_free_ void *prog = NULL;
+        size_t len = 0;
+        int r = seccomp_compile(s, &prog, &len, err);
         if (r < 0)
                 return r;
-        r = seccomp_load(ctx);
-        if (r < 0)
-                return kerr_kind(err, KERR_HOST, r, "seccomp: load filter (needs no_new_privs or CAP_SYS_ADMIN)");
-        return 0;
+        int max = highest_named_syscall(s);
+        const struct sock_filter stub[] = {
+                BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+                BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 0, 4),
+                BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+                BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000 /* x32 */, 2, 0),
+                BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, (uint32_t) max, 0, 1),
+                BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)),
+        };
+        size_t n = ELEMENTSOF(stub) + len / sizeof(struct sock_filter);
+        if (max < 0 || n > BPF_MAXINSNS)
+                return -E2BIG;  /* the caller loads the plain filter */
+        _cleanup_free_ struct sock_filter *all = malloc(n * sizeof(*all));
+        if (!all)
+                return kerr(err, -ENOMEM, "seccomp");
+        memcpy(all, stub, sizeof(stub));
+        memcpy(all + ELEMENTSOF(stub), prog, len);
+        struct sock_fprog fprog = { .len = (unsigned short) n, .filter = all };
+        long fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, filter_flags_of(s, notify), &fprog);
+        if (fd < 0)
+                return kerr_kind(err, KERR_HOST, -errno, "seccomp: load filter (needs no_new_privs or CAP_SYS_ADMIN)");
+        return notify ? (int) fd : 0;
+}
+
+int seccomp_apply_notify(const SpecSeccomp *s, const SeccompAgent *agent, KError **err) {
+        bool notify = seccomp_wants_listener(s);
+        if (notify && (!agent || agent->fd < 0))
+                return kerr_msg(err, KERR_GENERIC, -ENOTCONN, "seccomp: SCMP_ACT_NOTIFY without a connected agent");
+        int nfd = -1;
+        bool loaded = false;
+        if (wants_enosys_stub(s)) {
+                nfd = load_with_enosys_stub(s, notify, err);
+                if (nfd < 0 && nfd != -E2BIG)
+                        return nfd;
+                loaded = nfd != -E2BIG;
+        }
+        if (!loaded) {
+                _cleanup_(seccomp_releasep) scmp_filter_ctx ctx = NULL;
+                int r = build_filter(s, &ctx, err);
+                if (r < 0)
+                        return r;
+                r = seccomp_load(ctx);
+                if (r < 0)
+                        return kerr_kind(err, KERR_HOST, r, "seccomp: load filter (needs no_new_privs or CAP_SYS_ADMIN)");
+                nfd = notify ? seccomp_notify_fd(ctx) : 0;
+        }
+        if (!notify)
+                return 0;
+        /* From here the notified syscalls wait for the agent: hand it the fd first. */
+        if (nfd < 0)
+                return kerr_kind(err, KERR_HOST, nfd, "seccomp: get the notify fd");
+        int r = send_to_agent(s, agent, nfd, err);
+        (void) close(nfd);
+        return r;
+}
+
+int seccomp_apply(const SpecSeccomp *s, KError **err) {
+        return seccomp_apply_notify(s, NULL, err);
 }

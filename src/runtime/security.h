@@ -27,6 +27,20 @@ int seccomp_compile(const SpecSeccomp *s, void **ret, size_t *ret_len, KError **
 /* Compile and load the filter for the calling thread (process). */
 int seccomp_apply(const SpecSeccomp *s, KError **err);
 
+/* SCMP_ACT_NOTIFY: the agent at linux.seccomp.listenerPath gets the notify fd. */
+typedef struct SeccompAgent {
+        int fd;                         /* connected to listenerPath (seccomp_listener_connect) */
+        const char *state_json;         /* the container's state, for the agent's message */
+        pid_t pid;                      /* the process, as the runtime sees it */
+} SeccompAgent;
+/* Does the filter notify any syscall (so an agent must be connected)? */
+bool seccomp_wants_listener(const SpecSeccomp *s);
+/* Connect to the agent from the host's mount namespace: *ret_fd is the socket, or -1 when the
+ * filter notifies nothing. Negative errno: "failed to connect with seccomp agent ...". */
+int seccomp_listener_connect(const SpecSeccomp *s, int *ret_fd, KError **err);
+/* seccomp_apply, then (with NOTIFY rules) send the notify fd and state to agent->fd. */
+int seccomp_apply_notify(const SpecSeccomp *s, const SeccompAgent *agent, KError **err);
+
 int personality_apply(unsigned long persona, KError **err);
 int oom_score_adj_apply(int adj, KError **err);
 

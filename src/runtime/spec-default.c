@@ -96,11 +96,24 @@ static void make_rootless(json_t *spec, uid_t uid, gid_t gid) {
         }
 }
 
-char *spec_default_json(bool rootless, uid_t uid, gid_t gid) {
+static void drop_namespace(json_t *spec, const char *type) {
+        json_t *ns = json_object_get(json_object_get(spec, "linux"), "namespaces");
+        for (size_t i = json_array_size(ns); i-- > 0;)
+                if (streq(json_string_value(json_object_get(json_array_get(ns, i), "type")), type))
+                        json_array_remove(ns, i);
+}
+
+char *spec_default_json_for(bool rootless, bool cgroup_ns, uid_t uid, gid_t gid) {
         _cleanup_json_ json_t *spec = json_loads(default_spec, 0, NULL);
         if (!spec)
                 return NULL;
         if (rootless)
                 make_rootless(spec, uid, gid);
+        if (!cgroup_ns)
+                drop_namespace(spec, "cgroup");
         return json_dump_string(spec, true);
+}
+
+char *spec_default_json(bool rootless, uid_t uid, gid_t gid) {
+        return spec_default_json_for(rootless, true, uid, gid);
 }

@@ -42,9 +42,21 @@ static int parse_namespaces(const SpecCtx *c, json_t *o, const char *where, Spec
                 if (t < 0)
                         return sp_fail(c, fi, "unknown namespace type \"%s\" (expected pid, network, mount, ipc, uts, "
                                        "user, cgroup or time)", type);
-                for (size_t j = 0; j < l->n_namespaces; j++)
-                        if (l->namespaces[j].type == (SpecNsType) t)
-                                return sp_fail(c, fi, "namespace \"%s\" is listed twice", type);
+                /* The same entry twice (scripts append what a config may have) is one; two
+                 * different paths for one type are a conflict. */
+                json_t *pj = json_object_get(e, "path");
+                const char *path = json_is_string(pj) && *json_string_value(pj) ? json_string_value(pj) : NULL;
+                bool dup = false;
+                for (size_t j = 0; j < l->n_namespaces && !dup; j++) {
+                        if (l->namespaces[j].type != (SpecNsType) t)
+                                continue;
+                        const char *prev = l->namespaces[j].path;
+                        if ((prev == NULL) != (path == NULL) || (prev && !streq(prev, path)))
+                                return sp_fail(c, fi, "namespace \"%s\" is listed twice, with different paths", type);
+                        dup = true;
+                }
+                if (dup)
+                        continue;
                 SpecNamespace *ns = sp_grow((void **) &l->namespaces, &l->n_namespaces, sizeof(*ns));
                 if (!ns)
                         return ENOMEM_FAIL(c);
@@ -142,9 +154,19 @@ static int parse_device_rules(const SpecCtx *c, json_t *o, const char *where, Sp
                 if (type && (strlen(type) != 1 || !strchr("acb", type[0])))
                         return sp_fail(c, fi, "device rule type \"%s\" is not one of a, c, b", type);
                 const char *acc = access ? access : "rwm";
-                if (strlen(acc) > 3 || strspn(acc, "rwm") != strlen(acc))
+                /* runc takes (and drops) an "a" among the letters: "rwa" is "rw". */
+                char kept[4] = "";
+                size_t n = 0;
+                for (const char *s = acc; *s; s++) {
+                        if (*s == 'a')
+                                continue;
+                        if (!strchr("rwm", *s) || n >= 3 || memchr(kept, *s, n))
+                                return sp_fail(c, fi, "access \"%s\" must be a combination of r, w and m", acc);
+                        kept[n++] = *s;
+                }
+                if (n == 0)
                         return sp_fail(c, fi, "access \"%s\" must be a combination of r, w and m", acc);
-                snprintf(d->access, sizeof(d->access), "%s", acc);
+                snprintf(d->access, sizeof(d->access), "%.*s", (int) n, kept);
         } FOREACH_OBJECT_END;
         return 0;
 }
@@ -164,6 +186,7 @@ static int parse_memory(const SpecCtx *c, json_t *res, const char *where, SpecRe
                 { "reservation", offsetof(SpecResources, has_memory_reservation), offsetof(SpecResources, memory_reservation) },
                 { "swap",        offsetof(SpecResources, has_memory_swap),        offsetof(SpecResources, memory_swap) },
                 { "kernel",      offsetof(SpecResources, has_memory_kernel),      offsetof(SpecResources, memory_kernel) },
+                { "kernelTCP",   offsetof(SpecResources, has_memory_kernel_tcp),  offsetof(SpecResources, memory_kernel_tcp) },
         };
         for (size_t i = 0; i < ELEMENTSOF(signed_fields); i++) {
                 int64_t *val = (int64_t *) ((char *) r_ + signed_fields[i].val);
@@ -204,9 +227,8 @@ static int parse_cpu(const SpecCtx *c, json_t *res, const char *where, SpecResou
             (r = sp_string(c, o, f, "cpus", &x->cpuset_cpus)) < 0 || (r = sp_string(c, o, f, "mems", &x->cpuset_mems)) < 0)
                 return r;
         char fk[FIELD_MAX];
-        if (x->has_cpu_period && x->cpu_period != 0 && (x->cpu_period < 1000 || x->cpu_period > 1000000))
-                return sp_fail(c, sp_field(fk, f, "period"), "%llu us is out of range (1000..1000000)",
-                               (unsigned long long) x->cpu_period);
+        /* The period's range (1 ms..1 s today) is the kernel's to judge when it is written: a
+         * refusal there fails create with status 1, as with runc. */
         if (x->has_cpu_quota && x->cpu_quota != -1 && x->cpu_quota > 0 && x->cpu_quota < 1000)
                 return sp_fail(c, sp_field(fk, f, "quota"), "%lld us is below the kernel's minimum of 1000",
                                (long long) x->cpu_quota);
@@ -221,6 +243,18 @@ static int parse_cpu(const SpecCtx *c, json_t *res, const char *where, SpecResou
         return 0;
 }
 
+/* A blkio weight: 10..1000, and 0 means "not set" (Docker writes 0 for every container; runc
+ * leaves the cgroup alone then). */
+static int sp_weight(const SpecCtx *c, json_t *o, const char *where, const char *key, uint64_t *ret, bool *has) {
+        json_t *v = json_object_get(o, key);
+        if (json_is_integer(v) && json_integer_value(v) == 0) {
+                *ret = 0;
+                *has = false;
+                return 0;
+        }
+        return sp_range(c, o, where, key, 10, 1000, ret, has);
+}
+
 static int parse_weight_devices(const SpecCtx *c, json_t *o, const char *where, SpecResources *x) {
         FOREACH_OBJECT_BEGIN(c, o, where, "weightDevice", i, e, fi) {
                 uint64_t w = 0, lw = 0;
@@ -229,8 +263,8 @@ static int parse_weight_devices(const SpecCtx *c, json_t *o, const char *where, 
                 if (!d)
                         return ENOMEM_FAIL(c);
                 if ((r = parse_major_minor(c, e, fi, &d->major, &d->minor, true)) < 0 ||
-                    (r = sp_range(c, e, fi, "weight", 10, 1000, &w, &d->has_weight)) < 0 ||
-                    (r = sp_range(c, e, fi, "leafWeight", 10, 1000, &lw, &d->has_leaf_weight)) < 0)
+                    (r = sp_weight(c, e, fi, "weight", &w, &d->has_weight)) < 0 ||
+                    (r = sp_weight(c, e, fi, "leafWeight", &lw, &d->has_leaf_weight)) < 0)
                         return r;
                 d->weight = (uint16_t) w;
                 d->leaf_weight = (uint16_t) lw;
@@ -267,10 +301,10 @@ static int parse_blkio(const SpecCtx *c, json_t *res, const char *where, SpecRes
         if (r <= 0)
                 return r;
         sp_field(f, where, "blockIO");
-        if ((r = sp_range(c, o, f, "weight", 10, 1000, &v, &x->has_blkio_weight)) < 0)
+        if ((r = sp_weight(c, o, f, "weight", &v, &x->has_blkio_weight)) < 0)
                 return r;
         x->blkio_weight = (uint16_t) v;
-        if ((r = sp_range(c, o, f, "leafWeight", 10, 1000, &v, &x->has_blkio_leaf_weight)) < 0)
+        if ((r = sp_weight(c, o, f, "leafWeight", &v, &x->has_blkio_leaf_weight)) < 0)
                 return r;
         x->blkio_leaf_weight = (uint16_t) v;
         if ((r = parse_weight_devices(c, o, f, x)) < 0)
@@ -400,7 +434,8 @@ static int parse_seccomp(const SpecCtx *c, json_t *o, const char *where, SpecLin
         s->default_errno_ret = (unsigned) v;
         if ((r = sp_strv(c, sc, f, "architectures", &s->architectures, NULL)) < 0 ||
             (r = sp_strv(c, sc, f, "flags", &s->flags, NULL)) < 0 ||
-            (r = sp_string(c, sc, f, "listenerPath", &s->listener_path)) < 0)
+            (r = sp_string(c, sc, f, "listenerPath", &s->listener_path)) < 0 ||
+            (r = sp_string(c, sc, f, "listenerMetadata", &s->listener_metadata)) < 0)
                 return r;
         FOREACH_OBJECT_BEGIN(c, sc, f, "syscalls", i, e, fi) {
                 SpecSeccompRule *rule = sp_grow((void **) &s->rules, &s->n_rules, sizeof(*rule));
@@ -586,6 +621,7 @@ static void seccomp_free(SpecSeccomp *s) {
         strv_free(s->architectures);
         strv_free(s->flags);
         free(s->listener_path);
+        free(s->listener_metadata);
         for (size_t i = 0; i < s->n_rules; i++) {
                 strv_free(s->rules[i].names);
                 free(s->rules[i].args);

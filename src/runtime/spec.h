@@ -122,6 +122,7 @@ typedef struct SpecResources {
         SPEC_OPT(int64_t, memory_reservation);
         SPEC_OPT(int64_t, memory_swap);         /* memory+swap (v1 semantics, as in the spec) */
         SPEC_OPT(int64_t, memory_kernel);
+        SPEC_OPT(int64_t, memory_kernel_tcp);
         SPEC_OPT(uint64_t, memory_swappiness);
         SPEC_OPT(bool, memory_disable_oom_killer);
         SPEC_OPT(bool, memory_use_hierarchy);
@@ -198,6 +199,7 @@ typedef struct SpecSeccomp {
         char **architectures;           /* "SCMP_ARCH_X86_64", ... */
         char **flags;                   /* "SECCOMP_FILTER_FLAG_LOG", ... */
         char *listener_path;
+        char *listener_metadata;
         SpecSeccompRule *rules;
         size_t n_rules;
 } SpecSeccomp;
@@ -303,3 +305,6 @@ const char *rlimit_to_name(int resource);
 /* The default config.json `kapsel-runtime spec` writes (runc-compatible); rootless variant
  * adds a user namespace mapping the caller and drops network/cgroup settings. JSON text. */
 char *spec_default_json(bool rootless, uid_t uid, gid_t gid);
+/* The same, with or without a cgroup namespace (`spec` on a cgroup v1 host: without, as runc's
+ * default spec, so processes see their cgroup paths as the host names them). */
+char *spec_default_json_for(bool rootless, bool cgroup_ns, uid_t uid, gid_t gid);

@@ -50,7 +50,8 @@ int state_dir_create(const char *root, const char *id, KError **err) {
         if (!container_id_valid(id))
                 return kerr_msg(err, KERR_USAGE, -EINVAL,
                                 "invalid container id \"%s\": use 1-128 letters, digits, '_', '.', '+', '-'", id);
-        if (mkdir(root, 0711) < 0 && errno != EEXIST)
+        /* parents too: engines pass roots like <exec-root>/runtime-runc/moby that nobody made */
+        if (mkdir(root, 0711) < 0 && errno != EEXIST && (errno != ENOENT || mkdir_p(root, 0711) < 0))
                 return kerr_kind(err, KERR_HOST, -errno, "create state root '%s'", root);
         _cleanup_close_ int rootfd = open(root, O_DIRECTORY | O_CLOEXEC);
         if (rootfd < 0)
@@ -187,7 +188,7 @@ uint64_t proc_start_time(pid_t pid) {
 
 ContainerStatus state_status(int dirfd, const ContainerState *s) {
         if (s->pid <= 0)
-                return STATUS_STOPPED;
+                return STATUS_CREATING;         /* saved before the init exists (or create died) */
         if (proc_start_time(s->pid) != s->pid_start)
                 return STATUS_STOPPED;
         if (faccessat(dirfd, "start.sock", F_OK, AT_SYMLINK_NOFOLLOW) == 0)
@@ -211,9 +212,10 @@ const char *container_status_to_string(ContainerStatus st) {
 }
 
 json_t *state_to_json(const ContainerState *s, ContainerStatus st) {
-        json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:s?, s:s?, s:s?, s:s?}",
-                "ociVersion", "1.1.0", "id", s->id, "status", container_status_to_string(st),
-                "pid", (json_int_t) (st == STATUS_STOPPED ? 0 : s->pid), "bundle", s->bundle,
+        /* runc's key order (id, pid, status, ...): scripts match `list --format json` as text. */
+        json_t *j = json_pack("{s:s, s:s, s:I, s:s, s:s?, s:s?, s:s?, s:s?}",
+                "ociVersion", "1.1.0", "id", s->id, "pid", (json_int_t) (st == STATUS_STOPPED ? 0 : s->pid),
+                "status", container_status_to_string(st), "bundle", s->bundle,
                 "rootfs", s->rootfs, "created", s->created, "owner", "");
         if (!j)
                 return NULL;

@@ -15,7 +15,7 @@
 #include "fd-util.h"
 #include "path-util.h"
 
-int terminal_open_pty(int rootfd, int *ret_slave, KError **err) {
+int terminal_open_pty(int rootfd, uid_t owner, int *ret_slave, KError **err) {
         _cleanup_close_ int master = open_in_root(rootfd, "/dev/pts/ptmx", O_RDWR | O_NOCTTY, 0);
         if (master < 0)
                 return kerr(err, master, "open the container's /dev/pts/ptmx (is devpts mounted at /dev/pts?)");
@@ -29,6 +29,12 @@ int terminal_open_pty(int rootfd, int *ret_slave, KError **err) {
         int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
         if (slave < 0)
                 return kerr(err, -errno, "open the pty peer");
+        /* The terminal belongs to the process's user (its group stays devpts' gid= option). */
+        if (owner != 0 && fchown(slave, owner, (gid_t) -1) < 0) {
+                int r = kerr(err, -errno, "give the pty to uid %u", (unsigned) owner);
+                close(slave);
+                return r;
+        }
         *ret_slave = slave;
         return TAKE_FD(master);
 }
@@ -48,7 +54,7 @@ int terminal_send_master(int console_sock, int master, KError **err) {
 }
 
 int terminal_become_stdio(int slave, KError **err) {
-        if (setsid() < 0)
+        if (setsid() < 0 && getsid(0) != getpid())     /* the init and exec'd processes already are leaders */
                 return kerr(err, -errno, "setsid");
         if (ioctl(slave, TIOCSCTTY, 0) < 0)
                 return kerr(err, -errno, "make the pty the controlling terminal");

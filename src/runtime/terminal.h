@@ -9,7 +9,7 @@
 #include "spec.h"
 
 /* Open <rootfd>/dev/pts/ptmx (verified devpts), return master; *ret_slave gets the peer. */
-int terminal_open_pty(int rootfd, int *ret_slave, KError **err);
+int terminal_open_pty(int rootfd, uid_t owner, int *ret_slave, KError **err);
 /* Apply consoleSize to the pty. */
 int terminal_set_size(int fd, unsigned rows, unsigned cols, KError **err);
 /* Send the master to the console socket. */

@@ -62,7 +62,9 @@ def test_masked_and_readonly_paths_and_readonly_root(rt, bundle):
 
 
 @pytest.mark.kapsel
-def test_cgroupfs_read_only_without_cgroup_namespace(rt, bundle):
+def test_cgroupfs_skeleton_read_only_without_cgroup_namespace(rt, bundle):
+    # "rw" makes the container's own cgroup directories writable (as runc); the tmpfs that
+    # holds them stays read-only, and nothing lands outside the container's cgroup
     def edit(cfg):
         cfg["linux"]["namespaces"] = [n for n in cfg["linux"]["namespaces"] if n["type"] != "cgroup"]
         cfg["mounts"].append({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
@@ -72,6 +74,8 @@ def test_cgroupfs_read_only_without_cgroup_namespace(rt, bundle):
     out = rt("run", "--bundle", b, "c1").stdout
     assert "Read-only file system" in out
     assert not os.path.exists("/sys/fs/cgroup/pids/escape") and not os.path.exists("/sys/fs/cgroup/escape")
+    b = bundle(["/bin/sh", "-c", "mkdir /sys/fs/cgroup/pids/escape 2>&1; true"], edit=lambda c: (edit(c), c["mounts"][-1]["options"].append("ro")))
+    assert "Read-only file system" in rt("run", "--bundle", b, "c2").stdout      # "ro": own dirs too
 
 
 def test_user_namespace_maps_root(rt, bundle):

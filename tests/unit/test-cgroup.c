@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cgroup-bpf.h"
+#include "cgroup-internal.h"
 #include "cgroup.h"
 #include "fd-util.h"
 #include "path-util.h"
@@ -76,6 +77,7 @@ static void test_plan_v1_memory(void **state) {
                 .has_memory_swap = true, .memory_swap = 2 << 20,
                 .has_memory_reservation = true, .memory_reservation = 512 << 10,
                 .has_memory_kernel = true, .memory_kernel = 4 << 20,
+                .has_memory_kernel_tcp = true, .memory_kernel_tcp = 3 << 20,
                 .has_memory_swappiness = true, .memory_swappiness = 60,
                 .has_memory_disable_oom_killer = true, .memory_disable_oom_killer = true,
         };
@@ -86,6 +88,7 @@ static void test_plan_v1_memory(void **state) {
                     "memory memory.memsw.limit_in_bytes=2097152\n"
                     "memory memory.soft_limit_in_bytes=524288\n"
                     "memory memory.kmem.limit_in_bytes=4194304\n"
+                    "memory memory.kmem.tcp.limit_in_bytes=3145728\n"
                     "memory memory.swappiness=60\n"
                     "memory memory.oom_control=1\n",
                     false);
@@ -595,6 +598,34 @@ static void test_v1_fake_freeze_timeout(void **state) {
         rm_rf(root);
 }
 
+
+/* v1 hierarchies come from mountinfo: a plain directory (hugetlb below) is no hierarchy, a
+ * hierarchy mounted twice is used once, escapes are undone, other trees are ignored. */
+static void test_v1_mountinfo(void **state) {
+        (void) state;
+        static const char text[] =
+                "25 1 0:23 / /sys/fs/cgroup ro,nosuid shared:9 - tmpfs tmpfs ro,mode=755\n"
+                "26 25 0:24 / /sys/fs/cgroup/unified rw shared:10 - cgroup2 cgroup2 rw\n"
+                "27 25 0:25 / /sys/fs/cgroup/systemd rw shared:11 - cgroup cgroup rw,xattr,name=systemd\n"
+                "30 25 0:28 / /sys/fs/cgroup/cpu,cpuacct rw shared:14 - cgroup cgroup rw,cpu,cpuacct\n"
+                "31 25 0:29 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n"
+                "32 25 0:29 / /sys/fs/cgroup/memory2 rw - cgroup cgroup rw,memory\n"
+                "33 25 0:30 / /sys/fs/cgroup/net\\040cls rw - cgroup cgroup rw,net_cls\n"
+                "34 1 0:31 / /other/cgroup/pids rw - cgroup cgroup rw,pids\n"
+                "35 25 0:32 / /sys/fs/cgroupx/pids rw - cgroup cgroup rw,pids\n";
+        Cgroup cg = { .fs_root = (char *) "/sys/fs/cgroup/", .path = (char *) "/kapsel/c1" };
+        assert_int_equal(cgroup_v1_parse_mountinfo(&cg, text), 0);
+        assert_int_equal(cg.n_hier, 4);
+        assert_string_equal(cg.hier[0].name, "rw,xattr,name=systemd");
+        assert_string_equal(cg.hier[1].name, "rw,cpu,cpuacct");
+        assert_string_equal(cg.hier[1].dir, "/sys/fs/cgroup/cpu,cpuacct/kapsel/c1");
+        assert_string_equal(cg.hier[2].root, "/sys/fs/cgroup/memory");
+        assert_string_equal(cg.hier[3].dir, "/sys/fs/cgroup/net cls/kapsel/c1");
+        for (size_t i = 0; i < cg.n_hier; i++)
+                cgroup_hier_clear(&cg.hier[i]);
+        free(cg.hier);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_plan_empty),
@@ -612,6 +643,7 @@ int main(void) {
                 cmocka_unit_test(test_resolve_path),
                 cmocka_unit_test(test_bpf_build),
                 cmocka_unit_test(test_detect),
+                cmocka_unit_test(test_v1_mountinfo),
                 cmocka_unit_test(test_v1_fake_lifecycle),
                 cmocka_unit_test(test_v1_fake_create_failure_cleans_up),
                 cmocka_unit_test(test_v1_fake_memsw_order),

@@ -148,7 +148,18 @@ static void test_seccomp_compile_errors(void **state) {
         s = test_filter();
         s.rules = rules;
         s.n_rules = 2;
-        assert_compile_config_error(&s, "linux.seccomp.syscalls[1].action: SCMP_ACT_NOTIFY");
+        /* SCMP_ACT_NOTIFY needs an agent socket, and never for write (the runtime's own). */
+        assert_compile_config_error(&s, "linux.seccomp.listenerPath: \"\": SCMP_ACT_NOTIFY needs");
+        s.listener_path = (char *) "/run/agent.sock";
+        void *prog = NULL;
+        size_t len = 0;
+        _cleanup_kerr_ KError *ne = NULL;
+        assert_int_equal(seccomp_compile(&s, &prog, &len, &ne), 0);
+        free(prog);
+        static char *write_names[] = { "write", NULL };
+        rules[1].names = write_names;
+        assert_compile_config_error(&s, "SCMP_ACT_NOTIFY cannot be used for the write syscall");
+        s.listener_path = NULL;
 
         rules[1] = test_rules[0];
         rules[1].errno_ret = 70000;
@@ -178,9 +189,11 @@ static void test_seccomp_compile_errors(void **state) {
         s.n_rules = 2;
         assert_compile_config_error(&s, "linux.seccomp.syscalls[1].args[0].index: 6");
 
+        /* A listener path without any notify rule is accepted (runc ignores it too). */
         s = test_filter();
         s.listener_path = (char *) "/run/listener.sock";
-        assert_compile_config_error(&s, "linux.seccomp.listenerPath");
+        assert_int_equal(seccomp_compile(&s, &prog, &len, &ne), 0);
+        free(prog);
 }
 
 static void test_seccomp_only_unknown_syscalls(void **state) {
@@ -472,14 +485,14 @@ static void child_caps_sets(void) {
         CHILD_CHECK(prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, CAP_NET_BIND_SERVICE, 0, 0) == 1);
         CHILD_CHECK(prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, CAP_CHOWN, 0, 0) == 0);
 
-        /* An ambient capability that is not inheritable: the error names it. */
+        /* An ambient capability that is not inheritable is left out, as runc does (its default
+         * spec asks for ambient capabilities its inheritable set lacks): no error. */
         SpecCaps bad = caps;
-        bad.ambient = CAPBIT(CAP_CHOWN);
+        bad.ambient = CAPBIT(CAP_CHOWN) | CAPBIT(CAP_NET_BIND_SERVICE);
         e = NULL;
-        CHILD_CHECK(caps_apply_sets(&bad, &e) < 0);
-        if (!strstr(e->msg, "CAP_CHOWN"))
-                fprintf(stderr, "got: %s\n", e->msg);
-        CHILD_CHECK(e->kind == KERR_CONFIG && strstr(e->msg, "CAP_CHOWN") && strstr(e->msg, "ambient"));
+        CHILD_CHECK(caps_apply_sets(&bad, &e) == 0);
+        CHILD_CHECK(prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, CAP_CHOWN, 0, 0) == 0);
+        CHILD_CHECK(prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, CAP_NET_BIND_SERVICE, 0, 0) == 1);
 }
 
 static void test_caps_sets(void **state) {

@@ -210,7 +210,8 @@ static const struct {
         { PRE PROC ",\"hooks\":{\"poststop\":[{\"path\":\"true\"}]}}", "hooks.poststop[0].path: \"true\" is not an absolute" },
         { WITH_LINUX("\"namespaces\":[{\"type\":\"pid\"},{\"type\":\"foo\"}]"),
           "linux.namespaces[1]: unknown namespace type \"foo\"" },
-        { WITH_LINUX("\"namespaces\":[{\"type\":\"pid\"},{\"type\":\"pid\"}]"), "namespace \"pid\" is listed twice" },
+        { WITH_LINUX("\"namespaces\":[{\"type\":\"pid\"},{\"type\":\"pid\",\"path\":\"/proc/1/ns/pid\"}]"),
+          "namespace \"pid\" is listed twice, with different paths" },
         { WITH_LINUX("\"namespaces\":[{\"type\":\"net\",\"path\":\"rel\"}]"), "unknown namespace type \"net\"" },
         { WITH_LINUX("\"uidMappings\":[{\"containerID\":0,\"hostID\":1,\"size\":1}]"), "need a user namespace" },
         { WITH_LINUX("\"namespaces\":[{\"type\":\"user\"}],\"uidMappings\":[{\"containerID\":0,\"hostID\":1}]"),
@@ -224,7 +225,6 @@ static const struct {
           "linux.resources.memory.limit: expected an integer, got a string" },
         { WITH_LINUX("\"resources\":{\"memory\":{\"limit\":100000000,\"swap\":1000}}"), "must not be below limit" },
         { WITH_LINUX("\"resources\":{\"memory\":{\"swappiness\":101}}"), "memory.swappiness: 101 is out of range" },
-        { WITH_LINUX("\"resources\":{\"cpu\":{\"period\":10}}"), "linux.resources.cpu.period: 10 us is out of range" },
         { WITH_LINUX("\"resources\":{\"cpu\":{\"cpus\":\"all\"}}"), "cpu.cpus: \"all\" is not a list" },
         { WITH_LINUX("\"resources\":{\"blockIO\":{\"weight\":5}}"), "blockIO.weight: 5 is out of range" },
         { WITH_LINUX("\"resources\":{\"hugepageLimits\":[{\"pageSize\":\"../x\",\"limit\":1}]}"),
@@ -263,6 +263,33 @@ static void test_bad_configs(void **state) {
                 if (!startswith(e->msg, "config.json: ") || !strstr(e->msg, bad[i].expect))
                         fail_msg("case %zu: message \"%s\" lacks \"%s\"", i, e->msg, bad[i].expect);
         }
+}
+
+/* `spec` on a cgroup v1 host: no cgroup namespace, as runc's default spec. */
+static void test_default_spec_without_cgroupns(void **state) {
+        _cleanup_free_ char *text = spec_default_json_for(false, false, 0, 0);
+        assert_non_null(text);
+        Spec *s = NULL;
+        assert_int_equal(spec_parse(text, strlen(text), "config.json", &s, NULL), 0);
+        for (size_t i = 0; i < s->linux_.n_namespaces; i++)
+                assert_int_not_equal(s->linux_.namespaces[i].type, NS_CGROUP);
+        assert_true(s->linux_.n_namespaces >= 5);
+        spec_free(s);
+}
+
+/* runc's habits a config may carry: "a" among device access letters (dropped), the same
+ * namespace entry listed twice (one), a blkio weight of 0 (unset). */
+static void test_runc_tolerances(void **state) {
+        static const char json[] = WITH_LINUX("\"namespaces\":[{\"type\":\"uts\"},{\"type\":\"uts\"}],"
+                                              "\"resources\":{\"devices\":[{\"allow\":false,\"access\":\"rwa\"}],"
+                                              "\"blockIO\":{\"weight\":0}}");
+        _cleanup_kerr_ KError *e = NULL;
+        Spec *s = NULL;
+        assert_int_equal(spec_parse(json, strlen(json), "config.json", &s, &e), 0);
+        assert_int_equal(s->linux_.n_namespaces, 1);
+        assert_string_equal(s->linux_.resources.devices[0].access, "rw");
+        assert_false(s->linux_.resources.has_blkio_weight);    /* Docker's 0: not set */
+        spec_free(s);
 }
 
 static void test_process_and_resources_documents(void **state) {
@@ -326,6 +353,8 @@ int main(void) {
                 cmocka_unit_test(test_default_spec_rootless),
                 cmocka_unit_test(test_full_config_fields),
                 cmocka_unit_test(test_bad_configs),
+                cmocka_unit_test(test_runc_tolerances),
+                cmocka_unit_test(test_default_spec_without_cgroupns),
                 cmocka_unit_test(test_process_and_resources_documents),
                 cmocka_unit_test(test_load_bundle_names_file),
                 cmocka_unit_test(test_name_tables),
