@@ -506,10 +506,10 @@ static bool handle_signals(Monitor *m) {
 /* A VM that has not booted in time is stopped, and the user told why (vm-config.h). */
 static void boot_watchdog(Monitor *m) {
         char msg[4096];
+        if (m->guest.serial_fd >= 0)
+                vm_isolation_read_serial(&m->guest, guest_stderr, m);   /* what the guest said last */
         if (!vm_payload_boot_expired(&m->vm, msg, sizeof(msg)))
                 return;
-        if (m->guest.serial_fd >= 0)
-                vm_isolation_read_serial(&m->guest, guest_stderr, m);
         guest_stderr(m, msg, strlen(msg));
         if (m->pid > 0)
                 (void) kill(m->pid, SIGKILL);
