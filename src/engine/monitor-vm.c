@@ -185,7 +185,12 @@ static void tail_lines(const VmPayload *p, unsigned lines, char *msg, size_t siz
                 while (len > 0 && p->tail[i + (size_t) len - 1] == '\r')
                         len--;
                 int w = snprintf(msg + used, size - used, "  | %.*s\n", len, p->tail + i);
-                used = w > 0 && (size_t) w < size - used ? used + (size_t) w : size - 1;
+                size_t next = w > 0 && (size_t) w < size - used ? used + (size_t) w : size - 1;
+                /* the guest's bytes reach the user's terminal: no control sequences */
+                for (size_t c = used + 4; c + 1 < next; c++)
+                        if ((unsigned char) msg[c] < 0x20 ? msg[c] != '\t' : msg[c] == 0x7f)
+                                msg[c] = '?';
+                used = next;
                 i = eol + 1;
         }
 }

@@ -367,6 +367,12 @@ static void test_boot_watchdog(void **state) {
         p.boot_timeout = 1;
         assert_true(vm_payload_boot_expired(&p, msg, sizeof(msg)));
         assert_non_null(strstr(msg, "printed nothing on its console"));
+        /* control sequences from the guest are not passed on */
+        vm_payload_console(&p, "a\x1b[2Jb\r\n", 8, false);
+        p.boot_timed_out = false;
+        assert_true(vm_payload_boot_expired(&p, msg, sizeof(msg)));
+        assert_non_null(strstr(msg, "  | a?[2Jb\n"));
+        p.tail_len = 0;
         static char big[3 * VM_CONSOLE_TAIL];
         memset(big, 'a', sizeof(big));
         memcpy(big + sizeof(big) - 5, "\nEND\n", 5);
