@@ -19,7 +19,8 @@ step() {
         name=$1
         shift
         if ! "$@" > "$log" 2>&1; then
-                keep=$(mktemp /tmp/kapsel-build-failed.XXXXXX)
+                keep="$dir/build-failed.log"
+                [ -d "$dir" ] || keep=$(mktemp /tmp/kapsel-build-failed.XXXXXX)
                 cp "$log" "$keep"
                 echo "build.sh: $name failed: $*" >&2
                 echo "--- last lines of its output (all of it: $keep) ---" >&2
@@ -36,7 +37,7 @@ stamp="$dir/.kapsel-setup"
 if [ ! -f "$dir/build.ninja" ]; then
         # never configured, or a setup that failed half-way: start afresh (ccache keeps the objects)
         if [ -e "$dir" ] && [ -n "$(ls -A "$dir" 2>/dev/null)" ]; then
-                if [ ! -d "$dir/meson-private" ] && [ ! -d "$dir/meson-logs" ]; then
+                if [ ! -d "$dir/meson-private" ] && [ ! -d "$dir/meson-logs" ] && [ ! -f "$dir/build-failed.log" ]; then
                         echo "build.sh: $dir exists and is not a meson build directory; remove it or pick another" >&2
                         exit 1
                 fi
@@ -54,3 +55,4 @@ fi
 printf '%s\n%s\n' "$deps" "$opts" > "$stamp"
 # shellcheck disable=SC2086 # a list of targets
 step "the build" ninja -C "$dir" ${KAPSEL_NINJA_TARGETS:-}
+rm -f "$dir/build-failed.log"
