@@ -157,7 +157,7 @@ typedef struct VmSub {
         "  --name NAME          a name (default: a generated one)\n"                                          \
         "  --boot-timeout SECS  stop the VM (exit 125, with the console's last lines) when its console\n"   \
         "                       shows nothing (or not --boot-ready's text) within SECS (90, 90s, 2m;\n"    \
-        "                       default 120; 0: no limit)\n"                                               \
+        "                       default 300; 0: no limit)\n"                                               \
         "  --boot-ready TEXT    the console output that means the guest booted (default: any output)\n"
 
 static const VmSub subs[] = {
