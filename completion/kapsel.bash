@@ -54,7 +54,7 @@ _kapsel() {
                 --cpus|--memory|-m|--cmdline|--name|-t|-s) return ;;
                 esac
                 case $sub in
-                run|create) COMPREPLY=($(compgen -W "--kernel --initrd --cmdline --cpus --memory --disk --net --name -d --help" -- "$cur")) ;;
+                run|create) COMPREPLY=($(compgen -W "--kernel --initrd --cmdline --cpus --memory --disk --net --name --boot-timeout --boot-ready -d --help" -- "$cur")) ;;
                 ls) COMPREPLY=($(compgen -W "-a -q --no-trunc --format --help" -- "$cur")) ;;
                 *) COMPREPLY=($(compgen -W "$(kapsel "${root[@]}" ps -a --kind vm --format '{{.Names}}' 2>/dev/null)" -- "$cur")) ;;
                 esac ;;

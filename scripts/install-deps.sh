@@ -1,6 +1,7 @@
 #!/bin/sh
 # Install every Debian 12 package kapsel needs to build, test and benchmark.
 # Usage: scripts/install-deps.sh [build|test|bench]   (default: test)
+#        scripts/install-deps.sh --list [build|test|bench]
 # Idempotent; needs root. Only Debian's own archive is used.
 set -eu
 what=${1:-test}
@@ -17,6 +18,11 @@ test="$test buildah"
 test="$test docker.io containerd gawk"
 bench="$test hyperfine gnuplot-nox iperf3 debootstrap netavark"
 
+# --list SET: print the set's packages, one a line (tests/integration/test_scripts.py checks the build set)
+if [ "$what" = --list ]; then
+    eval printf '%s\\n' \$${2:-test}
+    exit 0
+fi
 eval pkgs=\$$what
 missing=""
 for p in $pkgs; do

@@ -11,11 +11,11 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh test
 
 echo "== build"
-scripts/build.sh build
+scripts/build.sh build -Dtests=enabled
 echo "== unit, golden and fuzz-corpus tests"
 meson test -C build --print-errorlogs
 echo "== the same under ASan+UBSan"
-scripts/build.sh build-asan -Db_sanitize=address,undefined -Db_lundef=false
+scripts/build.sh build-asan -Dtests=enabled -Db_sanitize=address,undefined -Db_lundef=false
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
         meson test -C build-asan --print-errorlogs
 echo "== integration tests"

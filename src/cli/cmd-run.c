@@ -24,6 +24,7 @@ enum {
         OPT_RM = 1000, OPT_NAME, OPT_ENV_FILE, OPT_TMPFS, OPT_ENTRYPOINT, OPT_MEMORY, OPT_CPUS, OPT_PIDS, OPT_READ_ONLY,
         OPT_CAP_ADD, OPT_CAP_DROP, OPT_RESTART, OPT_INIT, OPT_NETWORK, OPT_DNS, OPT_ADD_HOST, OPT_STOP_SIGNAL,
         OPT_PUBLISH_ALL, OPT_ISOLATION, OPT_KERNEL,
+        OPT_BOOT_TIMEOUT,
 };
 
 static const struct option run_opts[] = {
@@ -43,6 +44,7 @@ static const struct option run_opts[] = {
         { "label", required_argument, NULL, 'l' },      { "publish", required_argument, NULL, 'p' },
         { "publish-all", no_argument, NULL, 'P' },      { "isolation", required_argument, NULL, OPT_ISOLATION },
         { "kernel", required_argument, NULL, OPT_KERNEL },
+        { "boot-timeout", required_argument, NULL, OPT_BOOT_TIMEOUT },
         { "help", no_argument, NULL, 1 },
         {}
 };
@@ -208,6 +210,15 @@ static int parse_one(const char *verb, int c, const char *arg, RunRequest *req, 
                 if (!abs)
                         return k_usage(err, verb, "--kernel %s: %s", arg, strerror(errno));
                 json_object_set_new(host, "VmKernel", json_string(abs));
+                break;
+        }
+        case OPT_BOOT_TIMEOUT: {
+                /* --isolation=vm: the guest must reach its init within this (vm-config.h) */
+                int secs;
+                int r = vm_config_parse_boot_timeout(arg, &secs, err);
+                if (r < 0)
+                        return r;
+                json_object_set_new(host, "VmBootTimeout", json_integer(secs));
                 break;
         }
         case 1: return k_help(verb);

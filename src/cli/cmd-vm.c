@@ -16,7 +16,8 @@
 #include "vm-migrate.h"
 #include "vm-ops.h"
 
-enum { OPT_KERNEL = 1000, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_DISK, OPT_NET, OPT_NAME, OPT_HELP };
+enum { OPT_KERNEL = 1000, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_DISK, OPT_NET, OPT_NAME, OPT_HELP, OPT_BOOT_TIMEOUT,
+       OPT_BOOT_READY };
 
 static const struct option vm_run_opts[] = {
         { "kernel", required_argument, NULL, OPT_KERNEL }, { "initrd", required_argument, NULL, OPT_INITRD },
@@ -24,6 +25,8 @@ static const struct option vm_run_opts[] = {
         { "memory", required_argument, NULL, 'm' },          { "disk", required_argument, NULL, OPT_DISK },
         { "net", required_argument, NULL, OPT_NET },         { "network", required_argument, NULL, OPT_NET },
         { "name", required_argument, NULL, OPT_NAME },       { "detach", no_argument, NULL, 'd' },
+        { "boot-timeout", required_argument, NULL, OPT_BOOT_TIMEOUT },
+        { "boot-ready", required_argument, NULL, OPT_BOOT_READY },
         { "help", no_argument, NULL, OPT_HELP },             {}
 };
 
@@ -47,6 +50,8 @@ static int parse_vm_run(const char *sub, int argc, char **argv, VmRequest *req, 
                 case OPT_DISK: r = vm_config_add_disk(&req->cfg, optarg, err); break;
                 case OPT_NET: r = vm_config_set_network(&req->cfg, optarg, err); break;
                 case OPT_NAME: req->name = optarg; break;
+                case OPT_BOOT_TIMEOUT: r = vm_config_parse_boot_timeout(optarg, &req->cfg.boot_timeout, err); break;
+                case OPT_BOOT_READY: free(req->cfg.boot_ready); req->cfg.boot_ready = strdup(optarg); break;
                 case 'd': req->detach = true; break;
                 case OPT_HELP: return vm_help(sub);
                 default: return k_usage(err, "vm", "%s: unknown option (see 'kapsel vm %s --help')", sub, sub);
@@ -227,7 +232,11 @@ typedef struct VmSub {
         "  --net bridge|none|NETWORK  a tap on kapsel's default bridge (default), none, or a\n"                 \
         "                       network from 'kapsel network create'; the guest gets its address\n"            \
         "                       through the kernel's ip= argument\n"                                           \
-        "  --name NAME          a name (default: a generated one)\n"
+        "  --name NAME          a name (default: a generated one)\n"                                          \
+        "  --boot-timeout SECS  stop the VM (exit 125, with the console's last lines) when its console\n"   \
+        "                       shows nothing (or not --boot-ready's text) within SECS (90, 90s, 2m;\n"    \
+        "                       default 300; 0: no limit)\n"                                               \
+        "  --boot-ready TEXT    the console output that means the guest booted (default: any output)\n"
 
 static const VmSub subs[] = {
         { "run", vm_run, "[-d] --kernel BZIMAGE [OPTIONS]", "create and boot a micro-VM",

@@ -25,7 +25,9 @@ static const KVerb verbs[] = {
           "  --isolation container|vm|default (vm: the process runs in a KVM micro-VM booted from the image;\n"
           "                         default: the network's, then the image's io.kapsel.isolation label, else container)\n"
           "  --kernel PATH          --isolation=vm: the guest's kernel (default: the newest /boot/vmlinuz-*;\n"
-          "                         its modules come from /lib/modules/<version>)\n\n"
+          "                         its modules come from /lib/modules/<version>)\n"
+          "  --boot-timeout SECS    --isolation=vm: stop the VM (exit 125, with its console's last lines) if\n"
+          "                         its kernel has not started kapsel's init within SECS (default 300; 0: none)\n\n"
           "Examples:\n  kapsel run --rm busybox echo hello\n  kapsel run -d --name web -v data:/srv busybox httpd -f -h /srv\n"
           "  kapsel run -it busybox sh\n  kapsel run --rm --isolation=vm busybox uname -r" },
         { "create", k_create, "[OPTIONS] IMAGE [COMMAND] [ARG...]", "create a container without starting it",

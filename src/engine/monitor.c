@@ -75,6 +75,7 @@ typedef struct Monitor {
         bool started, stop_requested;
         int exit_code;
         bool oom_killed;                /* this life ended with an OOM kill in its memory cgroup */
+        int wait_status;                /* the payload's, from waitpid */
         VmPayload vm;                   /* kind vm or --isolation=vm: kapsel-vmm instead of the runtime core */
         VmIsolation guest;              /* --isolation=vm: the guest's disks and its ttyS0 */
         ExecRelay exec;                 /* --isolation=vm: exec clients <-> the guest agent */
@@ -389,6 +390,10 @@ static bool pump_output(Monitor *m, int fd, uint8_t stream) {
         if (n <= 0)
                 return false;
         (void) logs_append(m->log_fd, stream == ATTACH_STDERR ? "stderr" : "stdout", buf, (size_t) n);
+        if (is_vm(m) && stream == ATTACH_STDERR)
+                vm_payload_stderr(&m->vm, buf, (size_t) n);
+        else if (is_vm(m) && !is_guest(m))
+                vm_payload_console(&m->vm, buf, (size_t) n, true);      /* a VM's serial console */
         broadcast(m, stream, buf, (size_t) n);
         return true;
 }
@@ -486,6 +491,8 @@ static int start_container(Monitor *m, KError **err) {
                 return r;
         if (is_guest(m))
                 vm_isolation_spawned(&m->guest);
+        if (is_vm(m) && watch(m, m->vm.boot_timer_fd) < 0)
+                return kerr(err, -errno, "monitor event loop");
         m->started = true;
         r = ctr_modify(m->e, m->id, set_running, m, err);
         if (r >= 0)
@@ -507,11 +514,24 @@ static bool handle_signals(Monitor *m) {
                 while ((p = waitpid(-1, &status, WNOHANG)) > 0)
                         if (p == m->pid) {
                                 m->exit_code = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+                                m->wait_status = status;
                                 m->pid = 0;     /* reaped: the number may be anyone's from now on */
                                 exited = true;
                         }
         }
         return exited;
+}
+
+/* A VM that has not booted in time is stopped, and the user told why (vm-config.h). */
+static void boot_watchdog(Monitor *m) {
+        char msg[4096];
+        if (m->guest.serial_fd >= 0)
+                vm_isolation_read_serial(&m->guest, guest_stderr, m);   /* what the guest said last */
+        if (!vm_payload_boot_expired(&m->vm, msg, sizeof(msg)))
+                return;
+        guest_stderr(m, msg, strlen(msg));
+        if (m->pid > 0)
+                (void) kill(m->pid, SIGKILL);
 }
 
 static void monitor_loop(Monitor *m) {
@@ -527,6 +547,8 @@ static void monitor_loop(Monitor *m) {
                                 exited |= handle_signals(m);
                         else if (fd == m->guest.serial_fd)
                                 vm_isolation_read_serial(&m->guest, guest_stderr, m);
+                        else if (fd == m->vm.boot_timer_fd)
+                                boot_watchdog(m);
                         else if (fd == m->listen_fd)
                                 accept_client(m);
                         else if (fd == m->exec.agent_fd)
@@ -572,6 +594,10 @@ static void set_exited(CtrRecord *r, void *userdata) {
         r->exit_code = m->exit_code;
         r->oom_killed = m->oom_killed;
         r->finished = engine_now();
+        if (m->vm.error[0]) {
+                free(r->error);
+                r->error = strdup(m->vm.error);
+        }
 }
 
 /* The kernel's count of OOM kills in the container's memory cgroup (made anew for each life, so
@@ -688,11 +714,13 @@ static int run_once(Monitor *m, int sync_fd, KError **err) {
         m->err_fd = safe_close(m->err_fd);
         m->in_fd = safe_close(m->in_fd);
         m->master = safe_close(m->master);
+        if (is_vm(m) && !is_guest(m))
+                m->exit_code = vm_payload_exit_code(&m->vm, m->wait_status, false, -1, m->stop_requested);
         if (is_guest(m)) {
                 /* the process's status is what the guest reported, not kapsel-vmm's */
                 if (m->guest.serial_fd >= 0)
                         vm_isolation_read_serial(&m->guest, guest_stderr, m);
-                m->exit_code = m->guest.exit_code >= 0 ? m->guest.exit_code : m->stop_requested ? 137 : 125;
+                m->exit_code = vm_payload_exit_code(&m->vm, m->wait_status, true, m->guest.exit_code, m->stop_requested);
                 /* the guest is gone, and every process exec'd into it: what the agent still said goes
                  * out, the rest are reported killed (as docker does) */
                 exec_relay_agent_input(&m->exec);

@@ -11,7 +11,7 @@
 #include "vm-config.h"
 
 void vm_config_init(VmConfig *c) {
-        *c = (VmConfig) { .cpus = 1, .memory = VM_DEFAULT_MEMORY };
+        *c = (VmConfig) { .cpus = 1, .memory = VM_DEFAULT_MEMORY, .boot_timeout = -1 };
 }
 
 void vm_config_done(VmConfig *c) {
@@ -22,6 +22,7 @@ void vm_config_done(VmConfig *c) {
                 free(c->disks[i].path);
         free(c->disks);
         free(c->network);
+        free(c->boot_ready);
         *c = (VmConfig) { 0 };
 }
 
@@ -85,6 +86,20 @@ int vm_config_set_network(VmConfig *c, const char *arg, KError **err) {
         return 0;
 }
 
+int vm_config_parse_boot_timeout(const char *arg, int *ret, KError **err) {
+        static const struct { const char *suffix; int64_t mult; } units[] = { { "", 1 }, { "s", 1 }, { "m", 60 } };
+        char *end;
+        errno = 0;
+        long long v = strtoll(arg, &end, 10);
+        for (size_t i = 0; end != arg && !errno && v >= 0 && i < ELEMENTSOF(units); i++)
+                if (streq(end, units[i].suffix) && v <= VM_BOOT_TIMEOUT_MAX / units[i].mult) {
+                        *ret = (int) (v * units[i].mult);
+                        return 0;
+                }
+        return kerr_msg(err, KERR_USAGE, -EINVAL, "--boot-timeout \"%s\": expected seconds (90, 90s, 2m; 0 for no "
+                        "limit, at most %d s)", arg, VM_BOOT_TIMEOUT_MAX);
+}
+
 json_t *vm_config_to_json(const VmConfig *c) {
         json_t *disks = json_array();
         for (size_t i = 0; i < c->n_disks; i++)
@@ -98,7 +113,13 @@ json_t *vm_config_to_json(const VmConfig *c) {
                 json_object_set_new(cfg, "Initrd", json_string(c->initrd));
         if (cfg && c->cmdline)
                 json_object_set_new(cfg, "Cmdline", json_string(c->cmdline));
-        return json_pack("{s:o, s:{s:s}}", "Config", cfg, "HostConfig", "NetworkMode", c->network ?: "bridge");
+        json_t *doc = json_pack("{s:o, s:{s:s}}", "Config", cfg, "HostConfig", "NetworkMode", c->network ?: "bridge");
+        json_t *host = json_object_get(doc, "HostConfig");
+        if (host && c->boot_timeout >= 0)
+                json_object_set_new(host, "VmBootTimeout", json_integer(c->boot_timeout));
+        if (host && c->boot_ready)
+                json_object_set_new(host, "VmBootReady", json_string(c->boot_ready));
+        return doc;
 }
 
 static int dup_opt(const json_t *o, const char *key, char **ret) {
@@ -121,8 +142,11 @@ int vm_config_from_json(const json_t *doc, VmConfig *ret, KError **err) {
         c.cpus = (unsigned) cpus;
         c.memory = (uint64_t) mem;
         if (r >= 0 && (dup_opt(cfg, "Kernel", &c.kernel) < 0 || dup_opt(cfg, "Initrd", &c.initrd) < 0 ||
-                       dup_opt(cfg, "Cmdline", &c.cmdline) < 0 || !(c.network = strdup(net ?: "bridge"))))
+                       dup_opt(cfg, "Cmdline", &c.cmdline) < 0 || !(c.network = strdup(net ?: "bridge")) ||
+                       dup_opt(json_object_get(doc, "HostConfig"), "VmBootReady", &c.boot_ready) < 0))
                 r = kerr(err, -ENOMEM, "micro-VM configuration");
+        const json_t *bt = json_object_get(json_object_get(doc, "HostConfig"), "VmBootTimeout");
+        c.boot_timeout = json_is_integer(bt) ? (int) json_integer_value(bt) : -1;
         size_t i;
         json_t *d;
         json_array_foreach(json_object_get(cfg, "Disks"), i, d) {

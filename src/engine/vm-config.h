@@ -4,7 +4,7 @@
  *
  *   {"Config": {"Kernel", "Initrd", "Cmdline", "Cpus", "Memory", "Disks": [{"Path", "ReadOnly"}],
  *               "Cmd": [kernel, cmdline], "Labels": {}},
- *    "HostConfig": {"NetworkMode": "bridge" | "none" | <network>}}
+ *    "HostConfig": {"NetworkMode": "bridge" | "none" | <network>, "VmBootTimeout", "VmBootReady"}}
  *
  * and turned into kapsel-vmm's command line by the monitor. Parsing and planning are pure (unit
  * tested); vm_config_check looks at the host (files, bzImage header, RAM). */
@@ -36,7 +36,18 @@ typedef struct VmConfig {
         VmDisk *disks;
         size_t n_disks;
         char *network;          /* "none", "bridge" (the default network) or a network's name */
+        int boot_timeout;       /* --boot-timeout in seconds (0: no limit), -1: VM_BOOT_TIMEOUT_DEFAULT */
+        char *boot_ready;       /* --boot-ready: the console text that means booted, or NULL (any output) */
 } VmConfig;
+
+/* How long a VM may take from kapsel-vmm's start to the first sign of its guest (the console's
+ * first output or --boot-ready's text for `vm run`, guest init's KAPSEL-INIT for --isolation=vm)
+ * before the monitor stops it. A stock kernel boots in well under a second on hardware KVM; nested
+ * under QEMU's emulator it takes 15-25 s on an idle host, and 108-147 s were measured in the nested
+ * suite on a loaded 2-core host: the default leaves twice that. Stored as HostConfig.VmBootTimeout
+ * (seconds) and HostConfig.VmBootReady. */
+#define VM_BOOT_TIMEOUT_DEFAULT 300
+#define VM_BOOT_TIMEOUT_MAX (24 * 3600)
 
 /* Defaults: 1 vCPU, 512 MiB, network "bridge". */
 void vm_config_init(VmConfig *c);
@@ -48,6 +59,8 @@ int vm_config_add_disk(VmConfig *c, const char *arg, KError **err);
 int vm_config_parse_memory(const char *arg, uint64_t *ret, KError **err);
 /* "--cpus N", 1..VM_MAX_CPUS. */
 int vm_config_parse_cpus(const char *arg, unsigned *ret, KError **err);
+/* "--boot-timeout 90", "90s", "2m" or "0" (no limit) -> seconds. */
+int vm_config_parse_boot_timeout(const char *arg, int *ret, KError **err);
 /* "--net bridge|none|NETWORK": "host" and "container:..." are container-only modes. */
 int vm_config_set_network(VmConfig *c, const char *arg, KError **err);
 

@@ -271,9 +271,13 @@ int vm_isolation_prepare(Engine *e, const CtrRecord *rec, const ImagePlan *img, 
         vm_payload_done(p);
         vm_isolation_finish(v, NULL, NULL);
         v->exit_code = -1;
+        v->payload = p;
         vm_config_init(&p->cfg);
+        int r = vm_payload_boot_limits(p, rec->config, err);
+        if (r < 0)
+                return r;
         _cleanup_free_ char *version = NULL, *vmm = vm_vmm_binary();
-        int r = vm_guest_find_kernel(json_string_value(host_cfg(rec, "VmKernel")), &p->cfg.kernel, &version, err);
+        r = vm_guest_find_kernel(json_string_value(host_cfg(rec, "VmKernel")), &p->cfg.kernel, &version, err);
         if (r < 0)
                 return r;
         _cleanup_free_ char *cache = path_join(e->root, "vm-cache");
@@ -363,6 +367,8 @@ int vm_isolation_signal(const char *dir, const char *name, int sig, KError **err
 static void serial_line(VmIsolation *v, VmIsolationEmit emit, void *userdata) {
         VmGuestEvent ev;
         vm_guest_parse_console_line(v->line, v->len, &ev);
+        if (ev.type == VM_GUEST_EVENT_INIT && v->payload)
+                vm_payload_booted(v->payload);  /* the guest reached our init: the watchdog is done */
         if ((ev.type == VM_GUEST_EVENT_INIT || ev.type == VM_GUEST_EVENT_STARTED) && v->spawned_ms) {
                 *(ev.type == VM_GUEST_EVENT_INIT ? &v->init_ms : &v->started_ms) = now_ms();
                 write_times(v);
@@ -378,7 +384,9 @@ static void serial_line(VmIsolation *v, VmIsolationEmit emit, void *userdata) {
 void vm_isolation_read_serial(VmIsolation *v, VmIsolationEmit emit, void *userdata) {
         char buf[4096];
         ssize_t n;
-        while ((n = read(v->serial_fd, buf, sizeof(buf))) > 0)
+        while ((n = read(v->serial_fd, buf, sizeof(buf))) > 0) {
+                if (v->payload)
+                        vm_payload_console(v->payload, buf, (size_t) n, false);
                 for (ssize_t i = 0; i < n; i++) {
                         if (buf[i] == '\n' || buf[i] == '\r') {
                                 if (v->len)
@@ -387,6 +395,7 @@ void vm_isolation_read_serial(VmIsolation *v, VmIsolationEmit emit, void *userda
                         } else if (v->len < sizeof(v->line))
                                 v->line[v->len++] = buf[i];
                 }
+        }
 }
 
 void vm_isolation_finish(VmIsolation *v, VmIsolationEmit emit, void *userdata) {

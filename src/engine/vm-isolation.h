@@ -27,6 +27,7 @@ typedef struct VmIsolation {
         int agent_fd;           /* the monitor's end of the guest agent channel (hvc1), until the
                                  * monitor's exec relay takes it */
         uint64_t spawned_ms, init_ms, started_ms;       /* CLOCK_MONOTONIC; 0 = not yet */
+        VmPayload *payload;     /* (borrowed, set by vm_isolation_prepare) its boot watchdog sees ttyS0 */
 } VmIsolation;
 
 #define VM_ISOLATION_INIT { .serial_fd = -1, .signal_fd = -1, .exit_code = -1, .agent_fd = -1 }

@@ -14,6 +14,7 @@
 
 #include "ctr-ops.h"
 #include "events.h"
+#include "../vmm/kvm-probe.h"
 #include "fd-util.h"
 #include "path-util.h"
 #include "rm-rf.h"
@@ -58,15 +59,7 @@ uint64_t vm_host_ram(void) {
 }
 
 int vm_check_kvm(KError **err) {
-        const char *dev = vm_kvm_device();
-        if (access(dev, R_OK | W_OK) == 0)
-                return 0;
-        if (errno == ENOENT)
-                return kerr_msg(err, KERR_HOST, -ENODEV,
-                                "no %s on this host: micro-VMs need KVM. Enable virtualization (VT-x/AMD-V) in the "
-                                "firmware and load kvm-intel or kvm-amd, or run kapsel on a VM with nested "
-                                "virtualization", dev);
-        return kerr_kind(err, KERR_HOST, -errno, "micro-VMs need read-write access to %s", dev);
+        return kvm_probe(vm_kvm_device(), err);
 }
 
 static int check_network(Engine *e, const char *network, KError **err) {

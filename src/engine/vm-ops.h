@@ -20,7 +20,8 @@ const char *vm_kvm_device(void);
 char *vm_vmm_binary(void);
 /* Is the instance's payload kapsel-vmm (a micro-VM, or a container run with --isolation=vm)? */
 bool ctr_runs_vmm(const CtrRecord *r);
-/* Can micro-VMs run here (read-write access to the KVM device)? A clear error when not. */
+/* Can micro-VMs run here: the KVM device exists, is ours to use and boots stock kernels (no PVM
+ * hypervisor, hardware virtualization behind it; kvm-probe.h)? A clear error when not. */
 int vm_check_kvm(KError **err);
 /* The host's RAM in bytes (0 when unknown). */
 uint64_t vm_host_ram(void);

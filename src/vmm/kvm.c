@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "kvm.h"
+#include "kvm-probe.h"
 
 #define CAP(c, why) { c, #c, why }
 const KvmCap kvm_required_caps[] = {
@@ -28,9 +29,13 @@ const unsigned kvm_n_required_caps = ELEMENTSOF(kvm_required_caps);
 
 int kvm_open(const char *dev, Kvm *ret, KError **err) {
         *ret = (Kvm) { .kvm_fd = -1, .vm_fd = -1 };
+        /* a KVM that cannot boot a stock kernel (a PVM host) is refused here, not after a silent spin */
+        int r = kvm_probe(dev, err);
+        if (r < 0)
+                return r;
         int fd = open(dev, O_RDWR | O_CLOEXEC);
         if (fd < 0) {
-                int r = -errno;
+                r = -errno;
                 if (r == -ENOENT)
                         return kerr_kind(err, KERR_HOST, r, "%s missing: load kvm-intel or kvm-amd and enable "
                                          "virtualization in the firmware (or nested virtualization in the host)", dev);

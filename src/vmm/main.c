@@ -5,6 +5,7 @@
 
 #include "control.h"
 #include "migration.h"
+#include "kvm-probe.h"
 #include "string-util.h"
 #include "vm.h"
 
@@ -42,11 +43,25 @@ static int main_ctl(int argc, char **argv) {
         return strstr(reply, "\"ok\":true") ? 0 : 1;
 }
 
+/* `kapsel-vmm check-kvm [DEVICE]`: can this host boot a micro-VM (kvm-probe.h)? Says why not. */
+static int main_check_kvm(int argc, char **argv) {
+        _cleanup_kerr_ KError *err = NULL;
+        const char *dev = argc > 2 ? argv[2] : "/dev/kvm";
+        if (kvm_probe(dev, &err) < 0) {
+                fprintf(stderr, "kapsel-vmm: %s\n", err->msg);
+                return 1;
+        }
+        printf("%s: usable for micro-VMs\n", dev);
+        return 0;
+}
+
 int main(int argc, char **argv) {
         VmmConfig cfg;
         _cleanup_kerr_ KError *err = NULL;
         if (argc > 1 && streq(argv[1], "ctl"))
                 return main_ctl(argc, argv);
+        if (argc > 1 && streq(argv[1], "check-kvm"))
+                return main_check_kvm(argc, argv);
         int r = vmm_config_parse(argc, argv, &cfg, &err);
         if (r < 0) {
                 fprintf(stderr, "kapsel-vmm: %s\n", err->msg);

@@ -42,6 +42,7 @@ const char vmm_config_usage[] =
         "  --ksm                  let KSM merge guest pages (MADV_MERGEABLE)\n"
         "  --no-seccomp           do not confine the run loop (debugging)\n"
         "  --kvm-device PATH      default /dev/kvm\n"
+        "kapsel-vmm check-kvm [DEVICE]: can this host boot micro-VMs (exit 0), or why not (exit 1).\n"
         "Exit status: 0 when the guest powers off or reboots, 1 on a guest crash or VMM error, 2 on bad usage.\n";
 
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY, OPT_DISK, OPT_NET, OPT_RNG, OPT_BALLOON,

@@ -5,7 +5,10 @@ payload end to end with a KVM device that is not one (kapsel-vmm starts, fails, 
 status and message are recorded like a container's).
 
 KAPSEL_KVM_DEVICE is a test-only override of /dev/kvm: a regular file gets past kapsel's own
-check (kapsel-vmm then fails on it), a missing path tests the "no KVM" error on any host.
+check (kapsel-vmm then fails on it), a missing path tests the "no KVM" error on any host, and a
+character device that is not KVM (/dev/null) with KAPSEL_KVM_SYSFS (a module directory of the
+test's own) tests the refusal of a PVM or non-hardware KVM. KAPSEL_VMM points the monitor at a fake
+kapsel-vmm (a shell script) to test what happens when it is killed, fails or never boots.
 The boots themselves run in the nested suite (test_vm_cli_nested.py)."""
 import glob
 import json
@@ -201,14 +204,16 @@ def test_failed_boot_is_recorded_and_cleaned_up(k, fake_kvm):
     assert len(vid) == 64
     assert wait_for(lambda: k.inspect("v3")["State"]["Status"] == "exited", 10)
     st = k.inspect("v3")["State"]
-    assert st["ExitCode"] == 1 and st["FinishedAt"] != "0001-01-01T00:00:00Z"
+    # kapsel-vmm's failure is kapsel's (docker's 125), and inspect says what it was
+    assert st["ExitCode"] == 125 and st["FinishedAt"] != "0001-01-01T00:00:00Z"
+    assert st["Error"].startswith("kapsel-vmm failed (exit status 1): ") and "KVM API version" in st["Error"], st
     # kapsel-vmm's own message is in the instance's log (json-file, stderr stream)
     logs = k("vm", "logs", "v3")
     assert "KVM API version" in logs.stderr
     with open(k.inspect("v3")["LogPath"]) as f:
         recs = [json.loads(l) for l in f]
     assert any(r["stream"] == "stderr" and "kapsel-vmm" in r["log"] for r in recs)
-    assert "Exited (1)" in k("vm", "ls", "-a").stdout
+    assert "Exited (125)" in k("vm", "ls", "-a").stdout
     assert taps() == []                                     # the tap went with the VM's run
     assert wait_for(lambda: leftovers(k.root, [vid]) == [], 5)
     # start again: same monitor path, still recorded
@@ -433,3 +438,152 @@ def test_no_such_names_both_kinds(k):
     for args in (["stop", "ghost"], ["vm", "stop", "ghost"], ["inspect", "ghost"]):
         p = k(*args, check=False)
         assert p.returncode != 0 and "no such container or VM: ghost" in p.stderr, (args, p.stderr)
+
+
+# --- KVM that cannot boot a stock kernel: refused before anything starts ---
+
+@pytest.fixture
+def pvm_host(tmp_path, monkeypatch):
+    """A character device standing in for /dev/kvm on a host whose module directory has kvm_pvm."""
+    mods = tmp_path / "module"
+    (mods / "kvm_pvm").mkdir(parents=True)
+    (mods / "kvm").mkdir()
+    monkeypatch.setenv("KAPSEL_KVM_DEVICE", "/dev/null")
+    monkeypatch.setenv("KAPSEL_KVM_SYSFS", str(mods))
+
+
+PVM_MESSAGE = "/dev/null is a PVM hypervisor (module kvm_pvm): it runs only PVM-enabled guest kernels"
+
+
+def test_pvm_kvm_refused_by_vm_run(k, pvm_host):
+    err = vm_error(k, "run", "--kernel", KERNEL, "--net", "none")
+    assert PVM_MESSAGE in err and "VMX/SVM" in err
+
+
+def test_pvm_kvm_refused_by_isolation_vm(k, pvm_host):
+    p = k("run", "--rm", "--isolation=vm", "--network", "none", "busybox", "true", check=False, timeout=30)
+    assert p.returncode == 125 and "--isolation=vm: " + PVM_MESSAGE in p.stderr, p.stderr
+    assert_nothing_left(k)
+
+
+def test_kvm_without_hardware_virtualization_refused(k, tmp_path, monkeypatch):
+    (tmp_path / "module" / "kvm").mkdir(parents=True)
+    monkeypatch.setenv("KAPSEL_KVM_DEVICE", "/dev/null")
+    monkeypatch.setenv("KAPSEL_KVM_SYSFS", str(tmp_path / "module"))
+    if any(f in open("/proc/cpuinfo").read().split() for f in ("vmx", "svm")):
+        err = vm_error(k, "create", "--kernel", KERNEL)
+        assert "/dev/null is not a KVM device" in err
+    else:
+        err = vm_error(k, "create", "--kernel", KERNEL)
+        assert "neither kvm_intel nor kvm_amd" in err and "no vmx/svm flag" in err
+
+
+@pytest.mark.skipif(not os.path.exists("/sys/module/kvm_pvm"), reason="not a PVM host (no /sys/module/kvm_pvm)")
+@pytest.mark.skipif(not os.path.exists(VMM), reason="kapsel-vmm not built")
+def test_this_pvm_host_is_refused_at_once(k, monkeypatch):
+    """No override: this host's own /dev/kvm; before the probe, each of these spun forever."""
+    monkeypatch.delenv("KAPSEL_KVM_DEVICE", raising=False)
+    p = k("run", "--rm", "--isolation=vm", "--network", "none", "busybox", "true", check=False, timeout=20)
+    assert p.returncode == 125 and "/dev/kvm is a PVM hypervisor" in p.stderr, p.stderr
+    err = vm_error(k, "run", "--kernel", KERNEL, "--net", "none")
+    assert "/dev/kvm is a PVM hypervisor" in err
+    r = subprocess.run([VMM, "--kernel", KERNEL], capture_output=True, text=True, timeout=20)
+    assert r.returncode == 1 and "/dev/kvm is a PVM hypervisor" in r.stderr
+    r = subprocess.run([VMM, "check-kvm"], capture_output=True, text=True, timeout=20)
+    assert r.returncode == 1 and "/dev/kvm is a PVM hypervisor" in r.stderr
+
+
+# --- a kapsel-vmm that dies, fails or never boots (a fake one) ---
+
+FAKE_CONSOLE = """#!/bin/sh
+# a fake kapsel-vmm: the console is stdout (vm run) or --console-log FILE (--isolation=vm's ttyS0)
+log=/dev/stdout
+while [ $# -gt 0 ]; do [ "$1" = --console-log ] && log=$2; shift; done
+"""
+
+
+@pytest.fixture
+def fake_vmm(tmp_path, monkeypatch, fake_kvm):
+    def make(body):
+        f = tmp_path / "fake-vmm"
+        f.write_text(FAKE_CONSOLE + body)
+        f.chmod(0o755)
+        monkeypatch.setenv("KAPSEL_VMM", str(f))
+    return make
+
+
+def test_killed_vmm_is_137_for_run_rm_isolation_vm(k, fake_vmm):
+    fake_vmm("kill -KILL $$\n")
+    p = k("run", "--rm", "--isolation=vm", "--network", "none", "busybox", "true", check=False, timeout=120)
+    assert p.returncode == 137, (p.returncode, p.stderr)
+    assert_nothing_left(k)
+
+
+def test_killed_vmm_is_recorded(k, fake_vmm):
+    fake_vmm("kill -KILL $$\n")
+    p = k("run", "--name", "g5", "--isolation=vm", "--network", "none", "busybox", "true", check=False, timeout=120)
+    assert p.returncode == 137
+    st = k.inspect("g5")["State"]
+    assert (st["Status"], st["ExitCode"], st["Error"]) == ("exited", 137, "kapsel-vmm killed by SIGKILL"), st
+    p = k("vm", "run", "--name", "v7", "--kernel", KERNEL, "--net", "none", check=False, timeout=60)
+    assert p.returncode == 137
+    st = k.inspect("v7")["State"]
+    assert (st["ExitCode"], st["Error"]) == (137, "kapsel-vmm killed by SIGKILL"), st
+
+
+def test_vmm_ending_without_the_guests_exit_is_125(k, fake_vmm):
+    fake_vmm("exit 0\n")
+    p = k("run", "--name", "g6", "--isolation=vm", "--network", "none", "busybox", "true", check=False, timeout=120)
+    assert p.returncode == 125
+    st = k.inspect("g6")["State"]
+    assert st["ExitCode"] == 125 and "before its process reported an exit status" in st["Error"], st
+    # a `vm run` guest that powers off is a success
+    assert k("vm", "run", "--name", "v8", "--kernel", KERNEL, "--net", "none", timeout=60).returncode == 0
+    assert k.inspect("v8")["State"]["Error"] == ""
+
+
+HANG = 'echo "[    0.000000] Linux version fake" >> $log\necho "[    0.200000] fake-last-line" >> $log\nexec sleep 60\n'
+
+
+def test_boot_timeout_isolation_vm(k, fake_vmm):
+    fake_vmm(HANG)
+    p = k("run", "--rm", "--boot-timeout", "2", "--isolation=vm", "--network", "none", "busybox", "true",
+          check=False, timeout=120)
+    assert p.returncode == 125, (p.returncode, p.stderr)
+    assert "did not boot within 2 s (--boot-timeout)" in p.stderr and "kapsel's init" in p.stderr, p.stderr
+    assert "fake-last-line" in p.stderr                      # the console's last lines
+    assert_nothing_left(k)
+
+
+def test_boot_timeout_vm_run(k, fake_vmm, tmp_path):
+    fake_vmm(HANG)
+    p = k("vm", "run", "--name", "v9", "--boot-timeout", "2s", "--boot-ready", "login:", "--kernel", KERNEL,
+          "--net", "none", check=False, timeout=60)
+    assert p.returncode == 125 and 'its console did not show "login:"' in p.stderr, p.stderr
+    st = k.inspect("v9")["State"]
+    assert st["ExitCode"] == 125 and "did not boot within 2 s" in st["Error"]
+    assert wait_for(lambda: vmms(k.root) == [], 5)
+    # silence: the console printed nothing at all
+    fake_vmm("exec sleep 60\n")
+    p = k("vm", "run", "--boot-timeout", "1", "--kernel", KERNEL, "--net", "none", check=False, timeout=60)
+    assert p.returncode == 125 and "printed nothing on its console" in p.stderr, p.stderr
+
+
+def test_booted_guest_is_not_stopped(k, fake_vmm):
+    """Guest init's KAPSEL-INIT ends the watchdog: the process then runs past the limit."""
+    fake_vmm('echo KAPSEL-INIT >> $log\nsleep 3\necho "KAPSEL-EXIT 0" >> $log\nexit 0\n')
+    p = k("run", "--rm", "--boot-timeout", "1", "--isolation=vm", "--network", "none", "busybox", "true",
+          check=False, timeout=120)
+    assert p.returncode == 0, (p.returncode, p.stderr)
+    # any console output is a `vm run` guest's boot
+    fake_vmm('echo "hello from the guest"\nsleep 3\nexit 0\n')
+    p = k("vm", "run", "--boot-timeout", "1", "--kernel", KERNEL, "--net", "none", check=False, timeout=60)
+    assert p.returncode == 0 and "hello from the guest" in p.stdout, (p.returncode, p.stdout, p.stderr)
+
+
+@pytest.mark.parametrize("bad", ["-1", "soon", "10h", "1.5"])
+def test_bad_boot_timeout(k, fake_kvm, bad):
+    err = vm_error(k, "run", "--boot-timeout", bad, "--kernel", KERNEL)
+    assert "--boot-timeout" in err and "expected seconds" in err
+    p = k("run", "--rm", "--isolation=vm", "--boot-timeout", bad, "busybox", "true", check=False)
+    assert p.returncode == 125 and "expected seconds" in p.stderr

@@ -19,6 +19,7 @@
 #include "rm-rf.h"
 #include "string-util.h"
 #include "json-util.h"
+#include "monitor-vm.h"
 #include "vm-config.h"
 #include "vm-isolation.h"
 
@@ -267,6 +268,121 @@ static void test_isolation_pick(void **state) {
         kerr_free(err);
 }
 
+static void test_boot_timeout_parse_and_store(void **state) {
+        int t = -7;
+        assert_int_equal(vm_config_parse_boot_timeout("90", &t, NULL), 0);
+        assert_int_equal(t, 90);
+        assert_int_equal(vm_config_parse_boot_timeout("45s", &t, NULL), 0);
+        assert_int_equal(t, 45);
+        assert_int_equal(vm_config_parse_boot_timeout("2m", &t, NULL), 0);
+        assert_int_equal(t, 120);
+        assert_int_equal(vm_config_parse_boot_timeout("0", &t, NULL), 0);
+        assert_int_equal(t, 0);
+        static const char *const bad[] = { "", "-1", "1.5", "10h", "s", "99999999999", "1441m" };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                KError *err = NULL;
+                assert_int_equal(vm_config_parse_boot_timeout(bad[i], &t, &err), -EINVAL);
+                assert_non_null(strstr(err->msg, "--boot-timeout"));
+                kerr_free(err);
+        }
+        VmConfig c, back;
+        vm_config_init(&c);
+        assert_int_equal(c.boot_timeout, -1);
+        c.kernel = strdup("/k");
+        c.boot_timeout = 30;
+        c.boot_ready = strdup("login:");
+        json_t *j = vm_config_to_json(&c);
+        json_t *host = json_object_get(j, "HostConfig");
+        assert_int_equal(json_integer_value(json_object_get(host, "VmBootTimeout")), 30);
+        assert_string_equal(json_string_value(json_object_get(host, "VmBootReady")), "login:");
+        assert_int_equal(vm_config_from_json(j, &back, NULL), 0);
+        assert_int_equal(back.boot_timeout, 30);
+        assert_string_equal(back.boot_ready, "login:");
+        vm_config_done(&back);
+        json_decref(j);
+        vm_config_done(&c);
+}
+
+#define WAIT_EXIT(n) ((n) << 8)
+#define WAIT_SIGNAL(s) (s)
+
+static void test_vmm_exit_codes(void **state) {
+        VmPayload p = VM_PAYLOAD_INIT;
+        /* a guest's own report wins */
+        assert_int_equal(vm_payload_exit_code(&p, WAIT_EXIT(0), true, 3, false), 3);
+        assert_string_equal(p.error, "");
+        /* a kill is 128+signal, with what happened */
+        assert_int_equal(vm_payload_exit_code(&p, WAIT_SIGNAL(9), true, -1, false), 137);
+        assert_string_equal(p.error, "kapsel-vmm killed by SIGKILL");
+        p.error[0] = 0;
+        assert_int_equal(vm_payload_exit_code(&p, WAIT_SIGNAL(15), false, -1, false), 143);
+        assert_string_equal(p.error, "kapsel-vmm killed by SIGTERM");
+        /* a requested stop is not an error */
+        p.error[0] = 0;
+        assert_int_equal(vm_payload_exit_code(&p, WAIT_SIGNAL(9), false, -1, true), 137);
+        assert_int_equal(vm_payload_exit_code(&p, WAIT_EXIT(0), true, -1, true), 137);
+        assert_string_equal(p.error, "");
+        /* never 0 for a guest whose process did not report */
+        assert_int_equal(vm_payload_exit_code(&p, WAIT_EXIT(0), true, -1, false), 125);
+        assert_non_null(strstr(p.error, "before its process reported an exit status"));
+        /* a VM that powered off is a success; kapsel-vmm's failure is 125 with its last line */
+        p.error[0] = 0;
+        assert_int_equal(vm_payload_exit_code(&p, WAIT_EXIT(0), false, -1, false), 0);
+        assert_string_equal(p.error, "");
+        const char err[] = "kapsel-vmm: something\nkapsel-vmm: /dev/kvm: KVM API version -1\n";
+        vm_payload_stderr(&p, err, sizeof(err) - 1);
+        assert_int_equal(vm_payload_exit_code(&p, WAIT_EXIT(1), false, -1, false), 125);
+        assert_string_equal(p.error, "kapsel-vmm failed (exit status 1): /dev/kvm: KVM API version -1");
+        vm_payload_done(&p);
+}
+
+static void test_boot_watchdog(void **state) {
+        VmPayload p = VM_PAYLOAD_INIT;
+        char msg[4096];
+        /* vm run: any console output is the boot */
+        p.boot_timer_fd = -1;
+        vm_payload_console(&p, "x", 1, true);
+        assert_true(p.booted);
+        assert_false(vm_payload_boot_expired(&p, msg, sizeof(msg)));
+        /* --boot-ready: only its text, even split across reads */
+        p = (VmPayload) VM_PAYLOAD_INIT;
+        p.boot_ready = strdup("login:");
+        p.boot_timeout = 5;
+        vm_payload_console(&p, "booting\nlog", 11, true);
+        assert_false(p.booted);
+        vm_payload_console(&p, "in: ", 4, true);
+        assert_true(p.booted);
+        /* expired: the limit, why, and the console's last lines */
+        p.booted = false;
+        assert_true(vm_payload_boot_expired(&p, msg, sizeof(msg)));
+        assert_true(p.boot_timed_out);
+        assert_non_null(strstr(msg, "did not boot within 5 s (--boot-timeout)"));
+        assert_non_null(strstr(msg, "did not show \"login:\""));
+        assert_non_null(strstr(msg, "  | booting\n  | login: \n"));
+        assert_int_equal(vm_payload_exit_code(&p, WAIT_SIGNAL(9), false, -1, false), 125);
+        assert_non_null(strstr(p.error, "did not boot within 5 s"));
+        vm_payload_done(&p);
+        /* a silent guest; a tail longer than the buffer keeps its end */
+        p = (VmPayload) VM_PAYLOAD_INIT;
+        p.boot_timeout = 1;
+        assert_true(vm_payload_boot_expired(&p, msg, sizeof(msg)));
+        assert_non_null(strstr(msg, "printed nothing on its console"));
+        /* control sequences from the guest are not passed on */
+        vm_payload_console(&p, "a\x1b[2Jb\r\n", 8, false);
+        p.boot_timed_out = false;
+        assert_true(vm_payload_boot_expired(&p, msg, sizeof(msg)));
+        assert_non_null(strstr(msg, "  | a?[2Jb\n"));
+        p.tail_len = 0;
+        static char big[3 * VM_CONSOLE_TAIL];
+        memset(big, 'a', sizeof(big));
+        memcpy(big + sizeof(big) - 5, "\nEND\n", 5);
+        vm_payload_console(&p, big, sizeof(big), false);
+        vm_payload_console(&p, "tail\n", 5, false);
+        assert_int_equal(p.tail_len, VM_CONSOLE_TAIL);
+        assert_memory_equal(p.tail + VM_CONSOLE_TAIL - 10, "\nEND\ntail\n", 10);
+        vm_payload_done(&p);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_disk),
@@ -276,6 +392,9 @@ int main(void) {
                 cmocka_unit_test(test_bzimage_and_check),
                 cmocka_unit_test(test_vmm_argv),
                 cmocka_unit_test(test_isolation_pick),
+                cmocka_unit_test(test_boot_timeout_parse_and_store),
+                cmocka_unit_test(test_vmm_exit_codes),
+                cmocka_unit_test(test_boot_watchdog),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
