@@ -7,21 +7,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "ctr-net.h"
+#include "ctr-create.h"
 #include "ctr-ops.h"
 #include "kapsel-cli.h"
-#include "overlay.h"
-#include "rm-rf.h"
 #include "spec-gen.h"
 #include "string-util.h"
-#include "vm-isolation.h"
-#include "vm-ops.h"
 #include "volume.h"
 
 enum {
         OPT_RM = 1000, OPT_NAME, OPT_ENV_FILE, OPT_TMPFS, OPT_ENTRYPOINT, OPT_MEMORY, OPT_CPUS, OPT_PIDS, OPT_READ_ONLY,
         OPT_CAP_ADD, OPT_CAP_DROP, OPT_RESTART, OPT_INIT, OPT_NETWORK, OPT_DNS, OPT_ADD_HOST, OPT_STOP_SIGNAL,
-        OPT_PUBLISH_ALL, OPT_ISOLATION, OPT_KERNEL,
+        OPT_PUBLISH_ALL, OPT_ISOLATION, OPT_KERNEL, OPT_PULL,
 };
 
 static const struct option run_opts[] = {
@@ -41,6 +37,7 @@ static const struct option run_opts[] = {
         { "label", required_argument, NULL, 'l' },      { "publish", required_argument, NULL, 'p' },
         { "publish-all", no_argument, NULL, 'P' },      { "isolation", required_argument, NULL, OPT_ISOLATION },
         { "kernel", required_argument, NULL, OPT_KERNEL },
+        { "pull", required_argument, NULL, OPT_PULL },
         { "help", no_argument, NULL, 1 },
         {}
 };
@@ -208,6 +205,14 @@ static int parse_one(const char *verb, int c, const char *arg, RunRequest *req, 
                 json_object_set_new(host, "VmKernel", json_string(abs));
                 break;
         }
+        case OPT_PULL: {
+                static const char *const modes[] = { [CTR_PULL_MISSING] = "missing", [CTR_PULL_ALWAYS] = "always",
+                                                     [CTR_PULL_NEVER] = "never" };
+                for (req->pull = 0; req->pull < (int) ELEMENTSOF(modes); req->pull++)
+                        if (streq(arg, modes[req->pull]))
+                                return 0;
+                return k_usage(err, verb, "--pull \"%s\": expected missing, always or never", arg);
+        }
         case 1: return k_help(verb);
         default: return k_usage(err, verb, "unknown option");
         }
@@ -243,58 +248,10 @@ int k_parse_run(const char *verb, int argc, char **argv, RunRequest *req, KError
         return 0;
 }
 
-int k_create_container(Engine *e, RunRequest *req, char ret_id[static 65], KError **err) {
-        if (req->name && !ctr_name_valid(req->name))
-                return kerr_msg(err, KERR_USAGE, -EINVAL,
-                                "invalid container name \"%s\": use [a-zA-Z0-9][a-zA-Z0-9_.-]*", req->name);
-        _cleanup_(image_freep) Image *img = NULL;
-        int r = engine_image_lookup(e, req->image, &img, err);
-        if (r < 0)
-                return r;
-        /* no --isolation: the network's or the image's io.kapsel.isolation label decides */
-        if ((r = vm_isolation_apply_default(e, req->config, img->config_json, req->image, err)) < 0)
-                return r;
-        /* Validate what can be validated now (entrypoint/cmd, capabilities, memory): a bad flag is
-         * an error of `run`, not a container that fails later. */
-        _cleanup_strv_free_ char **args = NULL;
-        if ((r = spec_gen_args(&img->config, req->config, &args, err)) < 0)
-                return r;
-        SpecGenInput probe = { .image = &img->config, .config = req->config, .rootfs = "/", .volumes_dir = "/" };
-        json_t *spec = NULL;
-        if ((r = spec_gen(&probe, &spec, err)) < 0)
-                return r;
-        json_decref(spec);
-        if (json_object_get(json_object_get(req->config, "HostConfig"), "VmKernel") && !vm_isolation_enabled(req->config))
-                return kerr_msg(err, KERR_USAGE, -EINVAL, "--kernel is for --isolation=vm: a container runs on the host's kernel");
-        /* a VM's own limits first: --network container:NAME is refused before NAME is looked up */
-        if (vm_isolation_enabled(req->config) && (r = vm_isolation_check(req->config, err)) < 0)
-                return r;
-        if ((r = ctr_net_validate(e, req->config, err)) < 0)
-                return r;
-        if (vm_isolation_enabled(req->config) && (r = vm_check_kvm(err)) < 0)
-                return kerr_prefix(err, r, "--isolation=vm");
-
-        if ((r = volume_ensure_for(e, req->config, err)) < 0)
-                return r;
-        if ((r = engine_new_id(ret_id)) < 0)
-                return kerr(err, r, "new container id");
-        _cleanup_free_ char *gen = req->name ? NULL : engine_random_name();
-        CtrRecord rec = { .id = ret_id, .name = (char *) (req->name ?: gen), .image = (char *) req->image,
-                          .image_id = img->id, .config = req->config, .state = CTR_CREATED, .created = engine_now() };
-        if (!rec.name)
-                return kerr(err, -ENOMEM, "container name");
-        _cleanup_free_ char *dir = engine_ctr_path(e, ret_id, NULL);
-        if (!dir)
-                return kerr(err, -ENOMEM, "container dir");
-        /* the directory first, the row last: a crash in between leaves a directory without a row,
-         * which `system check` collects; never a row pointing nowhere */
-        if (mkdir(dir, 0700) < 0)
-                return kerr(err, -errno, "create %s", dir);
-        if ((r = overlay_prepare(dir, err)) < 0 || (r = db_ctr_insert(e->db, &rec, err)) < 0) {
-                (void) rm_rf(dir);
-                return r;
-        }
-        return 0;
+/* The engine's request of a parsed run/create command line. */
+static int create_from(Engine *e, const RunRequest *req, char ret_id[static 65], KError **err) {
+        CtrCreateRequest c = { .config = req->config, .image = req->image, .name = req->name, .pull = req->pull };
+        return ctr_create(e, &c, ret_id, err);
 }
 
 K_VERB(create) {
@@ -306,7 +263,7 @@ K_VERB(create) {
         }
         _cleanup_(engine_freep) Engine *e = NULL;
         char id[65];
-        if ((r = k_open(g, &e, err)) >= 0 && (r = k_create_container(e, &req, id, err)) >= 0)
+        if ((r = k_open(g, &e, err)) >= 0 && (r = create_from(e, &req, id, err)) >= 0)
                 printf("%s\n", id);
         json_decref(req.config);
         return r < 0 ? r : 0;
@@ -323,7 +280,7 @@ K_VERB(run) {
         char id[65];
         r = k_open(g, &e, err);
         if (r >= 0)
-                r = k_create_container(e, &req, id, err);
+                r = create_from(e, &req, id, err);
         json_decref(req.config);
         if (r < 0)
                 return r;

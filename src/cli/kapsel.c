@@ -19,6 +19,7 @@ static const KVerb verbs[] = {
           "  --cpus N, --pids-limit N, --read-only, --cap-add C, --cap-drop C,\n"
           "  --restart no|on-failure[:N]|always|unless-stopped, --init, --network none|host,\n"
           "  --dns IP, --add-host NAME:IP, --stop-signal SIG, -l KEY=VAL,\n"
+          "  --pull missing|always|never  (default missing: pull when the store does not have IMAGE)\n"
           "  --isolation container|vm|default (vm: the process runs in a KVM micro-VM booted from the image;\n"
           "                         default: the network's, then the image's io.kapsel.isolation label, else container)\n"
           "  --kernel PATH          --isolation=vm: the guest's kernel (default: the newest /boot/vmlinuz-*;\n"
