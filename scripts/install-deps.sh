@@ -7,10 +7,12 @@ what=${1:-test}
 
 build="build-essential pkg-config meson ninja-build libjansson-dev libseccomp-dev
        libcap-dev busybox-static libarchive-dev libcurl4-openssl-dev libssl-dev
-       libsqlite3-dev libmnl-dev libnftnl-dev e2fsprogs"
+       libsqlite3-dev libmnl-dev libnftnl-dev e2fsprogs
+       libmicrohttpd-dev"
 test="$build libcmocka-dev python3-pytest clang llvm iproute2 procps util-linux
       qemu-system-x86 linux-image-amd64 cpio kmod nftables docker-registry skopeo umoci
-      runc crun podman uidmap apache2-utils"
+      runc crun podman uidmap apache2-utils
+      python3-docker docker-compose"
 bench="$test hyperfine gnuplot-nox iperf3 debootstrap netavark"
 
 eval pkgs=\$$what

@@ -64,13 +64,29 @@ int logs_append(int fd, const char *stream, const char *data, size_t len) {
         return 0;
 }
 
+/* The record through o->sink (kapseld's log stream): the time prefix and the text as one write. */
+static int emit_sink(const LogsOptions *o, json_t *rec, bool is_stderr) {
+        json_t *log = json_object_get(rec, "log");
+        const char *t = o->timestamps ? json_string_value(json_object_get(rec, "time")) : NULL;
+        _cleanup_free_ char *line = NULL;
+        int n = asprintf(&line, "%s%s%.*s", t ?: "", t ? " " : "", (int) json_string_length(log),
+                         json_string_value(log) ?: "");
+        return n < 0 ? -ENOMEM : o->sink(o->userdata, is_stderr, line, (size_t) n);
+}
+
 /* Emit one stored record. */
-static void emit(const char *line, bool timestamps) {
+static void emit(const char *line, const LogsOptions *o) {
+        bool timestamps = o->timestamps;
         json_t *rec = json_loads(line, 0, NULL);
         if (!rec)
                 return;         /* a torn last line (writer killed mid-write): skip it */
         const char *stream = json_string_value(json_object_get(rec, "stream"));
         json_t *log = json_object_get(rec, "log");
+        if (o->sink) {
+                (void) emit_sink(o, rec, stream && streq(stream, "stderr"));
+                json_decref(rec);
+                return;
+        }
         FILE *out = stream && streq(stream, "stderr") ? stderr : stdout;
         if (timestamps)
                 fprintf(out, "%s ", json_string_value(json_object_get(rec, "time")) ?: "");
@@ -80,12 +96,12 @@ static void emit(const char *line, bool timestamps) {
 }
 
 /* Print complete lines from buf, keep a trailing partial line for the next read. */
-static size_t emit_lines(char *buf, size_t len, bool timestamps) {
+static size_t emit_lines(char *buf, size_t len, const LogsOptions *o) {
         size_t start = 0;
         for (size_t i = 0; i < len; i++)
                 if (buf[i] == '\n') {
                         buf[i] = 0;
-                        emit(buf + start, timestamps);
+                        emit(buf + start, o);
                         start = i + 1;
                 }
         return start;
@@ -143,7 +159,7 @@ int logs_print(const char *path, const LogsOptions *o, KError **err) {
                 }
         got:
                 len += (size_t) n;
-                size_t used = emit_lines(buf, len, o->timestamps);
+                size_t used = emit_lines(buf, len, o);
                 memmove(buf, buf + used, len - used);
                 len -= used;
                 if (len == cap) {       /* one line longer than the buffer: grow */

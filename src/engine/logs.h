@@ -19,6 +19,8 @@ typedef struct LogsOptions {
         bool follow;            /* keep reading until `alive` says the writer is gone */
         bool (*alive)(void *userdata);
         void *userdata;
+        /* NULL: print to stdout/stderr; else each record (with its time prefix) goes here */
+        int (*sink)(void *userdata, bool is_stderr, const char *data, size_t len);
 } LogsOptions;
 
 /* Print the log at `path` to stdout/stderr by stream. */

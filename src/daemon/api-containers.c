@@ -1,0 +1,222 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* /containers: list, inspect and the state changes (start, stop, restart, kill, pause, unpause,
+ * rename, delete), each one engine call with the CLI's checks and texts. */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "attach.h"
+#include "ctr-inspect.h"
+#include "ctr-ops.h"
+#include "ctr-state.h"
+#include "daemon.h"
+#include "fd-util.h"
+#include "json-util.h"
+#include "monitor.h"
+#include "string-util.h"
+
+/* docker's filters={"status":["exited"],"name":["web"],...}: does the row pass every key? */
+static bool filter_value_ok(json_t *values, const char *have) {
+        size_t i;
+        json_t *v;
+        if (json_is_object(values)) {   /* the old {"value": true} form */
+                const char *k;
+                json_object_foreach(values, k, v)
+                        if (have && strstr(have, k))
+                                return true;
+                return false;
+        }
+        json_array_foreach(values, i, v) {
+                const char *s = json_string_value(v);
+                if (s && have && strstr(have, s))
+                        return true;
+        }
+        return false;
+}
+
+static bool label_ok(json_t *values, json_t *labels) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(values, i, v) {
+                const char *s = json_string_value(v);
+                const char *eq = s ? strchr(s, '=') : NULL;
+                _cleanup_free_ char *key = s ? strndup(s, eq ? (size_t) (eq - s) : strlen(s)) : NULL;
+                const char *have = key ? json_string_value(json_object_get(labels, key)) : NULL;
+                if (!have || (eq && !streq(have, eq + 1)))
+                        return false;
+        }
+        return true;
+}
+
+static bool filters_pass(json_t *filters, const CtrRecord *r) {
+        const char *key;
+        json_t *values;
+        json_t *cfg = json_object_get(r->config, "Config");
+        json_object_foreach(filters, key, values) {
+                bool ok = true;
+                if (streq(key, "status"))
+                        ok = filter_value_ok(values, ctr_state_to_string(r->state));
+                else if (streq(key, "name"))
+                        ok = filter_value_ok(values, r->name);
+                else if (streq(key, "id"))
+                        ok = filter_value_ok(values, r->id);
+                else if (streq(key, "ancestor"))
+                        ok = filter_value_ok(values, r->image);
+                else if (streq(key, "label"))
+                        ok = label_ok(values, json_object_get(cfg, "Labels"));
+                if (!ok)
+                        return false;
+        }
+        return true;
+}
+
+static json_t *list_row(const CtrRecord *r) {
+        json_t *cfg = json_object_get(r->config, "Config"), *host = json_object_get(r->config, "HostConfig");
+        _cleanup_free_ char *status = ctr_status_text(r);
+        _cleanup_free_ char *name = NULL;
+        if (asprintf(&name, "/%s", r->name) < 0)
+                return NULL;
+        _cleanup_json_ json_t *ps = ctr_ps_json(r, true);
+        const char *mode = json_string_value(json_object_get(host, "NetworkMode"));
+        return json_pack("{s:s, s:[s], s:s, s:s, s:s, s:I, s:s, s:s, s:[], s:O, s:{s:s}, s:{s:{}}, s:[]}", "Id", r->id,
+                         "Names", name, "Image", r->image, "ImageID", r->image_id ?: "", "Command",
+                         json_string_value(json_object_get(ps, "Command")) ?: "", "Created",
+                         (json_int_t) (r->created / 1000000000), "State", ctr_state_to_string(r->state), "Status",
+                         status ?: "", "Ports", "Labels", json_object_get(cfg, "Labels") ?: json_object(), "HostConfig",
+                         "NetworkMode", mode ?: "default", "NetworkSettings", "Networks", "Mounts");
+}
+
+int api_ctr_list(ApiReq *rq, ApiResp *rs, KError **err) {
+        Engine *e;
+        CtrRecord **list = NULL;
+        size_t n = 0;
+        long limit;
+        int r = api_engine(rq, &e, err);
+        if (r < 0 || (r = api_query_int(rq, "limit", -1, &limit, err)) < 0 || (r = db_ctr_list(e->db, &list, &n, err)) < 0)
+                return r;
+        const char *f = api_query(rq, "filters");
+        _cleanup_json_ json_t *filters = f && *f ? json_loads(f, 0, NULL) : json_object();
+        if (!json_is_object(filters)) {
+                ctr_record_list_free(list, n);
+                return kerr_msg(err, KERR_USAGE, -EINVAL, "filters: expected a JSON object like {\"status\":[\"running\"]}");
+        }
+        bool all = api_query_bool(rq, "all") || json_object_get(filters, "status");
+        json_t *rows = json_array();
+        /* newest first, as docker */
+        for (size_t i = n; i-- > 0;) {
+                CtrRecord *c = list[i];
+                (void) ctr_repair(e, c, NULL);
+                if (c->kind == CTR_KIND_VM || (!all && !ctr_is_live(c)) || !filters_pass(filters, c))
+                        continue;
+                if (limit >= 0 && json_array_size(rows) >= (size_t) limit)
+                        break;
+                json_array_append_new(rows, list_row(c));
+        }
+        ctr_record_list_free(list, n);
+        return api_json(rs, 200, rows);
+}
+
+int api_ctr_inspect(ApiReq *rq, ApiResp *rs, KError **err) {
+        _cleanup_(ctr_record_freep) CtrRecord *rec = NULL;
+        int r = api_ctr_find(rq, rq->params[0], &rec, err);
+        return r < 0 ? r : api_json(rs, 200, ctr_inspect_json(rq->e, rec));
+}
+
+int api_ctr_start(ApiReq *rq, ApiResp *rs, KError **err) {
+        _cleanup_(ctr_record_freep) CtrRecord *rec = NULL;
+        int r = api_ctr_find(rq, rq->params[0], &rec, err);
+        if (r < 0)
+                return r;
+        if (ctr_is_live(rec))
+                return api_empty(rs, 304);
+        /* a hijacked attach waits: the monitor holds the process until that client says go, so
+         * it sees all output */
+        bool attached = attach_pending(rec->id);
+        if ((r = monitor_spawn(rq->e, rec->id, attached, err)) < 0)
+                return r;
+        if (attached && !attach_release(rec->id)) {
+                _cleanup_free_ char *dir = engine_ctr_path(rq->e, rec->id, NULL);
+                _cleanup_close_ int fd = dir ? attach_connect(dir) : -1;
+                if (fd < 0 || attach_send(fd, ATTACH_START, NULL, 0) < 0)
+                        return kerr(err, fd < 0 ? fd : -EPIPE, "start %s", rec->name);
+        }
+        return api_empty(rs, 204);
+}
+
+int api_ctr_stop(ApiReq *rq, ApiResp *rs, KError **err) {
+        _cleanup_(ctr_record_freep) CtrRecord *rec = NULL;
+        long t;
+        int r = api_query_int(rq, "t", 10, &t, err);
+        if (r < 0 || (r = api_ctr_find(rq, rq->params[0], &rec, err)) < 0)
+                return r;
+        if (!ctr_is_live(rec))
+                return api_empty(rs, 304);
+        return (r = ctr_stop(rq->e, rec->id, (int) t, err)) < 0 ? r : api_empty(rs, 204);
+}
+
+int api_ctr_restart(ApiReq *rq, ApiResp *rs, KError **err) {
+        _cleanup_(ctr_record_freep) CtrRecord *rec = NULL;
+        long t;
+        int r = api_query_int(rq, "t", 10, &t, err);
+        if (r < 0 || (r = api_ctr_find(rq, rq->params[0], &rec, err)) < 0 ||
+            (r = ctr_stop(rq->e, rec->id, (int) t, err)) < 0 || (r = monitor_spawn(rq->e, rec->id, false, err)) < 0)
+                return r;
+        return api_empty(rs, 204);
+}
+
+int api_ctr_kill(ApiReq *rq, ApiResp *rs, KError **err) {
+        _cleanup_(ctr_record_freep) CtrRecord *rec = NULL;
+        const char *s = api_query(rq, "signal");
+        int sig = SIGKILL;
+        if (s && *s && parse_signal(s, &sig) < 0)
+                return kerr_msg(err, KERR_USAGE, -EINVAL, "unknown signal \"%s\"", s);
+        int r = api_ctr_find(rq, rq->params[0], &rec, err);
+        if (r < 0)
+                return r;
+        if (rec->state != CTR_RUNNING && rec->state != CTR_PAUSED)
+                return kerr_msg(err, KERR_STATE, -EINVAL, "container %s is not running (it is %s)", rec->name,
+                                ctr_state_to_string(rec->state));
+        return (r = ctr_kill(rq->e, rec, sig, err)) < 0 ? r : api_empty(rs, 204);
+}
+
+int api_ctr_delete(ApiReq *rq, ApiResp *rs, KError **err) {
+        _cleanup_(ctr_record_freep) CtrRecord *rec = NULL;
+        int r = api_ctr_find(rq, rq->params[0], &rec, err);
+        if (r < 0 || (r = ctr_remove_checked(rq->e, rec, api_query_bool(rq, "force"), err)) < 0)
+                return r;
+        return api_empty(rs, 204);
+}
+
+static int pause_one(ApiReq *rq, ApiResp *rs, bool pause, KError **err) {
+        _cleanup_(ctr_record_freep) CtrRecord *rec = NULL;
+        int r = api_ctr_find(rq, rq->params[0], &rec, err);
+        if (r < 0 || (r = ctr_pause(rq->e, rec, pause, err)) < 0)
+                return r;
+        return api_empty(rs, 204);
+}
+
+int api_ctr_pause(ApiReq *rq, ApiResp *rs, KError **err) {
+        return pause_one(rq, rs, true, err);
+}
+
+int api_ctr_unpause(ApiReq *rq, ApiResp *rs, KError **err) {
+        return pause_one(rq, rs, false, err);
+}
+
+int api_ctr_rename(ApiReq *rq, ApiResp *rs, KError **err) {
+        _cleanup_(ctr_record_freep) CtrRecord *rec = NULL;
+        const char *name = api_query(rq, "name");
+        if (!name)
+                return kerr_msg(err, KERR_USAGE, -EINVAL, "rename: the query parameter name is missing");
+        int r = api_ctr_find(rq, rq->params[0], &rec, err);
+        if (r < 0 || (r = ctr_rename(rq->e, rec, name, err)) < 0)
+                return r;
+        return api_empty(rs, 204);
+}
+
+int api_ctr_resize(ApiReq *rq, ApiResp *rs, KError **err) {
+        _cleanup_(ctr_record_freep) CtrRecord *rec = NULL;
+        int r = api_ctr_find(rq, rq->params[0], &rec, err);
+        return r < 0 ? r : api_empty(rs, 200);
+}

@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* kapseld: serve the Docker Engine API for the kapsel root, so that docker, docker-compose and the
+ * SDKs drive kapsel (DOCKER_HOST=unix:///run/kapsel/docker.sock). The daemon holds no state of its
+ * own: containers live under their monitors, rows in the root's database, and the daemonless CLI
+ * works on the same root at the same time. A kill -9 loses nothing; at start the engine's check
+ * repairs what was left. */
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "daemon.h"
+#include "log.h"
+#include "path-util.h"
+
+static void usage(void) {
+        printf("Usage: kapseld [--root DIR] [--host unix:///PATH] [--group NAME] [--max-connections N]\n\n"
+               "Serve the Docker Engine API (%s, down to %s) on a unix socket (0660, group kapsel when it exists).\n"
+               "Default: --root /var/lib/kapsel --host unix:///run/kapsel/docker.sock\n"
+               "Clients: DOCKER_HOST=unix:///run/kapsel/docker.sock docker ps\n",
+               API_VERSION, API_MIN_VERSION);
+}
+
+/* The monitor next to us when installed; in the build tree it is in src/cli. */
+static void find_monitor(void) {
+        if (getenv("KAPSEL_MONITOR"))
+                return;
+        _cleanup_free_ char *self = realpath("/proc/self/exe", NULL);
+        if (!self)
+                return;
+        char *dir = dirname(self);
+        _cleanup_free_ char *sib = path_join(dir, "kapsel-monitor"), *tree = path_join(dir, "../cli/kapsel-monitor");
+        if (sib && access(sib, X_OK) < 0 && tree && access(tree, X_OK) == 0) {
+                _cleanup_free_ char *abs = realpath(tree, NULL);
+                if (abs)
+                        setenv("KAPSEL_MONITOR", abs, 0);
+        }
+}
+
+static int recover(const char *root) {
+        _cleanup_(engine_freep) Engine *e = NULL;
+        _cleanup_kerr_ KError *err = NULL;
+        unsigned found = 0;
+        if (engine_open(root, &e, &err) < 0 || engine_check(e, false, NULL, NULL, &found, NULL, &err) < 0) {
+                log_error("kapseld: %s", err ? err->msg : "cannot open the state root");
+                return -EIO;
+        }
+        if (found)
+                log_info("kapseld: repaired %u leftover%s of an earlier crash", found, found == 1 ? "" : "s");
+        return 0;
+}
+
+int main(int argc, char **argv) {
+        static const struct option opts[] = {
+                { "root", required_argument, NULL, 'r' },   { "host", required_argument, NULL, 'H' },
+                { "group", required_argument, NULL, 'G' },  { "max-connections", required_argument, NULL, 'c' },
+                { "help", no_argument, NULL, 'h' },         {}
+        };
+        DaemonConfig cfg = { .root = getenv("KAPSEL_ROOT") ?: "/var/lib/kapsel", .host = "unix:///run/kapsel/docker.sock",
+                             .group = "kapsel", .max_connections = 256, .timeout_s = 120,
+                             .max_body = 4 << 20, .max_upload = (size_t) 2 << 30 };
+        int c;
+        while ((c = getopt_long(argc, argv, "H:G:", opts, NULL)) >= 0)
+                switch (c) {
+                case 'r': cfg.root = optarg; break;
+                case 'H': cfg.host = optarg; break;
+                case 'G': cfg.group = optarg; break;
+                case 'c': cfg.max_connections = (unsigned) strtoul(optarg, NULL, 10); break;
+                case 'h': usage(); return 0;
+                default: usage(); return 2;
+                }
+        if (optind != argc || cfg.max_connections == 0) {
+                usage();
+                return 2;
+        }
+        _cleanup_free_ char *root = realpath(cfg.root, NULL);
+        if (!root && mkdir(cfg.root, 0700) == 0)
+                root = realpath(cfg.root, NULL);
+        if (!root) {
+                log_error("kapseld: --root %s: %m", cfg.root);
+                return 1;
+        }
+        cfg.root = root;
+        find_monitor();
+        if (recover(root) < 0)
+                return 1;
+        _cleanup_kerr_ KError *err = NULL;
+        if (server_run(&cfg, &err) < 0) {
+                log_error("kapseld: %s", err ? err->msg : "failed");
+                return 1;
+        }
+        return 0;
+}
