@@ -132,6 +132,7 @@ K_VERB(push);
 K_VERB(cp);
 K_VERB(commit);
 K_VERB(system_check);
+K_VERB(system_service);
 K_VERB(network_create);
 K_VERB(network_ls);
 K_VERB(network_inspect);

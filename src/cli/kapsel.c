@@ -68,6 +68,9 @@ static const KVerb verbs[] = {
           "Example:\n  kapsel cp web:/etc/hostname . && kapsel cp ./site web:/srv" },
         { "commit", k_commit, "[-m MSG] [--pause=false] CONTAINER [NAME]", "make an image from a container's changes", NULL },
         { "system-check", k_system_check, "[--dry-run]", "find and repair leftovers of interrupted commands", NULL },
+        { "system-service", k_system_service, "[--host unix:///PATH]", "serve the Docker Engine API (runs kapseld)",
+          "Options: -H, --host unix:///PATH   the socket (default unix:///run/kapsel/docker.sock)\n\n"
+          "Example:\n  kapsel system service &\n  DOCKER_HOST=unix:///run/kapsel/docker.sock docker run --rm busybox echo hi" },
         { "port", k_port, "CONTAINER", "list a container's port maps", NULL },
         { "network-create", k_network_create, "[--subnet CIDR] [--gateway IP] [--internal] [-l K=V] [-o OPT] NAME",
           "create a bridge network",
@@ -111,6 +114,7 @@ static const struct {
         { "image", "inspect", "image-inspect" }, { "image", "history", "history" }, { "image", "prune", "image-prune" },
         { "image", "load", "load" },        { "image", "save", "save" },     { "image", "import", "import" },
         { "container", "cp", "cp" },        { "container", "commit", "commit" }, { "system", "check", "system-check" },
+        { "system", "service", "system-service" },
         { "container", "port", "port" },
         { "network", "create", "network-create" }, { "network", "ls", "network-ls" }, { "network", "list", "network-ls" },
         { "network", "inspect", "network-inspect" }, { "network", "rm", "network-rm" },

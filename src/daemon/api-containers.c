@@ -120,7 +120,21 @@ int api_ctr_list(ApiReq *rq, ApiResp *rs, KError **err) {
 int api_ctr_inspect(ApiReq *rq, ApiResp *rs, KError **err) {
         _cleanup_(ctr_record_freep) CtrRecord *rec = NULL;
         int r = api_ctr_find(rq, rq->params[0], &rec, err);
-        return r < 0 ? r : api_json(rs, 200, ctr_inspect_json(rq->e, rec));
+        if (r < 0)
+                return r;
+        json_t *doc = ctr_inspect_json(rq->e, rec);
+        /* fields the SDKs read without checking: docker always has them */
+        json_t *host = json_deep_copy(json_object_get(doc, "HostConfig"));
+        if (!json_is_object(host)) {
+                json_decref(host);
+                host = json_object();
+        }
+        if (!json_object_get(host, "LogConfig"))
+                json_object_set_new(host, "LogConfig", json_pack("{s:s, s:{}}", "Type", "json-file", "Config"));
+        if (!json_object_get(host, "RestartPolicy"))
+                json_object_set_new(host, "RestartPolicy", json_pack("{s:s, s:i}", "Name", "no", "MaximumRetryCount", 0));
+        json_object_set_new(doc, "HostConfig", host);
+        return api_json(rs, 200, doc);
 }
 
 int api_ctr_start(ApiReq *rq, ApiResp *rs, KError **err) {

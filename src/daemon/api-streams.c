@@ -19,6 +19,7 @@ typedef enum WaitCond { WAIT_NOT_RUNNING, WAIT_NEXT_EXIT, WAIT_REMOVED } WaitCon
 typedef struct WaitJob {
         char *root, *id;
         WaitCond cond;
+        int64_t since;          /* when the wait began: an exit after it is the "next" one */
 } WaitJob;
 
 static void wait_job_free(void *p) {
@@ -53,7 +54,9 @@ static void wait_run(int fd, void *data) {
                 seen_live |= live;
                 if (!live)
                         code = r->exit_code;
-                if (!live && (w->cond == WAIT_NOT_RUNNING || (w->cond == WAIT_NEXT_EXIT && seen_live)))
+                /* a run can start and end between two looks: its finish time tells */
+                bool ran = seen_live || r->finished >= w->since;
+                if (!live && (w->cond == WAIT_NOT_RUNNING || (w->cond == WAIT_NEXT_EXIT && ran)))
                         break;
                 if (live)
                         (void) ctr_wait_monitor(r->monitor_pid, 100);
@@ -88,6 +91,7 @@ int api_ctr_wait(ApiReq *rq, ApiResp *rs, KError **err) {
                 return -ENOMEM;
         }
         w->cond = cond;
+        w->since = engine_now();
         return api_stream(rs, "application/json", wait_run, w, wait_job_free, err);
 }
 

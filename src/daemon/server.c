@@ -138,12 +138,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                         return MHD_NO;
                 u->max = is_upload_path(url) ? cfg->max_upload : cfg->max_body;
                 const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-                if (cl && strtoull(cl, NULL, 10) > u->max)
-                        u->too_big = true;
                 *state = u;
+                if (cl && strtoull(cl, NULL, 10) > u->max) {
+                        /* answered now: the library closes the connection without reading the body */
+                        u->too_big = true;
+                        return send_error(c, 413, "request body too large");
+                }
                 return MHD_YES;
         }
         if (*data_size) {
+                if (u->too_big) {
+                        *data_size = 0;
+                        return MHD_NO;
+                }
                 if (!u->too_big && u->len + *data_size > u->max)
                         u->too_big = true;
                 if (!u->too_big) {
@@ -179,14 +186,19 @@ static int listen_unix(const DaemonConfig *cfg, KError **err) {
                 return kerr_msg(err, KERR_USAGE, -EINVAL,
                                 "--host %s: only unix:///PATH is served (TCP needs mutual TLS, which kapseld does not offer)",
                                 cfg->host);
+        /* bound under a temporary name and renamed once listening: a client that sees the path can
+         * connect */
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        if (strlen(path) >= sizeof(sa.sun_path))
+        _cleanup_free_ char *tmp = NULL;
+        if (asprintf(&tmp, "%s.%d", path, (int) getpid()) < 0)
+                return -ENOMEM;
+        if (strlen(tmp) >= sizeof(sa.sun_path))
                 return kerr_msg(err, KERR_USAGE, -ENAMETOOLONG, "--host %s: the socket path is too long", cfg->host);
-        strcpy(sa.sun_path, path);
+        strcpy(sa.sun_path, tmp);
         _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0)
                 return kerr(err, -errno, "socket for %s", path);
-        (void) unlink(path);
+        (void) unlink(tmp);
         /* created 0660 from the start: no window where anyone may connect */
         mode_t old = umask(0117);
         int r = bind(fd, (struct sockaddr *) &sa, sizeof(sa));
@@ -194,10 +206,11 @@ static int listen_unix(const DaemonConfig *cfg, KError **err) {
         if (r < 0)
                 return kerr(err, -errno, "bind %s: does its directory exist?", path);
         struct group *gr = cfg->group ? getgrnam(cfg->group) : NULL;
-        if (gr && chown(path, 0, gr->gr_gid) < 0)
-                return kerr(err, -errno, "chown %s to root:%s", path, cfg->group);
-        if (listen(fd, 128) < 0)
-                return kerr(err, -errno, "listen on %s", path);
+        if ((gr && chown(tmp, 0, gr->gr_gid) < 0) || listen(fd, 128) < 0 || rename(tmp, path) < 0) {
+                r = -errno;
+                (void) unlink(tmp);
+                return kerr(err, r, "listen on %s", path);
+        }
         return TAKE_FD(fd);
 }
 

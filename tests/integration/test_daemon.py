@@ -1,0 +1,277 @@
+"""kapseld end to end: the docker CLI and docker-py (the SDK) against the Docker Engine API.
+
+The daemon runs in a network namespace of the session's own, on a temporary root with the
+built-in busybox image, its socket in the test's directory. Each test gets a fresh daemon and root;
+after it every container is removed and its monitor must be gone."""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+KAPSELD = os.environ.get("KAPSELD", os.path.join(REPO, "build/src/daemon/kapseld"))
+KAPSEL = os.environ.get("KAPSEL", os.path.join(REPO, "build/src/cli/kapsel"))
+DOCKER = shutil.which("docker")
+NETNS = "kapseld-test-%d" % os.getpid()
+
+pytestmark = pytest.mark.skipif(not os.path.exists(KAPSELD), reason="kapseld not built at %s" % KAPSELD)
+
+
+@pytest.fixture(scope="session")
+def netns():
+    subprocess.run(["ip", "netns", "add", NETNS], check=True)
+    subprocess.run(["ip", "-n", NETNS, "link", "set", "lo", "up"], check=True)
+    yield NETNS
+    subprocess.run(["ip", "netns", "del", NETNS])
+
+
+class Daemon:
+    def __init__(self, tmp):
+        self.root = os.path.join(tmp, "root")
+        self.sock = os.path.join(tmp, "d.sock")
+        self.host = "unix://" + self.sock
+        self.log = open(os.path.join(tmp, "kapseld.log"), "w+")
+        self.proc = subprocess.Popen(["nsenter", "--net=/run/netns/" + NETNS, KAPSELD, "--root", self.root,
+                                      "--host", self.host], stdout=self.log, stderr=subprocess.STDOUT)
+        for _ in range(200):
+            if os.path.exists(self.sock):
+                break
+            time.sleep(0.02)
+        assert os.path.exists(self.sock), self.logs()
+
+    def logs(self):
+        self.log.seek(0)
+        return self.log.read()
+
+    def http(self, method, path, body=None):
+        """One raw request: (status, body bytes)."""
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(20)
+        s.connect(self.sock)
+        data = json.dumps(body).encode() if body is not None else b""
+        s.sendall(("%s %s HTTP/1.1\r\nHost: d\r\nConnection: close\r\nContent-Type: application/json\r\n"
+                   "Content-Length: %d\r\n\r\n" % (method, path, len(data))).encode() + data)
+        out = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+        s.close()
+        head, _, rest = out.partition(b"\r\n\r\n")
+        return int(head.split()[1]), rest
+
+    def docker(self, *args, check=True, timeout=60, input=None):
+        env = dict(os.environ, DOCKER_HOST=self.host, DOCKER_CONFIG=os.path.join(os.path.dirname(self.sock), "dc"))
+        p = subprocess.run([DOCKER] + list(args), env=env, capture_output=True, text=True, timeout=timeout,
+                           input=input, stdin=None if input is not None else subprocess.DEVNULL)
+        if check and p.returncode != 0:
+            raise AssertionError("docker %s: exit %d\n%s%s\n%s" % (" ".join(args), p.returncode, p.stdout, p.stderr,
+                                                                  self.logs()))
+        return p
+
+    def stop(self):
+        subprocess.run(["nsenter", "--net=/run/netns/" + NETNS, KAPSEL, "--root", self.root, "rm", "-f"] +
+                       subprocess.run([KAPSEL, "--root", self.root, "ps", "-aq"], capture_output=True,
+                                      text=True).stdout.split(), capture_output=True)
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+@pytest.fixture
+def d(netns, tmp_path):
+    dm = Daemon(str(tmp_path))
+    yield dm
+    dm.stop()
+    monitors = [p for p in os.listdir("/proc") if p.isdigit() and _cmdline_has(p, dm.root)]
+    assert not monitors, "left running: %s" % monitors
+
+
+def _cmdline_has(pid, text):
+    try:
+        with open("/proc/%s/cmdline" % pid, "rb") as f:
+            return text.encode() in f.read()
+    except OSError:
+        return False
+
+
+# --- the raw API ---
+
+def test_ping_version_and_prefixes(d):
+    assert d.http("GET", "/_ping") == (200, b"OK")
+    assert d.http("HEAD", "/_ping")[0] == 200
+    st, body = d.http("GET", "/v1.24/version")
+    v = json.loads(body)
+    assert st == 200 and v["ApiVersion"] == "1.41" and v["MinAPIVersion"] == "1.24"
+    st, body = d.http("GET", "/v1.99/version")
+    assert st == 400 and "version" in json.loads(body)["message"]
+
+
+def test_errors_are_docker_json(d):
+    st, body = d.http("GET", "/containers/ghost/json")
+    assert st == 404 and json.loads(body)["message"].startswith("no such container or VM: ghost")
+    st, body = d.http("POST", "/containers/create?name=bad/name", {"Image": "busybox"})
+    assert st == 400 and "invalid container name" in json.loads(body)["message"]
+    st, body = d.http("POST", "/containers/create", {"Image": "busybox", "HostConfig": {"CapAdd": ["FLY"]}})
+    assert st == 400 or st == 500
+    assert "unknown capability" in json.loads(body)["message"]
+    st, body = d.http("GET", "/nowhere")
+    assert st == 404
+    st, body = d.http("POST", "/containers/create", "not an object")
+    assert st == 400
+
+
+def test_limits_body_and_bad_requests(d):
+    # a body over the cap is refused before it is read, and the daemon still answers
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(10)
+    s.connect(d.sock)
+    s.sendall(b"POST /containers/create HTTP/1.1\r\nHost: d\r\nContent-Length: 999999999\r\n\r\n")
+    assert b" 413 " in s.recv(4096)
+    s.close()
+    # garbage instead of HTTP
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(3)
+    s.connect(d.sock)
+    s.settimeout(3)
+    s.sendall(b"\x00\xff garbage\r\n\r\n")
+    try:
+        s.recv(4096)
+    except OSError:
+        pass
+    s.close()
+    assert d.http("GET", "/_ping") == (200, b"OK")
+
+
+# --- the docker CLI ---
+
+docker_cli = pytest.mark.skipif(not DOCKER, reason="no docker CLI (package docker.io)")
+
+
+@docker_cli
+def test_docker_run_rm_echo(d):
+    p = d.docker("run", "--rm", "busybox", "echo", "hi")
+    assert p.stdout == "hi\n"
+    assert d.docker("ps", "-aq").stdout == ""
+
+
+@docker_cli
+def test_docker_run_exit_code_and_streams(d):
+    p = d.docker("run", "--name", "c", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3", check=False)
+    assert p.returncode == 3 and p.stdout == "out\n" and p.stderr == "err\n"
+    p = d.docker("logs", "c")
+    assert p.stdout == "out\n" and p.stderr == "err\n"
+
+
+@docker_cli
+def test_docker_detached_lifecycle(d):
+    cid = d.docker("run", "-d", "--name", "web", "-e", "GREETING=hello", "busybox", "sh", "-c",
+                   "echo $GREETING; sleep 1000").stdout.strip()
+    assert len(cid) == 64
+    ps = d.docker("ps", "--format", "{{.Names}} {{.Status}}").stdout
+    assert ps.startswith("web Up")
+    assert d.docker("exec", "web", "sh", "-c", "echo $GREETING from exec").stdout == "hello from exec\n"
+    assert d.docker("exec", "web", "sh", "-c", "exit 7", check=False).returncode == 7
+    assert d.docker("exec", "-i", "web", "cat", input="piped\n").stdout == "piped\n"
+    for _ in range(50):
+        if d.docker("logs", "web").stdout == "hello\n":
+            break
+        time.sleep(0.1)
+    assert d.docker("logs", "web").stdout == "hello\n"
+    doc = json.loads(d.docker("inspect", "web").stdout)[0]
+    assert doc["Id"] == cid and doc["State"]["Running"] is True
+    d.docker("stop", "-t", "1", "web")
+    assert json.loads(d.docker("inspect", "web").stdout)[0]["State"]["Running"] is False
+    p = d.docker("rm", "ghost", check=False)
+    assert p.returncode != 0 and "no such container" in p.stderr
+    d.docker("rm", "web")
+    assert d.docker("ps", "-aq").stdout == ""
+
+
+@docker_cli
+def test_docker_rm_running_needs_force(d):
+    d.docker("run", "-d", "--name", "busy", "busybox", "sleep", "1000")
+    p = d.docker("rm", "busy", check=False)
+    assert p.returncode != 0 and "stop it first" in p.stderr
+    d.docker("rm", "-f", "busy")
+
+
+@docker_cli
+def test_docker_images_and_inspect(d):
+    d.docker("pull", "busybox")
+    out = d.docker("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
+    assert "busybox:latest" in out
+    d.docker("tag", "busybox", "mine:v1")
+    assert "mine:v1" in d.docker("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
+    d.docker("rmi", "mine:v1")
+    doc = json.loads(d.docker("image", "inspect", "busybox").stdout)[0]
+    assert doc["Id"].startswith("sha256:")
+
+
+# --- docker-py ---
+
+@pytest.fixture
+def client(d):
+    docker = pytest.importorskip("docker")
+    c = docker.DockerClient(base_url=d.host, version="1.41", timeout=60)
+    yield c
+    c.close()
+
+
+def test_sdk_containers_run_and_logs(client):
+    out = client.containers.run("busybox", ["sh", "-c", "echo sdk"], remove=True)
+    assert out == b"sdk\n"
+    c = client.containers.run("busybox", ["sh", "-c", "echo a; echo b >&2; sleep 1000"], detach=True, name="sdk1",
+                              labels={"team": "kapsel"})
+    assert c.name == "sdk1"
+    assert [x.name for x in client.containers.list(filters={"label": "team=kapsel"})] == ["sdk1"]
+    for _ in range(50):
+        if c.logs() == b"a\nb\n":
+            break
+        time.sleep(0.1)
+    assert c.logs(stdout=True, stderr=False) == b"a\n"
+    c.reload()
+    assert c.status == "running"
+    res = c.exec_run(["sh", "-c", "echo in-exec; exit 2"])
+    assert res.exit_code == 2 and res.output == b"in-exec\n"
+    c.kill()
+    assert c.wait()["StatusCode"] == 137
+    c.remove()
+    assert client.containers.list(all=True) == []
+
+
+def test_sdk_wait_and_errors(client):
+    docker = pytest.importorskip("docker")
+    c = client.containers.create("busybox", ["sh", "-c", "exit 9"], name="w")
+    c.start()
+    assert c.wait(condition="not-running")["StatusCode"] == 9
+    with pytest.raises(docker.errors.NotFound):
+        client.containers.get("ghost")
+    with pytest.raises(docker.errors.APIError) as e:
+        client.containers.create("busybox", name="w")
+    assert e.value.status_code == 409 and "already in use" in str(e.value)
+    c.remove()
+    assert client.version()["ApiVersion"] == "1.41"
+    assert client.ping()
+
+
+def test_sdk_pause_rename(client):
+    c = client.containers.run("busybox", ["sleep", "1000"], detach=True, name="p1")
+    c.pause()
+    c.reload()
+    assert c.status == "paused"
+    c.unpause()
+    c.rename("p2")
+    assert client.containers.get("p2").id == c.id
+    c.remove(force=True)
