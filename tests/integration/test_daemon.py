@@ -275,3 +275,24 @@ def test_sdk_pause_rename(client):
     c.rename("p2")
     assert client.containers.get("p2").id == c.id
     c.remove(force=True)
+
+
+@docker_cli
+def test_docker_networks_volumes_and_aliases(d):
+    d.docker("network", "create", "appnet")
+    assert "appnet" in d.docker("network", "ls", "--format", "{{.Name}}").stdout.split()
+    net = json.loads(d.docker("network", "inspect", "appnet").stdout)[0]
+    assert net["Driver"] == "bridge" and net["IPAM"]["Config"][0]["Subnet"]
+    d.docker("volume", "create", "vol1")
+    assert json.loads(d.docker("volume", "inspect", "vol1").stdout)[0]["Name"] == "vol1"
+    d.docker("run", "-d", "--name", "srv", "--network", "appnet", "--network-alias", "backend", "-v", "vol1:/data",
+             "busybox", "sh", "-c", "echo kept > /data/f; sleep 1000")
+    p = d.docker("run", "--rm", "--network", "appnet", "-v", "vol1:/data", "busybox", "sh", "-c",
+                 "ping -c1 -W3 backend >/dev/null && ping -c1 -W3 srv >/dev/null && echo both; cat /data/f")
+    assert p.stdout == "both\nkept\n"
+    p = d.docker("network", "rm", "appnet", check=False)
+    assert p.returncode != 0
+    d.docker("rm", "-f", "srv")
+    d.docker("volume", "rm", "vol1")
+    d.docker("network", "rm", "appnet")
+    assert "appnet" not in d.docker("network", "ls", "--format", "{{.Name}}").stdout.split()
