@@ -17,7 +17,7 @@
 enum {
         OPT_RM = 1000, OPT_NAME, OPT_ENV_FILE, OPT_TMPFS, OPT_ENTRYPOINT, OPT_MEMORY, OPT_CPUS, OPT_PIDS, OPT_READ_ONLY,
         OPT_CAP_ADD, OPT_CAP_DROP, OPT_RESTART, OPT_INIT, OPT_NETWORK, OPT_DNS, OPT_ADD_HOST, OPT_STOP_SIGNAL,
-        OPT_PUBLISH_ALL, OPT_ISOLATION, OPT_KERNEL, OPT_PULL,
+        OPT_PUBLISH_ALL, OPT_ISOLATION, OPT_KERNEL, OPT_PULL, OPT_NETWORK_ALIAS,
 };
 
 static const struct option run_opts[] = {
@@ -38,6 +38,7 @@ static const struct option run_opts[] = {
         { "publish-all", no_argument, NULL, 'P' },      { "isolation", required_argument, NULL, OPT_ISOLATION },
         { "kernel", required_argument, NULL, OPT_KERNEL },
         { "pull", required_argument, NULL, OPT_PULL },
+        { "network-alias", required_argument, NULL, OPT_NETWORK_ALIAS },
         { "help", no_argument, NULL, 1 },
         {}
 };
@@ -165,6 +166,7 @@ static int parse_one(const char *verb, int c, const char *arg, RunRequest *req, 
         case OPT_INIT: json_object_set_new(host, "Init", json_true()); break;
         case OPT_NETWORK: json_object_set_new(host, "NetworkMode", json_string(arg)); break;
         case OPT_DNS: arr_add(host, "Dns", arg); break;
+        case OPT_NETWORK_ALIAS: arr_add(host, "NetworkAliases", arg); break;
         case OPT_ADD_HOST:
                 if (!strchr(arg, ':') || arg[0] == ':')
                         return k_usage(err, verb, "--add-host \"%s\": expected NAME:IP", arg);

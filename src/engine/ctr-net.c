@@ -115,8 +115,15 @@ int ctr_net_setup(Engine *e, const CtrRecord *rec, const ImageConfig *img, CtrNe
                 size_t n = 0;
                 if ((r = ctr_net_port_maps(rec->config, img, &maps, &n, err)) < 0)
                         goto out;
+                /* --network-alias (docker's NetworkingConfig aliases): more names peers resolve */
+                _cleanup_strv_free_ char **aliases = NULL;
+                size_t i;
+                json_t *v;
+                json_array_foreach(host_cfg(rec->config, "NetworkAliases"), i, v)
+                        if (json_is_string(v))
+                                (void) strv_extend(&aliases, json_string_value(v));
                 NetAttachOpts o = { .network = mode.network, .instance_id = rec->id, .instance_name = rec->name,
-                                    .netns_path = ret->netns_path, .ports = maps, .n_ports = n };
+                                    .aliases = aliases, .netns_path = ret->netns_path, .ports = maps, .n_ports = n };
                 NetAttachment *a = NULL;
                 r = net_attach(ctx, &o, &a, err);
                 free(maps);
