@@ -3,6 +3,7 @@
  * one thread per connection (handlers may block on the engine), a connection cap, an idle
  * timeout, a cap on header memory (the library's per-connection pool) and on body sizes. */
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <pthread.h>
 #include <signal.h>
@@ -221,8 +222,21 @@ static void on_stop(int sig) {
         stop_requested = 1;
 }
 
+/* systemd socket activation (contrib/kapseld.socket): one listening socket as fd 3. */
+static int activated_fd(void) {
+        const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+        if (!pid || !fds || strtol(pid, NULL, 10) != getpid() || strtol(fds, NULL, 10) != 1)
+                return -1;
+        unsetenv("LISTEN_PID");
+        unsetenv("LISTEN_FDS");
+        unsetenv("LISTEN_FDNAMES");
+        (void) fcntl(3, F_SETFD, FD_CLOEXEC);
+        return 3;
+}
+
 int server_run(const DaemonConfig *cfg, KError **err) {
-        int fd = listen_unix(cfg, err);
+        int activated = activated_fd();
+        int fd = activated >= 0 ? activated : listen_unix(cfg, err);
         if (fd < 0)
                 return fd;
         signal(SIGPIPE, SIG_IGN);
@@ -248,7 +262,8 @@ int server_run(const DaemonConfig *cfg, KError **err) {
                 pause();
         /* No draining: streams (wait, logs -f, attach) may last as long as their containers, and
          * nothing of the state lives here. New connections stop at once; the process exits. */
-        (void) unlink(startswith(cfg->host, "unix://"));
+        if (activated < 0)
+                (void) unlink(startswith(cfg->host, "unix://"));
         MHD_quiesce_daemon(d);
         return 0;
 }
