@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "ctr-create.h"
+#include "ctr-mounts.h"
 #include "ctr-ops.h"
 #include "kapsel-cli.h"
 #include "spec-gen.h"
@@ -18,6 +19,7 @@ enum {
         OPT_RM = 1000, OPT_NAME, OPT_ENV_FILE, OPT_TMPFS, OPT_ENTRYPOINT, OPT_MEMORY, OPT_CPUS, OPT_PIDS, OPT_READ_ONLY,
         OPT_CAP_ADD, OPT_CAP_DROP, OPT_RESTART, OPT_INIT, OPT_NETWORK, OPT_DNS, OPT_ADD_HOST, OPT_STOP_SIGNAL,
         OPT_PUBLISH_ALL, OPT_ISOLATION, OPT_KERNEL, OPT_PULL, OPT_NETWORK_ALIAS,
+        OPT_MOUNT, OPT_PRIVILEGED, OPT_DEVICE, OPT_PID,
 };
 
 static const struct option run_opts[] = {
@@ -39,6 +41,8 @@ static const struct option run_opts[] = {
         { "kernel", required_argument, NULL, OPT_KERNEL },
         { "pull", required_argument, NULL, OPT_PULL },
         { "network-alias", required_argument, NULL, OPT_NETWORK_ALIAS },
+        { "mount", required_argument, NULL, OPT_MOUNT }, { "privileged", no_argument, NULL, OPT_PRIVILEGED },
+        { "device", required_argument, NULL, OPT_DEVICE }, { "pid", required_argument, NULL, OPT_PID },
         { "help", no_argument, NULL, 1 },
         {}
 };
@@ -91,6 +95,32 @@ static int parse_restart(const char *verb, const char *s, json_t *host, KError *
         if (colon && !streq(name, "on-failure"))
                 return k_usage(err, verb, "--restart %s: only on-failure takes a retry count", s);
         json_object_set_new(host, "RestartPolicy", json_pack("{s:s, s:I}", "Name", name, "MaximumRetryCount", (json_int_t) max));
+        return 0;
+}
+
+/* --device HOST[:CONTAINER[:PERMS]] -> HostConfig.Devices (docker's shape). */
+static int parse_device(const char *verb, const char *arg, json_t *host, KError **err) {
+        _cleanup_free_ char *copy = strdup(arg);
+        if (!copy)
+                return -ENOMEM;
+        char *in = strchr(copy, ':'), *perms = NULL;
+        if (in) {
+                *in++ = 0;
+                perms = strchr(in, ':');
+                if (perms)
+                        *perms++ = 0;
+                else if (*in && strspn(in, "rwm") == strlen(in)) {
+                        perms = in;     /* /dev/x:rw */
+                        in = NULL;
+                }
+        }
+        if (copy[0] != '/')
+                return k_usage(err, verb, "--device \"%s\": expected /dev/HOST[:/dev/CONTAINER[:rwm]]", arg);
+        json_t *a = json_object_get(host, "Devices");
+        if (!a)
+                json_object_set_new(host, "Devices", a = json_array());
+        json_array_append_new(a, json_pack("{s:s, s:s, s:s}", "PathOnHost", copy, "PathInContainer", in && *in ? in : copy,
+                                           "CgroupPermissions", perms && *perms ? perms : "rwm"));
         return 0;
 }
 
@@ -167,6 +197,24 @@ static int parse_one(const char *verb, int c, const char *arg, RunRequest *req, 
         case OPT_NETWORK: json_object_set_new(host, "NetworkMode", json_string(arg)); break;
         case OPT_DNS: arr_add(host, "Dns", arg); break;
         case OPT_NETWORK_ALIAS: arr_add(host, "NetworkAliases", arg); break;
+        case OPT_MOUNT: {
+                json_t *m;
+                int r = ctr_mount_parse(arg, &m, err);
+                if (r < 0)
+                        return r;
+                json_t *a = json_object_get(host, "Mounts");
+                if (!a)
+                        json_object_set_new(host, "Mounts", a = json_array());
+                json_array_append_new(a, m);
+                break;
+        }
+        case OPT_PRIVILEGED: json_object_set_new(host, "Privileged", json_true()); break;
+        case OPT_DEVICE: return parse_device(verb, arg, host, err);
+        case OPT_PID:
+                if (!streq(arg, "host"))
+                        return k_usage(err, verb, "--pid \"%s\": only \"host\" is supported", arg);
+                json_object_set_new(host, "PidMode", json_string(arg));
+                break;
         case OPT_ADD_HOST:
                 if (!strchr(arg, ':') || arg[0] == ':')
                         return k_usage(err, verb, "--add-host \"%s\": expected NAME:IP", arg);

@@ -20,6 +20,8 @@ static const KVerb verbs[] = {
           "  --restart no|on-failure[:N]|always|unless-stopped, --init, --network none|host,\n"
           "  --dns IP, --add-host NAME:IP, --stop-signal SIG, -l KEY=VAL,\n"
           "  --pull missing|always|never  (default missing: pull when the store does not have IMAGE)\n"
+          "  --mount type=bind|volume|tmpfs,source=S,target=T[,readonly], --privileged,\n"
+          "  --device /dev/X[:/dev/Y[:rwm]], --pid host, --network-alias NAME\n"
           "  --isolation container|vm|default (vm: the process runs in a KVM micro-VM booted from the image;\n"
           "                         default: the network's, then the image's io.kapsel.isolation label, else container)\n"
           "  --kernel PATH          --isolation=vm: the guest's kernel (default: the newest /boot/vmlinuz-*;\n"

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "ctr-create.h"
+#include "ctr-mounts.h"
 #include "ctr-net.h"
 #include "ctr-ops.h"
 #include "engine-pull.h"
@@ -94,7 +95,10 @@ int ctr_create(Engine *e, const CtrCreateRequest *req, char ret_id[static 65], K
         if (r < 0)
                 return r;
         _cleanup_(image_freep) Image *img = NULL;
-        if ((r = create_image(e, req, &img, err)) < 0 || (r = create_validate(e, req, img, err)) < 0)
+        if ((r = create_image(e, req, &img, err)) < 0)
+                return r;
+        /* --mount / HostConfig.Mounts become Binds and Tmpfs before anything reads those */
+        if ((r = ctr_mounts_normalize(e, req->config, err)) < 0 || (r = create_validate(e, req, img, err)) < 0)
                 return r;
         json_t *cfg = json_object_get(req->config, "Config");
         if (cfg && !json_object_get(cfg, "Image"))

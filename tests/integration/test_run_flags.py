@@ -1,0 +1,89 @@
+"""run flags of issue 14: --mount, --privileged, --device, --pid host, --network-alias, --pull.
+
+Uses test_engine's fixtures: a temporary root per test, kapsel inside the session's network
+namespace, and the leak checks after each test."""
+import os
+
+import pytest
+
+from test_engine import K, kapsel_session, netns, veths  # noqa: F401 (fixtures)
+
+
+@pytest.fixture
+def k(tmp_path, netns):  # noqa: F811
+    yield from kapsel_session(tmp_path, {"veths": veths})
+
+
+def test_mount_bind_volume_tmpfs(k, tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_text("bound\n")
+    p = k("run", "--rm", "--mount", "type=bind,source=%s,target=/b,readonly" % src,
+          "--mount", "type=volume,source=mv,target=/v", "--mount", "type=tmpfs,target=/t,tmpfs-size=1m",
+          "busybox", "sh", "-c", "cat /b/f; touch /b/x 2>/dev/null || echo ro; echo kept > /v/f; "
+                                 "df -k /t | tail -1 | awk '{print $2}'")
+    assert p.stdout == "bound\nro\n1024\n"
+    assert "mv" in k("volume", "ls", "-q").stdout.split()
+    assert k("run", "--rm", "--mount", "src=mv,dst=/v", "busybox", "cat", "/v/f").stdout == "kept\n"
+
+
+@pytest.mark.parametrize("arg,needle", [
+    ("type=nfs,target=/x", "expected bind, volume or tmpfs"),
+    ("type=bind,source=rel,target=/x", "absolute host path"),
+    ("source=/x", "target is required"),
+    ("type=bind,bogus=1,target=/x", "unknown key"),
+])
+def test_mount_errors(k, arg, needle):
+    p = k("run", "--rm", "--mount", arg, "busybox", "true", check=False)
+    assert p.returncode == 125 and needle in p.stderr
+    assert k("ps", "-aq").stdout == ""
+
+
+def test_privileged(k):
+    p = k("run", "--rm", "--privileged", "busybox", "sh", "-c",
+          "grep CapEff /proc/self/status; mount | grep ' /sys ' | grep -c '(rw'; test -e /dev/loop-control && echo dev")
+    with open("/proc/self/status") as f:
+        bnd = [line.split()[1] for line in f if line.startswith("CapBnd")][0]
+    assert p.stdout.split("\n")[0].split()[1] == bnd
+    assert p.stdout.split("\n")[1:] == ["1", "dev", ""]
+    # without it: docker's default set, /sys read-only, no host devices
+    p = k("run", "--rm", "busybox", "sh", "-c", "grep CapEff /proc/self/status; test -e /dev/loop-control || echo nodev")
+    assert p.stdout.split()[1] == "00000000a80425fb" and p.stdout.split()[2] == "nodev"
+
+
+def test_device(k):
+    p = k("run", "--rm", "--device", "/dev/fuse:/dev/myfuse:r", "busybox", "stat", "-c", "%t:%T", "/dev/myfuse")
+    st = os.stat("/dev/fuse")
+    assert p.stdout.strip() == "%x:%x" % (os.major(st.st_rdev), os.minor(st.st_rdev))
+    p = k("run", "--rm", "--device", "/etc/passwd", "busybox", "true", check=False)
+    assert p.returncode == 125 and "not a character or block device" in p.stderr
+
+
+def test_pid_host(k):
+    n = k("run", "--rm", "--pid", "host", "busybox", "sh", "-c", "ls /proc | grep -c '^[0-9]'").stdout
+    assert int(n) > 10
+    assert int(k("run", "--rm", "busybox", "sh", "-c", "ls /proc | grep -c '^[0-9]'").stdout) < 5
+    p = k("run", "--rm", "--pid", "container:x", "busybox", "true", check=False)
+    assert p.returncode == 125 and "only \"host\"" in p.stderr
+
+
+def test_network_alias(k):
+    k("network", "create", "flagnet")
+    k("run", "-d", "--name", "srv", "--network", "flagnet", "--network-alias", "backend", "busybox", "sleep", "100")
+    p = k("run", "--rm", "--network", "flagnet", "busybox", "sh", "-c", "ping -c1 -W3 backend >/dev/null && echo ok")
+    assert p.stdout == "ok\n"
+    k("rm", "-f", "srv")
+    k("network", "rm", "flagnet")
+
+
+def test_pull_flag(k):
+    p = k("run", "--rm", "--pull", "sometimes", "busybox", "true", check=False)
+    assert p.returncode == 125 and "--pull" in p.stderr
+    # the built-in busybox is in the store: missing and never need no registry
+    assert k("run", "--rm", "--pull", "never", "busybox", "echo", "n").stdout == "n\n"
+    # an image nobody has: never says so without trying a registry
+    p = k("run", "--rm", "--pull", "never", "127.0.0.1:9/nothing:here", "true", check=False)
+    assert p.returncode == 125 and "nothing" in p.stderr
+    # missing tries the registry (nothing listens on port 9) and says both
+    p = k("run", "--rm", "127.0.0.1:9/nothing:here", "true", check=False)
+    assert p.returncode == 125 and "pulling it failed" in p.stderr
