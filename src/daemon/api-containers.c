@@ -2,6 +2,8 @@
 /* /containers: list, inspect and the state changes (start, stop, restart, kill, pause, unpause,
  * rename, delete), each one engine call with the CLI's checks and texts. */
 #include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,6 +119,51 @@ int api_ctr_list(ApiReq *rq, ApiResp *rs, KError **err) {
         return api_json(rs, 200, rows);
 }
 
+/* NetworkSettings as docker shows it: the container's networks (addresses while it runs) and
+ * published ports. compose reads Networks to decide what to connect. */
+static json_t *network_settings(ApiReq *rq, const CtrRecord *rec) {
+        json_t *host = json_object_get(rec->config, "HostConfig");
+        const char *mode = json_string_value(json_object_get(host, "NetworkMode")) ?: "default";
+        if (streq(mode, "default"))
+                mode = "bridge";
+        json_t *nets = json_object(), *ports = json_object();
+        /* docker adds the short id to a container's aliases on a user network; compose checks it */
+        json_t *aliases = json_array();
+        if (json_is_array(json_object_get(host, "NetworkAliases")))
+                json_array_extend(aliases, json_object_get(host, "NetworkAliases"));
+        if (!streq(mode, "bridge") && !streq(mode, "host") && !streq(mode, "none"))
+                json_array_append_new(aliases, json_pack("s%", rec->id, (size_t) 12));
+        json_object_set_new(nets, mode, json_pack("{s:s, s:s, s:s, s:i, s:s, s:O}", "NetworkID", "", "EndpointID", "",
+                                                  "IPAddress", "", "IPPrefixLen", 0, "Gateway", "", "Aliases",
+                                                  json_is_array(aliases) ? aliases : json_null()));
+        NetCtx *ctx;
+        NetAttachment **atts = NULL;
+        const char *ip = "";
+        if (ctr_is_live(rec) && engine_net(rq->e, &ctx, NULL) >= 0 && net_attachments(ctx, rec->id, &atts, NULL) >= 0) {
+                for (NetAttachment **a = atts; *a; a++) {
+                        json_object_set_new(nets, (*a)->network,
+                                            json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:O}", "NetworkID", (*a)->network,
+                                                      "EndpointID", (*a)->ifname ?: "", "IPAddress", (*a)->ip,
+                                                      "IPPrefixLen", (int) (*a)->prefixlen, "Gateway", (*a)->gateway,
+                                                      "MacAddress", (*a)->mac, "Aliases",
+                                                      json_is_array(aliases) ? aliases : json_null()));
+                        for (size_t i = 0; i < (*a)->n_ports; i++) {
+                                const NetPortMap *m = &(*a)->ports[i];
+                                char key[32], hp[16];
+                                snprintf(key, sizeof(key), "%u/%s", (unsigned) m->container_port, m->proto == IPPROTO_UDP ? "udp" : "tcp");
+                                snprintf(hp, sizeof(hp), "%u", (unsigned) m->host_port);
+                                json_object_set_new(ports, key, json_pack("[{s:s, s:s}]", "HostIp", "0.0.0.0", "HostPort", hp));
+                        }
+                }
+                if (atts[0])
+                        ip = json_string_value(json_object_get(json_object_get(nets, atts[0]->network), "IPAddress")) ?: "";
+        }
+        json_t *ns = json_pack("{s:o, s:o, s:s, s:s}", "Networks", nets, "Ports", ports, "IPAddress", ip, "Bridge", "");
+        net_attachments_free(atts);
+        json_decref(aliases);
+        return ns;
+}
+
 int api_ctr_inspect(ApiReq *rq, ApiResp *rs, KError **err) {
         _cleanup_(ctr_record_freep) CtrRecord *rec = NULL;
         int r = api_ctr_find(rq, rq->params[0], &rec, err);
@@ -134,6 +181,7 @@ int api_ctr_inspect(ApiReq *rq, ApiResp *rs, KError **err) {
         if (!json_object_get(host, "RestartPolicy"))
                 json_object_set_new(host, "RestartPolicy", json_pack("{s:s, s:i}", "Name", "no", "MaximumRetryCount", 0));
         json_object_set_new(doc, "HostConfig", host);
+        json_object_set_new(doc, "NetworkSettings", network_settings(rq, rec));
         return api_json(rs, 200, doc);
 }
 

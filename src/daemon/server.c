@@ -94,8 +94,10 @@ static enum MHD_Result dispatch(const DaemonConfig *cfg, struct MHD_Connection *
         _cleanup_(req_done) ApiReq rq = { .conn = c, .cfg = cfg, .method = method, .path = path };
         bool known = false;
         const ApiRoute *route = router_match(method, path, &rq, &known);
-        if (!route)
+        if (!route) {
+                log_warn("kapseld: no route for %s %s", method, url);
                 return send_error(c, known ? 405 : 404, known ? "method not allowed" : "page not found");
+        }
         if (u && u->len) {
                 rq.body = u->buf;
                 rq.body_len = u->len;

@@ -296,3 +296,62 @@ def test_docker_networks_volumes_and_aliases(d):
     d.docker("volume", "rm", "vol1")
     d.docker("network", "rm", "appnet")
     assert "appnet" not in d.docker("network", "ls", "--format", "{{.Name}}").stdout.split()
+
+
+COMPOSE_FILE = """
+version: "3.8"
+services:
+  backend:
+    image: busybox
+    command: sh -c 'mkdir -p /srv; echo backend-data > /srv/index.html; httpd -f -p 8000 -h /srv'
+    restart: unless-stopped
+    networks: [appnet]
+  web:
+    image: busybox
+    command: sh -c 'while true; do nc -w 2 backend 8000 </dev/null >/dev/null && echo reached; sleep 1; done'
+    depends_on: [backend]
+    ports: ["18081:8080"]
+    volumes: ["data:/data"]
+    networks: [appnet]
+  worker:
+    image: busybox
+    command: sh -c 'echo $$GREETING > /data/g; sleep 1000'
+    environment:
+      GREETING: from-worker
+    volumes: ["data:/data"]
+    networks: [appnet]
+volumes:
+  data:
+networks:
+  appnet:
+"""
+
+
+@pytest.mark.skipif(not shutil.which("docker-compose"), reason="no docker-compose (package docker-compose)")
+def test_compose_three_services(d, tmp_path):
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "docker-compose.yml").write_text(COMPOSE_FILE)
+    env = dict(os.environ, DOCKER_HOST=d.host, COMPOSE_PROJECT_NAME="kt")
+
+    def compose(*args, timeout=120):
+        p = subprocess.run(["docker-compose"] + list(args), cwd=proj, env=env, capture_output=True, text=True,
+                           timeout=timeout, stdin=subprocess.DEVNULL)
+        assert p.returncode == 0, "%s\n%s\n%s" % (p.stdout, p.stderr, d.logs())
+        return p.stdout
+
+    compose("up", "-d")
+    ps = compose("ps")
+    assert ps.count(" Up ") == 3 or ps.count("Up") >= 3, ps
+    assert "18081->8080" in ps
+    # web reaches the backend by its service name on the project network
+    for _ in range(100):
+        if "reached" in compose("logs", "web"):
+            break
+        time.sleep(0.2)
+    assert "reached" in compose("logs", "web")
+    assert compose("exec", "-T", "worker", "cat", "/data/g") == "from-worker\n"
+    compose("restart", "worker")
+    compose("down", "-v")
+    assert d.docker("ps", "-aq").stdout == ""
+    assert "kt_data" not in d.docker("volume", "ls", "-q").stdout
