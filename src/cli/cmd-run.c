@@ -19,7 +19,8 @@ enum {
         OPT_RM = 1000, OPT_NAME, OPT_ENV_FILE, OPT_TMPFS, OPT_ENTRYPOINT, OPT_MEMORY, OPT_CPUS, OPT_PIDS, OPT_READ_ONLY,
         OPT_CAP_ADD, OPT_CAP_DROP, OPT_RESTART, OPT_INIT, OPT_NETWORK, OPT_DNS, OPT_ADD_HOST, OPT_STOP_SIGNAL,
         OPT_PUBLISH_ALL, OPT_ISOLATION, OPT_KERNEL, OPT_PULL, OPT_NETWORK_ALIAS,
-        OPT_MOUNT, OPT_PRIVILEGED, OPT_DEVICE, OPT_PID,
+        OPT_MOUNT, OPT_PRIVILEGED, OPT_DEVICE, OPT_PID, OPT_HEALTH_CMD, OPT_HEALTH_INTERVAL, OPT_HEALTH_TIMEOUT,
+        OPT_HEALTH_RETRIES, OPT_HEALTH_START, OPT_NO_HEALTHCHECK,
 };
 
 static const struct option run_opts[] = {
@@ -43,6 +44,12 @@ static const struct option run_opts[] = {
         { "network-alias", required_argument, NULL, OPT_NETWORK_ALIAS },
         { "mount", required_argument, NULL, OPT_MOUNT }, { "privileged", no_argument, NULL, OPT_PRIVILEGED },
         { "device", required_argument, NULL, OPT_DEVICE }, { "pid", required_argument, NULL, OPT_PID },
+        { "health-cmd", required_argument, NULL, OPT_HEALTH_CMD },
+        { "health-interval", required_argument, NULL, OPT_HEALTH_INTERVAL },
+        { "health-timeout", required_argument, NULL, OPT_HEALTH_TIMEOUT },
+        { "health-retries", required_argument, NULL, OPT_HEALTH_RETRIES },
+        { "health-start-period", required_argument, NULL, OPT_HEALTH_START },
+        { "no-healthcheck", no_argument, NULL, OPT_NO_HEALTHCHECK },
         { "help", no_argument, NULL, 1 },
         {}
 };
@@ -95,6 +102,59 @@ static int parse_restart(const char *verb, const char *s, json_t *host, KError *
         if (colon && !streq(name, "on-failure"))
                 return k_usage(err, verb, "--restart %s: only on-failure takes a retry count", s);
         json_object_set_new(host, "RestartPolicy", json_pack("{s:s, s:I}", "Name", name, "MaximumRetryCount", (json_int_t) max));
+        return 0;
+}
+
+/* "30s", "1m30s", "500ms", "2h" -> nanoseconds (docker's Go durations, without fractions). */
+static int parse_duration(const char *s, int64_t *ret) {
+        static const struct {
+                const char *unit;
+                int64_t ns;
+        } units[] = { { "ms", 1000000LL }, { "s", 1000000000LL }, { "m", 60000000000LL }, { "h", 3600000000000LL } };
+        int64_t total = 0;
+        if (!*s)
+                return -EINVAL;
+        while (*s) {
+                char *end;
+                long long n = strtoll(s, &end, 10);
+                if (end == s || n < 0)
+                        return -EINVAL;
+                size_t u = 0, len = strspn(end, "hms");
+                for (; u < ELEMENTSOF(units) && !(strlen(units[u].unit) == len && strncmp(end, units[u].unit, len) == 0); u++)
+                        ;
+                if (u == ELEMENTSOF(units))
+                        return -EINVAL;
+                total += n * units[u].ns;
+                s = end + len;
+        }
+        *ret = total;
+        return 0;
+}
+
+/* --health-*: docker's Config.Healthcheck (Test, Interval, Timeout, Retries, StartPeriod). */
+static int parse_health(const char *verb, int c, const char *arg, json_t *cfg, KError **err) {
+        json_t *hc = json_object_get(cfg, "Healthcheck");
+        if (!hc)
+                json_object_set_new(cfg, "Healthcheck", hc = json_object());
+        static const char *const keys[] = { [OPT_HEALTH_INTERVAL - OPT_HEALTH_INTERVAL] = "Interval",
+                                            [OPT_HEALTH_TIMEOUT - OPT_HEALTH_INTERVAL] = "Timeout",
+                                            [OPT_HEALTH_START - OPT_HEALTH_INTERVAL] = "StartPeriod" };
+        int64_t n;
+        switch (c) {
+        case OPT_HEALTH_CMD: json_object_set_new(hc, "Test", json_pack("[s, s]", "CMD-SHELL", arg)); break;
+        case OPT_NO_HEALTHCHECK: json_object_set_new(hc, "Test", json_pack("[s]", "NONE")); break;
+        case OPT_HEALTH_RETRIES:
+                if (parse_int64(arg, &n) < 0 || n < 1)
+                        return k_usage(err, verb, "--health-retries \"%s\": expected a positive number", arg);
+                json_object_set_new(hc, "Retries", json_integer(n));
+                break;
+        default:
+                if (parse_duration(arg, &n) < 0 || (n == 0 && c != OPT_HEALTH_START))
+                        return k_usage(err, verb, "--%s \"%s\": expected a duration like 30s, 1m30s or 500ms",
+                                       c == OPT_HEALTH_INTERVAL ? "health-interval" : c == OPT_HEALTH_TIMEOUT ? "health-timeout"
+                                                                                      : "health-start-period", arg);
+                json_object_set_new(hc, keys[c - OPT_HEALTH_INTERVAL], json_integer(n));
+        }
         return 0;
 }
 
@@ -209,6 +269,9 @@ static int parse_one(const char *verb, int c, const char *arg, RunRequest *req, 
                 break;
         }
         case OPT_PRIVILEGED: json_object_set_new(host, "Privileged", json_true()); break;
+        case OPT_HEALTH_CMD: case OPT_HEALTH_INTERVAL: case OPT_HEALTH_TIMEOUT: case OPT_HEALTH_RETRIES:
+        case OPT_HEALTH_START: case OPT_NO_HEALTHCHECK:
+                return parse_health(verb, c, arg, cfg, err);
         case OPT_DEVICE: return parse_device(verb, arg, host, err);
         case OPT_PID:
                 if (!streq(arg, "host"))

@@ -22,6 +22,8 @@ static const KVerb verbs[] = {
           "  --pull missing|always|never  (default missing: pull when the store does not have IMAGE)\n"
           "  --mount type=bind|volume|tmpfs,source=S,target=T[,readonly], --privileged,\n"
           "  --device /dev/X[:/dev/Y[:rwm]], --pid host, --network-alias NAME\n"
+          "  --health-cmd CMD, --health-interval D, --health-timeout D, --health-retries N,\n"
+          "  --health-start-period D, --no-healthcheck  (D: 30s, 1m30s, 500ms)\n"
           "  --isolation container|vm|default (vm: the process runs in a KVM micro-VM booted from the image;\n"
           "                         default: the network's, then the image's io.kapsel.isolation label, else container)\n"
           "  --kernel PATH          --isolation=vm: the guest's kernel (default: the newest /boot/vmlinuz-*;\n"

@@ -3,6 +3,7 @@
 Uses test_engine's fixtures: a temporary root per test, kapsel inside the session's network
 namespace, and the leak checks after each test."""
 import os
+import time
 
 import pytest
 
@@ -87,3 +88,38 @@ def test_pull_flag(k):
     # missing tries the registry (nothing listens on port 9) and says both
     p = k("run", "--rm", "127.0.0.1:9/nothing:here", "true", check=False)
     assert p.returncode == 125 and "pulling it failed" in p.stderr
+
+
+def _status(k, name):
+    return [line.split(" ", 1)[1] for line in k("ps", "--format", "{{.Names}} {{.Status}}").stdout.splitlines()
+            if line.startswith(name + " ")][0]
+
+
+def test_health_states(k):
+    k("run", "-d", "--name", "h1", "--health-cmd", "test -f /tmp/ok", "--health-interval", "300ms",
+      "--health-retries", "2", "busybox", "sleep", "100")
+    assert "(health: starting)" in _status(k, "h1")
+    for _ in range(50):
+        if "(unhealthy)" in _status(k, "h1"):
+            break
+        time.sleep(0.1)
+    assert "(unhealthy)" in _status(k, "h1")
+    k("exec", "h1", "touch", "/tmp/ok")
+    for _ in range(50):
+        if "(healthy)" in _status(k, "h1"):
+            break
+        time.sleep(0.1)
+    health = k.inspect("h1")["State"]["Health"]
+    assert health["Status"] == "healthy" and health["FailingStreak"] == 0
+    assert health["Log"][-1]["ExitCode"] == 0 and health["Log"][0]["ExitCode"] == 1
+    k("rm", "-f", "h1")
+
+
+def test_health_errors_and_none(k):
+    p = k("run", "--rm", "--health-interval", "5x", "busybox", "true", check=False)
+    assert p.returncode == 125 and "duration" in p.stderr
+    p = k("run", "--rm", "--health-retries", "0", "busybox", "true", check=False)
+    assert p.returncode == 125 and "--health-retries" in p.stderr
+    k("run", "-d", "--name", "n", "--no-healthcheck", "busybox", "sleep", "100")
+    assert "health" not in _status(k, "n") and "Health" not in k.inspect("n")["State"]
+    k("rm", "-f", "n")
