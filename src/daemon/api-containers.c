@@ -73,7 +73,22 @@ static bool filters_pass(json_t *filters, const CtrRecord *r) {
         return true;
 }
 
-static json_t *list_row(const CtrRecord *r) {
+/* Published ports of a running container, as the list shows them. */
+static json_t *list_ports(NetCtx *ctx, const CtrRecord *r) {
+        json_t *out = json_array();
+        NetPortMap *maps = NULL;
+        size_t n = 0;
+        if (!ctx || !ctr_is_live(r) || net_ports(ctx, r->id, &maps, &n, NULL) < 0)
+                return out;
+        for (size_t i = 0; i < n; i++)
+                json_array_append_new(out, json_pack("{s:s, s:i, s:i, s:s}", "IP", "0.0.0.0", "PrivatePort",
+                                                     (int) maps[i].container_port, "PublicPort", (int) maps[i].host_port,
+                                                     "Type", maps[i].proto == IPPROTO_UDP ? "udp" : "tcp"));
+        free(maps);
+        return out;
+}
+
+static json_t *list_row(NetCtx *ctx, const CtrRecord *r) {
         json_t *cfg = json_object_get(r->config, "Config"), *host = json_object_get(r->config, "HostConfig");
         _cleanup_free_ char *status = ctr_status_text(r);
         _cleanup_free_ char *name = NULL;
@@ -81,11 +96,11 @@ static json_t *list_row(const CtrRecord *r) {
                 return NULL;
         _cleanup_json_ json_t *ps = ctr_ps_json(r, true);
         const char *mode = json_string_value(json_object_get(host, "NetworkMode"));
-        return json_pack("{s:s, s:[s], s:s, s:s, s:s, s:I, s:s, s:s, s:[], s:O, s:{s:s}, s:{s:{}}, s:[]}", "Id", r->id,
+        return json_pack("{s:s, s:[s], s:s, s:s, s:s, s:I, s:s, s:s, s:o, s:O, s:{s:s}, s:{s:{}}, s:[]}", "Id", r->id,
                          "Names", name, "Image", r->image, "ImageID", r->image_id ?: "", "Command",
                          json_string_value(json_object_get(ps, "Command")) ?: "", "Created",
                          (json_int_t) (r->created / 1000000000), "State", ctr_state_to_string(r->state), "Status",
-                         status ?: "", "Ports", "Labels", json_object_get(cfg, "Labels") ?: json_object(), "HostConfig",
+                         status ?: "", "Ports", list_ports(ctx, r), "Labels", json_object_get(cfg, "Labels") ?: json_object(), "HostConfig",
                          "NetworkMode", mode ?: "default", "NetworkSettings", "Networks", "Mounts");
 }
 
@@ -105,6 +120,9 @@ int api_ctr_list(ApiReq *rq, ApiResp *rs, KError **err) {
         }
         bool all = api_query_bool(rq, "all") || json_object_get(filters, "status");
         json_t *rows = json_array();
+        NetCtx *ctx = NULL;
+        if (engine_net(e, &ctx, NULL) < 0)
+                ctx = NULL;
         /* newest first, as docker */
         for (size_t i = n; i-- > 0;) {
                 CtrRecord *c = list[i];
@@ -113,7 +131,7 @@ int api_ctr_list(ApiReq *rq, ApiResp *rs, KError **err) {
                         continue;
                 if (limit >= 0 && json_array_size(rows) >= (size_t) limit)
                         break;
-                json_array_append_new(rows, list_row(c));
+                json_array_append_new(rows, list_row(ctx, c));
         }
         ctr_record_list_free(list, n);
         return api_json(rs, 200, rows);

@@ -355,3 +355,18 @@ def test_compose_three_services(d, tmp_path):
     compose("down", "-v")
     assert d.docker("ps", "-aq").stdout == ""
     assert "kt_data" not in d.docker("volume", "ls", "-q").stdout
+
+
+@docker_cli
+def test_docker_publish_expose_and_health(d):
+    d.docker("run", "-d", "--name", "pp", "-P", "--expose", "8080", "--health-cmd", "true", "--health-interval",
+             "300ms", "busybox", "httpd", "-f", "-p", "8080")
+    assert d.docker("port", "pp").stdout.startswith("8080/tcp -> 0.0.0.0:")
+    for _ in range(50):
+        if "(healthy)" in d.docker("ps", "--format", "{{.Status}}").stdout:
+            break
+        time.sleep(0.1)
+    ps = d.docker("ps", "--format", "{{.Status}}|{{.Ports}}").stdout
+    assert "(healthy)" in ps and "->8080/tcp" in ps
+    assert d.docker("inspect", "-f", "{{.State.Health.Status}}", "pp").stdout == "healthy\n"
+    d.docker("rm", "-f", "pp")

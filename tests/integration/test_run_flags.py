@@ -3,11 +3,13 @@
 Uses test_engine's fixtures: a temporary root per test, kapsel inside the session's network
 namespace, and the leak checks after each test."""
 import os
+import shutil
+import subprocess
 import time
 
 import pytest
 
-from test_engine import K, kapsel_session, netns, veths  # noqa: F401 (fixtures)
+from test_engine import KAPSEL as KAPSEL_BIN, K, kapsel_session, netns, veths  # noqa: F401 (fixtures)
 
 
 @pytest.fixture
@@ -123,3 +125,18 @@ def test_health_errors_and_none(k):
     k("run", "-d", "--name", "n", "--no-healthcheck", "busybox", "sleep", "100")
     assert "health" not in _status(k, "n") and "Health" not in k.inspect("n")["State"]
     k("rm", "-f", "n")
+
+
+@pytest.mark.skipif(not shutil.which("umoci"), reason="needs umoci to make an image with EXPOSE")
+def test_publish_all_uses_image_expose(k, tmp_path):
+    layout = tmp_path / "layout"
+    shutil.copytree(os.path.join(os.path.dirname(KAPSEL_BIN), "..", "image", "busybox-image"), layout)
+    subprocess.run(["umoci", "config", "--image", "%s:latest" % layout, "--tag", "exposed",
+                    "--config.exposedports", "8080/tcp"], check=True, capture_output=True)
+    subprocess.run(["tar", "cf", str(tmp_path / "img.tar"), "-C", str(layout), "."], check=True)
+    k("load", "-i", str(tmp_path / "img.tar"))
+    ids = [line.split()[2] for line in k("images").stdout.splitlines()[1:] if line.startswith("<none>")]
+    k("tag", ids[0], "exposed")
+    k("run", "-d", "--name", "pe", "-P", "exposed", "httpd", "-f", "-p", "8080")
+    assert k("port", "pe").stdout.startswith("8080/tcp -> 0.0.0.0:")
+    k("rm", "-f", "pe")
