@@ -5,10 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "daemon.h"
 #include "engine-pull.h"
 #include "json-util.h"
+#include "path-util.h"
 #include "string-util.h"
 
 static int store(ApiReq *rq, ImageStore **ret, KError **err) {
@@ -140,7 +144,10 @@ int api_img_delete(ApiReq *rq, ApiResp *rs, KError **err) {
                 if (streq(list[i]->image_id, img->id))
                         user = strdup(list[i]->name);
         ctr_record_list_free(list, n);
-        if (user && !force)
+        /* one of several names: only that name goes, as docker untags */
+        bool untag_only = strv_length(img->names) > 1 && !startswith(rq->params[0], "sha256:") &&
+                          !startswith(img->id + strlen("sha256:"), rq->params[0]);
+        if (user && !force && !untag_only)
                 return kerr_msg(err, KERR_STATE, -EBUSY,
                                 "image %s is used by container %s: remove the container first (or rmi -f)", rq->params[0],
                                 user);
@@ -149,8 +156,91 @@ int api_img_delete(ApiReq *rq, ApiResp *rs, KError **err) {
         uint64_t freed = 0;
         (void) image_gc(s, &freed, NULL);
         json_t *out = json_array();
-        if (untagged)
-                json_array_append_new(out, json_pack("{s:s}", "Untagged", untagged));
-        json_array_append_new(out, json_pack("{s:s}", "Deleted", img->id));
+        if (untagged) {
+                _cleanup_free_ char *f = image_ref_familiar(untagged);
+                json_array_append_new(out, json_pack("{s:s}", "Untagged", f ?: untagged));
+        }
+        _cleanup_(image_freep) Image *still = NULL;
+        if (image_lookup(s, img->id, &still, NULL) < 0)
+                json_array_append_new(out, json_pack("{s:s}", "Deleted", img->id));
         return api_json(rs, 200, out);
+}
+
+int api_img_load(ApiReq *rq, ApiResp *rs, KError **err) {
+        ImageStore *s;
+        _cleanup_strv_free_ char **names = NULL;
+        char path[64];
+        if (rq->body_fd < 0)
+                return kerr_msg(err, KERR_USAGE, -EINVAL, "images/load: send the archive as the request body");
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", rq->body_fd);
+        int r = store(rq, &s, err);
+        if (r < 0 || (r = image_load(s, path, &names, err)) < 0)
+                return r;
+        json_t *out = json_array();
+        for (char **n = names; n && *n; n++) {
+                _cleanup_free_ char *f = image_ref_familiar(*n), *line = NULL;
+                if (asprintf(&line, "Loaded image: %s\n", f ?: *n) >= 0)
+                        json_array_append_new(out, json_pack("{s:s}", "stream", line));
+        }
+        /* one JSON message per line, as docker streams them */
+        _cleanup_free_ char *text = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&text, &len);
+        size_t i;
+        json_t *m;
+        json_array_foreach(out, i, m)
+                if (json_dumpf(m, f, JSON_COMPACT) == 0)
+                        fputc('\n', f);
+        fclose(f);
+        json_decref(out);
+        rs->status = 200;
+        rs->content_type = "application/json";
+        rs->raw = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_COPY);
+        return rs->raw ? 0 : -ENOMEM;
+}
+
+static enum MHD_Result collect_names(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+        (void) kind;
+        if (key && value && strcmp(key, "names") == 0)
+                (void) strv_extend(cls, value);
+        return MHD_YES;
+}
+
+int api_img_save(ApiReq *rq, ApiResp *rs, KError **err) {
+        ImageStore *s;
+        _cleanup_strv_free_ char **refs = NULL;
+        if (rq->params[0])
+                (void) strv_extend(&refs, rq->params[0]);
+        else
+                MHD_get_connection_values(rq->conn, MHD_GET_ARGUMENT_KIND, collect_names, &refs);
+        if (!refs)
+                return kerr_msg(err, KERR_USAGE, -EINVAL, "images/get: name the images (names=...)");
+        int r = store(rq, &s, err);
+        if (r < 0)
+                return r;
+        /* written in a directory of the store (the save renames into place), opened, unlinked: the
+         * client reads the open file and nothing is left behind */
+        _cleanup_free_ char *dir = NULL, *path = NULL;
+        if (asprintf(&dir, "%s/tmp/save-XXXXXX", image_store_root(s)) < 0 || !mkdtemp(dir))
+                return kerr(err, -errno, "a temporary directory in %s", image_store_root(s));
+        path = path_join(dir, "archive.tar");
+        r = path ? image_save(s, refs, path, err) : -ENOMEM;
+        int fd = r >= 0 ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+        if (path)
+                (void) unlink(path);
+        (void) rmdir(dir);
+        struct stat st;
+        if (r < 0 || fd < 0 || fstat(fd, &st) < 0) {
+                if (fd >= 0)
+                        close(fd);
+                return r < 0 ? r : kerr(err, -errno, "save");
+        }
+        rs->raw = MHD_create_response_from_fd((size_t) st.st_size, fd);
+        if (!rs->raw) {
+                close(fd);
+                return -ENOMEM;
+        }
+        rs->status = 200;
+        rs->content_type = "application/x-tar";
+        return 0;
 }

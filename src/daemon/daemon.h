@@ -37,6 +37,7 @@ typedef struct ApiReq {
         const char *body;                       /* raw body (NUL-terminated), may be NULL */
         size_t body_len;
         json_t *json;                           /* body parsed as JSON when it was JSON */
+        int body_fd;                            /* an archive upload (image load): the body's file */
         Engine *e;                              /* opened for the request (api_engine) */
 } ApiReq;
 
@@ -118,6 +119,8 @@ int api_img_inspect(ApiReq *rq, ApiResp *rs, KError **err);
 int api_img_create(ApiReq *rq, ApiResp *rs, KError **err);
 int api_img_tag(ApiReq *rq, ApiResp *rs, KError **err);
 int api_img_delete(ApiReq *rq, ApiResp *rs, KError **err);
+int api_img_load(ApiReq *rq, ApiResp *rs, KError **err);
+int api_img_save(ApiReq *rq, ApiResp *rs, KError **err);
 
 /* Docker's create body -> the engine's {"Config","HostConfig"} (exposed for the fuzz target). */
 int api_create_body(json_t *body, json_t **ret_config, KError **err);

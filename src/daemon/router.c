@@ -42,6 +42,9 @@ static const ApiRoute routes[] = {
         { "GET", "/images/json", api_img_list },
         { "GET", "/images/{}/json", api_img_inspect },
         { "POST", "/images/create", api_img_create },
+        { "POST", "/images/load", api_img_load },
+        { "GET", "/images/get", api_img_save },
+        { "GET", "/images/{}/get", api_img_save },
         { "POST", "/images/{}/tag", api_img_tag },
         { "DELETE", "/images/{}", api_img_delete },
 };
@@ -69,11 +72,13 @@ static bool match(const char *pattern, const char *path, char *params[API_MAX_PA
 const ApiRoute *router_match(const char *method, const char *path, ApiReq *rq, bool *ret_path_known) {
         *ret_path_known = false;
         for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-                if (!match(routes[i].pattern, path, rq->params))
-                        continue;
-                *ret_path_known = true;
-                if (streq(routes[i].method, method))
+                bool hit = match(routes[i].pattern, path, rq->params);
+                *ret_path_known |= hit;
+                if (hit && streq(routes[i].method, method))
                         return &routes[i];
+                /* captures of a route that did not match are not the next one's */
+                for (size_t k = 0; k < API_MAX_PARAMS; k++)
+                        rq->params[k] = mfree(rq->params[k]);
         }
         return NULL;
 }

@@ -25,11 +25,14 @@ typedef struct Upload {
         char *buf;
         size_t len, cap, max;
         bool too_big;
+        int fd;                 /* archives (image load) go to an unnamed file in the root, not memory */
 } Upload;
 
 static void upload_free(Upload *u) {
         if (u) {
                 free(u->buf);
+                if (u->fd >= 0)
+                        close(u->fd);
                 free(u);
         }
 }
@@ -98,7 +101,8 @@ static enum MHD_Result dispatch(const DaemonConfig *cfg, struct MHD_Connection *
                 log_warn("kapseld: no route for %s %s", method, url);
                 return send_error(c, known ? 405 : 404, known ? "method not allowed" : "page not found");
         }
-        if (u && u->len) {
+        rq.body_fd = u ? u->fd : -1;
+        if (u && u->len && u->fd < 0) {
                 rq.body = u->buf;
                 rq.body_len = u->len;
                 rq.json = json_loadb(u->buf, u->len, 0, NULL);
@@ -139,7 +143,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 u = calloc(1, sizeof(*u));
                 if (!u)
                         return MHD_NO;
+                u->fd = -1;
                 u->max = is_upload_path(url) ? cfg->max_upload : cfg->max_body;
+                if (is_upload_path(url) && (u->fd = open(cfg->root, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600)) < 0)
+                        return send_error(c, 500, "no room for the upload in the state root");
                 const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
                 *state = u;
                 if (cl && strtoull(cl, NULL, 10) > u->max) {
@@ -150,13 +157,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 return MHD_YES;
         }
         if (*data_size) {
-                if (u->too_big) {
-                        *data_size = 0;
+                /* a chunked body that grows past the cap: the connection is closed, nothing kept */
+                if (u->too_big || u->len + *data_size > u->max)
                         return MHD_NO;
-                }
-                if (!u->too_big && u->len + *data_size > u->max)
-                        u->too_big = true;
-                if (!u->too_big) {
+                if (u->fd >= 0) {
+                        if (write_all(u->fd, data, *data_size) < 0)
+                                return MHD_NO;
+                        u->len += *data_size;
+                } else {
                         if (u->len + *data_size + 1 > u->cap) {
                                 size_t cap = u->cap * 2 > u->len + *data_size + 1 ? u->cap * 2 : u->len + *data_size + 1;
                                 char *b = realloc(u->buf, cap);
