@@ -16,6 +16,8 @@
 #include "check.h"
 #include "daemon.h"
 #include "log.h"
+#include "monitor.h"
+#include "string-util.h"
 #include "path-util.h"
 
 static void usage(void) {
@@ -42,6 +44,30 @@ static void find_monitor(void) {
         }
 }
 
+/* Docker applies always and unless-stopped (unless the user stopped it) when its daemon starts:
+ * so do we, for containers whose monitor is gone (a reboot, a kill -9). */
+static void restart_policies(Engine *e) {
+        CtrRecord **list = NULL;
+        size_t n = 0;
+        if (db_ctr_list(e->db, &list, &n, NULL) < 0)
+                return;
+        for (size_t i = 0; i < n; i++) {
+                CtrRecord *r = list[i];
+                const char *pol = json_string_value(
+                        json_object_get(json_object_get(json_object_get(r->config, "HostConfig"), "RestartPolicy"), "Name"));
+                bool user_stop = json_is_true(json_object_get(r->config, "StoppedByUser"));
+                if (r->kind != CTR_KIND_CONTAINER || r->state != CTR_EXITED || !r->started || !pol ||
+                    !(streq(pol, "always") || (streq(pol, "unless-stopped") && !user_stop)))
+                        continue;
+                _cleanup_kerr_ KError *err = NULL;
+                if (monitor_spawn(e, r->id, false, &err) < 0)
+                        log_error("kapseld: restart %s: %s", r->name, err ? err->msg : "failed");
+                else
+                        log_info("kapseld: restarted %s (restart policy %s)", r->name, pol);
+        }
+        ctr_record_list_free(list, n);
+}
+
 static int recover(const char *root) {
         _cleanup_(engine_freep) Engine *e = NULL;
         _cleanup_kerr_ KError *err = NULL;
@@ -52,6 +78,7 @@ static int recover(const char *root) {
         }
         if (found)
                 log_info("kapseld: repaired %u leftover%s of an earlier crash", found, found == 1 ? "" : "s");
+        restart_policies(e);
         return 0;
 }
 

@@ -562,6 +562,11 @@ static void set_exited(CtrRecord *r, void *userdata) {
         r->pid = 0;
         r->exit_code = m->exit_code;
         r->finished = engine_now();
+        /* for unless-stopped at kapseld's start: a stop the user asked for is remembered */
+        if (m->stop_requested)
+                json_object_set_new(r->config, "StoppedByUser", json_true());
+        else
+                json_object_del(r->config, "StoppedByUser");
 }
 
 static void set_restarting(CtrRecord *r, void *userdata) {

@@ -390,3 +390,36 @@ def test_docker_save_load(d, tmp_path):
     assert d.docker("load", "-i", archive).stdout == "Loaded image: saved:v1\n"
     assert "saved:v1" in d.docker("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
     assert not os.listdir(os.path.join(d.root, "image", "tmp")) if os.path.isdir(os.path.join(d.root, "image", "tmp")) else True
+
+
+@docker_cli
+def test_kill9_daemon_keeps_containers_and_restart_policies(d, tmp_path):
+    d.docker("run", "-d", "--name", "keep", "busybox", "sleep", "1000")
+    d.docker("run", "-d", "--name", "ra", "--restart", "always", "busybox", "sleep", "1000")
+    d.docker("run", "-d", "--name", "ru", "--restart", "unless-stopped", "busybox", "sleep", "1000")
+    d.docker("run", "-d", "--name", "rs", "--restart", "unless-stopped", "busybox", "sleep", "1000")
+    d.docker("stop", "-t", "0", "rs")
+    # kill -9 of the daemon: containers live on under their monitors
+    d.proc.kill()
+    d.proc.wait()
+    os.unlink(d.sock)
+    pids = {}
+    for name in ("keep", "ra", "ru"):
+        doc = json.loads(subprocess.run([KAPSEL, "--root", d.root, "inspect", name], capture_output=True,
+                                        text=True).stdout)[0]
+        assert doc["State"]["Running"], name
+        pids[name] = doc["State"]["Pid"]
+    # as after a reboot: the monitors of ra and ru die too
+    for name in ("ra", "ru"):
+        mons = [int(p) for p in os.listdir("/proc") if p.isdigit() and _cmdline_has(p, d.root) and
+                _cmdline_has(p, json.loads(subprocess.run([KAPSEL, "--root", d.root, "inspect", name],
+                                                          capture_output=True, text=True).stdout)[0]["Id"])]
+        for m in mons:
+            os.kill(m, signal.SIGKILL)
+        os.kill(pids[name], signal.SIGKILL)
+    time.sleep(0.3)
+    d2 = Daemon(str(tmp_path))
+    d.proc, d.log = d2.proc, d2.log
+    state = {line.split()[0]: line.split()[1] for line in
+             d.docker("ps", "-a", "--format", "{{.Names}} {{.State}}").stdout.splitlines()}
+    assert state == {"keep": "running", "ra": "running", "ru": "running", "rs": "exited"}, state
