@@ -123,9 +123,12 @@ typedef struct AttachJob {
         Waiter *w;
         int sock;
         struct MHD_UpgradeResponseHandle *urh;
+        char *extra;            /* client bytes the library read past the request (stdin already) */
+        size_t n_extra;
 } AttachJob;
 
 static void attach_job_free(AttachJob *j) {
+        free(j->extra);
         if (j->w)
                 waiter_remove(j->w);
         free(j->root);
@@ -216,6 +219,8 @@ static void *attach_thread(void *arg) {
                     (!start || attach_send(mon, ATTACH_START, NULL, 0) >= 0)) {
                         if (j->w)
                                 ack(j);
+                        if (j->n_extra && j->want_in)
+                                (void) attach_send(mon, ATTACH_STDIN, j->extra, (uint32_t) j->n_extra);
                         relay(j, mon);
                 }
         }
@@ -229,7 +234,11 @@ out:
 static void on_upgrade(void *cls, struct MHD_Connection *c, void *con_cls, const char *extra_in, size_t extra_in_size,
                        MHD_socket sock, struct MHD_UpgradeResponseHandle *urh) {
         AttachJob *j = cls;
-        (void) c, (void) con_cls, (void) extra_in, (void) extra_in_size;
+        (void) c, (void) con_cls;
+        if (extra_in_size && extra_in_size <= ATTACH_MAX_PAYLOAD && (j->extra = malloc(extra_in_size))) {
+                memcpy(j->extra, extra_in, extra_in_size);
+                j->n_extra = extra_in_size;
+        }
         j->sock = sock;
         j->urh = urh;
         pthread_t t;

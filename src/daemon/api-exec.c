@@ -154,9 +154,12 @@ typedef struct ExecJob {
         bool tty, want_in;
         int sock;
         struct MHD_UpgradeResponseHandle *urh;
+        char *extra;            /* client bytes the library read past the request (stdin already) */
+        size_t n_extra;
 } ExecJob;
 
 static void exec_job_free(ExecJob *j) {
+        free(j->extra);
         free(j->root);
         json_decref(j->config);
         free(j);
@@ -268,6 +271,8 @@ static int exec_relay(ExecJob *j, KError **err) {
         }
         bool client_in = true;
         int open_outs = j->tty ? 1 : 2;
+        if (j->n_extra && j->want_in && in[1] >= 0)
+                (void) write_all(in[1], j->extra, j->n_extra);
         while (open_outs > 0) {
                 struct pollfd p[3] = { { .fd = out[0], .events = POLLIN }, { .fd = er[0], .events = POLLIN },
                                        { .fd = client_in ? j->sock : -1, .events = POLLIN } };
@@ -312,7 +317,11 @@ static void *exec_thread(void *arg) {
 static void on_upgrade(void *cls, struct MHD_Connection *c, void *con_cls, const char *extra_in, size_t extra_in_size,
                        MHD_socket sock, struct MHD_UpgradeResponseHandle *urh) {
         ExecJob *j = cls;
-        (void) c, (void) con_cls, (void) extra_in, (void) extra_in_size;
+        (void) c, (void) con_cls;
+        if (extra_in_size && (j->extra = malloc(extra_in_size))) {
+                memcpy(j->extra, extra_in, extra_in_size);
+                j->n_extra = extra_in_size;
+        }
         j->sock = sock;
         j->urh = urh;
         pthread_t t;
