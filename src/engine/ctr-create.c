@@ -98,7 +98,7 @@ int ctr_create(Engine *e, const CtrCreateRequest *req, char ret_id[static 65], K
         if ((r = create_image(e, req, &img, err)) < 0)
                 return r;
         /* --mount / HostConfig.Mounts become Binds and Tmpfs before anything reads those */
-        if ((r = ctr_mounts_normalize(e, req->config, err)) < 0 || (r = create_validate(e, req, img, err)) < 0)
+        if ((r = ctr_mounts_normalize(req->config, err)) < 0 || (r = create_validate(e, req, img, err)) < 0)
                 return r;
         json_t *cfg = json_object_get(req->config, "Config");
         if (cfg && !json_object_get(cfg, "Image"))

@@ -9,7 +9,6 @@
 #include "json-util.h"
 #include "path-util.h"
 #include "string-util.h"
-#include "volume.h"
 
 /* --mount's keys and the Mounts field each sets (docker's aliases included). */
 static const struct {
@@ -88,7 +87,7 @@ static char *tmpfs_opts(json_t *o) {
         return asprintf(&r, "%s%s%s", size, *size && *mode ? "," : "", mode) < 0 ? NULL : r;
 }
 
-static int one_mount(Engine *e, json_t *host, json_t *m, KError **err) {
+static int one_mount(json_t *host, json_t *m, KError **err) {
         const char *type = json_string_value(json_object_get(m, "Type")) ?: "volume";
         const char *src = json_string_value(json_object_get(m, "Source"));
         const char *dst = json_string_value(json_object_get(m, "Target"));
@@ -110,10 +109,12 @@ static int one_mount(Engine *e, json_t *host, json_t *m, KError **err) {
                                         "--mount type=bind: the source \"%s\" must be an absolute host path", src ?: "");
         } else if (streq(type, "volume")) {
                 if (!src || !*src) {
-                        /* an anonymous volume, as docker makes for a volume mount without a source */
-                        int r = volume_create(e, NULL, NULL, false, &anon, err);
-                        if (r < 0)
-                                return r;
+                        /* an anonymous volume, as docker makes for a volume mount without a source:
+                         * named now, created with the others once the request is valid */
+                        char id[65];
+                        int r = engine_new_id(id);
+                        if (r < 0 || !(anon = strdup(id)))
+                                return kerr(err, r < 0 ? r : -ENOMEM, "a name for an anonymous volume");
                         src = anon;
                 } else if (path_is_absolute(src))
                         return kerr_msg(err, KERR_USAGE, -EINVAL,
@@ -126,7 +127,7 @@ static int one_mount(Engine *e, json_t *host, json_t *m, KError **err) {
         return 0;
 }
 
-int ctr_mounts_normalize(Engine *e, json_t *config, KError **err) {
+int ctr_mounts_normalize(json_t *config, KError **err) {
         json_t *host = json_object_get(config, "HostConfig");
         json_t *mounts = json_object_get(host, "Mounts");
         if (!mounts)
@@ -136,7 +137,7 @@ int ctr_mounts_normalize(Engine *e, json_t *config, KError **err) {
         size_t i;
         json_t *m;
         json_array_foreach(mounts, i, m) {
-                int r = one_mount(e, host, m, err);
+                int r = one_mount(host, m, err);
                 if (r < 0)
                         return r;
         }

@@ -11,5 +11,6 @@
 int ctr_mount_parse(const char *arg, json_t **ret, KError **err);
 
 /* Move HostConfig.Mounts into HostConfig.Binds / HostConfig.Tmpfs (an anonymous volume gets a
- * new volume name). Idempotent: Mounts is removed once converted. */
-int ctr_mounts_normalize(Engine *e, json_t *config, KError **err);
+ * new volume name; volumes are created later with the other -v volumes, so a request that fails
+ * validation leaves none). Idempotent: Mounts is removed once converted. */
+int ctr_mounts_normalize(json_t *config, KError **err);

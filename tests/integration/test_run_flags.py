@@ -9,11 +9,25 @@ import time
 
 import pytest
 
-from test_engine import KAPSEL as KAPSEL_BIN, K, kapsel_session, netns, veths  # noqa: F401 (fixtures)
+import test_engine
+from test_engine import KAPSEL as KAPSEL_BIN, kapsel_session, veths
+
+
+@pytest.fixture(scope="session")
+def flags_netns():
+    """test_engine's namespace (its K runs kapsel there): made here unless its own fixture did."""
+    path = "/run/netns/" + test_engine.NETNS
+    made = not os.path.exists(path)
+    if made:
+        subprocess.run(["ip", "netns", "add", test_engine.NETNS], check=True)
+        subprocess.run(["ip", "-n", test_engine.NETNS, "link", "set", "lo", "up"], check=True)
+    yield path
+    if made:
+        subprocess.run(["ip", "netns", "del", test_engine.NETNS])
 
 
 @pytest.fixture
-def k(tmp_path, netns):  # noqa: F811
+def k(tmp_path, flags_netns):
     yield from kapsel_session(tmp_path, {"veths": veths})
 
 
@@ -140,3 +154,12 @@ def test_publish_all_uses_image_expose(k, tmp_path):
     k("run", "-d", "--name", "pe", "-P", "exposed", "httpd", "-f", "-p", "8080")
     assert k("port", "pe").stdout.startswith("8080/tcp -> 0.0.0.0:")
     k("rm", "-f", "pe")
+
+
+def test_mount_anonymous_volume_only_when_valid(k):
+    p = k("run", "--rm", "--mount", "type=volume,target=/x", "--cap-add", "FLY", "busybox", "true", check=False)
+    assert p.returncode == 125 and "unknown capability" in p.stderr
+    assert k("volume", "ls", "-q").stdout == ""
+    k("run", "--name", "anon", "--mount", "type=volume,target=/x", "busybox", "touch", "/x/f")
+    assert len(k("volume", "ls", "-q").stdout.split()) == 1
+    k("rm", "anon")
