@@ -102,6 +102,8 @@ int api_ctr_rename(ApiReq *rq, ApiResp *rs, KError **err);
 int api_ctr_logs(ApiReq *rq, ApiResp *rs, KError **err);
 int api_ctr_attach(ApiReq *rq, ApiResp *rs, KError **err);
 int api_ctr_resize(ApiReq *rq, ApiResp *rs, KError **err);
+int api_ctr_stats(ApiReq *rq, ApiResp *rs, KError **err);
+int api_ctr_top(ApiReq *rq, ApiResp *rs, KError **err);
 int api_exec_create(ApiReq *rq, ApiResp *rs, KError **err);
 int api_exec_start(ApiReq *rq, ApiResp *rs, KError **err);
 int api_exec_inspect(ApiReq *rq, ApiResp *rs, KError **err);

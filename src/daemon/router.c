@@ -27,6 +27,8 @@ static const ApiRoute routes[] = {
         { "GET", "/containers/{}/logs", api_ctr_logs },
         { "POST", "/containers/{}/attach", api_ctr_attach },
         { "POST", "/containers/{}/resize", api_ctr_resize },
+        { "GET", "/containers/{}/stats", api_ctr_stats },
+        { "GET", "/containers/{}/top", api_ctr_top },
         { "POST", "/containers/{}/exec", api_exec_create },
         { "POST", "/exec/{}/start", api_exec_start },
         { "GET", "/exec/{}/json", api_exec_inspect },

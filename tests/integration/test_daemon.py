@@ -423,3 +423,15 @@ def test_kill9_daemon_keeps_containers_and_restart_policies(d, tmp_path):
     state = {line.split()[0]: line.split()[1] for line in
              d.docker("ps", "-a", "--format", "{{.Names}} {{.State}}").stdout.splitlines()}
     assert state == {"keep": "running", "ra": "running", "ru": "running", "rs": "exited"}, state
+
+
+@docker_cli
+def test_docker_stats_and_top(d):
+    d.docker("run", "-d", "--name", "busy", "busybox", "sh", "-c", "while :; do :; done")
+    out = d.docker("stats", "--no-stream", "--format", "{{.Name}} {{.CPUPerc}} {{.PIDs}}").stdout.split()
+    assert out[0] == "busy" and out[1].endswith("%") and float(out[1][:-1]) > 5 and out[2] == "1"
+    top = d.docker("top", "busy").stdout.splitlines()
+    assert top[0].split() == ["PID", "USER", "CMD"] and "while :; do :; done" in top[1]
+    p = d.docker("top", "ghost", check=False)
+    assert p.returncode != 0 and "no such container" in p.stderr
+    d.docker("rm", "-f", "busy")

@@ -149,7 +149,9 @@ def test_publish_all_uses_image_expose(k, tmp_path):
                     "--config.exposedports", "8080/tcp"], check=True, capture_output=True)
     subprocess.run(["tar", "cf", str(tmp_path / "img.tar"), "-C", str(layout), "."], check=True)
     k("load", "-i", str(tmp_path / "img.tar"))
+    # the archive holds the plain busybox too: pick the image whose config exposes the port
     ids = [line.split()[2] for line in k("images").stdout.splitlines()[1:] if line.startswith("<none>")]
+    ids = [i for i in ids if "8080/tcp" in k("image", "inspect", i).stdout]
     k("tag", ids[0], "exposed")
     k("run", "-d", "--name", "pe", "-P", "exposed", "httpd", "-f", "-p", "8080")
     assert k("port", "pe").stdout.startswith("8080/tcp -> 0.0.0.0:")
