@@ -435,3 +435,28 @@ def test_docker_stats_and_top(d):
     p = d.docker("top", "ghost", check=False)
     assert p.returncode != 0 and "no such container" in p.stderr
     d.docker("rm", "-f", "busy")
+
+
+def test_system_service_runs_kapseld(netns, tmp_path):
+    sock = str(tmp_path / "svc.sock")
+    p = subprocess.Popen(["nsenter", "--net=/run/netns/" + NETNS, KAPSEL, "--root", str(tmp_path / "root"), "system",
+                          "service", "--host", "unix://" + sock], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        for _ in range(200):
+            if os.path.exists(sock):
+                break
+            time.sleep(0.02)
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(10)
+        s.connect(sock)
+        s.sendall(b"GET /_ping HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n")
+        assert s.recv(4096).startswith(b"HTTP/1.1 200")
+        s.close()
+        assert oct(os.stat(sock).st_mode & 0o777) == "0o660"
+    finally:
+        p.terminate()
+        p.wait(10)
+    assert not os.path.exists(sock)
+    bad = subprocess.run([KAPSEL, "--root", str(tmp_path / "root"), "system", "service", "--host", "tcp://0.0.0.0:2375"],
+                         capture_output=True, text=True, timeout=30)
+    assert bad.returncode != 0 and "unix" in bad.stderr
