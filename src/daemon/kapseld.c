@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <libgen.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,10 +117,13 @@ int main(int argc, char **argv) {
         find_monitor();
         if (recover(root) < 0)
                 return 1;
+        /* the check's garbage (image store, database caches) goes back before the long idle */
+        malloc_trim(0);
         _cleanup_kerr_ KError *err = NULL;
         if (server_run(&cfg, &err) < 0) {
                 log_error("kapseld: %s", err ? err->msg : "failed");
                 return 1;
         }
-        return 0;
+        fflush(NULL);
+        _exit(0);
 }

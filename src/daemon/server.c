@@ -271,9 +271,9 @@ int server_run(const DaemonConfig *cfg, KError **err) {
         while (!stop_requested)
                 pause();
         /* No draining: streams (wait, logs -f, attach) may last as long as their containers, and
-         * nothing of the state lives here. New connections stop at once; the process exits. */
+         * nothing of the state lives here. The socket goes; the caller exits without waiting for
+         * the connection threads (the library's teardown would). */
         if (activated < 0)
                 (void) unlink(startswith(cfg->host, "unix://"));
-        MHD_quiesce_daemon(d);
         return 0;
 }
