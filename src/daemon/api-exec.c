@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Exec instances: POST /containers/{id}/exec records one (in memory, as dockerd does), POST
  * /exec/{id}/start runs it over a hijacked connection, GET /exec/{id}/json reports its exit code.
- * The process is started by a forked child of ours whose stdio are pipes (or a pty for Tty): the
- * runtime core's exec joins the container with the caller's stdio, and a thread of a daemon has
- * none of its own to give. */
+ * The process is started by `kapsel-runtime exec --process FILE` with pipes (or a pty for Tty) as
+ * its stdio: the runtime core's exec joins the container with the caller's stdio, a thread of the
+ * daemon has none of its own to give, and a fork of a threaded program must not do that work. */
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
+#include <spawn.h>
 #include <poll.h>
 #include <pthread.h>
 #include <pty.h>
@@ -14,14 +16,13 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <linux/close_range.h>
 #include <unistd.h>
 
-#include "container.h"
 #include "ctr-state.h"
 #include "daemon.h"
 #include "fd-util.h"
 #include "json-util.h"
+#include "path-util.h"
 #include "string-util.h"
 #include "user.h"
 #include "vm-isolation.h"
@@ -111,41 +112,59 @@ int api_exec_resize(ApiReq *rq, ApiResp *rs, KError **err) {
         return api_empty(rs, 201);
 }
 
-/* The exec'd process: the container's stored process with the request's args, env, cwd, user. */
-static int exec_process(Engine *e, const char *ctr, json_t *cfg, SpecProcess **ret, KError **err) {
-        _cleanup_(spec_process_freep) SpecProcess *p = NULL;
-        int r = container_exec_base_process(e->runtime_root, ctr, &p, err);
-        if (r < 0)
-                return r;
-        strv_free(p->args);
-        p->args = NULL;
+/* The exec'd process as an OCI process document: the container's stored process (bundle/
+ * config.json: env, capabilities, rlimits) with the request's args, env, cwd and user. */
+static int exec_process_json(Engine *e, const char *ctr, json_t *cfg, json_t **ret, KError **err) {
+        _cleanup_free_ char *path = engine_ctr_path(e, ctr, "bundle/config.json");
+        _cleanup_json_ json_t *spec = path ? json_load_file(path, 0, NULL) : NULL;
+        json_t *proc = json_object_get(spec, "process");
+        if (!json_is_object(proc))
+                return kerr(err, -ENOENT, "read the process of %s from %s", ctr, path ?: "?");
+        proc = json_deep_copy(proc);
+        json_object_set(proc, "args", json_object_get(cfg, "Cmd"));
+        json_t *env = json_object_get(proc, "env");
         size_t i;
         json_t *v;
-        json_array_foreach(json_object_get(cfg, "Cmd"), i, v)
-                if (json_is_string(v) && strv_extend(&p->args, json_string_value(v)) < 0)
-                        return -ENOMEM;
         json_array_foreach(json_object_get(cfg, "Env"), i, v)
-                if (json_is_string(v) && strv_extend(&p->env, json_string_value(v)) < 0)
-                        return -ENOMEM;
+                if (json_is_string(v))
+                        json_array_append(env, v);
         const char *cwd = json_string_value(json_object_get(cfg, "WorkingDir"));
-        if (cwd && *cwd) {
-                free(p->cwd);
-                p->cwd = strdup(cwd);
-        }
-        p->terminal = false;    /* our pty, not the runtime's console socket */
+        if (cwd && *cwd)
+                json_object_set_new(proc, "cwd", json_string(cwd));
+        json_object_set_new(proc, "terminal", json_false());    /* our pty, not a console socket */
         const char *user = json_string_value(json_object_get(cfg, "User"));
         if (user && *user) {
                 _cleanup_free_ char *rootfs = engine_ctr_path(e, ctr, "rootfs");
                 _cleanup_close_ int rootfd = rootfs ? open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
                 UserIds u;
-                if ((r = user_resolve(rootfd, user, &u, err)) < 0)
+                int r = user_resolve(rootfd, user, &u, err);
+                if (r < 0) {
+                        json_decref(proc);
                         return r;
-                p->user.uid = u.uid;
-                p->user.gid = u.gid;
+                }
+                json_object_set_new(proc, "user", json_pack("{s:I, s:I}", "uid", (json_int_t) u.uid, "gid",
+                                                            (json_int_t) u.gid));
                 user_ids_done(&u);
         }
-        *ret = TAKE_PTR(p);
+        *ret = proc;
         return 0;
+}
+
+/* kapsel-runtime: $KAPSEL_RUNTIME, next to us (installed), or in the build tree's src/cli. */
+static char *runtime_binary(void) {
+        const char *env = getenv("KAPSEL_RUNTIME");
+        if (env && *env)
+                return strdup(env);
+        _cleanup_free_ char *self = realpath("/proc/self/exe", NULL);
+        const char *dir = self ? dirname(self) : NULL;
+        static const char *const rel[] = { "kapsel-runtime", "../cli/kapsel-runtime" };
+        for (size_t i = 0; dir && i < ELEMENTSOF(rel); i++) {
+                char *p = path_join(dir, rel[i]);
+                if (p && access(p, X_OK) == 0)
+                        return p;
+                free(p);
+        }
+        return strdup("kapsel-runtime");
 }
 
 typedef struct ExecJob {
@@ -175,37 +194,44 @@ static void exec_finish(const char *id, int code) {
         pthread_mutex_unlock(&lock);
 }
 
-/* In the forked child: stdio from the pipes, then the runtime's exec, waiting for the process. */
-_noreturn_ static void exec_child(SpecProcess *p, const char *runtime_root, const char *ctr, int in, int out, int errfd) {
-        if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(errfd, 2) < 0)
-                _exit(126);
-        /* the daemon's other fds (other clients' pipes and sockets) must not outlive their users */
-        (void) close_range(3, ~0U, 0);
-        if (in == out)
-                (void) setsid(), (void) ioctl(0, TIOCSCTTY, 0);
-        ExecOptions o = { .root = runtime_root, .id = ctr, .process = p, .console_fd = -1 };
-        int status = 0;
-        _cleanup_kerr_ KError *err = NULL;
-        if (container_exec(&o, &status, &err) < 0) {
-                if (err)
-                        dprintf(2, "%s\n", err->msg);
-                _exit(126);
-        }
-        _exit(WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status));
-}
-
-/* Fork the child that runs the process; *ret_pid. The fds are the child's stdio. */
+/* Start the process: `kapsel-runtime exec --process FILE ID`, a fresh single-threaded program
+ * (a fork of this threaded daemon may not do the runtime's work), its stdio the given fds. */
 static int exec_spawn(ExecJob *j, int in, int out, int errfd, pid_t *ret_pid, KError **err) {
         _cleanup_(engine_freep) Engine *e = NULL;
-        _cleanup_(spec_process_freep) SpecProcess *p = NULL;
+        _cleanup_json_ json_t *proc = NULL;
         int r = engine_open(j->root, &e, err);
-        if (r < 0 || (r = exec_process(e, j->ctr, j->config, &p, err)) < 0)
+        if (r < 0 || (r = exec_process_json(e, j->ctr, j->config, &proc, err)) < 0)
                 return r;
-        pid_t pid = fork();
-        if (pid < 0)
-                return kerr(err, -errno, "fork for exec");
-        if (pid == 0)
-                exec_child(p, e->runtime_root, j->ctr, in, out, errfd);
+        _cleanup_free_ char *file = NULL, *dir = engine_ctr_path(e, j->ctr, NULL), *bin = runtime_binary();
+        if (!dir || !bin || asprintf(&file, "%s/exec-%.12s.json", dir, j->id) < 0)
+                return -ENOMEM;
+        if (json_dump_file(proc, file, JSON_COMPACT) < 0)
+                return kerr(err, -EIO, "write %s", file);
+        char *argv[] = { bin, (char *) "--root", e->runtime_root, (char *) "exec", (char *) "--process", file,
+                         j->ctr, NULL };
+        posix_spawn_file_actions_t fa;
+        posix_spawnattr_t attr;
+        posix_spawn_file_actions_init(&fa);
+        posix_spawnattr_init(&attr);
+        posix_spawn_file_actions_adddup2(&fa, in, 0);
+        posix_spawn_file_actions_adddup2(&fa, out, 1);
+        posix_spawn_file_actions_adddup2(&fa, errfd, 2);
+        /* a pty's process gets it as its controlling terminal in a session of its own */
+        if (in == out)
+                posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK);
+        else
+                posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+        sigset_t none;
+        sigemptyset(&none);
+        posix_spawnattr_setsigmask(&attr, &none);
+        pid_t pid;
+        r = posix_spawn(&pid, bin, &fa, &attr, argv, environ);
+        posix_spawn_file_actions_destroy(&fa);
+        posix_spawnattr_destroy(&attr);
+        if (r != 0) {
+                (void) unlink(file);
+                return kerr(err, -r, "run %s", bin);
+        }
         *ret_pid = pid;
         pthread_mutex_lock(&lock);
         ExecInst *x = exec_find(j->id);
@@ -213,6 +239,16 @@ static int exec_spawn(ExecJob *j, int in, int out, int errfd, pid_t *ret_pid, KE
                 x->pid = pid;
         pthread_mutex_unlock(&lock);
         return 0;
+}
+
+/* The process document, once the runtime has read it (it is gone when the exec ends). */
+static void exec_cleanup(ExecJob *j) {
+        _cleanup_(engine_freep) Engine *e = NULL;
+        if (engine_open(j->root, &e, NULL) < 0)
+                return;
+        _cleanup_free_ char *dir = engine_ctr_path(e, j->ctr, NULL), *file = NULL;
+        if (dir && asprintf(&file, "%s/exec-%.12s.json", dir, j->id) >= 0)
+                (void) unlink(file);
 }
 
 static int wait_code(pid_t pid) {
@@ -253,6 +289,9 @@ static int exec_relay(ExecJob *j, KError **err) {
         if (j->tty) {
                 if (openpty(&master, &slave, NULL, NULL, NULL) < 0)
                         return kerr(err, -errno, "allocate a pty for exec");
+                /* other execs' processes must not inherit this pair */
+                (void) fcntl(master, F_SETFD, FD_CLOEXEC);
+                (void) fcntl(slave, F_SETFD, FD_CLOEXEC);
                 r = exec_spawn(j, slave, slave, slave, &pid, err);
                 safe_close(slave);
                 out[0] = master;
@@ -297,6 +336,7 @@ static int exec_relay(ExecJob *j, KError **err) {
         else
                 safe_close(in[1]), safe_close(out[0]), safe_close(er[0]);
         exec_finish(j->id, wait_code(pid));
+        exec_cleanup(j);
         return 0;
 }
 
@@ -340,6 +380,7 @@ static void on_upgrade(void *cls, struct MHD_Connection *c, void *con_cls, const
 static void *reap_thread(void *arg) {
         ExecJob *j = arg;
         exec_finish(j->id, wait_code((pid_t) j->sock));
+        exec_cleanup(j);
         exec_job_free(j);
         return NULL;
 }

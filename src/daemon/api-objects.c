@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ctr-net.h"
 #include "daemon.h"
 #include "json-util.h"
 #include "logs.h"
@@ -173,4 +174,34 @@ int api_vol_delete(ApiReq *rq, ApiResp *rs, KError **err) {
         if (r < 0 || (r = volume_remove(e, rq->params[0], api_query_bool(rq, "force"), err)) < 0)
                 return r;
         return api_empty(rs, 204);
+}
+
+/* POST /networks/{id}/connect and /disconnect {"Container": ...}: a running container, as the
+ * CLI's network connect/disconnect. */
+static int connect_common(ApiReq *rq, ApiResp *rs, bool connect, KError **err) {
+        const char *ref = json_string_value(json_object_get(rq->json, "Container"));
+        if (!ref)
+                return kerr_msg(err, KERR_USAGE, -EINVAL, "network %s: Container is missing",
+                                connect ? "connect" : "disconnect");
+        _cleanup_(ctr_record_freep) CtrRecord *rec = NULL;
+        NetCtx *ctx;
+        int r = api_ctr_find(rq, ref, &rec, err);
+        if (r < 0 || (r = net(rq, &ctx, err)) < 0)
+                return r;
+        if (!connect)
+                r = net_detach(ctx, rec->id, rq->params[0], err);
+        else if (rec->state != CTR_RUNNING && rec->state != CTR_PAUSED)
+                r = kerr_msg(err, KERR_STATE, -EINVAL,
+                             "container %s is not running: kapseld connects running containers only", rec->name);
+        else
+                r = ctr_net_connect(rq->e, rec, rq->params[0], err);
+        return r < 0 ? r : api_empty(rs, 200);
+}
+
+int api_net_connect(ApiReq *rq, ApiResp *rs, KError **err) {
+        return connect_common(rq, rs, true, err);
+}
+
+int api_net_disconnect(ApiReq *rq, ApiResp *rs, KError **err) {
+        return connect_common(rq, rs, false, err);
 }

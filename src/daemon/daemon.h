@@ -112,6 +112,8 @@ int api_net_list(ApiReq *rq, ApiResp *rs, KError **err);
 int api_net_inspect(ApiReq *rq, ApiResp *rs, KError **err);
 int api_net_create(ApiReq *rq, ApiResp *rs, KError **err);
 int api_net_delete(ApiReq *rq, ApiResp *rs, KError **err);
+int api_net_connect(ApiReq *rq, ApiResp *rs, KError **err);
+int api_net_disconnect(ApiReq *rq, ApiResp *rs, KError **err);
 int api_vol_list(ApiReq *rq, ApiResp *rs, KError **err);
 int api_vol_inspect(ApiReq *rq, ApiResp *rs, KError **err);
 int api_vol_create(ApiReq *rq, ApiResp *rs, KError **err);

@@ -37,6 +37,8 @@ static const ApiRoute routes[] = {
         { "POST", "/networks/create", api_net_create },
         { "GET", "/networks/{}", api_net_inspect },
         { "DELETE", "/networks/{}", api_net_delete },
+        { "POST", "/networks/{}/connect", api_net_connect },
+        { "POST", "/networks/{}/disconnect", api_net_disconnect },
         { "GET", "/volumes", api_vol_list },
         { "POST", "/volumes/create", api_vol_create },
         { "GET", "/volumes/{}", api_vol_inspect },
