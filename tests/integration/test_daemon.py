@@ -460,3 +460,17 @@ def test_system_service_runs_kapseld(netns, tmp_path):
     bad = subprocess.run([KAPSEL, "--root", str(tmp_path / "root"), "system", "service", "--host", "tcp://0.0.0.0:2375"],
                          capture_output=True, text=True, timeout=30)
     assert bad.returncode != 0 and "unix" in bad.stderr
+
+
+@docker_cli
+def test_docker_network_connect_disconnect(d):
+    d.docker("network", "create", "net2")
+    d.docker("run", "-d", "--name", "c", "busybox", "sleep", "1000")
+    d.docker("network", "connect", "net2", "c")
+    nets = json.loads(d.docker("inspect", "c").stdout)[0]["NetworkSettings"]["Networks"]
+    assert nets["net2"]["IPAddress"]
+    assert "eth1" in d.docker("exec", "c", "ip", "-o", "link").stdout
+    d.docker("network", "disconnect", "net2", "c")
+    assert "net2" not in json.loads(d.docker("inspect", "c").stdout)[0]["NetworkSettings"]["Networks"]
+    d.docker("rm", "-f", "c")
+    d.docker("network", "rm", "net2")
