@@ -12,7 +12,7 @@ build="build-essential pkg-config meson ninja-build libjansson-dev libseccomp-de
 test="$build libcmocka-dev python3-pytest clang llvm iproute2 procps util-linux
       qemu-system-x86 linux-image-amd64 cpio kmod nftables docker-registry skopeo umoci
       runc crun podman uidmap apache2-utils
-      python3-docker docker-compose"
+      docker.io python3-docker docker-compose"
 bench="$test hyperfine gnuplot-nox iperf3 debootstrap netavark"
 
 eval pkgs=\$$what
