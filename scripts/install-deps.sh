@@ -8,7 +8,8 @@ what=${1:-test}
 
 build="build-essential pkg-config meson ninja-build libjansson-dev libseccomp-dev
        libcap-dev busybox-static libarchive-dev libcurl4-openssl-dev libssl-dev
-       libsqlite3-dev libmnl-dev libnftnl-dev e2fsprogs"
+       libsqlite3-dev libmnl-dev libnftnl-dev e2fsprogs
+       libmicrohttpd-dev"
 test="$build libcmocka-dev python3-pytest clang llvm iproute2 procps util-linux
       qemu-system-x86 linux-image-amd64 cpio kmod nftables docker-registry skopeo umoci
       runc crun podman uidmap apache2-utils"
@@ -16,6 +17,8 @@ test="$build libcmocka-dev python3-pytest clang llvm iproute2 procps util-linux
 test="$test buildah"
 # kapsel-runtime under real engines (tests/integration/test_engines.py); gawk for runc's bats suite
 test="$test docker.io containerd gawk"
+# kapseld: the docker CLI, docker-py and docker-compose as clients (tests/integration/test_daemon.py)
+test="$test python3-docker docker-compose"
 bench="$test hyperfine gnuplot-nox iperf3 debootstrap netavark"
 
 # --list SET: print the set's packages, one a line (tests/integration/test_scripts.py checks the build set)

@@ -9,9 +9,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "events.h"
-#include "container.h"
 #include "ctr-ops.h"
+#include "events.h"
+#include "ctr-state.h"
 #include "fd-util.h"
 #include "kapsel-cli.h"
 #include "log.h"
@@ -148,16 +148,7 @@ K_VERB(kill) {
 }
 
 static int do_rm(Engine *e, CtrRecord *rec, void *userdata, KError **err) {
-        bool force = *(bool *) userdata;
-        if (rec->state == CTR_RUNNING || rec->state == CTR_PAUSED || rec->state == CTR_RESTARTING) {
-                if (!force)
-                        return kerr_msg(err, KERR_STATE, -EBUSY,
-                                        "cannot remove running container %s: stop it first or use rm -f", rec->name);
-                int r = ctr_stop(e, rec->id, 0, err);
-                if (r < 0)
-                        return r;
-        }
-        return ctr_remove(e, rec->id, err);
+        return ctr_remove_checked(e, rec, *(bool *) userdata, err);
 }
 
 K_VERB(rm) {
@@ -175,24 +166,8 @@ K_VERB(rm) {
         return each_container(g, "rm", argc, argv, optind, do_rm, &force, true, err);
 }
 
-static void set_state(CtrRecord *r, void *userdata) {
-        r->state = *(CtrState *) userdata;
-}
-
 static int do_pause(Engine *e, CtrRecord *rec, void *userdata, KError **err) {
-        bool pause = *(bool *) userdata;
-        if (rec->state != (pause ? CTR_RUNNING : CTR_PAUSED))
-                return kerr_msg(err, KERR_STATE, -EINVAL, "%s %s is %s, not %s",
-                                rec->kind == CTR_KIND_VM ? "VM" : "container", rec->name,
-                                ctr_state_to_string(rec->state), pause ? "running" : "paused");
-        if (ctr_runs_vmm(rec))
-                return vm_pause(e, rec, pause, err);
-        int r = container_pause(e->runtime_root, rec->id, pause, err);
-        CtrState s = pause ? CTR_PAUSED : CTR_RUNNING;
-        if (r >= 0 && (r = ctr_modify(e, rec->id, set_state, &s, err)) >= 0)
-                events_emit(e->root, "container", pause ? "pause" : "unpause", rec->id,
-                            events_ctr_attrs(rec->image, rec->name, rec->config));
-        return r;
+        return ctr_pause(e, rec, *(bool *) userdata, err);
 }
 
 K_VERB(pause) {
@@ -223,11 +198,6 @@ K_VERB(wait) {
         return each_container(g, "wait", argc, argv, 1, do_wait, NULL, false, err);
 }
 
-static void set_name(CtrRecord *r, void *userdata) {
-        free(r->name);
-        r->name = strdup(userdata);
-}
-
 K_VERB(rename) {
         if (argc != 3)
                 return k_usage(err, "rename", "expected CONTAINER NEW_NAME");
@@ -238,16 +208,7 @@ K_VERB(rename) {
                 r = db_ctr_get(e->db, argv[1], &rec, err);
         if (r < 0)
                 return r;
-        if (!ctr_name_valid(argv[2]))
-                return kerr_msg(err, KERR_USAGE, -EINVAL, "invalid container name \"%s\": use [a-zA-Z0-9][a-zA-Z0-9_.-]*",
-                                argv[2]);
-        if ((r = ctr_modify(e, rec->id, set_name, argv[2], err)) >= 0) {
-                json_t *attrs = events_ctr_attrs(rec->image, argv[2], rec->config);
-                if (attrs)
-                        json_object_set_new(attrs, "oldName", json_string(rec->name));
-                events_emit(e->root, "container", "rename", rec->id, attrs);
-        }
-        return r;
+        return ctr_rename(e, rec, argv[2], err);
 }
 
 K_VERB(attach) {

@@ -7,24 +7,22 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "events.h"
-#include "ctr-net.h"
+#include "ctr-create.h"
+#include "ctr-mounts.h"
 #include "ctr-ops.h"
 #include "ctr-limits.h"
 #include "kapsel-cli.h"
-#include "overlay.h"
-#include "rm-rf.h"
 #include "spec-gen.h"
 #include "string-util.h"
-#include "vm-isolation.h"
-#include "vm-ops.h"
+#include "vm-config.h"
 #include "volume.h"
 
 enum {
         OPT_RM = 1000, OPT_NAME, OPT_ENV_FILE, OPT_TMPFS, OPT_ENTRYPOINT, OPT_MEMORY, OPT_CPUS, OPT_PIDS, OPT_READ_ONLY,
         OPT_CAP_ADD, OPT_CAP_DROP, OPT_RESTART, OPT_INIT, OPT_NETWORK, OPT_DNS, OPT_ADD_HOST, OPT_STOP_SIGNAL,
-        OPT_PUBLISH_ALL, OPT_ISOLATION, OPT_KERNEL,
-        OPT_BOOT_TIMEOUT,
+        OPT_PUBLISH_ALL, OPT_ISOLATION, OPT_KERNEL, OPT_PULL, OPT_NETWORK_ALIAS,
+        OPT_MOUNT, OPT_PRIVILEGED, OPT_DEVICE, OPT_PID, OPT_HEALTH_CMD, OPT_HEALTH_INTERVAL, OPT_HEALTH_TIMEOUT,
+        OPT_HEALTH_RETRIES, OPT_HEALTH_START, OPT_NO_HEALTHCHECK, OPT_BOOT_TIMEOUT,
 };
 
 static const struct option run_opts[] = {
@@ -45,6 +43,16 @@ static const struct option run_opts[] = {
         { "publish-all", no_argument, NULL, 'P' },      { "isolation", required_argument, NULL, OPT_ISOLATION },
         { "kernel", required_argument, NULL, OPT_KERNEL },
         { "boot-timeout", required_argument, NULL, OPT_BOOT_TIMEOUT },
+        { "pull", required_argument, NULL, OPT_PULL },
+        { "network-alias", required_argument, NULL, OPT_NETWORK_ALIAS },
+        { "mount", required_argument, NULL, OPT_MOUNT }, { "privileged", no_argument, NULL, OPT_PRIVILEGED },
+        { "device", required_argument, NULL, OPT_DEVICE }, { "pid", required_argument, NULL, OPT_PID },
+        { "health-cmd", required_argument, NULL, OPT_HEALTH_CMD },
+        { "health-interval", required_argument, NULL, OPT_HEALTH_INTERVAL },
+        { "health-timeout", required_argument, NULL, OPT_HEALTH_TIMEOUT },
+        { "health-retries", required_argument, NULL, OPT_HEALTH_RETRIES },
+        { "health-start-period", required_argument, NULL, OPT_HEALTH_START },
+        { "no-healthcheck", no_argument, NULL, OPT_NO_HEALTHCHECK },
         { "help", no_argument, NULL, 1 },
         {}
 };
@@ -97,6 +105,85 @@ static int parse_restart(const char *verb, const char *s, json_t *host, KError *
         if (colon && !streq(name, "on-failure"))
                 return k_usage(err, verb, "--restart %s: only on-failure takes a retry count", s);
         json_object_set_new(host, "RestartPolicy", json_pack("{s:s, s:I}", "Name", name, "MaximumRetryCount", (json_int_t) max));
+        return 0;
+}
+
+/* "30s", "1m30s", "500ms", "2h" -> nanoseconds (docker's Go durations, without fractions). */
+static int parse_duration(const char *s, int64_t *ret) {
+        static const struct {
+                const char *unit;
+                int64_t ns;
+        } units[] = { { "ms", 1000000LL }, { "s", 1000000000LL }, { "m", 60000000000LL }, { "h", 3600000000000LL } };
+        int64_t total = 0;
+        if (!*s)
+                return -EINVAL;
+        while (*s) {
+                char *end;
+                long long n = strtoll(s, &end, 10);
+                if (end == s || n < 0)
+                        return -EINVAL;
+                size_t u = 0, len = strspn(end, "hms");
+                for (; u < ELEMENTSOF(units) && !(strlen(units[u].unit) == len && strncmp(end, units[u].unit, len) == 0); u++)
+                        ;
+                if (u == ELEMENTSOF(units))
+                        return -EINVAL;
+                total += n * units[u].ns;
+                s = end + len;
+        }
+        *ret = total;
+        return 0;
+}
+
+/* --health-*: docker's Config.Healthcheck (Test, Interval, Timeout, Retries, StartPeriod). */
+static int parse_health(const char *verb, int c, const char *arg, json_t *cfg, KError **err) {
+        json_t *hc = json_object_get(cfg, "Healthcheck");
+        if (!hc)
+                json_object_set_new(cfg, "Healthcheck", hc = json_object());
+        static const char *const keys[] = { [OPT_HEALTH_INTERVAL - OPT_HEALTH_INTERVAL] = "Interval",
+                                            [OPT_HEALTH_TIMEOUT - OPT_HEALTH_INTERVAL] = "Timeout",
+                                            [OPT_HEALTH_START - OPT_HEALTH_INTERVAL] = "StartPeriod" };
+        int64_t n;
+        switch (c) {
+        case OPT_HEALTH_CMD: json_object_set_new(hc, "Test", json_pack("[s, s]", "CMD-SHELL", arg)); break;
+        case OPT_NO_HEALTHCHECK: json_object_set_new(hc, "Test", json_pack("[s]", "NONE")); break;
+        case OPT_HEALTH_RETRIES:
+                if (parse_int64(arg, &n) < 0 || n < 1)
+                        return k_usage(err, verb, "--health-retries \"%s\": expected a positive number", arg);
+                json_object_set_new(hc, "Retries", json_integer(n));
+                break;
+        default:
+                if (parse_duration(arg, &n) < 0 || (n == 0 && c != OPT_HEALTH_START))
+                        return k_usage(err, verb, "--%s \"%s\": expected a duration like 30s, 1m30s or 500ms",
+                                       c == OPT_HEALTH_INTERVAL ? "health-interval" : c == OPT_HEALTH_TIMEOUT ? "health-timeout"
+                                                                                      : "health-start-period", arg);
+                json_object_set_new(hc, keys[c - OPT_HEALTH_INTERVAL], json_integer(n));
+        }
+        return 0;
+}
+
+/* --device HOST[:CONTAINER[:PERMS]] -> HostConfig.Devices (docker's shape). */
+static int parse_device(const char *verb, const char *arg, json_t *host, KError **err) {
+        _cleanup_free_ char *copy = strdup(arg);
+        if (!copy)
+                return -ENOMEM;
+        char *in = strchr(copy, ':'), *perms = NULL;
+        if (in) {
+                *in++ = 0;
+                perms = strchr(in, ':');
+                if (perms)
+                        *perms++ = 0;
+                else if (*in && strspn(in, "rwm") == strlen(in)) {
+                        perms = in;     /* /dev/x:rw */
+                        in = NULL;
+                }
+        }
+        if (copy[0] != '/')
+                return k_usage(err, verb, "--device \"%s\": expected /dev/HOST[:/dev/CONTAINER[:rwm]]", arg);
+        json_t *a = json_object_get(host, "Devices");
+        if (!a)
+                json_object_set_new(host, "Devices", a = json_array());
+        json_array_append_new(a, json_pack("{s:s, s:s, s:s}", "PathOnHost", copy, "PathInContainer", in && *in ? in : copy,
+                                           "CgroupPermissions", perms && *perms ? perms : "rwm"));
         return 0;
 }
 
@@ -172,6 +259,28 @@ static int parse_one(const char *verb, int c, const char *arg, RunRequest *req, 
         case OPT_INIT: json_object_set_new(host, "Init", json_true()); break;
         case OPT_NETWORK: json_object_set_new(host, "NetworkMode", json_string(arg)); break;
         case OPT_DNS: arr_add(host, "Dns", arg); break;
+        case OPT_NETWORK_ALIAS: arr_add(host, "NetworkAliases", arg); break;
+        case OPT_MOUNT: {
+                json_t *m;
+                int r = ctr_mount_parse(arg, &m, err);
+                if (r < 0)
+                        return r;
+                json_t *a = json_object_get(host, "Mounts");
+                if (!a)
+                        json_object_set_new(host, "Mounts", a = json_array());
+                json_array_append_new(a, m);
+                break;
+        }
+        case OPT_PRIVILEGED: json_object_set_new(host, "Privileged", json_true()); break;
+        case OPT_HEALTH_CMD: case OPT_HEALTH_INTERVAL: case OPT_HEALTH_TIMEOUT: case OPT_HEALTH_RETRIES:
+        case OPT_HEALTH_START: case OPT_NO_HEALTHCHECK:
+                return parse_health(verb, c, arg, cfg, err);
+        case OPT_DEVICE: return parse_device(verb, arg, host, err);
+        case OPT_PID:
+                if (!streq(arg, "host"))
+                        return k_usage(err, verb, "--pid \"%s\": only \"host\" is supported", arg);
+                json_object_set_new(host, "PidMode", json_string(arg));
+                break;
         case OPT_ADD_HOST:
                 if (!strchr(arg, ':') || arg[0] == ':')
                         return k_usage(err, verb, "--add-host \"%s\": expected NAME:IP", arg);
@@ -221,6 +330,14 @@ static int parse_one(const char *verb, int c, const char *arg, RunRequest *req, 
                 json_object_set_new(host, "VmBootTimeout", json_integer(secs));
                 break;
         }
+        case OPT_PULL: {
+                static const char *const modes[] = { [CTR_PULL_MISSING] = "missing", [CTR_PULL_ALWAYS] = "always",
+                                                     [CTR_PULL_NEVER] = "never" };
+                for (req->pull = 0; req->pull < (int) ELEMENTSOF(modes); req->pull++)
+                        if (streq(arg, modes[req->pull]))
+                                return 0;
+                return k_usage(err, verb, "--pull \"%s\": expected missing, always or never", arg);
+        }
         case 1: return k_help(verb);
         default: return k_usage(err, verb, "unknown option");
         }
@@ -256,59 +373,10 @@ int k_parse_run(const char *verb, int argc, char **argv, RunRequest *req, KError
         return 0;
 }
 
-int k_create_container(Engine *e, RunRequest *req, char ret_id[static 65], KError **err) {
-        if (req->name && !ctr_name_valid(req->name))
-                return kerr_msg(err, KERR_USAGE, -EINVAL,
-                                "invalid container name \"%s\": use [a-zA-Z0-9][a-zA-Z0-9_.-]*", req->name);
-        _cleanup_(image_freep) Image *img = NULL;
-        int r = engine_image_lookup(e, req->image, &img, err);
-        if (r < 0)
-                return r;
-        /* no --isolation: the network's or the image's io.kapsel.isolation label decides */
-        if ((r = vm_isolation_apply_default(e, req->config, img->config_json, req->image, err)) < 0)
-                return r;
-        /* Validate what can be validated now (entrypoint/cmd, capabilities, memory): a bad flag is
-         * an error of `run`, not a container that fails later. */
-        _cleanup_strv_free_ char **args = NULL;
-        if ((r = spec_gen_args(&img->config, req->config, &args, err)) < 0)
-                return r;
-        SpecGenInput probe = { .image = &img->config, .config = req->config, .rootfs = "/", .volumes_dir = "/" };
-        json_t *spec = NULL;
-        if ((r = spec_gen(&probe, &spec, err)) < 0)
-                return r;
-        json_decref(spec);
-        if (json_object_get(json_object_get(req->config, "HostConfig"), "VmKernel") && !vm_isolation_enabled(req->config))
-                return kerr_msg(err, KERR_USAGE, -EINVAL, "--kernel is for --isolation=vm: a container runs on the host's kernel");
-        /* a VM's own limits first: --network container:NAME is refused before NAME is looked up */
-        if (vm_isolation_enabled(req->config) && (r = vm_isolation_check(req->config, err)) < 0)
-                return r;
-        if ((r = ctr_net_validate(e, req->config, err)) < 0)
-                return r;
-        if (vm_isolation_enabled(req->config) && (r = vm_check_kvm(err)) < 0)
-                return kerr_prefix(err, r, "--isolation=vm");
-
-        if ((r = volume_ensure_for(e, req->config, err)) < 0)
-                return r;
-        if ((r = engine_new_id(ret_id)) < 0)
-                return kerr(err, r, "new container id");
-        _cleanup_free_ char *gen = req->name ? NULL : engine_random_name();
-        CtrRecord rec = { .id = ret_id, .name = (char *) (req->name ?: gen), .image = (char *) req->image,
-                          .image_id = img->id, .config = req->config, .state = CTR_CREATED, .created = engine_now() };
-        if (!rec.name)
-                return kerr(err, -ENOMEM, "container name");
-        _cleanup_free_ char *dir = engine_ctr_path(e, ret_id, NULL);
-        if (!dir)
-                return kerr(err, -ENOMEM, "container dir");
-        /* the directory first, the row last: a crash in between leaves a directory without a row,
-         * which `system check` collects; never a row pointing nowhere */
-        if (mkdir(dir, 0700) < 0)
-                return kerr(err, -errno, "create %s", dir);
-        if ((r = overlay_prepare(dir, err)) < 0 || (r = db_ctr_insert(e->db, &rec, err)) < 0) {
-                (void) rm_rf(dir);
-                return r;
-        }
-        events_emit(e->root, "container", "create", rec.id, events_ctr_attrs(rec.image, rec.name, rec.config));
-        return 0;
+/* The engine's request of a parsed run/create command line. */
+static int create_from(Engine *e, const RunRequest *req, char ret_id[static 65], KError **err) {
+        CtrCreateRequest c = { .config = req->config, .image = req->image, .name = req->name, .pull = req->pull };
+        return ctr_create(e, &c, ret_id, err);
 }
 
 K_VERB(create) {
@@ -320,7 +388,7 @@ K_VERB(create) {
         }
         _cleanup_(engine_freep) Engine *e = NULL;
         char id[65];
-        if ((r = k_open(g, &e, err)) >= 0 && (r = k_create_container(e, &req, id, err)) >= 0)
+        if ((r = k_open(g, &e, err)) >= 0 && (r = create_from(e, &req, id, err)) >= 0)
                 printf("%s\n", id);
         json_decref(req.config);
         return r < 0 ? r : 0;
@@ -337,7 +405,7 @@ K_VERB(run) {
         char id[65];
         r = k_open(g, &e, err);
         if (r >= 0)
-                r = k_create_container(e, &req, id, err);
+                r = create_from(e, &req, id, err);
         json_decref(req.config);
         if (r < 0)
                 return r;

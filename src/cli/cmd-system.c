@@ -1,220 +1,102 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* kapsel system check [--dry-run]: compare the state store with what exists (monitors, runtime
- * state, mounts, cgroups, directories, volumes, image blobs) and repair every difference, so that
- * a kill -9 of any kapsel process at any moment costs nothing that this command cannot collect. */
-#include <dirent.h>
+/* kapsel system check [--dry-run]: the engine's crash recovery (check.h), one line per problem. */
 #include <errno.h>
-#include <fcntl.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
-#include <sys/stat.h>
-#include <sys/statfs.h>
 #include <unistd.h>
 
-#include "cgroup.h"
-#include "container.h"
-#include "ctr-ops.h"
 #include "build.h"
+#include "check.h"
 #include "kapsel-cli.h"
-#include "overlay.h"
 #include "path-util.h"
-#include "rm-rf.h"
-#include "string-util.h"
 
-typedef struct Check {
-        Engine *e;
-        bool dry_run;
-        unsigned found;
-        unsigned unsolved;      /* problems the check cannot repair: the user must act */
-} Check;
-
-static void report_unsolved(Check *c, const char *name, const char *what) {
-        c->unsolved++;
-        printf("cannot fix: container %s: %s: it cannot start again; remove it (kapsel rm -f %s) or load or "
-               "pull its image again\n", name, what, name);
-}
-
-static void report(Check *c, const char *what, const char *id) {
-        c->found++;
-        printf("%s: %s %.12s\n", c->dry_run ? "would fix" : "fixed", what, id);
-}
-
-static bool is_mounted(const char *path) {
-        struct statfs sf;
-        struct stat st, parent;
-        _cleanup_free_ char *up = path_join(path, "..");
-        return statfs(path, &sf) == 0 && stat(path, &st) == 0 && up && stat(up, &parent) == 0 && st.st_dev != parent.st_dev;
-}
-
-static bool has_runtime_state(const Engine *e, const char *id) {
-        _cleanup_free_ char *p = path_join(e->runtime_root, id);
-        return p && access(p, F_OK) == 0;
-}
-
-/* A container that is not running holds nothing: no runtime state, no mount. */
-static void check_stopped(Check *c, const CtrRecord *r) {
-        _cleanup_free_ char *rootfs = engine_ctr_path(c->e, r->id, "rootfs");
-        bool mounted = rootfs && is_mounted(rootfs), state = has_runtime_state(c->e, r->id);
-        if (!mounted && !state)
-                return;
-        report(c, mounted ? "leftover rootfs mount of container" : "leftover runtime state of container", r->id);
-        if (!c->dry_run)
-                (void) ctr_release(c->e, r->id, NULL);
-}
-
-static int check_rows(Check *c, char ***ret_known, KError **err) {
-        CtrRecord **list = NULL;
-        size_t n = 0;
-        int r = db_ctr_list(c->e->db, &list, &n, err);
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < n; i++) {
-                CtrRecord *rec = list[i];
-                (void) strv_extend(ret_known, rec->id);
-                bool live = rec->state == CTR_RUNNING || rec->state == CTR_PAUSED || rec->state == CTR_RESTARTING;
-                if (live && !ctr_monitor_alive(rec)) {
-                        report(c, "container whose monitor died", rec->id);
-                        if (!c->dry_run)
-                                (void) ctr_repair(c->e, rec, NULL);
-                        live = false;
-                }
-                _cleanup_free_ char *dir = engine_ctr_path(c->e, rec->id, NULL);
-                if (dir && access(dir, F_OK) < 0) {
-                        report(c, "container row without its directory", rec->id);
-                        if (!c->dry_run) {
-                                (void) ctr_release(c->e, rec->id, NULL);
-                                (void) db_ctr_delete(c->e->db, rec->id, NULL);
-                        }
-                        continue;
-                }
-                if (!live)
-                        check_stopped(c, rec);
-                _cleanup_free_ char *missing = NULL;
-                if (engine_ctr_image_missing(c->e, rec, &missing) > 0)
-                        report_unsolved(c, rec->name, missing);
-        }
-        ctr_record_list_free(list, n);
-        return 0;
-}
-
-/* Directories (containers/, runtime/) whose id has no row: a crash between steps of create or rm. */
-static void check_orphan_dirs(Check *c, const char *sub, char **known) {
-        _cleanup_free_ char *path = path_join(c->e->root, sub);
-        _cleanup_(closedirp) DIR *d = path ? opendir(path) : NULL;
-        struct dirent *de;
-        while (d && (de = readdir(d))) {
-                if (de->d_name[0] == '.' || strv_contains(known, de->d_name))
-                        continue;
-                if (startswith(de->d_name, "kbuild-"))
-                        continue;       /* a RUN step of `kapsel build`: build_gc() knows whether its builder lives */
-                report(c, streq(sub, "runtime") ? "orphan runtime state" : "orphan container directory", de->d_name);
-                if (c->dry_run)
-                        continue;
-                (void) container_delete(c->e->runtime_root, de->d_name, true, NULL);
-                _cleanup_free_ char *dir = path_join(path, de->d_name);
-                if (streq(sub, "containers") && dir) {
-                        (void) overlay_umount(dir, NULL);
-                        (void) rm_rf(dir);
-                }
-        }
-}
-
-/* cgroups named after our containers that are not running (the runtime could not remove them). */
-static void check_cgroups(Check *c, char **known) {
-        CgroupMode mode;
-        if (cgroup_detect("/sys/fs/cgroup", &mode, NULL) < 0)
-                return;
-        for (char **id = known; id && *id; id++) {
-                _cleanup_(ctr_record_freep) CtrRecord *rec = NULL;
-                if (db_ctr_get(c->e->db, *id, &rec, NULL) >= 0 && (rec->state == CTR_RUNNING || rec->state == CTR_PAUSED))
-                        continue;
-                _cleanup_free_ char *path = NULL;
-                _cleanup_(cgroup_freep) Cgroup *cg = NULL;
-                if (asprintf(&path, "/kapsel/%s", *id) < 0 || cgroup_open("/sys/fs/cgroup", mode, path, &cg, NULL) < 0)
-                        continue;
-                char probe[512];
-                snprintf(probe, sizeof(probe), "/sys/fs/cgroup/%s%s", mode == CGROUP_MODE_V2 ? "" : "pids", path);
-                if (access(probe, F_OK) < 0)
-                        continue;
-                report(c, "leftover cgroup of container", *id);
-                if (!c->dry_run)
-                        (void) cgroup_destroy(cg, NULL);
-        }
-}
-
-static void check_volumes(Check *c) {
-        _cleanup_free_ char *path = path_join(c->e->root, "volumes");
-        _cleanup_(closedirp) DIR *d = path ? opendir(path) : NULL;
-        struct dirent *de;
-        while (d && (de = readdir(d))) {
-                if (de->d_name[0] == '.' || db_vol_exists(c->e->db, de->d_name) != 0)
-                        continue;
-                report(c, "volume directory without its row", de->d_name);
-                _cleanup_free_ char *dir = path_join(path, de->d_name);
-                if (!c->dry_run && dir)
-                        (void) rm_rf(dir);
-        }
-}
-
-/* Network objects (veths, taps, rules, addresses, files) of containers that are not running. */
-static void check_network(Check *c) {
-        NetCtx *ctx;
-        CtrRecord **list = NULL;
-        size_t n = 0;
-        if (c->dry_run || engine_net(c->e, &ctx, NULL) < 0 || db_ctr_list(c->e->db, &list, &n, NULL) < 0)
-                return;
-        _cleanup_strv_free_ char **live = NULL, **removed = NULL;
-        for (size_t i = 0; i < n; i++)
-                if (list[i]->state == CTR_RUNNING || list[i]->state == CTR_PAUSED || list[i]->state == CTR_RESTARTING)
-                        (void) strv_extend(&live, list[i]->id);
-        ctr_record_list_free(list, n);
-        if (net_gc(ctx, live ?: (char *[]) { NULL }, &removed, NULL) < 0)
-                return;
-        for (char **p = removed; p && *p; p++)
-                report(c, "network leftover:", *p);
+static void print_problem(const char *what, const char *id, EngineCheckVerdict verdict, void *userdata) {
+        (void) userdata;
+        if (verdict == ENGINE_CHECK_CANNOT_FIX)
+                printf("cannot fix: %s\n", what);
+        else
+                printf("%s: %s %.12s\n", verdict == ENGINE_CHECK_WOULD_FIX ? "would fix" : "fixed", what, id);
 }
 
 K_VERB(system_check) {
         static const struct option opts[] = { { "dry-run", no_argument, NULL, 'n' }, { "help", no_argument, NULL, 'h' }, {} };
-        Check c = { 0 };
+        bool dry_run = false;
         int o;
         while ((o = getopt_long(argc, argv, "+n", opts, NULL)) >= 0) {
                 if (o == 'h')
                         return k_help("system-check");
                 if (o != 'n')
                         return k_usage(err, "system check", "unknown option");
-                c.dry_run = true;
+                dry_run = true;
         }
         _cleanup_(engine_freep) Engine *e = NULL;
-        _cleanup_strv_free_ char **known = NULL;
+        EngineCheckSummary c = { 0 };
         int r = k_open(g, &e, err);
         if (r < 0)
                 return r;
-        c.e = e;
-        if ((r = check_rows(&c, &known, err)) < 0)
-                return r;
-        check_orphan_dirs(&c, "containers", known);
-        check_orphan_dirs(&c, "runtime", known);
-        check_cgroups(&c, known);
-        check_volumes(&c);
-        check_network(&c);
-        int builds = c.dry_run ? 0 : build_gc(e, NULL);
-        if (builds > 0) {
+        /* interrupted `kapsel build` steps first: what they held becomes unreferenced image data */
+        int builds = dry_run ? 0 : build_gc(e, NULL);
+        if (builds > 0)
                 printf("fixed: %d work director%s of interrupted builds removed\n", builds, builds == 1 ? "y" : "ies");
-                c.found += (unsigned) builds;
-        }
-        ImageStore *s;
-        uint64_t freed = 0;
-        if (!c.dry_run && engine_images(e, &s, NULL) >= 0 && image_gc(s, &freed, NULL) >= 0 && freed)
-                printf("collected %.2f MB of image data no image uses (not a problem)\n", (double) freed / 1e6);
+        if ((r = engine_check(e, dry_run, print_problem, NULL, &c, err)) < 0)
+                return r;
+        c.found += builds > 0 ? (unsigned) builds : 0;
+        if (c.freed)
+                printf("collected %.2f MB of image data no image uses (not a problem)\n", (double) c.freed / 1e6);
         if (c.found + c.unsolved == 0)
                 printf("no problems found\n");
         else if (c.found)
-                printf("%u problem%s %s\n", c.found, c.found == 1 ? "" : "s", c.dry_run ? "found" : "fixed");
+                printf("%u problem%s %s\n", c.found, c.found == 1 ? "" : "s", dry_run ? "found" : "fixed");
         if (c.unsolved)
                 printf("%u problem%s need%s you (\"cannot fix\" above)\n", c.unsolved, c.unsolved == 1 ? "" : "s",
                        c.unsolved == 1 ? "s" : "");
         return 0;
+}
+
+/* kapseld: $KAPSELD, next to us (installed), or in the build tree (src/daemon beside src/cli). */
+static char *kapseld_binary(void) {
+        const char *env = getenv("KAPSELD");
+        if (env && *env)
+                return strdup(env);
+        _cleanup_free_ char *self = realpath("/proc/self/exe", NULL);
+        const char *dir = self ? dirname(self) : NULL;
+        static const char *const rel[] = { "kapseld", "../daemon/kapseld" };
+        for (size_t i = 0; dir && i < ELEMENTSOF(rel); i++) {
+                char *p = path_join(dir, rel[i]);
+                if (p && access(p, X_OK) == 0)
+                        return p;
+                free(p);
+        }
+        return strdup("kapseld");
+}
+
+/* kapsel system service: the daemon is its own binary (it links the HTTP library, the CLI does
+ * not); this verb only runs it with our root. */
+K_VERB(system_service) {
+        static const struct option opts[] = { { "host", required_argument, NULL, 'H' }, { "help", no_argument, NULL, 'h' }, {} };
+        const char *host = NULL;
+        int o;
+        while ((o = getopt_long(argc, argv, "+H:", opts, NULL)) >= 0) {
+                if (o == 'h')
+                        return k_help("system-service");
+                if (o != 'H')
+                        return k_usage(err, "system service", "unknown option");
+                host = optarg;
+        }
+        if (optind != argc)
+                return k_usage(err, "system service", "no arguments expected");
+        _cleanup_free_ char *bin = kapseld_binary();
+        if (!bin)
+                return -ENOMEM;
+        char *args[8] = { bin, (char *) "--root", (char *) g->root };
+        int n = 3;
+        if (host) {
+                args[n++] = (char *) "--host";
+                args[n++] = (char *) host;
+        }
+        args[n] = NULL;
+        execvp(bin, args);
+        return kerr(err, -errno, "run %s (is kapseld installed?)", bin);
 }

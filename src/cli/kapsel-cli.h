@@ -97,12 +97,11 @@ typedef struct RunRequest {
         const char *image;
         const char *name;
         bool detach, interactive, tty, rm;
+        int pull;       /* CTR_PULL_* (ctr-create.h): --pull missing|always|never */
         int n_args;
         char **args;
 } RunRequest;
 int k_parse_run(const char *verb, int argc, char **argv, RunRequest *ret, KError **err);
-/* Create the row and the directory of a new container; returns its id. */
-int k_create_container(Engine *e, RunRequest *req, char ret_id[static 65], KError **err);
 
 K_VERB(run);
 K_VERB(create);
@@ -143,6 +142,7 @@ K_VERB(cp);
 K_VERB(commit);
 K_VERB(build);
 K_VERB(system_check);
+K_VERB(system_service);
 K_VERB(network_create);
 K_VERB(network_ls);
 K_VERB(network_inspect);

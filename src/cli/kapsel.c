@@ -22,6 +22,11 @@ static const KVerb verbs[] = {
           "  -p, --publish [IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp]   publish a port (bridge networks), e.g. -p 8080:80\n"
           "  -P, --publish-all      publish every EXPOSE port of the image on a free host port\n"
           "  --dns IP, --add-host NAME:IP, --stop-signal SIG, -l KEY=VAL,\n"
+          "  --pull missing|always|never  (default missing: pull when the store does not have IMAGE)\n"
+          "  --mount type=bind|volume|tmpfs,source=S,target=T[,readonly], --privileged,\n"
+          "  --device /dev/X[:/dev/Y[:rwm]], --pid host, --network-alias NAME\n"
+          "  --health-cmd CMD, --health-interval D, --health-timeout D, --health-retries N,\n"
+          "  --health-start-period D, --no-healthcheck  (D: 30s, 1m30s, 500ms)\n"
           "  --isolation container|vm|default (vm: the process runs in a KVM micro-VM booted from the image;\n"
           "                         default: the network's, then the image's io.kapsel.isolation label, else container)\n"
           "  --kernel PATH          --isolation=vm: the guest's kernel (default: the newest /boot/vmlinuz-*;\n"
@@ -123,6 +128,9 @@ static const KVerb verbs[] = {
           "Example:\n  kapsel update --memory 256m --cpus 0.5 --restart on-failure:3 web" },
         { "diff", k_diff, "CONTAINER", "list the files a container changed (A added, C changed, D deleted)", NULL },
         { "export", k_export, "[-o FILE] CONTAINER", "write a container's filesystem as a tar (default: stdout)", NULL },
+        { "system-service", k_system_service, "[--host unix:///PATH]", "serve the Docker Engine API (runs kapseld)",
+          "Options: -H, --host unix:///PATH   the socket (default unix:///run/kapsel/docker.sock)\n\n"
+          "Example:\n  kapsel system service &\n  DOCKER_HOST=unix:///run/kapsel/docker.sock docker run --rm busybox echo hi" },
         { "port", k_port, "CONTAINER", "list a container's port maps", NULL },
         { "network-create", k_network_create, "[--subnet CIDR] [--gateway IP] [--internal] [-l K=V] [-o OPT] NAME",
           "create a bridge network",
@@ -174,6 +182,8 @@ static const struct {
         { "container", "port", "port" },    { "container", "update", "update" },
         { "container", "diff", "diff" },    { "container", "export", "export" },
         { "image", "build", "build" },  { "builder", "build", "build" },
+        { "system", "service", "system-service" },
+        { "container", "port", "port" },
         { "network", "create", "network-create" }, { "network", "ls", "network-ls" }, { "network", "list", "network-ls" },
         { "network", "inspect", "network-inspect" }, { "network", "rm", "network-rm" },
         { "network", "prune", "network-prune" }, { "network", "connect", "network-connect" },

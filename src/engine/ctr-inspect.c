@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "ctr-inspect.h"
+#include "health.h"
 #include "json-util.h"
 #include "vm-isolation.h"
 #include "vm-snapshot.h"
@@ -36,7 +37,7 @@ char *ctr_status_text(const CtrRecord *r) {
         case CTR_RUNNING:
         case CTR_PAUSED:
                 human_duration(now - r->started, d);
-                if (asprintf(&s, "Up %s%s", d, r->state == CTR_PAUSED ? " (Paused)" : "") < 0)
+                if (asprintf(&s, "Up %s%s%s", d, r->state == CTR_PAUSED ? " (Paused)" : "", health_status_suffix(r)) < 0)
                         return NULL;
                 return s;
         case CTR_RESTARTING:
@@ -77,6 +78,10 @@ json_t *ctr_inspect_json(const Engine *e, const CtrRecord *r) {
                                   "Paused", r->state == CTR_PAUSED, "Restarting", r->state == CTR_RESTARTING, "OOMKilled",
                                   r->oom_killed, "Dead", false, "Pid", (int) r->pid, "ExitCode", r->exit_code, "Error",
                                   r->error ?: "", "StartedAt", time_json(r->started), "FinishedAt", time_json(r->finished));
+        /* --health-cmd: the monitor's probes keep it in the row */
+        json_t *health = json_object_get(r->config, "Health");
+        if (state && json_is_object(health))
+                json_object_set(state, "Health", health);
         if (state && vm_isolation_enabled(r->config)) {
                 /* recorded by the monitor: kapsel-vmm spawned -> KAPSEL-INIT, -> KAPSEL-STARTED */
                 _cleanup_json_ json_t *times = vm_isolation_times(dir);

@@ -36,8 +36,19 @@ int ctr_net_port_maps(const json_t *config, const ImageConfig *img, NetPortMap *
         json_array_foreach(host_cfg(config, "PortSpecs"), i, e)
                 if ((r = net_port_parse(json_string_value(e) ?: "", &maps, &n, err)) < 0)
                         break;
-        if (r >= 0 && json_is_true(host_cfg(config, "PublishAllPorts")) && img && img->exposed_ports)
-                r = net_port_expose(img->exposed_ports, &maps, &n, err);
+        if (r >= 0 && json_is_true(host_cfg(config, "PublishAllPorts"))) {
+                /* -P: the image's EXPOSE and the container's own (docker's --expose, Config.ExposedPorts) */
+                _cleanup_strv_free_ char **ports = NULL;
+                for (char **p = img ? img->exposed_ports : NULL; p && *p; p++)
+                        (void) strv_extend(&ports, *p);
+                const char *key;
+                json_t *v;
+                json_object_foreach(json_object_get(json_object_get(config, "Config"), "ExposedPorts"), key, v)
+                        if (!strv_contains(ports, key))
+                                (void) strv_extend(&ports, key);
+                if (ports)
+                        r = net_port_expose(ports, &maps, &n, err);
+        }
         if (r < 0) {
                 free(maps);
                 return r;
@@ -115,8 +126,15 @@ int ctr_net_setup(Engine *e, const CtrRecord *rec, const ImageConfig *img, CtrNe
                 size_t n = 0;
                 if ((r = ctr_net_port_maps(rec->config, img, &maps, &n, err)) < 0)
                         goto out;
+                /* --network-alias (docker's NetworkingConfig aliases): more names peers resolve */
+                _cleanup_strv_free_ char **aliases = NULL;
+                size_t i;
+                json_t *v;
+                json_array_foreach(host_cfg(rec->config, "NetworkAliases"), i, v)
+                        if (json_is_string(v))
+                                (void) strv_extend(&aliases, json_string_value(v));
                 NetAttachOpts o = { .network = mode.network, .instance_id = rec->id, .instance_name = rec->name,
-                                    .netns_path = ret->netns_path, .ports = maps, .n_ports = n };
+                                    .aliases = aliases, .netns_path = ret->netns_path, .ports = maps, .n_ports = n };
                 NetAttachment *a = NULL;
                 r = net_attach(ctx, &o, &a, err);
                 free(maps);

@@ -151,6 +151,16 @@ int logs_append(int fd, const char *stream, const char *data, size_t len) {
         return 0;
 }
 
+/* The record through o->sink (kapseld's log stream): the time prefix and the text as one write. */
+static int emit_sink(const LogsOptions *o, json_t *rec, bool is_stderr) {
+        json_t *log = json_object_get(rec, "log");
+        const char *t = o->timestamps ? json_string_value(json_object_get(rec, "time")) : NULL;
+        _cleanup_free_ char *line = NULL;
+        int n = asprintf(&line, "%s%s%.*s", t ?: "", t ? " " : "", (int) json_string_length(log),
+                         json_string_value(log) ?: "");
+        return n < 0 ? -ENOMEM : o->sink(o->userdata, is_stderr, line, (size_t) n);
+}
+
 /* Emit one stored record within --since/--until. Returns 1 past until (the rest is later still). */
 static int emit(const char *line, const LogsOptions *o) {
         bool timestamps = o->timestamps;
@@ -165,6 +175,11 @@ static int emit(const char *line, const LogsOptions *o) {
         }
         const char *stream = json_string_value(json_object_get(rec, "stream"));
         json_t *log = json_object_get(rec, "log");
+        if (o->sink) {
+                (void) emit_sink(o, rec, stream && streq(stream, "stderr"));
+                json_decref(rec);
+                return 0;
+        }
         FILE *out = stream && streq(stream, "stderr") ? stderr : stdout;
         if (timestamps)
                 fprintf(out, "%s ", json_string_value(json_object_get(rec, "time")) ?: "");

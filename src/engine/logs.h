@@ -21,6 +21,8 @@ typedef struct LogsOptions {
                                  * bound); following ends at a record past until */
         bool (*alive)(void *userdata);
         void *userdata;
+        /* NULL: print to stdout/stderr; else each record (with its time prefix) goes here */
+        int (*sink)(void *userdata, bool is_stderr, const char *data, size_t len);
 } LogsOptions;
 
 /* Print the log at `path` to stdout/stderr by stream. */

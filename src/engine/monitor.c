@@ -25,6 +25,7 @@
 #include "ctr-net.h"
 #include "events.h"
 #include "exec-relay.h"
+#include "health.h"
 #include "fd-util.h"
 #include "json-util.h"
 #include "log.h"
@@ -79,6 +80,7 @@ typedef struct Monitor {
         VmPayload vm;                   /* kind vm or --isolation=vm: kapsel-vmm instead of the runtime core */
         VmIsolation guest;              /* --isolation=vm: the guest's disks and its ttyS0 */
         ExecRelay exec;                 /* --isolation=vm: exec clients <-> the guest agent */
+        Health health;                  /* --health-cmd: probes exec'd into the container */
 } Monitor;
 
 /* A container run in a micro-VM (--isolation=vm) rather than in namespaces. */
@@ -497,6 +499,9 @@ static int start_container(Monitor *m, KError **err) {
         r = ctr_modify(m->e, m->id, set_running, m, err);
         if (r >= 0)
                 monitor_event(m, "start", -1);
+        /* health probes exec into a namespaced container (a guest has no runtime state here) */
+        if (r >= 0 && !is_vm(m) && health_setup(&m->health, m->e, m->id, m->rec) >= 0 && m->health.enabled)
+                (void) watch(m, m->health.timer_fd);
         return r;
 }
 
@@ -512,7 +517,9 @@ static bool handle_signals(Monitor *m) {
                 int status;
                 pid_t p;
                 while ((p = waitpid(-1, &status, WNOHANG)) > 0)
-                        if (p == m->pid) {
+                        if (health_reaped(&m->health, m->e, m->id, p, status))
+                                continue;
+                        else if (p == m->pid) {
                                 m->exit_code = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
                                 m->wait_status = status;
                                 m->pid = 0;     /* reaped: the number may be anyone's from now on */
@@ -551,6 +558,8 @@ static void monitor_loop(Monitor *m) {
                                 boot_watchdog(m);
                         else if (fd == m->listen_fd)
                                 accept_client(m);
+                        else if (fd == m->health.timer_fd)
+                                health_tick(&m->health, m->e, m->e->runtime_root, m->id);
                         else if (fd == m->exec.agent_fd)
                                 exec_relay_agent_event(&m->exec, evs[i].events);
                         else if (exec_relay_owns(&m->exec, fd))
@@ -598,6 +607,11 @@ static void set_exited(CtrRecord *r, void *userdata) {
                 free(r->error);
                 r->error = strdup(m->vm.error);
         }
+        /* for unless-stopped at kapseld's start: a stop the user asked for is remembered */
+        if (m->stop_requested)
+                json_object_set_new(r->config, "StoppedByUser", json_true());
+        else
+                json_object_del(r->config, "StoppedByUser");
 }
 
 /* The kernel's count of OOM kills in the container's memory cgroup (made anew for each life, so
@@ -707,6 +721,9 @@ static int run_once(Monitor *m, int sync_fd, KError **err) {
         db_idle(m->e->db);
         malloc_trim(0);
         monitor_loop(m);
+        if (m->health.timer_fd >= 0)
+                epoll_ctl(m->ep, EPOLL_CTL_DEL, m->health.timer_fd, NULL);
+        health_done(&m->health);
         drain(m);
         m->oom_killed = !is_vm(m) && cgroup_oom_killed(m->id);
         /* this life's stdio is done (a restart makes new pipes) */
@@ -731,7 +748,7 @@ static int run_once(Monitor *m, int sync_fd, KError **err) {
 }
 
 int monitor_main(Engine *e, const char *id, bool attach_wait, int sync_fd) {
-        Monitor m = { .e = e, .attach_wait = attach_wait, .log_fd = -1, .out_fd = -1, .err_fd = -1, .in_fd = -1,
+        Monitor m = { .e = e, .health = { .timer_fd = -1 }, .attach_wait = attach_wait, .log_fd = -1, .out_fd = -1, .err_fd = -1, .in_fd = -1,
                       .master = -1, .listen_fd = -1, .sig_fd = -1, .ep = -1, .vm = VM_PAYLOAD_INIT,
                       .guest = VM_ISOLATION_INIT, .exec = EXEC_RELAY_INIT };
         _cleanup_kerr_ KError *err = NULL;

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #include "path-util.h"
 #include "spec-gen.h"
@@ -170,8 +171,9 @@ static json_t *caps_array(const json_t *cfg, KError **err) {
                 const char *c = json_string_value(e) ?: "";
                 if (strcasecmp(c, "ALL") == 0) {
                         json_array_clear(caps);
+                        /* only what we hold: a capability outside our bounding set fails the start */
                         for (int k = 0; k <= cap_last_known(); k++)
-                                if (cap_to_name(k))
+                                if (cap_to_name(k) && prctl(PR_CAPBSET_READ, k, 0, 0, 0) == 1)
                                         json_array_append_new(caps, json_string(cap_to_name(k)));
                         continue;
                 }
@@ -424,7 +426,7 @@ int spec_gen(const SpecGenInput *in, json_t **ret, KError **err) {
                                                             "bounding")));
         json_t *mounts = json_object_get(spec, "mounts");
         add_etc_files(in, mounts);
-        if ((r = add_binds(in, mounts, err)) < 0) {
+        if ((r = add_binds(in, mounts, err)) < 0 || (r = spec_gen_host(in->config, spec, err)) < 0) {
                 json_decref(spec);
                 return r;
         }

@@ -46,3 +46,6 @@ void bind_spec_done(BindSpec *b);
 
 /* The process arguments docker would run: Entrypoint + Cmd with flag overrides. */
 int spec_gen_args(const ImageConfig *image, const json_t *cfg, char ***ret, KError **err);
+
+/* --privileged, --device, --pid host (HostConfig Privileged, Devices, PidMode): spec-host.c. */
+int spec_gen_host(const json_t *cfg, json_t *spec, KError **err);

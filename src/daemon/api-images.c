@@ -1,0 +1,246 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* /images: list, inspect, create (pull), tag, delete, in docker's shapes. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "engine-pull.h"
+#include "json-util.h"
+#include "path-util.h"
+#include "string-util.h"
+
+static int store(ApiReq *rq, ImageStore **ret, KError **err) {
+        Engine *e;
+        int r = api_engine(rq, &e, err);
+        return r < 0 ? r : engine_images(e, ret, err);
+}
+
+/* "busybox:latest" for "docker.io/library/busybox:latest", as docker shows names. */
+static json_t *familiar_names(char **names) {
+        json_t *a = json_array();
+        for (char **n = names; n && *n; n++) {
+                _cleanup_free_ char *f = image_ref_familiar(*n);
+                json_array_append_new(a, json_string(f ?: *n));
+        }
+        return a;
+}
+
+static json_int_t created_unix(const char *rfc3339) {
+        struct tm tm = { 0 };
+        if (!rfc3339 || !strptime(rfc3339, "%Y-%m-%dT%H:%M:%S", &tm))
+                return 0;
+        return (json_int_t) timegm(&tm);
+}
+
+int api_img_list(ApiReq *rq, ApiResp *rs, KError **err) {
+        ImageStore *s;
+        Image **list = NULL;
+        size_t n = 0;
+        int r = store(rq, &s, err);
+        if (r < 0 || (r = image_list(s, &list, &n, err)) < 0)
+                return r;
+        json_t *rows = json_array();
+        for (size_t i = 0; i < n; i++) {
+                Image *img = list[i];
+                json_t *labels = json_object_get(json_object_get(img->config_json, "config"), "Labels");
+                json_array_append_new(rows, json_pack("{s:s, s:s, s:o, s:[], s:I, s:I, s:I, s:i, s:O}", "Id", img->id,
+                                                      "ParentId", "", "RepoTags", familiar_names(img->names),
+                                                      "RepoDigests", "Created", created_unix(img->created), "Size",
+                                                      (json_int_t) img->size, "SharedSize", (json_int_t) -1,
+                                                      "Containers", -1, "Labels",
+                                                      json_is_object(labels) ? labels : json_null()));
+        }
+        image_list_free(list, n);
+        return api_json(rs, 200, rows);
+}
+
+int api_img_inspect(ApiReq *rq, ApiResp *rs, KError **err) {
+        Engine *e;
+        _cleanup_(image_freep) Image *img = NULL;
+        int r = api_engine(rq, &e, err);
+        if (r < 0 || (r = engine_image_lookup(e, rq->params[0], &img, err)) < 0)
+                return r;
+        json_t *cfg = json_object_get(img->config_json, "config");
+        json_t *diffs = json_object_get(json_object_get(img->config_json, "rootfs"), "diff_ids");
+        return api_json(rs, 200,
+                        json_pack("{s:s, s:o, s:[], s:s, s:s, s:s, s:s, s:I, s:I, s:O, s:O, s:{s:s, s:O}, s:{s:s, s:{}}}",
+                                  "Id", img->id, "RepoTags", familiar_names(img->names), "RepoDigests", "Parent", "",
+                                  "Created", img->created ?: "", "Os", img->os ?: "linux", "Architecture",
+                                  img->architecture ?: "amd64", "Size", (json_int_t) img->size, "VirtualSize",
+                                  (json_int_t) img->size, "Config", cfg ?: json_null(), "ContainerConfig",
+                                  cfg ?: json_null(), "RootFS", "Type", "layers", "Layers", diffs ?: json_array(),
+                                  "GraphDriver", "Name", "overlay2", "Data"));
+}
+
+/* The image's name from fromImage + tag (the tag may also be in fromImage). */
+static int ref_of(const char *image, const char *tag, char **ret) {
+        bool has_tag = strchr(image, '@') || (strrchr(image, ':') && !strchr(strrchr(image, ':'), '/'));
+        if (has_tag || !tag || !*tag)
+                *ret = strdup(image);
+        else if (asprintf(ret, "%s%s%s", image, startswith(tag, "sha256:") ? "@" : ":", tag) < 0)
+                *ret = NULL;
+        return *ret ? 0 : -ENOMEM;
+}
+
+int api_img_create(ApiReq *rq, ApiResp *rs, KError **err) {
+        const char *from = api_query(rq, "fromImage");
+        if (!from || !*from)
+                return kerr_msg(err, KERR_USAGE, -EINVAL,
+                                "images/create: only pulls (fromImage) are supported; use POST /images/load for archives");
+        Engine *e;
+        _cleanup_free_ char *ref = NULL, *id = NULL;
+        _cleanup_(image_freep) Image *img = NULL;
+        int r = ref_of(from, api_query(rq, "tag"), &ref);
+        if (r < 0 || (r = api_engine(rq, &e, err)) < 0)
+                return r;
+        /* the built-in busybox comes from the build, never from a registry (no network needed) */
+        _cleanup_kerr_ KError *local = NULL;
+        if (engine_image_lookup(e, ref, &img, &local) < 0 || !strv_contains(img->names, "docker.io/library/busybox:latest"))
+                if ((r = engine_image_pull(e, ref, NULL, &id, NULL, err)) < 0)
+                        return r;
+        _cleanup_free_ char *status = NULL;
+        if (asprintf(&status, "{\"status\":\"Pulling from %s\"}\n{\"status\":\"Status: Image is up to date for %s\"}\n",
+                     from, ref) < 0)
+                return -ENOMEM;
+        rs->status = 200;
+        rs->content_type = "application/json";
+        rs->raw = MHD_create_response_from_buffer(strlen(status), status, MHD_RESPMEM_MUST_COPY);
+        return rs->raw ? 0 : -ENOMEM;
+}
+
+int api_img_tag(ApiReq *rq, ApiResp *rs, KError **err) {
+        ImageStore *s;
+        const char *repo = api_query(rq, "repo");
+        _cleanup_free_ char *target = NULL;
+        if (!repo || !*repo)
+                return kerr_msg(err, KERR_USAGE, -EINVAL, "tag: the query parameter repo is missing");
+        int r = ref_of(repo, api_query(rq, "tag"), &target);
+        if (r < 0 || (r = store(rq, &s, err)) < 0 || (r = image_tag(s, rq->params[0], target, err)) < 0)
+                return r;
+        return api_empty(rs, 201);
+}
+
+int api_img_delete(ApiReq *rq, ApiResp *rs, KError **err) {
+        Engine *e;
+        ImageStore *s;
+        _cleanup_(image_freep) Image *img = NULL;
+        _cleanup_free_ char *untagged = NULL;
+        bool force = api_query_bool(rq, "force");
+        int r = api_engine(rq, &e, err);
+        if (r < 0 || (r = engine_images(e, &s, err)) < 0 || (r = image_lookup(s, rq->params[0], &img, err)) < 0)
+                return r;
+        CtrRecord **list = NULL;
+        size_t n = 0;
+        if ((r = db_ctr_list(e->db, &list, &n, err)) < 0)
+                return r;
+        _cleanup_free_ char *user = NULL;
+        for (size_t i = 0; i < n && !user; i++)
+                if (streq(list[i]->image_id, img->id))
+                        user = strdup(list[i]->name);
+        ctr_record_list_free(list, n);
+        /* one of several names: only that name goes, as docker untags */
+        bool untag_only = strv_length(img->names) > 1 && !startswith(rq->params[0], "sha256:") &&
+                          !startswith(img->id + strlen("sha256:"), rq->params[0]);
+        if (user && !force && !untag_only)
+                return kerr_msg(err, KERR_STATE, -EBUSY,
+                                "image %s is used by container %s: remove the container first (or rmi -f)", rq->params[0],
+                                user);
+        if ((r = image_remove(s, rq->params[0], force, &untagged, err)) < 0)
+                return r;
+        uint64_t freed = 0;
+        (void) image_gc(s, &freed, NULL);
+        json_t *out = json_array();
+        if (untagged) {
+                _cleanup_free_ char *f = image_ref_familiar(untagged);
+                json_array_append_new(out, json_pack("{s:s}", "Untagged", f ?: untagged));
+        }
+        _cleanup_(image_freep) Image *still = NULL;
+        if (image_lookup(s, img->id, &still, NULL) < 0)
+                json_array_append_new(out, json_pack("{s:s}", "Deleted", img->id));
+        return api_json(rs, 200, out);
+}
+
+int api_img_load(ApiReq *rq, ApiResp *rs, KError **err) {
+        ImageStore *s;
+        _cleanup_strv_free_ char **names = NULL;
+        char path[64];
+        if (rq->body_fd < 0)
+                return kerr_msg(err, KERR_USAGE, -EINVAL, "images/load: send the archive as the request body");
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", rq->body_fd);
+        int r = store(rq, &s, err);
+        if (r < 0 || (r = image_load(s, path, &names, err)) < 0)
+                return r;
+        json_t *out = json_array();
+        for (char **n = names; n && *n; n++) {
+                _cleanup_free_ char *f = image_ref_familiar(*n), *line = NULL;
+                if (asprintf(&line, "Loaded image: %s\n", f ?: *n) >= 0)
+                        json_array_append_new(out, json_pack("{s:s}", "stream", line));
+        }
+        /* one JSON message per line, as docker streams them */
+        _cleanup_free_ char *text = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&text, &len);
+        size_t i;
+        json_t *m;
+        json_array_foreach(out, i, m)
+                if (json_dumpf(m, f, JSON_COMPACT) == 0)
+                        fputc('\n', f);
+        fclose(f);
+        json_decref(out);
+        rs->status = 200;
+        rs->content_type = "application/json";
+        rs->raw = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_COPY);
+        return rs->raw ? 0 : -ENOMEM;
+}
+
+static enum MHD_Result collect_names(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+        (void) kind;
+        if (key && value && strcmp(key, "names") == 0)
+                (void) strv_extend(cls, value);
+        return MHD_YES;
+}
+
+int api_img_save(ApiReq *rq, ApiResp *rs, KError **err) {
+        ImageStore *s;
+        _cleanup_strv_free_ char **refs = NULL;
+        if (rq->params[0])
+                (void) strv_extend(&refs, rq->params[0]);
+        else
+                MHD_get_connection_values(rq->conn, MHD_GET_ARGUMENT_KIND, collect_names, &refs);
+        if (!refs)
+                return kerr_msg(err, KERR_USAGE, -EINVAL, "images/get: name the images (names=...)");
+        int r = store(rq, &s, err);
+        if (r < 0)
+                return r;
+        /* written in a directory of the store (the save renames into place), opened, unlinked: the
+         * client reads the open file and nothing is left behind */
+        _cleanup_free_ char *dir = NULL, *path = NULL;
+        if (asprintf(&dir, "%s/tmp/save-XXXXXX", image_store_root(s)) < 0 || !mkdtemp(dir))
+                return kerr(err, -errno, "a temporary directory in %s", image_store_root(s));
+        path = path_join(dir, "archive.tar");
+        r = path ? image_save(s, refs, path, err) : -ENOMEM;
+        int fd = r >= 0 ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+        if (path)
+                (void) unlink(path);
+        (void) rmdir(dir);
+        struct stat st;
+        if (r < 0 || fd < 0 || fstat(fd, &st) < 0) {
+                if (fd >= 0)
+                        close(fd);
+                return r < 0 ? r : kerr(err, -errno, "save");
+        }
+        rs->raw = MHD_create_response_from_fd((size_t) st.st_size, fd);
+        if (!rs->raw) {
+                close(fd);
+                return -ENOMEM;
+        }
+        rs->status = 200;
+        rs->content_type = "application/x-tar";
+        return 0;
+}

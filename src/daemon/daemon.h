@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* kapseld: the Docker Engine API over the engine. server.c owns the HTTP side (libmicrohttpd, one
+ * thread per connection, limits), router.c maps method + path to a handler, api-*.c are the
+ * handlers: each parses its request, makes engine calls, and fills a response. Handlers never
+ * print; an error is a KError whose kind picks the status (400, 404, 409, 500) and whose text is
+ * the same the CLI prints, sent as docker's {"message": ...}. */
+#pragma once
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "engine.h"
+#include "error.h"
+
+#define API_VERSION "1.41"
+#define API_MIN_VERSION "1.24"
+#define API_MAX_PARAMS 2
+
+typedef struct DaemonConfig {
+        const char *root;       /* the engine's state root */
+        const char *host;       /* unix:///path */
+        const char *group;      /* the socket's group (when it exists): "kapsel" */
+        unsigned max_connections;
+        unsigned timeout_s;     /* idle connection timeout */
+        size_t max_body;        /* JSON bodies */
+        size_t max_upload;      /* image load (tar) bodies */
+} DaemonConfig;
+
+typedef struct ApiReq {
+        struct MHD_Connection *conn;
+        const DaemonConfig *cfg;
+        const char *method;
+        const char *path;                       /* without the /vN.NN prefix */
+        char *params[API_MAX_PARAMS];           /* {name} captures of the route */
+        const char *body;                       /* raw body (NUL-terminated), may be NULL */
+        size_t body_len;
+        json_t *json;                           /* body parsed as JSON when it was JSON */
+        int body_fd;                            /* an archive upload (image load): the body's file */
+        Engine *e;                              /* opened for the request (api_engine) */
+} ApiReq;
+
+typedef struct ApiResp {
+        unsigned status;
+        json_t *json;                           /* body (owned) or NULL */
+        struct MHD_Response *raw;               /* or a ready response (streams, upgrades) */
+        const char *content_type;
+} ApiResp;
+
+typedef int (*ApiHandler)(ApiReq *rq, ApiResp *rs, KError **err);
+
+typedef struct ApiRoute {
+        const char *method;
+        const char *pattern;    /* "/containers/{}/start": {} captures one path segment */
+        ApiHandler fn;
+} ApiRoute;
+
+/* Find the route for method + path; fills rq->params. NULL: no such path (or method). */
+const ApiRoute *router_match(const char *method, const char *path, ApiReq *rq, bool *ret_path_known);
+/* Strip "/v1.NN" from the front of `path`; *ret_version gets "1.NN" or NULL. -EINVAL for a version
+ * outside API_MIN_VERSION..API_VERSION. */
+int router_strip_version(const char *path, const char **ret_rest, char ret_version[static 16]);
+
+/* Query parameters. */
+const char *api_query(const ApiReq *rq, const char *name);
+bool api_query_bool(const ApiReq *rq, const char *name);
+int api_query_int(const ApiReq *rq, const char *name, long def, long *ret, KError **err);
+/* The engine for this request, opened on first use. */
+int api_engine(ApiReq *rq, Engine **ret, KError **err);
+/* A container by name, id or id prefix, its state repaired (a dead monitor's row says exited). */
+int api_ctr_find(ApiReq *rq, const char *ref, CtrRecord **ret, KError **err);
+/* The response: a JSON body with a status. Takes `j`. */
+int api_json(ApiResp *rs, unsigned status, json_t *j);
+int api_empty(ApiResp *rs, unsigned status);
+/* A body written by `fn` in a thread of its own into the pipe `fd` as the client reads it (logs,
+ * wait, pull progress); fn must close nothing, the pipe is closed after it returns. `data` is
+ * freed with `free_data`. */
+int api_stream(ApiResp *rs, const char *content_type, void (*fn)(int fd, void *data), void *data,
+               void (*free_data)(void *data), KError **err);
+
+/* Docker's stream multiplexing (attach and logs without a tty): an 8-byte header (stream 1 or 2,
+ * three zero bytes, big-endian length) before each chunk. */
+int api_write_frame(int fd, bool mux, int stream, const void *data, size_t len);
+
+/* Handlers, by resource. */
+int api_ping(ApiReq *rq, ApiResp *rs, KError **err);
+int api_version(ApiReq *rq, ApiResp *rs, KError **err);
+int api_info(ApiReq *rq, ApiResp *rs, KError **err);
+int api_ctr_create(ApiReq *rq, ApiResp *rs, KError **err);
+int api_ctr_list(ApiReq *rq, ApiResp *rs, KError **err);
+int api_ctr_inspect(ApiReq *rq, ApiResp *rs, KError **err);
+int api_ctr_start(ApiReq *rq, ApiResp *rs, KError **err);
+int api_ctr_stop(ApiReq *rq, ApiResp *rs, KError **err);
+int api_ctr_restart(ApiReq *rq, ApiResp *rs, KError **err);
+int api_ctr_kill(ApiReq *rq, ApiResp *rs, KError **err);
+int api_ctr_wait(ApiReq *rq, ApiResp *rs, KError **err);
+int api_ctr_delete(ApiReq *rq, ApiResp *rs, KError **err);
+int api_ctr_pause(ApiReq *rq, ApiResp *rs, KError **err);
+int api_ctr_unpause(ApiReq *rq, ApiResp *rs, KError **err);
+int api_ctr_rename(ApiReq *rq, ApiResp *rs, KError **err);
+int api_ctr_logs(ApiReq *rq, ApiResp *rs, KError **err);
+int api_ctr_attach(ApiReq *rq, ApiResp *rs, KError **err);
+int api_ctr_resize(ApiReq *rq, ApiResp *rs, KError **err);
+int api_ctr_stats(ApiReq *rq, ApiResp *rs, KError **err);
+int api_ctr_top(ApiReq *rq, ApiResp *rs, KError **err);
+int api_exec_create(ApiReq *rq, ApiResp *rs, KError **err);
+int api_exec_start(ApiReq *rq, ApiResp *rs, KError **err);
+int api_exec_inspect(ApiReq *rq, ApiResp *rs, KError **err);
+int api_exec_resize(ApiReq *rq, ApiResp *rs, KError **err);
+int api_net_list(ApiReq *rq, ApiResp *rs, KError **err);
+int api_net_inspect(ApiReq *rq, ApiResp *rs, KError **err);
+int api_net_create(ApiReq *rq, ApiResp *rs, KError **err);
+int api_net_delete(ApiReq *rq, ApiResp *rs, KError **err);
+int api_net_connect(ApiReq *rq, ApiResp *rs, KError **err);
+int api_net_disconnect(ApiReq *rq, ApiResp *rs, KError **err);
+int api_vol_list(ApiReq *rq, ApiResp *rs, KError **err);
+int api_vol_inspect(ApiReq *rq, ApiResp *rs, KError **err);
+int api_vol_create(ApiReq *rq, ApiResp *rs, KError **err);
+int api_vol_delete(ApiReq *rq, ApiResp *rs, KError **err);
+int api_img_list(ApiReq *rq, ApiResp *rs, KError **err);
+int api_img_inspect(ApiReq *rq, ApiResp *rs, KError **err);
+int api_img_create(ApiReq *rq, ApiResp *rs, KError **err);
+int api_img_tag(ApiReq *rq, ApiResp *rs, KError **err);
+int api_img_delete(ApiReq *rq, ApiResp *rs, KError **err);
+int api_img_load(ApiReq *rq, ApiResp *rs, KError **err);
+int api_img_save(ApiReq *rq, ApiResp *rs, KError **err);
+
+/* Docker's create body -> the engine's {"Config","HostConfig"} (exposed for the fuzz target). */
+int api_create_body(json_t *body, json_t **ret_config, KError **err);
+
+/* The attach registry: a hijacked attach waiting for its container's start. The start handler
+ * spawns the monitor in attach-wait mode when one waits and hands it the go. */
+bool attach_pending(const char *id);
+/* False when no attach client took the start within 5 s: the caller releases the process itself. */
+bool attach_release(const char *id);
+/* Exit codes seen by attach streams, for wait on an --rm container whose row is already gone. */
+void exit_code_note(const char *id, int code);
+bool exit_code_get(const char *id, int *ret);
+
+int server_run(const DaemonConfig *cfg, KError **err);

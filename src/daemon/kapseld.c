@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* kapseld: serve the Docker Engine API for the kapsel root, so that docker, docker-compose and the
+ * SDKs drive kapsel (DOCKER_HOST=unix:///run/kapsel/docker.sock). The daemon holds no state of its
+ * own: containers live under their monitors, rows in the root's database, and the daemonless CLI
+ * works on the same root at the same time. A kill -9 loses nothing; at start the engine's check
+ * repairs what was left. */
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "daemon.h"
+#include "log.h"
+#include "monitor.h"
+#include "string-util.h"
+#include "path-util.h"
+
+static void usage(void) {
+        printf("Usage: kapseld [--root DIR] [--host unix:///PATH] [--group NAME] [--max-connections N]\n\n"
+               "Serve the Docker Engine API (%s, down to %s) on a unix socket (0660, group kapsel when it exists).\n"
+               "Default: --root /var/lib/kapsel --host unix:///run/kapsel/docker.sock\n"
+               "Clients: DOCKER_HOST=unix:///run/kapsel/docker.sock docker ps\n",
+               API_VERSION, API_MIN_VERSION);
+}
+
+/* The monitor next to us when installed; in the build tree it is in src/cli. */
+static void find_monitor(void) {
+        if (getenv("KAPSEL_MONITOR"))
+                return;
+        _cleanup_free_ char *self = realpath("/proc/self/exe", NULL);
+        if (!self)
+                return;
+        char *dir = dirname(self);
+        _cleanup_free_ char *sib = path_join(dir, "kapsel-monitor"), *tree = path_join(dir, "../cli/kapsel-monitor");
+        if (sib && access(sib, X_OK) < 0 && tree && access(tree, X_OK) == 0) {
+                _cleanup_free_ char *abs = realpath(tree, NULL);
+                if (abs)
+                        setenv("KAPSEL_MONITOR", abs, 0);
+        }
+}
+
+/* Docker applies always and unless-stopped (unless the user stopped it) when its daemon starts:
+ * so do we, for containers whose monitor is gone (a reboot, a kill -9). */
+static void restart_policies(Engine *e) {
+        CtrRecord **list = NULL;
+        size_t n = 0;
+        if (db_ctr_list(e->db, &list, &n, NULL) < 0)
+                return;
+        for (size_t i = 0; i < n; i++) {
+                CtrRecord *r = list[i];
+                const char *pol = json_string_value(
+                        json_object_get(json_object_get(json_object_get(r->config, "HostConfig"), "RestartPolicy"), "Name"));
+                bool user_stop = json_is_true(json_object_get(r->config, "StoppedByUser"));
+                if (r->kind != CTR_KIND_CONTAINER || r->state != CTR_EXITED || !r->started || !pol ||
+                    !(streq(pol, "always") || (streq(pol, "unless-stopped") && !user_stop)))
+                        continue;
+                _cleanup_kerr_ KError *err = NULL;
+                if (monitor_spawn(e, r->id, false, &err) < 0)
+                        log_error("kapseld: restart %s: %s", r->name, err ? err->msg : "failed");
+                else
+                        log_info("kapseld: restarted %s (restart policy %s)", r->name, pol);
+        }
+        ctr_record_list_free(list, n);
+}
+
+static int recover(const char *root) {
+        _cleanup_(engine_freep) Engine *e = NULL;
+        _cleanup_kerr_ KError *err = NULL;
+        EngineCheckSummary c = { 0 };
+        if (engine_open(root, &e, &err) < 0 || engine_check(e, false, NULL, NULL, &c, &err) < 0) {
+                log_error("kapseld: %s", err ? err->msg : "cannot open the state root");
+                return -EIO;
+        }
+        if (c.found)
+                log_info("kapseld: repaired %u leftover%s of an earlier crash", c.found, c.found == 1 ? "" : "s");
+        if (c.unsolved)
+                log_warn("kapseld: %u container%s cannot start again (their image is gone): see kapsel system check",
+                            c.unsolved, c.unsolved == 1 ? "" : "s");
+        restart_policies(e);
+        return 0;
+}
+
+int main(int argc, char **argv) {
+        static const struct option opts[] = {
+                { "root", required_argument, NULL, 'r' },   { "host", required_argument, NULL, 'H' },
+                { "group", required_argument, NULL, 'G' },  { "max-connections", required_argument, NULL, 'c' },
+                { "help", no_argument, NULL, 'h' },         {}
+        };
+        DaemonConfig cfg = { .root = getenv("KAPSEL_ROOT") ?: "/var/lib/kapsel", .host = "unix:///run/kapsel/docker.sock",
+                             .group = "kapsel", .max_connections = 256, .timeout_s = 120,
+                             .max_body = 4 << 20, .max_upload = (size_t) 2 << 30 };
+        int c;
+        while ((c = getopt_long(argc, argv, "H:G:", opts, NULL)) >= 0)
+                switch (c) {
+                case 'r': cfg.root = optarg; break;
+                case 'H': cfg.host = optarg; break;
+                case 'G': cfg.group = optarg; break;
+                case 'c': cfg.max_connections = (unsigned) strtoul(optarg, NULL, 10); break;
+                case 'h': usage(); return 0;
+                default: usage(); return 2;
+                }
+        if (optind != argc || cfg.max_connections == 0) {
+                usage();
+                return 2;
+        }
+        _cleanup_free_ char *root = realpath(cfg.root, NULL);
+        if (!root && mkdir(cfg.root, 0700) == 0)
+                root = realpath(cfg.root, NULL);
+        if (!root) {
+                log_error("kapseld: --root %s: %m", cfg.root);
+                return 1;
+        }
+        cfg.root = root;
+        find_monitor();
+        if (recover(root) < 0)
+                return 1;
+        /* the check's garbage (image store, database caches) goes back before the long idle */
+        malloc_trim(0);
+        _cleanup_kerr_ KError *err = NULL;
+        if (server_run(&cfg, &err) < 0) {
+                log_error("kapseld: %s", err ? err->msg : "failed");
+                return 1;
+        }
+        fflush(NULL);
+        _exit(0);
+}
