@@ -18,6 +18,7 @@
 #include "fd-util.h"
 #include "log.h"
 #include "string-util.h"
+#include "web.h"
 
 /* Per-request state across the library's calls of the access handler. */
 typedef struct Upload {
@@ -171,7 +172,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         }
         if (u->too_big)
                 return send_error(c, 413, "request body too large");
+        if (web_wants(cfg, url))
+                return web_request(cfg, c, method, url, u->buf, u->len);
         return dispatch(cfg, c, method, url, u);
+}
+
+enum MHD_Result server_api(const DaemonConfig *cfg, struct MHD_Connection *c, const char *method, const char *url,
+                           char *body, size_t body_len) {
+        Upload u = { .buf = body, .len = body_len };
+        return dispatch(cfg, c, method, url, &u);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **state, enum MHD_RequestTerminationCode toe) {
@@ -244,11 +253,17 @@ int server_run(const DaemonConfig *cfg, KError **err) {
                 return kerr(err, -EIO, "start the HTTP server on %s", cfg->host);
         }
         log_info("kapseld: serving the Docker Engine API %s on %s", API_VERSION, cfg->host);
+        if (web_init(cfg, err) < 0 || web_start(cfg, on_request, on_completed, err) < 0) {
+                MHD_stop_daemon(d);
+                (void) unlink(startswith(cfg->host, "unix://"));
+                return -EINVAL;
+        }
         while (!stop_requested)
                 pause();
         /* No draining: streams (wait, logs -f, attach) may last as long as their containers, and
          * nothing of the state lives here. New connections stop at once; the process exits. */
         (void) unlink(startswith(cfg->host, "unix://"));
         MHD_quiesce_daemon(d);
+        web_stop();
         return 0;
 }

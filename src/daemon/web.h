@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The web console: kapseld serves a browser front end under /console/ (on its unix socket, and on
+ * --web-listen ADDR:PORT with TLS). web.c owns login, sessions and CSRF and serves the bundled
+ * files; /console/api/<docker route> runs the same handlers as the socket once the session (and
+ * for a state change its CSRF header) checks out. web-stats.c samples the host and the containers'
+ * counters for the graphs; websocket.c carries an exec's terminal over RFC 6455. */
+#pragma once
+
+#include <microhttpd.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "daemon.h"
+
+/* Load the login token (created 0600 under the root and printed once on the first start) and find
+ * the bundled files. */
+int web_init(const DaemonConfig *cfg, KError **err);
+/* Is this request the console's? */
+bool web_wants(const DaemonConfig *cfg, const char *url);
+/* Answer a console request (called with the whole body read). */
+enum MHD_Result web_request(const DaemonConfig *cfg, struct MHD_Connection *c, const char *method, const char *url,
+                            char *body, size_t body_len);
+/* Start the TCP listener of --web-listen (TLS unless loopback) with the socket's request handlers. */
+int web_start(const DaemonConfig *cfg, MHD_AccessHandlerCallback on_request, MHD_RequestCompletedCallback on_completed,
+              KError **err);
+void web_stop(void);
+
+/* Run one API request of the socket's (server.c) for the console: url like "/containers/json". */
+enum MHD_Result server_api(const DaemonConfig *cfg, struct MHD_Connection *c, const char *method, const char *url,
+                           char *body, size_t body_len);
+
+/* Security headers every console response carries (CSP and friends). */
+void web_secure_headers(struct MHD_Response *r);
+
+/* GET /console/stats: host numbers and every running container's counters, as JSON. */
+json_t *web_stats(const DaemonConfig *cfg);
+
+/* GET /console/ws/exec/{id} with Upgrade: websocket: the exec's pty over a WebSocket. */
+enum MHD_Result websocket_exec(const DaemonConfig *cfg, struct MHD_Connection *c, const char *exec_id);
