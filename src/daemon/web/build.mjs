@@ -1,0 +1,21 @@
+// Bundle src/app.js (with xterm.js and uPlot from node_modules) into OUT/app.js and OUT/app.css,
+// and copy src/index.html. Minified, no source maps, no inline anything (the CSP forbids it).
+import { build } from 'esbuild';
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const out = process.argv[2] || join(here, 'dist');
+mkdirSync(out, { recursive: true });
+await build({
+  entryPoints: { app: join(here, 'src/app.js') },
+  bundle: true,
+  minify: true,
+  format: 'iife',
+  target: ['chrome100', 'firefox100', 'safari15'],
+  outdir: out,
+  logLevel: 'warning',
+  legalComments: 'none',
+});
+copyFileSync(join(here, 'src/index.html'), join(out, 'index.html'));

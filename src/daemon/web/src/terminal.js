@@ -1,0 +1,38 @@
+// A terminal in the page: an exec instance with a tty in the container, its stream over the
+// console's WebSocket (binary frames both ways; a text frame {"resize":[cols,rows]}).
+import { Terminal } from '@xterm/xterm';
+import { FitAddon } from '@xterm/addon-fit';
+import { CanvasAddon } from '@xterm/addon-canvas';
+import '@xterm/xterm/css/xterm.css';
+import { api } from './api.js';
+
+export async function openTerminal(el, ctrId, cmd) {
+  const exec = await api.post(`/containers/${encodeURIComponent(ctrId)}/exec`, {
+    AttachStdin: true, AttachStdout: true, AttachStderr: true, Tty: true, Cmd: cmd || ['/bin/sh'],
+    Env: ['TERM=xterm-256color'],
+  });
+  const term = new Terminal({ cursorBlink: true, fontSize: 14, convertEol: false,
+    fontFamily: 'ui-monospace, "DejaVu Sans Mono", monospace' });
+  const fit = new FitAddon();
+  term.loadAddon(fit);
+  term.open(el);
+  // the canvas renderer draws without the <style> elements the DOM renderer injects (the CSP
+  // allows no inline style)
+  try { term.loadAddon(new CanvasAddon()); } catch (e) { /* DOM renderer then */ }
+  fit.fit();
+  const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  const ws = new WebSocket(`${proto}//${location.host}/console/ws/exec/${exec.Id}`);
+  ws.binaryType = 'arraybuffer';
+  const enc = new TextEncoder();
+  const sendSize = () => {
+    if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ resize: [term.cols, term.rows] }));
+  };
+  ws.onopen = () => { sendSize(); term.focus(); };
+  ws.onmessage = (ev) => term.write(new Uint8Array(ev.data));
+  ws.onclose = () => term.write('\r\n\x1b[2m[session ended]\x1b[0m\r\n');
+  term.onData((d) => { if (ws.readyState === WebSocket.OPEN) ws.send(enc.encode(d)); });
+  const onResize = () => { fit.fit(); sendSize(); };
+  window.addEventListener('resize', onResize);
+  el.kapselTerm = term;
+  return { term, ws, close() { window.removeEventListener('resize', onResize); ws.close(); term.dispose(); } };
+}
