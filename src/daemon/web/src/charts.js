@@ -27,13 +27,14 @@ export class LiveChart {
     this.plot = new uPlot({
       title, width: width || 560, height: 180,
       scales: { x: { time: true } },
-      axes: [{}, { values: (u, v) => v.map(fmt), size: 70 }],
+      axes: [{}, { values: (u, v) => v.map(fmt), size: 84 }],
       series: [{}, ...series.map((s, i) => ({ label: s, stroke: colors[i % colors.length], width: 1.5,
         value: (u, v) => v == null ? '-' : fmt(v) }))],
     }, this.data, el);
   }
+  // t: ignored (the daemon's clock is monotonic); the page's wall clock labels the axis
   push(t, values) {
-    this.data[0].push(t);
+    this.data[0].push(Date.now() / 1000);
     values.forEach((v, i) => this.data[i + 1].push(v));
     if (this.data[0].length > this.keep) this.data.forEach((a) => a.shift());
     this.plot.setData(this.data);

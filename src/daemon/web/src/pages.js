@@ -79,7 +79,11 @@ function every(ms, fn) {
   return () => { stop = true; clearTimeout(timer); };
 }
 
-function chartWidth(el) { return Math.max(260, Math.min(560, (el.clientWidth || 560) - 24)); }
+// Two graphs a row when there is room, one below 760 px.
+function chartWidth(el) {
+  const w = el.clientWidth || 560;
+  return Math.max(260, Math.floor(w >= 760 ? (w - 17) / 2 : w - 2));
+}
 
 /* ---------- overview ---------- */
 export function overview(root) {
