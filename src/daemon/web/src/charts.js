@@ -20,13 +20,14 @@ export function sparkline(canvas, values, max, color) {
 
 // A live graph: series names and a unit formatter; push(values) adds one point.
 export class LiveChart {
-  constructor(el, title, series, fmt, width) {
+  // max: a fixed top for the y scale (percentages), else it follows the data
+  constructor(el, title, series, fmt, width, max) {
     this.keep = 60;
     this.data = [[], ...series.map(() => [])];
     const colors = ['#2f6fde', '#d9480f', '#2b8a3e', '#862e9c'];
     this.plot = new uPlot({
       title, width: width || 560, height: 180,
-      scales: { x: { time: true } },
+      scales: { x: { time: true }, y: max ? { range: [0, max] } : { range: (u, lo, hi) => [0, Math.max(hi * 1.15, 1)] } },
       axes: [{}, { values: (u, v) => v.map(fmt), size: 84 }],
       series: [{}, ...series.map((s, i) => ({ label: s, stroke: colors[i % colors.length], width: 1.5,
         value: (u, v) => v == null ? '-' : fmt(v) }))],
