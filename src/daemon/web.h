@@ -9,6 +9,7 @@
 #include <microhttpd.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "daemon.h"
 
@@ -34,6 +35,17 @@ void web_secure_headers(struct MHD_Response *r);
 
 /* GET /console/stats: host numbers and every running container's counters, as JSON. */
 json_t *web_stats(const DaemonConfig *cfg);
+
+/* One frame of a WebSocket client (RFC 6455 §5.2), unmasked in place. */
+#define WS_MAX_FRAME (1 << 20)
+typedef struct WsFrame {
+        int opcode;
+        const unsigned char *data;
+        size_t len;
+} WsFrame;
+/* The next complete frame at p[0..avail): bytes it takes, 0 when incomplete, -EPROTO when it
+ * breaks the protocol (unmasked, too long, a long or fragmented control frame). */
+ssize_t websocket_frame(unsigned char *p, size_t avail, WsFrame *ret);
 
 /* GET /console/ws/exec/{id} with Upgrade: websocket: the exec's pty over a WebSocket. */
 enum MHD_Result websocket_exec(const DaemonConfig *cfg, struct MHD_Connection *c, const char *exec_id);

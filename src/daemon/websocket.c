@@ -22,7 +22,6 @@
 #include "web.h"
 
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-#define WS_MAX_FRAME (1 << 20)
 
 typedef struct WsJob {
         char exec_id[65];
@@ -160,49 +159,58 @@ static void ws_control(WsJob *j, const char *text, size_t len) {
         safe_close(fd);
 }
 
-/* Parse the complete client frames in j->in; false when the client closed or broke the protocol. */
+ssize_t websocket_frame(unsigned char *p, size_t avail, WsFrame *ret) {
+        if (avail < 2)
+                return 0;
+        uint64_t len = p[1] & 0x7f;
+        size_t hl = 2;
+        if (len == 126) {
+                if (avail < 4)
+                        return 0;
+                len = (uint64_t) p[2] << 8 | p[3];
+                hl = 4;
+        } else if (len == 127) {
+                if (avail < 10)
+                        return 0;
+                len = 0;
+                for (int i = 0; i < 8; i++)
+                        len = len << 8 | p[2 + i];
+                hl = 10;
+        }
+        /* §5.1: a client's frames are masked; §5.5: control frames are short and not fragmented */
+        int opcode = p[0] & 0x0f;
+        if (!(p[1] & 0x80) || len > WS_MAX_FRAME || (opcode >= 0x8 && (len > 125 || !(p[0] & 0x80))))
+                return -EPROTO;
+        if (avail < hl + 4 || avail - hl - 4 < len)
+                return 0;
+        unsigned char *mask = p + hl, *data = p + hl + 4;
+        for (uint64_t i = 0; i < len; i++)
+                data[i] ^= mask[i & 3];
+        *ret = (WsFrame) { .opcode = opcode, .data = data, .len = (size_t) len };
+        return (ssize_t) (hl + 4 + len);
+}
+
+/* Act on the complete client frames in j->in; false when the client closed or broke the protocol. */
 static bool ws_consume(WsJob *j) {
         size_t off = 0;
         bool ok = true;
         while (ok) {
-                unsigned char *p = (unsigned char *) j->in + off;
-                size_t avail = j->in_len - off;
-                if (avail < 2)
+                WsFrame f;
+                ssize_t n = websocket_frame((unsigned char *) j->in + off, j->in_len - off, &f);
+                if (n < 0)
+                        return false;
+                if (n == 0)
                         break;
-                int opcode = p[0] & 0x0f;
-                bool masked = p[1] & 0x80;
-                uint64_t len = p[1] & 0x7f;
-                size_t hl = 2;
-                if (len == 126) {
-                        if (avail < 4)
-                                break;
-                        len = (uint64_t) p[2] << 8 | p[3];
-                        hl = 4;
-                } else if (len == 127) {
-                        if (avail < 10)
-                                break;
-                        len = 0;
-                        for (int i = 0; i < 8; i++)
-                                len = len << 8 | p[2 + i];
-                        hl = 10;
-                }
-                if (!masked || len > WS_MAX_FRAME)
-                        return false;   /* §5.1: a client frame is masked */
-                if (avail < hl + 4 + len)
-                        break;
-                unsigned char *mask = p + hl, *data = p + hl + 4;
-                for (uint64_t i = 0; i < len; i++)
-                        data[i] ^= mask[i & 3];
-                if (opcode == 0x8) {
-                        (void) ws_send(j->ws_fd, 0x8, data, len >= 2 ? 2 : 0);
+                if (f.opcode == 0x8) {
+                        (void) ws_send(j->ws_fd, 0x8, f.data, f.len >= 2 ? 2 : 0);
                         ok = false;
-                } else if (opcode == 0x9)
-                        ok = ws_send(j->ws_fd, 0xA, data, len) >= 0;
-                else if (opcode == 0x2 || opcode == 0x0)
-                        ok = write_all(j->exec_fd, data, len) >= 0;
-                else if (opcode == 0x1)
-                        ws_control(j, (const char *) data, len);
-                off += hl + 4 + len;
+                } else if (f.opcode == 0x9)
+                        ok = ws_send(j->ws_fd, 0xA, f.data, f.len) >= 0;
+                else if (f.opcode == 0x2 || f.opcode == 0x0)
+                        ok = write_all(j->exec_fd, f.data, f.len) >= 0;
+                else if (f.opcode == 0x1)
+                        ws_control(j, (const char *) f.data, f.len);
+                off += (size_t) n;
         }
         memmove(j->in, j->in + off, j->in_len - off);
         j->in_len -= off;
