@@ -327,6 +327,11 @@ static enum MHD_Result authed(const DaemonConfig *cfg, struct MHD_Connection *c,
                 return do_logout(c, &s);
         if (streq(rest, "stats") && is_safe_method(method))
                 return reply_json(c, 200, web_stats(cfg), NULL);
+        if (streq(rest, "instances") && is_safe_method(method)) {
+                _cleanup_kerr_ KError *err = NULL;
+                json_t *rows = web_instances(cfg, &err);
+                return rows ? reply_json(c, 200, rows, NULL) : reply_error(c, 500, err ? err->msg : "cannot list");
+        }
         const char *exec_id = startswith(rest, "ws/exec/");
         if (exec_id && streq(method, "GET"))
                 return websocket_exec(cfg, c, exec_id);

@@ -33,6 +33,9 @@ enum MHD_Result server_api(const DaemonConfig *cfg, struct MHD_Connection *c, co
 /* Security headers every console response carries (CSP and friends). */
 void web_secure_headers(struct MHD_Response *r);
 
+/* GET /console/instances: every container and VM of the root with its kind (NULL and *err on failure). */
+json_t *web_instances(const DaemonConfig *cfg, KError **err);
+
 /* GET /console/stats: host numbers and every running container's counters, as JSON. */
 json_t *web_stats(const DaemonConfig *cfg);
 

@@ -381,6 +381,21 @@ def test_stats_snapshot(d):
     assert c["Id"] in s["containers"] and s["containers"][c["Id"]]["mem"] > 0
 
 
+def test_instances_list_has_kind_and_ports(d):
+    assert d.login()[0] == 200
+    st, c = d.api("POST", "/containers/create?name=pub", {
+        "Image": "busybox", "Cmd": ["true"], "ExposedPorts": {"80/tcp": {}},
+        "HostConfig": {"PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}, "Memory": 64 << 20}})
+    assert st == 201, c
+    st, _, body = d.request("GET", "/console/instances")
+    rows = json.loads(body)
+    assert st == 200 and len(rows) == 1
+    r = rows[0]
+    assert (r["Id"], r["Name"], r["Kind"], r["State"], r["Ports"], r["MemoryLimit"]) == \
+        (c["Id"], "pub", "container", "created", "8080->80/tcp", 64 << 20)
+    assert d.request("GET", "/console/instances", cookie=False)[0] == 401
+
+
 # --- a real browser ---
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

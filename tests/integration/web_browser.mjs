@@ -57,7 +57,7 @@ async function run() {
   await page.click('#create-submit');
   await page.waitForSelector('#err-name:not(:empty)');
   await page.fill('#f-name', 'webtest');
-  await page.fill('#f-cmd', 'sh -c "while true; do i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; sleep 0.2; done"');
+  await page.fill('#f-cmd', 'sh -c "echo hello-from-webtest; while true; do i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; sleep 0.2; done"');
   await page.fill('#f-memory', '64m');
   await page.fill('#f-cpus', '0.5');
   await shot('create');
@@ -102,6 +102,9 @@ async function run() {
   await shot('terminal');
 
   step('logs and inspect');
+  await page.click('nav.tabs button[data-tab="logs"]');
+  await page.waitForSelector('#logs:has-text("hello-from-webtest")');
+  await shot('logs');
   await page.click('nav.tabs button[data-tab="inspect"]');
   await page.waitForSelector('pre.inspect:has-text("webtest")');
 

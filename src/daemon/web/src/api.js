@@ -37,6 +37,8 @@ export const api = {
   del: (path) => call('DELETE', '/console/api' + path),
   stream: (method, path, body) => call(method, '/console/api' + path, body, true),
   stats: () => call('GET', '/console/stats'),
+  // every container and VM with its kind (docker's list leaves VMs out)
+  instances: () => call('GET', '/console/instances'),
   async login(token) {
     const r = await call('POST', '/console/login', { token });
     csrf = r.csrf;

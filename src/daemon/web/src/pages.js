@@ -93,9 +93,9 @@ export function overview(root) {
   root.append(h('h1', {}, 'Host'), card('Now', facts), card('Live', graphs));
   let cpuChart, memChart;
   const stop = every(2000, async () => {
-    const [s, ctrs, imgs] = await Promise.all([tracker.sample(), api.get('/containers/json?all=1'), api.get('/images/json')]);
+    const [s, ctrs, imgs] = await Promise.all([tracker.sample(), api.instances(), api.get('/images/json')]);
     const host = s.host;
-    const vms = ctrs.filter((c) => kindOf(c) === 'vm').length;
+    const vms = ctrs.filter((c) => c.Kind === 'vm').length;
     const running = ctrs.filter((c) => c.State === 'running').length;
     const rows = [
       ['CPU', host.cpu_pct == null ? '…' : `${pct(host.cpu_pct)} of ${host.cpus} CPUs`],
@@ -119,19 +119,15 @@ export function overview(root) {
 }
 
 /* ---------- instances ---------- */
-export function kindOf(c) {
-  const iso = c.HostConfig && c.HostConfig.Isolation;
-  return (c.Labels && c.Labels['kapsel.kind'] === 'vm') || iso === 'vm' || c.Kind === 'vm' ? 'vm' : 'container';
-}
-
-function ports(c) {
-  return (c.Ports || []).filter((p) => p.PublicPort).map((p) => `${p.PublicPort}→${p.PrivatePort}/${p.Type}`).join(', ');
-}
-
 function uptime(c) {
-  if (c.State !== 'running' && c.State !== 'paused') return '';
-  const m = /Up (.*?)( \(Paused\))?$/.exec(c.Status || '');
-  return m ? m[1] : '';
+  if ((c.State !== 'running' && c.State !== 'paused') || !c.Started) return '';
+  let s = Math.max(0, Math.floor(Date.now() / 1000 - c.Started));
+  const parts = [[86400, 'd'], [3600, 'h'], [60, 'm']].flatMap(([n, u]) => {
+    const v = Math.floor(s / n);
+    s %= n;
+    return v ? [v + u] : [];
+  });
+  return parts.length ? parts.slice(0, 2).join(' ') : s + 's';
 }
 
 const actions = {
@@ -143,7 +139,7 @@ const actions = {
 };
 
 export async function ctrAction(root, c, act) {
-  const name = (c.Names && c.Names[0] || c.Name || c.Id).replace(/^\//, '');
+  const name = (c.Name || c.Id).replace(/^\//, '');
   if (act === 'remove' || act === 'stop') {
     if (!(await confirmBox(`${act === 'remove' ? 'Remove' : 'Stop'} ${name}?`, act === 'remove' ? 'Remove' : 'Stop'))) return false;
   }
@@ -176,8 +172,8 @@ export function instances(root) {
     const t0 = performance.now();
     const f = filter.value.trim().toLowerCase();
     const key = sortSel.value;
-    const shown = list.filter((c) => !f || [c.Names[0], c.Image, c.State, kindOf(c)].join(' ').toLowerCase().includes(f));
-    const val = (c) => ({ name: c.Names[0], state: c.State, image: c.Image,
+    const shown = list.filter((c) => !f || [c.Name, c.Image, c.State, c.Kind].join(' ').toLowerCase().includes(f));
+    const val = (c) => ({ name: c.Name, state: c.State, image: c.Image,
       cpu: -((stats.ctr[c.Id] || {}).cpu || 0), memory: -((stats.ctr[c.Id] || {}).mem || 0) })[key];
     shown.sort((a, b) => (val(a) < val(b) ? -1 : val(a) > val(b) ? 1 : 0));
     const seen = new Set();
@@ -192,26 +188,26 @@ export function instances(root) {
   const row = (c) => {
     let r = rowsById.get(c.Id);
     if (!r) {
-      const name = c.Names[0].replace(/^\//, '');
+      const name = c.Name;
       r = { tr: h('tr', { 'data-name': name }), cpu: h('canvas', { width: 80, height: 22, class: 'spark' }),
         mem: h('canvas', { width: 80, height: 22, class: 'spark' }), cpuTxt: h('span'), memTxt: h('span') };
       rowsById.set(c.Id, r);
     }
-    const name = c.Names[0].replace(/^\//, '');
+    const name = c.Name;
     const s = stats.ctr[c.Id] || {};
     const hist = tracker.hist.get(c.Id) || { cpu: [], mem: [] };
     sparkline(r.cpu, hist.cpu, 100, '#2f6fde');
-    sparkline(r.mem, hist.mem, s.mem_limit, '#d9480f');
+    sparkline(r.mem, hist.mem, s.mem_limit || c.MemoryLimit, '#d9480f');
     r.cpuTxt.textContent = s.cpu == null ? '' : pct(s.cpu);
     r.memTxt.textContent = s.mem == null ? '' : bytes(s.mem);
     const btns = (actions[c.State] || ['remove']).map((a) => h('button', { type: 'button', class: a === 'remove' ? 'danger small' : 'small',
       'data-action': a, onclick: async () => { if (await ctrAction(root, c, a)) refresh(); } }, a));
     r.tr.replaceChildren(
       h('td', { 'data-label': 'Name' }, h('a', { href: '#/c/' + c.Id }, name)),
-      h('td', { 'data-label': 'Kind' }, kindOf(c)),
+      h('td', { 'data-label': 'Kind' }, c.Kind),
       h('td', { 'data-label': 'Image', class: 'clip' }, c.Image),
       h('td', { 'data-label': 'State' }, h('span', { class: 'state ' + c.State }, c.State)),
-      h('td', { 'data-label': 'Ports' }, ports(c)),
+      h('td', { 'data-label': 'Ports' }, c.Ports),
       h('td', { 'data-label': 'Uptime' }, uptime(c)),
       h('td', { 'data-label': 'CPU', class: 'num' }, r.cpu, r.cpuTxt),
       h('td', { 'data-label': 'Memory', class: 'num' }, r.mem, r.memTxt),
@@ -219,7 +215,7 @@ export function instances(root) {
     return r.tr;
   };
   const refresh = async () => {
-    [list, stats] = await Promise.all([api.get('/containers/json?all=1'), tracker.sample()]);
+    [list, stats] = await Promise.all([api.instances(), tracker.sample()]);
     render();
   };
   filter.addEventListener('input', render);
