@@ -1,5 +1,5 @@
-// Bundle src/app.js (with xterm.js and uPlot from node_modules) into OUT/app.js and OUT/app.css,
-// and copy src/index.html. Minified, no source maps, no inline anything (the CSP forbids it).
+// Bundle src/app.js (with uPlot from node_modules) into OUT/app.js and OUT/app.css, xterm.js into
+// OUT/term.js (loaded when a terminal opens), and copy src/index.html. Minified, no source maps, no inline anything (the CSP forbids it).
 import { build } from 'esbuild';
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -9,7 +9,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const out = process.argv[2] || join(here, 'dist');
 mkdirSync(out, { recursive: true });
 await build({
-  entryPoints: { app: join(here, 'src/app.js') },
+  entryPoints: { app: join(here, 'src/app.js'), term: join(here, 'src/xterm-entry.js') },
   bundle: true,
   minify: true,
   format: 'iife',

@@ -1,12 +1,25 @@
 // A terminal in the page: an exec instance with a tty in the container, its stream over the
 // console's WebSocket (binary frames both ways; a text frame {"resize":[cols,rows]}).
-import { Terminal } from '@xterm/xterm';
-import { FitAddon } from '@xterm/addon-fit';
-import { CanvasAddon } from '@xterm/addon-canvas';
 import '@xterm/xterm/css/xterm.css';
 import { api } from './api.js';
 
+let loading = null;
+
+// assets/term.js (xterm.js), once, on the first terminal
+function loadXterm() {
+  if (window.kapselXterm) return Promise.resolve(window.kapselXterm);
+  loading ||= new Promise((resolve, reject) => {
+    const s = document.createElement('script');
+    s.src = 'assets/term.js';
+    s.onload = () => resolve(window.kapselXterm);
+    s.onerror = () => { loading = null; reject(new Error('could not load the terminal (assets/term.js)')); };
+    document.head.append(s);
+  });
+  return loading;
+}
+
 export async function openTerminal(el, ctrId, cmd) {
+  const { Terminal, FitAddon, CanvasAddon } = await loadXterm();
   const exec = await api.post(`/containers/${encodeURIComponent(ctrId)}/exec`, {
     AttachStdin: true, AttachStdout: true, AttachStderr: true, Tty: true, Cmd: cmd || ['/bin/sh'],
     Env: ['TERM=xterm-256color'],
