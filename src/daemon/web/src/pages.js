@@ -435,7 +435,7 @@ export function images(root) {
       h('td', { 'data-label': 'Tags' }, (i.RepoTags || []).join(', ') || '<none>'),
       h('td', { 'data-label': 'ID' }, i.Id.replace('sha256:', '').slice(0, 12)),
       h('td', { 'data-label': 'Size' }, bytes(i.Size)),
-      h('td', { 'data-label': 'Created' }, new Date(i.Created * 1000).toLocaleString()),
+      h('td', { 'data-label': 'Created' }, i.Created > 0 ? new Date(i.Created * 1000).toLocaleString() : '-'),
       h('td', { class: 'acts' }, h('button', { type: 'button', class: 'danger small', onclick: async () => {
         if (!(await confirmBox(`Remove image ${(i.RepoTags || [i.Id])[0]}?`, 'Remove'))) return;
         try { await api.del('/images/' + encodeURIComponent(i.Id)); } catch (e) { notice(root, e.message); }
