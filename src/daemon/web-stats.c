@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "string-util.h"
 #include "ctr-state.h"
 #include "vm-ops.h"
 #include "web.h"
@@ -53,6 +54,28 @@ static const char *host_kvm(void) {
         return "available";
 }
 
+/* The container's network traffic: /proc/PID/net/dev of its init, seen from its own network
+ * namespace; every interface but lo. */
+static void ctr_net(const CtrRecord *rec, json_t *out) {
+        char path[64], line[512];
+        snprintf(path, sizeof(path), "/proc/%d/net/dev", (int) rec->pid);
+        _cleanup_fclose_ FILE *f = rec->pid > 0 ? fopen(path, "re") : NULL;
+        unsigned long long rx = 0, tx = 0;
+        while (f && fgets(line, sizeof(line), f)) {
+                char name[64];
+                unsigned long long v[9];
+                if (sscanf(line, " %63[^:]: %llu %llu %llu %llu %llu %llu %llu %llu %llu", name, &v[0], &v[1], &v[2],
+                           &v[3], &v[4], &v[5], &v[6], &v[7], &v[8]) != 10 || streq(name, "lo"))
+                        continue;
+                rx += v[0];
+                tx += v[8];
+        }
+        if (!f)
+                return;
+        json_object_set_new(out, "net_rx", json_integer((json_int_t) rx));
+        json_object_set_new(out, "net_tx", json_integer((json_int_t) tx));
+}
+
 static json_t *ctr_sample(Engine *e, const CtrRecord *rec) {
         CgroupStats st = { 0 };
         if (ctr_runs_vmm(rec)) {
@@ -70,11 +93,14 @@ static json_t *ctr_sample(Engine *e, const CtrRecord *rec) {
                     cgroup_open("/sys/fs/cgroup", mode, path, &cg, NULL) < 0 || cgroup_stats(cg, &st, NULL) < 0)
                         return NULL;
         }
-        return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "cpu_ns", (json_int_t) st.cpu_usage_ns, "mem",
+        json_t *out = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "cpu_ns", (json_int_t) st.cpu_usage_ns, "mem",
                          (json_int_t) st.memory_usage, "mem_limit",
                          (json_int_t) (st.memory_limit == UINT64_MAX ? 0 : st.memory_limit), "pids",
                          (json_int_t) st.pids_current, "blk_read", (json_int_t) st.blkio_read_bytes, "blk_write",
                          (json_int_t) st.blkio_write_bytes);
+        if (out && !ctr_runs_vmm(rec))
+                ctr_net(rec, out);
+        return out;
 }
 
 json_t *web_stats(const DaemonConfig *cfg) {

@@ -378,7 +378,8 @@ def test_stats_snapshot(d):
     st, _, body = d.request("GET", "/console/stats")
     s = json.loads(body)
     assert st == 200 and s["host"]["mem_total"] > 0 and s["host"]["kvm"]
-    assert c["Id"] in s["containers"] and s["containers"][c["Id"]]["mem"] > 0
+    row = s["containers"][c["Id"]]
+    assert row["mem"] > 0 and row["cpu_ns"] > 0 and "net_rx" in row
 
 
 def test_instances_list_has_kind_and_ports(d):

@@ -20,14 +20,14 @@ export function sparkline(canvas, values, max, color) {
 
 // A live graph: series names and a unit formatter; push(values) adds one point.
 export class LiveChart {
-  // max: a fixed top for the y scale (percentages), else it follows the data
+  // max: the least top of the y scale (100 for percentages; more CPUs than one go beyond)
   constructor(el, title, series, fmt, width, max) {
     this.keep = 60;
     this.data = [[], ...series.map(() => [])];
     const colors = ['#2f6fde', '#d9480f', '#2b8a3e', '#862e9c'];
     this.plot = new uPlot({
       title, width: width || 560, height: 180,
-      scales: { x: { time: true }, y: max ? { range: [0, max] } : { range: (u, lo, hi) => [0, Math.max(hi * 1.15, 1)] } },
+      scales: { x: { time: true }, y: { range: (u, lo, hi) => [0, Math.max(hi * 1.15, max || 1)] } },
       axes: [{}, { values: (u, v) => v.map(fmt), size: 84 }],
       series: [{}, ...series.map((s, i) => ({ label: s, stroke: colors[i % colors.length], width: 1.5,
         value: (u, v) => v == null ? '-' : fmt(v) }))],

@@ -53,7 +53,9 @@ export class StatsTracker {
         const cpu = q && dt > 0 ? (100 * (c.cpu_ns - q.cpu_ns)) / (dt * 1e9) : null;
         const rd = q && dt > 0 ? (c.blk_read - q.blk_read) / dt : null;
         const wr = q && dt > 0 ? (c.blk_write - q.blk_write) / dt : null;
-        out.ctr[id] = { ...c, cpu, rd, wr };
+        const rx = q && dt > 0 && c.net_rx != null ? (c.net_rx - q.net_rx) / dt : null;
+        const tx = q && dt > 0 && c.net_tx != null ? (c.net_tx - q.net_tx) / dt : null;
+        out.ctr[id] = { ...c, cpu, rd, wr, rx, tx };
         const hst = this.hist.get(id) || { cpu: [], mem: [] };
         if (cpu != null) { hst.cpu.push(cpu); hst.mem.push(c.mem); }
         if (hst.cpu.length > 30) { hst.cpu.shift(); hst.mem.shift(); }
@@ -358,19 +360,20 @@ export function detail(root, ctx, id) {
       const box = h('div', { class: 'graphs' });
       body.append(box);
       const w = chartWidth(box);
-      const cpu = new LiveChart(box, 'CPU', ['CPU %'], (v) => v.toFixed(1) + '%', w);
+      const cpu = new LiveChart(box, 'CPU', ['CPU %'], (v) => v.toFixed(1) + '%', w, 100);
       const mem = new LiveChart(box, 'Memory', ['usage'], bytes, w);
-      const disk = new LiveChart(box, 'Disk I/O', ['read/s', 'write/s'], bytes, w);
+      const net = new LiveChart(box, 'Network', ['received/s', 'sent/s'], bytes, w, 1024);
+      const disk = new LiveChart(box, 'Disk I/O', ['read/s', 'write/s'], bytes, w, 1024);
       box.dataset.points = '0';
       const stop = every(1000, async () => {
         const s = await tracker.sample();
         const c = s.ctr[info.Id];
         if (!c || c.cpu == null) return;
         const t = s.time / 1000;
-        cpu.push(t, [c.cpu]); mem.push(t, [c.mem]); disk.push(t, [c.rd, c.wr]);
+        cpu.push(t, [c.cpu]); mem.push(t, [c.mem]); net.push(t, [c.rx, c.tx]); disk.push(t, [c.rd, c.wr]);
         box.dataset.points = String(cpu.data[0].length);
       });
-      return () => { stop(); cpu.destroy(); mem.destroy(); disk.destroy(); };
+      return () => { stop(); cpu.destroy(); mem.destroy(); net.destroy(); disk.destroy(); };
     },
     logs: () => {
       const pre = h('pre', { class: 'logs', id: 'logs' });
