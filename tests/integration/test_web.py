@@ -77,14 +77,15 @@ def netns():
 
 
 class Daemon:
-    def __init__(self, tmp, *extra, root=None, wait=True):
+    def __init__(self, tmp, *extra, root=None, wait=True, cli=False):
         self.tmp = tmp
         self.root = root or os.path.join(tmp, "root")
         self.sock = os.path.join(tmp, "d.sock")
         self.tls = "--tlscert" in extra
         self.log = open(os.path.join(tmp, "kapseld-%d.log" % time.monotonic_ns()), "w+")
-        self.proc = subprocess.Popen(["nsenter", "--net=/run/netns/" + NETNS, KAPSELD, "--root", self.root,
-                                      "--host", "unix://" + self.sock] + list(extra),
+        cmd = [KAPSEL, "--root", self.root, "system", "service"] if cli else [KAPSELD, "--root", self.root]
+        self.proc = subprocess.Popen(["nsenter", "--net=/run/netns/" + NETNS] + cmd + ["--host", "unix://" + self.sock] +
+                                     list(extra),
                                      stdout=self.log, stderr=subprocess.STDOUT)
         self.cookie = None
         self.csrf = None
@@ -183,6 +184,15 @@ def test_token_created_0600_and_printed_once(netns, tmp_path):
         assert again.token == dm.token and dm.token not in again.logs()
     finally:
         again.stop()
+
+
+def test_system_service_passes_the_web_options(netns, tmp_path):
+    dm = Daemon(str(tmp_path), "--web-listen", "127.0.0.1:%d" % PORT, "--web-session-ttl=60", cli=True)
+    try:
+        st, hd, _ = dm.login()
+        assert st == 200 and "Max-Age=60" in hd["set-cookie"]
+    finally:
+        dm.stop()
 
 
 def test_wrong_token_refused(d):
