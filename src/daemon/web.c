@@ -283,8 +283,17 @@ static enum MHD_Result serve_file(struct MHD_Connection *c, const char *name) {
                         type = mime_types[i].type;
         if (!type || name[0] == '.' || name[strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")])
                 return reply_error(c, 404, "no such file in the console");
-        _cleanup_free_ char *path = path_join(web_dir, name);
-        int fd = path ? open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
+        /* the build's gzip copy when the browser takes it */
+        const char *ae = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept-Encoding");
+        bool gz = false;
+        _cleanup_free_ char *path = path_join(web_dir, name), *gz_path = NULL;
+        int fd = -1;
+        if (path && ae && strstr(ae, "gzip") && asprintf(&gz_path, "%s.gz", path) >= 0) {
+                fd = open(gz_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+                gz = fd >= 0;
+        }
+        if (fd < 0 && path)
+                fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         struct stat st;
         if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
                 safe_close(fd);
@@ -296,6 +305,9 @@ static enum MHD_Result serve_file(struct MHD_Connection *c, const char *name) {
                 return MHD_NO;
         }
         MHD_add_response_header(r, "Content-Type", type);
+        MHD_add_response_header(r, "Vary", "Accept-Encoding");
+        if (gz)
+                MHD_add_response_header(r, "Content-Encoding", "gzip");
         web_secure_headers(r);
         enum MHD_Result ret = MHD_queue_response(c, 200, r);
         MHD_destroy_response(r);

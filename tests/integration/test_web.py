@@ -261,6 +261,17 @@ def test_csp_and_security_headers(d):
         assert b"<script>" not in body and b"style=" not in body
 
 
+def test_assets_gzip_when_accepted(d):
+    import gzip
+    st, hd, plain = d.request("GET", "/console/assets/app.js", cookie=False)
+    if not plain:
+        pytest.skip("the console's files were not built (npm)")
+    st2, hd2, packed = d.request("GET", "/console/assets/app.js", headers={"Accept-Encoding": "gzip, br"}, cookie=False)
+    assert st == st2 == 200 and "content-encoding" not in hd and hd2["content-encoding"] == "gzip"
+    assert gzip.decompress(packed) == plain and len(packed) < len(plain) / 2
+    assert hd2["content-type"].startswith("text/javascript")
+
+
 def test_tcp_serves_the_console_only(d):
     assert d.request("GET", "/containers/json", cookie=False)[0] == 404
     assert d.request("GET", "/_ping", cookie=False)[0] == 404

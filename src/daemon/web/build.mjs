@@ -1,7 +1,8 @@
 // Bundle src/app.js (with uPlot from node_modules) into OUT/app.js and OUT/app.css, xterm.js into
 // OUT/term.js (loaded when a terminal opens), and copy src/index.html. Minified, no source maps, no inline anything (the CSP forbids it).
 import { build } from 'esbuild';
-import { copyFileSync, mkdirSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -19,3 +20,6 @@ await build({
   legalComments: 'none',
 });
 copyFileSync(join(here, 'src/index.html'), join(out, 'index.html'));
+// gzip copies, sent to browsers that accept them (kapseld compresses nothing itself)
+for (const f of ['app.js', 'app.css', 'term.js'])
+  writeFileSync(join(out, f + '.gz'), gzipSync(readFileSync(join(out, f)), { level: 9 }));

@@ -12,7 +12,7 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
         echo "web console: npm ci failed (offline?); kapseld will serve a page saying the console is not built" >&2
         mkdir -p "$out"
         printf '<!doctype html><title>kapsel</title><p>The web console was not built: npm ci failed. Run npm ci in src/daemon/web and rebuild.</p>\n' > "$out/index.html"
-        : > "$out/app.js"; : > "$out/app.css"; : > "$out/term.js"
+        for f in app.js app.css term.js; do : > "$out/$f"; : | gzip > "$out/$f.gz"; done
         exit 0
     fi
 fi
