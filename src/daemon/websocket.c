@@ -6,6 +6,8 @@
  * keeps one exec implementation (api-exec.c) for docker, the CLI and the page. */
 #include <errno.h>
 #include <gnutls/crypto.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -267,6 +269,14 @@ static void on_upgrade(void *cls, struct MHD_Connection *c, void *con_cls, const
         (void) c, (void) con_cls;
         j->ws_fd = sock;
         j->urh = urh;
+        /* a terminal may sit idle for hours, but a browser that vanished (no FIN) must not keep its
+         * shell forever: TCP keepalive finds it within ~90 s (no-ops on the socket pair the library
+         * hands over behind TLS) */
+        int one = 1, idle = 60, intvl = 10, cnt = 3;
+        (void) setsockopt(sock, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+        (void) setsockopt(sock, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+        (void) setsockopt(sock, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+        (void) setsockopt(sock, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
         if (extra_in_size && (j->in = copy_bytes(extra_in, extra_in_size)))
                 j->in_len = extra_in_size;
         pthread_t t;
