@@ -344,9 +344,11 @@ static enum MHD_Result authed(const DaemonConfig *cfg, struct MHD_Connection *c,
                 json_t *rows = web_instances(cfg, &err);
                 return rows ? reply_json(c, 200, rows, NULL) : reply_error(c, 500, err ? err->msg : "cannot list");
         }
-        const char *exec_id = startswith(rest, "ws/exec/");
+        const char *exec_id = startswith(rest, "ws/exec/"), *attach_id = startswith(rest, "ws/attach/");
         if (exec_id && streq(method, "GET"))
-                return websocket_exec(cfg, c, exec_id);
+                return websocket_terminal(cfg, c, WS_EXEC, exec_id);
+        if (attach_id && streq(method, "GET"))
+                return websocket_terminal(cfg, c, WS_ATTACH, attach_id);
         const char *api = startswith(rest, "api/");
         if (api) {
                 _cleanup_free_ char *url = NULL;

@@ -50,5 +50,7 @@ typedef struct WsFrame {
  * breaks the protocol (unmasked, too long, a long or fragmented control frame). */
 ssize_t websocket_frame(unsigned char *p, size_t avail, WsFrame *ret);
 
-/* GET /console/ws/exec/{id} with Upgrade: websocket: the exec's pty over a WebSocket. */
-enum MHD_Result websocket_exec(const DaemonConfig *cfg, struct MHD_Connection *c, const char *exec_id);
+/* GET /console/ws/exec/{id} and /console/ws/attach/{id} with Upgrade: websocket: an exec's pty, or
+ * a container's or VM's own stdio (attach; a VM's serial console), over a WebSocket. */
+typedef enum WsKind { WS_EXEC, WS_ATTACH } WsKind;
+enum MHD_Result websocket_terminal(const DaemonConfig *cfg, struct MHD_Connection *c, WsKind kind, const char *id);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The console's terminal: an exec instance (created with Tty by POST /console/api/containers/{id}/exec)
- * started over the daemon's own socket with the hijacked stream Docker clients use, its bytes
- * carried to the browser in WebSocket frames (RFC 6455). Binary frames from the page are the
+/* The console's terminals: an exec instance (created with Tty by POST /console/api/containers/{id}/exec),
+ * or an attach to a container's or VM's own stdio (a VM's serial console), started over the
+ * daemon's own socket with the hijacked stream Docker clients use, its bytes carried to the
+ * browser in WebSocket frames (RFC 6455). Binary frames from the page are the
  * terminal's input; a text frame {"resize":[cols,rows]} resizes the pty. Going through the socket
  * keeps one exec implementation (api-exec.c) for docker, the CLI and the page. */
 #include <errno.h>
@@ -26,7 +27,8 @@
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 typedef struct WsJob {
-        char exec_id[65];
+        char id[65];
+        const char *base;       /* "/exec/" or "/containers/": ID/resize resizes the terminal */
         char *sock_path;
         int exec_fd;            /* the hijacked exec stream on our socket */
         char *early;            /* bytes of the exec stream read with its response head */
@@ -152,8 +154,8 @@ static void ws_control(WsJob *j, const char *text, size_t len) {
         if (cols <= 0 || rows <= 0 || cols > 1000 || rows > 1000)
                 return;
         char head[256];
-        snprintf(head, sizeof(head), "POST /exec/%s/resize?h=%ld&w=%ld HTTP/1.1\r\nConnection: close\r\n", j->exec_id, rows,
-                 cols);
+        snprintf(head, sizeof(head), "POST %s%s/resize?h=%ld&w=%ld HTTP/1.1\r\nConnection: close\r\n", j->base, j->id,
+                 rows, cols);
         unsigned status;
         _cleanup_free_ char *early = NULL;
         size_t el;
@@ -300,15 +302,25 @@ static enum MHD_Result ws_refuse(struct MHD_Connection *c, unsigned status, cons
         return ret;
 }
 
-enum MHD_Result websocket_exec(const DaemonConfig *cfg, struct MHD_Connection *c, const char *exec_id) {
+/* Kinds of terminal: the hijacked request started on our socket (POST BASE ID START), its body. */
+typedef struct WsTarget {
+        const char *base, *start, *body;
+} WsTarget;
+
+static const WsTarget targets[] = {
+        [WS_EXEC] = { "/exec/", "/start", "{\"Detach\":false,\"Tty\":true}" },
+        [WS_ATTACH] = { "/containers/", "/attach?stream=1&stdin=1&stdout=1&stderr=1", "" },
+};
+
+enum MHD_Result websocket_terminal(const DaemonConfig *cfg, struct MHD_Connection *c, WsKind kind, const char *id) {
         const char *up = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Upgrade");
         const char *key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-WebSocket-Key");
         const char *ver = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-WebSocket-Version");
         char acc[32];
         if (!up || strcasecmp(up, "websocket") != 0 || !key || !ver || !streq(ver, "13") || accept_key(key, acc) < 0)
                 return ws_refuse(c, 400, "a WebSocket (version 13) handshake is expected here\n");
-        if (!*exec_id || strlen(exec_id) > 64 || exec_id[strspn(exec_id, "0123456789abcdef")])
-                return ws_refuse(c, 404, "no such exec instance\n");
+        if (!*id || strlen(id) > 64 || id[strspn(id, "0123456789abcdef")])
+                return ws_refuse(c, 404, "no such exec instance or container (a full hex ID is expected)\n");
         const char *path = startswith(cfg->host, "unix://");
         WsJob *j = calloc(1, sizeof(*j));
         if (!j || !path || !(j->sock_path = strdup(path))) {
@@ -316,14 +328,16 @@ enum MHD_Result websocket_exec(const DaemonConfig *cfg, struct MHD_Connection *c
                 return MHD_NO;
         }
         j->exec_fd = -1;
-        strcpy(j->exec_id, exec_id);
+        strcpy(j->id, id);
+        j->base = targets[kind].base;
         char head[256];
-        snprintf(head, sizeof(head), "POST /exec/%s/start HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n", exec_id);
+        snprintf(head, sizeof(head), "POST %s%s%s HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n", j->base, id,
+                 targets[kind].start);
         unsigned status = 0;
-        j->exec_fd = self_request(j->sock_path, head, "{\"Detach\":false,\"Tty\":true}", &status, &j->early, &j->early_len);
+        j->exec_fd = self_request(j->sock_path, head, targets[kind].body, &status, &j->early, &j->early_len);
         if (j->exec_fd < 0 || status != 101) {
                 ws_job_free(j);
-                return ws_refuse(c, status == 404 ? 404 : 409, "the exec instance could not be started\n");
+                return ws_refuse(c, status == 404 ? 404 : 409, "the terminal could not be started\n");
         }
         struct MHD_Response *r = MHD_create_response_for_upgrade(on_upgrade, j);
         if (!r) {

@@ -319,13 +319,13 @@ def test_tls_listener(netns, tmp_path):
 
 # --- the terminal's WebSocket ---
 
-def ws_connect(d, exec_id, origin=True):
+def ws_connect(d, exec_id, origin=True, path="exec"):
     s = ns_socket()
     s.settimeout(20)
     s.connect(("127.0.0.1", PORT))
     key = base64.b64encode(os.urandom(16)).decode()
-    hdr = ("GET /console/ws/exec/%s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-           "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nCookie: %s\r\n" % (exec_id, PORT, key, d.cookie))
+    hdr = ("GET /console/ws/%s/%s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nCookie: %s\r\n" % (path, exec_id, PORT, key, d.cookie))
     if origin:
         hdr += "Origin: http://127.0.0.1:%d\r\n" % PORT
     s.sendall((hdr + "\r\n").encode())
@@ -390,6 +390,28 @@ def test_websocket_exec_terminal(d):
     ws_send(s, b"exit\n")
     ws_read_until(s, "never", timeout=3)
     s.close()
+
+
+def ws_connect_attach(d, ctr_id):
+    return ws_connect(d, ctr_id, path="attach")
+
+
+def test_websocket_attach_console(d):
+    """The console tab: the container's own stdio (for a micro-VM, its serial console)."""
+    assert d.login()[0] == 200
+    st, c = d.api("POST", "/containers/create?name=con", {"Image": "busybox", "Cmd": ["sh"], "Tty": True,
+                                                           "OpenStdin": True, "AttachStdin": True})
+    assert st == 201, c
+    assert d.api("POST", "/containers/con/start")[0] == 204
+    s, head = ws_connect_attach(d, c["Id"])
+    assert head.startswith("HTTP/1.1 101"), head
+    ws_send(s, b"echo attached-$((6*7))\n")
+    out = ws_read_until(s, "attached-42")
+    s.close()
+    assert "attached-42" in out, out
+    s, head = ws_connect(d, "con", path="attach")   # names are not taken: a full ID only
+    s.close()
+    assert head.startswith("HTTP/1.1 404"), head
 
 
 def test_stats_snapshot(d):

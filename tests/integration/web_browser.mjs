@@ -101,6 +101,10 @@ async function run() {
   });
   await shot('terminal');
 
+  step('console (attach)');
+  await page.click('nav.tabs button[data-tab="console"]');
+  await page.waitForSelector('#console .xterm');
+
   step('logs and inspect');
   await page.click('nav.tabs button[data-tab="logs"]');
   await page.waitForSelector('#logs:has-text("hello-from-webtest")');

@@ -355,6 +355,18 @@ export function detail(root, ctx, id) {
     body.replaceChildren();
     tabCleanup = tabFns[name]();
   };
+  const terminalTab = (mode, notRunning) => {
+    const el = h('div', { class: 'term', id: mode === 'exec' ? 'terminal' : 'console' });
+    body.append(el);
+    if (info.State.Status !== 'running') {
+      el.append(h('p', { class: 'term-note' }, notRunning));
+      return null;
+    }
+    let t = null, closed = false;
+    openTerminal(el, info.Id, mode).then((x) => { if (closed) x.close(); else t = x; })
+      .catch((e) => el.append(h('p', { class: 'term-note' }, (mode === 'exec' ? 'exec: ' : 'attach: ') + e.message)));
+    return () => { closed = true; t && t.close(); };
+  };
   const tabFns = {
     graphs: () => {
       const box = h('div', { class: 'graphs' });
@@ -401,18 +413,8 @@ export function detail(root, ctx, id) {
     inspect: () => {
       body.append(h('pre', { class: 'inspect' }, JSON.stringify(info, null, 2)));
     },
-    terminal: () => {
-      const el = h('div', { class: 'term', id: 'terminal' });
-      body.append(el);
-      if (info.State.Status !== 'running') {
-        el.append(h('p', {}, 'The terminal needs the container running.'));
-        return null;
-      }
-      let t = null, closed = false;
-      openTerminal(el, id).then((x) => { if (closed) x.close(); else t = x; })
-        .catch((e) => el.append(h('p', { class: 'field-error' }, 'exec: ' + e.message)));
-      return () => { closed = true; t && t.close(); };
-    },
+    terminal: () => terminalTab('exec', 'The terminal needs the container running (a micro-VM has its console instead).'),
+    console: () => terminalTab('attach', 'The console needs it running.'),
   };
   for (const name of Object.keys(tabFns))
     tabs.append(h('button', { type: 'button', 'data-tab': name, onclick: () => show(name) }, name));
