@@ -173,14 +173,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (u->too_big)
                 return send_error(c, 413, "request body too large");
         if (web_wants(cfg, url))
-                return web_request(cfg, c, method, url, u->buf, u->len);
+                return web_request(cfg, c, method, url, u);
         return dispatch(cfg, c, method, url, u);
 }
 
+const char *server_upload_body(const Upload *u, size_t *ret_len) {
+        *ret_len = u ? u->len : 0;
+        return u ? u->buf : NULL;
+}
+
 enum MHD_Result server_api(const DaemonConfig *cfg, struct MHD_Connection *c, const char *method, const char *url,
-                           char *body, size_t body_len) {
-        Upload u = { .buf = body, .len = body_len };
-        return dispatch(cfg, c, method, url, &u);
+                           Upload *u) {
+        return dispatch(cfg, c, method, url, u);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **state, enum MHD_RequestTerminationCode toe) {

@@ -320,7 +320,7 @@ static bool is_safe_method(const char *method) {
 
 /* Everything behind the login: the session; for a state change the CSRF header and the Origin. */
 static enum MHD_Result authed(const DaemonConfig *cfg, struct MHD_Connection *c, const char *method, const char *rest,
-                              char *body, size_t len) {
+                              struct Upload *u) {
         Session s;
         if (!session_get(c, &s))
                 return reply_error(c, 401, "not logged in, or the session expired: log in again");
@@ -354,13 +354,13 @@ static enum MHD_Result authed(const DaemonConfig *cfg, struct MHD_Connection *c,
                 _cleanup_free_ char *url = NULL;
                 if (asprintf(&url, "/%s", api) < 0)
                         return MHD_NO;
-                return server_api(cfg, c, method, url, body, len);
+                return server_api(cfg, c, method, url, u);
         }
         return reply_error(c, 404, "no such page in the console");
 }
 
 enum MHD_Result web_request(const DaemonConfig *cfg, struct MHD_Connection *c, const char *method, const char *url,
-                            char *body, size_t body_len) {
+                            struct Upload *u) {
         const char *rest = startswith(url, "/console/");
         if (!rest) {
                 if (streq(url, "/") || streq(url, "/console")) {
@@ -381,9 +381,12 @@ enum MHD_Result web_request(const DaemonConfig *cfg, struct MHD_Connection *c, c
         const char *asset = startswith(rest, "assets/");
         if (asset && is_safe_method(method))
                 return serve_file(c, asset);
-        if (streq(rest, "login") && streq(method, "POST"))
-                return do_login(cfg, c, body, body_len);
-        return authed(cfg, c, method, rest, body, body_len);
+        if (streq(rest, "login") && streq(method, "POST")) {
+                size_t len;
+                const char *body = server_upload_body(u, &len);
+                return do_login(cfg, c, body, len);
+        }
+        return authed(cfg, c, method, rest, u);
 }
 
 /* "ADDR:PORT" ("[v6]:PORT" too) -> a socket address; *ret_loopback. */

@@ -18,9 +18,13 @@
 int web_init(const DaemonConfig *cfg, KError **err);
 /* Is this request the console's? */
 bool web_wants(const DaemonConfig *cfg, const char *url);
+/* The request's body as server.c read it (opaque here; the socket's handlers take it as it is). */
+struct Upload;
+const char *server_upload_body(const struct Upload *u, size_t *ret_len);
+
 /* Answer a console request (called with the whole body read). */
 enum MHD_Result web_request(const DaemonConfig *cfg, struct MHD_Connection *c, const char *method, const char *url,
-                            char *body, size_t body_len);
+                            struct Upload *u);
 /* Start the TCP listener of --web-listen (TLS unless loopback) with the socket's request handlers. */
 int web_start(const DaemonConfig *cfg, MHD_AccessHandlerCallback on_request, MHD_RequestCompletedCallback on_completed,
               KError **err);
@@ -28,7 +32,7 @@ void web_stop(void);
 
 /* Run one API request of the socket's (server.c) for the console: url like "/containers/json". */
 enum MHD_Result server_api(const DaemonConfig *cfg, struct MHD_Connection *c, const char *method, const char *url,
-                           char *body, size_t body_len);
+                           struct Upload *u);
 
 /* Security headers every console response carries (CSP and friends). */
 void web_secure_headers(struct MHD_Response *r);
