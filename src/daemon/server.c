@@ -140,6 +140,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 u->max = is_upload_path(url) ? cfg->max_upload : cfg->max_body;
                 const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
                 *state = u;
+                /* the console's TCP side: no body is read for a client that has not logged in */
+                if (web_wants(cfg, url) && !web_may_send_body(c, url))
+                        return web_refuse_early(c);
                 if (cl && strtoull(cl, NULL, 10) > u->max) {
                         /* answered now: the library closes the connection without reading the body */
                         u->too_big = true;

@@ -314,6 +314,22 @@ static enum MHD_Result serve_file(struct MHD_Connection *c, const char *name) {
         return ret;
 }
 
+bool web_may_send_body(struct MHD_Connection *c, const char *url) {
+        const char *rest = startswith(url, "/console/");
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+        const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Transfer-Encoding");
+        Session s;
+        if (!te && (!cl || strtoull(cl, NULL, 10) == 0))
+                return true;    /* nothing to read: judged with the rest of the request */
+        if (rest && streq(rest, "login"))
+                return !te && cl && strtoull(cl, NULL, 10) <= 4096;
+        return session_get(c, &s);
+}
+
+enum MHD_Result web_refuse_early(struct MHD_Connection *c) {
+        return reply_error(c, 401, "not logged in, or the session expired: log in again (nothing was read)");
+}
+
 static bool is_safe_method(const char *method) {
         return streq(method, "GET") || streq(method, "HEAD");
 }

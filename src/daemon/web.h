@@ -22,6 +22,11 @@ bool web_wants(const DaemonConfig *cfg, const char *url);
 struct Upload;
 const char *server_upload_body(const struct Upload *u, size_t *ret_len);
 
+/* May this console request's body be read (called with the headers only)? Only the login and
+ * requests of a live session may send one: a stranger's upload is refused before it is read. */
+bool web_may_send_body(struct MHD_Connection *c, const char *url);
+enum MHD_Result web_refuse_early(struct MHD_Connection *c);
+
 /* Answer a console request (called with the whole body read). */
 enum MHD_Result web_request(const DaemonConfig *cfg, struct MHD_Connection *c, const char *method, const char *url,
                             struct Upload *u);

@@ -205,6 +205,25 @@ def test_wrong_token_refused(d):
     assert d.request("GET", "/console/stats", cookie=False)[0] == 401
 
 
+def test_upload_without_session_refused_before_reading(d):
+    # a stranger announces a 1 GiB image upload: answered at once, the body never read
+    s = ns_socket()
+    s.settimeout(10)
+    s.connect(("127.0.0.1", PORT))
+    s.sendall(b"POST /console/api/images/load HTTP/1.1\r\nHost: x\r\nContent-Length: 1073741824\r\n\r\n")
+    head = s.recv(4096)
+    s.close()
+    assert head.split()[1] == b"401", head
+    # an oversized login body is refused the same way
+    s = ns_socket()
+    s.settimeout(10)
+    s.connect(("127.0.0.1", PORT))
+    s.sendall(b"POST /console/login HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n")
+    head = s.recv(4096)
+    s.close()
+    assert head.split()[1] == b"401", head
+
+
 def test_session_cookie_flags(d):
     st, hd, body = d.login()
     assert st == 200
