@@ -17,6 +17,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "path-util.h"
+#include "web.h"
 
 static void usage(void) {
         printf("Usage: kapseld [--root DIR] [--host unix:///PATH] [--group NAME] [--max-connections N]\n\n"
@@ -102,6 +103,11 @@ int main(int argc, char **argv) {
         if (recover(root) < 0)
                 return 1;
         _cleanup_kerr_ KError *err = NULL;
+        /* the web console first: a bad --web-listen stops the start before the socket exists */
+        if (web_init(&cfg, &err) < 0 || server_web_start(&cfg, &err) < 0) {
+                log_error("kapseld: %s", err ? err->msg : "failed");
+                return 1;
+        }
         if (server_run(&cfg, &err) < 0) {
                 log_error("kapseld: %s", err ? err->msg : "failed");
                 return 1;

@@ -196,6 +196,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state, enum
         *state = NULL;
 }
 
+int server_web_start(const DaemonConfig *cfg, KError **err) {
+        return web_start(cfg, on_request, on_completed, err);
+}
+
 static int listen_unix(const DaemonConfig *cfg, KError **err) {
         const char *path = startswith(cfg->host, "unix://");
         if (!path || !*path)
@@ -260,17 +264,11 @@ int server_run(const DaemonConfig *cfg, KError **err) {
                 return kerr(err, -EIO, "start the HTTP server on %s", cfg->host);
         }
         log_info("kapseld: serving the Docker Engine API %s on %s", API_VERSION, cfg->host);
-        if (web_init(cfg, err) < 0 || web_start(cfg, on_request, on_completed, err) < 0) {
-                MHD_stop_daemon(d);
-                (void) unlink(startswith(cfg->host, "unix://"));
-                return -EINVAL;
-        }
         while (!stop_requested)
                 pause();
         /* No draining: streams (wait, logs -f, attach) may last as long as their containers, and
          * nothing of the state lives here. New connections stop at once; the process exits. */
         (void) unlink(startswith(cfg->host, "unix://"));
         MHD_quiesce_daemon(d);
-        web_stop();
         return 0;
 }

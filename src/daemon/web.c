@@ -489,8 +489,3 @@ int web_start(const DaemonConfig *cfg, MHD_AccessHandlerCallback on_request, MHD
         fprintf(stderr, "kapseld: web console on %s://%s/console/\n", tls ? "https" : "http", cfg->web_listen);
         return 0;
 }
-
-void web_stop(void) {
-        if (tcp_daemon)
-                MHD_quiesce_daemon(tcp_daemon);
-}

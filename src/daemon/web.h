@@ -30,10 +30,13 @@ enum MHD_Result web_refuse_early(struct MHD_Connection *c);
 /* Answer a console request (called with the whole body read). */
 enum MHD_Result web_request(const DaemonConfig *cfg, struct MHD_Connection *c, const char *method, const char *url,
                             struct Upload *u);
-/* Start the TCP listener of --web-listen (TLS unless loopback) with the socket's request handlers. */
+/* Start the TCP listener of --web-listen (TLS unless loopback) with the socket's request handlers.
+ * It lasts as long as the process (which exits when the socket's server returns). */
 int web_start(const DaemonConfig *cfg, MHD_AccessHandlerCallback on_request, MHD_RequestCompletedCallback on_completed,
               KError **err);
-void web_stop(void);
+
+/* web_start with server.c's request handlers (kapseld calls it before server_run). */
+int server_web_start(const DaemonConfig *cfg, KError **err);
 
 /* Run one API request of the socket's (server.c) for the console: url like "/containers/json". */
 enum MHD_Result server_api(const DaemonConfig *cfg, struct MHD_Connection *c, const char *method, const char *url,
