@@ -10,6 +10,8 @@ build="build-essential pkg-config meson ninja-build libjansson-dev libseccomp-de
        libcap-dev busybox-static libarchive-dev libcurl4-openssl-dev libssl-dev
        libsqlite3-dev libmnl-dev libnftnl-dev e2fsprogs
        libmicrohttpd-dev"
+# web console (issue 19): node + npm bundle its front end (kept when a node with npm is already there)
+command -v npm >/dev/null 2>&1 || build="$build nodejs npm"
 test="$build libcmocka-dev python3-pytest clang llvm iproute2 procps util-linux
       qemu-system-x86 linux-image-amd64 cpio kmod nftables docker-registry skopeo umoci
       runc crun podman uidmap apache2-utils"
@@ -19,6 +21,8 @@ test="$test buildah"
 test="$test docker.io containerd gawk"
 # kapseld: the docker CLI, docker-py and docker-compose as clients (tests/integration/test_daemon.py)
 test="$test python3-docker docker-compose"
+# web console (issue 19): the browser tests drive Debian's chromium headless
+test="$test chromium"
 bench="$test hyperfine gnuplot-nox iperf3 debootstrap netavark"
 
 # --list SET: print the set's packages, one a line (tests/integration/test_scripts.py checks the build set)

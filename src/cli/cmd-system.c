@@ -75,12 +75,22 @@ static char *kapseld_binary(void) {
 /* kapsel system service: the daemon is its own binary (it links the HTTP library, the CLI does
  * not); this verb only runs it with our root. */
 K_VERB(system_service) {
-        static const struct option opts[] = { { "host", required_argument, NULL, 'H' }, { "help", no_argument, NULL, 'h' }, {} };
+        static const struct option opts[] = { { "host", required_argument, NULL, 'H' }, { "help", no_argument, NULL, 'h' },
+                /* the web console's options, handed to kapseld as they are (docs/web-console.md) */
+                { "web-listen", required_argument, NULL, 'W' }, { "tlscert", required_argument, NULL, 'W' },
+                { "tlskey", required_argument, NULL, 'W' }, { "web-session-ttl", required_argument, NULL, 'W' },
+                {} };
         const char *host = NULL;
-        int o;
-        while ((o = getopt_long(argc, argv, "+H:", opts, NULL)) >= 0) {
+        char *web[8] = {};
+        int o, idx = 0, nweb = 0;
+        while ((o = getopt_long(argc, argv, "+H:", opts, &idx)) >= 0) {
                 if (o == 'h')
                         return k_help("system-service");
+                if (o == 'W') {
+                        if (nweb == 8 || asprintf(&web[nweb++], "--%s=%s", opts[idx].name, optarg) < 0)
+                                return -ENOMEM;
+                        continue;
+                }
                 if (o != 'H')
                         return k_usage(err, "system service", "unknown option");
                 host = optarg;
@@ -90,12 +100,14 @@ K_VERB(system_service) {
         _cleanup_free_ char *bin = kapseld_binary();
         if (!bin)
                 return -ENOMEM;
-        char *args[8] = { bin, (char *) "--root", (char *) g->root };
+        char *args[16] = { bin, (char *) "--root", (char *) g->root };
         int n = 3;
         if (host) {
                 args[n++] = (char *) "--host";
                 args[n++] = (char *) host;
         }
+        for (int i = 0; i < nweb; i++)
+                args[n++] = web[i];
         args[n] = NULL;
         execvp(bin, args);
         return kerr(err, -errno, "run %s (is kapseld installed?)", bin);

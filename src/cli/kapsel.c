@@ -129,7 +129,9 @@ static const KVerb verbs[] = {
         { "diff", k_diff, "CONTAINER", "list the files a container changed (A added, C changed, D deleted)", NULL },
         { "export", k_export, "[-o FILE] CONTAINER", "write a container's filesystem as a tar (default: stdout)", NULL },
         { "system-service", k_system_service, "[--host unix:///PATH]", "serve the Docker Engine API (runs kapseld)",
-          "Options: -H, --host unix:///PATH   the socket (default unix:///run/kapsel/docker.sock)\n\n"
+          "Options: -H, --host unix:///PATH   the socket (default unix:///run/kapsel/docker.sock)\n"
+          "  --web-listen ADDR:PORT [--tlscert FILE --tlskey FILE] [--web-session-ttl S]   the web console\n"
+          "                                   (TLS beyond loopback; see docs/web-console.md)\n\n"
           "Example:\n  kapsel system service &\n  DOCKER_HOST=unix:///run/kapsel/docker.sock docker run --rm busybox echo hi" },
         { "port", k_port, "CONTAINER", "list a container's port maps", NULL },
         { "network-create", k_network_create, "[--subnet CIDR] [--gateway IP] [--internal] [-l K=V] [-o OPT] NAME",

@@ -26,6 +26,12 @@ typedef struct DaemonConfig {
         unsigned timeout_s;     /* idle connection timeout */
         size_t max_body;        /* JSON bodies */
         size_t max_upload;      /* image load (tar) bodies */
+        /* the web console (web.h) */
+        const char *web_listen; /* --web-listen ADDR:PORT, or NULL: the console is on the socket only */
+        const char *tls_cert, *tls_key;         /* PEM files; required beyond loopback */
+        const char *web_dir;    /* the bundled front end; NULL: found beside kapseld */
+        unsigned web_session_s; /* session lifetime */
+        bool web_only;          /* this listener serves /console/ alone (the TCP one) */
 } DaemonConfig;
 
 typedef struct ApiReq {

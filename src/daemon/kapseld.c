@@ -20,12 +20,15 @@
 #include "monitor.h"
 #include "string-util.h"
 #include "path-util.h"
+#include "web.h"
 
 static void usage(void) {
         printf("Usage: kapseld [--root DIR] [--host unix:///PATH] [--group NAME] [--max-connections N]\n\n"
                "Serve the Docker Engine API (%s, down to %s) on a unix socket (0660, group kapsel when it exists).\n"
                "Default: --root /var/lib/kapsel --host unix:///run/kapsel/docker.sock\n"
-               "Clients: DOCKER_HOST=unix:///run/kapsel/docker.sock docker ps\n",
+               "Clients: DOCKER_HOST=unix:///run/kapsel/docker.sock docker ps\n"
+               "Web console: [--web-listen ADDR:PORT --tlscert FILE --tlskey FILE] [--web-session-ttl SECONDS]\n"
+               "  (plain HTTP on loopback only; the console is also under /console/ on the socket)\n",
                API_VERSION, API_MIN_VERSION);
 }
 
@@ -90,11 +93,16 @@ int main(int argc, char **argv) {
         static const struct option opts[] = {
                 { "root", required_argument, NULL, 'r' },   { "host", required_argument, NULL, 'H' },
                 { "group", required_argument, NULL, 'G' },  { "max-connections", required_argument, NULL, 'c' },
-                { "help", no_argument, NULL, 'h' },         {}
+                { "help", no_argument, NULL, 'h' },
+                /* the web console (docs/web-console.md) */
+                { "web-listen", required_argument, NULL, 'W' }, { "tlscert", required_argument, NULL, 'C' },
+                { "tlskey", required_argument, NULL, 'K' },     { "web-dir", required_argument, NULL, 'D' },
+                { "web-session-ttl", required_argument, NULL, 'T' },
+                {}
         };
         DaemonConfig cfg = { .root = getenv("KAPSEL_ROOT") ?: "/var/lib/kapsel", .host = "unix:///run/kapsel/docker.sock",
                              .group = "kapsel", .max_connections = 256, .timeout_s = 120,
-                             .max_body = 4 << 20, .max_upload = (size_t) 2 << 30 };
+                             .max_body = 4 << 20, .max_upload = (size_t) 2 << 30, .web_session_s = 8 * 3600 };
         int c;
         while ((c = getopt_long(argc, argv, "H:G:", opts, NULL)) >= 0)
                 switch (c) {
@@ -102,10 +110,15 @@ int main(int argc, char **argv) {
                 case 'H': cfg.host = optarg; break;
                 case 'G': cfg.group = optarg; break;
                 case 'c': cfg.max_connections = (unsigned) strtoul(optarg, NULL, 10); break;
+                case 'W': cfg.web_listen = optarg; break;
+                case 'C': cfg.tls_cert = optarg; break;
+                case 'K': cfg.tls_key = optarg; break;
+                case 'D': cfg.web_dir = optarg; break;
+                case 'T': cfg.web_session_s = (unsigned) strtoul(optarg, NULL, 10); break;
                 case 'h': usage(); return 0;
                 default: usage(); return 2;
                 }
-        if (optind != argc || cfg.max_connections == 0) {
+        if (optind != argc || cfg.max_connections == 0 || cfg.web_session_s == 0) {
                 usage();
                 return 2;
         }
@@ -123,6 +136,11 @@ int main(int argc, char **argv) {
         /* the check's garbage (image store, database caches) goes back before the long idle */
         malloc_trim(0);
         _cleanup_kerr_ KError *err = NULL;
+        /* the web console first: a bad --web-listen stops the start before the socket exists */
+        if (web_init(&cfg, &err) < 0 || server_web_start(&cfg, &err) < 0) {
+                log_error("kapseld: %s", err ? err->msg : "failed");
+                return 1;
+        }
         if (server_run(&cfg, &err) < 0) {
                 log_error("kapseld: %s", err ? err->msg : "failed");
                 return 1;

@@ -19,6 +19,7 @@
 #include "fd-util.h"
 #include "log.h"
 #include "string-util.h"
+#include "web.h"
 
 /* Per-request state across the library's calls of the access handler. */
 typedef struct Upload {
@@ -149,6 +150,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                         return send_error(c, 500, "no room for the upload in the state root");
                 const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
                 *state = u;
+                /* the console's TCP side: no body is read for a client that has not logged in */
+                if (web_wants(cfg, url) && !web_may_send_body(c, url))
+                        return web_refuse_early(c);
                 if (cl && strtoull(cl, NULL, 10) > u->max) {
                         /* answered now: the library closes the connection without reading the body */
                         u->too_big = true;
@@ -182,6 +186,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         }
         if (u->too_big)
                 return send_error(c, 413, "request body too large");
+        if (web_wants(cfg, url))
+                return web_request(cfg, c, method, url, u);
+        return dispatch(cfg, c, method, url, u);
+}
+
+const char *server_upload_body(const Upload *u, size_t *ret_len) {
+        *ret_len = u ? u->len : 0;
+        return u ? u->buf : NULL;
+}
+
+enum MHD_Result server_api(const DaemonConfig *cfg, struct MHD_Connection *c, const char *method, const char *url,
+                           Upload *u) {
         return dispatch(cfg, c, method, url, u);
 }
 
@@ -189,6 +205,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state, enum
         (void) cls, (void) c, (void) toe;
         upload_free(*state);
         *state = NULL;
+}
+
+int server_web_start(const DaemonConfig *cfg, KError **err) {
+        return web_start(cfg, on_request, on_completed, err);
 }
 
 static int listen_unix(const DaemonConfig *cfg, KError **err) {
