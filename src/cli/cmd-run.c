@@ -22,7 +22,7 @@ enum {
         OPT_CAP_ADD, OPT_CAP_DROP, OPT_RESTART, OPT_INIT, OPT_NETWORK, OPT_DNS, OPT_ADD_HOST, OPT_STOP_SIGNAL,
         OPT_PUBLISH_ALL, OPT_ISOLATION, OPT_KERNEL, OPT_PULL, OPT_NETWORK_ALIAS,
         OPT_MOUNT, OPT_PRIVILEGED, OPT_DEVICE, OPT_PID, OPT_HEALTH_CMD, OPT_HEALTH_INTERVAL, OPT_HEALTH_TIMEOUT,
-        OPT_HEALTH_RETRIES, OPT_HEALTH_START, OPT_NO_HEALTHCHECK, OPT_BOOT_TIMEOUT,
+        OPT_HEALTH_RETRIES, OPT_HEALTH_START, OPT_NO_HEALTHCHECK, OPT_BOOT_TIMEOUT, OPT_DETACH_KEYS,
 };
 
 static const struct option run_opts[] = {
@@ -43,6 +43,7 @@ static const struct option run_opts[] = {
         { "publish-all", no_argument, NULL, 'P' },      { "isolation", required_argument, NULL, OPT_ISOLATION },
         { "kernel", required_argument, NULL, OPT_KERNEL },
         { "boot-timeout", required_argument, NULL, OPT_BOOT_TIMEOUT },
+        { "detach-keys", required_argument, NULL, OPT_DETACH_KEYS },
         { "pull", required_argument, NULL, OPT_PULL },
         { "network-alias", required_argument, NULL, OPT_NETWORK_ALIAS },
         { "mount", required_argument, NULL, OPT_MOUNT }, { "privileged", no_argument, NULL, OPT_PRIVILEGED },
@@ -330,6 +331,8 @@ static int parse_one(const char *verb, int c, const char *arg, RunRequest *req, 
                 json_object_set_new(host, "VmBootTimeout", json_integer(secs));
                 break;
         }
+        case OPT_DETACH_KEYS:   /* run -it: docker's keys to leave the container running */
+                return k_set_detach_keys(arg, err) < 0 ? -EINVAL : 0;
         case OPT_PULL: {
                 static const char *const modes[] = { [CTR_PULL_MISSING] = "missing", [CTR_PULL_ALWAYS] = "always",
                                                      [CTR_PULL_NEVER] = "never" };

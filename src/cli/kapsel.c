@@ -23,6 +23,7 @@ static const KVerb verbs[] = {
           "  -P, --publish-all      publish every EXPOSE port of the image on a free host port\n"
           "  --dns IP, --add-host NAME:IP, --stop-signal SIG, -l KEY=VAL,\n"
           "  --pull missing|always|never  (default missing: pull when the store does not have IMAGE)\n"
+          "  --detach-keys KEYS     with -it: the keys that leave the container running (default ctrl-p,ctrl-q)\n"
           "  --mount type=bind|volume|tmpfs,source=S,target=T[,readonly], --privileged,\n"
           "  --device /dev/X[:/dev/Y[:rwm]], --pid host, --network-alias NAME\n"
           "  --health-cmd CMD, --health-interval D, --health-timeout D, --health-retries N,\n"

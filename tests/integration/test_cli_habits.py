@@ -197,6 +197,14 @@ def test_detach_keys_leave_the_container_running(k):
     k("rm", "-f", "sh1")
 
 
+def test_run_detach_keys_option(k):
+    code, out = pty_session(k.cmd("run", "-it", "--detach-keys", "ctrl-a,d", "--name", "sh2", "busybox", "sh"), b"\x01d")
+    assert code == 0, out
+    assert k.inspect("sh2")["State"]["Status"] == "running"
+    assert k("run", "--detach-keys", "ctrl-1", "--rm", "busybox", "true", check=False).returncode == 125
+    k("rm", "-f", "sh2")
+
+
 def test_detach_keys_are_data_without_a_tty(k):
     # docker looks for the keys only on a terminal: piped bytes reach the container as they are
     data = b"a\x10\x11b\x10\x11\n"
