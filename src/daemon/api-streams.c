@@ -151,6 +151,15 @@ int api_ctr_logs(ApiReq *rq, ApiResp *rs, KError **err) {
         long n = -1;
         if (tail && *tail && !streq(tail, "all") && (r = api_query_int(rq, "tail", -1, &n, err)) < 0)
                 return r;
+        /* docker sends unix seconds (with a fraction); logs_parse_time also takes RFC 3339 */
+        int64_t bounds[2] = { 0, 0 };
+        static const char *const names[] = { "since", "until" };
+        for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+                const char *v = api_query(rq, names[i]);
+                if (v && *v && !streq(v, "0") && logs_parse_time(v, engine_now(), &bounds[i]) < 0)
+                        return kerr_msg(err, KERR_USAGE, -EINVAL, "%s=\"%s\": expected unix seconds or RFC 3339",
+                                        names[i], v);
+        }
         LogsJob *j = calloc(1, sizeof(*j));
         if (!j)
                 return -ENOMEM;
@@ -158,7 +167,7 @@ int api_ctr_logs(ApiReq *rq, ApiResp *rs, KError **err) {
         *j = (LogsJob) { .mux = !tty, .want_out = api_query_bool(rq, "stdout"), .want_err = api_query_bool(rq, "stderr"),
                          .root = strdup(rq->cfg->root), .id = strdup(rec->id), .path = engine_ctr_path(rq->e, rec->id, "ctr.log"),
                          .o = { .tail = n, .follow = api_query_bool(rq, "follow"), .timestamps = api_query_bool(rq, "timestamps"),
-                                .alive = logs_alive, .sink = logs_sink } };
+                                .since = bounds[0], .until = bounds[1], .alive = logs_alive, .sink = logs_sink } };
         j->o.userdata = j;
         if (!j->root || !j->id || !j->path) {
                 logs_job_free(j);

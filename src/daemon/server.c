@@ -146,10 +146,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                         return MHD_NO;
                 u->fd = -1;
                 u->max = is_upload_path(url) ? cfg->max_upload : cfg->max_body;
-                if (is_upload_path(url) && (u->fd = open(cfg->root, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600)) < 0)
-                        return send_error(c, 500, "no room for the upload in the state root");
+                *state = u;     /* freed by the completion callback, whatever happens next */
+                if (is_upload_path(url) && (u->fd = open(cfg->root, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600)) < 0) {
+                        char msg[256];
+                        snprintf(msg, sizeof(msg), "cannot hold the upload in the state root %s: %s", cfg->root,
+                                 strerror(errno));
+                        return send_error(c, 500, msg);
+                }
                 const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-                *state = u;
                 /* the console's TCP side: no body is read for a client that has not logged in */
                 if (web_wants(cfg, url) && !web_may_send_body(c, url))
                         return web_refuse_early(c);

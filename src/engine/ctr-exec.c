@@ -270,8 +270,10 @@ static int relay_run(Relay *rl, pid_t proxy, int sfd, int *ret_status) {
                 }
         }
         if (rl->detached) {
-                if (rl->len)            /* what was typed before the keys */
+                if (rl->len) {          /* what was typed before the keys: the pty takes it whole */
+                        (void) fcntl(rl->to_proc, F_SETFL, fcntl(rl->to_proc, F_GETFL) & ~O_NONBLOCK);
                         (void) write_all(rl->to_proc, rl->buf + rl->off, rl->len - rl->off);
+                }
                 return 0;
         }
         if (!exited && waitpid(proxy, &status, 0) < 0)
@@ -281,24 +283,32 @@ static int relay_run(Relay *rl, pid_t proxy, int sfd, int *ret_status) {
 }
 
 /* After a detach: a session of its own that drains the pty master until the process closes its
- * terminal, so the process neither blocks on a full pty nor gets a hangup. */
-static void hold_master(int master) {
+ * terminal, so the process neither blocks on a full pty nor gets a hangup. It keeps nothing of the
+ * caller's: /dev/null as stdio, no other descriptor but the master, the caller's signal mask
+ * (`old`: ctr_exec blocks the signals it forwards). */
+static int hold_master(int master, const sigset_t *old) {
         pid_t pid = fork();
-        if (pid != 0)
-                return;
+        if (pid < 0)
+                return -errno;
+        if (pid > 0)
+                return 0;
+        (void) sigprocmask(SIG_SETMASK, old, NULL);
         (void) setsid();
         (void) signal(SIGHUP, SIG_IGN);
         int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-        for (int fd = 0; null >= 0 && fd < 3; fd++)
-                (void) dup2(null, fd);
-        (void) fcntl(master, F_SETFL, fcntl(master, F_GETFL) & ~O_NONBLOCK);
+        if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0 ||
+            (master != 3 && dup3(master, 3, O_CLOEXEC) < 0))  /* dup3 refuses the same fd twice */
+                _exit(1);
+        (void) syscall(SYS_close_range, 4U, ~0U, 0U);
+        (void) fcntl(3, F_SETFL, fcntl(3, F_GETFL) & ~O_NONBLOCK);
         char buf[4096];
-        while (read(master, buf, sizeof(buf)) > 0 || errno == EINTR)
+        while (read(3, buf, sizeof(buf)) > 0 || errno == EINTR)
                 ;
         _exit(0);
 }
 
-static int exec_stream(const CtrExecRequest *req, ExecPipes *x, pid_t proxy, int sfd, int *ret_status, KError **err) {
+static int exec_stream(const CtrExecRequest *req, ExecPipes *x, pid_t proxy, int sfd, const sigset_t *old,
+                       int *ret_status, KError **err) {
         _cleanup_close_ int master = -1;
         if (req->tty) {
                 char name[16];
@@ -329,7 +339,8 @@ static int exec_stream(const CtrExecRequest *req, ExecPipes *x, pid_t proxy, int
         if (raw)
                 (void) tcsetattr(req->in_fd, TCSANOW, &saved);
         if (r >= 0 && rl.detached) {
-                hold_master(master);
+                if ((r = hold_master(master, old)) < 0)
+                        return kerr(err, r, "keep the exec'd process's terminal open after detaching");
                 return CTR_EXEC_DETACHED;
         }
         if (!req->tty) {
@@ -396,7 +407,7 @@ int ctr_exec(Engine *e, const CtrRecord *rec, const CtrExecRequest *req, int *re
                 if (sfd < 0)
                         r = kerr(err, -errno, "signalfd");
                 else
-                        r = exec_stream(req, &x, proxy, sfd, &status, err);
+                        r = exec_stream(req, &x, proxy, sfd, &old, &status, err);
                 if (r == CTR_EXEC_DETACHED) {   /* the proxy waits for the process on its own */
                         sigprocmask(SIG_SETMASK, &old, NULL);
                         return r;

@@ -37,6 +37,8 @@ typedef struct CtrExecRequest {
  * vm_isolation_exec_request()). Without `detach`, copies the process's stdio until it exits and
  * returns its exit code (128+N for signal N) in *ret_code; with it, returns once it runs.
  * Returns CTR_EXEC_DETACHED when the input filter asked to detach: the process runs on, its pty
- * held by a small process of its own until the process closes it (as docker's daemon holds it). */
+ * held by a small process of its own until the process closes it (as docker's daemon holds it).
+ * The proxy is then not waited for: a long-lived caller reaps it (SIGCHLD) or it stays a zombie
+ * until the caller exits. */
 #define CTR_EXEC_DETACHED 1
 int ctr_exec(Engine *e, const CtrRecord *rec, const CtrExecRequest *req, int *ret_code, KError **err);

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "fd-util.h"
 #include "path-util.h"
 #include "string-util.h"
 
@@ -41,14 +43,39 @@ static int root_denied(const char *root, int r, KError **err) {
                         root, (unsigned) geteuid(), root);
 }
 
+static bool dir_is_empty(const char *path) {
+        _cleanup_(closedirp) DIR *d = opendir(path);
+        struct dirent *de;
+        while (d && (de = readdir(d)))
+                if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
+                        return false;
+        return d != NULL;
+}
+
+/* The root itself: made 0700; an existing one is narrowed only when it is a kapsel root (it holds
+ * kapsel.db: an older kapsel made it 0711) or still empty (made for us), never a directory of the
+ * user's that kapsel does not own (--root /tmp must not turn /tmp into 0700). What kapsel keeps
+ * sits in the 0700 directories below it either way. */
+static int mkdir_root(const char *root, KError **err) {
+        if (mkdir(root, 0700) == 0)
+                return 0;
+        if (errno != EEXIST)
+                return errno == EACCES || errno == EROFS || errno == EPERM ? root_denied(root, -errno, err)
+                                                                            : kerr_kind(err, KERR_HOST, -errno, "create %s", root);
+        _cleanup_free_ char *db = path_join(root, "kapsel.db");
+        struct stat st;
+        if (db && stat(root, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 077) &&
+            (access(db, F_OK) == 0 || dir_is_empty(root)))
+                (void) chmod(root, st.st_mode & ~(mode_t) 077);
+        return 0;
+}
+
+
 int engine_open(const char *root, Engine **ret, KError **err) {
         _cleanup_(engine_freep) Engine *e = calloc(1, sizeof(*e));
         if (!e)
                 return kerr(err, -ENOMEM, "engine");
-        if (mkdir(root, 0700) < 0 && errno != EEXIST)
-                return errno == EACCES || errno == EROFS || errno == EPERM ? root_denied(root, -errno, err)
-                                                                            : kerr_kind(err, KERR_HOST, -errno, "create %s", root);
-        int r = mkdir_one(root, 0700, err);     /* narrows a root an older kapsel made 0711 */
+        int r = mkdir_root(root, err);
         if (r < 0)
                 return r;
         e->root = realpath(root, NULL);

@@ -161,7 +161,8 @@ static int emit_sink(const LogsOptions *o, json_t *rec, bool is_stderr) {
         return n < 0 ? -ENOMEM : o->sink(o->userdata, is_stderr, line, (size_t) n);
 }
 
-/* Emit one stored record within --since/--until. Returns 1 past until (the rest is later still). */
+/* Emit one stored record within --since/--until. Returns 1 past until (the rest is later still) or
+ * when the sink failed: nothing more is to be emitted. */
 static int emit(const char *line, const LogsOptions *o) {
         bool timestamps = o->timestamps;
         json_t *rec = json_loads(line, 0, NULL);
@@ -175,10 +176,10 @@ static int emit(const char *line, const LogsOptions *o) {
         }
         const char *stream = json_string_value(json_object_get(rec, "stream"));
         json_t *log = json_object_get(rec, "log");
-        if (o->sink) {
-                (void) emit_sink(o, rec, stream && streq(stream, "stderr"));
+        if (o->sink) {          /* a sink that fails (the client went away) ends the stream */
+                int r = emit_sink(o, rec, stream && streq(stream, "stderr"));
                 json_decref(rec);
-                return 0;
+                return r < 0 ? 1 : 0;
         }
         FILE *out = stream && streq(stream, "stderr") ? stderr : stdout;
         if (timestamps)

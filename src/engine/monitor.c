@@ -279,6 +279,7 @@ static void set_running(CtrRecord *r, void *userdata) {
         r->oom_killed = false;
         free(r->error);
         r->error = NULL;
+        json_object_del(r->config, "StoppedByUser");     /* started again: unless-stopped applies anew */
 }
 
 /* --- the event loop --- */
