@@ -80,7 +80,9 @@ static void test_create_body(void **state) {
         assert_string_equal(json_string_value(json_array_get(json_object_get(h, "NetworkAliases"), 0)), "web");
         json_decref(cfg);
         json_decref(body);
-        assert_int_equal(api_create_body(json_string("x"), &cfg, &err), -EINVAL);
+        json_t *bad = json_string("x");
+        assert_int_equal(api_create_body(bad, &cfg, &err), -EINVAL);
+        json_decref(bad);
         assert_non_null(err);
         kerr_free(err);
 }
