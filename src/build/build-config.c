@@ -11,6 +11,7 @@
 #include "build-internal.h"
 #include "json-util.h"
 #include "string-util.h"
+#include "time-util.h"
 
 typedef struct Ctx {
         Builder *b;
@@ -195,34 +196,6 @@ static int do_string(Ctx *c) {
         return 0;
 }
 
-/* Go durations as HEALTHCHECK takes them: "30s", "1m30s", "250ms", "1h". */
-static int parse_duration(const char *s, int64_t *ret) {
-        static const struct { const char *unit; int64_t ns; } units[] = {
-                { "ns", 1 }, { "us", 1000 }, { "ms", 1000000 }, { "s", 1000000000 }, { "m", 60000000000 }, { "h", 3600000000000 },
-        };
-        int64_t total = 0;
-        if (!*s)
-                return -EINVAL;
-        while (*s) {
-                char *end;
-                double v = strtod(s, &end);
-                if (end == s || v < 0)
-                        return -EINVAL;
-                size_t best = SIZE_MAX, best_len = 0;
-                for (size_t i = 0; i < ELEMENTSOF(units); i++) {
-                        size_t l = strlen(units[i].unit);
-                        if (strncmp(end, units[i].unit, l) == 0 && l > best_len)
-                                best = i, best_len = l;
-                }
-                if (best == SIZE_MAX)
-                        return -EINVAL;
-                total += (int64_t) (v * (double) units[best].ns);
-                s = end + best_len;
-        }
-        *ret = total;
-        return 0;
-}
-
 static int do_healthcheck(Ctx *c) {
         json_t *hc = json_object();
         if (!hc)
@@ -245,7 +218,7 @@ static int do_healthcheck(Ctx *c) {
                 int64_t ns;
                 if (!v)
                         continue;
-                if (parse_duration(v, &ns) < 0)
+                if (parse_duration_ns(v, &ns) < 0)
                         return bad(c, "bad duration ", v);
                 json_object_set_new(hc, durations[i].key, json_integer(ns));
         }

@@ -14,6 +14,7 @@
 #include "kapsel-cli.h"
 #include "spec-gen.h"
 #include "string-util.h"
+#include "time-util.h"
 #include "vm-config.h"
 #include "volume.h"
 
@@ -109,32 +110,6 @@ static int parse_restart(const char *verb, const char *s, json_t *host, KError *
         return 0;
 }
 
-/* "30s", "1m30s", "500ms", "2h" -> nanoseconds (docker's Go durations, without fractions). */
-static int parse_duration(const char *s, int64_t *ret) {
-        static const struct {
-                const char *unit;
-                int64_t ns;
-        } units[] = { { "ms", 1000000LL }, { "s", 1000000000LL }, { "m", 60000000000LL }, { "h", 3600000000000LL } };
-        int64_t total = 0;
-        if (!*s)
-                return -EINVAL;
-        while (*s) {
-                char *end;
-                long long n = strtoll(s, &end, 10);
-                if (end == s || n < 0)
-                        return -EINVAL;
-                size_t u = 0, len = strspn(end, "hms");
-                for (; u < ELEMENTSOF(units) && !(strlen(units[u].unit) == len && strncmp(end, units[u].unit, len) == 0); u++)
-                        ;
-                if (u == ELEMENTSOF(units))
-                        return -EINVAL;
-                total += n * units[u].ns;
-                s = end + len;
-        }
-        *ret = total;
-        return 0;
-}
-
 /* --health-*: docker's Config.Healthcheck (Test, Interval, Timeout, Retries, StartPeriod). */
 static int parse_health(const char *verb, int c, const char *arg, json_t *cfg, KError **err) {
         json_t *hc = json_object_get(cfg, "Healthcheck");
@@ -153,7 +128,7 @@ static int parse_health(const char *verb, int c, const char *arg, json_t *cfg, K
                 json_object_set_new(hc, "Retries", json_integer(n));
                 break;
         default:
-                if (parse_duration(arg, &n) < 0 || (n == 0 && c != OPT_HEALTH_START))
+                if (parse_duration_ns(arg, &n) < 0 || (n == 0 && c != OPT_HEALTH_START))
                         return k_usage(err, verb, "--%s \"%s\": expected a duration like 30s, 1m30s or 500ms",
                                        c == OPT_HEALTH_INTERVAL ? "health-interval" : c == OPT_HEALTH_TIMEOUT ? "health-timeout"
                                                                                       : "health-start-period", arg);

@@ -12,36 +12,14 @@
 #include "json-util.h"
 #include "runtime-cli.h"
 #include "string-util.h"
+#include "time-util.h"
 
-/* A Go-style duration: "5s", "100ms", "1m30s"; > 0. */
+/* A Go-style duration: "5s", "100ms", "1m30s"; at least a millisecond. */
 static int parse_duration_ms(const char *s, uint64_t *ret) {
-        static const struct { const char *unit; double ms; } units[] = {
-                { "ns", 1e-6 }, { "us", 1e-3 }, { "ms", 1 }, { "s", 1e3 }, { "m", 60e3 }, { "h", 3600e3 },
-        };
-        double total = 0;
-        if (!*s)
+        int64_t ns;
+        if (parse_duration_ns(s, &ns) < 0 || ns < 1000000)
                 return -EINVAL;
-        while (*s) {
-                char *end;
-                double v = strtod(s, &end);
-                if (end == s || v < 0)
-                        return -EINVAL;
-                size_t best = ELEMENTSOF(units), best_len = 0;
-                for (size_t i = 0; i < ELEMENTSOF(units); i++) {
-                        size_t l = strlen(units[i].unit);
-                        if (strncmp(end, units[i].unit, l) == 0 && l > best_len) {
-                                best = i;
-                                best_len = l;
-                        }
-                }
-                if (best == ELEMENTSOF(units))
-                        return -EINVAL;
-                total += v * units[best].ms;
-                s = end + best_len;
-        }
-        if (total < 1)
-                return -EINVAL;
-        *ret = (uint64_t) total;
+        *ret = (uint64_t) ns / 1000000;
         return 0;
 }
 

@@ -151,34 +151,6 @@ bool event_filter_match(const EventFilter *f, const json_t *ev) {
         return true;
 }
 
-/* --- time --- */
-
-static int parse_duration(const char *s, int64_t *ret) {
-        static const struct { const char *unit; int64_t ns; } units[] = {
-                { "ms", 1000000LL }, { "h", 3600000000000LL }, { "m", 60000000000LL }, { "s", 1000000000LL },
-        };
-        int64_t total = 0;
-        if (!*s)
-                return -EINVAL;
-        while (*s) {
-                char *end;
-                double v = strtod(s, &end);
-                if (end == s || !(v >= 0 && v < 1e6))  /* under a million hours, whatever the unit */
-                        return -EINVAL;
-                size_t u = 0;
-                while (u < ELEMENTSOF(units) && !startswith(end, units[u].unit))
-                        u++;
-                if (u == ELEMENTSOF(units))
-                        return -EINVAL;
-                total += (int64_t) (v * (double) units[u].ns);
-                if (total > 1000000000000000000LL)     /* ~31 years: enough, and no overflow */
-                        return -EINVAL;
-                s = end + strlen(units[u].unit);
-        }
-        *ret = total;
-        return 0;
-}
-
 /* RFC 3339: YYYY-MM-DD[THH:MM:SS[.frac]][Z|+hh:mm|-hh:mm] (no zone: UTC). */
 static int parse_rfc3339(const char *s, int64_t *ret) {
         struct tm tm = {};
@@ -230,7 +202,7 @@ int events_parse_time(const char *s, int64_t now_ns, int64_t *ret, KError **err)
                 }
         }
         int64_t d;
-        if (parse_duration(s, &d) == 0) {
+        if (parse_duration_ns(s, &d) == 0) {
                 *ret = now_ns - d;
                 return 0;
         }

@@ -12,6 +12,7 @@
 #include "fd-util.h"
 #include "logs.h"
 #include "string-util.h"
+#include "time-util.h"
 
 void logs_format_time(int64_t ns, char buf[static 40]) {
         time_t s = (time_t) (ns / 1000000000);
@@ -62,33 +63,6 @@ static int parse_rfc3339(const char *s, int64_t *ret) {
         return 0;
 }
 
-/* Go's time.ParseDuration units */
-static int parse_duration(const char *s, int64_t *ret) {
-        static const struct {
-                const char *unit;
-                double ns;
-        } units[] = { { "ns", 1 }, { "us", 1e3 }, { "µs", 1e3 }, { "ms", 1e6 }, { "s", 1e9 }, { "m", 60e9 }, { "h", 3600e9 } };
-        double total = 0;
-        if (!*s)
-                return -EINVAL;
-        while (*s) {
-                char *end;
-                double v = strtod(s, &end);
-                if (end == s || v < 0)
-                        return -EINVAL;
-                size_t best = 0, best_len = 0;
-                for (size_t i = 0; i < ELEMENTSOF(units); i++)
-                        if (startswith(end, units[i].unit) && strlen(units[i].unit) > best_len)
-                                best = i, best_len = strlen(units[i].unit);
-                if (!best_len)
-                        return -EINVAL;
-                total += v * units[best].ns;
-                s = end + best_len;
-        }
-        *ret = (int64_t) total;
-        return 0;
-}
-
 int logs_parse_time(const char *s, int64_t now_ns, int64_t *ret) {
         if (!s || !*s)
                 return -EINVAL;
@@ -101,7 +75,7 @@ int logs_parse_time(const char *s, int64_t now_ns, int64_t *ret) {
                 return 0;
         }
         int64_t d;
-        if (parse_duration(s, &d) == 0) {
+        if (parse_duration_ns(s, &d) == 0) {
                 *ret = now_ns - d;
                 return 0;
         }

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 #include "path-util.h"
 #include "rm-rf.h"
 #include "string-util.h"
+#include "time-util.h"
 
 static void test_kerr_first_wins_and_prefix(void **state) {
         _cleanup_kerr_ KError *e = NULL;
@@ -270,6 +272,25 @@ static void test_rm_rf_read_only_dirs(void **state) {
         assert_int_equal(rmdir(dir), 0);
 }
 
+static void test_parse_duration(void **state) {
+        (void) state;
+        static const struct { const char *in; int64_t ns; } ok[] = {
+                { "30s", 30000000000LL }, { "1m30s", 90000000000LL }, { "1.5h", 5400000000000LL },
+                { "250ms", 250000000LL }, { "10us", 10000LL }, { "10µs", 10000LL }, { "7ns", 7 }, { "0s", 0 },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(ok); i++) {
+                int64_t ns = -1;
+                assert_int_equal(parse_duration_ns(ok[i].in, &ns), 0);
+                assert_int_equal(ns, ok[i].ns);
+        }
+        static const char *const bad[] = { "", "5", "s", "-1s", "+1s", " 1s", "1x", "inf", "nanms", "0x10s",
+                                           "99999999999h", "1s2" };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                int64_t ns;
+                assert_int_equal(parse_duration_ns(bad[i], &ns), -EINVAL);
+        }
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_parse_signal),
@@ -285,6 +306,7 @@ int main(void) {
                 cmocka_unit_test(test_open_regular_refuses_fifo),
                 cmocka_unit_test(test_mkdir_p),
                 cmocka_unit_test(test_rm_rf_read_only_dirs),
+                cmocka_unit_test(test_parse_duration),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
