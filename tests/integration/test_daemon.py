@@ -474,3 +474,48 @@ def test_docker_network_connect_disconnect(d):
     assert "net2" not in json.loads(d.docker("inspect", "c").stdout)[0]["NetworkSettings"]["Networks"]
     d.docker("rm", "-f", "c")
     d.docker("network", "rm", "net2")
+
+
+@docker_cli
+def test_docker_update_diff_export(d, tmp_path):
+    d.docker("run", "-d", "--name", "u", "busybox", "sh", "-c", "echo x > /made; rm /etc/hostname.x 2>/dev/null;"
+             " sleep 1000")
+    d.docker("update", "--memory", "64m", "--cpus", "0.5", "--restart", "on-failure:3", "u")
+    host = json.loads(d.docker("inspect", "u").stdout)[0]["HostConfig"]
+    assert host["Memory"] == 64 << 20 and host["NanoCpus"] == 500000000
+    assert host["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 3}
+    p = d.docker("update", "--memory", "64m", "ghost", check=False)
+    assert p.returncode != 0 and "no such container" in p.stderr
+    for _ in range(50):
+        if "A /made" in d.docker("diff", "u").stdout.splitlines():
+            break
+        time.sleep(0.1)
+    assert "A /made" in d.docker("diff", "u").stdout.splitlines()
+    out = str(tmp_path / "u.tar")
+    d.docker("export", "-o", out, "u")
+    import tarfile
+    with tarfile.open(out) as t:
+        names = {n.lstrip("./") for n in t.getnames()}
+        assert "made" in names and "bin/busybox" in names
+    d.docker("rm", "-f", "u")
+
+
+@docker_cli
+def test_docker_system_df_and_prunes(d):
+    d.docker("run", "--name", "done", "busybox", "true")
+    d.docker("volume", "create", "junk")
+    d.docker("network", "create", "spare")
+    df = d.docker("system", "df", "--format", "{{.Type}} {{.TotalCount}}").stdout.splitlines()
+    assert "Containers 1" in df and "Local Volumes 1" in df
+    assert any(line.startswith("Images ") for line in df)
+    cid = json.loads(d.docker("inspect", "done").stdout)[0]["Id"]
+    out = d.docker("container", "prune", "-f").stdout
+    assert cid in out and "Total reclaimed space" in out
+    assert d.docker("ps", "-aq").stdout == ""
+    assert "junk" in d.docker("volume", "prune", "-f").stdout
+    assert d.docker("volume", "ls", "-q").stdout == ""
+    assert "spare" in d.docker("network", "prune", "-f").stdout
+    assert "spare" not in d.docker("network", "ls").stdout
+    assert "Total reclaimed space" in d.docker("image", "prune", "-f").stdout
+    status, body = d.http("POST", "/v1.41/containers/prune?filters=%7B%22label%22%3A%5B%22a%3Db%22%5D%7D")
+    assert status == 200 and json.loads(body)["ContainersDeleted"] == []
