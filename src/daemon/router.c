@@ -37,6 +37,7 @@ static const ApiRoute routes[] = {
         { "POST", "/volumes/prune", api_vol_prune },
         { "POST", "/networks/prune", api_net_prune },
         { "GET", "/system/df", api_system_df },
+        { "GET", "/events", api_events },
         { "POST", "/containers/{}/exec", api_exec_create },
         { "POST", "/exec/{}/start", api_exec_start },
         { "GET", "/exec/{}/json", api_exec_inspect },

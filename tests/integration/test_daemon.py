@@ -519,3 +519,36 @@ def test_docker_system_df_and_prunes(d):
     assert "Total reclaimed space" in d.docker("image", "prune", "-f").stdout
     status, body = d.http("POST", "/v1.41/containers/prune?filters=%7B%22label%22%3A%5B%22a%3Db%22%5D%7D")
     assert status == 200 and json.loads(body)["ContainersDeleted"] == []
+
+
+@docker_cli
+def test_docker_events_history_and_follow(d):
+    start = time.time()
+    follow = subprocess.Popen([DOCKER, "events", "--filter", "type=container", "--filter", "event=start"],
+                              env=dict(os.environ, DOCKER_HOST=d.host), stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.5)
+        cid = d.docker("run", "--name", "ev", "busybox", "true").stdout.strip()
+        cid = json.loads(d.docker("inspect", "ev").stdout)[0]["Id"]
+        line = follow.stdout.readline()
+        assert " container start %s " % cid in line and "name=ev" in line
+    finally:
+        follow.terminate()
+        follow.wait(10)
+    out = d.docker("events", "--since", str(int(start) - 1), "--until", str(int(time.time()) + 1),
+                   "--filter", "container=ev", timeout=20).stdout.splitlines()
+    actions = [line.split()[2] for line in out]
+    assert actions[:2] == ["create", "start"] and "die" in actions
+    p = d.docker("events", "--since", "yesterday-ish", "--until", "0s", check=False, timeout=20)
+    assert p.returncode != 0
+    d.docker("rm", "ev")
+
+
+def test_sdk_events(client):
+    since = int(time.time()) - 1
+    client.containers.run("busybox", "true", name="sdkev", remove=True)
+    evs = list(client.events(since=since, until=int(time.time()) + 1, decode=True,
+                             filters={"type": "container", "container": "sdkev"}))
+    assert [e["Action"] for e in evs][:2] == ["create", "start"]
+    assert all(e["Actor"]["Attributes"]["name"] == "sdkev" for e in evs)
+    assert "destroy" in [e["Action"] for e in evs]
