@@ -119,6 +119,7 @@ int api_vol_prune(ApiReq *rq, ApiResp *rs, KError **err);
 int api_net_prune(ApiReq *rq, ApiResp *rs, KError **err);
 int api_system_df(ApiReq *rq, ApiResp *rs, KError **err);
 int api_events(ApiReq *rq, ApiResp *rs, KError **err);
+int api_auth(ApiReq *rq, ApiResp *rs, KError **err);
 int api_exec_create(ApiReq *rq, ApiResp *rs, KError **err);
 int api_exec_start(ApiReq *rq, ApiResp *rs, KError **err);
 int api_exec_inspect(ApiReq *rq, ApiResp *rs, KError **err);

@@ -552,3 +552,53 @@ def test_sdk_events(client):
     assert [e["Action"] for e in evs][:2] == ["create", "start"]
     assert all(e["Actor"]["Attributes"]["name"] == "sdkev" for e in evs)
     assert "destroy" in [e["Action"] for e in evs]
+
+
+@docker_cli
+def test_docker_login_and_pull_with_registry_auth(d, tmp_path):
+    """docker login checks the credentials through POST /auth; docker pull sends them as
+    X-Registry-Auth. The registry runs in the daemon's network namespace."""
+    registry = "/usr/bin/docker-registry"
+    if not os.access(registry, os.X_OK) or not shutil.which("htpasswd"):
+        pytest.skip("needs docker-registry and htpasswd (apache2-utils)")
+    htpasswd = tmp_path / "htpasswd"
+    htpasswd.write_bytes(subprocess.run(["htpasswd", "-Bbn", "alice", "s3cret"], check=True,
+                                        capture_output=True).stdout)
+    host = "127.0.0.1:5123"
+    cfg = tmp_path / "registry.yml"
+    cfg.write_text(json.dumps({"version": 0.1, "log": {"level": "error"},
+                               "storage": {"filesystem": {"rootdirectory": str(tmp_path / "storage")}},
+                               "http": {"addr": host},
+                               "auth": {"htpasswd": {"realm": "kapsel-test", "path": str(htpasswd)}}}))
+    reg = subprocess.Popen(["nsenter", "--net=/run/netns/" + NETNS, registry, "serve", str(cfg)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            p = d.docker("login", "-u", "alice", "--password-stdin", host, input="s3cret\n", check=False)
+            if p.returncode == 0:
+                break
+            time.sleep(0.1)
+        assert p.returncode == 0 and "Login Succeeded" in p.stdout, p.stderr
+        p = d.docker("login", "-u", "alice", "--password-stdin", host, input="wrong\n", check=False)
+        assert p.returncode != 0 and "credentials rejected" in p.stderr
+        # an image in the registry, pushed by the kapsel CLI (in the same namespace)
+        ns_k = ["nsenter", "--net=/run/netns/" + NETNS, KAPSEL, "--root", d.root]
+        env = dict(os.environ, DOCKER_CONFIG=str(tmp_path / "kcfg"))
+        ref = host + "/kapsel/bb:1"
+        d.docker("pull", "busybox")
+        subprocess.run(ns_k + ["tag", "busybox", ref], check=True, env=env)
+        subprocess.run(ns_k + ["login", "-u", "alice", "--password-stdin", host], input="s3cret\n", text=True,
+                       check=True, env=env, capture_output=True)
+        subprocess.run(ns_k + ["push", ref], check=True, env=env, capture_output=True)
+        subprocess.run(ns_k + ["rmi", ref], check=True, env=env)
+        d.docker("pull", ref, timeout=120)      # the docker CLI's config.json has alice: X-Registry-Auth
+        assert ref in d.docker("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
+        d.docker("rmi", ref)
+        d.docker("logout", host)
+        p = d.docker("pull", ref, check=False, timeout=120)
+        assert p.returncode != 0
+        status, body = d.http("POST", "/v1.41/auth", {"username": "", "password": ""})
+        assert status == 400 and b"must not be empty" in body
+    finally:
+        reg.kill()
+        reg.wait()
