@@ -602,3 +602,32 @@ def test_docker_login_and_pull_with_registry_auth(d, tmp_path):
     finally:
         reg.kill()
         reg.wait()
+
+
+@docker_cli
+def test_docker_cp_both_ways(d, tmp_path):
+    d.docker("run", "-d", "--name", "cpc", "busybox", "sh", "-c", "mkdir -p /data/sub; echo inside > /data/sub/f;"
+             " sleep 1000")
+    for _ in range(50):
+        if d.docker("exec", "cpc", "cat", "/data/sub/f", check=False).stdout == "inside\n":
+            break
+        time.sleep(0.1)
+    out = tmp_path / "out"
+    d.docker("cp", "cpc:/data/sub/f", str(out))
+    assert out.read_text() == "inside\n"
+    d.docker("cp", "cpc:/data", str(tmp_path / "tree"))
+    assert (tmp_path / "tree" / "sub" / "f").read_text() == "inside\n"
+    src = tmp_path / "host.txt"
+    src.write_text("from host\n")
+    d.docker("cp", str(src), "cpc:/data/")                     # into a directory: keeps its name
+    d.docker("cp", str(src), "cpc:/data/renamed.txt")          # to a new name
+    assert d.docker("exec", "cpc", "cat", "/data/host.txt", "/data/renamed.txt").stdout == "from host\n" * 2
+    p = d.docker("cp", "cpc:/nowhere/x", str(tmp_path / "no"), check=False)
+    assert p.returncode != 0 and "/nowhere" in p.stderr, p.stderr
+    # a stopped container: its rootfs is mounted for the copy, and unmounted after
+    d.docker("stop", "-t", "1", "cpc")
+    d.docker("cp", "cpc:/data/host.txt", str(tmp_path / "again"))
+    assert (tmp_path / "again").read_text() == "from host\n"
+    with open("/proc/self/mountinfo") as f:
+        assert d.root not in f.read()
+    d.docker("rm", "cpc")
