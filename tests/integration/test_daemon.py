@@ -631,3 +631,28 @@ def test_docker_cp_both_ways(d, tmp_path):
     with open("/proc/self/mountinfo") as f:
         assert d.root not in f.read()
     d.docker("rm", "cpc")
+
+
+def test_sdk_archive_df_prune_update(client):
+    import io
+    import tarfile
+    c = client.containers.run("busybox", ["sleep", "1000"], detach=True, name="sdkar")
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        data = b"sdk bytes\n"
+        info = tarfile.TarInfo("put.txt")
+        info.size = len(data)
+        t.addfile(info, io.BytesIO(data))
+    assert c.put_archive("/tmp", buf.getvalue())
+    stream, stat = c.get_archive("/tmp/put.txt")
+    assert stat["name"] == "put.txt" and stat["size"] == 10
+    with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as t:
+        assert t.extractfile("put.txt").read() == b"sdk bytes\n"
+    c.update(mem_limit="32m")
+    c.reload()
+    assert c.attrs["HostConfig"]["Memory"] == 32 << 20
+    assert {"Path": "/tmp/put.txt", "Kind": 1} in c.diff()
+    df = client.df()
+    assert [x["Id"] for x in df["Containers"]] == [c.id] and df["Containers"][0]["Names"] == ["/sdkar"]
+    c.stop(timeout=1)
+    assert client.containers.prune()["ContainersDeleted"] == [c.id]
