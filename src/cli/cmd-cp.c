@@ -15,9 +15,9 @@
 #include <unistd.h>
 
 #include "copy-tree.h"
+#include "ctr-cp.h"
 #include "ctr-ops.h"
 #include "kapsel-cli.h"
-#include "overlay.h"
 #include "path-util.h"
 #include "string-util.h"
 
@@ -52,39 +52,11 @@ static int dest_of(int base_dirfd, bool in_container, const char *path, const ch
         return (*ret_name = strdup(name)) ? 0 : -ENOMEM;
 }
 
-/* The files kapsel writes for the container (containers/<id>/...) and bind-mounts over these: a
- * stopped container's rootfs holds only the empty mount points. */
-static const char *const ctr_files[][2] = {
-        { "/etc/hosts", "hosts" }, { "/etc/hostname", "hostname" }, { "/etc/resolv.conf", "resolv.conf" },
-};
-
-/* A stopped container's source that is one of those mount points: read the container's own file
- * (1), or say that it exists only while the container runs. */
-static int stopped_source(int rootfd, int sdir, const char *sname, const char *ctr_dir, int *ret_dir, KError **err) {
-        struct stat want, got;
-        if (fstatat(sdir, sname, &got, AT_SYMLINK_NOFOLLOW) < 0)
-                return 0;
-        for (size_t i = 0; i < ELEMENTSOF(ctr_files); i++) {
-                _cleanup_close_ int fd = open_in_container(rootfd, ctr_files[i][0], O_PATH | O_NOFOLLOW);
-                if (fd < 0 || fstat(fd, &want) < 0 || want.st_dev != got.st_dev || want.st_ino != got.st_ino)
-                        continue;
-                _cleanup_free_ char *p = path_join(ctr_dir, ctr_files[i][1]);
-                _cleanup_close_ int dir = open(ctr_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-                if (!p || dir < 0)
-                        return kerr(err, -ENOMEM, "cp");
-                if (access(p, F_OK) < 0)
-                        return kerr_msg(err, KERR_STATE, -ENOENT, "%s of a stopped container: kapsel writes it when "
-                                        "the container starts; start it, then copy", ctr_files[i][0]);
-                *ret_dir = TAKE_FD(dir);
-                return 1;
-        }
-        return 0;
-}
-
 /* Copy with the container's root at `rootfd` (its mount namespace's view, or its mounted rootfs);
  * "-" is a tar stream on stdout (source in the container) or stdin (destination in it). */
-static int copy_between(int rootfd, const char *ctr_dir, bool running, bool src_in, const char *src_path,
-                        const char *src_arg, bool dst_in, const char *dst_path, KError **err) {
+static int copy_between(const CtrRoot *root, bool src_in, const char *src_path, const char *src_arg, bool dst_in,
+                        const char *dst_path, KError **err) {
+        int rootfd = root->fd;
         if (dst_in && streq(src_path, "-")) {
                 _cleanup_close_ int ddir = open_in_container(rootfd, dst_path, O_RDONLY | O_DIRECTORY);
                 if (ddir < 0)
@@ -93,23 +65,28 @@ static int copy_between(int rootfd, const char *ctr_dir, bool running, bool src_
                 return copy_tar_into(STDIN_FILENO, ddir, "the tar on stdin", err);
         }
         /* source: an O_PATH handle of its parent + its name */
-        _cleanup_free_ char *s1 = strdup(src_path), *s2 = strdup(src_path);
-        if (!s1 || !s2)
-                return -ENOMEM;
-        const char *sparent = dirname(s1), *sname = basename(s2);
-        _cleanup_close_ int sdir = src_in ? open_in_container(rootfd, sparent, O_PATH | O_DIRECTORY)
-                                          : open(sparent, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (sdir < 0)
-                return kerr_kind(err, KERR_NOT_FOUND, src_in ? sdir : -errno, "source %s", src_arg);
-        if (streq(sname, "/"))
-                sname = ".";
-        _cleanup_close_ int own = -1;
-        int r = src_in && !running ? stopped_source(rootfd, sdir, sname, ctr_dir, &own, err) : 0;
-        if (r < 0)
-                return r;
-        if (r > 0) {
-                safe_close(sdir);
-                sdir = TAKE_FD(own);
+        _cleanup_close_ int sdir = -1;
+        _cleanup_free_ char *sname = NULL;
+        int r;
+        if (src_in) {
+                if ((r = ctr_root_source(root, src_path, src_arg, &sdir, &sname, err)) < 0)
+                        return r;
+        } else {
+                _cleanup_free_ char *s1 = strdup(src_path);
+                sname = strdup(src_path);
+                if (!s1 || !sname)
+                        return -ENOMEM;
+                if ((sdir = open(dirname(s1), O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+                        return kerr_kind(err, KERR_NOT_FOUND, -errno, "source %s", src_arg);
+                char *b = strdup(basename(sname));
+                free(sname);
+                if (!(sname = b))
+                        return -ENOMEM;
+                if (streq(sname, "/")) {
+                        free(sname);
+                        if (!(sname = strdup(".")))
+                                return -ENOMEM;
+                }
         }
         const char *base = streq(sname, ".") ? "rootfs" : sname;
         if (src_in && streq(dst_path, "-"))
@@ -138,24 +115,10 @@ K_VERB(cp) {
                 r = ctr_repair(e, rec, err);
         if (r < 0)
                 return r;
-        _cleanup_free_ char *dir = engine_ctr_path(e, rec->id, NULL), *rootfs = engine_ctr_path(e, rec->id, "rootfs");
-        bool running = (rec->state == CTR_RUNNING || rec->state == CTR_PAUSED) && rec->pid > 0 && engine_pid_alive(rec->pid);
-        _cleanup_close_ int rootfd = -1;
-        if (running) {
-                /* the container's own view: its bind mounts (/etc/hosts, volumes) included */
-                char proc[64];
-                snprintf(proc, sizeof(proc), "/proc/%d/root", (int) rec->pid);
-                rootfd = open(proc, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        } else {
-                _cleanup_(image_freep) Image *img = NULL;
-                if ((r = engine_image_lookup(e, rec->image_id, &img, err)) < 0 || (r = overlay_mount(dir, img->layer_dirs, img->n_layers, err)) < 0)
-                        return r;
-        }
-        if (rootfd < 0 && (rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
-                r = kerr(err, -errno, "open %s", rootfs);
-        else
-                r = copy_between(rootfd, dir, running, src_ctr != NULL, src_path, argv[1], dst_ctr != NULL, dst_path, err);
-        if (!running)
-                (void) overlay_umount(dir, NULL);
+        CtrRoot root;
+        if ((r = ctr_root_open(e, rec, &root, err)) < 0)
+                return r;
+        r = copy_between(&root, src_ctr != NULL, src_path, argv[1], dst_ctr != NULL, dst_path, err);
+        ctr_root_close(&root);
         return r < 0 ? r : 0;
 }

@@ -125,6 +125,9 @@ typedef struct AttachJob {
         struct MHD_UpgradeResponseHandle *urh;
         char *extra;            /* client bytes the library read past the request (stdin already) */
         size_t n_extra;
+        /* relay buffers: in the job, not thread-local (static TLS is carved out of every thread's
+         * 256 KiB stack) nor on the stack */
+        uint8_t mon_buf[ATTACH_MAX_PAYLOAD], in_buf[ATTACH_MAX_PAYLOAD];
 } AttachJob;
 
 static void attach_job_free(AttachJob *j) {
@@ -162,7 +165,7 @@ static void ack(AttachJob *j) {
 
 /* One frame from the monitor; 1 when the stream is over. */
 static int from_monitor(AttachJob *j, int mon) {
-        static _Thread_local uint8_t buf[ATTACH_MAX_PAYLOAD];
+        uint8_t *buf = j->mon_buf;
         uint8_t type;
         uint32_t len;
         int r = attach_recv(mon, &type, buf, &len);
@@ -178,7 +181,7 @@ static int from_monitor(AttachJob *j, int mon) {
 }
 
 static void relay(AttachJob *j, int mon) {
-        static _Thread_local uint8_t buf[ATTACH_MAX_PAYLOAD];
+        uint8_t *buf = j->in_buf;
         bool in_open = true;
         for (;;) {
                 struct pollfd p[2] = { { .fd = mon, .events = POLLIN }, { .fd = in_open ? j->sock : -1, .events = POLLIN } };
@@ -190,7 +193,7 @@ static void relay(AttachJob *j, int mon) {
                 if (p[0].revents && from_monitor(j, mon))
                         return;
                 if (p[1].revents) {
-                        ssize_t n = read(j->sock, buf, sizeof(buf));
+                        ssize_t n = read(j->sock, buf, sizeof(j->in_buf));
                         if (n <= 0) {
                                 in_open = false;
                                 if (j->want_in)

@@ -175,6 +175,9 @@ typedef struct ExecJob {
         struct MHD_UpgradeResponseHandle *urh;
         char *extra;            /* client bytes the library read past the request (stdin already) */
         size_t n_extra;
+        /* relay buffers: in the job, not thread-local (static TLS is carved out of every thread's
+         * 256 KiB stack) nor on the stack */
+        char out_buf[32768], in_buf[32768];
 } ExecJob;
 
 static void exec_job_free(ExecJob *j) {
@@ -260,8 +263,8 @@ static int wait_code(pid_t pid) {
 
 /* Copy what `from` has to the client (as stream `stream`); false at its end. */
 static bool pump_out(ExecJob *j, int from, int stream) {
-        static _Thread_local char buf[32768];
-        ssize_t n = read(from, buf, sizeof(buf));
+        char *buf = j->out_buf;
+        ssize_t n = read(from, buf, sizeof(j->out_buf));
         if (n <= 0)
                 return n < 0 && errno == EINTR;
         return api_write_frame(j->sock, !j->tty, stream, buf, (size_t) n) >= 0;
@@ -269,8 +272,8 @@ static bool pump_out(ExecJob *j, int from, int stream) {
 
 /* Client -> the process's stdin (`to`); false when the client's input ended. */
 static bool pump_in(ExecJob *j, int *to) {
-        static _Thread_local char buf[32768];
-        ssize_t n = read(j->sock, buf, sizeof(buf));
+        char *buf = j->in_buf;
+        ssize_t n = read(j->sock, buf, sizeof(j->in_buf));
         if (n <= 0) {
                 if (!j->tty)
                         *to = safe_close(*to);

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "daemon.h"
 #include "engine-pull.h"
 #include "json-util.h"
@@ -99,10 +100,16 @@ int api_img_create(ApiReq *rq, ApiResp *rs, KError **err) {
         int r = ref_of(from, api_query(rq, "tag"), &ref);
         if (r < 0 || (r = api_engine(rq, &e, err)) < 0)
                 return r;
+        /* credentials from the client (docker's X-Registry-Auth), as dockerd: none of its own */
+        _cleanup_free_ char *user = NULL, *password = NULL, *server = NULL;
+        const char *hdr = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "X-Registry-Auth");
+        if (hdr && *hdr && (r = auth_header_decode(hdr, &user, &password, &server, err)) < 0)
+                return r;
+        RegistryOptions o = { .username = user, .password = password };
         /* the built-in busybox comes from the build, never from a registry (no network needed) */
         _cleanup_kerr_ KError *local = NULL;
         if (engine_image_lookup(e, ref, &img, &local) < 0 || !strv_contains(img->names, "docker.io/library/busybox:latest"))
-                if ((r = engine_image_pull(e, ref, NULL, &id, NULL, err)) < 0)
+                if ((r = engine_image_pull(e, ref, &o, &id, NULL, err)) < 0)
                         return r;
         _cleanup_free_ char *status = NULL;
         if (asprintf(&status, "{\"status\":\"Pulling from %s\"}\n{\"status\":\"Status: Image is up to date for %s\"}\n",
@@ -112,6 +119,22 @@ int api_img_create(ApiReq *rq, ApiResp *rs, KError **err) {
         rs->content_type = "application/json";
         rs->raw = MHD_create_response_from_buffer(strlen(status), status, MHD_RESPMEM_MUST_COPY);
         return rs->raw ? 0 : -ENOMEM;
+}
+
+/* POST /auth (docker login): the credentials are checked against the registry as `kapsel login`
+ * does; the client keeps them (its config.json), the daemon stores nothing. */
+int api_auth(ApiReq *rq, ApiResp *rs, KError **err) {
+        json_t *b = rq->json;
+        const char *user = json_string_value(json_object_get(b, "username"));
+        const char *password = json_string_value(json_object_get(b, "password"));
+        const char *server = json_string_value(json_object_get(b, "serveraddress"));
+        if (!user || !*user || !password || !*password)
+                return kerr_msg(err, KERR_USAGE, -EINVAL, "login: username and password must not be empty");
+        RegistryOptions o = { .username = user, .password = password };
+        int r = registry_login(server ?: "", &o, err);
+        if (r < 0)
+                return r;
+        return api_json(rs, 200, json_pack("{s:s, s:s}", "Status", "Login Succeeded", "IdentityToken", ""));
 }
 
 int api_img_tag(ApiReq *rq, ApiResp *rs, KError **err) {

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Method + path -> handler: one table, patterns with {} for one path segment. */
+/* Method + path -> handler: one table, patterns with {} for one path segment and {+} for an image
+ * name (slashes allowed: "127.0.0.1:5000/team/app:1") followed by literal text only. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,19 @@ static const ApiRoute routes[] = {
         { "POST", "/containers/{}/resize", api_ctr_resize },
         { "GET", "/containers/{}/stats", api_ctr_stats },
         { "GET", "/containers/{}/top", api_ctr_top },
+        { "POST", "/containers/{}/update", api_ctr_update },
+        { "GET", "/containers/{}/changes", api_ctr_changes },
+        { "GET", "/containers/{}/export", api_ctr_export },
+        { "POST", "/containers/prune", api_ctr_prune },
+        { "POST", "/images/prune", api_img_prune },
+        { "POST", "/volumes/prune", api_vol_prune },
+        { "POST", "/networks/prune", api_net_prune },
+        { "GET", "/system/df", api_system_df },
+        { "GET", "/events", api_events },
+        { "POST", "/auth", api_auth },
+        { "HEAD", "/containers/{}/archive", api_ctr_archive_head },
+        { "GET", "/containers/{}/archive", api_ctr_archive_get },
+        { "PUT", "/containers/{}/archive", api_ctr_archive_put },
         { "POST", "/containers/{}/exec", api_exec_create },
         { "POST", "/exec/{}/start", api_exec_start },
         { "GET", "/exec/{}/json", api_exec_inspect },
@@ -44,19 +58,30 @@ static const ApiRoute routes[] = {
         { "GET", "/volumes/{}", api_vol_inspect },
         { "DELETE", "/volumes/{}", api_vol_delete },
         { "GET", "/images/json", api_img_list },
-        { "GET", "/images/{}/json", api_img_inspect },
+        { "GET", "/images/{+}/json", api_img_inspect },
         { "POST", "/images/create", api_img_create },
         { "POST", "/images/load", api_img_load },
         { "GET", "/images/get", api_img_save },
-        { "GET", "/images/{}/get", api_img_save },
-        { "POST", "/images/{}/tag", api_img_tag },
-        { "DELETE", "/images/{}", api_img_delete },
+        { "GET", "/images/{+}/get", api_img_save },
+        { "POST", "/images/{+}/tag", api_img_tag },
+        { "DELETE", "/images/{+}", api_img_delete },
 };
 
 /* Does `path` match `pattern`? Captures go to params (URL-decoded by the library already). */
 static bool match(const char *pattern, const char *path, char *params[API_MAX_PARAMS]) {
         size_t n = 0;
         while (*pattern && *path) {
+                if (startswith(pattern, "{+}")) {
+                        /* an image name: may hold slashes, so it takes all but the literal rest */
+                        const char *rest = pattern + 3;
+                        size_t len = strlen(path), rest_len = strlen(rest);
+                        if (strchr(rest, '{') || len <= rest_len || !streq(path + len - rest_len, rest) ||
+                            n >= API_MAX_PARAMS)
+                                return false;
+                        free(params[n]);
+                        params[n++] = strndup(path, len - rest_len);
+                        return true;
+                }
                 if (startswith(pattern, "{}")) {
                         size_t len = strcspn(path, "/");
                         if (len == 0 || n >= API_MAX_PARAMS)

@@ -130,8 +130,9 @@ static enum MHD_Result dispatch(const DaemonConfig *cfg, struct MHD_Connection *
         return ret;
 }
 
-static bool is_upload_path(const char *url) {
-        return strstr(url, "/images/load") != NULL;
+/* Bodies that are archives go to an unnamed file in the root, not memory: image load, docker cp in. */
+static bool is_upload_path(const char *method, const char *url) {
+        return strstr(url, "/images/load") || (streq(method, "PUT") && strstr(url, "/archive"));
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
@@ -145,9 +146,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 if (!u)
                         return MHD_NO;
                 u->fd = -1;
-                u->max = is_upload_path(url) ? cfg->max_upload : cfg->max_body;
+                u->max = is_upload_path(method, url) ? cfg->max_upload : cfg->max_body;
                 *state = u;     /* freed by the completion callback, whatever happens next */
-                if (is_upload_path(url) && (u->fd = open(cfg->root, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600)) < 0) {
+                if (is_upload_path(method, url) && (u->fd = open(cfg->root, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600)) < 0) {
                         char msg[256];
                         snprintf(msg, sizeof(msg), "cannot hold the upload in the state root %s: %s", cfg->root,
                                  strerror(errno));

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "json-util.h"
 #include "string-util.h"
 
 #define HUB_KEY "https://index.docker.io/v1/"
@@ -195,4 +196,37 @@ int auth_registry_credentials(const char *host, char **ret_user, char **ret_pass
         (void) userdata;
         int r = auth_lookup(host, ret_user, ret_password, NULL);
         return r == -ENOENT ? 0 : r;
+}
+
+int auth_header_decode(const char *header, char **ret_user, char **ret_password, char **ret_server, KError **err) {
+        *ret_user = *ret_password = *ret_server = NULL;
+        size_t len = strlen(header);
+        /* URL-safe base64, padding optional: made standard, padded, for EVP_DecodeBlock */
+        _cleanup_free_ char *b64 = malloc(len + 4);
+        _cleanup_free_ unsigned char *plain = malloc(len / 4 * 3 + 8);
+        if (!b64 || !plain)
+                return kerr(err, -ENOMEM, "X-Registry-Auth");
+        size_t n = 0;
+        for (size_t i = 0; i < len; i++)
+                b64[n++] = header[i] == '-' ? '+' : header[i] == '_' ? '/' : header[i];
+        while (n % 4)
+                b64[n++] = '=';
+        b64[n] = 0;
+        int m = EVP_DecodeBlock(plain, (const unsigned char *) b64, (int) n);
+        if (m < 0)
+                return kerr_msg(err, KERR_USAGE, -EINVAL, "X-Registry-Auth: not base64 (expected base64url of a JSON object)");
+        for (size_t pad = n; pad > 0 && b64[pad - 1] == '=' && m > 0; pad--)
+                m--;
+        _cleanup_json_ json_t *j = json_loadb((const char *) plain, (size_t) m, 0, NULL);
+        if (!json_is_object(j))
+                return kerr_msg(err, KERR_USAGE, -EINVAL,
+                                "X-Registry-Auth: expected a JSON object like {\"username\":..,\"password\":..}");
+        const char *user = json_string_value(json_object_get(j, "username"));
+        const char *password = json_string_value(json_object_get(j, "password"));
+        const char *server = json_string_value(json_object_get(j, "serveraddress"));
+        if (user && *user && (!(*ret_user = strdup(user)) || !(*ret_password = strdup(password ?: ""))))
+                return kerr(err, -ENOMEM, "X-Registry-Auth");
+        if (server && *server && !(*ret_server = strdup(server)))
+                return kerr(err, -ENOMEM, "X-Registry-Auth");
+        return 0;
 }

@@ -26,3 +26,7 @@ int auth_store(const char *server, const char *user, const char *password, KErro
 int auth_remove(const char *server, KError **err);
 /* For RegistryOptions.credentials: auth_lookup by registry host, 0 with NULLs when none. */
 int auth_registry_credentials(const char *host, char **ret_user, char **ret_password, void *userdata);
+/* docker's X-Registry-Auth header: base64url (padding optional) of {"username","password",
+ * "serveraddress"}. Each result is NULL when absent ({} and an identity token alone are
+ * anonymous); a usage error for a header that is not that. */
+int auth_header_decode(const char *header, char **ret_user, char **ret_password, char **ret_server, KError **err);

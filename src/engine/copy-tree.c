@@ -210,13 +210,18 @@ static int tar_add_dir(struct archive *a, int sfd, const char *path, KError **er
 /* The data of a regular file: what st_size says and no more (a growing file is cut, a shrinking one
  * padded with zeros by libarchive). */
 static int tar_add_data(struct archive *a, int sfd, const struct stat *st, const char *path, KError **err) {
-        char proc[64], buf[65536];
+        char proc[64];
         snprintf(proc, sizeof(proc), "/proc/self/fd/%d", sfd);
         _cleanup_close_ int rfd = open(proc, O_RDONLY | O_CLOEXEC);    /* the O_PATH fd's own inode */
         if (rfd < 0)
                 return kerr(err, -errno, "open %s", path);
+        /* on the heap: kapseld copies on a small thread stack */
+        const size_t size = 65536;
+        _cleanup_free_ char *buf = malloc(size);
+        if (!buf)
+                return kerr(err, -ENOMEM, "read %s", path);
         for (off_t left = st->st_size; left > 0;) {
-                ssize_t n = read(rfd, buf, left < (off_t) sizeof(buf) ? (size_t) left : sizeof(buf));
+                ssize_t n = read(rfd, buf, left < (off_t) size ? (size_t) left : size);
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n < 0)

@@ -159,6 +159,8 @@ int ctr_diff(Engine *e, const char *ref, json_t **ret, KError **err) {
 }
 
 /* In the child: the tree at `dir` as a tar on `fd`, names relative to it. */
+#define TAR_BUF_SIZE 65536
+
 static int write_tar(const char *dir, int fd) {
         struct archive *disk = archive_read_disk_new(), *out = archive_write_new();
         int r = -EIO;
@@ -195,9 +197,10 @@ static int write_tar(const char *dir, int fd) {
                 const char *src = archive_entry_sourcepath(ent);
                 if (archive_entry_filetype(ent) == AE_IFREG && archive_entry_size(ent) > 0) {
                         _cleanup_close_ int in = open(src ?: name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-                        char buf[65536];
+                        /* on the heap: a caller may run us on a small thread stack (kapseld) */
+                        _cleanup_free_ char *buf = malloc(TAR_BUF_SIZE);
                         ssize_t n;
-                        while (in >= 0 && (n = read(in, buf, sizeof(buf))) > 0)
+                        while (in >= 0 && buf && (n = read(in, buf, TAR_BUF_SIZE)) > 0)
                                 if (archive_write_data(out, buf, (size_t) n) < 0)
                                         break;
                 }

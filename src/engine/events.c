@@ -262,10 +262,15 @@ typedef struct Reader {
 } Reader;
 
 /* Feed complete lines of what `fd` has from its current offset. Returns the callback's verdict. */
+#define READ_CHUNK 65536
+
 static int reader_feed(Reader *rd, int fd) {
-        char buf[65536];
+        /* on the heap: a caller may read on a small thread stack (kapseld's streams) */
+        _cleanup_free_ char *buf = malloc(READ_CHUNK);
+        if (!buf)
+                return -ENOMEM;
         for (;;) {
-                ssize_t n = read(fd, buf, sizeof(buf));
+                ssize_t n = read(fd, buf, READ_CHUNK);
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n <= 0)

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* kapseld's own parsing of untrusted requests (the HTTP framing is libmicrohttpd's): the path with
  * its /vN.NN prefix through the router, then the body through the create-body conversion (docker's
- * Config/HostConfig/NetworkingConfig -> the engine's document). Input: "METHOD PATH\n" + body. */
+ * Config/HostConfig/NetworkingConfig -> the engine's document), and the same bytes as an
+ * X-Registry-Auth header (auth_header_decode). Input: "METHOD PATH\n" + body. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "daemon.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -32,6 +34,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         free(line);
         if (!nl)
                 return 0;
+        char *hdr = strndup((const char *) nl + 1, size - head - 1);
+        char *user = NULL, *password = NULL, *server = NULL;
+        KError *herr = NULL;
+        if (hdr)
+                (void) auth_header_decode(hdr, &user, &password, &server, &herr);
+        free(user), free(password), free(server), free(hdr);
+        kerr_free(herr);
         json_t *body = json_loadb((const char *) nl + 1, size - head - 1, 0, NULL);
         json_t *config = NULL;
         KError *err = NULL;

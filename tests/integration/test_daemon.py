@@ -474,3 +474,185 @@ def test_docker_network_connect_disconnect(d):
     assert "net2" not in json.loads(d.docker("inspect", "c").stdout)[0]["NetworkSettings"]["Networks"]
     d.docker("rm", "-f", "c")
     d.docker("network", "rm", "net2")
+
+
+@docker_cli
+def test_docker_update_diff_export(d, tmp_path):
+    d.docker("run", "-d", "--name", "u", "busybox", "sh", "-c", "echo x > /made; rm /etc/hostname.x 2>/dev/null;"
+             " sleep 1000")
+    d.docker("update", "--memory", "64m", "--cpus", "0.5", "--restart", "on-failure:3", "u")
+    host = json.loads(d.docker("inspect", "u").stdout)[0]["HostConfig"]
+    assert host["Memory"] == 64 << 20 and host["NanoCpus"] == 500000000
+    assert host["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 3}
+    p = d.docker("update", "--memory", "64m", "ghost", check=False)
+    assert p.returncode != 0 and "no such container" in p.stderr
+    for _ in range(50):
+        if "A /made" in d.docker("diff", "u").stdout.splitlines():
+            break
+        time.sleep(0.1)
+    assert "A /made" in d.docker("diff", "u").stdout.splitlines()
+    out = str(tmp_path / "u.tar")
+    d.docker("export", "-o", out, "u")
+    import tarfile
+    with tarfile.open(out) as t:
+        names = {n.lstrip("./") for n in t.getnames()}
+        assert "made" in names and "bin/busybox" in names
+    d.docker("rm", "-f", "u")
+
+
+@docker_cli
+def test_docker_system_df_and_prunes(d):
+    d.docker("run", "--name", "done", "busybox", "true")
+    d.docker("volume", "create", "junk")
+    d.docker("network", "create", "spare")
+    df = d.docker("system", "df", "--format", "{{.Type}} {{.TotalCount}}").stdout.splitlines()
+    assert "Containers 1" in df and "Local Volumes 1" in df
+    assert any(line.startswith("Images ") for line in df)
+    cid = json.loads(d.docker("inspect", "done").stdout)[0]["Id"]
+    out = d.docker("container", "prune", "-f").stdout
+    assert cid in out and "Total reclaimed space" in out
+    assert d.docker("ps", "-aq").stdout == ""
+    assert "junk" in d.docker("volume", "prune", "-f").stdout
+    assert d.docker("volume", "ls", "-q").stdout == ""
+    assert "spare" in d.docker("network", "prune", "-f").stdout
+    assert "spare" not in d.docker("network", "ls").stdout
+    assert "Total reclaimed space" in d.docker("image", "prune", "-f").stdout
+    status, body = d.http("POST", "/v1.41/containers/prune?filters=%7B%22label%22%3A%5B%22a%3Db%22%5D%7D")
+    assert status == 200 and json.loads(body)["ContainersDeleted"] == []
+
+
+@docker_cli
+def test_docker_events_history_and_follow(d):
+    start = time.time()
+    follow = subprocess.Popen([DOCKER, "events", "--filter", "type=container", "--filter", "event=start"],
+                              env=dict(os.environ, DOCKER_HOST=d.host), stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.5)
+        cid = d.docker("run", "--name", "ev", "busybox", "true").stdout.strip()
+        cid = json.loads(d.docker("inspect", "ev").stdout)[0]["Id"]
+        line = follow.stdout.readline()
+        assert " container start %s " % cid in line and "name=ev" in line
+    finally:
+        follow.terminate()
+        follow.wait(10)
+    out = d.docker("events", "--since", str(int(start) - 1), "--until", str(int(time.time()) + 1),
+                   "--filter", "container=ev", timeout=20).stdout.splitlines()
+    actions = [line.split()[2] for line in out]
+    assert actions[:2] == ["create", "start"] and "die" in actions
+    p = d.docker("events", "--since", "yesterday-ish", "--until", "0s", check=False, timeout=20)
+    assert p.returncode != 0
+    d.docker("rm", "ev")
+
+
+def test_sdk_events(client):
+    since = int(time.time()) - 1
+    client.containers.run("busybox", "true", name="sdkev", remove=True)
+    evs = list(client.events(since=since, until=int(time.time()) + 1, decode=True,
+                             filters={"type": "container", "container": "sdkev"}))
+    assert [e["Action"] for e in evs][:2] == ["create", "start"]
+    assert all(e["Actor"]["Attributes"]["name"] == "sdkev" for e in evs)
+    assert "destroy" in [e["Action"] for e in evs]
+
+
+@docker_cli
+def test_docker_login_and_pull_with_registry_auth(d, tmp_path):
+    """docker login checks the credentials through POST /auth; docker pull sends them as
+    X-Registry-Auth. The registry runs in the daemon's network namespace."""
+    registry = "/usr/bin/docker-registry"
+    if not os.access(registry, os.X_OK) or not shutil.which("htpasswd"):
+        pytest.skip("needs docker-registry and htpasswd (apache2-utils)")
+    htpasswd = tmp_path / "htpasswd"
+    htpasswd.write_bytes(subprocess.run(["htpasswd", "-Bbn", "alice", "s3cret"], check=True,
+                                        capture_output=True).stdout)
+    host = "127.0.0.1:5123"
+    cfg = tmp_path / "registry.yml"
+    cfg.write_text(json.dumps({"version": 0.1, "log": {"level": "error"},
+                               "storage": {"filesystem": {"rootdirectory": str(tmp_path / "storage")}},
+                               "http": {"addr": host},
+                               "auth": {"htpasswd": {"realm": "kapsel-test", "path": str(htpasswd)}}}))
+    reg = subprocess.Popen(["nsenter", "--net=/run/netns/" + NETNS, registry, "serve", str(cfg)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            p = d.docker("login", "-u", "alice", "--password-stdin", host, input="s3cret\n", check=False)
+            if p.returncode == 0:
+                break
+            time.sleep(0.1)
+        assert p.returncode == 0 and "Login Succeeded" in p.stdout, p.stderr
+        p = d.docker("login", "-u", "alice", "--password-stdin", host, input="wrong\n", check=False)
+        assert p.returncode != 0 and "credentials rejected" in p.stderr
+        # an image in the registry, pushed by the kapsel CLI (in the same namespace)
+        ns_k = ["nsenter", "--net=/run/netns/" + NETNS, KAPSEL, "--root", d.root]
+        env = dict(os.environ, DOCKER_CONFIG=str(tmp_path / "kcfg"))
+        ref = host + "/kapsel/bb:1"
+        d.docker("pull", "busybox")
+        subprocess.run(ns_k + ["tag", "busybox", ref], check=True, env=env)
+        subprocess.run(ns_k + ["login", "-u", "alice", "--password-stdin", host], input="s3cret\n", text=True,
+                       check=True, env=env, capture_output=True)
+        subprocess.run(ns_k + ["push", ref], check=True, env=env, capture_output=True)
+        subprocess.run(ns_k + ["rmi", ref], check=True, env=env)
+        d.docker("pull", ref, timeout=120)      # the docker CLI's config.json has alice: X-Registry-Auth
+        assert ref in d.docker("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
+        d.docker("rmi", ref)
+        d.docker("logout", host)
+        p = d.docker("pull", ref, check=False, timeout=120)
+        assert p.returncode != 0
+        status, body = d.http("POST", "/v1.41/auth", {"username": "", "password": ""})
+        assert status == 400 and b"must not be empty" in body
+    finally:
+        reg.kill()
+        reg.wait()
+
+
+@docker_cli
+def test_docker_cp_both_ways(d, tmp_path):
+    d.docker("run", "-d", "--name", "cpc", "busybox", "sh", "-c", "mkdir -p /data/sub; echo inside > /data/sub/f;"
+             " sleep 1000")
+    for _ in range(50):
+        if d.docker("exec", "cpc", "cat", "/data/sub/f", check=False).stdout == "inside\n":
+            break
+        time.sleep(0.1)
+    out = tmp_path / "out"
+    d.docker("cp", "cpc:/data/sub/f", str(out))
+    assert out.read_text() == "inside\n"
+    d.docker("cp", "cpc:/data", str(tmp_path / "tree"))
+    assert (tmp_path / "tree" / "sub" / "f").read_text() == "inside\n"
+    src = tmp_path / "host.txt"
+    src.write_text("from host\n")
+    d.docker("cp", str(src), "cpc:/data/")                     # into a directory: keeps its name
+    d.docker("cp", str(src), "cpc:/data/renamed.txt")          # to a new name
+    assert d.docker("exec", "cpc", "cat", "/data/host.txt", "/data/renamed.txt").stdout == "from host\n" * 2
+    p = d.docker("cp", "cpc:/nowhere/x", str(tmp_path / "no"), check=False)
+    assert p.returncode != 0 and "/nowhere" in p.stderr, p.stderr
+    # a stopped container: its rootfs is mounted for the copy, and unmounted after
+    d.docker("stop", "-t", "1", "cpc")
+    d.docker("cp", "cpc:/data/host.txt", str(tmp_path / "again"))
+    assert (tmp_path / "again").read_text() == "from host\n"
+    with open("/proc/self/mountinfo") as f:
+        assert d.root not in f.read()
+    d.docker("rm", "cpc")
+
+
+def test_sdk_archive_df_prune_update(client):
+    import io
+    import tarfile
+    c = client.containers.run("busybox", ["sleep", "1000"], detach=True, name="sdkar")
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        data = b"sdk bytes\n"
+        info = tarfile.TarInfo("put.txt")
+        info.size = len(data)
+        t.addfile(info, io.BytesIO(data))
+    assert c.put_archive("/tmp", buf.getvalue())
+    stream, stat = c.get_archive("/tmp/put.txt")
+    assert stat["name"] == "put.txt" and stat["size"] == 10
+    with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as t:
+        assert t.extractfile("put.txt").read() == b"sdk bytes\n"
+    c.update(mem_limit="32m")
+    c.reload()
+    assert c.attrs["HostConfig"]["Memory"] == 32 << 20
+    assert {"Path": "/tmp/put.txt", "Kind": 1} in c.diff()
+    df = client.df()
+    assert [x["Id"] for x in df["Containers"]] == [c.id] and df["Containers"][0]["Names"] == ["/sdkar"]
+    c.stop(timeout=1)
+    assert client.containers.prune()["ContainersDeleted"] == [c.id]

@@ -51,6 +51,21 @@ static void test_routes(void **state) {
         r = router_match("DELETE", "/containers/x/", &rq, &known);
         assert_ptr_equal(r->fn, api_ctr_delete);
         free(rq.params[0]);
+        rq.params[0] = NULL;
+        /* image names hold slashes */
+        r = router_match("POST", "/images/127.0.0.1:5000/team/app:1/tag", &rq, &known);
+        assert_ptr_equal(r->fn, api_img_tag);
+        assert_string_equal(rq.params[0], "127.0.0.1:5000/team/app:1");
+        free(rq.params[0]);
+        rq.params[0] = NULL;
+        r = router_match("DELETE", "/images/team/app", &rq, &known);
+        assert_ptr_equal(r->fn, api_img_delete);
+        assert_string_equal(rq.params[0], "team/app");
+        free(rq.params[0]);
+        rq.params[0] = NULL;
+        r = router_match("GET", "/images/json", &rq, &known);
+        assert_ptr_equal(r->fn, api_img_list);
+        assert_null(rq.params[0]);
 }
 
 static void test_create_body(void **state) {

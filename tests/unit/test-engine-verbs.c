@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -253,6 +254,32 @@ static void test_auth_from_json(void **state) {
         json_decref(cfg);
 }
 
+/* docker's X-Registry-Auth: base64url of a JSON object, with or without padding */
+static void test_auth_header_decode(void **state) {
+        (void) state;
+        char *u, *p, *srv;
+        KError *err = NULL;
+        /* {"username":"alice","password":"s3cret","serveraddress":"127.0.0.1:5000"} */
+        assert_int_equal(auth_header_decode("eyJ1c2VybmFtZSI6ImFsaWNlIiwicGFzc3dvcmQiOiJzM2NyZXQiLCJzZXJ2ZXJhZGRyZXNzIjoi"
+                                            "MTI3LjAuMC4xOjUwMDAifQ", &u, &p, &srv, &err), 0);
+        assert_string_equal(u, "alice");
+        assert_string_equal(p, "s3cret");
+        assert_string_equal(srv, "127.0.0.1:5000");
+        free(u), free(p), free(srv);
+        /* {} (what docker sends without credentials), padded: anonymous */
+        assert_int_equal(auth_header_decode("e30=", &u, &p, &srv, &err), 0);
+        assert_null(u);
+        assert_null(p);
+        assert_null(srv);
+        /* not base64, not an object */
+        assert_int_equal(auth_header_decode("!!!!", &u, &p, &srv, &err), -EINVAL);
+        assert_non_null(strstr(err->msg, "X-Registry-Auth"));
+        kerr_free(err);
+        err = NULL;
+        assert_int_equal(auth_header_decode("WzFd", &u, &p, &srv, &err), -EINVAL);     /* [1] */
+        kerr_free(err);
+}
+
 static void test_auth_store_roundtrip(void **state) {
         (void) state;
         char dir[] = "/tmp/kapsel-test-auth-XXXXXX";
@@ -302,6 +329,7 @@ int main(void) {
                 cmocka_unit_test(test_event_journal_rotates),
                 cmocka_unit_test(test_auth_server_key),
                 cmocka_unit_test(test_auth_from_json),
+                cmocka_unit_test(test_auth_header_decode),
                 cmocka_unit_test(test_auth_store_roundtrip),
                 cmocka_unit_test(test_change_kind),
         };
