@@ -125,15 +125,7 @@ static int write_spec(Builder *b, Stage *st, WorkDir *w, char **argv, char **ext
         user_ids_done(&u);
         if (r < 0)
                 return r;
-        _cleanup_free_ char *text = json_dump_string(spec, true);
-        json_decref(spec);
-        if (mkdir(bundle, 0700) < 0 && errno != EEXIST)
-                return kerr(err, -errno, "create %s", bundle);
-        _cleanup_close_ int bfd = open(bundle, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (!text || bfd < 0)
-                return kerr(err, bfd < 0 ? -errno : -ENOMEM, "bundle %s", bundle);
-        r = write_file_atomic_at(bfd, "config.json", text, strlen(text), 0600);
-        return r < 0 ? kerr(err, r, "write %s/config.json", bundle) : 0;
+        return spec_write_bundle(bundle, spec, err);
 }
 
 /* Create with fds 1 and 2 on the pipe (the container inherits them), then put ours back. */

@@ -152,23 +152,17 @@ static int write_bundle(Monitor *m, KError **err) {
                 .init_path = json_is_true(json_object_get(json_object_get(m->rec->config, "HostConfig"), "Init"))
                                      ? init_binary() : NULL,
         };
-        if (in.init_path && access(in.init_path, X_OK) < 0)
+        if (in.init_path && access(in.init_path, X_OK) < 0) {
+                user_ids_done(&u);
                 return kerr_msg(err, KERR_HOST, -ENOENT, "--init: %s is missing; build kapsel-init or set KAPSEL_INIT",
                                 in.init_path);
+        }
         json_t *spec = NULL;
         r = spec_gen(&in, &spec, err);
         user_ids_done(&u);
         if (r < 0)
                 return r;
-        _cleanup_free_ char *text = json_dump_string(spec, true);
-        json_decref(spec);
-        if (mkdir(bundle, 0700) < 0 && errno != EEXIST)
-                return kerr(err, -errno, "create %s", bundle);
-        _cleanup_close_ int bfd = open(bundle, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (!text || bfd < 0)
-                return kerr(err, bfd < 0 ? -errno : -ENOMEM, "bundle %s", bundle);
-        r = write_file_atomic_at(bfd, "config.json", text, strlen(text), 0600);
-        return r < 0 ? kerr(err, r, "write %s/config.json", bundle) : 0;
+        return spec_write_bundle(bundle, spec, err);
 }
 
 static int monitor_prepare(Monitor *m, KError **err) {

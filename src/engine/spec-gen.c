@@ -1,10 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "fd-util.h"
+#include "json-util.h"
 #include "path-util.h"
 #include "spec-gen.h"
 #include "spec.h"
@@ -432,4 +437,16 @@ int spec_gen(const SpecGenInput *in, json_t **ret, KError **err) {
         }
         *ret = spec;
         return 0;
+}
+
+int spec_write_bundle(const char *bundle, json_t *spec, KError **err) {
+        _cleanup_free_ char *text = json_dump_string(spec, true);
+        json_decref(spec);
+        if (mkdir(bundle, 0700) < 0 && errno != EEXIST)
+                return kerr(err, -errno, "create %s", bundle);
+        _cleanup_close_ int bfd = open(bundle, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (!text || bfd < 0)
+                return kerr(err, bfd < 0 ? -errno : -ENOMEM, "bundle %s", bundle);
+        int r = write_file_atomic_at(bfd, "config.json", text, strlen(text), 0600);
+        return r < 0 ? kerr(err, r, "write %s/config.json", bundle) : 0;
 }

@@ -32,6 +32,9 @@ typedef struct SpecGenInput {
 
 /* Build the spec. Errors are the user's (bad -v, unknown capability...) with KERR_USAGE. */
 int spec_gen(const SpecGenInput *in, json_t **ret, KError **err);
+/* Write `spec` (taken: released here) as BUNDLE/config.json, creating BUNDLE (0700); the file is
+ * replaced atomically, 0600. */
+int spec_write_bundle(const char *bundle, json_t *spec, KError **err);
 
 /* Parse "-v SRC:DST[:OPTS]" into its parts. SRC is a host path (absolute) or a volume name.
  * OPTS: ro, rw, z/Z (ignored), nocopy. */
