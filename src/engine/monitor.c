@@ -761,6 +761,9 @@ int monitor_main(Engine *e, const char *id, bool attach_wait, int sync_fd) {
                 if (run_once(&m, sync_fd, &err) < 0)
                         goto fail;
                 sync_fd = -1;
+                /* release before the exit is recorded: whoever sees the container exited (`start -a`,
+                 * `wait`, `system check`) finds its mount, network and cgroup already gone */
+                (void) ctr_release(e, id, NULL);
                 record_exit(&m);
                 /* `update --restart` and `rename` may have changed the row while it ran */
                 CtrRecord *fresh = NULL;
@@ -776,7 +779,6 @@ int monitor_main(Engine *e, const char *id, bool attach_wait, int sync_fd) {
                 if (!restart)
                         broadcast(&m, ATTACH_EXIT, (uint8_t[4]) { m.exit_code >> 24, m.exit_code >> 16, m.exit_code >> 8,
                                                                   m.exit_code }, 4);
-                (void) ctr_release(e, id, NULL);
                 if (!restart) {
                         clients_finish(&m);
                         break;

@@ -448,6 +448,22 @@ def test_kill9_monitor_then_system_check(k):
     assert k("system", "check").stdout.strip().endswith("no problems found")
 
 
+def test_exited_means_released(k):
+    """Once `run`, `start -a` or `wait` reports an exit, the container holds no mount and no runtime
+    state: `system check` run at once finds nothing (its monitor released before recording the exit)."""
+    k("create", "--name", "r", "busybox", "true")
+    cid = k.inspect("r")["Id"]
+    rootfs = os.path.join(k.root, "containers", cid, "rootfs")
+    for _ in range(8):
+        k("start", "-a", "r")
+        assert rootfs not in open("/proc/self/mountinfo").read()
+        assert not os.path.exists(os.path.join(k.root, "runtime", cid))
+    k("start", "r")
+    k("wait", "r")
+    assert rootfs not in open("/proc/self/mountinfo").read()
+    assert k("system", "check", "--dry-run").stdout.strip().endswith("no problems found")
+
+
 def test_system_check_collects_orphans(k):
     k("run", "--name", "o", "busybox", "true")
     cid = k.inspect("o")["Id"]
