@@ -110,7 +110,8 @@ def compile_source():
                            capture_output=True, text=True, timeout=600)
         if p.returncode:
             raise RuntimeError("apt-get source %s failed: %s" % (COMPILE_SOURCE, p.stderr.strip()[-300:]))
-        orig = glob.glob(os.path.join(tmp, "%s_*.orig.tar.*" % COMPILE_SOURCE))
+        # (the upstream signature, .orig.tar.xz.asc, matches the pattern too)
+        orig = [f for f in glob.glob(os.path.join(tmp, "%s_*.orig.tar.*" % COMPILE_SOURCE)) if not f.endswith(".asc")]
         if not orig:
             raise RuntimeError("no upstream tarball in the %s source package" % COMPILE_SOURCE)
         with tarfile.open(orig[0]) as t:
