@@ -69,22 +69,37 @@ static int open_store(const KGlobals *g, Engine **e, ImageStore **s, KError **er
 }
 
 K_VERB(images) {
-        static const struct option opts[] = { { "quiet", no_argument, NULL, 'q' }, { "format", required_argument, NULL, 'f' },
-                                               { "all", no_argument, NULL, 'a' }, { "help", no_argument, NULL, 'h' }, {} };
+        /* docker's -f is --filter; --format has no short form */
+        static const struct option opts[] = { { "quiet", no_argument, NULL, 'q' }, { "format", required_argument, NULL, 'F' },
+                                               { "filter", required_argument, NULL, 'f' }, { "all", no_argument, NULL, 'a' },
+                                               { "help", no_argument, NULL, 'h' }, {} };
         static const KColumn cols[] = {
                 { "REPOSITORY", "Repository", 40 }, { "TAG", "Tag", 12 }, { "IMAGE ID", "ID", 14 },
                 { "CREATED", "CreatedSince", 32 }, { "SIZE", "Size" }, { "CREATED AT", "CreatedAt", .extra = true }, {}
         };
         KListFormat f = { .quiet_field = "ID" };
+        _cleanup_strv_free_ char **filters = NULL;
+        bool all = false;
         int c;
-        while ((c = getopt_long(argc, argv, "+qaf:", opts, NULL)) >= 0)
+        while ((c = getopt_long(argc, argv, "qaf:", opts, NULL)) >= 0)
                 switch (c) {
                 case 'q': f.quiet = true; break;
-                case 'a': break;
-                case 'f': f.format = optarg; break;
+                case 'a': all = true; break;
+                case 'F': f.format = optarg; break;
+                case 'f':
+                        if (strv_extend(&filters, optarg) < 0)
+                                return kerr(err, -ENOMEM, "images");
+                        break;
                 case 'h': return k_help("images");
                 default: return k_usage(err, "images", "unknown option");
                 }
+        if (optind < argc) {    /* docker's `images [REPOSITORY[:TAG]]` */
+                _cleanup_free_ char *ref = NULL;
+                if (optind + 1 < argc)
+                        return k_usage(err, "images", "at most one REPOSITORY[:TAG]");
+                if (asprintf(&ref, "reference=%s", argv[optind]) < 0 || strv_extend(&filters, ref) < 0)
+                        return kerr(err, -ENOMEM, "images");
+        }
         _cleanup_(engine_freep) Engine *e = NULL;
         ImageStore *s;
         Image **list = NULL;
@@ -94,12 +109,19 @@ K_VERB(images) {
                 r = image_list(s, &list, &n, err);
         if (r < 0)
                 return r;
+        _cleanup_(image_filter_freep) ImageFilter *flt = NULL;
+        if ((r = image_filter_new(filters, list, n, &flt, err)) < 0) {
+                image_list_free(list, n);
+                return r;
+        }
         json_t *rows = json_array();
         for (size_t i = 0; i < n; i++) {
-                if (!list[i]->names || !list[i]->names[0])
+                if ((!list[i]->names || !list[i]->names[0]) && (all || !image_is_intermediate(list[i], list, n)) &&
+                    image_filter_match(flt, list[i], NULL))
                         json_array_append_new(rows, image_row(list[i], NULL));
                 for (char **nm = list[i]->names; nm && *nm; nm++)
-                        json_array_append_new(rows, image_row(list[i], *nm));
+                        if (image_filter_match(flt, list[i], *nm))
+                                json_array_append_new(rows, image_row(list[i], *nm));
         }
         image_list_free(list, n);
         r = k_print_list(rows, &f, cols, err);

@@ -88,7 +88,7 @@ static const KVerb verbs[] = {
         { "stats", k_stats, "[--no-stream] [-a] [CONTAINER...]", "live resource usage (CPU %, memory, pids, block I/O)", NULL },
         { "container-prune", k_container_prune, "[-f] [--filter label=K[=V]|until=SECONDS]", "remove all stopped containers",
           "Asks first unless -f (no answer: nothing is removed).\n  -f, --force   do not ask\n  --filter F    label=K[=V], label!=K[=V], until=SECONDS" },
-        { "images", k_images, "[-q] [--format json|TEMPLATE]", "list images", NULL },
+        { "images", k_images, "[-a] [-q] [-f KEY=VALUE]... [--format json|TEMPLATE] [REPOSITORY[:TAG]]", "list images", NULL },
         { "pull", k_pull, "[-u USER -p PASS] [--tls-verify=false] [--platform OS/ARCH] IMAGE", "pull an image from a registry",
           "Example:\n  kapsel pull 127.0.0.1:5000/busybox:latest" },
         { "push", k_push, "[-u USER -p PASS] [--tls-verify=false] IMAGE", "push an image to a registry", NULL },

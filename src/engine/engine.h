@@ -23,6 +23,7 @@
 #include "db.h"
 #include "error.h"
 #include "image.h"
+#include "image-filter.h"
 #include "net.h"
 #include "time-util.h"
 

@@ -185,6 +185,28 @@ def pty_session(cmd, keys, settle=2.0):
     return None, out
 
 
+def test_images_filter_like_docker(k, tmp_path):
+    """docker's `images -f` is --filter (not --format), with its keys, and `images REPO[:TAG]`."""
+    k("run", "--rm", "busybox", "true")
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nLABEL tier=app\nRUN echo hi > /x\n")
+    k("build", "-q", "-t", "app:1", str(tmp_path))
+    k("tag", "busybox", "mybox:2")
+    refs = lambda *a: sorted(k("images", *a, "--format", "{{.Repository}}:{{.Tag}}").stdout.split())
+    assert refs("-f", "label=tier=app") == ["app:1"] and refs("-f", "label=tier=db") == []
+    assert refs("-f", "reference=*box*") == ["busybox:latest", "mybox:2"]
+    assert refs("-f", "reference=*box*", "-f", "reference=app") == ["app:1", "busybox:latest", "mybox:2"]
+    assert refs("mybox") == ["mybox:2"] and refs("busybox:latest") == ["busybox:latest"]
+    assert refs("-f", "since=busybox") == ["app:1"] and refs("-f", "before=app:1") == ["busybox:latest", "mybox:2"]
+    assert refs("-f", "dangling=false", "-f", "label=tier") == ["app:1"]
+    # the build's step images are intermediate: only with -a, and never dangling
+    assert "<none>:<none>" in refs("-a") and "<none>:<none>" not in refs() and refs("-f", "dangling=true") == []
+    assert k("images", "-q", "-f", "label=tier").stdout.strip() == k.inspect("app:1")["Id"].split(":")[1][:12]
+    p = k("images", "-f", "colour=red", check=False)
+    assert p.returncode == 125 and "colour=red" in p.stderr and "dangling" in p.stderr
+    p = k("images", "-f", "since=nosuch", check=False)
+    assert p.returncode != 0 and "nosuch" in p.stderr
+
+
 def test_detach_keys_leave_the_container_running(k):
     code, out = pty_session(k.cmd("run", "-it", "--name", "sh1", "busybox", "sh"), b"\x10\x11")
     assert code == 0, out

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #include "digest.h"
 #include "error.h"
 #include "image.h"
+#include "image-filter.h"
 #include "layer.h"
 #include "test-image-util.h"
 
@@ -559,6 +561,82 @@ static void test_import_rootfs_xz(void **state) {
         free(src);
 }
 
+/* ---- list filters (docker's images --filter) ---- */
+
+static bool filtered(char *const *filters, Image *const *all, size_t n, const Image *img, const char *name) {
+        ImageFilter *f = NULL;
+        KError *err = NULL;
+        if (image_filter_new(filters, all, n, &f, &err) < 0)
+                fail_msg("%s", err->msg);
+        bool hit = image_filter_match(f, img, name);
+        image_filter_free(f);
+        return hit;
+}
+
+static void test_image_filter(void **state) {
+        (void) state;
+        Image old = { .id = "sha256:aaaa1111", .names = (char *[]) { "docker.io/library/busybox:latest",
+                                                                    "127.0.0.1:5000/tools/busybox:1", NULL },
+                      .created = "2024-01-01T00:00:00Z", .config_json = json_pack("{s:{s:{s:s}}}", "config", "Labels", "tier", "base") };
+        Image mid = { .id = "sha256:bbbb2222", .names = (char *[]) { "docker.io/library/debian:12", NULL },
+                      .created = "2024-01-01T01:30:00.5+01:00" };        /* 00:30:00.5 UTC */
+        Image dangling = { .id = "sha256:cccc3333", .created = "2024-02-01T00:00:00Z" };
+        Image *all[] = { &dangling, &mid, &old };
+        const char *bb = old.names[0], *local = old.names[1];
+
+        assert_true(filtered(NULL, all, 3, &old, bb));
+        assert_true(filtered((char *[]) { "dangling=true", NULL }, all, 3, &dangling, NULL));
+        assert_false(filtered((char *[]) { "dangling=true", NULL }, all, 3, &old, bb));
+        assert_true(filtered((char *[]) { "dangling=false", NULL }, all, 3, &old, bb));
+        assert_true(filtered((char *[]) { "label=tier", NULL }, all, 3, &old, bb));
+        assert_true(filtered((char *[]) { "label=tier=base", NULL }, all, 3, &old, bb));
+        assert_false(filtered((char *[]) { "label=tier=app", NULL }, all, 3, &old, bb));
+        assert_false(filtered((char *[]) { "label=tier", NULL }, all, 3, &mid, mid.names[0]));
+        /* reference: the familiar name with and without its tag, per row (name) */
+        assert_true(filtered((char *[]) { "reference=busybox", NULL }, all, 3, &old, bb));
+        assert_true(filtered((char *[]) { "reference=busy*:latest", NULL }, all, 3, &old, bb));
+        assert_false(filtered((char *[]) { "reference=busybox", NULL }, all, 3, &old, local));
+        assert_true(filtered((char *[]) { "reference=127.0.0.1:5000/tools/*", NULL }, all, 3, &old, local));
+        assert_true(filtered((char *[]) { "reference=nomatch", "reference=deb*", NULL }, all, 3, &mid, mid.names[0]));
+        assert_false(filtered((char *[]) { "reference=deb*", "label=tier", NULL }, all, 3, &mid, mid.names[0]));
+        /* before/since: by name or id prefix; offsets and fractions count */
+        assert_true(filtered((char *[]) { "since=busybox", NULL }, all, 3, &mid, mid.names[0]));
+        assert_false(filtered((char *[]) { "before=busybox", NULL }, all, 3, &mid, mid.names[0]));
+        assert_true(filtered((char *[]) { "before=sha256:bbbb", NULL }, all, 3, &old, bb));
+        assert_true(filtered((char *[]) { "before=cccc3333", NULL }, all, 3, &mid, mid.names[0]));
+        assert_false(filtered((char *[]) { "since=debian:12", NULL }, all, 3, &old, bb));
+
+        /* bad filters say what is wrong */
+        static const char *const bad[] = { "colour=red", "dangling=maybe", "label=", "before=nosuchimage", "nokey" };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                ImageFilter *f = NULL;
+                KError *err = NULL;
+                assert_true(image_filter_new((char *[]) { (char *) bad[i], NULL }, all, 3, &f, &err) < 0);
+                assert_non_null(strstr(err->msg, bad[i]));
+                kerr_free(err);
+        }
+        json_decref(old.config_json);
+
+        /* an untagged parent of another image (a build step) is intermediate, not dangling */
+        Image step = { .id = "sha256:dddd4444", .layer_dirs = (char *[]) { "/l/1", NULL }, .n_layers = 1,
+                       .created = "2024-03-01T00:00:00Z", .config_json = json_pack("{s:[{s:s}]}", "history", "created_by", "a") };
+        Image app = { .id = "sha256:eeee5555", .names = (char *[]) { "docker.io/library/app:1", NULL },
+                      .layer_dirs = (char *[]) { "/l/1", NULL }, .n_layers = 1, .created = "2024-03-01T00:00:01Z",
+                      .config_json = json_pack("{s:[{s:s},{s:s}]}", "history", "created_by", "a", "created_by", "b") };
+        Image other = { .id = "sha256:ffff6666", .layer_dirs = (char *[]) { "/l/2", NULL }, .n_layers = 1,
+                        .config_json = json_pack("{s:[{s:s},{s:s}]}", "history", "created_by", "a", "created_by", "b") };
+        Image *family[] = { &app, &step, &other };
+        assert_true(image_is_intermediate(&step, family, 3));
+        assert_false(image_is_intermediate(&app, family, 3));     /* tagged */
+        assert_false(image_is_intermediate(&other, family, 3));   /* no child */
+        assert_false(image_is_intermediate(&step, (Image *[]) { &step, &other }, 2));      /* its child is gone */
+        assert_false(filtered((char *[]) { "dangling=true", NULL }, family, 3, &step, NULL));
+        assert_true(filtered((char *[]) { "dangling=true", NULL }, family, 3, &other, NULL));
+        json_decref(step.config_json);
+        json_decref(app.config_json);
+        json_decref(other.config_json);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_ref_normalize),
@@ -566,6 +644,7 @@ int main(void) {
                 cmocka_unit_test(test_digest),
                 cmocka_unit_test(test_digest_verify),
                 cmocka_unit_test(test_digest_fd_copy),
+                cmocka_unit_test(test_image_filter),
                 cmocka_unit_test_setup_teardown(test_import_oci_layout, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_digest_mismatch, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_diff_id_mismatch, setup, teardown),
