@@ -205,6 +205,9 @@ int api_ctr_inspect(ApiReq *rq, ApiResp *rs, KError **err) {
 
 int api_ctr_start(ApiReq *rq, ApiResp *rs, KError **err) {
         _cleanup_(ctr_record_freep) CtrRecord *rec = NULL;
+        const char *checkpoint = api_query(rq, "checkpoint");
+        if (checkpoint && *checkpoint)
+                return api_ctr_start_checkpoint(rq, checkpoint, rs, err);
         int r = api_ctr_find(rq, rq->params[0], &rec, err);
         if (r < 0)
                 return r;

@@ -97,6 +97,11 @@ int api_ctr_create(ApiReq *rq, ApiResp *rs, KError **err);
 int api_ctr_list(ApiReq *rq, ApiResp *rs, KError **err);
 int api_ctr_inspect(ApiReq *rq, ApiResp *rs, KError **err);
 int api_ctr_start(ApiReq *rq, ApiResp *rs, KError **err);
+/* docker's checkpoint routes, for micro-VMs (api-checkpoint.c) */
+int api_ctr_checkpoint_list(ApiReq *rq, ApiResp *rs, KError **err);
+int api_ctr_checkpoint_create(ApiReq *rq, ApiResp *rs, KError **err);
+int api_ctr_checkpoint_delete(ApiReq *rq, ApiResp *rs, KError **err);
+int api_ctr_start_checkpoint(ApiReq *rq, const char *name, ApiResp *rs, KError **err);
 int api_ctr_stop(ApiReq *rq, ApiResp *rs, KError **err);
 int api_ctr_restart(ApiReq *rq, ApiResp *rs, KError **err);
 int api_ctr_kill(ApiReq *rq, ApiResp *rs, KError **err);

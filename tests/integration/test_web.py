@@ -6,6 +6,7 @@ sockets are made inside that namespace by a thread that joined it (setns moves o
 thread), and the browser runs under nsenter."""
 import base64
 import ctypes
+import glob
 import http.client
 import json
 import os
@@ -466,6 +467,55 @@ NODE = shutil.which("node")
 PLAYWRIGHT = os.path.join(WEB_SRC, "node_modules/playwright-core/index.mjs")
 
 
+# --- micro-VM snapshots (docker's checkpoint routes) ---
+
+KERNELS = sorted(glob.glob("/boot/vmlinuz-*"))
+
+
+def fake_vm_with_snapshot(d, tmp_path, name="v1"):
+    """A VM row made with a fake KVM device (it cannot run) and a snapshot directory laid out as
+    `vm snapshot create` leaves it; returns the VM's id."""
+    dev = tmp_path / "fake-kvm"
+    dev.write_text("")
+    env = dict(os.environ, KAPSEL_KVM_DEVICE=str(dev))
+    subprocess.run([KAPSEL, "--root", d.root, "vm", "create", "--name", name, "--kernel", KERNELS[-1], "--net", "none"],
+                   env=env, check=True, capture_output=True)
+    vid = json.loads(subprocess.run([KAPSEL, "--root", d.root, "inspect", name], check=True, capture_output=True,
+                                    text=True).stdout)[0]["Id"]
+    snap = os.path.join(d.root, "containers", vid, "snapshots", "warm")
+    os.makedirs(snap)
+    for f in ("state", "memory"):
+        open(os.path.join(snap, f), "wb").close()
+    with open(os.path.join(snap, "snapshot.json"), "w") as f:
+        json.dump({"Name": "warm", "Created": 1700000000, "Memory": 256 << 20, "Cpus": 1, "Disks": 0}, f)
+    return vid
+
+
+@pytest.mark.skipif(not KERNELS, reason="no /boot/vmlinuz-*")
+def test_vm_checkpoint_routes(d, tmp_path):
+    vid = fake_vm_with_snapshot(d, tmp_path)
+    d.login()
+    st, rows = d.api("GET", "/containers/v1/checkpoints")
+    assert st == 200 and [r["Name"] for r in rows] == ["warm"]
+    st, body = d.api("POST", "/containers/v1/checkpoints", {"CheckpointID": "s2"})
+    assert st == 409 and "only a running or paused VM" in body["message"]
+    st, body = d.api("POST", "/containers/v1/checkpoints", {})
+    assert st == 400 and "CheckpointID" in body["message"]
+    st, body = d.api("DELETE", "/containers/v1/checkpoints/nope")
+    assert st == 404 and "nope" in body["message"]
+    st, _ = d.api("DELETE", "/containers/v1/checkpoints/warm")
+    assert st == 204 and not os.path.exists(os.path.join(d.root, "containers", vid, "snapshots", "warm"))
+    st, rows = d.api("GET", "/containers/v1/checkpoints")
+    assert st == 200 and rows == []
+    # a plain container: refused, saying why and what instead
+    st, c = d.api("POST", "/containers/create?name=plain", {"Image": "busybox", "Cmd": ["true"]})
+    assert st == 201
+    st, body = d.api("POST", "/containers/plain/checkpoints", {"CheckpointID": "x"})
+    assert st == 400 and "CRIU" in body["message"]
+    st, body = d.api("POST", "/containers/plain/start?checkpoint=x")
+    assert st == 400 and "CRIU" in body["message"]
+
+
 @pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="no chromium (scripts/install-deps.sh test installs it)")
 @pytest.mark.skipif(not NODE, reason="no node")
 @pytest.mark.skipif(not os.path.exists(PLAYWRIGHT), reason="no playwright-core: run npm ci in src/daemon/web")
@@ -476,10 +526,12 @@ def test_browser_console(d, tmp_path):
     os.makedirs(ARTIFACTS, exist_ok=True)
     env = dict(os.environ, PLAYWRIGHT_CORE=PLAYWRIGHT, CHROMIUM=CHROMIUM, CONSOLE_URL="http://127.0.0.1:%d/console/" % PORT,
                CONSOLE_TOKEN=d.token, ARTIFACTS=ARTIFACTS, PROFILE=str(tmp_path / "profile"))
+    if KERNELS:
+        env["VM_ID"] = fake_vm_with_snapshot(d, tmp_path)
     p = subprocess.run(["nsenter", "--net=/run/netns/" + NETNS, NODE, os.path.join(REPO, "tests/integration/web_browser.mjs")],
                        env=env, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, "%s\n%s\n--- kapseld\n%s" % (p.stdout, p.stderr, d.logs())
     assert "browser: all steps passed" in p.stdout
     for page in ("login", "overview", "create", "instances", "detail", "terminal", "images", "networks", "volumes",
-                 "instances-390"):
+                 "instances-390") + (("vm-snapshots",) if KERNELS else ()):
         assert os.path.exists(os.path.join(ARTIFACTS, page + ".png")), page

@@ -134,6 +134,22 @@ async function run() {
   await shot('create-390');
   await page.setViewportSize({ width: 1280, height: 800 });
 
+  if (process.env.VM_ID) {
+    // a micro-VM made by the test (a fake KVM: it cannot run) with one snapshot laid out by hand
+    step('vm snapshots');
+    await page.evaluate((id) => { location.hash = '#/c/' + id; }, process.env.VM_ID);
+    await page.click('nav.tabs button[data-tab="snapshots"]');
+    await page.waitForSelector('tr[data-snapshot="warm"]');
+    await page.fill('#snapshot-name', 'second');
+    await page.click('#snapshot-take');
+    await page.waitForSelector('#err-snapshot:has-text("running or paused")');
+    await shot('vm-snapshots');
+    await page.click('tr[data-snapshot="warm"] button.danger');
+    await page.click('dialog.confirm button[data-confirm="yes"]');
+    await page.waitForSelector('tr[data-snapshot="warm"]', { state: 'detached' });
+    await page.click('a[data-nav="#/instances"]');
+  }
+
   step('stop and remove');
   await page.click('a[data-nav="#/instances"]');
   await page.waitForSelector('tr[data-name="webtest"] button[data-action="stop"]');

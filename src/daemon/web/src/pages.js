@@ -415,12 +415,51 @@ export function detail(root, ctx, id) {
     },
     terminal: () => terminalTab('exec', 'The terminal needs the container running (a micro-VM has its console instead).'),
     console: () => terminalTab('attach', 'The console needs it running.'),
+    snapshots: () => snapshotsTab(root, body, info, () => load().then(() => show('snapshots'))),
   };
+  const vmOnly = { snapshots: true };
   for (const name of Object.keys(tabFns))
-    tabs.append(h('button', { type: 'button', 'data-tab': name, onclick: () => show(name) }, name));
-  load().then(() => show(ctx.tab || 'graphs')).catch((e) => notice(root, e.message));
+    tabs.append(h('button', { type: 'button', 'data-tab': name, hidden: true, onclick: () => show(name) }, name));
+  const showTabs = () => tabs.querySelectorAll('button').forEach((b) => {
+    b.hidden = vmOnly[b.dataset.tab] && !(info && info.Kind === 'vm');
+  });
+  load().then(() => { showTabs(); show(ctx.tab || 'graphs'); }).catch((e) => notice(root, e.message));
   cleanups.push(every(5000, () => info && load()));
   return () => { cleanups.forEach((f) => f()); if (tabCleanup) tabCleanup(); };
+}
+
+/* A micro-VM's snapshots (docker's checkpoint routes): take one while it runs, start a stopped VM
+ * from one (it resumes, no boot), remove one. Errors show next to the form. */
+function snapshotsTab(root, body, info, reload) {
+  const running = info.State.Status === 'running' || info.State.Status === 'paused';
+  const err = h('div', { class: 'field-error', id: 'err-snapshot', role: 'alert' });
+  const nameIn = h('input', { id: 'snapshot-name', placeholder: 'before-upgrade', autocomplete: 'off', 'aria-label': 'snapshot name' });
+  const act = async (what, fn) => {
+    err.textContent = '';
+    try { await fn(); reload(); } catch (e) { err.textContent = what ? `${what}: ${e.message}` : e.message; }
+  };
+  const take = (ev) => {
+    ev.preventDefault();
+    const name = nameIn.value.trim();
+    if (!name) { err.textContent = 'a name is required'; return; }
+    act('', () => api.post(`/containers/${info.Id}/checkpoints`, { CheckpointID: name }));
+  };
+  const rows = (info.Snapshots || []).map((sn) => h('tr', { 'data-snapshot': sn.Name },
+    h('td', {}, sn.Name), h('td', {}, sn.Created ? new Date(sn.Created * 1000).toLocaleString() : ''),
+    h('td', {}, sn.SizeBytes != null ? bytes(sn.SizeBytes) : ''),
+    h('td', { class: 'acts' },
+      h('button', { type: 'button', class: 'small', disabled: running, title: running ? 'stop the VM first' : '',
+        onclick: () => act('start from ' + sn.Name, () => api.post(`/containers/${info.Id}/start?checkpoint=${encodeURIComponent(sn.Name)}`)) },
+      'start from it'),
+      h('button', { type: 'button', class: 'danger small', onclick: async () => {
+        if (await confirmBox(`Remove snapshot ${sn.Name}?`, 'Remove'))
+          act('remove ' + sn.Name, () => api.del(`/containers/${info.Id}/checkpoints/${encodeURIComponent(sn.Name)}`));
+      } }, 'remove'))));
+  body.append(
+    h('form', { class: 'inline-form', id: 'snapshot-form', onsubmit: take }, nameIn,
+      h('button', { type: 'submit', class: 'primary', id: 'snapshot-take' }, 'take snapshot'), err),
+    simpleTable(['Name', 'Taken', 'Size', ''], rows));
+  return null;
 }
 
 /* ---------- images, networks, volumes ---------- */
