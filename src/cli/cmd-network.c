@@ -137,23 +137,35 @@ K_VERB(network_prune) {
 }
 
 static int connect_common(const KGlobals *g, const char *verb, int argc, char **argv, bool connect, KError **err) {
-        if (argc != 3)
+        static const struct option opts[] = { { "alias", required_argument, NULL, 'a' }, { "force", no_argument, NULL, 'f' },
+                                               { "help", no_argument, NULL, 'h' }, {} };
+        _cleanup_strv_free_ char **aliases = NULL;
+        int c;
+        while ((c = getopt_long(argc, argv, "+f", opts, NULL)) >= 0)
+                switch (c) {
+                case 'a':
+                        if (!connect)
+                                return k_usage(err, verb, "--alias is for network connect");
+                        if (strv_extend(&aliases, optarg) < 0)
+                                return kerr(err, -ENOMEM, "%s", verb);
+                        break;
+                case 'f': break;        /* docker's disconnect --force: a stopped container is fine anyway */
+                case 'h': return k_help(connect ? "network connect" : "network disconnect");
+                default: return k_usage(err, verb, "unknown option");
+                }
+        if (argc - optind != 2)
                 return k_usage(err, verb, "expected NETWORK CONTAINER");
         _cleanup_(engine_freep) Engine *e = NULL;
         _cleanup_(ctr_record_freep) CtrRecord *rec = NULL;
         NetCtx *ctx;
         int r = open_net(g, &e, &ctx, err);
         if (r >= 0)
-                r = db_ctr_get(e->db, argv[2], &rec, err);
+                r = db_ctr_get(e->db, argv[optind + 1], &rec, err);
         if (r >= 0)
                 r = ctr_repair(e, rec, err);
         if (r < 0)
                 return r;
-        if (!connect)
-                return net_detach(ctx, rec->id, argv[1], err);
-        if (rec->state != CTR_RUNNING && rec->state != CTR_PAUSED)
-                return kerr_msg(err, KERR_STATE, -EINVAL, "container %s is not running", rec->name);
-        return ctr_net_connect(e, rec, argv[1], err);
+        return connect ? ctr_net_connect(e, rec, argv[optind], aliases, err) : ctr_net_disconnect(e, rec, argv[optind], err);
 }
 
 K_VERB(network_connect) {

@@ -148,7 +148,7 @@ static const KVerb verbs[] = {
         { "network-inspect", k_network_inspect, "NETWORK...", "show networks as JSON", NULL },
         { "network-rm", k_network_rm, "[-f] NETWORK...", "remove networks (refused while in use, unless -f)", NULL },
         { "network-prune", k_network_prune, "", "remove networks no container uses", NULL },
-        { "network-connect", k_network_connect, "NETWORK CONTAINER", "attach a running container to a network", NULL },
+        { "network-connect", k_network_connect, "[--alias NAME]... NETWORK CONTAINER", "connect a container to a network (kept for its next starts)", NULL },
         { "network-disconnect", k_network_disconnect, "NETWORK CONTAINER", "detach a container from a network", NULL },
         { "vm", k_vm, "run|create|start|stop|kill|pause|resume|ls|inspect|console|logs|rm [OPTIONS]",
           "manage KVM micro-VMs (see 'kapsel vm --help')",

@@ -176,25 +176,24 @@ int api_vol_delete(ApiReq *rq, ApiResp *rs, KError **err) {
         return api_empty(rs, 204);
 }
 
-/* POST /networks/{id}/connect and /disconnect {"Container": ...}: a running container, as the
- * CLI's network connect/disconnect. */
+/* POST /networks/{id}/connect {"Container", "EndpointConfig": {"Aliases": [...]}} and /disconnect
+ * {"Container"}: as the CLI's network connect/disconnect, kept for the container's next starts. */
 static int connect_common(ApiReq *rq, ApiResp *rs, bool connect, KError **err) {
         const char *ref = json_string_value(json_object_get(rq->json, "Container"));
         if (!ref)
                 return kerr_msg(err, KERR_USAGE, -EINVAL, "network %s: Container is missing",
                                 connect ? "connect" : "disconnect");
         _cleanup_(ctr_record_freep) CtrRecord *rec = NULL;
-        NetCtx *ctx;
+        _cleanup_strv_free_ char **aliases = NULL;
+        size_t i;
+        json_t *v;
+        json_array_foreach(json_object_get(json_object_get(rq->json, "EndpointConfig"), "Aliases"), i, v)
+                if (json_is_string(v) && strv_extend(&aliases, json_string_value(v)) < 0)
+                        return kerr(err, -ENOMEM, "network connect");
         int r = api_ctr_find(rq, ref, &rec, err);
-        if (r < 0 || (r = net(rq, &ctx, err)) < 0)
+        if (r < 0)
                 return r;
-        if (!connect)
-                r = net_detach(ctx, rec->id, rq->params[0], err);
-        else if (rec->state != CTR_RUNNING && rec->state != CTR_PAUSED)
-                r = kerr_msg(err, KERR_STATE, -EINVAL,
-                             "container %s is not running: kapseld connects running containers only", rec->name);
-        else
-                r = ctr_net_connect(rq->e, rec, rq->params[0], err);
+        r = connect ? ctr_net_connect(rq->e, rec, rq->params[0], aliases, err) : ctr_net_disconnect(rq->e, rec, rq->params[0], err);
         return r < 0 ? r : api_empty(rs, 200);
 }
 

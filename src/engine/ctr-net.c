@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include "ctr-net.h"
+#include "ctr-ops.h"
+#include "json-util.h"
 #include "string-util.h"
 
 void ctr_net_done(CtrNet *n) {
@@ -92,6 +94,40 @@ static int files(NetCtx *ctx, const CtrRecord *rec, CtrNet *ret, KError **err) {
         return net_files_setup(ctx, rec->id, &fo, &ret->files, err);
 }
 
+/* HostConfig.ExtraNetworks: [{"Name": NETWORK, "Aliases": [...]}], the networks `network connect`
+ * added; each start attaches them again, as docker keeps a container's connections. */
+static const json_t *extra_networks(const json_t *config) {
+        return host_cfg(config, "ExtraNetworks");
+}
+
+static int attach_one(NetCtx *ctx, const CtrRecord *rec, const char *ns, const char *network, const json_t *aliases,
+                      KError **err) {
+        _cleanup_strv_free_ char **names = NULL;
+        size_t i;
+        json_t *v;
+        json_array_foreach(aliases, i, v)
+                if (json_is_string(v) && strv_extend(&names, json_string_value(v)) < 0)
+                        return kerr(err, -ENOMEM, "connect");
+        NetAttachOpts o = { .network = network, .instance_id = rec->id, .instance_name = rec->name, .aliases = names,
+                            .netns_path = ns };
+        NetAttachment *a = NULL;
+        int r = net_attach(ctx, &o, &a, err);
+        net_attachment_free(a);
+        return r;
+}
+
+static int attach_extra(NetCtx *ctx, const CtrRecord *rec, const char *ns, KError **err) {
+        size_t i;
+        json_t *n;
+        json_array_foreach(extra_networks(rec->config), i, n) {
+                int r = attach_one(ctx, rec, ns, json_string_value(json_object_get(n, "Name")), json_object_get(n, "Aliases"),
+                                   err);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 int ctr_net_setup(Engine *e, const CtrRecord *rec, const ImageConfig *img, CtrNet *ret, KError **err) {
         NetMode mode;
         NetCtx *ctx;
@@ -139,7 +175,7 @@ int ctr_net_setup(Engine *e, const CtrRecord *rec, const ImageConfig *img, CtrNe
                 r = net_attach(ctx, &o, &a, err);
                 free(maps);
                 net_attachment_free(a);
-                if (r < 0)
+                if (r < 0 || (r = attach_extra(ctx, rec, ret->netns_path, err)) < 0)
                         goto out;
         }
         r = files(ctx, rec, ret, err);
@@ -163,18 +199,75 @@ int ctr_net_teardown(Engine *e, const char *id, KError **err) {
         return r < 0 ? r : r2;
 }
 
-int ctr_net_connect(Engine *e, const CtrRecord *rec, const char *network, KError **err) {
+typedef struct Conn {
+        const char *network;
+        json_t *aliases;
+        bool connect;
+} Conn;
+
+static void record_conn(CtrRecord *r, void *userdata) {
+        const Conn *c = userdata;
+        json_t *host = json_object_get(r->config, "HostConfig");
+        if (!json_is_object(host))
+                json_object_set_new(r->config, "HostConfig", host = json_object());
+        json_t *list = json_object_get(host, "ExtraNetworks");
+        if (!json_is_array(list))
+                json_object_set_new(host, "ExtraNetworks", list = json_array());
+        size_t i;
+        json_t *n;
+        json_array_foreach(list, i, n)
+                if (streq_ptr(json_string_value(json_object_get(n, "Name")), c->network)) {
+                        json_array_remove(list, i);
+                        break;
+                }
+        if (c->connect)
+                json_array_append_new(list, json_pack("{s:s, s:O}", "Name", c->network,
+                                                      "Aliases", c->aliases ? c->aliases : json_array()));
+}
+
+static bool is_live(const CtrRecord *rec) {
+        return rec->state == CTR_RUNNING || rec->state == CTR_PAUSED || rec->state == CTR_RESTARTING;
+}
+
+int ctr_net_connect(Engine *e, const CtrRecord *rec, const char *network, char *const *aliases, KError **err) {
         NetCtx *ctx;
+        _cleanup_json_ json_t *info = NULL;
+        NetMode mode;
         int r = engine_net(e, &ctx, err);
-        if (r < 0)
+        if (r < 0 || (r = net_network_inspect(ctx, network, &info, err)) < 0)
                 return r;
-        _cleanup_free_ char *ns = engine_ctr_path(e, rec->id, "netns");
-        if (!ns || access(ns, F_OK) < 0)
-                return kerr_msg(err, KERR_STATE, -EINVAL, "container %s has no network namespace of its own (running, "
-                                "not --network host)", rec->name);
-        NetAttachOpts o = { .network = network, .instance_id = rec->id, .instance_name = rec->name, .netns_path = ns };
-        NetAttachment *a = NULL;
-        r = net_attach(ctx, &o, &a, err);
-        net_attachment_free(a);
-        return r;
+        if ((r = net_mode_parse(json_string_value(host_cfg(rec->config, "NetworkMode")) ?: "", &mode, err)) < 0)
+                return r;
+        bool bridged = mode.kind == NET_MODE_BRIDGE;
+        net_mode_done(&mode);
+        if (!bridged)
+                return kerr_msg(err, KERR_STATE, -EINVAL, "container %s uses --network %s: only a container on a bridge or "
+                                "user network can be connected to another", rec->name,
+                                json_string_value(host_cfg(rec->config, "NetworkMode")));
+        _cleanup_json_ json_t *al = json_array();
+        for (char *const *a = aliases; a && *a; a++)
+                json_array_append_new(al, json_string(*a));
+        /* the name as the network layer knows it (an id prefix may have been given) */
+        const char *name = json_string_value(json_object_get(info, "Name")) ?: network;
+        if (is_live(rec)) {
+                _cleanup_free_ char *ns = engine_ctr_path(e, rec->id, "netns");
+                if (!ns || access(ns, F_OK) < 0)
+                        return kerr_msg(err, KERR_STATE, -EINVAL, "container %s has no network namespace of its own",
+                                        rec->name);
+                if ((r = attach_one(ctx, rec, ns, name, al, err)) < 0)
+                        return r;
+        }
+        return ctr_modify(e, rec->id, record_conn, &(Conn) { .network = name, .aliases = al, .connect = true }, err);
+}
+
+int ctr_net_disconnect(Engine *e, const CtrRecord *rec, const char *network, KError **err) {
+        NetCtx *ctx;
+        _cleanup_json_ json_t *info = NULL;
+        int r = engine_net(e, &ctx, err);
+        if (r < 0 || (r = net_network_inspect(ctx, network, &info, err)) < 0)
+                return r;
+        const char *name = json_string_value(json_object_get(info, "Name")) ?: network;
+        if (is_live(rec) && (r = net_detach(ctx, rec->id, name, err)) < 0)
+                return r;
+        return ctr_modify(e, rec->id, record_conn, &(Conn) { .network = name, .connect = false }, err);
 }

@@ -25,5 +25,9 @@ int ctr_net_validate(Engine *e, const json_t *config, KError **err);
 int ctr_net_setup(Engine *e, const CtrRecord *rec, const ImageConfig *img, CtrNet *ret, KError **err);
 /* Detach from every network and drop the netns. Idempotent. */
 int ctr_net_teardown(Engine *e, const char *id, KError **err);
-/* Connect a running container to one more network (network connect). */
-int ctr_net_connect(Engine *e, const CtrRecord *rec, const char *network, KError **err);
+/* Connect a container to one more network with `aliases` (NULL-terminated or NULL), or disconnect
+ * it (network connect|disconnect). The connection is kept in its row (HostConfig.ExtraNetworks):
+ * a created or stopped container gets it at its next start, a running one at once and again at
+ * each start, as docker's. Only containers on a bridge or user network can be connected. */
+int ctr_net_connect(Engine *e, const CtrRecord *rec, const char *network, char *const *aliases, KError **err);
+int ctr_net_disconnect(Engine *e, const CtrRecord *rec, const char *network, KError **err);

@@ -472,7 +472,15 @@ def test_docker_network_connect_disconnect(d):
     assert "eth1" in d.docker("exec", "c", "ip", "-o", "link").stdout
     d.docker("network", "disconnect", "net2", "c")
     assert "net2" not in json.loads(d.docker("inspect", "c").stdout)[0]["NetworkSettings"]["Networks"]
-    d.docker("rm", "-f", "c")
+    # a created container, as compose connects a service's second network before its start
+    d.docker("create", "--name", "late", "busybox", "sleep", "1000")
+    d.docker("network", "connect", "--alias", "late-alias", "net2", "late")
+    d.docker("start", "late")
+    assert "eth1" in d.docker("exec", "late", "ip", "-o", "link").stdout
+    assert d.docker("exec", "c", "true").returncode == 0
+    d.docker("network", "connect", "net2", "c")
+    assert d.docker("exec", "c", "ping", "-c", "1", "-W", "2", "late-alias").returncode == 0
+    d.docker("rm", "-f", "c", "late")
     d.docker("network", "rm", "net2")
 
 

@@ -522,6 +522,39 @@ def test_user_network_by_name_and_isolation(k):
     k("network", "rm", "backend")
 
 
+def test_network_connect_is_kept_and_works_before_start(k):
+    """docker keeps a container's connections: connecting a created container (compose does, for a
+    service on two networks) takes effect at its start, with its aliases, and every later start."""
+    k("network", "create", "front")
+    k("network", "create", "back")
+    k("create", "--name", "api", "--network", "front", "busybox", "sh", "-c", "echo api-up > /tmp/x; httpd -f -p 80 -h /tmp")
+    k("network", "connect", "--alias", "service-api", "back", "api")
+    k("start", "api")
+    fetch = "for i in $(seq 1 25); do wget -qO- http://%s/x && exit 0; sleep 0.2; done; exit 1"
+    for name in ("api", "service-api"):
+        assert k("run", "--rm", "--network", "back", "busybox", "sh", "-c", fetch % name).stdout == "api-up\n"
+    nets = lambda: sorted(c["Name"] for n in ("front", "back")
+                          for c in json.loads(k("network", "inspect", n).stdout)[0]["Containers"].values() if c["Name"] == "api")
+    assert nets() == ["api", "api"]
+    k("stop", "-t", "1", "api")
+    k("start", "api")
+    assert k("run", "--rm", "--network", "back", "busybox", "sh", "-c", fetch % "service-api").stdout == "api-up\n"
+    # disconnected while stopped: gone at the next start
+    k("stop", "-t", "1", "api")
+    k("network", "disconnect", "back", "api")
+    k("start", "api")
+    p = k("run", "--rm", "--network", "back", "busybox", "wget", "-T", "2", "-qO-", "http://api/x", check=False)
+    assert p.returncode != 0
+    # what cannot be connected says so
+    k("create", "--name", "hostnet", "--network", "host", "busybox", "true")
+    p = k("network", "connect", "back", "hostnet", check=False)
+    assert p.returncode == 125 and "--network host" in p.stderr
+    p = k("network", "connect", "nosuchnet", "api", check=False)
+    assert p.returncode != 0 and "nosuchnet" in p.stderr
+    k("rm", "-f", "api", "hostnet")
+    k("network", "rm", "front", "back")
+
+
 def test_network_none_and_host(k):
     p = k("run", "--rm", "--network", "none", "busybox", "ip", "-o", "link")
     assert [l.split(":")[1].strip() for l in p.stdout.splitlines()] == ["lo"]
