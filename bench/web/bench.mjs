@@ -48,10 +48,10 @@ out.list_ready_ms = Date.now() - t0;
 out.list_weight_bytes = bytes;
 out.list_requests = requests;
 
-// updates: the page refreshes every 2 s; sample the cost of each full render for 20 s
+// updates: the page refreshes every 2 s; sample the cost of each full render for SAMPLE_S seconds
 const samples = [];
 let last = await page.evaluate(() => document.querySelector('#instances').dataset.renders);
-const end = Date.now() + 20000;
+const end = Date.now() + 1000 * Number(process.env.SAMPLE_S || 20);
 while (Date.now() < end) {
   await page.waitForTimeout(200);
   const r = await page.evaluate(() => [document.querySelector('#instances').dataset.renders, document.querySelector('#instances').dataset.renderMs]);
