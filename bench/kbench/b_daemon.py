@@ -315,6 +315,16 @@ def time_rows(table, samples, failed, unavailable):
             rows_from(table, [name], samples, failed, labels={name: label}, scale=1000.0)
 
 
+def list_once(daemon):
+    """Seconds for one GET /containers/json?all=1 (what docker ps -a asks), body read."""
+    t0 = time.perf_counter()
+    st, body = api(daemon.sock, "GET", API + "/containers/json?all=1")
+    dt = time.perf_counter() - t0
+    if st != 200 or len(json.loads(body)) != PS_CONTAINERS:
+        raise RuntimeError("containers/json: %d, %d bytes" % (st, len(body)))
+    return dt
+
+
 def create_many(daemon, n):
     for i in range(n):
         st, body = api(daemon.sock, "POST", "%s/containers/create?name=kbench-ps-%03d" % (API, i),
@@ -348,7 +358,7 @@ def run(ctx):
             unavailable[name] = reason
     live = [n for n in daemons if n not in unavailable]
     mem_start, mem_run, mem_ps = {n: [] for n in live}, {}, {}
-    run_samples, ps_samples, failed_run, failed_ps = {}, {}, {}, {}
+    run_samples, ps_samples, api_samples, failed_run, failed_ps, failed_api = {}, {}, {}, {}, {}, {}
     try:
         # 1. memory after a fresh start, several starts each, the first daemon alternating
         for i in range(ctx.n(*MEM_STARTS)):
@@ -404,6 +414,9 @@ def run(ctx):
         ps_samples, more = interleave(list(ps), runs, lambda name, i: timed(ps[name][0], env=ps[name][1], timeout=120),
                                       log=None)
         failed_ps.update(more)
+        # the same list through the API alone: the CLI's own start and formatting (the same for
+        # both daemons) left out
+        api_samples, failed_api = interleave(list(ps), runs, lambda name, i: list_once(daemons[name]), log=None)
         time.sleep(SETTLE_S)
         for name in ps:
             if name not in failed_ps:
@@ -411,6 +424,7 @@ def run(ctx):
     finally:
         for d in daemons.values():
             d.cleanup()
+
     def why(n):
         f = failed_run.get(n) or failed_ps.get(n)
         return unavailable.get(n) or ("failed: " + f if f else "not measured")
@@ -421,6 +435,9 @@ def run(ctx):
     t = b.table("docker ps -a with %d containers" % PS_CONTAINERS, "ms")
     time_rows(t, ps_samples, failed_ps, unavailable)
     b.claim(t, "kapseld", "dockerd+containerd", PS_TARGET, label="docker ps -a (%d): kapseld / dockerd" % PS_CONTAINERS)
+    t = b.table("GET /containers/json?all=1 with %d containers (the API alone, no CLI)" % PS_CONTAINERS, "ms")
+    time_rows(t, api_samples, dict(failed_ps, **failed_api), unavailable)
+    b.claim(t, "kapseld", "dockerd+containerd", label="list API (%d): kapseld / dockerd" % PS_CONTAINERS)
     for title, samples, when in (("daemon memory %d s after a fresh start" % SETTLE_S, mem_start, "after start"),
                                  ("daemon memory after the docker run workload", mem_run, "after runs"),
                                  ("daemon memory after the docker ps workload (%d containers)" % PS_CONTAINERS,
@@ -428,6 +445,8 @@ def run(ctx):
         t = b.table(title, "MiB")
         memory_rows(t, {n: why(n) for n in daemons}, samples)
         memory_claims(b, t, when)
+    b.notes.append("docker ps -a through the CLI includes the CLI's own start, request and formatting, the "
+                   "same for both daemons and most of the time here; the API row times the daemons alone.")
     b.notes.append("RSS counts every resident page the process maps, shared libraries included (kapseld "
                    "links some 45 shared libraries: libcurl, libarchive, gnutls, OpenSSL, sqlite and their "
                    "dependencies); PSS divides each shared page by the number of processes mapping it. "
