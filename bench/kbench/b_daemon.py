@@ -190,7 +190,8 @@ class KapselD:
 
     def cleanup(self):
         self.stop()
-        self.kapsel.cleanup()
+        if os.access(self.kapsel.binary, os.X_OK):
+            self.kapsel.rm_all()
         umount_under(self.base)
         rmtree_when_idle(self.base)
 
@@ -390,7 +391,8 @@ def run(ctx):
                 unavailable[name] = "failed: %s" % str(e).strip()[:300]
                 d.stop()
         runs = ctx.n(*RUNS)
-        log("daemon: %d interleaved runs of docker run --rm through %s" % (runs, ", ".join(cmds)))
+        if cmds:
+            log("daemon: %d interleaved runs of docker run --rm through %s" % (runs, ", ".join(cmds)))
         run_samples, failed_run = interleave(
             list(cmds), runs, lambda name, i: timed(cmds[name][0], env=cmds[name][1], timeout=120), log=None)
         time.sleep(SETTLE_S)
@@ -410,7 +412,9 @@ def run(ctx):
                 ps[name] = cli(d, conf, "ps", "-a")
             except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
                 failed_ps[name] = str(e)[:300]
-        log("daemon: %d interleaved runs of docker ps -a (%d containers) through %s" % (runs, PS_CONTAINERS, ", ".join(ps)))
+        if ps:
+            log("daemon: %d interleaved runs of docker ps -a (%d containers) through %s" %
+                (runs, PS_CONTAINERS, ", ".join(ps)))
         ps_samples, more = interleave(list(ps), runs, lambda name, i: timed(ps[name][0], env=ps[name][1], timeout=120),
                                       log=None)
         failed_ps.update(more)
