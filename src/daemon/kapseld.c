@@ -107,6 +107,9 @@ static int recover_in_child(const char *root) {
         while (waitpid(pid, &status, 0) < 0)
                 if (errno != EINTR)
                         return -errno;
+        if (WIFSIGNALED(status))
+                log_error("kapseld: the start-up check of %s was killed by signal %d: see kapsel system check",
+                          root, WTERMSIG(status));
         return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EIO;
 }
 
