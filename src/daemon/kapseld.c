@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -89,7 +90,34 @@ static int recover(const char *root) {
         return 0;
 }
 
+/* The start-up check runs in a child process: the database, the image store, their caches and the
+ * code pages they touch go away with it, and the daemon idles holding only what serving needs
+ * (docs/daemon-memory.md). Without fork it runs here. */
+static int recover_in_child(const char *root) {
+        fflush(NULL);
+        pid_t pid = fork();
+        if (pid < 0)
+                return recover(root);
+        if (pid == 0) {
+                int r = recover(root);
+                fflush(NULL);
+                _exit(r < 0 ? 1 : 0);
+        }
+        int status;
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return -errno;
+        if (WIFSIGNALED(status))
+                log_error("kapseld: the start-up check of %s was killed by signal %d: see kapsel system check",
+                          root, WTERMSIG(status));
+        return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EIO;
+}
+
 int main(int argc, char **argv) {
+        /* one malloc arena for every connection thread, and big blocks mapped and unmapped on their
+         * own: per-thread arenas and a heap grown by a large reply kept megabytes after the work */
+        mallopt(M_ARENA_MAX, 1);
+        mallopt(M_MMAP_THRESHOLD, 128 * 1024);
         static const struct option opts[] = {
                 { "root", required_argument, NULL, 'r' },   { "host", required_argument, NULL, 'H' },
                 { "group", required_argument, NULL, 'G' },  { "max-connections", required_argument, NULL, 'c' },
@@ -131,10 +159,8 @@ int main(int argc, char **argv) {
         }
         cfg.root = root;
         find_monitor();
-        if (recover(root) < 0)
+        if (recover_in_child(root) < 0)
                 return 1;
-        /* the check's garbage (image store, database caches) goes back before the long idle */
-        malloc_trim(0);
         _cleanup_kerr_ KError *err = NULL;
         /* the web console first: a bad --web-listen stops the start before the socket exists */
         if (web_init(&cfg, &err) < 0 || server_web_start(&cfg, &err) < 0) {

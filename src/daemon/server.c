@@ -5,8 +5,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -250,6 +252,19 @@ static int listen_unix(const DaemonConfig *cfg, KError **err) {
         return TAKE_FD(fd);
 }
 
+/* When the last connection closes, the allocator gives its free pages back: the daemon's idle
+ * memory does not keep the peak of its last burst (docs/daemon-memory.md). */
+static atomic_uint open_connections;
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_ctx,
+                          enum MHD_ConnectionNotificationCode code) {
+        (void) cls, (void) c, (void) socket_ctx;
+        if (code == MHD_CONNECTION_NOTIFY_STARTED)
+                atomic_fetch_add(&open_connections, 1);
+        else if (atomic_fetch_sub(&open_connections, 1) == 1)
+                malloc_trim(0);
+}
+
 static volatile sig_atomic_t stop_requested;
 
 static void on_stop(int sig) {
@@ -287,6 +302,7 @@ int server_run(const DaemonConfig *cfg, KError **err) {
                 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) 64 * 1024,
                 MHD_OPTION_THREAD_STACK_SIZE, (size_t) 256 * 1024,
                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+                MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
                 MHD_OPTION_END);
         if (!d) {
                 close(fd);
