@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "build.h"
 #include "check.h"
 #include "daemon.h"
 #include "log.h"
@@ -76,8 +77,17 @@ static int recover(const char *root) {
         _cleanup_(engine_freep) Engine *e = NULL;
         _cleanup_kerr_ KError *err = NULL;
         EngineCheckSummary c = { 0 };
-        if (engine_open(root, &e, &err) < 0 || engine_check(e, false, NULL, NULL, &c, &err) < 0) {
+        if (engine_open(root, &e, &err) < 0) {
                 log_error("kapseld: %s", err ? err->msg : "cannot open the state root");
+                return -EIO;
+        }
+        /* as `kapsel system check`: steps of a `docker build` cut off by a kill -9 of ours first,
+         * what they held becomes unreferenced data for the check */
+        int builds = build_gc(e, NULL);
+        if (builds > 0)
+                log_info("kapseld: removed %d work director%s of interrupted builds", builds, builds == 1 ? "y" : "ies");
+        if (engine_check(e, false, NULL, NULL, &c, &err) < 0) {
+                log_error("kapseld: %s", err ? err->msg : "cannot check the state root");
                 return -EIO;
         }
         if (c.found)

@@ -1,11 +1,12 @@
-"""kapseld and the CLI through the same engine calls: the restart event. Uses test_daemon's daemon (its own network namespace and root)."""
+"""kapseld and the CLI through the same engine calls: the restart event, the sweep of interrupted
+builds at the daemon's start. Uses test_daemon's daemon (its own network namespace and root)."""
 import json
 import os
 import time
 
 import pytest
 
-from test_daemon import DOCKER, d, netns  # noqa: F401 (fixtures)
+from test_daemon import DOCKER, Daemon, d, netns  # noqa: F401 (fixtures)
 
 
 def _actions(dm, since, name):
@@ -30,3 +31,22 @@ def test_api_restart_emits_the_restart_event(d):  # noqa: F811
     # after the stop's events, as the CLI's restart
     assert acts.index("restart") > acts.index("start"), acts
     assert d.http("DELETE", "/containers/rs?force=1")[0] == 204
+
+
+def test_daemon_start_sweeps_interrupted_builds(d, tmp_path):  # noqa: F811
+    # a RUN step's work directory whose builder died with a kill -9 of the daemon
+    step = os.path.join(d.root, "build", "step-0123456789ab")
+    os.makedirs(os.path.join(step, "upper"))
+    with open(os.path.join(step, "owner"), "w") as f:
+        f.write("2147483646\n")   # beyond pid_max: no such process
+    live = os.path.join(d.root, "build", "ctx-ba9876543210")
+    os.makedirs(live)
+    with open(os.path.join(live, "owner"), "w") as f:
+        f.write("%d\n" % os.getpid())
+    d.proc.kill()
+    d.proc.wait()
+    os.unlink(d.sock)
+    d2 = Daemon(str(tmp_path))
+    d.proc, d.log = d2.proc, d2.log
+    assert not os.path.exists(step), d.logs()
+    assert os.path.exists(live)
