@@ -367,17 +367,11 @@ static void on_upgrade(void *cls, struct MHD_Connection *c, void *con_cls, const
         }
         j->sock = sock;
         j->urh = urh;
-        pthread_t t;
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        pthread_attr_setstacksize(&attr, 256 * 1024);
-        if (pthread_create(&t, &attr, exec_thread, j) != 0) {
+        if (server_spawn_detached(exec_thread, j) < 0) {
                 MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
                 exec_finish(j->id, 126);
                 exec_job_free(j);
         }
-        pthread_attr_destroy(&attr);
 }
 
 static void *reap_thread(void *arg) {
@@ -396,12 +390,8 @@ static int exec_detached(ExecJob *j, KError **err) {
         if (r < 0)
                 return r;
         j->sock = (int) pid;
-        pthread_t t;
-        if (pthread_create(&t, NULL, reap_thread, j) != 0) {
+        if (server_spawn_detached(reap_thread, j) < 0)
                 exec_job_free(j);
-                return 0;
-        }
-        pthread_detach(t);
         return 0;
 }
 

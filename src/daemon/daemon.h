@@ -187,3 +187,5 @@ bool listen_peer_verified(struct MHD_Connection *c);
  * serve every --host until SIGTERM/SIGINT. */
 int server_check(const DaemonConfig *cfg, KError **err);
 int server_run(const DaemonConfig *cfg, KError **err);
+/* Run fn(arg) in a detached thread with the daemon's thread stack size (hijacked streams). */
+int server_spawn_detached(void *(*fn)(void *), void *arg);

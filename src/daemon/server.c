@@ -249,6 +249,18 @@ int server_check(const DaemonConfig *cfg, KError **err) {
         return listen_check(cfg, &tls, err);
 }
 
+int server_spawn_detached(void *(*fn)(void *), void *arg) {
+        pthread_t t;
+        pthread_attr_t attr;
+        if (pthread_attr_init(&attr) != 0)
+                return -ENOMEM;
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        pthread_attr_setstacksize(&attr, SERVER_STACK);
+        int r = pthread_create(&t, &attr, fn, arg);
+        pthread_attr_destroy(&attr);
+        return -r;
+}
+
 /* One libmicrohttpd daemon on the listening socket `fd` (taken): TLS with required client
  * certificates for TCP. */
 static struct MHD_Daemon *serve(const DaemonConfig *cfg, const char *host, int fd, KError **err) {
