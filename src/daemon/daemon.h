@@ -152,6 +152,21 @@ int api_img_delete(ApiReq *rq, ApiResp *rs, KError **err);
 int api_img_load(ApiReq *rq, ApiResp *rs, KError **err);
 int api_img_save(ApiReq *rq, ApiResp *rs, KError **err);
 
+/* exec in an --isolation=vm container (api-exec-vm.c): the engine's request for the guest agent,
+ * through the container's monitor as `kapsel exec` goes; copies between the hijacked client `sock`
+ * (-1: detached, output dropped) and the process until it exits, its code in *ret_code. */
+typedef struct VmExecJob {
+        const char *root, *ctr;
+        json_t *config;         /* the exec's create body: Cmd, Env, WorkingDir, User */
+        bool tty, want_in;
+        int sock;
+        const char *extra;      /* client bytes read past the request: stdin already */
+        size_t n_extra;
+} VmExecJob;
+int api_exec_vm(const VmExecJob *x, int *ret_code, KError **err);
+/* Its copying part, on `mon` (a stream to the monitor that already carries the EXEC request). */
+int api_exec_vm_relay(const VmExecJob *x, int mon, int *ret_code, KError **err);
+
 /* Docker's create body -> the engine's {"Config","HostConfig"} (exposed for the fuzz target). */
 int api_create_body(json_t *body, json_t **ret_config, KError **err);
 

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* kapseld's listeners: --host parsing and the refusals of listen_check (TCP without mutual TLS, a
- * key others may read). */
+/* kapseld's listeners and the relay of an exec into an --isolation=vm container: --host parsing,
+ * the refusals of listen_check (TCP without mutual TLS, a key others may read), and
+ * api_exec_vm_relay against a fake monitor on a socketpair (the guest agent's frames in, docker's
+ * multiplexed stream out). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -96,11 +98,75 @@ static void test_check_refusals(void **state) {
         unlink(cert);
 }
 
+static void send_frame(int fd, uint8_t type, const char *data, uint32_t len) {
+        assert_int_equal(attach_send(fd, type, data, len), 0);
+}
+
+static void test_vm_exec_relay(void **state) {
+        (void) state;
+        int mon[2], cli[2];
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, mon), 0);
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, cli), 0);
+        /* the client's first stdin bytes came with the request; more follow, then EOF */
+        VmExecJob x = { .root = "/nonexistent", .ctr = "c", .want_in = true, .sock = cli[0], .extra = "ab", .n_extra = 2 };
+        assert_int_equal(write_all(cli[1], "cd", 2), 0);
+        shutdown(cli[1], SHUT_WR);
+        /* the monitor's side, written before the relay runs (the socket buffers hold it) */
+        send_frame(mon[1], ATTACH_STARTED, "\0\0\0\7", 4);
+        send_frame(mon[1], ATTACH_STDOUT, "out", 3);
+        send_frame(mon[1], ATTACH_STDERR, "err", 3);
+        uint8_t code[4];
+        vm_agent_put_u32(code, 3);
+        send_frame(mon[1], ATTACH_EXIT, (const char *) code, 4);
+        int rc = -1;
+        KError *err = NULL;
+        assert_int_equal(api_exec_vm_relay(&x, mon[0], &rc, &err), 0);
+        assert_int_equal(rc, 3);
+        /* the client got docker's multiplexed frames: stream 1 "out", stream 2 "err" */
+        close(cli[0]);
+        uint8_t buf[64];
+        ssize_t n = read(cli[1], buf, sizeof(buf));
+        assert_int_equal(n, 22);
+        static const uint8_t want[] = { 1, 0, 0, 0, 0, 0, 0, 3, 'o', 'u', 't', 2, 0, 0, 0, 0, 0, 0, 3, 'e', 'r', 'r' };
+        assert_memory_equal(buf, want, sizeof(want));
+        /* the monitor got stdin: the early bytes, the rest (maybe), and the close when it ended */
+        uint8_t type;
+        uint32_t len;
+        uint8_t *payload = malloc(ATTACH_MAX_PAYLOAD);
+        assert_int_equal(attach_recv(mon[1], &type, payload, &len), 1);
+        assert_int_equal(type, ATTACH_STDIN);
+        assert_int_equal(len, 2);
+        assert_memory_equal(payload, "ab", 2);
+        free(payload);
+        close(mon[0]);
+        close(mon[1]);
+        close(cli[1]);
+}
+
+/* The monitor went away mid-stream: the exec ends with 126, not a hang. */
+static void test_vm_exec_relay_monitor_gone(void **state) {
+        (void) state;
+        int mon[2], cli[2];
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, mon), 0);
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, cli), 0);
+        VmExecJob x = { .root = "/nonexistent", .ctr = "c", .sock = cli[0] };
+        send_frame(mon[1], ATTACH_STDOUT, "x", 1);
+        close(mon[1]);
+        int rc = -1;
+        assert_int_equal(api_exec_vm_relay(&x, mon[0], &rc, NULL), 0);
+        assert_int_equal(rc, 126);
+        close(mon[0]);
+        close(cli[0]);
+        close(cli[1]);
+}
+
 int main(void) {
         assert_non_null(mkdtemp(tmpdir));
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_parse_tcp),
                 cmocka_unit_test(test_check_refusals),
+                cmocka_unit_test(test_vm_exec_relay),
+                cmocka_unit_test(test_vm_exec_relay_monitor_gone),
         };
         int r = cmocka_run_group_tests(tests, NULL, NULL);
         rmdir(tmpdir);
