@@ -147,6 +147,12 @@ def test_client_certificate_of_the_ca_is_served(td):
     p = td.curl("--cacert", c("ca.pem"), "--cert", c("client.pem"), "--key", c("client-key.pem"),
                 "https://127.0.0.1:%d/_ping" % PORT)
     assert p.returncode == 0 and p.stdout == "OK", p.stderr + td.logs()
+    # the web console on the same listener, behind the same certificates
+    p = td.curl("--cacert", c("ca.pem"), "--cert", c("client.pem"), "--key", c("client-key.pem"), "-o", "/dev/null",
+                "-w", "%{http_code}", "https://127.0.0.1:%d/console/" % PORT)
+    assert p.returncode == 0 and p.stdout == "200", p.stdout + p.stderr
+    p = td.curl("--cacert", c("ca.pem"), "https://127.0.0.1:%d/console/" % PORT)
+    assert p.returncode != 0 and p.stdout == ""
 
 
 def test_client_without_certificate_is_refused(td):
