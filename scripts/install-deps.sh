@@ -21,6 +21,8 @@ test="$test buildah"
 test="$test docker.io containerd gawk"
 # kapseld: the docker CLI, docker-py and docker-compose as clients (tests/integration/test_daemon.py)
 test="$test python3-docker docker-compose"
+# kapseld: Vagrant's docker provider as a client (tests/integration/test_vagrant.py)
+test="$test vagrant"
 # web console (issue 19): the browser tests drive Debian's chromium headless
 test="$test chromium"
 bench="$test hyperfine gnuplot-nox iperf3 debootstrap netavark"

@@ -107,10 +107,7 @@ K_VERB(stop) {
 }
 
 static int do_restart(Engine *e, CtrRecord *rec, void *userdata, KError **err) {
-        int r = ctr_stop(e, rec->id, *(int *) userdata, err);
-        if (r >= 0 && (r = monitor_spawn(e, rec->id, false, err)) >= 0)
-                events_emit(e->root, "container", "restart", rec->id, events_ctr_attrs(rec->image, rec->name, rec->config));
-        return r;
+        return ctr_restart(e, rec, *(int *) userdata, err);
 }
 
 K_VERB(restart) {

@@ -75,40 +75,44 @@ static char *kapseld_binary(void) {
 /* kapsel system service: the daemon is its own binary (it links the HTTP library, the CLI does
  * not); this verb only runs it with our root. */
 K_VERB(system_service) {
+        /* every option is kapseld's, handed on as it is: --host (repeatable, unix:// or tcp:// with
+         * mutual TLS, docs/kapseld.md), the TLS files, the web console's (docs/web-console.md) */
         static const struct option opts[] = { { "host", required_argument, NULL, 'H' }, { "help", no_argument, NULL, 'h' },
-                /* the web console's options, handed to kapseld as they are (docs/web-console.md) */
+                { "tlsverify", no_argument, NULL, 'V' },       { "tlscacert", required_argument, NULL, 'W' },
                 { "web-listen", required_argument, NULL, 'W' }, { "tlscert", required_argument, NULL, 'W' },
                 { "tlskey", required_argument, NULL, 'W' }, { "web-session-ttl", required_argument, NULL, 'W' },
                 {} };
-        const char *host = NULL;
-        char *web[8] = {};
-        int o, idx = 0, nweb = 0;
-        while ((o = getopt_long(argc, argv, "+H:", opts, &idx)) >= 0) {
-                if (o == 'h')
-                        return k_help("system-service");
-                if (o == 'W') {
-                        if (nweb == 8 || asprintf(&web[nweb++], "--%s=%s", opts[idx].name, optarg) < 0)
-                                return -ENOMEM;
-                        continue;
-                }
-                if (o != 'H')
-                        return k_usage(err, "system service", "unknown option");
-                host = optarg;
-        }
-        if (optind != argc)
-                return k_usage(err, "system service", "no arguments expected");
+        enum { MAX_PASSED = 24 };
         _cleanup_free_ char *bin = kapseld_binary();
         if (!bin)
                 return -ENOMEM;
-        char *args[16] = { bin, (char *) "--root", (char *) g->root };
-        int n = 3;
-        if (host) {
-                args[n++] = (char *) "--host";
-                args[n++] = (char *) host;
+        char *args[MAX_PASSED + 4] = { bin, (char *) "--root", (char *) g->root };
+        int o, idx = -1, n = 3, r = 0;
+        while ((o = getopt_long(argc, argv, "+H:", opts, &idx)) >= 0) {
+                if (o == 'h')
+                        return k_help("system-service");
+                if (o != 'H' && o != 'V' && o != 'W')
+                        return k_usage(err, "system service", "unknown option");
+                if (n == MAX_PASSED + 3) {
+                        r = k_usage(err, "system service", "too many options");
+                        break;
+                }
+                const char *name = o == 'H' ? "host" : opts[idx].name;
+                if ((o == 'V' ? asprintf(&args[n], "--%s", name) : asprintf(&args[n], "--%s=%s", name, optarg)) < 0) {
+                        r = -ENOMEM;
+                        break;
+                }
+                n++;
+                idx = -1;
         }
-        for (int i = 0; i < nweb; i++)
-                args[n++] = web[i];
-        args[n] = NULL;
-        execvp(bin, args);
-        return kerr(err, -errno, "run %s (is kapseld installed?)", bin);
+        if (r == 0 && optind != argc)
+                r = k_usage(err, "system service", "no arguments expected");
+        if (r == 0) {
+                args[n] = NULL;
+                execvp(bin, args);
+                r = kerr(err, -errno, "run %s (is kapseld installed?)", bin);
+        }
+        for (int i = 3; i < n; i++)
+                free(args[i]);
+        return r;
 }

@@ -129,8 +129,10 @@ static const KVerb verbs[] = {
           "Example:\n  kapsel update --memory 256m --cpus 0.5 --restart on-failure:3 web" },
         { "diff", k_diff, "CONTAINER", "list the files a container changed (A added, C changed, D deleted)", NULL },
         { "export", k_export, "[-o FILE] CONTAINER", "write a container's filesystem as a tar (default: stdout)", NULL },
-        { "system-service", k_system_service, "[--host unix:///PATH]", "serve the Docker Engine API (runs kapseld)",
-          "Options: -H, --host unix:///PATH   the socket (default unix:///run/kapsel/docker.sock)\n"
+        { "system-service", k_system_service, "[--host unix:///PATH|tcp://ADDR:PORT]...", "serve the Docker Engine API (runs kapseld)",
+          "Options: -H, --host unix:///PATH   the socket (default unix:///run/kapsel/docker.sock); repeatable\n"
+          "  -H tcp://ADDR:PORT --tlsverify --tlscacert CA --tlscert CERT --tlskey KEY   TCP, mutual TLS only\n"
+          "                                   (clients need a certificate signed by CA; see docs/kapseld.md)\n"
           "  --web-listen ADDR:PORT [--tlscert FILE --tlskey FILE] [--web-session-ttl S]   the web console\n"
           "                                   (TLS beyond loopback; see docs/web-console.md)\n\n"
           "Example:\n  kapsel system service &\n  DOCKER_HOST=unix:///run/kapsel/docker.sock docker run --rm busybox echo hi" },

@@ -244,16 +244,10 @@ static void on_upgrade(void *cls, struct MHD_Connection *c, void *con_cls, const
         }
         j->sock = sock;
         j->urh = urh;
-        pthread_t t;
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        pthread_attr_setstacksize(&attr, 256 * 1024);
-        if (pthread_create(&t, &attr, attach_thread, j) != 0) {
+        if (server_spawn_detached(attach_thread, j) < 0) {
                 MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
                 attach_job_free(j);
         }
-        pthread_attr_destroy(&attr);
 }
 
 int api_ctr_attach(ApiReq *rq, ApiResp *rs, KError **err) {

@@ -243,7 +243,7 @@ int api_ctr_restart(ApiReq *rq, ApiResp *rs, KError **err) {
         long t;
         int r = api_query_int(rq, "t", 10, &t, err);
         if (r < 0 || (r = api_ctr_find(rq, rq->params[0], &rec, err)) < 0 ||
-            (r = ctr_stop(rq->e, rec->id, (int) t, err)) < 0 || (r = monitor_spawn(rq->e, rec->id, false, err)) < 0)
+            (r = ctr_restart(rq->e, rec, (int) t, err)) < 0)
                 return r;
         return api_empty(rs, 204);
 }

@@ -34,6 +34,7 @@ typedef struct ExecInst {
         char id[65], ctr[65];
         json_t *config;         /* the create body */
         bool used, started, running;
+        bool vm;                /* in an --isolation=vm container: through its monitor (api-exec-vm.c) */
         int exit_code;
         pid_t pid;
 } ExecInst;
@@ -69,9 +70,9 @@ int api_exec_create(ApiReq *rq, ApiResp *rs, KError **err) {
         if (rec->state != CTR_RUNNING)
                 return kerr_msg(err, KERR_STATE, -EINVAL, "container %s is not running (it is %s)", rec->name,
                                 ctr_state_to_string(rec->state));
-        if (rec->kind != CTR_KIND_CONTAINER || vm_isolation_enabled(rec->config))
+        if (rec->kind != CTR_KIND_CONTAINER)
                 return kerr_msg(err, KERR_USAGE, -EOPNOTSUPP,
-                                "%s runs in a micro-VM: exec through the API is for containers (use kapsel exec)", rec->name);
+                                "%s is a micro-VM: exec runs in containers (--isolation=vm ones too); use its console", rec->name);
         json_t *cmd = json_object_get(rq->json, "Cmd");
         if (!json_is_array(cmd) || json_array_size(cmd) == 0)
                 return kerr_msg(err, KERR_USAGE, -EINVAL, "exec: Cmd must be a non-empty array of strings");
@@ -81,7 +82,7 @@ int api_exec_create(ApiReq *rq, ApiResp *rs, KError **err) {
         pthread_mutex_lock(&lock);
         ExecInst *x = exec_slot();
         if (x) {
-                *x = (ExecInst) { .used = true, .config = json_incref(rq->json) };
+                *x = (ExecInst) { .used = true, .config = json_incref(rq->json), .vm = vm_isolation_enabled(rec->config) };
                 memcpy(x->id, id, sizeof(id));
                 memcpy(x->ctr, rec->id, sizeof(x->ctr));
         }
@@ -170,7 +171,7 @@ static char *runtime_binary(void) {
 typedef struct ExecJob {
         char *root, id[65], ctr[65];
         json_t *config;
-        bool tty, want_in;
+        bool tty, want_in, vm;
         int sock;
         struct MHD_UpgradeResponseHandle *urh;
         char *extra;            /* client bytes the library read past the request (stdin already) */
@@ -285,7 +286,18 @@ static bool pump_in(ExecJob *j, int *to) {
         return true;
 }
 
+static int exec_in_vm(ExecJob *j, KError **err) {
+        VmExecJob x = { .root = j->root, .ctr = j->ctr, .config = j->config, .tty = j->tty, .want_in = j->want_in,
+                        .sock = j->sock, .extra = j->extra, .n_extra = j->n_extra };
+        int code = 0, r = api_exec_vm(&x, &code, err);
+        if (r >= 0)
+                exec_finish(j->id, code);
+        return r;
+}
+
 static int exec_relay(ExecJob *j, KError **err) {
+        if (j->vm)
+                return exec_in_vm(j, err);
         int in[2] = { -1, -1 }, out[2] = { -1, -1 }, er[2] = { -1, -1 }, master = -1, slave = -1;
         pid_t pid;
         int r;
@@ -367,17 +379,19 @@ static void on_upgrade(void *cls, struct MHD_Connection *c, void *con_cls, const
         }
         j->sock = sock;
         j->urh = urh;
-        pthread_t t;
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        pthread_attr_setstacksize(&attr, 256 * 1024);
-        if (pthread_create(&t, &attr, exec_thread, j) != 0) {
+        if (server_spawn_detached(exec_thread, j) < 0) {
                 MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
                 exec_finish(j->id, 126);
                 exec_job_free(j);
         }
-        pthread_attr_destroy(&attr);
+}
+
+static void *vm_detached_thread(void *arg) {
+        ExecJob *j = arg;
+        if (exec_in_vm(j, NULL) < 0)
+                exec_finish(j->id, 126);
+        exec_job_free(j);
+        return NULL;
 }
 
 static void *reap_thread(void *arg) {
@@ -390,18 +404,18 @@ static void *reap_thread(void *arg) {
 
 /* Detach: the process runs with /dev/null for stdio; a thread reaps it for the exit code. */
 static int exec_detached(ExecJob *j, KError **err) {
+        if (j->vm) {
+                j->sock = -1;
+                return server_spawn_detached(vm_detached_thread, j) < 0 ? kerr(err, -EAGAIN, "a thread for exec") : 0;
+        }
         _cleanup_close_ int null = open("/dev/null", O_RDWR | O_CLOEXEC);
         pid_t pid;
         int r = exec_spawn(j, null, null, null, &pid, err);
         if (r < 0)
                 return r;
         j->sock = (int) pid;
-        pthread_t t;
-        if (pthread_create(&t, NULL, reap_thread, j) != 0) {
+        if (server_spawn_detached(reap_thread, j) < 0)
                 exec_job_free(j);
-                return 0;
-        }
-        pthread_detach(t);
         return 0;
 }
 
@@ -419,6 +433,7 @@ int api_exec_start(ApiReq *rq, ApiResp *rs, KError **err) {
                 memcpy(j->id, x->id, sizeof(j->id));
                 memcpy(j->ctr, x->ctr, sizeof(j->ctr));
                 j->config = json_incref(x->config);
+                j->vm = x->vm;
         }
         pthread_mutex_unlock(&lock);
         if (!x || again) {

@@ -10,6 +10,7 @@
 #include <microhttpd.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/socket.h>
 
 #include "engine.h"
 #include "error.h"
@@ -17,10 +18,16 @@
 #define API_VERSION "1.41"
 #define API_MIN_VERSION "1.24"
 #define API_MAX_PARAMS 2
+#define DAEMON_MAX_HOSTS 8
 
 typedef struct DaemonConfig {
         const char *root;       /* the engine's state root */
-        const char *host;       /* unix:///path */
+        const char *host;       /* the first unix:///path of hosts (the console's terminals call it), or NULL */
+        const char *hosts[DAEMON_MAX_HOSTS];    /* every --host: unix:///PATH, tcp://ADDR:PORT */
+        size_t n_hosts;
+        bool tls_verify;        /* --tlsverify: TCP clients need a certificate signed by tls_ca */
+        const char *tls_ca;     /* --tlscacert PEM */
+        bool mtls;              /* this listener is TCP: only clients whose certificate checked out */
         const char *group;      /* the socket's group (when it exists): "kapsel" */
         unsigned max_connections;
         unsigned timeout_s;     /* idle connection timeout */
@@ -28,7 +35,7 @@ typedef struct DaemonConfig {
         size_t max_upload;      /* image load (tar) bodies */
         /* the web console (web.h) */
         const char *web_listen; /* --web-listen ADDR:PORT, or NULL: the console is on the socket only */
-        const char *tls_cert, *tls_key;         /* PEM files; required beyond loopback */
+        const char *tls_cert, *tls_key;         /* PEM files (TCP and the console); required beyond loopback */
         const char *web_dir;    /* the bundled front end; NULL: found beside kapseld */
         unsigned web_session_s; /* session lifetime */
         bool web_only;          /* this listener serves /console/ alone (the TCP one) */
@@ -150,6 +157,21 @@ int api_img_delete(ApiReq *rq, ApiResp *rs, KError **err);
 int api_img_load(ApiReq *rq, ApiResp *rs, KError **err);
 int api_img_save(ApiReq *rq, ApiResp *rs, KError **err);
 
+/* exec in an --isolation=vm container (api-exec-vm.c): the engine's request for the guest agent,
+ * through the container's monitor as `kapsel exec` goes; copies between the hijacked client `sock`
+ * (-1: detached, output dropped) and the process until it exits, its code in *ret_code. */
+typedef struct VmExecJob {
+        const char *root, *ctr;
+        json_t *config;         /* the exec's create body: Cmd, Env, WorkingDir, User */
+        bool tty, want_in;
+        int sock;
+        const char *extra;      /* client bytes read past the request: stdin already */
+        size_t n_extra;
+} VmExecJob;
+int api_exec_vm(const VmExecJob *x, int *ret_code, KError **err);
+/* Its copying part, on `mon` (a stream to the monitor that already carries the EXEC request). */
+int api_exec_vm_relay(const VmExecJob *x, int mon, int *ret_code, KError **err);
+
 /* Docker's create body -> the engine's {"Config","HostConfig"} (exposed for the fuzz target). */
 int api_create_body(json_t *body, json_t **ret_config, KError **err);
 
@@ -162,4 +184,28 @@ bool attach_release(const char *id);
 void exit_code_note(const char *id, int code);
 bool exit_code_get(const char *id, int *ret);
 
+/* The TLS files, read and tried together by listen_check(). */
+typedef struct DaemonTls {
+        char *cert, *key, *ca;
+} DaemonTls;
+void daemon_tls_done(DaemonTls *t);
+
+/* listen.c: check every --host and the TLS options before the daemon does anything (TCP only with
+ * --tlsverify and all three files; the key its owner's alone); fills `tls` for the TCP listeners. */
+int listen_check(const DaemonConfig *cfg, DaemonTls *tls, KError **err);
+int listen_parse_tcp(const char *host, struct sockaddr_storage *ret, socklen_t *ret_len, KError **err);
+/* Listening sockets for unix:///PATH (0660, `group` when it exists) and tcp://ADDR:PORT. */
+int listen_unix(const char *host, const char *group, KError **err);
+int listen_tcp(const char *host, KError **err);
+/* MHD_OPTION_NOTIFY_CONNECTION of a TLS listener: a client certificate signed by the trusted CA is
+ * required during the handshake. */
+void listen_require_client_cert(void *cls, struct MHD_Connection *c, void **ctx, enum MHD_ConnectionNotificationCode code);
+/* Did this connection's client show a certificate that verified against the CA? */
+bool listen_peer_verified(struct MHD_Connection *c);
+
+/* Check the hosts and TLS files (listen_check; kapseld calls it before its crash check), then
+ * serve every --host until SIGTERM/SIGINT. */
+int server_check(const DaemonConfig *cfg, KError **err);
 int server_run(const DaemonConfig *cfg, KError **err);
+/* Run fn(arg) in a detached thread with the daemon's thread stack size (hijacked streams). */
+int server_spawn_detached(void *(*fn)(void *), void *arg);

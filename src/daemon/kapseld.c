@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "build.h"
 #include "check.h"
 #include "daemon.h"
 #include "log.h"
@@ -24,10 +25,13 @@
 #include "web.h"
 
 static void usage(void) {
-        printf("Usage: kapseld [--root DIR] [--host unix:///PATH] [--group NAME] [--max-connections N]\n\n"
-               "Serve the Docker Engine API (%s, down to %s) on a unix socket (0660, group kapsel when it exists).\n"
+        printf("Usage: kapseld [--root DIR] [--host unix:///PATH]... [--group NAME] [--max-connections N]\n"
+               "               [--host tcp://ADDR:PORT --tlsverify --tlscacert CA.pem --tlscert CERT.pem --tlskey KEY.pem]\n\n"
+               "Serve the Docker Engine API (%s, down to %s) on a unix socket (0660, group kapsel when it exists),\n"
+               "and on TCP only with mutual TLS (clients need a certificate signed by --tlscacert).\n"
                "Default: --root /var/lib/kapsel --host unix:///run/kapsel/docker.sock\n"
                "Clients: DOCKER_HOST=unix:///run/kapsel/docker.sock docker ps\n"
+               "         docker --tlsverify --tlscacert ca.pem --tlscert cert.pem --tlskey key.pem -H tcp://ADDR:PORT ps\n"
                "Web console: [--web-listen ADDR:PORT --tlscert FILE --tlskey FILE] [--web-session-ttl SECONDS]\n"
                "  (plain HTTP on loopback only; the console is also under /console/ on the socket)\n",
                API_VERSION, API_MIN_VERSION);
@@ -77,8 +81,17 @@ static int recover(const char *root) {
         _cleanup_(engine_freep) Engine *e = NULL;
         _cleanup_kerr_ KError *err = NULL;
         EngineCheckSummary c = { 0 };
-        if (engine_open(root, &e, &err) < 0 || engine_check(e, false, NULL, NULL, &c, &err) < 0) {
+        if (engine_open(root, &e, &err) < 0) {
                 log_error("kapseld: %s", err ? err->msg : "cannot open the state root");
+                return -EIO;
+        }
+        /* as `kapsel system check`: steps of a `docker build` cut off by a kill -9 of ours first,
+         * what they held becomes unreferenced data for the check */
+        int builds = build_gc(e, NULL);
+        if (builds > 0)
+                log_info("kapseld: removed %d work director%s of interrupted builds", builds, builds == 1 ? "y" : "ies");
+        if (engine_check(e, false, NULL, NULL, &c, &err) < 0) {
+                log_error("kapseld: %s", err ? err->msg : "cannot check the state root");
                 return -EIO;
         }
         if (c.found)
@@ -122,20 +135,30 @@ int main(int argc, char **argv) {
                 { "root", required_argument, NULL, 'r' },   { "host", required_argument, NULL, 'H' },
                 { "group", required_argument, NULL, 'G' },  { "max-connections", required_argument, NULL, 'c' },
                 { "help", no_argument, NULL, 'h' },
+                /* TCP with mutual TLS, dockerd's flags (docs/kapseld.md) */
+                { "tlsverify", no_argument, NULL, 'V' },    { "tlscacert", required_argument, NULL, 'A' },
                 /* the web console (docs/web-console.md) */
                 { "web-listen", required_argument, NULL, 'W' }, { "tlscert", required_argument, NULL, 'C' },
                 { "tlskey", required_argument, NULL, 'K' },     { "web-dir", required_argument, NULL, 'D' },
                 { "web-session-ttl", required_argument, NULL, 'T' },
                 {}
         };
-        DaemonConfig cfg = { .root = getenv("KAPSEL_ROOT") ?: "/var/lib/kapsel", .host = "unix:///run/kapsel/docker.sock",
+        DaemonConfig cfg = { .root = getenv("KAPSEL_ROOT") ?: "/var/lib/kapsel",
                              .group = "kapsel", .max_connections = 256, .timeout_s = 120,
                              .max_body = 4 << 20, .max_upload = (size_t) 2 << 30, .web_session_s = 8 * 3600 };
         int c;
         while ((c = getopt_long(argc, argv, "H:G:", opts, NULL)) >= 0)
                 switch (c) {
                 case 'r': cfg.root = optarg; break;
-                case 'H': cfg.host = optarg; break;
+                case 'H':
+                        if (cfg.n_hosts == DAEMON_MAX_HOSTS) {
+                                log_error("kapseld: at most %d --host", DAEMON_MAX_HOSTS);
+                                return 2;
+                        }
+                        cfg.hosts[cfg.n_hosts++] = optarg;
+                        break;
+                case 'V': cfg.tls_verify = true; break;
+                case 'A': cfg.tls_ca = optarg; break;
                 case 'G': cfg.group = optarg; break;
                 case 'c': cfg.max_connections = (unsigned) strtoul(optarg, NULL, 10); break;
                 case 'W': cfg.web_listen = optarg; break;
@@ -150,6 +173,18 @@ int main(int argc, char **argv) {
                 usage();
                 return 2;
         }
+        if (cfg.n_hosts == 0)
+                cfg.hosts[cfg.n_hosts++] = "unix:///run/kapsel/docker.sock";
+        for (size_t i = cfg.n_hosts; i-- > 0;)
+                if (startswith(cfg.hosts[i], "unix://"))
+                        cfg.host = cfg.hosts[i];
+        _cleanup_kerr_ KError *err = NULL;
+        /* a bad --host or TLS file stops the start before anything is touched */
+        int r = server_check(&cfg, &err);
+        if (r < 0) {
+                log_error("kapseld: %s", err ? err->msg : strerror(-r));
+                return 1;
+        }
         _cleanup_free_ char *root = realpath(cfg.root, NULL);
         if (!root && mkdir(cfg.root, 0700) == 0)
                 root = realpath(cfg.root, NULL);
@@ -161,7 +196,6 @@ int main(int argc, char **argv) {
         find_monitor();
         if (recover_in_child(root) < 0)
                 return 1;
-        _cleanup_kerr_ KError *err = NULL;
         /* the web console first: a bad --web-listen stops the start before the socket exists */
         if (web_init(&cfg, &err) < 0 || server_web_start(&cfg, &err) < 0) {
                 log_error("kapseld: %s", err ? err->msg : "failed");

@@ -23,6 +23,8 @@
 #include "string-util.h"
 #include "web.h"
 
+#define SERVER_STACK ((size_t) 256 * 1024)
+
 /* Per-request state across the library's calls of the access handler. */
 typedef struct Upload {
         char *buf;
@@ -148,8 +150,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 if (!u)
                         return MHD_NO;
                 u->fd = -1;
-                u->max = is_upload_path(method, url) ? cfg->max_upload : cfg->max_body;
                 *state = u;     /* freed by the completion callback, whatever happens next */
+                /* a TCP client whose certificate did not check out gets nothing (the handshake
+                 * already refuses it: this holds should the library let one through) */
+                if (cfg->mtls && !listen_peer_verified(c))
+                        return send_error(c, 403, "a client certificate signed by the daemon's --tlscacert is required");
+                u->max = is_upload_path(method, url) ? cfg->max_upload : cfg->max_body;
                 if (is_upload_path(method, url) && (u->fd = open(cfg->root, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600)) < 0) {
                         char msg[256];
                         snprintf(msg, sizeof(msg), "cannot hold the upload in the state root %s: %s", cfg->root,
@@ -218,47 +224,14 @@ int server_web_start(const DaemonConfig *cfg, KError **err) {
         return web_start(cfg, on_request, on_completed, err);
 }
 
-static int listen_unix(const DaemonConfig *cfg, KError **err) {
-        const char *path = startswith(cfg->host, "unix://");
-        if (!path || !*path)
-                return kerr_msg(err, KERR_USAGE, -EINVAL,
-                                "--host %s: only unix:///PATH is served (TCP needs mutual TLS, which kapseld does not offer)",
-                                cfg->host);
-        /* bound under a temporary name and renamed once listening: a client that sees the path can
-         * connect */
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        _cleanup_free_ char *tmp = NULL;
-        if (asprintf(&tmp, "%s.%d", path, (int) getpid()) < 0)
-                return -ENOMEM;
-        if (strlen(tmp) >= sizeof(sa.sun_path))
-                return kerr_msg(err, KERR_USAGE, -ENAMETOOLONG, "--host %s: the socket path is too long", cfg->host);
-        strcpy(sa.sun_path, tmp);
-        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-                return kerr(err, -errno, "socket for %s", path);
-        (void) unlink(tmp);
-        /* created 0660 from the start: no window where anyone may connect */
-        mode_t old = umask(0117);
-        int r = bind(fd, (struct sockaddr *) &sa, sizeof(sa));
-        umask(old);
-        if (r < 0)
-                return kerr(err, -errno, "bind %s: does its directory exist?", path);
-        struct group *gr = cfg->group ? getgrnam(cfg->group) : NULL;
-        if ((gr && chown(tmp, 0, gr->gr_gid) < 0) || listen(fd, 128) < 0 || rename(tmp, path) < 0) {
-                r = -errno;
-                (void) unlink(tmp);
-                return kerr(err, r, "listen on %s", path);
-        }
-        return TAKE_FD(fd);
-}
-
 /* When the last connection closes, the allocator gives its free pages back: the daemon's idle
  * memory does not keep the peak of its last burst (docs/daemon-memory.md). */
 static atomic_uint open_connections;
 
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_ctx,
                           enum MHD_ConnectionNotificationCode code) {
-        (void) cls, (void) c, (void) socket_ctx;
+        /* a TLS session (TCP) requires the client's certificate; nothing for a unix socket */
+        listen_require_client_cert(cls, c, socket_ctx, code);
         if (code == MHD_CONNECTION_NOTIFY_STARTED)
                 atomic_fetch_add(&open_connections, 1);
         else if (atomic_fetch_sub(&open_connections, 1) == 1)
@@ -284,37 +257,93 @@ static int activated_fd(void) {
         return 3;
 }
 
+static DaemonTls tls;
+static DaemonConfig tcp_cfg;
+
+int server_check(const DaemonConfig *cfg, KError **err) {
+        daemon_tls_done(&tls);
+        return listen_check(cfg, &tls, err);
+}
+
+int server_spawn_detached(void *(*fn)(void *), void *arg) {
+        pthread_t t;
+        pthread_attr_t attr;
+        if (pthread_attr_init(&attr) != 0)
+                return -ENOMEM;
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        pthread_attr_setstacksize(&attr, SERVER_STACK);
+        int r = pthread_create(&t, &attr, fn, arg);
+        pthread_attr_destroy(&attr);
+        return -r;
+}
+
+/* One libmicrohttpd daemon on the listening socket `fd` (taken): TLS with required client
+ * certificates for TCP. */
+static struct MHD_Daemon *serve(const DaemonConfig *cfg, const char *host, int fd, KError **err) {
+        bool tcp = startswith(host, "tcp://");
+        struct MHD_OptionItem o[16] = {
+                { MHD_OPTION_LISTEN_SOCKET, fd, NULL },
+                { MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, NULL },
+                { MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s, NULL },
+                { MHD_OPTION_CONNECTION_MEMORY_LIMIT, 64 * 1024, NULL },
+                { MHD_OPTION_THREAD_STACK_SIZE, SERVER_STACK, NULL },
+                { MHD_OPTION_NOTIFY_COMPLETED, (intptr_t) on_completed, NULL },
+                { MHD_OPTION_NOTIFY_CONNECTION, (intptr_t) on_connection, NULL },
+        };
+        size_t n = 7;
+        if (tcp) {
+                o[n++] = (struct MHD_OptionItem) { MHD_OPTION_HTTPS_MEM_CERT, 0, tls.cert };
+                o[n++] = (struct MHD_OptionItem) { MHD_OPTION_HTTPS_MEM_KEY, 0, tls.key };
+                o[n++] = (struct MHD_OptionItem) { MHD_OPTION_HTTPS_MEM_TRUST, 0, tls.ca };
+                o[n++] = (struct MHD_OptionItem) { MHD_OPTION_HTTPS_PRIORITIES, 0,
+                                                   (void *) "NORMAL:-VERS-TLS1.0:-VERS-TLS1.1" };
+        }
+        o[n] = (struct MHD_OptionItem) { MHD_OPTION_END, 0, NULL };
+        struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                                                        MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG | (tcp ? MHD_USE_TLS : 0),
+                                                0, NULL, NULL, on_request, (void *) (tcp ? &tcp_cfg : cfg),
+                                                MHD_OPTION_ARRAY, o, MHD_OPTION_END);
+        if (!d) {
+                close(fd);
+                (void) kerr_msg(err, KERR_HOST, -EIO, "start the HTTP server on %s%s", host,
+                                tcp ? ": is libmicrohttpd built with TLS (kapseld's log has the library's reason)?" : "");
+        }
+        return d;
+}
+
 int server_run(const DaemonConfig *cfg, KError **err) {
+        tcp_cfg = *cfg;
+        tcp_cfg.mtls = true;
         int activated = activated_fd();
-        int fd = activated >= 0 ? activated : listen_unix(cfg, err);
-        if (fd < 0)
-                return fd;
         signal(SIGPIPE, SIG_IGN);
         struct sigaction sa = { .sa_handler = on_stop };
         sigaction(SIGTERM, &sa, NULL);
         sigaction(SIGINT, &sa, NULL);
-        struct MHD_Daemon *d = MHD_start_daemon(
-                MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG,
-                0, NULL, NULL, on_request, (void *) cfg,
-                MHD_OPTION_LISTEN_SOCKET, fd,
-                MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
-                MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s,
-                MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) 64 * 1024,
-                MHD_OPTION_THREAD_STACK_SIZE, (size_t) 256 * 1024,
-                MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-                MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
-                MHD_OPTION_END);
-        if (!d) {
-                close(fd);
-                return kerr(err, -EIO, "start the HTTP server on %s", cfg->host);
+        /* the daemons live as long as the process: see below */
+        bool made[DAEMON_MAX_HOSTS] = { false };
+        int r = 0;
+        for (size_t i = 0; i < cfg->n_hosts && r >= 0; i++) {
+                const char *h = cfg->hosts[i];
+                bool unix_sock = startswith(h, "unix://");
+                /* systemd's socket (contrib/kapseld.socket) stands for the first unix host */
+                bool from_systemd = unix_sock && activated >= 0;
+                int fd = from_systemd ? TAKE_FD(activated) : unix_sock ? listen_unix(h, cfg->group, err)
+                                                                       : listen_tcp(h, err);
+                made[i] = unix_sock && !from_systemd && fd >= 0;
+                if (fd < 0 || !serve(cfg, h, fd, err))
+                        r = fd < 0 ? fd : -EIO;
+                else
+                        log_info("kapseld: serving the Docker Engine API %s on %s%s", API_VERSION, h,
+                                 unix_sock ? "" : " (mutual TLS)");
         }
-        log_info("kapseld: serving the Docker Engine API %s on %s", API_VERSION, cfg->host);
-        while (!stop_requested)
+        while (r >= 0 && !stop_requested)
                 pause();
         /* No draining: streams (wait, logs -f, attach) may last as long as their containers, and
-         * nothing of the state lives here. The socket goes; the caller exits without waiting for
+         * nothing of the state lives here. The sockets go; the caller exits without waiting for
          * the connection threads (the library's teardown would). */
-        if (activated < 0)
-                (void) unlink(startswith(cfg->host, "unix://"));
-        return 0;
+        for (size_t i = 0; i < cfg->n_hosts; i++)
+                if (made[i])
+                        (void) unlink(startswith(cfg->hosts[i], "unix://"));
+        daemon_tls_done(&tls);
+        return r;
 }

@@ -11,6 +11,7 @@
 #include "ctr-net.h"
 #include "ctr-ops.h"
 #include "events.h"
+#include "monitor.h"
 #include "overlay.h"
 #include "rm-rf.h"
 #include "string-util.h"
@@ -184,4 +185,12 @@ int ctr_stop(Engine *e, const char *ref, int timeout, KError **err) {
         if ((rr = ctr_wait(e, r->id, &code, err)) >= 0)
                 events_emit(e->root, "container", "stop", r->id, events_ctr_attrs(r->image, r->name, r->config));
         return rr;
+}
+
+int ctr_restart(Engine *e, const CtrRecord *rec, int timeout, KError **err) {
+        int r = ctr_stop(e, rec->id, timeout, err);
+        if (r < 0 || (r = monitor_spawn(e, rec->id, false, err)) < 0)
+                return r;
+        events_emit(e->root, "container", "restart", rec->id, events_ctr_attrs(rec->image, rec->name, rec->config));
+        return 0;
 }

@@ -28,6 +28,9 @@ bool ctr_name_valid(const char *n);
 /* Config.StopSignal as a number (SIGTERM when unset or unknown). */
 int ctr_stop_signal(const CtrRecord *r);
 int ctr_stop(Engine *e, const char *ref, int timeout, KError **err);
+/* Restart: ctr_stop() then a new monitor, and the "restart" event (as docker's). The CLI's restart
+ * and the API's POST /containers/{id}/restart both come here. */
+int ctr_restart(Engine *e, const CtrRecord *rec, int timeout, KError **err);
 /* Send `sig` to a running instance's process: the container's (all of them for SIGKILL), the
  * process in an --isolation=vm guest, or a micro-VM's kapsel-vmm. A kill is not a stop: a restart
  * policy still applies, as in docker. */
