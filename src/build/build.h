@@ -49,6 +49,9 @@ typedef void (*BuildProgress)(void *userdata, BuildEventKind kind, const char *t
  * call fails with -EINTR. */
 int build_run(Engine *e, const BuildOptions *o, BuildProgress cb, void *userdata, char **ret_id, KError **err);
 
+/* Stop the build in progress as SIGINT would (kapseld: its client went away). Async-signal-safe. */
+void build_interrupt(void);
+
 /* Remove build work directories (mounts, runtime state, files) whose builder process is gone.
  * Returns how many were removed. For `kapsel system check` and the start of every build. */
 int build_gc(Engine *e, KError **err);
