@@ -35,6 +35,7 @@ typedef struct BuildJob {
         char *target, *network;
         bool quiet, no_cache, pull;
         int fd;                         /* the response pipe */
+        int sock;                       /* the client's connection (the library's; only polled) */
         bool gone;                      /* the client went away */
         volatile bool done;             /* the build returned: the watcher stops */
         char pending[4];                /* an incomplete UTF-8 sequence of RUN output */
@@ -58,18 +59,40 @@ static void build_job_free(void *p) {
         free(j);
 }
 
+char *api_json_line(const json_t *m) {
+        char *text = json_dumps(m, JSON_COMPACT);
+        size_t len = text ? strlen(text) : 0;
+        char *t = text ? realloc(text, len + 3) : NULL;
+        if (!t) {
+                free(text);
+                return NULL;
+        }
+        memcpy(t + len, "\r\n", 3);
+        return t;
+}
+
 static bool peer_gone(int fd) {
         struct pollfd p = { .fd = fd, .events = POLLOUT };
         return poll(&p, 1, 0) > 0 && (p.revents & (POLLERR | POLLHUP));
 }
 
-/* One JSON message and docker's "\r\n"; takes `m`. A failed write means the client is gone. */
+/* The library notices a closed client only when it has data to send, so while a RUN step is
+ * quiet the pipe stays open: the connection itself tells (hung up, or its reading side shut). */
+static bool client_gone(const BuildJob *j) {
+        struct pollfd p = { .fd = j->sock, .events = POLLRDHUP };
+        if (peer_gone(j->fd))
+                return true;
+        return j->sock >= 0 && poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
+}
+
+/* One JSON message with docker's "\r\n"; takes `m`. A failed write means the client is gone. */
 static void emit(BuildJob *j, json_t *m) {
-        _cleanup_free_ char *text = m && !j->gone ? json_dumps(m, JSON_COMPACT) : NULL;
+        _cleanup_free_ char *text = m && !j->gone ? api_json_line(m) : NULL;
         json_decref(m);
         if (!text)
                 return;
-        if (write_all(j->fd, text, strlen(text)) < 0 || write_all(j->fd, "\r\n", 2) < 0) {
+        /* one write: clients that decode each chunk (docker-compose) need whole messages */
+        if (write_all(j->fd, text, strlen(text)) < 0) {
                 j->gone = true;
                 if (!j->done)
                         build_interrupt();
@@ -103,7 +126,7 @@ static void progress(void *userdata, BuildEventKind kind, const char *text, size
 static void *watch(void *arg) {
         BuildJob *j = arg;
         while (!j->done) {
-                if (peer_gone(j->fd)) {
+                if (client_gone(j)) {
                         j->gone = true;
                         build_interrupt();
                         break;
@@ -130,7 +153,7 @@ static void build_worker(int fd, void *data) {
         pthread_attr_t attr;
         pthread_attr_init(&attr);
         pthread_attr_setstacksize(&attr, 64 * 1024);
-        bool watching = !peer_gone(fd) && pthread_create(&w, &attr, watch, j) == 0;
+        bool watching = !client_gone(j) && pthread_create(&w, &attr, watch, j) == 0;
         pthread_attr_destroy(&attr);
         int r = watching ? 0 : -ECONNABORTED;
         if (r >= 0 && lseek(j->ctx_fd, 0, SEEK_SET) < 0)
@@ -190,6 +213,8 @@ static int build_job_new(ApiReq *rq, BuildJob **ret, KError **err) {
         if (!j)
                 return -ENOMEM;
         j->ctx_fd = -1;
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(rq->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        j->sock = ci ? ci->connect_fd : -1;
         *ret = j;
         const char *remote = api_query(rq, "remote");
         if (remote && *remote)

@@ -365,10 +365,10 @@ static void push_job_free(void *p) {
 }
 
 static void push_line(int fd, json_t *m) {
-        _cleanup_free_ char *t = m ? json_dumps(m, JSON_COMPACT) : NULL;
+        _cleanup_free_ char *t = m ? api_json_line(m) : NULL;
         json_decref(m);
-        if (t && write_all(fd, t, strlen(t)) >= 0)
-                (void) write_all(fd, "\r\n", 2);
+        if (t)
+                (void) write_all(fd, t, strlen(t));
 }
 
 static void push_run(int fd, void *data) {

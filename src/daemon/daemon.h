@@ -89,6 +89,9 @@ int api_empty(ApiResp *rs, unsigned status);
 int api_stream(ApiResp *rs, const char *content_type, void (*fn)(int fd, void *data), void *data,
                void (*free_data)(void *data), KError **err);
 
+/* A JSON message as docker streams it: compact, "\r\n" at the end (to send in one write). */
+char *api_json_line(const json_t *m);
+
 /* Docker's stream multiplexing (attach and logs without a tty): an 8-byte header (stream 1 or 2,
  * three zero bytes, big-endian length) before each chunk. */
 int api_write_frame(int fd, bool mux, int stream, const void *data, size_t len);
