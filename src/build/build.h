@@ -31,6 +31,8 @@ typedef struct BuildOptions {
         bool pull;                      /* accepted: images are looked up in the store (and pulled
                                          * by the engine when missing) */
         const char *network;            /* RUN steps: "none" (default) or "host" */
+        bool no_signals;                /* leave SIGINT/SIGTERM/SIGHUP alone: the caller stops the
+                                         * build with build_interrupt() (kapseld) */
 } BuildOptions;
 
 typedef enum BuildEventKind {

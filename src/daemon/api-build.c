@@ -7,7 +7,8 @@
  * {"stream": ...} for steps and RUN output, {"aux":{"ID":...}} for the result, and
  * {"errorDetail":{"message":...},"error":...} for a failure after the 200. A client that goes away
  * interrupts the build as Ctrl-C does the CLI's: the RUN container is killed, its work dir removed.
- * Builds run one at a time: the builder's interrupt flag is per process. */
+ * Builds run one at a time: the builder's interrupt flag is per process. The daemon's own signal
+ * handlers stay (no_signals): SIGTERM stops kapseld also during a build. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -144,7 +145,7 @@ static void build_worker(int fd, void *data) {
         BuildOptions bo = { .context_tar_fd = j->ctx_fd, .dockerfile_text = j->dockerfile,
                             .dockerfile_len = j->dockerfile_len, .tags = j->tags, .target = j->target,
                             .build_args = j->args, .labels = j->labels, .no_cache = j->no_cache, .pull = j->pull,
-                            .network = j->network };
+                            .network = j->network, .no_signals = true };
         _cleanup_(engine_freep) Engine *e = NULL;
         _cleanup_kerr_ KError *err = NULL;
         _cleanup_free_ char *id = NULL;
