@@ -7,6 +7,7 @@ import io
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tarfile
@@ -14,7 +15,7 @@ import time
 
 import pytest
 
-from test_daemon import DOCKER, NETNS, Daemon, client, d, docker_cli, netns  # noqa: F401 (fixtures)
+from test_daemon import DOCKER, KAPSEL, NETNS, Daemon, client, d, docker_cli, netns  # noqa: F401 (fixtures)
 
 BUILDKIT_OFF = {"DOCKER_BUILDKIT": "0"}
 
@@ -282,3 +283,25 @@ def test_compose_build_service(d, tmp_path):
     compose("build")
     assert "composed\n" in compose("run", "--rm", "app")
     compose("down")
+
+
+def test_sigterm_stops_kapseld_during_a_build(d):
+    """The build leaves the daemon's signal handlers alone: SIGTERM ends kapseld also while a RUN
+    step runs, and `kapsel system check` sweeps what the build left."""
+    mark = "5%d" % (os.getpid() % 100000)
+    body = _tar({"Dockerfile": ("FROM busybox\nRUN echo go$((6*7)); sleep %s\n" % mark).encode()})
+    status, s, out = _post_raw(d, "/build", body)
+    deadline = time.time() + 30
+    while b"go42" not in out and time.time() < deadline:
+        out += s.recv(65536)
+    assert b"go42" in out, out
+    d.proc.send_signal(signal.SIGTERM)
+    d.proc.wait(10)
+    s.close()
+    subprocess.run(["nsenter", "--net=/run/netns/" + NETNS, KAPSEL, "--root", d.root, "system", "check"],
+                   capture_output=True, timeout=60)
+    for _ in range(100):
+        if not _sleepers(mark) and not _build_dirs(d.root):
+            break
+        time.sleep(0.1)
+    assert not _sleepers(mark) and not _build_dirs(d.root)
