@@ -248,6 +248,10 @@ static int build_job_new(ApiReq *rq, BuildJob **ret, KError **err) {
         return api_build_dockerfile(j->ctx_fd, df, &j->dockerfile, &j->dockerfile_len, err);
 }
 
+void api_no_idle_timeout(ApiReq *rq) {
+        (void) MHD_set_connection_option(rq->conn, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
+}
+
 int api_build(ApiReq *rq, ApiResp *rs, KError **err) {
         BuildJob *j = NULL;
         int r = build_job_new(rq, &j, err);
@@ -255,6 +259,9 @@ int api_build(ApiReq *rq, ApiResp *rs, KError **err) {
                 build_job_free(j);
                 return r;
         }
+        /* a RUN step may be quiet for longer than the idle timeout; a gone client is noticed by
+         * the watcher */
+        api_no_idle_timeout(rq);
         /* X-Registry-Config (credentials for FROM pulls) is accepted; base images come from the store
          * or the engine's pull */
         return api_stream(rs, "application/json", build_worker, j, build_job_free, err);

@@ -421,5 +421,6 @@ int api_img_push(ApiReq *rq, ApiResp *rs, KError **err) {
                 push_job_free(j);
                 return -ENOMEM;
         }
+        api_no_idle_timeout(rq);       /* a large layer uploads without a word to the client */
         return api_stream(rs, "application/json", push_run, j, push_job_free, err);
 }

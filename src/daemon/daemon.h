@@ -89,6 +89,8 @@ int api_empty(ApiResp *rs, unsigned status);
 int api_stream(ApiResp *rs, const char *content_type, void (*fn)(int fd, void *data), void *data,
                void (*free_data)(void *data), KError **err);
 
+/* Long, possibly quiet answers (build, push): no idle timeout for this connection. */
+void api_no_idle_timeout(ApiReq *rq);
 /* A JSON message as docker streams it: compact, "\r\n" at the end (to send in one write). */
 char *api_json_line(const json_t *m);
 
