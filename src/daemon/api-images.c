@@ -321,14 +321,35 @@ int api_img_save(ApiReq *rq, ApiResp *rs, KError **err) {
         return 0;
 }
 
-/* docker history: newest first; the image itself on top, "<missing>" below (the intermediate images
- * are not tracked by id), each layer step with its unpacked size. */
+/* The local image whose history is the first `n` entries of `hist` (a build's intermediate image,
+ * or a base image), or NULL. */
+static Image *image_at(Image **list, size_t n_list, const json_t *hist, size_t n) {
+        for (size_t k = 0; k < n_list; k++) {
+                json_t *h = json_object_get(list[k]->config_json, "history");
+                if (json_array_size(h) != n)
+                        continue;
+                bool same = true;
+                for (size_t i = 0; i < n && same; i++)
+                        same = json_equal(json_array_get(h, i), json_array_get(hist, i));
+                if (same)
+                        return list[k];
+        }
+        return NULL;
+}
+
+/* docker history: newest first, each row with the id and names of the local image it made (the
+ * build's intermediate images, the base), "<missing>" when there is none, and each layer step with
+ * its unpacked size. */
 int api_img_history(ApiReq *rq, ApiResp *rs, KError **err) {
         Engine *e;
+        ImageStore *s;
+        Image **list = NULL;
+        size_t n_list = 0;
         _cleanup_(image_freep) Image *img = NULL;
         int r = api_engine(rq, &e, err);
-        if (r < 0 || (r = engine_image_lookup(e, rq->params[0], &img, err)) < 0)
+        if (r < 0 || (r = engine_image_lookup(e, rq->params[0], &img, err)) < 0 || (r = engine_images(e, &s, err)) < 0)
                 return r;
+        (void) image_list(s, &list, &n_list, NULL);
         json_t *hist = json_object_get(img->config_json, "history"), *out = json_array();
         size_t layer = img->n_layers;
         for (size_t i = json_array_size(hist); out && i-- > 0;) {
@@ -338,13 +359,15 @@ int api_img_history(ApiReq *rq, ApiResp *rs, KError **err) {
                 if (!json_is_true(json_object_get(h, "empty_layer")) && layer > 0)
                         (void) disk_usage(img->layer_dirs[--layer], &size, NULL);
                 bool top = i + 1 == json_array_size(hist);
-                json_array_append_new(out, json_pack("{s:s, s:I, s:s, s:o, s:I, s:s}", "Id", top ? img->id : "<missing>",
+                const Image *at = top ? img : image_at(list, n_list, hist, i + 1);
+                json_array_append_new(out, json_pack("{s:s, s:I, s:s, s:o, s:I, s:s}", "Id", at ? at->id : "<missing>",
                                                      "Created", created_unix(json_string_value(json_object_get(h, "created"))),
                                                      "CreatedBy", json_string_value(json_object_get(h, "created_by")) ?: "",
-                                                     "Tags", top ? familiar_names(img->names) : json_null(), "Size",
-                                                     (json_int_t) size, "Comment",
+                                                     "Tags", at && at->names ? familiar_names(at->names) : json_null(),
+                                                     "Size", (json_int_t) size, "Comment",
                                                      json_string_value(json_object_get(h, "comment")) ?: ""));
         }
+        image_list_free(list, n_list);
         return api_json(rs, 200, out);
 }
 

@@ -106,7 +106,8 @@ def test_docker_build_cache_history_and_prune(d, tmp_path):
     rows = _docker(d, "history", "--no-trunc", "--format", "{{.ID}}|{{.CreatedBy}}|{{.Size}}", "kt/app:1").stdout
     lines = rows.strip().split("\n")
     assert "cat /hello.txt > /copied" in lines[0] and "COPY" in lines[1], rows
-    assert lines[0].startswith("sha256:") and "<missing>" in lines[1], rows
+    # the intermediate images of the build have ids; busybox's own steps are the base's
+    assert lines[0].startswith("sha256:") and lines[1].startswith("sha256:"), rows
     status, body = d.http("GET", "/images/kt/app:1/history")
     hist = json.loads(body)
     assert status == 200 and hist[0]["Tags"] and "kt/app:1" in hist[0]["Tags"][0]
