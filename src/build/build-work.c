@@ -181,6 +181,10 @@ static void on_stop(int sig) {
         build_interrupted = 1;
 }
 
+void build_interrupt(void) {
+        build_interrupted = 1;
+}
+
 int build_signals_install(void) {
         struct sigaction sa = { .sa_handler = on_stop };
         sigemptyset(&sa.sa_mask);

@@ -31,6 +31,8 @@ typedef struct BuildOptions {
         bool pull;                      /* accepted: images are looked up in the store (and pulled
                                          * by the engine when missing) */
         const char *network;            /* RUN steps: "none" (default) or "host" */
+        bool no_signals;                /* leave SIGINT/SIGTERM/SIGHUP alone: the caller stops the
+                                         * build with build_interrupt() (kapseld) */
 } BuildOptions;
 
 typedef enum BuildEventKind {
@@ -48,6 +50,9 @@ typedef void (*BuildProgress)(void *userdata, BuildEventKind kind, const char *t
  * build stop it: the running step's container is killed, its work directory removed, and the
  * call fails with -EINTR. */
 int build_run(Engine *e, const BuildOptions *o, BuildProgress cb, void *userdata, char **ret_id, KError **err);
+
+/* Stop the build in progress as SIGINT would (kapseld: its client went away). Async-signal-safe. */
+void build_interrupt(void);
 
 /* Remove build work directories (mounts, runtime state, files) whose builder process is gone.
  * Returns how many were removed. For `kapsel system check` and the start of every build. */

@@ -424,11 +424,13 @@ int build_run(Engine *e, const BuildOptions *o, BuildProgress cb, void *userdata
                 r = kerr(err, -ENOMEM, "build");
         if (r >= 0)
                 r = preflight(&b, err);
-        if (r >= 0)
+        bool signals = r >= 0 && !o->no_signals;
+        if (signals)
                 r = build_signals_install();
         for (size_t s = 0; r >= 0 && s <= b.plan.target; s++)
                 r = build_stage(&b, s, err);
-        build_signals_restore();
+        if (signals)
+                build_signals_restore();
         if (r >= 0)
                 warn_unused_args(&b);
         if (r >= 0)

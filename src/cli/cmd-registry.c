@@ -8,6 +8,7 @@
 
 #include "events.h"
 #include "auth.h"
+#include "engine-pull.h"
 #include "kapsel-cli.h"
 #include "path-util.h"
 #include "registry.h"
@@ -115,8 +116,6 @@ K_VERB(push) {
         int r = registry_verb_prepare("push", g, argc, argv, &v, err);
         if (r != 0)
                 return r < 0 ? r : 0;
-        if ((r = image_export_oci_layout(v.s, argv[optind], v.dir, err)) >= 0 &&
-            (r = registry_push(v.dir, v.ref, &v.o, err)) >= 0)
-                events_emit(v.e->root, "image", "push", v.ref, json_pack("{s:s}", "name", v.ref));
+        r = engine_image_push(v.e, argv[optind], v.ref, &v.o, NULL, err);
         return r < 0 ? r : 0;
 }

@@ -11,7 +11,10 @@
 
 #include "auth.h"
 #include "daemon.h"
+#include "fd-util.h"
 #include "engine-pull.h"
+#include "oci.h"
+#include "prune.h"
 #include "json-util.h"
 #include "path-util.h"
 #include "string-util.h"
@@ -89,11 +92,61 @@ static int ref_of(const char *image, const char *tag, char **ret) {
         return *ret ? 0 : -ENOMEM;
 }
 
+/* Messages as one buffered answer of JSON lines (docker's stream format, short). Takes `msgs`. */
+static int json_lines(ApiResp *rs, json_t *msgs) {
+        _cleanup_free_ char *text = NULL;
+        size_t len = 0, i;
+        json_t *m;
+        FILE *f = open_memstream(&text, &len);
+        if (!f) {
+                json_decref(msgs);
+                return -ENOMEM;
+        }
+        json_array_foreach(msgs, i, m)
+                if (json_dumpf(m, f, JSON_COMPACT) == 0)
+                        fputs("\r\n", f);
+        fclose(f);
+        json_decref(msgs);
+        rs->status = 200;
+        rs->content_type = "application/json";
+        rs->raw = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_COPY);
+        return rs->raw ? 0 : -ENOMEM;
+}
+
+/* docker import: fromSrc=- (the request body is the rootfs tar), repo + tag name it, changes are
+ * Dockerfile lines for its config. */
+static int img_import(ApiReq *rq, ApiResp *rs, const char *src, KError **err) {
+        if (!streq(src, "-"))
+                return kerr_msg(err, KERR_USAGE, -EINVAL,
+                                "images/create: fromSrc=%s: only - (the archive in the request body) is supported; "
+                                "download the archive and send it", src);
+        struct stat st;
+        if (rq->body_fd < 0 || fstat(rq->body_fd, &st) < 0 || st.st_size == 0)
+                return kerr_msg(err, KERR_USAGE, -EINVAL, "images/create: send the archive to import as the request body");
+        ImageStore *s;
+        ImageConfig cfg = { 0 };
+        _cleanup_strv_free_ char **changes = api_query_all(rq, "changes");
+        _cleanup_free_ char *name = NULL, *id = NULL;
+        const char *repo = api_query(rq, "repo");
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", rq->body_fd);
+        int r = repo && *repo ? ref_of(repo, api_query(rq, "tag"), &name) : 0;
+        if (r >= 0 && (r = api_import_changes(changes, &cfg, err)) >= 0 && (r = store(rq, &s, err)) >= 0)
+                r = image_import_rootfs(s, path, name, &cfg, &id, err);
+        image_config_done(&cfg);
+        if (r < 0)
+                return r;
+        return json_lines(rs, json_pack("[{s:s}]", "status", id));
+}
+
 int api_img_create(ApiReq *rq, ApiResp *rs, KError **err) {
-        const char *from = api_query(rq, "fromImage");
+        const char *from = api_query(rq, "fromImage"), *src = api_query(rq, "fromSrc");
+        if (src && *src)
+                return img_import(rq, rs, src, err);
         if (!from || !*from)
                 return kerr_msg(err, KERR_USAGE, -EINVAL,
-                                "images/create: only pulls (fromImage) are supported; use POST /images/load for archives");
+                                "images/create: give fromImage (pull) or fromSrc=- (import); use POST /images/load for "
+                                "docker save archives");
         Engine *e;
         _cleanup_free_ char *ref = NULL, *id = NULL;
         _cleanup_(image_freep) Image *img = NULL;
@@ -266,4 +319,131 @@ int api_img_save(ApiReq *rq, ApiResp *rs, KError **err) {
         rs->status = 200;
         rs->content_type = "application/x-tar";
         return 0;
+}
+
+/* The local image whose history is the first `n` entries of `hist` (a build's intermediate image,
+ * or a base image), or NULL. */
+static Image *image_at(Image **list, size_t n_list, const json_t *hist, size_t n) {
+        for (size_t k = 0; k < n_list; k++) {
+                json_t *h = json_object_get(list[k]->config_json, "history");
+                if (json_array_size(h) != n)
+                        continue;
+                bool same = true;
+                for (size_t i = 0; i < n && same; i++)
+                        same = json_equal(json_array_get(h, i), json_array_get(hist, i));
+                if (same)
+                        return list[k];
+        }
+        return NULL;
+}
+
+/* docker history: newest first, each row with the id and names of the local image it made (the
+ * build's intermediate images, the base), "<missing>" when there is none, and each layer step with
+ * its unpacked size. */
+int api_img_history(ApiReq *rq, ApiResp *rs, KError **err) {
+        Engine *e;
+        ImageStore *s;
+        Image **list = NULL;
+        size_t n_list = 0;
+        _cleanup_(image_freep) Image *img = NULL;
+        int r = api_engine(rq, &e, err);
+        if (r < 0 || (r = engine_image_lookup(e, rq->params[0], &img, err)) < 0 || (r = engine_images(e, &s, err)) < 0)
+                return r;
+        (void) image_list(s, &list, &n_list, NULL);
+        json_t *hist = json_object_get(img->config_json, "history"), *out = json_array();
+        size_t layer = img->n_layers;
+        for (size_t i = json_array_size(hist); out && i-- > 0;) {
+                json_t *h = json_array_get(hist, i);
+                uint64_t size = 0;
+                /* the layers belong to the non-empty steps, in order: count down from the top */
+                if (!json_is_true(json_object_get(h, "empty_layer")) && layer > 0)
+                        (void) disk_usage(img->layer_dirs[--layer], &size, NULL);
+                bool top = i + 1 == json_array_size(hist);
+                const Image *at = top ? img : image_at(list, n_list, hist, i + 1);
+                json_array_append_new(out, json_pack("{s:s, s:I, s:s, s:o, s:I, s:s}", "Id", at ? at->id : "<missing>",
+                                                     "Created", created_unix(json_string_value(json_object_get(h, "created"))),
+                                                     "CreatedBy", json_string_value(json_object_get(h, "created_by")) ?: "",
+                                                     "Tags", at && at->names ? familiar_names(at->names) : json_null(),
+                                                     "Size", (json_int_t) size, "Comment",
+                                                     json_string_value(json_object_get(h, "comment")) ?: ""));
+        }
+        image_list_free(list, n_list);
+        return api_json(rs, 200, out);
+}
+
+typedef struct PushJob {
+        char *root, *image, *ref, *user, *password;
+} PushJob;
+
+static void push_job_free(void *p) {
+        PushJob *j = p;
+        if (!j)
+                return;
+        free(j->root);
+        free(j->image);
+        free(j->ref);
+        free(j->user);
+        free(j->password);
+        free(j);
+}
+
+static void push_line(int fd, json_t *m) {
+        _cleanup_free_ char *t = m ? api_json_line(m) : NULL;
+        json_decref(m);
+        if (t)
+                (void) write_all(fd, t, strlen(t));
+}
+
+static void push_run(int fd, void *data) {
+        PushJob *j = data;
+        _cleanup_(engine_freep) Engine *e = NULL;
+        _cleanup_kerr_ KError *err = NULL;
+        _cleanup_free_ char *pushed = NULL;
+        ImageRef ir = { 0 };
+        if (image_ref_parse(j->ref, &ir, NULL) >= 0) {
+                _cleanup_free_ char *msg = NULL;
+                if (asprintf(&msg, "The push refers to repository [%s/%s]", ir.domain, ir.path) >= 0)
+                        push_line(fd, json_pack("{s:s}", "status", msg));
+        }
+        RegistryOptions o = { .username = j->user, .password = j->password };
+        int r = engine_open(j->root, &e, &err);
+        if (r >= 0)
+                r = engine_image_push(e, j->image, j->ref, &o, &pushed, &err);
+        if (r < 0) {
+                const char *msg = err ? err->msg : strerror(-r);
+                push_line(fd, json_pack("{s:{s:s}, s:s}", "errorDetail", "message", msg, "error", msg));
+        } else {
+                _cleanup_free_ char *msg = NULL;
+                if (asprintf(&msg, "%s: pushed %s", ir.tag ?: "latest", pushed) >= 0)
+                        push_line(fd, json_pack("{s:s}", "status", msg));
+                push_line(fd, json_pack("{s:{}, s:{s:s}}", "progressDetail", "aux", "Tag", ir.tag ?: "latest"));
+        }
+        image_ref_done(&ir);
+}
+
+/* POST /images/{name}/push?tag=: the engine's push (the CLI's), credentials from X-Registry-Auth
+ * only (as dockerd); progress and errors as docker's JSON lines. */
+int api_img_push(ApiReq *rq, ApiResp *rs, KError **err) {
+        Engine *e;
+        _cleanup_(image_freep) Image *img = NULL;
+        _cleanup_free_ char *ref = NULL, *norm = NULL;
+        int r = ref_of(rq->params[0], api_query(rq, "tag"), &ref);
+        if (r < 0 || (r = image_ref_normalize(ref, &norm, err)) < 0 || (r = api_engine(rq, &e, err)) < 0 ||
+            (r = engine_image_lookup(e, ref, &img, err)) < 0)
+                return r;
+        PushJob *j = calloc(1, sizeof(*j));
+        const char *hdr = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "X-Registry-Auth");
+        _cleanup_free_ char *server = NULL;
+        if (!j)
+                return -ENOMEM;
+        if (hdr && *hdr && (r = auth_header_decode(hdr, &j->user, &j->password, &server, err)) < 0) {
+                push_job_free(j);
+                return r;
+        }
+        if (!(j->root = strdup(rq->cfg->root)) || !(j->image = strdup(ref)) || !(j->ref = strdup(ref))) {
+                push_job_free(j);
+                return -ENOMEM;
+        }
+        api_no_idle_timeout(rq);       /* a large layer uploads without a word to the client */
+        return api_stream(rs, "application/json", push_run, j, push_job_free, err);
 }

@@ -74,11 +74,15 @@ const ApiRoute *router_match(const char *method, const char *path, ApiReq *rq, b
 /* Strip "/v1.NN" from the front of `path`; *ret_version gets "1.NN" or NULL. -EINVAL for a version
  * outside API_MIN_VERSION..API_VERSION. */
 int router_strip_version(const char *path, const char **ret_rest, char ret_version[static 16]);
+/* Is the body of this request an archive to spool to a file (POST /build, /images/create)? */
+bool router_body_to_file(const char *method, const char *url);
 
 /* Query parameters. */
 const char *api_query(const ApiReq *rq, const char *name);
 bool api_query_bool(const ApiReq *rq, const char *name);
 int api_query_int(const ApiReq *rq, const char *name, long def, long *ret, KError **err);
+/* Every value of a repeated query parameter (t=a&t=b), empty ones left out; NULL when none. */
+char **api_query_all(const ApiReq *rq, const char *name);
 /* The engine for this request, opened on first use. */
 int api_engine(ApiReq *rq, Engine **ret, KError **err);
 /* A container by name, id or id prefix, its state repaired (a dead monitor's row says exited). */
@@ -91,6 +95,11 @@ int api_empty(ApiResp *rs, unsigned status);
  * freed with `free_data`. */
 int api_stream(ApiResp *rs, const char *content_type, void (*fn)(int fd, void *data), void *data,
                void (*free_data)(void *data), KError **err);
+
+/* Long, possibly quiet answers (build, push): no idle timeout for this connection. */
+void api_no_idle_timeout(ApiReq *rq);
+/* A JSON message as docker streams it: compact, "\r\n" at the end (to send in one write). */
+char *api_json_line(const json_t *m);
 
 /* Docker's stream multiplexing (attach and logs without a tty): an 8-byte header (stream 1 or 2,
  * three zero bytes, big-endian length) before each chunk. */
@@ -156,6 +165,23 @@ int api_img_tag(ApiReq *rq, ApiResp *rs, KError **err);
 int api_img_delete(ApiReq *rq, ApiResp *rs, KError **err);
 int api_img_load(ApiReq *rq, ApiResp *rs, KError **err);
 int api_img_save(ApiReq *rq, ApiResp *rs, KError **err);
+int api_img_history(ApiReq *rq, ApiResp *rs, KError **err);
+int api_img_push(ApiReq *rq, ApiResp *rs, KError **err);
+int api_build(ApiReq *rq, ApiResp *rs, KError **err);
+int api_build_prune(ApiReq *rq, ApiResp *rs, KError **err);
+
+/* POST /build and image import parsing (api-build-parse.c; exposed for the fuzz target). */
+/* buildargs/labels: a JSON object of strings -> "K=V" (null values left out); NULL text: none. */
+int api_build_kv(const char *text, const char *what, char ***ret, KError **err);
+/* The Dockerfile `name` (NULL: Dockerfile, else Containerfile) of the context tar in `fd`
+ * (gzip/bzip2/xz/zstd or plain), read from its start; at most 16 MiB. */
+int api_build_dockerfile(int fd, const char *name, char **ret, size_t *ret_len, KError **err);
+/* docker import's changes (Dockerfile lines: CMD, ENTRYPOINT, ENV, EXPOSE, USER, VOLUME, WORKDIR,
+ * STOPSIGNAL) applied to `cfg`. */
+int api_import_changes(char *const *changes, ImageConfig *cfg, KError **err);
+/* Copy `n` bytes to `out` (room for n + 1) as valid UTF-8 without NULs: bad bytes become '?'. An
+ * incomplete sequence at the end stays out unless `final`; returns the bytes consumed. */
+size_t api_utf8_clean(const char *in, size_t n, char *out, bool final);
 
 /* exec in an --isolation=vm container (api-exec-vm.c): the engine's request for the guest agent,
  * through the container's monitor as `kapsel exec` goes; copies between the hijacked client `sock`

@@ -68,6 +68,10 @@ static const ApiRoute routes[] = {
         { "GET", "/images/{+}/get", api_img_save },
         { "POST", "/images/{+}/tag", api_img_tag },
         { "DELETE", "/images/{+}", api_img_delete },
+        { "GET", "/images/{+}/history", api_img_history },
+        { "POST", "/images/{+}/push", api_img_push },
+        { "POST", "/build", api_build },
+        { "POST", "/build/prune", api_build_prune },
 };
 
 /* Does `path` match `pattern`? Captures go to params (URL-decoded by the library already). */
@@ -113,6 +117,16 @@ const ApiRoute *router_match(const char *method, const char *path, ApiReq *rq, b
                         rq->params[k] = mfree(rq->params[k]);
         }
         return NULL;
+}
+
+/* Bodies that go to an unnamed file in the root instead of memory, besides image load and
+ * archive PUT: build contexts and imports (path without the query, maybe /vN.NN-prefixed). */
+bool router_body_to_file(const char *method, const char *url) {
+        const char *rest;
+        char version[16];
+        if (!streq(method, "POST") || router_strip_version(url, &rest, version) < 0)
+                return false;
+        return streq(rest, "/build") || streq(rest, "/images/create");
 }
 
 /* "1.NN" as a comparable number (1.41 -> 141). */

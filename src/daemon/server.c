@@ -136,7 +136,8 @@ static enum MHD_Result dispatch(const DaemonConfig *cfg, struct MHD_Connection *
 
 /* Bodies that are archives go to an unnamed file in the root, not memory: image load, docker cp in. */
 static bool is_upload_path(const char *method, const char *url) {
-        return strstr(url, "/images/load") || (streq(method, "PUT") && strstr(url, "/archive"));
+        return strstr(url, "/images/load") || (streq(method, "PUT") && strstr(url, "/archive")) ||
+               router_body_to_file(method, url);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,

@@ -10,8 +10,15 @@
 
 #include <cmocka.h>
 
+#include <archive.h>
+#include <archive_entry.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include "ctr-mounts.h"
 #include "daemon.h"
+#include "oci.h"
+#include "string-util.h"
 
 static void test_version_prefix(void **state) {
         (void) state;
@@ -122,12 +129,155 @@ static void test_mount_parse(void **state) {
         kerr_free(err);
 }
 
+static void test_build_kv(void **state) {
+        (void) state;
+        char **v = NULL;
+        KError *err = NULL;
+        assert_int_equal(api_build_kv("{\"A\":\"1\",\"B\":null,\"C\":\"x y\"}", "buildargs", &v, &err), 0);
+        assert_int_equal(strv_length(v), 2);
+        assert_string_equal(v[0], "A=1");
+        assert_string_equal(v[1], "C=x y");
+        strv_free(v);
+        assert_int_equal(api_build_kv(NULL, "labels", &v, &err), 0);
+        assert_null(v);
+        assert_int_equal(api_build_kv("[1]", "labels", &v, &err), -EINVAL);
+        assert_non_null(strstr(err->msg, "labels"));
+        kerr_free(err);
+        err = NULL;
+        assert_int_equal(api_build_kv("{\"A\":1}", "buildargs", &v, &err), -EINVAL);
+        kerr_free(err);
+}
+
+static void test_build_routes(void **state) {
+        (void) state;
+        ApiReq rq = { 0 };
+        bool known;
+        assert_ptr_equal(router_match("POST", "/build", &rq, &known)->fn, api_build);
+        assert_ptr_equal(router_match("POST", "/build/prune", &rq, &known)->fn, api_build_prune);
+        const ApiRoute *r = router_match("GET", "/images/127.0.0.1:5000/a/b:1/history", &rq, &known);
+        assert_ptr_equal(r->fn, api_img_history);
+        assert_string_equal(rq.params[0], "127.0.0.1:5000/a/b:1");
+        free(rq.params[0]);
+        rq.params[0] = NULL;
+        r = router_match("POST", "/images/x/push", &rq, &known);
+        assert_ptr_equal(r->fn, api_img_push);
+        free(rq.params[0]);
+        assert_true(router_body_to_file("POST", "/v1.41/build"));
+        assert_true(router_body_to_file("POST", "/images/create"));
+        assert_false(router_body_to_file("POST", "/build/prune"));
+        assert_false(router_body_to_file("POST", "/containers/build/exec"));
+        assert_false(router_body_to_file("GET", "/build"));
+}
+
+static void test_utf8_clean(void **state) {
+        (void) state;
+        char out[16];
+        /* a cut "é" stays for the next chunk unless final */
+        assert_int_equal(api_utf8_clean("ab\xc3", 3, out, false), 2);
+        assert_string_equal(out, "ab");
+        assert_int_equal(api_utf8_clean("ab\xc3", 3, out, true), 3);
+        assert_string_equal(out, "ab?");
+        assert_int_equal(api_utf8_clean("\xc3\xa9\xff\x00z", 5, out, false), 5);
+        assert_string_equal(out, "\xc3\xa9??z");
+        /* overlong and surrogate forms are not UTF-8 */
+        assert_int_equal(api_utf8_clean("\xc0\xaf\xed\xa0\x80", 5, out, true), 5);
+        assert_null(strchr(out, '\xc0'));
+}
+
+static void test_import_changes(void **state) {
+        (void) state;
+        char *changes[] = { "CMD [\"echo\", \"hi\"]", "ENV A=1 B=\"two words\"", "ENV A=2", "EXPOSE 80 53/udp",
+                            "WORKDIR /srv", "ENTRYPOINT exec me", NULL };
+        ImageConfig cfg = { 0 };
+        KError *err = NULL;
+        assert_int_equal(api_import_changes(changes, &cfg, &err), 0);
+        assert_string_equal(cfg.cmd[1], "hi");
+        assert_string_equal(cfg.env[0], "A=2");
+        assert_string_equal(cfg.env[1], "B=two words");
+        assert_string_equal(cfg.exposed_ports[0], "80/tcp");
+        assert_string_equal(cfg.exposed_ports[1], "53/udp");
+        assert_string_equal(cfg.working_dir, "/srv");
+        assert_string_equal(cfg.entrypoint[0], "/bin/sh");
+        assert_string_equal(cfg.entrypoint[2], "exec me");
+        image_config_done(&cfg);
+        char *bad[] = { "RUN rm -rf /", NULL };
+        cfg = (ImageConfig) { 0 };
+        assert_int_equal(api_import_changes(bad, &cfg, &err), -EINVAL);
+        assert_non_null(strstr(err->msg, "only CMD"));
+        kerr_free(err);
+        image_config_done(&cfg);
+}
+
+/* A tar in a memfd with these (name, text) entries, gzip-compressed when asked. */
+static int tar_fd(const char *const *entries, bool gz) {
+        int fd = memfd_create("ctx", MFD_CLOEXEC);
+        struct archive *a = archive_write_new();
+        archive_write_set_format_pax_restricted(a);
+        if (gz)
+                archive_write_add_filter_gzip(a);
+        assert_int_equal(archive_write_open_fd(a, fd), ARCHIVE_OK);
+        for (size_t i = 0; entries[i]; i += 2) {
+                struct archive_entry *e = archive_entry_new();
+                archive_entry_set_pathname(e, entries[i]);
+                archive_entry_set_filetype(e, AE_IFREG);
+                archive_entry_set_perm(e, 0644);
+                archive_entry_set_size(e, (la_int64_t) strlen(entries[i + 1]));
+                archive_write_header(a, e);
+                archive_write_data(a, entries[i + 1], strlen(entries[i + 1]));
+                archive_entry_free(e);
+        }
+        archive_write_close(a);
+        archive_write_free(a);
+        return fd;
+}
+
+static void test_build_dockerfile(void **state) {
+        (void) state;
+        const char *const files[] = { "./a.txt", "x", "./Dockerfile", "FROM busybox\n", "sub/Other", "FROM scratch\n",
+                                      NULL };
+        char *text = NULL;
+        size_t len = 0;
+        KError *err = NULL;
+        int fd = tar_fd(files, true);
+        assert_int_equal(api_build_dockerfile(fd, NULL, &text, &len, &err), 0);
+        assert_string_equal(text, "FROM busybox\n");
+        free(text);
+        assert_int_equal(api_build_dockerfile(fd, "./sub//Other", &text, &len, &err), 0);
+        assert_string_equal(text, "FROM scratch\n");
+        free(text);
+        assert_int_equal(api_build_dockerfile(fd, "missing", &text, &len, &err), -ENOENT);
+        assert_non_null(strstr(err->msg, "Cannot locate specified Dockerfile: missing"));
+        kerr_free(err);
+        err = NULL;
+        /* never a path outside the context */
+        assert_int_equal(api_build_dockerfile(fd, "../../etc/passwd", &text, &len, &err), -EINVAL);
+        kerr_free(err);
+        close(fd);
+        const char *const alt[] = { "Containerfile", "FROM alt\n", NULL };
+        fd = tar_fd(alt, false);
+        assert_int_equal(api_build_dockerfile(fd, NULL, &text, &len, &err), 0);
+        assert_string_equal(text, "FROM alt\n");
+        free(text);
+        close(fd);
+        fd = memfd_create("junk", MFD_CLOEXEC);
+        assert_int_equal(write(fd, "not a tar at all", 16), 16);
+        err = NULL;
+        assert_true(api_build_dockerfile(fd, NULL, &text, &len, &err) < 0);
+        kerr_free(err);
+        close(fd);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_version_prefix),
                 cmocka_unit_test(test_routes),
                 cmocka_unit_test(test_create_body),
                 cmocka_unit_test(test_mount_parse),
+                cmocka_unit_test(test_build_kv),
+                cmocka_unit_test(test_build_routes),
+                cmocka_unit_test(test_utf8_clean),
+                cmocka_unit_test(test_import_changes),
+                cmocka_unit_test(test_build_dockerfile),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
