@@ -42,19 +42,62 @@ static json_int_t created_unix(const char *rfc3339) {
         return (json_int_t) timegm(&tm);
 }
 
+/* docker's filters={"key":["v",...]} (or the older {"key":{"v":true}}) as "key=v" strings. */
+static int filters_strv(const ApiReq *rq, char ***ret, KError **err) {
+        const char *q = api_query(rq, "filters");
+        _cleanup_json_ json_t *f = q && *q ? json_loads(q, 0, NULL) : json_object();
+        if (!json_is_object(f))
+                return kerr_msg(err, KERR_USAGE, -EINVAL, "filters: expected a JSON object of arrays, got %s", q);
+        const char *key;
+        json_t *vals;
+        json_object_foreach(f, key, vals) {
+                _cleanup_json_ json_t *list = json_is_array(vals) ? json_incref(vals) : json_array();
+                const char *v;
+                json_t *on;
+                if (json_is_object(vals))
+                        json_object_foreach(vals, v, on)
+                                if (json_is_true(on))
+                                        json_array_append_new(list, json_string(v));
+                size_t i;
+                json_t *x;
+                json_array_foreach(list, i, x) {
+                        _cleanup_free_ char *kv = NULL;
+                        if (!json_is_string(x) || asprintf(&kv, "%s=%s", key, json_string_value(x)) < 0 || strv_extend(ret, kv) < 0)
+                                return kerr_msg(err, KERR_USAGE, -EINVAL, "filters: %s: expected strings", key);
+                }
+        }
+        return 0;
+}
+
+/* GET /images/json?all=&filters=: docker's list, with the filters of `kapsel images` (image-filter.h);
+ * a reference filter keeps only the matching tags of an image. */
 int api_img_list(ApiReq *rq, ApiResp *rs, KError **err) {
         ImageStore *s;
         Image **list = NULL;
         size_t n = 0;
-        int r = store(rq, &s, err);
-        if (r < 0 || (r = image_list(s, &list, &n, err)) < 0)
+        _cleanup_strv_free_ char **filters = NULL;
+        _cleanup_(image_filter_freep) ImageFilter *flt = NULL;
+        bool all = api_query_bool(rq, "all");
+        int r = filters_strv(rq, &filters, err);
+        if (r < 0 || (r = store(rq, &s, err)) < 0 || (r = image_list(s, &list, &n, err)) < 0)
                 return r;
+        if ((r = image_filter_new(filters, list, n, &flt, err)) < 0) {
+                image_list_free(list, n);
+                return r;
+        }
         json_t *rows = json_array();
         for (size_t i = 0; i < n; i++) {
                 Image *img = list[i];
+                _cleanup_strv_free_ char **names = NULL;
+                bool tagged = img->names && img->names[0];
+                for (char **nm = img->names; nm && *nm; nm++)
+                        if (image_filter_match(flt, img, *nm))
+                                (void) strv_extend(&names, *nm);
+                if (tagged ? !names : (!all && image_is_intermediate(img, list, n)) || !image_filter_match(flt, img, NULL))
+                        continue;
                 json_t *labels = json_object_get(json_object_get(img->config_json, "config"), "Labels");
                 json_array_append_new(rows, json_pack("{s:s, s:s, s:o, s:[], s:I, s:I, s:I, s:i, s:O}", "Id", img->id,
-                                                      "ParentId", "", "RepoTags", familiar_names(img->names),
+                                                      "ParentId", "", "RepoTags", familiar_names(names),
                                                       "RepoDigests", "Created", created_unix(img->created), "Size",
                                                       (json_int_t) img->size, "SharedSize", (json_int_t) -1,
                                                       "Containers", -1, "Labels",

@@ -119,6 +119,39 @@ def test_docker_build_cache_history_and_prune(d, tmp_path):
 
 
 @docker_cli
+def test_docker_images_filters_and_intermediates(d, tmp_path):
+    """docker images -f/-a/REPO against kapseld: the same filters as `kapsel images` (issue 16)."""
+    ctx = _context(tmp_path / "ctx", "FROM busybox\nLABEL tier=web\nRUN echo one > /one\n")
+    _docker(d, "build", "-t", "kf/web:1", ctx, env=BUILDKIT_OFF)
+    ctx2 = _context(tmp_path / "ctx2", "FROM busybox\nLABEL tier=db\n")
+    _docker(d, "build", "-t", "kf/db:1", ctx2, env=BUILDKIT_OFF)
+
+    def names(*args):
+        out = _docker(d, "images", "--format", "{{.Repository}}:{{.Tag}}", *args).stdout.split()
+        return sorted(n for n in out if n.startswith("kf/"))
+    assert names() == ["kf/db:1", "kf/web:1"]
+    assert names("-f", "label=tier=web") == ["kf/web:1"]
+    assert names("-f", "label=tier") == ["kf/db:1", "kf/web:1"]
+    assert names("-f", "reference=kf/d*") == ["kf/db:1"]
+    assert names("kf/web") == ["kf/web:1"]
+    assert names("-f", "dangling=true") == []
+    # the build's step images are untagged parents: hidden, shown by -a, never dangling
+    ids = lambda *a: set(_docker(d, "images", "-q", "--no-trunc", *a).stdout.split())  # noqa: E731
+    hidden = ids("-a") - ids()
+    assert hidden, _docker(d, "images", "-a").stdout
+    assert not hidden & ids("-a", "-f", "dangling=true")
+    # a tag moved to a new build leaves the old image untagged: dangling
+    old = _docker(d, "images", "-q", "--no-trunc", "kf/db:1").stdout.strip()
+    _docker(d, "build", "-t", "kf/db:1", _context(tmp_path / "ctx3", "FROM busybox\nLABEL tier=db2\n"),
+            env=BUILDKIT_OFF)
+    assert old and old in ids("-f", "dangling=true") and old not in ids("-f", "dangling=false")
+    r = _docker(d, "images", "-f", "nosuch=1", check=False)
+    assert r.returncode != 0 and "nosuch" in r.stderr, r.stderr
+    status, body = d.http("GET", "/images/json?filters=%7Bbad")
+    assert status == 400 and "filters" in json.loads(body)["message"], body
+
+
+@docker_cli
 def test_docker_build_errors(d, tmp_path):
     ctx = _context(tmp_path / "ctx", "FROM busybox\nRUN echo about-to-fail; exit 3\n")
     p = _docker(d, "build", ctx, check=False, env=BUILDKIT_OFF)
