@@ -88,6 +88,7 @@ typedef struct ExecChildArgs {
         const ExecOptions *o;
         const Spec *spec;
         int ns_fds[_NS_TYPE_MAX];
+        int root_fd;            /* the container's root, when it has no mount namespace to join */
         int sync_fd;            /* child end: receives GO, reports errors */
         int agent_fd;           /* seccomp agent connection (SCMP_ACT_NOTIFY), or -1 */
         const char *cwd;
@@ -143,6 +144,10 @@ _noreturn_ static void exec_helper(ExecChildArgs *a, int pid_pipe) {
                         sync_fail(a->sync_fd, err, 1);
                 }
         }
+        if (a->root_fd >= 0 && (fchdir(a->root_fd) < 0 || chroot(".") < 0)) {
+                kerr(&err, -errno, "chroot into the container's root");
+                sync_fail(a->sync_fd, err, 1);
+        }
         pid_t pid = (pid_t) syscall(SYS_clone, CLONE_PARENT | SIGCHLD, NULL, NULL, NULL, NULL);
         if (pid < 0) {
                 kerr(&err, -errno, "clone the exec'd process");
@@ -171,7 +176,7 @@ int container_exec(const ExecOptions *o, int *ret_status, KError **err) {
         _cleanup_close_ int dirfd = -1, console = -1, pid_pipe_r = -1;
         _cleanup_(container_state_freep) ContainerState *s = NULL;
         _cleanup_(spec_freep) Spec *spec = NULL;
-        ExecChildArgs a = { .o = o, .sync_fd = -1, .agent_fd = -1 };
+        ExecChildArgs a = { .o = o, .root_fd = -1, .sync_fd = -1, .agent_fd = -1 };
         _cleanup_close_ int agent = -1;
         int sp[2] = { -1, -1 }, pp[2];
         pid_t helper = -1, pid = -1;
@@ -194,6 +199,15 @@ int container_exec(const ExecOptions *o, int *ret_status, KError **err) {
         a.o = &local;
         if ((r = open_ns_fds(s->pid, spec, a.ns_fds, err)) < 0)
                 goto out;
+        if (a.ns_fds[NS_MOUNT] < 0) {
+                /* no mount namespace: the container is chrooted; so is what we exec */
+                char path[64];
+                snprintf(path, sizeof(path), "/proc/%d/root", (int) s->pid);
+                if ((a.root_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
+                        r = kerr(err, -errno, "open %s", path);
+                        goto out;
+                }
+        }
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0 || pipe2(pp, O_CLOEXEC) < 0) {
                 r = kerr(err, -errno, "socketpair");
                 goto out;
@@ -281,6 +295,7 @@ out:
         safe_close(sp[1]);
         for (int i = 0; i < _NS_TYPE_MAX; i++)
                 safe_close(a.ns_fds[i]);
+        safe_close(a.root_fd);
         return r;
 }
 

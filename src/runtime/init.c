@@ -23,7 +23,9 @@
 #include "terminal.h"
 
 /* setns() order: the user namespace first (it grants the capabilities for the others). */
-static const SpecNsType join_order[] = { NS_USER, NS_IPC, NS_UTS, NS_NETWORK, NS_CGROUP };
+/* A joined mount namespace comes last: setns() moves us to its root, and the rootfs is then
+ * set up in it (as runc does), so root.path must name a directory seen from there. */
+static const SpecNsType join_order[] = { NS_USER, NS_IPC, NS_UTS, NS_NETWORK, NS_CGROUP, NS_MOUNT };
 
 static int join_namespaces(const Plan *p, KError **err) {
         for (size_t i = 0; i < ELEMENTSOF(join_order); i++) {
@@ -68,7 +70,10 @@ static int setup_identity(const InitArgs *a, KError **err) {
 static int setup_sysctls(const RootfsContext *ctx, const Spec *s, KError **err) {
         if (!s->has_linux || s->linux_.n_sysctl == 0)
                 return 0;
-        _cleanup_close_ int procfd = open_in_root(ctx->rootfd, "/proc", O_PATH | O_DIRECTORY, 0);
+        /* without a mount namespace of its own the container sees our /proc (its namespaced
+         * sysctls are still its own: /proc/sys/net shows the reader's network namespace) */
+        _cleanup_close_ int procfd = ctx->plan->no_mount_ns ? open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC)
+                                                             : open_in_root(ctx->rootfd, "/proc", O_PATH | O_DIRECTORY, 0);
         if (procfd < 0)
                 return kerr(err, procfd, "linux.sysctl needs /proc mounted in the container");
         for (size_t i = 0; i < s->linux_.n_sysctl; i++) {
@@ -140,11 +145,12 @@ static int init_setup(const InitArgs *a, const char *state_json, int *ret_slave,
                 .bind_fds = a->bind_fds,
         };
         int r;
+        bool mounts = !a->plan->no_mount_ns;
         if ((r = join_namespaces(a->plan, err)) < 0 || (r = setup_identity(a, err)) < 0)
                 return r;
-        if ((r = rootfs_prepare(&ctx, err)) < 0)
+        if ((r = mounts ? rootfs_prepare(&ctx, err) : rootfs_open(&ctx, err)) < 0)
                 goto out;
-        if ((r = rootfs_mount_all(&ctx, err)) < 0)
+        if (mounts && (r = rootfs_mount_all(&ctx, err)) < 0)
                 goto out;
         if ((r = setup_terminal(a, &ctx, ret_slave, err)) < 0)
                 goto out;
@@ -162,12 +168,12 @@ static int init_setup(const InitArgs *a, const char *state_json, int *ret_slave,
                       state_json, err);
         if (r < 0)
                 goto out;
-        if ((r = rootfs_mask_and_protect(&ctx, err)) < 0)
+        if (mounts && (r = rootfs_mask_and_protect(&ctx, err)) < 0)
                 goto out;
         if (s->has_linux && s->linux_.has_personality &&
             (r = personality_apply(s->linux_.personality, err)) < 0)
                 goto out;
-        if ((r = rootfs_pivot(&ctx, a->no_pivot, err)) < 0)
+        if ((r = mounts ? rootfs_pivot(&ctx, a->no_pivot, err) : rootfs_chroot(&ctx, err)) < 0)
                 goto out;
         if ((r = enter_cwd(s->process, err)) < 0 || (r = setup_process_attrs(s->process, err)) < 0)
                 goto out;

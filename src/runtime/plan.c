@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
+#include "log.h"
 #include "path-util.h"
 #include "string-util.h"
 
@@ -250,13 +251,21 @@ int plan_build(const Spec *spec, const char *bundle, Plan **ret, KError **err) {
                 }
         }
         p->userns = p->ns_new[NS_USER] || p->ns_join[NS_USER];
-        if (!p->ns_new[NS_MOUNT] && !p->ns_join[NS_MOUNT])
-                return kerr_msg(err, KERR_CONFIG, -EINVAL,
-                                "linux.namespaces: a mount namespace is required (add {\"type\": \"mount\"})");
-        if (p->ns_join[NS_MOUNT])
-                return kerr_msg(err, KERR_CONFIG, -EOPNOTSUPP,
-                                "linux.namespaces: joining an existing mount namespace is not supported; "
-                                "remove its \"path\"");
+        /* Without a mount namespace the container shares ours (runtime-spec: it inherits the
+         * runtime's): it is chrooted into root.path and nothing is mounted, since every mount
+         * would land in the host's namespace. */
+        p->no_mount_ns = !p->ns_new[NS_MOUNT] && !p->ns_join[NS_MOUNT];
+        if (p->no_mount_ns) {
+                if (spec->root_readonly)
+                        return kerr_msg(err, KERR_CONFIG, -EINVAL, "root.readonly needs a mount namespace "
+                                        "(add {\"type\": \"mount\"} to linux.namespaces)");
+                if (spec->process && spec->process->terminal)
+                        return kerr_msg(err, KERR_CONFIG, -EINVAL, "process.terminal needs a mount namespace for "
+                                        "the container's /dev/console (add {\"type\": \"mount\"} to linux.namespaces)");
+                if (spec->n_mounts || (l && (l->masked_paths || l->readonly_paths)))
+                        log_warn("linux.namespaces has no mount namespace: mounts, maskedPaths and readonlyPaths "
+                                 "are not applied (they would change the host's mounts)");
+        }
         p->rootfs_propagation = propagation_flags[l ? l->rootfs_propagation : PROPAGATION_UNSET];
 
         p->mounts = calloc(spec->n_mounts ? spec->n_mounts : 1, sizeof(PlanMount));
@@ -337,6 +346,8 @@ void plan_dump(const Plan *p, FILE *f) {
                 if (p->ns_join[i])
                         fprintf(f, "namespace %s join %s\n", spec_ns_type_to_string(i), p->ns_join[i]);
         }
+        if (p->no_mount_ns)
+                fprintf(f, "no mount namespace: chroot, nothing mounted\n");
         for (size_t i = 0; i < p->n_mounts; i++) {
                 const PlanMount *m = &p->mounts[i];
                 fprintf(f, "mount %s %s%s src=%s type=%s flags=", m->dest, kinds[m->kind],

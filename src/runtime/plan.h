@@ -48,6 +48,7 @@ typedef struct Plan {
         char *rootfs;           /* absolute host path */
         bool readonly_root;
         unsigned long rootfs_propagation;  /* applied to "/" in the new mount ns */
+        bool no_mount_ns;       /* neither new nor joined: chroot into rootfs, mount nothing */
 
         PlanMount *mounts;
         size_t n_mounts;

@@ -66,9 +66,6 @@ int rootfs_prepare(RootfsContext *ctx, KError **err) {
         char path[FD_PATH_MAX];
         if (mount(fd_path(fd, path), p->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
                 return kerr_kind(err, KERR_ROOTFS, -errno, "bind rootfs '%s' onto itself", p->rootfs);
-        if (p->rootfs_propagation != (MS_SLAVE | MS_REC) &&
-            mount(NULL, p->rootfs, NULL, p->rootfs_propagation, NULL) < 0)
-                return kerr(err, -errno, "set rootfsPropagation on '%s'", p->rootfs);
         ctx->rootfd = open(p->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (ctx->rootfd < 0)
                 return kerr_kind(err, KERR_ROOTFS, -errno, "reopen rootfs '%s'", p->rootfs);
@@ -492,6 +489,25 @@ int rootfs_pivot(RootfsContext *ctx, bool no_pivot, KError **err) {
                 if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | keep, NULL) < 0)
                         return kerr(err, -errno, "remount the rootfs read-only");
         }
+        /* rootfsPropagation goes on the new "/" only now: a shared rootfs mount cannot be
+         * pivoted into (pivot_root says EINVAL), and on the old root it would reach the host. */
+        unsigned long prop = ctx->plan->rootfs_propagation;
+        if (prop != (MS_SLAVE | MS_REC) && mount(NULL, "/", NULL, prop, NULL) < 0)
+                return kerr(err, -errno, "set linux.rootfsPropagation on the container's /");
+        ctx->rootfd = safe_close(ctx->rootfd);
+        return 0;
+}
+
+int rootfs_open(RootfsContext *ctx, KError **err) {
+        ctx->rootfd = open(ctx->plan->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (ctx->rootfd < 0)
+                return kerr_kind(err, KERR_ROOTFS, -errno, "rootfs '%s'", ctx->plan->rootfs);
+        return 0;
+}
+
+int rootfs_chroot(RootfsContext *ctx, KError **err) {
+        if (fchdir(ctx->rootfd) < 0 || chroot(".") < 0 || chdir("/") < 0)
+                return kerr(err, -errno, "chroot into '%s'", ctx->plan->rootfs);
         ctx->rootfd = safe_close(ctx->rootfd);
         return 0;
 }

@@ -35,5 +35,10 @@ int rootfs_mask_and_protect(RootfsContext *ctx, KError **err);
 /* pivot_root (or MS_MOVE + chroot with no_pivot), drop the old root, remount "/" read-only
  * if asked. The cwd ends at "/". */
 int rootfs_pivot(RootfsContext *ctx, bool no_pivot, KError **err);
+/* Without a mount namespace of its own: open the rootfs (rootfs_open) and later chroot into it
+ * (rootfs_chroot); nothing is mounted. A process with CAP_SYS_CHROOT can leave a chroot: only
+ * a mount namespace (pivot_root) confines the root for good. */
+int rootfs_open(RootfsContext *ctx, KError **err);
+int rootfs_chroot(RootfsContext *ctx, KError **err);
 /* Bind the pty slave onto <rootfs>/dev/console. */
 int rootfs_bind_console(RootfsContext *ctx, int slave_fd, KError **err);

@@ -511,3 +511,75 @@ def test_prestart_hook_state_says_created(rt, bundle, tmp_path):
     rt("run", "--bundle", bundle(["/bin/true"], hooks={"prestart": [hook]}), "c1")
     st = json.loads(out.read_text())
     assert st["status"] == "created" and st["id"] == "c1" and st["pid"] > 0
+
+
+def _root_mount_fields(mountinfo):
+    """The optional fields (shared:N, master:N) of the container's "/" line."""
+    for line in mountinfo.splitlines():
+        f = line.split()
+        if len(f) > 5 and f[4] == "/":
+            return f[6:f.index("-")]
+    raise AssertionError("no / in mountinfo:\n" + mountinfo)
+
+
+@pytest.mark.parametrize("prop,want", [("shared", "shared:"), ("rshared", "shared:"), ("private", None)])
+def test_rootfs_propagation_applies_to_the_new_root(rt, bundle, prop, want):
+    # shared used to make pivot_root fail (EINVAL): the propagation goes on "/" after the pivot
+    b = bundle(["/bin/cat", "/proc/self/mountinfo"], edit=lambda c: c["linux"].update(rootfsPropagation=prop))
+    fields = _root_mount_fields(rt("run", "--bundle", b, "c1").stdout)
+    if want:
+        assert any(x.startswith(want) for x in fields), fields
+    else:
+        assert not fields, fields
+
+
+def _without_mount_ns(cfg):
+    cfg["linux"]["namespaces"] = [n for n in cfg["linux"]["namespaces"] if n["type"] != "mount"]
+    cfg["root"]["readonly"] = False
+
+
+def test_no_mount_namespace_chroots_into_the_rootfs(rt, bundle):
+    # runtime-spec: without a mount namespace the container inherits ours; it still runs in
+    # root.path (chrooted), nothing is mounted into the host's namespace, and exec lands there too
+    b = bundle(["/bin/sleep", "30"], edit=_without_mount_ns)
+    (open(os.path.join(b, "rootfs", "marker"), "w")).write("in the rootfs\n")
+    before = open("/proc/self/mountinfo").read().count("\n")
+    rt("create", "--bundle", b, "c1")
+    rt("start", "c1")
+    pid = json.loads(rt("state", "c1").stdout)["pid"]
+    assert os.readlink("/proc/%d/ns/mnt" % pid) == os.readlink("/proc/self/ns/mnt")
+    assert os.readlink("/proc/%d/root" % pid) == os.path.join(b, "rootfs")
+    assert rt("exec", "c1", "cat", "/marker").stdout == "in the rootfs\n"
+    assert rt("exec", "c1", "ls", "/").stdout.split() == sorted(os.listdir(os.path.join(b, "rootfs")))
+    assert open("/proc/self/mountinfo").read().count("\n") == before
+    rt("kill", "c1", "KILL")
+    wait_status(rt, "c1", "stopped")
+    rt("delete", "c1")
+    # what needs mounts is refused with the reason
+    b2 = bundle(["/bin/true"], edit=lambda c: (_without_mount_ns(c), c["process"].update(terminal=True)))
+    r = rt("run", "--bundle", b2, "c2", check=False)
+    assert r.returncode == 3 and "process.terminal needs a mount namespace" in r.stderr, r.stderr
+
+
+def test_join_a_mount_namespace_by_path(rt, bundle, tmp_path):
+    holder = subprocess.Popen(["unshare", "-m", "--propagation", "private", "sleep", "60"])
+    try:
+        ns = "/proc/%d/ns/mnt" % holder.pid
+        for _ in range(100):
+            if os.readlink(ns) != os.readlink("/proc/self/ns/mnt"):
+                break
+            time.sleep(0.05)
+
+        def edit(cfg):
+            for n in cfg["linux"]["namespaces"]:
+                if n["type"] == "mount":
+                    n["path"] = ns
+        b = bundle(["/bin/sleep", "30"], edit=edit)
+        rt("create", "--bundle", b, "c1")
+        pid = json.loads(rt("state", "c1").stdout)["pid"]
+        assert os.readlink("/proc/%d/ns/mnt" % pid) == os.readlink(ns)
+        rt("delete", "--force", "c1")
+    finally:
+        holder.kill()
+        holder.wait()
+
