@@ -2,11 +2,13 @@
 /* linux.resources -> the ordered cgroupfs writes for one cgroup version. Pure, so every
  * conversion (shares -> weight, swap -> swap.max, ...) is unit-tested without a cgroup. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cgroup.h"
+#include "log.h"
 #include "string-util.h"
 
 void cgroup_plan_free(CgroupPlan *p) {
@@ -278,6 +280,22 @@ static int plan_hugetlb(Planner *p, const SpecResources *res) {
         return 0;
 }
 
+/* linux.resources.network: v1's net_cls and net_prio. cgroup v2 has no such controllers (tc and
+ * eBPF do that job there): as runc and crun, the fields are ignored there, with a warning. */
+static int plan_network(Planner *p, const SpecResources *res) {
+        if (!res->has_net_class_id && res->n_net_priorities == 0)
+                return 0;
+        if (p->mode != CGROUP_MODE_V1) {
+                log_warn("linux.resources.network is not applied: cgroup v2 has no net_cls/net_prio controllers");
+                return 0;
+        }
+        int r = res->has_net_class_id ? add(p, "net_cls", "net_cls.classid", "%" PRIu32, res->net_class_id) : 0;
+        for (size_t i = 0; r >= 0 && i < res->n_net_priorities; i++)
+                r = add(p, "net_prio", "net_prio.ifpriomap", "%s %" PRIu32, res->net_priorities[i].name,
+                        res->net_priorities[i].priority);
+        return r;
+}
+
 /* linux.resources.unified: verbatim v2 files. The key must name a file of this cgroup. */
 static int plan_unified(Planner *p, const SpecResources *res) {
         static const char *const controllers[] = { "cpu", "cpuset", "io", "memory", "pids", "hugetlb", "rdma", "misc" };
@@ -304,7 +322,7 @@ static int plan_unified(Planner *p, const SpecResources *res) {
 
 int cgroup_plan_resources(CgroupMode mode, const SpecResources *res, CgroupPlan **ret, KError **err) {
         static int (*const steps[])(Planner *, const SpecResources *) = {
-                plan_devices, plan_memory, plan_cpu, plan_pids, plan_blkio, plan_hugetlb, plan_unified,
+                plan_devices, plan_memory, plan_cpu, plan_pids, plan_blkio, plan_hugetlb, plan_network, plan_unified,
         };
         _cleanup_(cgroup_plan_freep) CgroupPlan *plan = calloc(1, sizeof(*plan));
         if (!plan)

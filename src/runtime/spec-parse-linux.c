@@ -335,13 +335,44 @@ static int parse_hugepages(const SpecCtx *c, json_t *o, const char *where, SpecR
         return 0;
 }
 
+/* resources.network: classID and interface priorities (net_cls, net_prio). The interface name
+ * becomes a line of net_prio.ifpriomap: an interface name, nothing else. */
+static int parse_network(const SpecCtx *c, json_t *o, const char *where, SpecResources *x) {
+        json_t *net;
+        char f[FIELD_MAX];
+        uint64_t v;
+        int r = sp_object(c, o, where, "network", &net);
+        if (r < 0 || !net)
+                return r;
+        const char *nw = sp_field(f, where, "network");
+        if ((r = sp_range(c, net, nw, "classID", 0, UINT32_MAX, &v, &x->has_net_class_id)) < 0)
+                return r;
+        x->net_class_id = (uint32_t) v;
+        FOREACH_OBJECT_BEGIN(c, net, nw, "priorities", i, e, fi) {
+                bool has_prio;
+                SpecNetPriority *np = sp_grow((void **) &x->net_priorities, &x->n_net_priorities, sizeof(*np));
+                if (!np)
+                        return ENOMEM_FAIL(c);
+                if ((r = sp_string_req(c, e, fi, "name", &np->name)) < 0 ||
+                    (r = sp_range(c, e, fi, "priority", 0, UINT32_MAX, &v, &has_prio)) < 0)
+                        return r;
+                np->priority = (uint32_t) v;
+                if (!has_prio)
+                        return sp_fail(c, fi, "\"priority\" is required");
+                size_t len = strlen(np->name);
+                if (len == 0 || len >= 16 /* IFNAMSIZ */ || np->name[strcspn(np->name, " \t\n/")] != '\0')
+                        return sp_fail(c, fi, "name \"%s\" is not a network interface name", np->name);
+        } FOREACH_OBJECT_END;
+        return 0;
+}
+
 int spec_parse_resources_section(const SpecCtx *c, json_t *o, const char *where, SpecResources *x) {
         json_t *pids;
         char f[FIELD_MAX];
         int r;
         if ((r = parse_device_rules(c, o, where, x)) < 0 || (r = parse_memory(c, o, where, x)) < 0 ||
             (r = parse_cpu(c, o, where, x)) < 0 || (r = parse_blkio(c, o, where, x)) < 0 ||
-            (r = parse_hugepages(c, o, where, x)) < 0)
+            (r = parse_hugepages(c, o, where, x)) < 0 || (r = parse_network(c, o, where, x)) < 0)
                 return r;
         if ((r = sp_object(c, o, where, "pids", &pids)) < 0)
                 return r;
@@ -349,7 +380,7 @@ int spec_parse_resources_section(const SpecCtx *c, json_t *o, const char *where,
                 return r;
         if ((r = sp_string_map(c, o, where, "unified", &x->unified)) < 0)
                 return r;
-        /* "network" (classID, priorities) and "rdma" are accepted and not applied. */
+        /* "rdma" is accepted and not applied. */
         return 0;
 }
 
@@ -604,6 +635,9 @@ void spec_resources_clear(SpecResources *r) {
         for (size_t i = 0; i < r->n_hugepage_limits; i++)
                 free(r->hugepage_limits[i].page_size);
         free(r->hugepage_limits);
+        for (size_t i = 0; i < r->n_net_priorities; i++)
+                free(r->net_priorities[i].name);
+        free(r->net_priorities);
         strv_free(r->unified);
         *r = (SpecResources) {};
 }

@@ -110,6 +110,11 @@ typedef struct SpecHugepageLimit {
         uint64_t limit;
 } SpecHugepageLimit;
 
+typedef struct SpecNetPriority {
+        char *name;                     /* a network interface name */
+        uint32_t priority;
+} SpecNetPriority;
+
 /* A value that may be absent. */
 #define SPEC_OPT(type, name) bool has_##name; type name
 
@@ -151,6 +156,11 @@ typedef struct SpecResources {
 
         SpecHugepageLimit *hugepage_limits;
         size_t n_hugepage_limits;
+
+        /* network: cgroup v1 net_cls and net_prio (cgroup v2 has no such controllers) */
+        SPEC_OPT(uint32_t, net_class_id);
+        SpecNetPriority *net_priorities;
+        size_t n_net_priorities;
 
         /* linux.resources.unified: cgroup v2 "file" -> "value", applied verbatim on v2 */
         char **unified;                         /* alternating key, value; NULL-terminated */

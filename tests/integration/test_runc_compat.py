@@ -583,3 +583,46 @@ def test_join_a_mount_namespace_by_path(rt, bundle, tmp_path):
         holder.kill()
         holder.wait()
 
+
+def _v1_hierarchies():
+    return {m.split()[1] for m in open("/proc/self/mounts") if m.split()[2] == "cgroup"}
+
+
+NET_CGROUP_SCRIPT = r"""
+set -e
+# /sys/fs/cgroup as a private tmpfs carrying the host's v1 hierarchies and net_cls,net_prio
+M=$(awk '$3=="cgroup" && $2 ~ "^/sys/fs/cgroup/" {print $2, $4}' /proc/self/mounts)
+for p in $(awk '$2 ~ "^/sys/fs/cgroup/" {print $2}' /proc/self/mounts | sort -r); do umount "$p"; done
+umount /sys/fs/cgroup
+mount -t tmpfs -o mode=755 tmpfs /sys/fs/cgroup
+echo "$M" | while read p o; do mkdir -p "$p"; mount -t cgroup -o "$o" cgroup "$p"; done
+mkdir /sys/fs/cgroup/net_cls,net_prio
+mount -t cgroup -o net_cls,net_prio cgroup /sys/fs/cgroup/net_cls,net_prio
+"$RT" --root "$ROOT" create --bundle "$B" c1
+cat /sys/fs/cgroup/net_cls,net_prio/kapsel/c1/net_cls.classid
+grep '^lo ' /sys/fs/cgroup/net_cls,net_prio/kapsel/c1/net_prio.ifpriomap
+"$RT" --root "$ROOT" delete --force c1
+"""
+
+
+@pytest.mark.skipif(not IS_KAPSEL, reason="kapsel's cgroup layout")
+def test_network_resources_set_net_cls_and_net_prio(rt, bundle, tmp_path):
+    # linux.resources.network used to be accepted and silently dropped
+    net = {"classID": 1048577, "priorities": [{"name": "lo", "priority": 7}]}
+    b = bundle(["/bin/sleep", "30"], edit=lambda c: c["linux"]["resources"].update(network=net))
+    if not any(os.path.basename(h).startswith("net_cls") for h in _v1_hierarchies()):
+        # not mounted on this host: refused as runc does, not ignored
+        r = rt("run", "--bundle", b, "c0", check=False)
+        assert r.returncode == 7 and "net_cls" in r.stderr, r.stderr
+    if "/sys/fs/cgroup/memory" not in _v1_hierarchies():
+        pytest.skip("needs cgroup v1 hierarchies")
+    env = dict(os.environ, RT=RUNTIME, ROOT=str(tmp_path / "netstate"), B=b)
+    p = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", NET_CGROUP_SCRIPT], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split("\n")[:2] == ["1048577", "lo 7"], p.stdout
+    # a name that would add lines to net_prio.ifpriomap is refused
+    bad = {"priorities": [{"name": "lo 1\neth0", "priority": 1}]}
+    b2 = bundle(["/bin/true"], edit=lambda c: c["linux"]["resources"].update(network=bad))
+    r = rt("run", "--bundle", b2, "c2", check=False)
+    assert r.returncode == 3 and "not a network interface name" in r.stderr, r.stderr

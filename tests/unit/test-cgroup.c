@@ -226,6 +226,17 @@ static void test_plan_hugetlb(void **state) {
         expect_plan(CGROUP_MODE_V2, &res, "hugetlb hugetlb.2MB.max=4194304\nhugetlb hugetlb.1GB.max=0\n", false);
 }
 
+static void test_plan_network(void **state) {
+        SpecNetPriority np[] = { { .name = (char *) "lo", .priority = 7 }, { .name = (char *) "eth0", .priority = 2 } };
+        SpecResources res = { .has_net_class_id = true, .net_class_id = 0x100001, .net_priorities = np,
+                              .n_net_priorities = 2 };
+        expect_plan(CGROUP_MODE_V1, &res,
+                    "net_cls net_cls.classid=1048577\nnet_prio net_prio.ifpriomap=lo 7\n"
+                    "net_prio net_prio.ifpriomap=eth0 2\n", false);
+        /* cgroup v2 has no such controllers: nothing to write (runc and crun ignore it too) */
+        expect_plan(CGROUP_MODE_V2, &res, "", false);
+}
+
 static void test_plan_devices(void **state) {
         SpecDeviceRule d[] = {
                 { .allow = false, .type = 'a', .major = -1, .minor = -1, .access = "rwm" },
@@ -637,6 +648,7 @@ int main(void) {
                 cmocka_unit_test(test_plan_pids),
                 cmocka_unit_test(test_plan_blkio),
                 cmocka_unit_test(test_plan_hugetlb),
+                cmocka_unit_test(test_plan_network),
                 cmocka_unit_test(test_plan_devices),
                 cmocka_unit_test(test_plan_unified),
                 cmocka_unit_test(test_plan_order_across_controllers),
