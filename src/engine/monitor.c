@@ -19,10 +19,7 @@
 #include <unistd.h>
 
 #include "attach.h"
-#include "cgroup.h"
-#include "container.h"
 #include "ctr-ops.h"
-#include "ctr-net.h"
 #include "events.h"
 #include "exec-relay.h"
 #include "health.h"
@@ -31,67 +28,16 @@
 #include "log.h"
 #include "logs.h"
 #include "monitor.h"
-#include "monitor-vm.h"
-#include "vm-isolation.h"
-#include "overlay.h"
+#include "monitor-internal.h"
 #include "path-util.h"
-#include "spec-gen.h"
 #include "string-util.h"
-#include "user.h"
 
-#define MAX_CLIENTS 16
 /* Output a client has not taken yet. Past CLIENT_BACKLOG for any client the container's output is
  * not read (it waits on its writes, as behind a slow terminal) while the loop goes on; a client
  * whose queue still passes CLIENT_QUEUE_MAX (what a burst after the pause can add is far less) is
  * dropped. */
 #define CLIENT_BACKLOG (1 << 20)
 #define CLIENT_QUEUE_MAX (16 << 20)
-
-/* A connection on attach.sock. Its first frame says what it is: EXEC or TOP make it an agent
- * stream (the exec relay's from then on), anything else an attach client, which from then on gets
- * the container's output. */
-typedef struct Client {
-        int fd;
-        bool attached;
-        AttachQueue out;
-        uint32_t events;        /* registered in the epoll */
-} Client;
-
-typedef struct Monitor {
-        Engine *e;
-        char *id;
-        char *dir;
-        CtrRecord *rec;
-        ImagePlan plan;
-        CtrNet net;
-        bool tty, open_stdin, attach_wait;
-        int log_fd;
-        int out_fd, err_fd, in_fd;      /* our ends of the container's stdio pipes (or -1) */
-        int master;                     /* pty master on a tty container */
-        int listen_fd, sig_fd, ep;
-        Client clients[MAX_CLIENTS];
-        size_t n_clients;
-        bool output_paused;             /* a client's backlog: the container's output is not watched */
-        pid_t pid;
-        bool started, stop_requested;
-        int exit_code;
-        bool oom_killed;                /* this life ended with an OOM kill in its memory cgroup */
-        int wait_status;                /* the payload's, from waitpid */
-        VmPayload vm;                   /* kind vm or --isolation=vm: kapsel-vmm instead of the runtime core */
-        VmIsolation guest;              /* --isolation=vm: the guest's disks and its ttyS0 */
-        ExecRelay exec;                 /* --isolation=vm: exec clients <-> the guest agent */
-        Health health;                  /* --health-cmd: probes exec'd into the container */
-} Monitor;
-
-/* A container run in a micro-VM (--isolation=vm) rather than in namespaces. */
-static bool is_guest(const Monitor *m) {
-        return m->rec && m->rec->kind == CTR_KIND_CONTAINER && vm_isolation_enabled(m->rec->config);
-}
-
-/* kapsel-vmm is the payload: a micro-VM or a container in one. */
-static bool is_vm(const Monitor *m) {
-        return m->rec && (m->rec->kind == CTR_KIND_VM || is_guest(m));
-}
 
 static void monitor_done(Monitor *m) {
         safe_close(m->log_fd);
@@ -106,160 +52,24 @@ static void monitor_done(Monitor *m) {
                 safe_close(m->clients[i].fd);
                 attach_queue_done(&m->clients[i].out);
         }
+        if (m->ops && m->ops->cleanup)
+                m->ops->cleanup(m);
         ctr_record_free(m->rec);
-        image_plan_done(&m->plan);
-        ctr_net_done(&m->net);
-        vm_payload_done(&m->vm);
-        vm_isolation_finish(&m->guest, NULL, NULL);
         exec_relay_done(&m->exec);
         free(m->dir);
         free(m->id);
 }
 
-/* --- preparing the bundle --- */
+/* --- one life of the payload (monitor-payload.c) --- */
 
-static const char *cfg_str(const json_t *cfg, const char *section, const char *key) {
-        return json_string_value(json_object_get(json_object_get(cfg, section), key));
-}
-
-static const char *init_binary(void) {
-        const char *env = getenv("KAPSEL_INIT");
-        return env && *env ? env : KAPSEL_INIT_PATH;
-}
-
-static int write_bundle(Monitor *m, KError **err) {
-        _cleanup_free_ char *rootfs = path_join(m->dir, "rootfs"), *bundle = path_join(m->dir, "bundle"),
-                            *volumes = path_join(m->e->root, "volumes"), *cgpath = NULL;
-        if (!rootfs || !bundle || !volumes ||
-            asprintf(&cgpath, "/kapsel/%s", m->id) < 0)
-                return kerr(err, -ENOMEM, "bundle");
-        _cleanup_close_ int rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (rootfd < 0)
-                return kerr(err, -errno, "open rootfs %s", rootfs);
-        UserIds u;
-        /* -u wins; else the image's USER, as docker does */
-        const char *user = cfg_str(m->rec->config, "Config", "User");
-        int r = user_resolve(rootfd, user && *user ? user : m->plan.config.user, &u, err);
-        if (r < 0)
-                return r;
-        SpecGenInput in = {
-                .image = &m->plan.config, .config = m->rec->config, .rootfs = rootfs, .volumes_dir = volumes,
-                .hosts_path = m->net.files.hosts, .hostname_path = m->net.files.hostname,
-                .resolv_path = m->net.files.resolv_conf, .host_network = m->net.host, .netns_path = m->net.netns_path,
-                .uid = u.uid, .gid = u.gid,
-                .additional_gids = u.groups, .n_additional_gids = u.n_groups, .cgroups_path = cgpath,
-                .instance_id = m->rec->id,
-                .init_path = json_is_true(json_object_get(json_object_get(m->rec->config, "HostConfig"), "Init"))
-                                     ? init_binary() : NULL,
-        };
-        if (in.init_path && access(in.init_path, X_OK) < 0) {
-                user_ids_done(&u);
-                return kerr_msg(err, KERR_HOST, -ENOENT, "--init: %s is missing; build kapsel-init or set KAPSEL_INIT",
-                                in.init_path);
-        }
-        json_t *spec = NULL;
-        r = spec_gen(&in, &spec, err);
-        user_ids_done(&u);
-        if (r < 0)
-                return r;
-        return spec_write_bundle(bundle, spec, err);
-}
-
+/* The row as it is now, and the payload's preparation for a life. The payload is chosen once. */
 static int monitor_prepare(Monitor *m, KError **err) {
         int r = db_ctr_get(m->e->db, m->id, &m->rec, err);
         if (r < 0)
                 return r;
-        if (m->rec->kind == CTR_KIND_VM) {
-                /* the serial console is a byte stream both ways, never a pty of ours */
-                m->tty = false;
-                m->open_stdin = true;
-                return 0;
-        }
-        m->tty = json_is_true(json_object_get(json_object_get(m->rec->config, "Config"), "Tty"));
-        m->open_stdin = json_is_true(json_object_get(json_object_get(m->rec->config, "Config"), "OpenStdin"));
-        image_plan_done(&m->plan);
-        if ((r = image_plan_read(m->e, m->id, &m->plan, err)) < 0)
-                return kerr_prefix(err, r, "image of container %s", m->rec->name);
-        if (is_guest(m))
-                return 0;       /* no overlay, netns or bundle: the guest gets disks (monitor_create) */
-        if ((r = overlay_prepare(m->dir, err)) < 0 ||
-            (r = overlay_mount(m->dir, m->plan.layer_dirs, m->plan.n_layers, err)) < 0)
-                return r;
-        ctr_net_done(&m->net);
-        if ((r = ctr_net_setup(m->e, m->rec, &m->plan.config, &m->net, err)) < 0)
-                return r;
-        return write_bundle(m, err);
-}
-
-static int watch(Monitor *m, int fd);
-
-/* --- creating and starting through the runtime core --- */
-
-/* The container inherits fds 0-2 from us at create time: point them at the pipes for the
- * duration of the call, then back at /dev/null. */
-static int monitor_create(Monitor *m, KError **err) {
-        int out[2] = { -1, -1 }, errp[2] = { -1, -1 }, in[2] = { -1, -1 }, cons[2] = { -1, -1 };
-        _cleanup_close_ int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-        _cleanup_free_ char *bundle = path_join(m->dir, "bundle");
-        CreateOptions o = { .root = m->e->runtime_root, .id = m->id, .bundle = bundle, .console_fd = -1 };
-        int r;
-        /* kapsel-vmm is spawned at start; its console pipes exist from now */
-        if (is_guest(m)) {
-                m->tty = false;
-                m->open_stdin = true;
-                r = vm_isolation_prepare(m->e, m->rec, &m->plan, m->dir, &m->vm, &m->guest, &m->in_fd, &m->out_fd,
-                                         &m->err_fd, err);
-                if (r >= 0 && (r = exec_relay_start(&m->exec, TAKE_FD(m->guest.agent_fd))) < 0)
-                        return kerr(err, r, "exec relay");
-                if (r < 0 || watch(m, m->guest.serial_fd) < 0 || watch(m, m->exec.agent_fd) < 0)
-                        return r < 0 ? r : kerr(err, -errno, "monitor event loop");
-                return 0;
-        }
-        if (is_vm(m))
-                return vm_payload_prepare(m->e, m->rec, &m->vm, &m->in_fd, &m->out_fd, &m->err_fd, err);
-        if (m->tty) {
-                if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, cons) < 0)
-                        return kerr(err, -errno, "console socket");
-                o.console_fd = cons[1];
-        } else if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 ||
-                   (m->open_stdin && pipe2(in, O_CLOEXEC) < 0)) {
-                r = kerr(err, -errno, "stdio pipes");
-                goto out;
-        }
-        if (!m->tty) {
-                dup2(in[0] >= 0 ? in[0] : devnull, 0);
-                dup2(out[1], 1);
-                dup2(errp[1], 2);
-        }
-        r = container_create(&o, &m->pid, err);
-        dup2(devnull, 0);
-        dup2(devnull, 1);
-        dup2(devnull, 2);
-        if (r < 0)
-                goto out;
-        if (m->tty) {
-                safe_close(TAKE_FD(cons[1]));
-                if (recv_fd(cons[0], &m->master, NULL, 0) < 0 || m->master < 0) {
-                        r = kerr(err, -EIO, "receive the container's pty");
-                        goto out;
-                }
-                fcntl(m->master, F_SETFL, O_NONBLOCK);
-        } else {
-                m->out_fd = TAKE_FD(out[0]);
-                m->err_fd = TAKE_FD(errp[0]);
-                m->in_fd = TAKE_FD(in[1]);
-        }
-        r = 0;
-out:
-        safe_close(out[0]);
-        safe_close(out[1]);
-        safe_close(errp[0]);
-        safe_close(errp[1]);
-        safe_close(in[0]);
-        safe_close(in[1]);
-        safe_close(cons[0]);
-        safe_close(cons[1]);
-        return r;
+        if (!m->ops)
+                m->ops = monitor_payload_for(m->rec);
+        return m->ops->prepare(m, err);
 }
 
 static void set_running(CtrRecord *r, void *userdata) {
@@ -295,9 +105,9 @@ static void client_remove(Monitor *m, Client *c, bool close_fd) {
         *c = m->clients[--m->n_clients];
 }
 
-/* The container's output fds (and a guest's serial line), watched or not. */
+/* The container's output fds (and the payload's side line: a guest's serial), watched or not. */
 static void output_watch(Monitor *m, bool on) {
-        int fds[] = { m->out_fd, m->err_fd, m->master, m->guest.serial_fd };
+        int fds[] = { m->out_fd, m->err_fd, m->master, m->ops && m->ops->side_fd ? m->ops->side_fd(m) : -1 };
         for (size_t i = 0; i < ELEMENTSOF(fds); i++) {
                 struct epoll_event ev = { .events = EPOLLIN, .data.fd = fds[i] };
                 if (fds[i] >= 0)
@@ -371,8 +181,9 @@ static void clients_finish(Monitor *m) {
         _exit(0);
 }
 
-/* A guest's setup error (--isolation=vm): to the log and the clients, as the process's stderr. */
-static void guest_stderr(void *userdata, const char *text, size_t len) {
+/* A guest's setup error (--isolation=vm), a boot timeout: to the log and the clients, as the
+ * process's stderr. */
+void monitor_stderr(void *userdata, const char *text, size_t len) {
         Monitor *m = userdata;
         (void) logs_append(m->log_fd, "stderr", text, len);
         broadcast(m, ATTACH_STDERR, text, len);
@@ -387,10 +198,8 @@ static bool pump_output(Monitor *m, int fd, uint8_t stream) {
         if (n <= 0)
                 return false;
         (void) logs_append(m->log_fd, stream == ATTACH_STDERR ? "stderr" : "stdout", buf, (size_t) n);
-        if (is_vm(m) && stream == ATTACH_STDERR)
-                vm_payload_stderr(&m->vm, buf, (size_t) n);
-        else if (is_vm(m) && !is_guest(m))
-                vm_payload_console(&m->vm, buf, (size_t) n, true);      /* a VM's serial console */
+        if (m->ops->output)
+                m->ops->output(m, stream, buf, (size_t) n);
         broadcast(m, stream, buf, (size_t) n);
         return true;
 }
@@ -459,7 +268,7 @@ static void accept_client(Monitor *m) {
         int fd = accept4(m->listen_fd, NULL, NULL, SOCK_CLOEXEC);
         if (fd < 0)
                 return;
-        if (m->n_clients == MAX_CLIENTS) {
+        if (m->n_clients == MONITOR_MAX_CLIENTS) {
                 close(fd);
                 return;
         }
@@ -468,7 +277,7 @@ static void accept_client(Monitor *m) {
         epoll_ctl(m->ep, EPOLL_CTL_ADD, fd, &ev);
 }
 
-static int watch(Monitor *m, int fd) {
+int monitor_watch(Monitor *m, int fd) {
         struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
         return fd < 0 || epoll_ctl(m->ep, EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : -errno;
 }
@@ -483,20 +292,16 @@ static void monitor_event(Monitor *m, const char *action, int code) {
 }
 
 static int start_container(Monitor *m, KError **err) {
-        int r = is_vm(m) ? vm_payload_spawn(&m->vm, m->dir, &m->pid, err) : container_start(m->e->runtime_root, m->id, err);
+        int r = m->ops->start(m, err);
         if (r < 0)
                 return r;
-        if (is_guest(m))
-                vm_isolation_spawned(&m->guest);
-        if (is_vm(m) && watch(m, m->vm.boot_timer_fd) < 0)
-                return kerr(err, -errno, "monitor event loop");
         m->started = true;
         r = ctr_modify(m->e, m->id, set_running, m, err);
         if (r >= 0)
                 monitor_event(m, "start", -1);
         /* health probes exec into a namespaced container (a guest has no runtime state here) */
-        if (r >= 0 && !is_vm(m) && health_setup(&m->health, m->e, m->id, m->rec) >= 0 && m->health.enabled)
-                (void) watch(m, m->health.timer_fd);
+        if (r >= 0 && m->ops->health_probes && health_setup(&m->health, m->e, m->id, m->rec) >= 0 && m->health.enabled)
+                (void) monitor_watch(m, m->health.timer_fd);
         return r;
 }
 
@@ -524,18 +329,6 @@ static bool handle_signals(Monitor *m) {
         return exited;
 }
 
-/* A VM that has not booted in time is stopped, and the user told why (vm-config.h). */
-static void boot_watchdog(Monitor *m) {
-        char msg[4096];
-        if (m->guest.serial_fd >= 0)
-                vm_isolation_read_serial(&m->guest, guest_stderr, m);   /* what the guest said last */
-        if (!vm_payload_boot_expired(&m->vm, msg, sizeof(msg)))
-                return;
-        guest_stderr(m, msg, strlen(msg));
-        if (m->pid > 0)
-                (void) kill(m->pid, SIGKILL);
-}
-
 static void monitor_loop(Monitor *m) {
         for (;;) {
                 struct epoll_event evs[16];
@@ -547,16 +340,12 @@ static void monitor_loop(Monitor *m) {
                         int fd = evs[i].data.fd;
                         if (fd == m->sig_fd)
                                 exited |= handle_signals(m);
-                        else if (fd == m->guest.serial_fd)
-                                vm_isolation_read_serial(&m->guest, guest_stderr, m);
-                        else if (fd == m->vm.boot_timer_fd)
-                                boot_watchdog(m);
+                        else if (m->ops->event && m->ops->event(m, fd, evs[i].events))
+                                ;       /* the payload's own: a guest's serial or agent, the boot timer */
                         else if (fd == m->listen_fd)
                                 accept_client(m);
                         else if (fd == m->health.timer_fd)
                                 health_tick(&m->health, m->e, m->e->runtime_root, m->id);
-                        else if (fd == m->exec.agent_fd)
-                                exec_relay_agent_event(&m->exec, evs[i].events);
                         else if (exec_relay_owns(&m->exec, fd))
                                 exec_relay_client_event(&m->exec, fd, evs[i].events);
                         else if (fd == m->out_fd || fd == m->err_fd || fd == m->master) {
@@ -598,34 +387,16 @@ static void set_exited(CtrRecord *r, void *userdata) {
         r->exit_code = m->exit_code;
         r->oom_killed = m->oom_killed;
         r->finished = engine_now();
-        if (m->vm.error[0]) {
+        const char *error = m->ops && m->ops->error ? m->ops->error(m) : NULL;
+        if (error) {
                 free(r->error);
-                r->error = strdup(m->vm.error);
+                r->error = strdup(error);
         }
         /* for unless-stopped at kapseld's start: a stop the user asked for is remembered */
         if (m->stop_requested)
                 json_object_set_new(r->config, "StoppedByUser", json_true());
         else
                 json_object_del(r->config, "StoppedByUser");
-}
-
-/* The kernel's count of OOM kills in the container's memory cgroup (made anew for each life, so
- * any kill is this life's): v2 memory.events, v1 memory.oom_control ("oom_kill N", Linux 4.13+). */
-static bool cgroup_oom_killed(const char *id) {
-        CgroupMode mode;
-        if (cgroup_detect("/sys/fs/cgroup", &mode, NULL) < 0)
-                return false;
-        _cleanup_free_ char *path = NULL, *text = NULL;
-        if (asprintf(&path, mode == CGROUP_MODE_V2 ? "/sys/fs/cgroup/kapsel/%s/memory.events"
-                                                   : "/sys/fs/cgroup/memory/kapsel/%s/memory.oom_control", id) < 0 ||
-            read_full_file_at(AT_FDCWD, path, 64 * 1024, &text, NULL) < 0)
-                return false;
-        for (char *save = NULL, *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-                const char *v = startswith(line, "oom_kill ");
-                if (v && strtoull(v, NULL, 10) > 0)
-                        return true;
-        }
-        return false;
 }
 
 static bool handle_signals(Monitor *m);
@@ -684,7 +455,7 @@ static int setup_loop(Monitor *m, KError **err) {
         m->log_fd = log ? open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600) : -ENOMEM;
         if (m->log_fd < 0)
                 return kerr(err, -errno, "open %s", log);
-        if (watch(m, m->sig_fd) < 0 || watch(m, m->listen_fd) < 0)
+        if (monitor_watch(m, m->sig_fd) < 0 || monitor_watch(m, m->listen_fd) < 0)
                 return kerr(err, -errno, "monitor event loop");
         return 0;
 }
@@ -694,9 +465,9 @@ static int run_once(Monitor *m, int sync_fd, KError **err) {
         int r = monitor_prepare(m, err);
         if (r < 0)
                 return r;
-        if ((r = monitor_create(m, err)) < 0)
+        if ((r = m->ops->create(m, err)) < 0)
                 return r;
-        if (watch(m, m->out_fd) < 0 || watch(m, m->err_fd) < 0 || watch(m, m->master) < 0)
+        if (monitor_watch(m, m->out_fd) < 0 || monitor_watch(m, m->err_fd) < 0 || monitor_watch(m, m->master) < 0)
                 return kerr(err, -errno, "monitor event loop");
         m->output_paused = false;
         output_throttle(m);     /* clients still behind from the last life (a restart) */
@@ -720,25 +491,14 @@ static int run_once(Monitor *m, int sync_fd, KError **err) {
                 epoll_ctl(m->ep, EPOLL_CTL_DEL, m->health.timer_fd, NULL);
         health_done(&m->health);
         drain(m);
-        m->oom_killed = !is_vm(m) && cgroup_oom_killed(m->id);
+        m->oom_killed = m->ops->oom_killed && m->ops->oom_killed(m);
         /* this life's stdio is done (a restart makes new pipes) */
         m->out_fd = safe_close(m->out_fd);
         m->err_fd = safe_close(m->err_fd);
         m->in_fd = safe_close(m->in_fd);
         m->master = safe_close(m->master);
-        if (is_vm(m) && !is_guest(m))
-                m->exit_code = vm_payload_exit_code(&m->vm, m->wait_status, false, -1, m->stop_requested);
-        if (is_guest(m)) {
-                /* the process's status is what the guest reported, not kapsel-vmm's */
-                if (m->guest.serial_fd >= 0)
-                        vm_isolation_read_serial(&m->guest, guest_stderr, m);
-                m->exit_code = vm_payload_exit_code(&m->vm, m->wait_status, true, m->guest.exit_code, m->stop_requested);
-                /* the guest is gone, and every process exec'd into it: what the agent still said goes
-                 * out, the rest are reported killed (as docker does) */
-                exec_relay_agent_input(&m->exec);
-                exec_relay_end(&m->exec, 137, NULL);
-                vm_isolation_finish(&m->guest, guest_stderr, m);
-        }
+        if (m->ops->ended)
+                m->ops->ended(m);
         return 0;
 }
 
@@ -807,11 +567,8 @@ fail:
                 (void) write_all(sync_fd, "E", 1);
                 (void) kerr_send(sync_fd, err);
         }
-        if (m.pid > 0 && is_vm(&m)) {
-                (void) kill(m.pid, SIGKILL);
-                (void) waitpid(m.pid, NULL, 0);
-        } else if (m.pid > 0)
-                (void) container_kill(e->runtime_root, id, SIGKILL, true, NULL);
+        if (m.pid > 0 && m.ops)
+                m.ops->kill(&m);
         (void) ctr_release(e, id, NULL);
         if (m.rec) {
                 m.exit_code = 128;

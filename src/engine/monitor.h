@@ -1,11 +1,17 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The per-container monitor: the parent of the container's init. It mounts the rootfs, creates
- * and starts the container through the runtime core in-process, owns the log and the pty, serves
- * attach clients, records the exit status, applies the restart policy, and cleans up. It is a hidden
- * mode of the kapsel binary (`kapsel __monitor ID`), spawned by `start`/`run`; no daemon.
+/* The per-instance monitor: the parent of the payload's process. One event loop (monitor.c) owns
+ * the log and the pty, serves attach clients (and exec/top streams), records the exit status,
+ * applies the restart policy, and cleans up. It is the small kapsel-monitor binary
+ * (src/cli/kapsel-monitor.c), spawned by `start`/`run` (monitor_spawn); no daemon.
  *
- * For a micro-VM (kind vm) or an --isolation=vm container the payload is a kapsel-vmm child instead
- * (monitor-vm.h, vm-isolation.h): same log, attach socket, exit status and cleanup.
+ * What it runs is a payload behind one interface (MonitorPayload, monitor-internal.h), chosen once
+ * from the row (monitor_payload_for), one implementation each in monitor-payload.c:
+ *   - a container: overlay, network and bundle, created and started by the runtime core in-process;
+ *   - a micro-VM (kind vm): a kapsel-vmm child on console pipes with a boot watchdog (monitor-vm.h);
+ *   - an --isolation=vm container: kapsel-vmm with our guest init, its ttyS0 for the exit status and
+ *     the guest agent for exec (vm-isolation.h, exec-relay.h).
+ * Same log, attach socket, events, exit codes and restart policy for all three; the payload is
+ * released (ctr_release) before its exit is recorded.
  *
  * Signals to the monitor: SIGUSR1 = a stop was requested (do not restart). */
 #pragma once
