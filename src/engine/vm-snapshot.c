@@ -127,6 +127,7 @@ typedef struct SnapshotDisks {
         size_t n;
         size_t *index;
         char **path;
+        size_t n_meta;          /* snapshot.json's "Disks": a VM's disks, a container's disk copies */
         uint64_t memory;
         unsigned cpus;
 } SnapshotDisks;
@@ -150,7 +151,7 @@ static int snapshot_disks(const Engine *e, const CtrRecord *rec, SnapshotDisks *
                         return kerr(err, -ENOMEM, "checkpoint disks");
                 }
                 ret->index[0] = VM_ISOLATION_UPPER_INDEX;
-                ret->n = 1;
+                ret->n = ret->n_meta = 1;
                 return 0;
         }
         VmConfig c;
@@ -159,6 +160,7 @@ static int snapshot_disks(const Engine *e, const CtrRecord *rec, SnapshotDisks *
                 return r;
         ret->memory = c.memory;
         ret->cpus = c.cpus;
+        ret->n_meta = c.n_disks;
         ret->index = calloc(c.n_disks + 1, sizeof(size_t));
         ret->path = calloc(c.n_disks + 1, sizeof(char *));
         if (!ret->index || !ret->path) {
@@ -193,7 +195,7 @@ static int write_meta(const char *dir, const char *name, const SnapshotDisks *d,
         _cleanup_(json_decrefp) json_t *m = json_pack("{s:s, s:I, s:I, s:i, s:i}", "Name", name, "Created",
                                                        (json_int_t) (engine_now() / 1000000000), "Memory",
                                                        (json_int_t) d->memory, "Cpus", (int) d->cpus, "Disks",
-                                                       (int) d->n);
+                                                       (int) d->n_meta);
         _cleanup_free_ char *text = m ? json_dumps(m, JSON_COMPACT) : NULL;
         _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (!text || dfd < 0)
