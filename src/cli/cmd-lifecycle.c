@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ctr-checkpoint.h"
 #include "ctr-ops.h"
 #include "events.h"
 #include "ctr-state.h"
@@ -65,33 +66,52 @@ static int parse_timeout(const char *verb, int argc, char **argv, int *timeout, 
         return 0;
 }
 
+typedef struct StartOptions {
+        bool attach, interactive;
+        const char *checkpoint;         /* --checkpoint NAME, or NULL */
+} StartOptions;
+
 static int do_start(Engine *e, CtrRecord *rec, void *userdata, KError **err) {
-        const bool *attach = userdata;
-        if (rec->state == CTR_RUNNING || rec->state == CTR_PAUSED || rec->state == CTR_RESTARTING)
+        const StartOptions *o = userdata;
+        int r;
+        if (o->checkpoint)
+                /* not a no-op when running: the state to resume would be lost, so say so */
+                r = ctr_checkpoint_start(e, rec, o->checkpoint, err);
+        else if (rec->state == CTR_RUNNING || rec->state == CTR_PAUSED || rec->state == CTR_RESTARTING)
                 return 0;       /* docker: starting a running container is a no-op */
-        int r = monitor_spawn(e, rec->id, attach[0], err);
-        if (r < 0 || !attach[0])
+        else
+                r = monitor_spawn(e, rec->id, o->attach, err);
+        if (r < 0 || !o->attach)
                 return r;
         int code = 0;
-        r = k_attach_stream(e, rec, true, attach[1], &code, err);
+        r = k_attach_stream(e, rec, true, o->interactive, &code, err);
         return r < 0 ? r : code;
 }
 
 K_VERB(start) {
+        enum { OPT_CHECKPOINT = 0x100, OPT_CHECKPOINT_DIR };
         static const struct option opts[] = { { "attach", no_argument, NULL, 'a' }, { "interactive", no_argument, NULL, 'i' },
+                                               { "checkpoint", required_argument, NULL, OPT_CHECKPOINT },
+                                               { "checkpoint-dir", required_argument, NULL, OPT_CHECKPOINT_DIR },
                                                { "help", no_argument, NULL, 'h' }, {} };
-        bool attach[2] = { false, false };
+        StartOptions o = { 0 };
         int c;
         while ((c = getopt_long(argc, argv, "+ai", opts, NULL)) >= 0)
                 switch (c) {
-                case 'a': attach[0] = true; break;
-                case 'i': attach[1] = true; break;
+                case 'a': o.attach = true; break;
+                case 'i': o.interactive = true; break;
+                case OPT_CHECKPOINT: o.checkpoint = optarg; break;
+                case OPT_CHECKPOINT_DIR:
+                        return k_usage(err, "start", "--checkpoint-dir is not supported: checkpoints are kept in the "
+                                       "container's own directory (leave the option out)");
                 case 'h': return k_help("start");
                 default: return k_usage(err, "start", "unknown option");
                 }
-        if (attach[0] && argc - optind != 1)
+        if (o.attach && argc - optind != 1)
                 return k_usage(err, "start", "--attach takes exactly one container");
-        return each_container(g, "start", argc, argv, optind, do_start, attach, !attach[0], err);
+        if (o.checkpoint && argc - optind != 1)
+                return k_usage(err, "start", "--checkpoint takes exactly one container");
+        return each_container(g, "start", argc, argv, optind, do_start, &o, !o.attach, err);
 }
 
 static int do_stop(Engine *e, CtrRecord *rec, void *userdata, KError **err) {

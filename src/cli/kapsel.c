@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cloned-binary.h"
+#include "cmd-checkpoint.h"
 #include "ctr-ops.h"
 #include "kapsel-cli.h"
 #include "log.h"
@@ -38,8 +39,11 @@ static const KVerb verbs[] = {
           "  kapsel run -it busybox sh\n  kapsel run --rm --isolation=vm busybox uname -r" },
         { "create", k_create, "[OPTIONS] IMAGE [COMMAND] [ARG...]", "create a container without starting it",
           "Takes the options of run (without -d/--rm semantics at start).\n\nExample:\n  kapsel create --name c1 busybox sleep 100 && kapsel start c1" },
-        { "start", k_start, "[-a] [-i] CONTAINER...", "start created or stopped containers",
-          "  -a, --attach       attach stdout/stderr and wait for the exit code\n  -i, --interactive  attach stdin" },
+        { "start", k_start, "[-a] [-i] [--checkpoint NAME] CONTAINER...", "start created or stopped containers",
+          "  -a, --attach       attach stdout/stderr and wait for the exit code\n  -i, --interactive  attach stdin\n"
+          "  --checkpoint NAME  resume an --isolation=vm container from a checkpoint (kapsel checkpoint create):\n"
+          "                     its processes go on where they were, no boot\n\n"
+          "Example:\n  kapsel start --checkpoint warm c1" },
         { "stop", k_stop, "[-t SECONDS] CONTAINER...", "stop containers (stop signal, then SIGKILL after -t, default 10)", NULL },
         { "restart", k_restart, "[-t SECONDS] CONTAINER...", "stop then start containers", NULL },
         { "kill", k_kill, "[-s SIGNAL] CONTAINER...", "send a signal (default SIGKILL) to containers", NULL },
@@ -147,6 +151,16 @@ static const KVerb verbs[] = {
           "  kapsel run -d --name db --network backend busybox httpd -f\n"
           "  kapsel run --rm --network backend busybox wget -qO- http://db/" },
         { "network-ls", k_network_ls, "[-q] [--format json|TEMPLATE]", "list networks", NULL },
+        { "checkpoint-create", k_checkpoint_create, "[--leave-running] CONTAINER NAME",
+          "save an --isolation=vm container's whole state as a checkpoint, then stop it",
+          "The guest's memory, vCPUs, devices and upper disk go into the checkpoint; `kapsel start --checkpoint\n"
+          "NAME CONTAINER` resumes it. A plain container cannot be checkpointed (kapsel has no CRIU).\n"
+          "  --leave-running   keep the container running after the checkpoint\n\n"
+          "Example:\n  kapsel checkpoint create --leave-running c1 warm" },
+        { "checkpoint-ls", k_checkpoint_ls, "[-q] [--format json|TEMPLATE] CONTAINER", "list a container's checkpoints",
+          "Example:\n  kapsel checkpoint ls c1" },
+        { "checkpoint-rm", k_checkpoint_rm, "CONTAINER NAME...", "remove checkpoints of a container",
+          "Example:\n  kapsel checkpoint rm c1 warm" },
         { "network-inspect", k_network_inspect, "NETWORK...", "show networks as JSON", NULL },
         { "network-rm", k_network_rm, "[-f] NETWORK...", "remove networks (refused while in use, unless -f)", NULL },
         { "network-prune", k_network_prune, "", "remove networks no container uses", NULL },
@@ -204,6 +218,7 @@ static const struct {
 static const struct {
         const char *name, *summary;
 } groups[] = {
+        { "checkpoint", "manage checkpoints of --isolation=vm containers" },
         { "container", "manage containers" },
         { "image", "manage images" },
         { "network", "manage networks" },

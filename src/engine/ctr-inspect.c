@@ -132,6 +132,11 @@ json_t *ctr_inspect_json(const Engine *e, const CtrRecord *r) {
                 json_t *snaps = NULL;
                 if (vm_snapshot_list(e, r, &snaps, NULL) >= 0)
                         json_object_set_new(doc, "Snapshots", snaps);
+        } else if (doc && vm_isolation_enabled(r->config)) {
+                /* `kapsel checkpoint ls`'s rows (ctr-checkpoint.h) */
+                json_t *ckpts = NULL;
+                if (vm_snapshot_entries(e, r, &ckpts, NULL) >= 0)
+                        json_object_set_new(doc, "Checkpoints", ckpts);
         }
         return doc;
 }

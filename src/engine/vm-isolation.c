@@ -18,6 +18,7 @@
 #include "vm-agent.h"
 #include "vm-isolation.h"
 #include "vm-ops.h"
+#include "vm-snapshot.h"
 
 #ifndef KAPSEL_GUEST_INIT_PATH
 #define KAPSEL_GUEST_INIT_PATH "/usr/libexec/kapsel/kapsel-guest-init"
@@ -127,7 +128,7 @@ static int guest_net(Engine *e, const CtrRecord *rec, const ImagePlan *img, NetA
  * then the volumes. */
 static int guest_disks(Engine *e, const CtrRecord *rec, const ImagePlan *img, const char *dir, const char *cache,
                        const NetAttachment *a, VmIsolation *v, VmConfig *c, KError **err) {
-        _cleanup_free_ char *rootfs = NULL, *upper = path_join(dir, "upper.ext4"), *config = path_join(dir, "config.disk"),
+        _cleanup_free_ char *rootfs = NULL, *upper = path_join(dir, VM_ISOLATION_UPPER_DISK), *config = path_join(dir, "config.disk"),
                             *address = NULL;
         if (!upper || !config)
                 return kerr(err, -ENOMEM, "guest disks");
@@ -168,14 +169,25 @@ static int guest_disks(Engine *e, const CtrRecord *rec, const ImagePlan *img, co
 }
 
 /* --memory sizes the guest (vm_isolation_check refused one below the minimum); unset: 512 MiB. */
-static void guest_resources(const CtrRecord *rec, VmConfig *c) {
-        json_int_t mem = json_integer_value(host_cfg(rec, "Memory")), nano = json_integer_value(host_cfg(rec, "NanoCpus"));
+static void guest_resources(const json_t *config, VmConfig *c) {
+        const json_t *host = json_object_get(config, "HostConfig");
+        json_int_t mem = json_integer_value(json_object_get(host, "Memory"));
+        json_int_t nano = json_integer_value(json_object_get(host, "NanoCpus"));
         if (mem > 0)
                 c->memory = (uint64_t) mem & ~((1ULL << 20) - 1);
         if (nano > 0)
                 c->cpus = (unsigned) ((nano + 999999999) / 1000000000);
         if (c->cpus > VM_MAX_CPUS)
                 c->cpus = VM_MAX_CPUS;
+}
+
+void vm_isolation_guest_size(const json_t *config, uint64_t *ret_memory, unsigned *ret_cpus) {
+        VmConfig c;
+        vm_config_init(&c);
+        guest_resources(config, &c);
+        *ret_memory = c.memory;
+        *ret_cpus = c.cpus;
+        vm_config_done(&c);
 }
 
 static int label_value(const json_t *labels, const char *what, const char **ret, KError **err) {
@@ -290,7 +302,7 @@ int vm_isolation_prepare(Engine *e, const CtrRecord *rec, const ImagePlan *img, 
         _cleanup_(net_attachment_freep) NetAttachment *a = NULL;
         if ((r = guest_net(e, rec, img, &a, err)) < 0 || (r = guest_disks(e, rec, img, dir, cache, a, v, &p->cfg, err)) < 0)
                 return r;
-        guest_resources(rec, &p->cfg);
+        guest_resources(rec->config, &p->cfg);
         if ((r = serial_fifo(dir, SERIAL_FIFO, &v->serial_fd, err)) < 0 ||
             (r = serial_fifo(dir, VM_ISOLATION_SIGNAL_FIFO, &v->signal_fd, err)) < 0)
                 return r;
@@ -301,9 +313,12 @@ int vm_isolation_prepare(Engine *e, const CtrRecord *rec, const ImagePlan *img, 
         v->agent_fd = sp[0];
         p->child_fds[3] = sp[1];
         const char *kvm = getenv("KAPSEL_KVM_DEVICE");
+        const char *restore = vm_snapshot_restore_dir(rec->config);
+        if (restore)
+                p->boot_timeout = 0;
         VmLaunch l = { .vmm = vmm, .control = VM_CONTROL_SOCKET, .tap = a ? a->ifname : NULL, .mac = a ? a->mac : NULL,
                        .kvm_device = kvm && *kvm ? kvm : NULL, .console_log = SERIAL_FIFO, .serial_in = VM_ISOLATION_SIGNAL_FIFO,
-                       .virtio_console = true, .agent_fd = VM_AGENT_CHILD_FD };
+                       .virtio_console = true, .agent_fd = VM_AGENT_CHILD_FD, .restore = restore };
         if ((r = vm_config_vmm_argv(&p->cfg, &l, &p->argv, err)) < 0)
                 return r;
         return vm_payload_pipes(p, ret_in, ret_out, ret_err, err);

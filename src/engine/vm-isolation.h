@@ -36,6 +36,10 @@ typedef struct VmIsolation {
 #define VM_ISOLATION_SIGNAL_FIFO "signal.fifo"
 /* The startup times the monitor records (inspect: State.VmBootMs, State.VmStartMs). */
 #define VM_ISOLATION_TIMES "vm-times.json"
+/* The container's writable disk in its instance directory, and its index in the guest's disk order
+ * (vda rootfs, vdb upper, vdc config, then volumes): a checkpoint keeps a copy of it. */
+#define VM_ISOLATION_UPPER_DISK "upper.ext4"
+#define VM_ISOLATION_UPPER_INDEX 1
 /* The least --memory a guest gets (a stock kernel plus an initramfs of modules needs about this). */
 #define VM_ISOLATION_MIN_MEMORY (128ULL << 20)
 
@@ -58,13 +62,19 @@ int vm_isolation_pick(const json_t *net_labels, const char *what_net, const json
 int vm_isolation_apply_default(Engine *e, json_t *config, const json_t *image_config_json, const char *image,
                                KError **err);
 
+/* The guest's RAM (bytes) and vCPUs for a container's configuration (--memory, --cpus). */
+void vm_isolation_guest_size(const json_t *config, uint64_t *ret_memory, unsigned *ret_cpus);
+
 /* Check the flags that differ for a VM at create time: --memory at least VM_ISOLATION_MIN_MEMORY and
  * at most the host's RAM; no --network host or container:NAME; a guest kernel (HostConfig.VmKernel
  * from --kernel, else the newest /boot/vmlinuz-*) that exists and is named vmlinuz-<version>. */
 int vm_isolation_check(const json_t *config, KError **err);
 
 /* Build or reuse everything the guest needs, attach the network, and plan kapsel-vmm into `p`
- * (spawned later with vm_payload_spawn). Fills the monitor's ends of the console pipes. */
+ * (spawned later with vm_payload_spawn). Fills the monitor's ends of the console pipes. A row with
+ * a one-shot restore directory (vm_snapshot_restore_dir: `start --checkpoint`) resumes it instead
+ * of booting: kapsel-vmm gets --restore and the boot watchdog is off (a resumed guest's init does
+ * not announce itself again). */
 int vm_isolation_prepare(Engine *e, const CtrRecord *rec, const ImagePlan *img, const char *dir, VmPayload *p,
                          VmIsolation *v, int *ret_in, int *ret_out, int *ret_err, KError **err);
 

@@ -13,6 +13,7 @@
 #include "path-util.h"
 #include "rm-rf.h"
 #include "vm-config.h"
+#include "vm-isolation.h"
 #include "vm-ops.h"
 #include "vm-snapshot.h"
 
@@ -33,6 +34,30 @@ static int check_vm(const CtrRecord *rec, const char *what, KError **err) {
         return 0;
 }
 
+/* The words of messages: a VM's snapshot, or an --isolation=vm container's checkpoint (docker's). */
+static bool is_vm(const CtrRecord *rec) {
+        return rec->kind == CTR_KIND_VM;
+}
+
+static const char *owner_word(const CtrRecord *rec) {
+        return is_vm(rec) ? "VM" : "container";
+}
+
+static const char *thing_word(const CtrRecord *rec) {
+        return is_vm(rec) ? "snapshot" : "checkpoint";
+}
+
+static const char *ls_command(const CtrRecord *rec) {
+        return is_vm(rec) ? "kapsel vm snapshot ls" : "kapsel checkpoint ls";
+}
+
+static int check_name(const CtrRecord *rec, const char *name, KError **err) {
+        if (!ctr_name_valid(name))
+                return kerr_msg(err, KERR_USAGE, -EINVAL, "invalid %s name \"%s\": use [a-zA-Z0-9][a-zA-Z0-9_.-]*",
+                                thing_word(rec), name ?: "");
+        return 0;
+}
+
 static char *snapshot_dir(const Engine *e, const CtrRecord *rec, const char *name) {
         _cleanup_free_ char *base = engine_ctr_path(e, rec->id, SNAPSHOTS_DIR);
         return name && base ? path_join(base, name) : TAKE_PTR(base);
@@ -40,15 +65,15 @@ static char *snapshot_dir(const Engine *e, const CtrRecord *rec, const char *nam
 
 /* An existing snapshot's directory (it has a state file), or a clear error. */
 static int find_snapshot(const Engine *e, const CtrRecord *rec, const char *name, char **ret, KError **err) {
-        if (!ctr_name_valid(name))
-                return kerr_msg(err, KERR_USAGE, -EINVAL, "invalid snapshot name \"%s\": use [a-zA-Z0-9][a-zA-Z0-9_.-]*",
-                                name);
+        int r = check_name(rec, name, err);
+        if (r < 0)
+                return r;
         _cleanup_free_ char *dir = snapshot_dir(e, rec, name), *state = NULL;
         if (!dir || !(state = path_join(dir, "state")))
-                return kerr(err, -ENOMEM, "snapshot %s", name);
+                return kerr(err, -ENOMEM, "%s %s", thing_word(rec), name);
         if (access(state, R_OK) < 0)
-                return kerr_kind(err, KERR_NOT_FOUND, -ENOENT, "VM %s has no snapshot \"%s\" (kapsel vm snapshot ls %s)",
-                                 rec->name, name, rec->name);
+                return kerr_kind(err, KERR_NOT_FOUND, -ENOENT, "%s %s has no %s \"%s\" (%s %s)", owner_word(rec),
+                                 rec->name, thing_word(rec), name, ls_command(rec), rec->name);
         *ret = TAKE_PTR(dir);
         return 0;
 }
@@ -95,68 +120,129 @@ static char *disk_copy_path(const char *dir, size_t i) {
         return path_join(dir, name);
 }
 
-/* Copy the VM's writable disks into the snapshot (to_snapshot) or back out to `dest` paths. */
-static int copy_disks(const VmConfig *c, const char *dir, bool to_snapshot, KError **err) {
-        for (size_t i = 0; i < c->n_disks; i++) {
-                if (c->disks[i].read_only)
+/* What a snapshot holds besides kapsel-vmm's state: the instance's writable disks (by their index
+ * in the guest's disk order, so disk-<i>.img is vd<a+i>) and the guest's size. A VM's come from its
+ * configuration; an --isolation=vm container's writable disk is its upper disk (vm-isolation.h). */
+typedef struct SnapshotDisks {
+        size_t n;
+        size_t *index;
+        char **path;
+        size_t n_meta;          /* snapshot.json's "Disks": a VM's disks, a container's disk copies */
+        uint64_t memory;
+        unsigned cpus;
+} SnapshotDisks;
+
+static void snapshot_disks_done(SnapshotDisks *d) {
+        for (size_t i = 0; i < d->n; i++)
+                free(d->path[i]);
+        free(d->path);
+        free(d->index);
+        *d = (SnapshotDisks) { 0 };
+}
+
+static int snapshot_disks(const Engine *e, const CtrRecord *rec, SnapshotDisks *ret, KError **err) {
+        *ret = (SnapshotDisks) { 0 };
+        if (!is_vm(rec)) {
+                vm_isolation_guest_size(rec->config, &ret->memory, &ret->cpus);
+                ret->index = calloc(1, sizeof(size_t));
+                ret->path = calloc(1, sizeof(char *));
+                if (!ret->index || !ret->path || !(ret->path[0] = engine_ctr_path(e, rec->id, VM_ISOLATION_UPPER_DISK))) {
+                        snapshot_disks_done(ret);
+                        return kerr(err, -ENOMEM, "checkpoint disks");
+                }
+                ret->index[0] = VM_ISOLATION_UPPER_INDEX;
+                ret->n = ret->n_meta = 1;
+                return 0;
+        }
+        VmConfig c;
+        int r = vm_config_from_json(rec->config, &c, err);
+        if (r < 0)
+                return r;
+        ret->memory = c.memory;
+        ret->cpus = c.cpus;
+        ret->n_meta = c.n_disks;
+        ret->index = calloc(c.n_disks + 1, sizeof(size_t));
+        ret->path = calloc(c.n_disks + 1, sizeof(char *));
+        if (!ret->index || !ret->path) {
+                vm_config_done(&c);
+                snapshot_disks_done(ret);
+                return kerr(err, -ENOMEM, "snapshot disks");
+        }
+        for (size_t i = 0; i < c.n_disks; i++) {
+                if (c.disks[i].read_only)
                         continue;
-                _cleanup_free_ char *copy = disk_copy_path(dir, i);
+                ret->index[ret->n] = i;
+                ret->path[ret->n++] = TAKE_PTR(c.disks[i].path);
+        }
+        vm_config_done(&c);
+        return 0;
+}
+
+/* Copy the instance's writable disks into the snapshot (to_snapshot) or back out to their places. */
+static int copy_disks(const SnapshotDisks *d, const char *dir, bool to_snapshot, KError **err) {
+        for (size_t i = 0; i < d->n; i++) {
+                _cleanup_free_ char *copy = disk_copy_path(dir, d->index[i]);
                 if (!copy)
                         return kerr(err, -ENOMEM, "disk copy");
-                int r = to_snapshot ? copy_sparse(c->disks[i].path, copy, err) : copy_sparse(copy, c->disks[i].path, err);
+                int r = to_snapshot ? copy_sparse(d->path[i], copy, err) : copy_sparse(copy, d->path[i], err);
                 if (r < 0)
                         return r;
         }
         return 0;
 }
 
-static int write_meta(const char *dir, const char *name, const VmConfig *c, KError **err) {
+static int write_meta(const char *dir, const char *name, const SnapshotDisks *d, KError **err) {
         _cleanup_(json_decrefp) json_t *m = json_pack("{s:s, s:I, s:I, s:i, s:i}", "Name", name, "Created",
                                                        (json_int_t) (engine_now() / 1000000000), "Memory",
-                                                       (json_int_t) c->memory, "Cpus", (int) c->cpus, "Disks",
-                                                       (int) c->n_disks);
+                                                       (json_int_t) d->memory, "Cpus", (int) d->cpus, "Disks",
+                                                       (int) d->n_meta);
         _cleanup_free_ char *text = m ? json_dumps(m, JSON_COMPACT) : NULL;
         _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (!text || dfd < 0)
-                return kerr(err, text ? -errno : -ENOMEM, "snapshot %s: metadata", name);
+                return kerr(err, text ? -errno : -ENOMEM, "%s: metadata", name);
         int r = write_file_atomic_at(dfd, SNAPSHOT_META, text, strlen(text), 0600);
-        return r < 0 ? kerr(err, r, "snapshot %s: write %s", name, SNAPSHOT_META) : 0;
+        return r < 0 ? kerr(err, r, "%s: write %s", name, SNAPSHOT_META) : 0;
 }
 
 static int take_snapshot(Engine *e, const CtrRecord *rec, const char *dir, const char *name, KError **err) {
-        VmConfig c;
-        int r = vm_config_from_json(rec->config, &c, err);
+        SnapshotDisks d;
+        int r = snapshot_disks(e, rec, &d, err);
         if (r < 0)
                 return r;
         _cleanup_(json_decrefp) json_t *req = json_pack("{s:s, s:s}", "cmd", "snapshot", "dir", dir);
         _cleanup_free_ char *line = req ? json_dumps(req, JSON_COMPACT) : NULL;
         r = line ? vm_control_line(e, rec, line, SNAPSHOT_TIMEOUT_S, NULL, err) : kerr(err, -ENOMEM, "snapshot");
         if (r >= 0)
-                r = copy_disks(&c, dir, true, err);
+                r = copy_disks(&d, dir, true, err);
         if (r >= 0)
-                r = write_meta(dir, name, &c, err);
-        vm_config_done(&c);
+                r = write_meta(dir, name, &d, err);
+        snapshot_disks_done(&d);
         return r;
 }
 
 int vm_snapshot_create(Engine *e, const CtrRecord *rec, const char *name, KError **err) {
         int r = check_vm(rec, "snapshot", err);
+        return r < 0 ? r : vm_snapshot_save(e, rec, name, err);
+}
+
+int vm_snapshot_save(Engine *e, const CtrRecord *rec, const char *name, KError **err) {
+        int r = check_name(rec, name, err);
         if (r < 0)
                 return r;
-        if (!ctr_name_valid(name))
-                return kerr_msg(err, KERR_USAGE, -EINVAL, "invalid snapshot name \"%s\": use [a-zA-Z0-9][a-zA-Z0-9_.-]*",
-                                name);
         if (rec->state != CTR_RUNNING && rec->state != CTR_PAUSED)
-                return kerr_msg(err, KERR_STATE, -EINVAL, "snapshot: VM %s is %s; only a running or paused VM has a "
-                                "state to save", rec->name, ctr_state_to_string(rec->state));
+                return kerr_msg(err, KERR_STATE, -EINVAL, "%s: %s %s is %s; only a running or paused %s has a "
+                                "state to save", thing_word(rec), owner_word(rec), rec->name,
+                                ctr_state_to_string(rec->state), owner_word(rec));
         _cleanup_free_ char *base = snapshot_dir(e, rec, NULL), *dir = snapshot_dir(e, rec, name);
         if (!base || !dir)
-                return kerr(err, -ENOMEM, "snapshot %s", name);
+                return kerr(err, -ENOMEM, "%s %s", thing_word(rec), name);
         if (mkdir(base, 0700) < 0 && errno != EEXIST)
                 return kerr(err, -errno, "create %s", base);
         if (mkdir(dir, 0700) < 0)
-                return errno == EEXIST ? kerr_kind(err, KERR_EXISTS, -EEXIST, "VM %s already has a snapshot \"%s\" "
-                                                   "(kapsel vm snapshot rm %s %s)", rec->name, name, rec->name, name)
+                return errno == EEXIST ? kerr_kind(err, KERR_EXISTS, -EEXIST, "%s %s already has a %s \"%s\" (%s rm %s "
+                                                   "%s)", owner_word(rec), rec->name, thing_word(rec), name,
+                                                   is_vm(rec) ? "kapsel vm snapshot" : "kapsel checkpoint", rec->name,
+                                                   name)
                                        : kerr(err, -errno, "create %s", dir);
         bool was_running = rec->state == CTR_RUNNING;
         r = was_running ? vm_control(e, rec, "pause", NULL, err) : 0;
@@ -167,7 +253,8 @@ int vm_snapshot_create(Engine *e, const CtrRecord *rec, const char *name, KError
                 (void) vm_control(e, rec, "resume", NULL, r < 0 ? NULL : err);
         if (r < 0) {
                 (void) rm_rf(dir);
-                return kerr_prefix(err, r, "snapshot %s of VM %s", name, rec->name);
+                (void) rmdir(base);     /* only if it is empty: no trace of a failed first one */
+                return kerr_prefix(err, r, "%s %s of %s %s", thing_word(rec), name, owner_word(rec), rec->name);
         }
         return 0;
 }
@@ -193,8 +280,10 @@ static int compare_created(const void *a, const void *b) {
 
 int vm_snapshot_list(const Engine *e, const CtrRecord *rec, json_t **ret, KError **err) {
         int r = check_vm(rec, "snapshot ls", err);
-        if (r < 0)
-                return r;
+        return r < 0 ? r : vm_snapshot_entries(e, rec, ret, err);
+}
+
+int vm_snapshot_entries(const Engine *e, const CtrRecord *rec, json_t **ret, KError **err) {
         _cleanup_free_ char *base = snapshot_dir(e, rec, NULL);
         if (!base)
                 return kerr(err, -ENOMEM, "snapshots");
@@ -225,15 +314,22 @@ int vm_snapshot_list(const Engine *e, const CtrRecord *rec, json_t **ret, KError
 }
 
 int vm_snapshot_remove(Engine *e, const CtrRecord *rec, const char *name, KError **err) {
-        _cleanup_free_ char *dir = NULL;
         int r = check_vm(rec, "snapshot rm", err);
-        if (r >= 0)
-                r = find_snapshot(e, rec, name, &dir, err);
+        return r < 0 ? r : vm_snapshot_delete(e, rec, name, err);
+}
+
+int vm_snapshot_delete(Engine *e, const CtrRecord *rec, const char *name, KError **err) {
+        _cleanup_free_ char *dir = NULL, *base = snapshot_dir(e, rec, NULL);
+        int r = find_snapshot(e, rec, name, &dir, err);
         if (r < 0)
                 return r;
         /* clones that run from it keep their mapping of its memory; the file goes when they end */
         r = rm_rf(dir);
-        return r < 0 ? kerr(err, r, "remove snapshot %s of VM %s", name, rec->name) : 0;
+        if (r < 0)
+                return kerr(err, r, "remove %s %s of %s %s", thing_word(rec), name, owner_word(rec), rec->name);
+        if (base)
+                (void) rmdir(base);     /* the last one gone: no empty directory left */
+        return 0;
 }
 
 static void set_restore(CtrRecord *r, void *userdata) {
@@ -254,23 +350,30 @@ static int start_restored(Engine *e, const char *id, const char *dir, KError **e
 }
 
 int vm_snapshot_restore(Engine *e, const CtrRecord *rec, const char *name, KError **err) {
-        _cleanup_free_ char *dir = NULL;
         int r = check_vm(rec, "restore", err);
-        if (r >= 0)
-                r = find_snapshot(e, rec, name, &dir, err);
+        return r < 0 ? r : vm_snapshot_resume(e, rec, name, err);
+}
+
+int vm_snapshot_resume(Engine *e, const CtrRecord *rec, const char *name, KError **err) {
+        _cleanup_free_ char *dir = NULL;
+        int r = find_snapshot(e, rec, name, &dir, err);
         if (r < 0)
                 return r;
         if (rec->state != CTR_EXITED && rec->state != CTR_CREATED)
-                return kerr_msg(err, KERR_STATE, -EBUSY, "restore: VM %s is %s: stop it first (kapsel vm stop %s)",
-                                rec->name, ctr_state_to_string(rec->state), rec->name);
-        VmConfig c;
-        if ((r = vm_config_from_json(rec->config, &c, err)) < 0)
+                return is_vm(rec) ? kerr_msg(err, KERR_STATE, -EBUSY, "restore: VM %s is %s: stop it first (kapsel vm "
+                                             "stop %s)", rec->name, ctr_state_to_string(rec->state), rec->name)
+                                  : kerr_msg(err, KERR_STATE, -EBUSY, "start --checkpoint %s: container %s is %s: stop it "
+                                             "first (kapsel stop %s)", name, rec->name,
+                                             ctr_state_to_string(rec->state), rec->name);
+        SnapshotDisks d;
+        if ((r = snapshot_disks(e, rec, &d, err)) < 0)
                 return r;
-        r = copy_disks(&c, dir, false, err);
-        vm_config_done(&c);
+        r = copy_disks(&d, dir, false, err);
+        snapshot_disks_done(&d);
         if (r >= 0)
                 r = start_restored(e, rec->id, dir, err);
-        return r < 0 ? kerr_prefix(err, r, "restore VM %s from snapshot %s", rec->name, name) : 0;
+        return r < 0 ? kerr_prefix(err, r, "%s %s %s from %s %s", is_vm(rec) ? "restore" : "start", owner_word(rec),
+                                   rec->name, thing_word(rec), name) : 0;
 }
 
 /* The clone's configuration: the source's, its writable disks replaced by copies in its own

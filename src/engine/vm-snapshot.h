@@ -8,7 +8,10 @@
  *
  * A restore puts the disk copies back and starts the VM with kapsel-vmm --restore; a clone is a
  * new VM with the same configuration and its own copies of the disks that resumes the snapshot,
- * its RAM mapped copy-on-write from the snapshot's memory file (shared by all clones). */
+ * its RAM mapped copy-on-write from the snapshot's memory file (shared by all clones).
+ *
+ * An --isolation=vm container's checkpoints (ctr-checkpoint.h) are the same snapshots in the same
+ * place; their one writable disk is the container's upper disk (disk-1.img, the guest's vdb). */
 #pragma once
 
 #include <jansson.h>
@@ -26,6 +29,13 @@ int vm_snapshot_restore(Engine *e, const CtrRecord *rec, const char *name, KErro
 /* A new VM `new_name` (or a generated name) from snapshot `name`, running. */
 int vm_snapshot_clone(Engine *e, const CtrRecord *rec, const char *name, const char *new_name,
                       char ret_id[static 65], KError **err);
+
+/* The same for any instance whose payload is kapsel-vmm (a VM, or an --isolation=vm container's
+ * checkpoints: ctr-checkpoint.h), its messages in the words of its kind. The caller checks the kind. */
+int vm_snapshot_save(Engine *e, const CtrRecord *rec, const char *name, KError **err);
+int vm_snapshot_entries(const Engine *e, const CtrRecord *rec, json_t **ret, KError **err);
+int vm_snapshot_delete(Engine *e, const CtrRecord *rec, const char *name, KError **err);
+int vm_snapshot_resume(Engine *e, const CtrRecord *rec, const char *name, KError **err);
 
 /* The one-shot restore directory of a VM row's config ("Restore"), or NULL: the monitor passes it
  * as --restore. */

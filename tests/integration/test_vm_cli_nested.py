@@ -38,7 +38,10 @@ CHECKS = ["vm-run-detached", "vm-boots-to-init", "vm-ls-running", "vm-ps-kind", 
           "isolation-vm-exec-stdin", "isolation-vm-exec-detach", "isolation-vm-exec-concurrent",
           "isolation-vm-exec-slow-client", "isolation-vm-exec-stdin-window", "isolation-vm-top", "isolation-vm-exec-tty",
           "isolation-vm-stop-143", "isolation-vm-exec-after-stop", "isolation-vm-restart-policy", "isolation-vm-kill-forwards", "isolation-vm-volume-round-trip",
-          "isolation-vm-volume-ro", "isolation-vm-named-volume", "isolation-vm-memory", "isolation-vm-all-clean"]
+          "isolation-vm-volume-ro", "isolation-vm-named-volume", "isolation-vm-memory", "isolation-vm-all-clean",
+          "checkpoint-create-leave-running", "checkpoint-create-stops", "checkpoint-start-resumes",
+          "checkpoint-start-running-refused", "checkpoint-exec-after-resume", "checkpoint-stop-after-resume",
+          "checkpoint-rm-leaves-nothing", "checkpoint-network-after-resume"]
 
 L2_INIT = r"""#!/bin/sh
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev 2>/dev/null
@@ -228,6 +231,52 @@ mt=$(sed -n 's/^MemTotal: *\([0-9]*\) kB.*/\1/p' /tmp/g3.out)
 $K rm -f g3 > /dev/null 2>&1
 left="$(ls /sys/class/net | grep '^kt') $(pidof kapsel-monitor kapsel-vmm) $(ls /tmp/kr/containers) $(nft list ruleset 2>/dev/null | grep -c 18080 | grep -v '^0$')"
 [ -z "$(echo $left)" ] && [ -z "$($K ps -aq)" ] && report isolation-vm-all-clean ok || report isolation-vm-all-clean fail "left=$left ps=$($K ps -a)"
+
+# --- docker's checkpoint verbs: a guest that counts; checkpoint it (once leaving it running, once
+# stopping it), start it from the checkpoint: the count and the guest's uptime go on (no boot, no
+# second tick-0), its log, exec and stop work, and removing it all leaves nothing
+s=$(up)
+$K run -d --name c1 --isolation=vm --network none --memory 256M busybox sh -c 'i=0; while :; do echo tick-$i; echo $i > /tmp/count; i=$((i+1)); sleep 1; done' > /dev/null 2>&1
+wait_ctr_log c1 tick-3 150
+cid=$($K inspect --format '{{.Id}}' c1 2>&1)
+echo "KAPSEL-TIME checkpoint-run start=$s end=$(up)"
+s=$(up)
+o=$($K checkpoint create --leave-running c1 warm 2>&1); rc=$?
+st=$($K inspect --format '{{.State.Status}}' c1 2>&1); a=$($K exec c1 cat /tmp/count 2>&1); sleep 2; b=$($K exec c1 cat /tmp/count 2>&1)
+echo "KAPSEL-TIME checkpoint-create start=$s end=$(up)"
+[ $rc = 0 ] && [ "$o" = warm ] && [ "$st" = running ] && [ "$b" -gt "$a" ] 2>/dev/null && [ -s /tmp/kr/containers/$cid/snapshots/warm/state ] && report checkpoint-create-leave-running ok || report checkpoint-create-leave-running fail "rc=$rc out=$o state=$st count $a $b files=$(ls /tmp/kr/containers/$cid/snapshots/warm 2>&1 | tr '\n' ' ')"
+n1=$($K exec c1 cat /tmp/count 2>&1); u1=$($K exec c1 cut -d. -f1 /proc/uptime 2>&1)
+s=$(up)
+o=$($K checkpoint create c1 cp1 2>&1); rc=$?
+echo "KAPSEL-TIME checkpoint-create-stop start=$s end=$(up)"
+st=$($K inspect --format '{{.State.Status}}' c1 2>&1); ls=$($K checkpoint ls -q c1 2>&1 | tr '\n' ' ')
+[ $rc = 0 ] && [ "$o" = cp1 ] && [ "$st" = exited ] && [ -z "$(pidof kapsel-vmm)" ] && [ "$ls" = "warm cp1 " ] && report checkpoint-create-stops ok || report checkpoint-create-stops fail "rc=$rc out=$o state=$st ls=$ls vmm=$(pidof kapsel-vmm)"
+s=$(up)
+o=$($K start --checkpoint cp1 c1 2>&1); rc=$?
+sleep 3
+echo "KAPSEL-TIME checkpoint-start start=$s end=$(up)"
+st=$($K inspect --format '{{.State.Status}}' c1 2>&1); n2=$($K exec c1 cat /tmp/count 2>&1); u2=$($K exec c1 cut -d. -f1 /proc/uptime 2>&1)
+# the log goes on too (a tick printed after the checkpoint and before the stop is printed again)
+zeros=$($K logs c1 2>&1 | grep -c '^tick-0$'); last=$($K logs c1 2>&1 | grep '^tick-' | tail -n 1)
+[ $rc = 0 ] && [ "$st" = running ] && [ "$n2" -gt "$n1" ] 2>/dev/null && [ "$u2" -ge "$u1" ] 2>/dev/null && [ "$zeros" = 1 ] && [ "${last#tick-}" -ge "$n2" ] 2>/dev/null && report checkpoint-start-resumes ok || report checkpoint-start-resumes fail "rc=$rc out=$o state=$st count $n1 -> $n2 uptime $u1 -> $u2 tick-0s=$zeros last=$last log=$($K logs c1 2>&1 | tail -c 300)"
+o=$($K start --checkpoint cp1 c1 2>&1); rc=$?
+[ $rc = 125 ] && echo "$o" | grep -q "is running: stop it first" && report checkpoint-start-running-refused ok || report checkpoint-start-running-refused fail "rc=$rc $o"
+o=$($K exec c1 sh -c 'echo exec-after-resume; cat /tmp/count' 2>&1); rc=$?
+[ $rc = 0 ] && echo "$o" | grep -q exec-after-resume && report checkpoint-exec-after-resume ok || report checkpoint-exec-after-resume fail "rc=$rc $o"
+o=$($K stop -t 20 c1 2>&1)
+st=$($K inspect --format '{{.State.Status}} {{.State.ExitCode}}' c1 2>&1)
+[ "$o" = c1 ] && [ "$st" = "exited 143" ] && [ -z "$(pidof kapsel-vmm)" ] && report checkpoint-stop-after-resume ok || report checkpoint-stop-after-resume fail "stop=$o state=$st vmm=$(pidof kapsel-vmm)"
+o=$($K checkpoint rm c1 warm cp1 2>&1 | tr '\n' ' '); sn=$(ls /tmp/kr/containers/$cid/snapshots 2>&1)
+$K rm -f c1 > /dev/null 2>&1
+left="$(ls /sys/class/net | grep '^kt') $(pidof kapsel-monitor kapsel-vmm) $(ls /tmp/kr/containers)"
+[ "$o" = "warm cp1 " ] && echo "$sn" | grep -q "No such file" && [ -z "$(echo $left)" ] && [ -z "$($K ps -aq)" ] && report checkpoint-rm-leaves-nothing ok || report checkpoint-rm-leaves-nothing fail "rm=$o snapshots=$sn left=$left"
+# on the default network: the resumed guest reaches its gateway through the new tap
+$K run -d --name c2 --isolation=vm --memory 256M busybox sh -c 'echo net-up; exec sleep 600' > /dev/null 2>&1
+wait_ctr_log c2 net-up 150
+a=$($K checkpoint create c2 n1 2>&1); b=$($K start --checkpoint n1 c2 2>&1); sleep 2
+o=$($K exec c2 sh -c 'ping -c 1 -W 5 $(ip route | sed -n "s/^default via \([0-9.]*\).*/\1/p") > /dev/null && echo resumed-ping-ok' 2>&1)
+[ "$o" = resumed-ping-ok ] && report checkpoint-network-after-resume ok || report checkpoint-network-after-resume fail "create=$a start=$b exec=$o addr=$($K exec c2 ip -o -4 addr 2>&1 | tr '\n' ' ') inspect=$($K inspect --format '{{.NetworkSettings.IPAddress}}' c2 2>&1)"
+$K rm -f c2 > /dev/null 2>&1
 """
 
 
