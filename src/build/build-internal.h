@@ -56,6 +56,10 @@ void workdir_close(Builder *b, WorkDir *w);
 /* Is the upper dir (diff/) empty (the step changed nothing)? */
 bool workdir_unchanged(const WorkDir *w);
 
+/* Do RUN steps get a network of their own (--network bridge or a user network)? */
+bool build_network_bridged(const BuildOptions *o);
+/* Check --network before anything runs: none, host, or a bridge network that exists. */
+int build_network_check(Builder *b, KError **err);
 /* RUN: `argv` in a container on w's rootfs with env/cwd/user of `cc` plus `extra_env`. */
 int build_run_step(Builder *b, Stage *st, WorkDir *w, char **argv, char **extra_env, KError **err);
 

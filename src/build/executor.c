@@ -423,6 +423,8 @@ int build_run(Engine *e, const BuildOptions *o, BuildProgress cb, void *userdata
         if (r >= 0 && !(b.stage_ids = calloc(b.plan.n_stages, sizeof(char *))))
                 r = kerr(err, -ENOMEM, "build");
         if (r >= 0)
+                r = build_network_check(&b, err);
+        if (r >= 0)
                 r = preflight(&b, err);
         bool signals = r >= 0 && !o->no_signals;
         if (signals)

@@ -81,9 +81,8 @@ K_VERB(build) {
                 return r;
         if (argc - optind != 1)
                 return k_usage(err, "build", "expected one CONTEXT (a directory, or - for a tar on stdin)");
-        if (!streq(bo.network, "none") && !streq(bo.network, "host") && !streq(bo.network, "default"))
-                return k_usage(err, "build", "--network %s: RUN steps support none and host", bo.network);
-        if (streq(bo.network, "default"))
+        /* docker's "default"; bridge and user networks are checked by the builder */
+        if (streq(bo.network, "default") || !*bo.network)
                 bo.network = "none";
         const char *ctx = argv[optind];
         _cleanup_free_ char *text = NULL;
