@@ -490,6 +490,44 @@ def test_network_killed_build_released_by_system_check(nk, tmp_path):
     assert k("system", "check").stdout.strip().endswith("no problems found")
 
 
+def test_pull_missing_and_always(tmp_path):
+    """A base image not in the store is pulled from its registry (docker's classic builder); --pull
+    fetches it again even when present. The registry (Debian's docker-registry) is on 127.0.0.1."""
+    from test_registry import Registry, need_registry
+    need_registry()
+    (tmp_path / "reg").mkdir()
+    reg = Registry(tmp_path / "reg")
+    try:
+        src, k = K(str(tmp_path / "src")), K(str(tmp_path / "root"))
+        ref = "%s/t/base:1" % reg.host
+
+        def publish(v):
+            src("build", "-t", ref, write_ctx(tmp_path / ("pub-" + v), {"Dockerfile": "FROM busybox\nRUN echo %s > /v\n" % v}))
+            src("push", ref)
+
+        publish("v1")
+        ctx = write_ctx(tmp_path / "ctx", {"Dockerfile": "FROM %s\nRUN cat /v > /seen\n" % ref})
+        out = k("build", "-t", "a", ctx).stdout
+        assert "Pulled " + ref in out
+        assert k("run", "--rm", "--network", "none", "a", "cat", "/seen").stdout == "v1\n"
+        publish("v2")
+        # without --pull the store's copy is used; --pull fetches the registry's
+        out = k("build", "-t", "b", ctx).stdout
+        assert "Pulled" not in out and out.count("Using cache") == 1
+        assert k("run", "--rm", "--network", "none", "b", "cat", "/seen").stdout == "v1\n"
+        out = k("build", "--pull", "-t", "c", ctx).stdout
+        assert "Pulled " + ref in out and "Using cache" not in out
+        assert k("run", "--rm", "--network", "none", "c", "cat", "/seen").stdout == "v2\n"
+        # a base the registry does not have fails before any step, naming it
+        bad = write_ctx(tmp_path / "bad", {"Dockerfile": "FROM %s/t/nope:1\nRUN true\n" % reg.host})
+        for flags in ([], ["--pull"]):
+            p = k("build", *flags, bad, check=False)
+            assert p.returncode != 0 and "t/nope" in p.stderr and "Step 1" not in p.stdout, p.stderr
+        assert_nothing_left(k)
+    finally:
+        reg.stop()
+
+
 def mounts_under(root):
     with open("/proc/self/mountinfo") as f:
         return [line.split()[4] for line in f if line.split()[4].startswith(root)]
