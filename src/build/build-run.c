@@ -177,7 +177,7 @@ static void pump(Builder *b, const char *root, const char *id, int fd) {
 }
 
 bool build_network_bridged(const BuildOptions *o) {
-        return o->network && !streq(o->network, "none") && !streq(o->network, "host");
+        return o->network && !streq(o->network, "none") && !streq(o->network, "host") && !build_isolation_vm(o);
 }
 
 int build_network_check(Builder *b, KError **err) {
@@ -258,6 +258,8 @@ static int run_container(Builder *b, WorkDir *w, const char *id, KError **err) {
 }
 
 int build_run_step(Builder *b, Stage *st, WorkDir *w, char **argv, char **extra_env, KError **err) {
+        if (build_isolation_vm(b->o))
+                return build_run_step_vm(b, st, w, argv, extra_env, err);
         _cleanup_free_ char *id = NULL, *ns = NULL;
         CtrNet net = { 0 };
         bool bridged = build_network_bridged(b->o);

@@ -31,6 +31,8 @@ typedef struct BuildOptions {
         bool pull;                      /* pull FROM / COPY --from images even when present (else
                                          * only when the store lacks them) */
         const char *network;            /* RUN steps: "none" (default), "host", "bridge" or a network */
+        const char *isolation;          /* RUN steps: NULL/"container" (namespaces) or "vm" (a micro-VM
+                                         * each, as `run --isolation=vm`) */
         bool no_signals;                /* leave SIGINT/SIGTERM/SIGHUP alone: the caller stops the
                                          * build with build_interrupt() (kapseld) */
 } BuildOptions;

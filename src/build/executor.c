@@ -242,6 +242,8 @@ static int step_filesystem(Builder *b, Stage *st, const DfInstr *in, KError **er
                 build_emit(b, BUILD_EVENT_INFO, "Removing intermediate container %s", w.id);
         if (r >= 0)
                 r = step_commit(b, st, in->kind == DF_WORKDIR && workdir_unchanged(&w) ? NULL : &w, desc, key, err);
+        if (w.vm_mounted)
+                build_vm_umount(w.dir);
         if (w.dir) {
                 (void) rm_rf(w.dir);
                 free(w.dir);
@@ -450,6 +452,8 @@ int build_run(Engine *e, const BuildOptions *o, BuildProgress cb, void *userdata
                 r = kerr(err, -ENOMEM, "build");
         if (r >= 0)
                 r = build_network_check(&b, err);
+        if (r >= 0)
+                r = build_vm_check(&b, err);
         if (r >= 0)
                 r = preflight(&b, err);
         bool signals = r >= 0 && !o->no_signals;

@@ -528,6 +528,26 @@ def test_pull_missing_and_always(tmp_path):
         reg.stop()
 
 
+def test_isolation_vm_refused_without_kvm(tmp_path):
+    """--isolation=vm runs each RUN step in a micro-VM (end to end: test_vm_cli_nested.py); where
+    micro-VMs cannot run it is refused before any step, as `run --isolation=vm` is."""
+    k = K(str(tmp_path / "root"))
+    ctx = write_ctx(tmp_path / "ctx", {"Dockerfile": "FROM busybox\nRUN echo ran > /ran\n"})
+    env = dict(os.environ, KAPSEL_KVM_DEVICE=str(tmp_path / "no-kvm"))
+    p = run(k.cmd("build", "--isolation=vm", "-t", "v", ctx), check=False, env=env)
+    assert p.returncode == 125 and "--isolation=vm" in p.stderr and "Step 1" not in p.stdout, p.stderr
+    assert "KVM" in p.stderr or "kvm" in p.stderr or "kernel" in p.stderr, p.stderr
+    p = k("build", "--isolation=vm", "--network", "host", ctx, check=False)
+    assert p.returncode == 125 and "--network host" in p.stderr
+    p = k("build", "--isolation=hyperv", ctx, check=False)
+    assert p.returncode == 125 and "expected container or vm" in p.stderr
+    assert k("images", "-q", "v").stdout == "" and k("ps", "-aq").stdout == ""
+    assert_nothing_left(k)
+    # container isolation (docker's default/process) is the default
+    k("build", "--isolation=default", "-t", "c", ctx)
+    assert k("run", "--rm", "--network", "none", "c", "cat", "/ran").stdout == "ran\n"
+
+
 def mounts_under(root):
     with open("/proc/self/mountinfo") as f:
         return [line.split()[4] for line in f if line.split()[4].startswith(root)]
