@@ -39,6 +39,8 @@ CHECKS = ["vm-run-detached", "vm-boots-to-init", "vm-ls-running", "vm-ps-kind", 
           "isolation-vm-exec-slow-client", "isolation-vm-exec-stdin-window", "isolation-vm-top", "isolation-vm-exec-tty",
           "isolation-vm-stop-143", "isolation-vm-exec-after-stop", "isolation-vm-restart-policy", "isolation-vm-kill-forwards", "isolation-vm-volume-round-trip",
           "isolation-vm-volume-ro", "isolation-vm-named-volume", "isolation-vm-memory", "isolation-vm-all-clean"]
+# kapsel build --isolation=vm (appended to the same L1 boot)
+CHECKS += ["build-vm-output", "build-vm-in-image", "build-vm-failing-run", "build-vm-clean"]
 
 L2_INIT = r"""#!/bin/sh
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev 2>/dev/null
@@ -228,7 +230,34 @@ mt=$(sed -n 's/^MemTotal: *\([0-9]*\) kB.*/\1/p' /tmp/g3.out)
 $K rm -f g3 > /dev/null 2>&1
 left="$(ls /sys/class/net | grep '^kt') $(pidof kapsel-monitor kapsel-vmm) $(ls /tmp/kr/containers) $(nft list ruleset 2>/dev/null | grep -c 18080 | grep -v '^0$')"
 [ -z "$(echo $left)" ] && [ -z "$($K ps -aq)" ] && report isolation-vm-all-clean ok || report isolation-vm-all-clean fail "left=$left ps=$($K ps -a)"
+
+# --- kapsel build --isolation=vm: each RUN step in a micro-VM; its changes (a new file, a deleted
+# one) become the step's layer; the guest's own /etc files do not
+mkdir -p /tmp/bctx
+printf 'FROM busybox\nRUN echo from-vm-build; echo built > /built; tr "\\0" " " < /proc/1/cmdline > /pid1; rm /etc/group\n' > /tmp/bctx/Dockerfile
+s=$(up)
+timeout 400 kapsel --root /tmp/kr build --isolation=vm --network none -t bvm /tmp/bctx > /tmp/b1.out 2> /tmp/b1.err
+rc=$?
+echo "KAPSEL-TIME build-vm start=$s end=$(up) rc=$rc"
+[ $rc = 0 ] && grep -q "^from-vm-build" /tmp/b1.out && grep -q "Successfully tagged bvm" /tmp/b1.out && report build-vm-output ok || report build-vm-output fail "rc=$rc out=$(tail -c 600 /tmp/b1.out) err=$(tail -c 600 /tmp/b1.err)"
+# (L1 has no cgroups for a container: the image is checked in a micro-VM too)
+o=$(timeout 150 kapsel --root /tmp/kr run --rm --isolation=vm --network none bvm sh -c 'cat /built; test -e /etc/group && echo group-present || echo group-gone; cat /pid1' 2>&1)
+# pid 1 of the step was the guest's init, not the RUN's shell (as it is in a container)
+echo "$o" | grep -q "^built$" && echo "$o" | grep -q group-gone && ! echo "$o" | tail -n 1 | grep -q "^/bin/sh" && report build-vm-in-image ok || report build-vm-in-image fail "$o"
+printf 'FROM busybox\nRUN echo about-to-fail; exit 7\n' > /tmp/bctx/Dockerfile
+timeout 400 kapsel --root /tmp/kr build --isolation=vm --network none /tmp/bctx > /tmp/b2.out 2> /tmp/b2.err
+rc=$?
+[ $rc != 0 ] && grep -q about-to-fail /tmp/b2.out && grep -q "non-zero code: 7" /tmp/b2.err && report build-vm-failing-run ok || report build-vm-failing-run fail "rc=$rc out=$(tail -c 400 /tmp/b2.out) err=$(tail -c 400 /tmp/b2.err)"
+$K rmi bvm > /dev/null 2>&1
+left="$(pidof kapsel-monitor kapsel-vmm) $(ls /tmp/kr/containers) $(ls /tmp/kr/build | grep -v '^cache$') $(grep /tmp/kr /proc/mounts | cut -d' ' -f2) $(cat /sys/block/loop*/loop/backing_file 2>/dev/null)"
+chk=$($K system check 2>&1)
+[ -z "$(echo $left)" ] && [ -z "$($K ps -aq)" ] && echo "$chk" | grep -q "no problems found" && report build-vm-clean ok || report build-vm-clean fail "left=$left ps=$($K ps -a) check=$chk"
 """
+
+# build --isolation=vm reads each step's changes from the guest's ext4 disk through a loop device
+# (both modules in Debian's kernel), and boots two more guests
+NET_MODULES += ["loop", "ext4"]
+L1_TIMEOUT += 300
 
 
 @pytest.fixture(scope="module")
