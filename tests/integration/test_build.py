@@ -435,9 +435,8 @@ def test_network_bridge_and_user_network_run(nk, tmp_path):
         assert k("run", "--rm", tag, "cat", "/nets").stdout.split() == ["eth0", "lo"]
         assert veths() == srv_veths
     # the network's files are mounted for the step, not part of its layer
-    out = k("run", "--rm", "by-name", "sh", "-c", "ls /etc").stdout.split()
-    base = k("run", "--rm", "busybox", "sh", "-c", "ls /etc").stdout.split()
-    assert out == base
+    etc = lambda ref: sorted(p for p in kapsel_image(k, ref, str(tmp_path))[0] if p.startswith("etc"))
+    assert etc("by-name") == etc("busybox") and "etc/hosts" not in etc("busybox")
     # the default bridge: an address of its own, but not the user network's peers
     one = "FROM busybox\nRUN ip -4 -o addr show eth0 > /addr; wget -T 2 -qO- http://%s/x > /got || echo none > /got\n"
     ctx2 = write_ctx(tmp_path / "ctx2", {"Dockerfile": one % addr})
@@ -539,6 +538,8 @@ def test_isolation_vm_refused_without_kvm(tmp_path):
     assert "KVM" in p.stderr or "kvm" in p.stderr or "kernel" in p.stderr, p.stderr
     p = k("build", "--isolation=vm", "--network", "host", ctx, check=False)
     assert p.returncode == 125 and "--network host" in p.stderr
+    p = run(k.cmd("build", "--isolation=vm", "--network", "nosuch", ctx), check=False, env=env)
+    assert p.returncode == 125 and "--network nosuch" in p.stderr, p.stderr
     p = k("build", "--isolation=hyperv", ctx, check=False)
     assert p.returncode == 125 and "expected container or vm" in p.stderr
     assert k("images", "-q", "v").stdout == "" and k("ps", "-aq").stdout == ""
