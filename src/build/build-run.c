@@ -188,8 +188,15 @@ int build_network_check(Builder *b, KError **err) {
                 return kerr_msg(err, KERR_USAGE, -EINVAL,
                                 "--network %s: RUN steps take none, host, bridge or the name of a network", n);
         _cleanup_json_ json_t *cfg = json_pack("{s:{s:s}}", "HostConfig", "NetworkMode", n);
-        int r = cfg ? ctr_net_validate(b->e, cfg, err) : kerr(err, -ENOMEM, "--network");
-        return r < 0 ? kerr_prefix(err, r, "--network %s", n) : 0;
+        _cleanup_kerr_ KError *verr = NULL;
+        int r = cfg ? ctr_net_validate(b->e, cfg, &verr) : -ENOMEM;
+        if (r == -ENOENT)
+                return kerr_msg(err, KERR_NOT_FOUND, r, "--network %s: no such network (`kapsel network ls` lists them, "
+                                "`kapsel network create %s` makes one)", n, n);
+        if (r < 0)
+                return kerr_msg(err, verr ? verr->kind : KERR_GENERIC, r, "--network %s: %s", n,
+                                verr ? verr->msg : strerror(-r));
+        return 0;
 }
 
 /* The /etc files a bridged RUN step gets bind-mounted: the runtime creates a mount point for each

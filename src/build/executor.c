@@ -403,9 +403,11 @@ static int need_image(Builder *b, const char *ref, char ***pulled, KError **err)
         r = engine_image_pull(b->e, ref, NULL, &id, NULL, &perr);
         if (r < 0) {
                 const char *why = perr ? perr->msg : strerror(-r);
-                if (b->o->pull || !lerr)
-                        return kerr_msg(err, perr ? perr->kind : KERR_GENERIC, r,
-                                        "pull %s: %s (--pull fetches every base image from its registry)", ref, why);
+                if (b->o->pull)
+                        return kerr_msg(err, perr ? perr->kind : KERR_GENERIC, r, "%s (--pull fetches every base image "
+                                        "from its registry; without it the store's copy is used)", why);
+                if (!lerr)
+                        return kerr_msg(err, perr ? perr->kind : KERR_GENERIC, r, "%s", why);
                 return kerr_msg(err, KERR_NOT_FOUND, -ENOENT, "%s (pulling it failed: %s)", lerr->msg, why);
         }
         build_emit(b, BUILD_EVENT_INFO, "Pulled %s: %s", ref, short_id(id));
