@@ -49,6 +49,7 @@ typedef struct WorkDir {
         char *dir;
         char id[13];
         bool mounted;
+        bool vm_mounted;        /* diff/ is a micro-VM's upper dir (build_vm_umount) */
 } WorkDir;
 int workdir_open(Builder *b, const Image *img, WorkDir *ret, KError **err);
 /* Unmount and remove. */
@@ -56,6 +57,19 @@ void workdir_close(Builder *b, WorkDir *w);
 /* Is the upper dir (diff/) empty (the step changed nothing)? */
 bool workdir_unchanged(const WorkDir *w);
 
+/* Do RUN steps get a network of their own (--network bridge or a user network)? */
+bool build_network_bridged(const BuildOptions *o);
+/* Check --network before anything runs: none, host, or a bridge network that exists. */
+int build_network_check(Builder *b, KError **err);
+/* --isolation=vm (build-run-vm.c): is it asked for; refuse it before anything runs where micro-VMs
+ * cannot run (no usable KVM, no guest kernel) or with --network host; run one step in a micro-VM;
+ * and remove what a killed builder's VM step left (its container kbuild-<id>, a mount in `dir`). */
+bool build_isolation_vm(const BuildOptions *o);
+int build_vm_check(Builder *b, KError **err);
+int build_run_step_vm(Builder *b, Stage *st, WorkDir *w, char **argv, char **extra_env, KError **err);
+void build_vm_gc(Engine *e, const char *dir, const char *ctr);
+/* Unmount a VM step's diff/ and disk in work directory `dir` (after its commit). */
+void build_vm_umount(const char *dir);
 /* RUN: `argv` in a container on w's rootfs with env/cwd/user of `cc` plus `extra_env`. */
 int build_run_step(Builder *b, Stage *st, WorkDir *w, char **argv, char **extra_env, KError **err);
 

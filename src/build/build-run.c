@@ -15,6 +15,7 @@
 
 #include "build-internal.h"
 #include "container.h"
+#include "ctr-net.h"
 #include "fd-util.h"
 #include "json-util.h"
 #include "path-util.h"
@@ -83,7 +84,8 @@ int build_run_env(Builder *b, Stage *st, char ***ret_env, char **ret_key) {
         return 0;
 }
 
-static int write_spec(Builder *b, Stage *st, WorkDir *w, char **argv, char **extra_env, KError **err) {
+static int write_spec(Builder *b, Stage *st, WorkDir *w, char **argv, char **extra_env, const CtrNet *net,
+                      KError **err) {
         _cleanup_free_ char *rootfs = path_join(w->dir, "rootfs"), *bundle = path_join(w->dir, "bundle"),
                             *volumes = path_join(b->e->root, "volumes"), *cg = NULL;
         if (!rootfs || !bundle || !volumes || asprintf(&cg, "/kapsel/kbuild-%s", w->id) < 0)
@@ -118,7 +120,9 @@ static int write_spec(Builder *b, Stage *st, WorkDir *w, char **argv, char **ext
         SpecGenInput in = {
                 .image = &ic, .config = cfg, .rootfs = rootfs, .volumes_dir = volumes, .uid = u.uid, .gid = u.gid,
                 .additional_gids = u.groups, .n_additional_gids = u.n_groups, .cgroups_path = cg,
-                .host_network = b->o->network && streq(b->o->network, "host"),
+                .host_network = b->o->network && streq(b->o->network, "host"), .netns_path = net->netns_path,
+                .hosts_path = net->files.hosts, .hostname_path = net->files.hostname,
+                .resolv_path = net->files.resolv_conf,
         };
         json_t *spec = NULL;
         r = env && cfg ? spec_gen(&in, &spec, err) : kerr(err, -ENOMEM, "RUN");
@@ -172,19 +176,69 @@ static void pump(Builder *b, const char *root, const char *id, int fd) {
         }
 }
 
-int build_run_step(Builder *b, Stage *st, WorkDir *w, char **argv, char **extra_env, KError **err) {
-        int r = write_spec(b, st, w, argv, extra_env, err);
+bool build_network_bridged(const BuildOptions *o) {
+        return o->network && !streq(o->network, "none") && !streq(o->network, "host") && !build_isolation_vm(o);
+}
+
+int build_network_check(Builder *b, KError **err) {
+        const char *n = b->o->network;
+        if (!n || streq(n, "none") || streq(n, "host"))
+                return 0;       /* (a bridge or network with --isolation=vm too: its tap goes there) */
+        if (startswith(n, "container:"))
+                return kerr_msg(err, KERR_USAGE, -EINVAL,
+                                "--network %s: RUN steps take none, host, bridge or the name of a network", n);
+        _cleanup_json_ json_t *cfg = json_pack("{s:{s:s}}", "HostConfig", "NetworkMode", n);
+        _cleanup_kerr_ KError *verr = NULL;
+        int r = cfg ? ctr_net_validate(b->e, cfg, &verr) : -ENOMEM;
+        if (r == -ENOENT)
+                return kerr_msg(err, KERR_NOT_FOUND, r, "--network %s: no such network (`kapsel network ls` lists them, "
+                                "`kapsel network create %s` makes one)", n, n);
         if (r < 0)
-                return r;
-        _cleanup_free_ char *bundle = path_join(w->dir, "bundle"), *id = NULL;
-        if (!bundle || asprintf(&id, "kbuild-%s", w->id) < 0)
+                return kerr_msg(err, verr ? verr->kind : KERR_GENERIC, r, "--network %s: %s", n,
+                                verr ? verr->msg : strerror(-r));
+        return 0;
+}
+
+/* The /etc files a bridged RUN step gets bind-mounted: the runtime creates a mount point for each
+ * one the image lacks, in the step's upper dir. Those empty stubs are not the step's doing and
+ * stay out of its layer (as docker's init layer keeps them out of a commit). */
+static const char *const net_files[] = { "etc/hosts", "etc/resolv.conf", "etc/hostname" };
+
+static unsigned missing_net_files(const WorkDir *w) {
+        _cleanup_free_ char *rootfs = path_join(w->dir, "rootfs");
+        unsigned m = 0;
+        struct stat sb;
+        for (size_t i = 0; rootfs && i < ELEMENTSOF(net_files); i++) {
+                _cleanup_free_ char *p = path_join(rootfs, net_files[i]);
+                if (p && lstat(p, &sb) < 0 && errno == ENOENT)
+                        m |= 1u << i;
+        }
+        return m;
+}
+
+static void drop_net_stubs(const WorkDir *w, unsigned missing) {
+        _cleanup_free_ char *diff = path_join(w->dir, "diff");
+        _cleanup_close_ int dfd = diff ? open(diff, O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
+        struct stat sb;
+        if (dfd < 0 || !missing)
+                return;
+        for (size_t i = 0; i < ELEMENTSOF(net_files); i++)
+                if ((missing & (1u << i)) && fstatat(dfd, net_files[i], &sb, AT_SYMLINK_NOFOLLOW) >= 0 &&
+                    S_ISREG(sb.st_mode) && sb.st_size == 0)
+                        (void) unlinkat(dfd, net_files[i], 0);
+        (void) unlinkat(dfd, "etc", AT_REMOVEDIR);      /* only when nothing else in it changed */
+}
+
+static int run_container(Builder *b, WorkDir *w, const char *id, KError **err) {
+        _cleanup_free_ char *bundle = path_join(w->dir, "bundle");
+        if (!bundle)
                 return kerr(err, -ENOMEM, "RUN");
         int p[2];
         if (pipe2(p, O_CLOEXEC) < 0)
                 return kerr(err, -errno, "RUN: output pipe");
         CreateOptions o = { .root = b->e->runtime_root, .id = id, .bundle = bundle, .console_fd = -1 };
         pid_t pid = -1;
-        r = create_on_pipe(&o, p[1], &pid, err);
+        int r = create_on_pipe(&o, p[1], &pid, err);
         safe_close(p[1]);
         if (r >= 0)
                 r = container_start(o.root, id, err);
@@ -208,4 +262,31 @@ int build_run_step(Builder *b, Stage *st, WorkDir *w, char **argv, char **extra_
         if (WEXITSTATUS(status) != 0)
                 return kerr_msg(err, KERR_GENERIC, -ECHILD, "returned a non-zero code: %d", WEXITSTATUS(status));
         return 0;
+}
+
+int build_run_step(Builder *b, Stage *st, WorkDir *w, char **argv, char **extra_env, KError **err) {
+        if (build_isolation_vm(b->o))
+                return build_run_step_vm(b, st, w, argv, extra_env, err);
+        _cleanup_free_ char *id = NULL, *ns = NULL;
+        CtrNet net = { 0 };
+        bool bridged = build_network_bridged(b->o);
+        unsigned missing = 0;
+        if (asprintf(&id, "kbuild-%s", w->id) < 0 || (bridged && !(ns = path_join(w->dir, "netns"))))
+                return kerr(err, -ENOMEM, "RUN");
+        int r = 0;
+        if (bridged) {
+                missing = missing_net_files(w);
+                r = ctr_net_setup_bare(b->e, id, b->o->network, ns, &net, err);
+                if (r < 0)
+                        return kerr_prefix(err, r, "RUN: attach to network %s", b->o->network);
+        }
+        r = write_spec(b, st, w, argv, extra_env, &net, err);
+        if (r >= 0)
+                r = run_container(b, w, id, err);
+        if (bridged) {
+                (void) ctr_net_release(b->e, id, ns, NULL);
+                ctr_net_done(&net);
+                drop_net_stubs(w, missing);
+        }
+        return r;
 }

@@ -15,6 +15,7 @@
 
 #include "build-internal.h"
 #include "container.h"
+#include "ctr-net.h"
 #include "fd-util.h"
 #include "layer.h"
 #include "overlay.h"
@@ -121,6 +122,13 @@ int build_gc(Engine *e, KError **err) {
                         continue;
                 if (ctr)
                         (void) container_delete(e->runtime_root, ctr, true, NULL);
+                /* a RUN step on a bridge network: its veth, address and netns */
+                _cleanup_free_ char *ns = ctr ? path_join(dir, "netns") : NULL;
+                if (ns && access(ns, F_OK) >= 0)
+                        (void) ctr_net_release(e, ctr, ns, NULL);
+                /* a RUN step in a micro-VM: its container and the mount of its disk */
+                if (ctr)
+                        build_vm_gc(e, dir, ctr);
                 (void) overlay_umount(dir, NULL);
                 if (rm_rf(dir) >= 0)
                         n++;

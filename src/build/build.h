@@ -28,9 +28,11 @@ typedef struct BuildOptions {
         char *const *build_args;        /* "K=V", or "K" (value from the environment) */
         char *const *labels;            /* "K=V" set on the final image */
         bool no_cache;
-        bool pull;                      /* accepted: images are looked up in the store (and pulled
-                                         * by the engine when missing) */
-        const char *network;            /* RUN steps: "none" (default) or "host" */
+        bool pull;                      /* pull FROM / COPY --from images even when present (else
+                                         * only when the store lacks them) */
+        const char *network;            /* RUN steps: "none" (default), "host", "bridge" or a network */
+        const char *isolation;          /* RUN steps: NULL/"container" (namespaces) or "vm" (a micro-VM
+                                         * each, as `run --isolation=vm`) */
         bool no_signals;                /* leave SIGINT/SIGTERM/SIGHUP alone: the caller stops the
                                          * build with build_interrupt() (kapseld) */
 } BuildOptions;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "build-internal.h"
+#include "engine-pull.h"
 #include "digest.h"
 #include "fd-util.h"
 #include "json-util.h"
@@ -241,6 +242,8 @@ static int step_filesystem(Builder *b, Stage *st, const DfInstr *in, KError **er
                 build_emit(b, BUILD_EVENT_INFO, "Removing intermediate container %s", w.id);
         if (r >= 0)
                 r = step_commit(b, st, in->kind == DF_WORKDIR && workdir_unchanged(&w) ? NULL : &w, desc, key, err);
+        if (w.vm_mounted)
+                build_vm_umount(w.dir);
         if (w.dir) {
                 (void) rm_rf(w.dir);
                 free(w.dir);
@@ -381,16 +384,45 @@ static const char *lookup_global(void *ud, const char *name) {
         return json_string_value(json_object_get(ud, name));
 }
 
+/* An image the build names, in the store before a step runs: pulled from its registry when it is
+ * missing, and with --pull always (once per build), as docker's classic builder does. */
+static int need_image(Builder *b, const char *ref, char ***pulled, KError **err) {
+        _cleanup_kerr_ KError *lerr = NULL;
+        Image *img = NULL;
+        if (b->o->pull && strv_contains(*pulled, ref))
+                return 0;
+        int r = b->o->pull ? -ENOENT : engine_image_lookup(b->e, ref, &img, &lerr);
+        image_free(img);
+        if (r != -ENOENT) {
+                if (r < 0 && err && !*err)
+                        *err = TAKE_PTR(lerr);
+                return r;
+        }
+        _cleanup_kerr_ KError *perr = NULL;
+        _cleanup_free_ char *id = NULL;
+        r = engine_image_pull(b->e, ref, NULL, &id, NULL, &perr);
+        if (r < 0) {
+                const char *why = perr ? perr->msg : strerror(-r);
+                if (b->o->pull)
+                        return kerr_msg(err, perr ? perr->kind : KERR_GENERIC, r, "%s (--pull fetches every base image "
+                                        "from its registry; without it the store's copy is used)", why);
+                if (!lerr)
+                        return kerr_msg(err, perr ? perr->kind : KERR_GENERIC, r, "%s", why);
+                return kerr_msg(err, KERR_NOT_FOUND, -ENOENT, "%s (pulling it failed: %s)", lerr->msg, why);
+        }
+        build_emit(b, BUILD_EVENT_INFO, "Pulled %s: %s", ref, short_id(id));
+        return strv_extend(pulled, ref) < 0 ? kerr(err, -ENOMEM, "pull") : 0;
+}
+
 /* Every image the build names (FROM, COPY --from) must be in the store before a step runs: a typo
  * fails at once, not after minutes of RUN steps. */
 static int preflight(Builder *b, KError **err) {
+        _cleanup_strv_free_ char **pulled = NULL;
         for (size_t s = 0; s <= b->plan.target; s++) {
                 const PlanStage *ps = &b->plan.stages[s];
-                Image *img = NULL;
                 int r = 0;
-                if (ps->base_stage < 0 && !streq(ps->base, "scratch") && (r = engine_image_lookup(b->e, ps->base, &img, err)) < 0)
+                if (ps->base_stage < 0 && !streq(ps->base, "scratch") && (r = need_image(b, ps->base, &pulled, err)) < 0)
                         return kerr_prefix(err, r, "%s:%u: FROM %s", b->plan.df->name, b->plan.df->v[ps->first].line, ps->base);
-                image_free(img);
                 for (size_t i = ps->first + 1; i < ps->end; i++) {
                         const DfInstr *in = &b->plan.df->v[i];
                         const char *from = in->kind == DF_COPY ? df_flag(in, "from", NULL) : NULL;
@@ -399,10 +431,8 @@ static int preflight(Builder *b, KError **err) {
                         if (!from || dockerfile_expand(from, b->plan.df->escape, lookup_global, b->plan.global_args, &v, NULL) < 0 ||
                             plan_resolve_from(&b->plan, s, v, &stage, NULL) < 0 || stage >= 0 || strchr(v, '$'))
                                 continue;       /* stage args may still change it: checked at the step */
-                        img = NULL;
-                        if ((r = engine_image_lookup(b->e, v, &img, err)) < 0)
+                        if ((r = need_image(b, v, &pulled, err)) < 0)
                                 return kerr_prefix(err, r, "%s:%u: COPY --from=%s", b->plan.df->name, in->line, v);
-                        image_free(img);
                 }
         }
         return 0;
@@ -422,6 +452,10 @@ int build_run(Engine *e, const BuildOptions *o, BuildProgress cb, void *userdata
                 r = build_plan(df, o->build_args, o->target, &b.plan, err);
         if (r >= 0 && !(b.stage_ids = calloc(b.plan.n_stages, sizeof(char *))))
                 r = kerr(err, -ENOMEM, "build");
+        if (r >= 0)
+                r = build_network_check(&b, err);
+        if (r >= 0)
+                r = build_vm_check(&b, err);
         if (r >= 0)
                 r = preflight(&b, err);
         bool signals = r >= 0 && !o->no_signals;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* kapsel build [-t NAME]... [-f FILE|-] [--target S] [--build-arg K=V]... [--label K=V]...
- * [--no-cache] [--pull] [--iidfile F] [-q] [--network MODE] CONTEXT|-
+ * [--no-cache] [--pull] [--iidfile F] [-q] [--network MODE] [--isolation container|vm] CONTEXT|-
  * Parse, one build_run() call, print docker's classic progress lines. */
 #include <errno.h>
 #include <fcntl.h>
@@ -54,7 +54,8 @@ K_VERB(build) {
                 { "pull", no_argument, NULL, 'p' },             { "iidfile", required_argument, NULL, 'i' },
                 { "quiet", no_argument, NULL, 'q' },            { "network", required_argument, NULL, 'N' },
                 { "rm", optional_argument, NULL, 'r' },         { "force-rm", optional_argument, NULL, 'r' },
-                { "help", no_argument, NULL, 'h' },             {},
+                { "isolation", required_argument, NULL, 'I' },  { "help", no_argument, NULL, 'h' },
+                {},
         };
         _cleanup_strv_free_ char **tags = NULL, **args = NULL, **labels = NULL;
         const char *iidfile = NULL;
@@ -73,6 +74,7 @@ K_VERB(build) {
                 case 'i': iidfile = optarg; break;
                 case 'q': out.quiet = true; break;
                 case 'N': bo.network = optarg; break;
+                case 'I': bo.isolation = optarg; break;
                 case 'r': break;        /* intermediate containers are always removed */
                 case 'h': return k_help("build");
                 default: return k_usage(err, "build", "unknown option");
@@ -81,9 +83,8 @@ K_VERB(build) {
                 return r;
         if (argc - optind != 1)
                 return k_usage(err, "build", "expected one CONTEXT (a directory, or - for a tar on stdin)");
-        if (!streq(bo.network, "none") && !streq(bo.network, "host") && !streq(bo.network, "default"))
-                return k_usage(err, "build", "--network %s: RUN steps support none and host", bo.network);
-        if (streq(bo.network, "default"))
+        /* docker's "default"; bridge and user networks are checked by the builder */
+        if (streq(bo.network, "default") || !*bo.network)
                 bo.network = "none";
         const char *ctx = argv[optind];
         _cleanup_free_ char *text = NULL;

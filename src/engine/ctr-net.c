@@ -188,15 +188,50 @@ out:
         return r;
 }
 
-int ctr_net_teardown(Engine *e, const char *id, KError **err) {
+int ctr_net_release(Engine *e, const char *id, const char *netns_path, KError **err) {
         NetCtx *ctx;
         int r = engine_net(e, &ctx, err);
         if (r < 0)
                 return r;
         r = net_detach(ctx, id, NULL, err);
-        _cleanup_free_ char *ns = engine_ctr_path(e, id, "netns");
-        int r2 = ns ? net_netns_remove(ns, r < 0 ? NULL : err) : -ENOMEM;
+        int r2 = netns_path ? net_netns_remove(netns_path, r < 0 ? NULL : err) : -ENOMEM;
         return r < 0 ? r : r2;
+}
+
+int ctr_net_teardown(Engine *e, const char *id, KError **err) {
+        _cleanup_free_ char *ns = engine_ctr_path(e, id, "netns");
+        return ctr_net_release(e, id, ns, err);
+}
+
+int ctr_net_setup_bare(Engine *e, const char *id, const char *network, const char *netns_path, CtrNet *ret,
+                       KError **err) {
+        NetMode mode;
+        NetCtx *ctx;
+        *ret = (CtrNet) { 0 };
+        int r = net_mode_parse(network, &mode, err);
+        if (r < 0)
+                return r;
+        if (mode.kind != NET_MODE_BRIDGE)
+                r = kerr_msg(err, KERR_USAGE, -EINVAL, "--network %s: a bridge or user network is expected", network);
+        else if ((r = engine_net(e, &ctx, err)) >= 0 && !(ret->netns_path = strdup(netns_path)))
+                r = kerr(err, -ENOMEM, "network");
+        if (r >= 0 && (r = net_netns_create(netns_path, err)) >= 0) {
+                NetAttachOpts o = { .network = mode.network, .instance_id = id, .instance_name = id,
+                                    .netns_path = netns_path };
+                NetAttachment *a = NULL;
+                r = net_attach(ctx, &o, &a, err);
+                net_attachment_free(a);
+        }
+        if (r >= 0)
+                r = net_files_setup(ctx, id, &(NetFilesOpts) { 0 }, &ret->files, err);
+        bool created = mode.kind == NET_MODE_BRIDGE;
+        net_mode_done(&mode);
+        if (r < 0) {
+                if (created)
+                        (void) ctr_net_release(e, id, netns_path, NULL);
+                ctr_net_done(ret);
+        }
+        return r;
 }
 
 typedef struct Conn {

@@ -25,6 +25,14 @@ int ctr_net_validate(Engine *e, const json_t *config, KError **err);
 int ctr_net_setup(Engine *e, const CtrRecord *rec, const ImageConfig *img, CtrNet *ret, KError **err);
 /* Detach from every network and drop the netns. Idempotent. */
 int ctr_net_teardown(Engine *e, const char *id, KError **err);
+/* The network of a process that has no container row (a RUN step of `kapsel build`): a netns
+ * bind-mounted at `netns_path`, attached to `network` (a bridge network: "bridge" or a user
+ * network's name) as instance `id`, which peers resolve by that name, and its /etc files.
+ * Undone by ctr_net_release, also here on failure. */
+int ctr_net_setup_bare(Engine *e, const char *id, const char *network, const char *netns_path, CtrNet *ret,
+                       KError **err);
+/* Detach instance `id` from every network and drop the netns at `netns_path`. Idempotent. */
+int ctr_net_release(Engine *e, const char *id, const char *netns_path, KError **err);
 /* Connect a container to one more network with `aliases` (NULL-terminated or NULL), or disconnect
  * it (network connect|disconnect). The connection is kept in its row (HostConfig.ExtraNetworks):
  * a created or stopped container gets it at its next start, a running one at once and again at

@@ -43,11 +43,15 @@ def run(cmd, check=True, timeout=300, **kw):
 
 
 class K:
-    def __init__(self, root):
+    def __init__(self, root, prefix=()):
         self.root = root
+        self.prefix = list(prefix)     # e.g. nsenter into a test's network namespace
+
+    def cmd(self, *args):
+        return self.prefix + [KAPSEL, "--root", self.root] + list(args)
 
     def __call__(self, *args, check=True, timeout=120, input=None):
-        return run([KAPSEL, "--root", self.root] + list(args), check=check, timeout=timeout, input=input,
+        return run(self.cmd(*args), check=check, timeout=timeout, input=input,
                    stdin=None if input is not None else subprocess.DEVNULL)
 
 
@@ -386,6 +390,163 @@ def test_network_host_run(tmp_path):
     assert k("run", "--rm", "nn", "cat", "/nets").stdout.split() == ["lo"]
     k("build", "--no-cache", "--network", "host", "-t", "nh", ctx)
     assert len(k("run", "--rm", "nh", "cat", "/nets").stdout.split()) > 1
+
+
+# --- RUN steps on the default bridge and on user networks (inside a network namespace of the
+# test's own: kapsel's bridges, veths and NAT rules never touch the host's network) ---
+
+NETNS = "kapsel-build-test-%d" % os.getpid()
+
+
+@pytest.fixture
+def nk(tmp_path):
+    subprocess.run(["ip", "netns", "add", NETNS], check=True)
+    subprocess.run(["ip", "-n", NETNS, "link", "set", "lo", "up"], check=True)
+    k = K(str(tmp_path / "root"), prefix=["nsenter", "--net=/run/netns/" + NETNS])
+    yield k
+    run(k.cmd("rm", "-f", "srv"), check=False)
+    run(k.cmd("network", "rm", "bnet"), check=False)
+    subprocess.run(["ip", "netns", "del", NETNS])
+
+
+def veths():
+    out = subprocess.run(["ip", "-n", NETNS, "-o", "link"], capture_output=True, text=True).stdout
+    return sorted(l.split(":")[1].strip().split("@")[0] for l in out.splitlines() if ": kv" in l)
+
+
+FETCH = "for i in $(seq 1 25); do wget -qO- http://$PEER/x && exit 0; sleep 0.2; done; exit 1"
+
+
+def test_network_bridge_and_user_network_run(nk, tmp_path):
+    k = nk
+    k("network", "create", "--subnet", "10.78.0.0/24", "bnet")
+    k("run", "-d", "--name", "srv", "--network", "bnet", "busybox", "sh", "-c",
+      "echo srv-data > /tmp/x; httpd -f -p 80 -h /tmp")
+    srv_veths = veths()
+    nets = json.loads(k("inspect", "srv").stdout)[0]["NetworkSettings"]["Networks"]
+    addr = nets["bnet"]["IPAddress"]
+    assert addr.startswith("10.78.0.")
+    ctx = write_ctx(tmp_path / "ctx", {"Dockerfile": "FROM busybox\nARG PEER\nRUN (%s) > /got\n"
+                                                     "RUN ls /sys/class/net > /nets\n" % FETCH})
+    # a RUN step on the user network reaches the server by its name and by its address
+    for peer, tag in (("srv", "by-name"), (addr, "by-addr")):
+        k("build", "--network", "bnet", "--build-arg", "PEER=" + peer, "-t", tag, ctx)
+        assert k("run", "--rm", tag, "cat", "/got").stdout == "srv-data\n"
+        assert k("run", "--rm", tag, "cat", "/nets").stdout.split() == ["eth0", "lo"]
+        assert veths() == srv_veths
+    # the network's files are mounted for the step, not part of its layer
+    etc = lambda ref: sorted(p for p in kapsel_image(k, ref, str(tmp_path))[0] if p.startswith("etc"))
+    assert etc("by-name") == etc("busybox") and "etc/hosts" not in etc("busybox")
+    # the default bridge: an address of its own, but not the user network's peers
+    one = "FROM busybox\nRUN ip -4 -o addr show eth0 > /addr; wget -T 2 -qO- http://%s/x > /got || echo none > /got\n"
+    ctx2 = write_ctx(tmp_path / "ctx2", {"Dockerfile": one % addr})
+    k("build", "--network", "bridge", "-t", "on-bridge", ctx2)
+    assert " inet 10." in k("run", "--rm", "on-bridge", "cat", "/addr").stdout
+    assert k("run", "--rm", "on-bridge", "cat", "/got").stdout == "none\n"
+    # --network none (the default) cannot reach it
+    p = k("build", "--no-cache", "--build-arg", "PEER=" + addr, ctx, check=False)
+    assert p.returncode != 0 and "returned a non-zero code: 1" in p.stdout + p.stderr
+    # a failing RUN and an interrupted one on the network give their veth and address back
+    ctx3 = write_ctx(tmp_path / "ctx3", {"Dockerfile": "FROM busybox\nRUN wget -qO- http://srv/x && exit 3\n"})
+    p = k("build", "--network", "bnet", ctx3, check=False)
+    assert p.returncode != 0 and "returned a non-zero code: 3" in p.stdout + p.stderr
+    assert veths() == srv_veths
+    ctx4 = write_ctx(tmp_path / "ctx4", {"Dockerfile": "FROM busybox\nRUN echo started; sleep 60\n"})
+    b = subprocess.Popen(k.cmd("build", "--network", "bnet", ctx4), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    line = b""
+    deadline = time.time() + 30
+    while line != b"started\n" and time.time() < deadline:
+        line = b.stdout.readline()
+    assert line == b"started\n" and len(veths()) == len(srv_veths) + 1
+    b.send_signal(signal.SIGINT)
+    b.communicate(timeout=30)
+    assert b.returncode != 0 and veths() == srv_veths
+    # an unknown network is refused before anything runs
+    p = k("build", "--network", "nosuch", ctx, check=False)
+    assert p.returncode == 125 and "nosuch" in p.stderr and "Step 1" not in p.stdout
+    k("rm", "-f", "srv")
+    assert_nothing_left(k)
+    assert k("system", "check").stdout.strip().endswith("no problems found")
+    assert veths() == []
+
+
+def test_network_killed_build_released_by_system_check(nk, tmp_path):
+    k = nk
+    ctx = write_ctx(tmp_path / "ctx", {"Dockerfile": "FROM busybox\nRUN echo started; sleep 60\n"})
+    k("images")
+    b = subprocess.Popen(k.cmd("build", "--network", "bridge", ctx), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    line = b""
+    deadline = time.time() + 30
+    while line != b"started\n" and time.time() < deadline:
+        line = b.stdout.readline()
+    assert line == b"started\n" and len(veths()) == 1
+    b.kill()
+    b.communicate(timeout=30)
+    out = k("system", "check").stdout
+    assert "interrupted builds removed" in out and "network leftover" not in out
+    assert veths() == []
+    assert_nothing_left(k)
+    assert k("system", "check").stdout.strip().endswith("no problems found")
+
+
+def test_pull_missing_and_always(tmp_path):
+    """A base image not in the store is pulled from its registry (docker's classic builder); --pull
+    fetches it again even when present. The registry (Debian's docker-registry) is on 127.0.0.1."""
+    from test_registry import Registry, need_registry
+    need_registry()
+    (tmp_path / "reg").mkdir()
+    reg = Registry(tmp_path / "reg")
+    try:
+        src, k = K(str(tmp_path / "src")), K(str(tmp_path / "root"))
+        ref = "%s/t/base:1" % reg.host
+
+        def publish(v):
+            src("build", "-t", ref, write_ctx(tmp_path / ("pub-" + v), {"Dockerfile": "FROM busybox\nRUN echo %s > /v\n" % v}))
+            src("push", ref)
+
+        publish("v1")
+        ctx = write_ctx(tmp_path / "ctx", {"Dockerfile": "FROM %s\nRUN cat /v > /seen\n" % ref})
+        out = k("build", "-t", "a", ctx).stdout
+        assert "Pulled " + ref in out
+        assert k("run", "--rm", "--network", "none", "a", "cat", "/seen").stdout == "v1\n"
+        publish("v2")
+        # without --pull the store's copy is used; --pull fetches the registry's
+        out = k("build", "-t", "b", ctx).stdout
+        assert "Pulled" not in out and out.count("Using cache") == 1
+        assert k("run", "--rm", "--network", "none", "b", "cat", "/seen").stdout == "v1\n"
+        out = k("build", "--pull", "-t", "c", ctx).stdout
+        assert "Pulled " + ref in out and "Using cache" not in out
+        assert k("run", "--rm", "--network", "none", "c", "cat", "/seen").stdout == "v2\n"
+        # a base the registry does not have fails before any step, naming it
+        bad = write_ctx(tmp_path / "bad", {"Dockerfile": "FROM %s/t/nope:1\nRUN true\n" % reg.host})
+        for flags in ([], ["--pull"]):
+            p = k("build", *flags, bad, check=False)
+            assert p.returncode != 0 and "t/nope" in p.stderr and "Step 1" not in p.stdout, p.stderr
+        assert_nothing_left(k)
+    finally:
+        reg.stop()
+
+
+def test_isolation_vm_refused_without_kvm(tmp_path):
+    """--isolation=vm runs each RUN step in a micro-VM (end to end: test_vm_cli_nested.py); where
+    micro-VMs cannot run it is refused before any step, as `run --isolation=vm` is."""
+    k = K(str(tmp_path / "root"))
+    ctx = write_ctx(tmp_path / "ctx", {"Dockerfile": "FROM busybox\nRUN echo ran > /ran\n"})
+    env = dict(os.environ, KAPSEL_KVM_DEVICE=str(tmp_path / "no-kvm"))
+    p = run(k.cmd("build", "--isolation=vm", "-t", "v", ctx), check=False, env=env)
+    assert p.returncode == 125 and "--isolation=vm" in p.stderr and "Step 1" not in p.stdout, p.stderr
+    assert "KVM" in p.stderr or "kvm" in p.stderr or "kernel" in p.stderr, p.stderr
+    p = k("build", "--isolation=vm", "--network", "host", ctx, check=False)
+    assert p.returncode == 125 and "--network host" in p.stderr
+    p = run(k.cmd("build", "--isolation=vm", "--network", "nosuch", ctx), check=False, env=env)
+    assert p.returncode == 125 and "--network nosuch" in p.stderr, p.stderr
+    p = k("build", "--isolation=hyperv", ctx, check=False)
+    assert p.returncode == 125 and "expected container or vm" in p.stderr
+    assert k("images", "-q", "v").stdout == "" and k("ps", "-aq").stdout == ""
+    assert_nothing_left(k)
+    # container isolation (docker's default/process) is the default
+    k("build", "--isolation=default", "-t", "c", ctx)
+    assert k("run", "--rm", "--network", "none", "c", "cat", "/ran").stdout == "ran\n"
 
 
 def mounts_under(root):

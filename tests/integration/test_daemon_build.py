@@ -339,3 +339,31 @@ def test_sigterm_stops_kapseld_during_a_build(d):
             break
         time.sleep(0.1)
     assert not _sleepers(mark) and not _build_dirs(d.root)
+
+
+def _veths():
+    out = subprocess.run(["ip", "-n", NETNS, "-o", "link"], capture_output=True, text=True).stdout
+    return sorted(l.split(":")[1].strip().split("@")[0] for l in out.splitlines() if ": kv" in l)
+
+
+@docker_cli
+def test_docker_build_network_user_network(d, tmp_path):
+    """docker build --network NAME (POST /build?networkmode=NAME): RUN steps on a user network reach
+    its containers by name; their veth and address go when the step ends."""
+    _docker(d, "network", "create", "bnet")
+    _docker(d, "run", "-d", "--name", "srv", "--network", "bnet", "busybox", "sh", "-c",
+            "echo srv-data > /tmp/x; httpd -f -p 80 -h /tmp")
+    srv_veths = _veths()
+    fetch = "for i in $(seq 1 25); do wget -qO- http://srv/x && exit 0; sleep 0.2; done; exit 1"
+    ctx = _context(tmp_path / "ctx", "FROM busybox\nRUN (%s) > /got\n" % fetch, files={})
+    _docker(d, "build", "--network", "bnet", "-t", "net-built", ctx, env=BUILDKIT_OFF)
+    assert _docker(d, "run", "--rm", "net-built", "cat", "/got").stdout == "srv-data\n"
+    assert _veths() == srv_veths
+    # the default (none) cannot; an unknown network is refused before a step runs
+    p = _docker(d, "build", "--no-cache", ctx, check=False, env=BUILDKIT_OFF)
+    assert p.returncode != 0 and "non-zero code: 1" in p.stderr, p.stdout + p.stderr
+    p = _docker(d, "build", "--network", "nosuch", ctx, check=False, env=BUILDKIT_OFF)
+    assert p.returncode != 0 and "nosuch" in p.stderr and "Step 1" not in p.stdout, p.stdout + p.stderr
+    _docker(d, "rm", "-f", "srv")
+    _docker(d, "network", "rm", "bnet")
+    assert _veths() == []

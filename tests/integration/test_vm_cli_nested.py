@@ -24,11 +24,14 @@ import nested  # noqa: E402
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.path.join(REPO, "build")
 VMM = os.path.join(BUILD, "src/vmm/kapsel-vmm")
-L1_TIMEOUT = 900
+# build --isolation=vm boots two more guests
+L1_TIMEOUT = 1200
 # tun for the tap, bridge for kapsel0, nf_tables and friends for the network layer's NAT table;
 # crc32c_generic first: libcrc32c needs it (a soft dependency, which modules.dep does not list)
 NET_MODULES = ["crc32c_generic", "tun", "bridge", "nf_tables", "nf_nat", "nft_chain_nat", "nft_masq", "nft_nat", "nft_ct",
-               "nft_fib_ipv4"]
+               "nft_fib_ipv4",
+               # build --isolation=vm reads each step's changes from the guest's ext4 disk (a loop device)
+               "loop", "ext4"]
 
 CHECKS = ["vm-run-detached", "vm-boots-to-init", "vm-ls-running", "vm-ps-kind", "vm-tap-on-bridge", "vm-logs-serial",
           "vm-net-ping", "vm-console-input", "vm-pause-resume", "vm-stop-records-status", "vm-rm-leaves-nothing",
@@ -41,7 +44,9 @@ CHECKS = ["vm-run-detached", "vm-boots-to-init", "vm-ls-running", "vm-ps-kind", 
           "isolation-vm-volume-ro", "isolation-vm-named-volume", "isolation-vm-memory", "isolation-vm-all-clean",
           "checkpoint-create-leave-running", "checkpoint-create-stops", "checkpoint-start-resumes",
           "checkpoint-start-running-refused", "checkpoint-exec-after-resume", "checkpoint-stop-after-resume",
-          "checkpoint-rm-leaves-nothing", "checkpoint-network-after-resume"]
+          "checkpoint-rm-leaves-nothing", "checkpoint-network-after-resume",
+          # kapsel build --isolation=vm
+          "build-vm-output", "build-vm-in-image", "build-vm-failing-run", "build-vm-clean"]
 
 L2_INIT = r"""#!/bin/sh
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev 2>/dev/null
@@ -277,6 +282,27 @@ a=$($K checkpoint create c2 n1 2>&1); b=$($K start --checkpoint n1 c2 2>&1); sle
 o=$($K exec c2 sh -c 'ping -c 1 -W 5 $(ip route | sed -n "s/^default via \([0-9.]*\).*/\1/p") > /dev/null && echo resumed-ping-ok' 2>&1)
 [ "$o" = resumed-ping-ok ] && report checkpoint-network-after-resume ok || report checkpoint-network-after-resume fail "create=$a start=$b exec=$o addr=$($K exec c2 ip -o -4 addr 2>&1 | tr '\n' ' ') inspect=$($K inspect --format '{{.NetworkSettings.IPAddress}}' c2 2>&1)"
 $K rm -f c2 > /dev/null 2>&1
+# --- kapsel build --isolation=vm: each RUN step in a micro-VM; its changes (a new file, a deleted
+# one) become the step's layer; the guest's own /etc files do not
+mkdir -p /tmp/bctx
+printf 'FROM busybox\nRUN echo from-vm-build; echo built > /built; tr "\\0" " " < /proc/1/cmdline > /pid1; rm /etc/group\n' > /tmp/bctx/Dockerfile
+s=$(up)
+timeout 400 kapsel --root /tmp/kr build --isolation=vm --network none -t bvm /tmp/bctx > /tmp/b1.out 2> /tmp/b1.err
+rc=$?
+echo "KAPSEL-TIME build-vm start=$s end=$(up) rc=$rc"
+[ $rc = 0 ] && grep -q "^from-vm-build" /tmp/b1.out && grep -q "Successfully tagged bvm" /tmp/b1.out && report build-vm-output ok || report build-vm-output fail "rc=$rc out=$(tail -c 600 /tmp/b1.out) err=$(tail -c 600 /tmp/b1.err)"
+# (L1 has no cgroups for a container: the image is checked in a micro-VM too)
+o=$(timeout 150 kapsel --root /tmp/kr run --rm --isolation=vm --network none bvm sh -c 'cat /built; test -e /etc/group && echo group-present || echo group-gone; cat /pid1' 2>&1)
+# pid 1 of the step was the guest's init, not the RUN's shell (as it is in a container)
+echo "$o" | grep -q "^built$" && echo "$o" | grep -q group-gone && ! echo "$o" | tail -n 1 | grep -q "^/bin/sh" && report build-vm-in-image ok || report build-vm-in-image fail "$o"
+printf 'FROM busybox\nRUN echo about-to-fail; exit 7\n' > /tmp/bctx/Dockerfile
+timeout 400 kapsel --root /tmp/kr build --isolation=vm --network none /tmp/bctx > /tmp/b2.out 2> /tmp/b2.err
+rc=$?
+[ $rc != 0 ] && grep -q about-to-fail /tmp/b2.out && grep -q "non-zero code: 7" /tmp/b2.err && report build-vm-failing-run ok || report build-vm-failing-run fail "rc=$rc out=$(tail -c 400 /tmp/b2.out) err=$(tail -c 400 /tmp/b2.err)"
+$K rmi bvm > /dev/null 2>&1
+left="$(pidof kapsel-monitor kapsel-vmm) $(ls /tmp/kr/containers) $(ls /tmp/kr/build | grep -v '^cache$') $(grep /tmp/kr /proc/mounts | cut -d' ' -f2) $(cat /sys/block/loop*/loop/backing_file 2>/dev/null)"
+chk=$($K system check 2>&1)
+[ -z "$(echo $left)" ] && [ -z "$($K ps -aq)" ] && echo "$chk" | grep -q "no problems found" && report build-vm-clean ok || report build-vm-clean fail "left=$left ps=$($K ps -a) check=$chk"
 """
 
 
