@@ -109,11 +109,14 @@ static const KVerb verbs[] = {
           "Example:\n  kapsel cp web:/etc/hostname . && kapsel cp ./site web:/srv" },
         { "commit", k_commit, "[-m MSG] [--pause=false] CONTAINER [NAME]", "make an image from a container's changes", NULL },
         { "build", k_build, "[-t NAME]... [-f FILE|-] [--target STAGE] [--build-arg K=V]... [--label K=V]... [--no-cache] "
-          "[--pull] [--iidfile FILE] [-q] [--network none|host] CONTEXT|-",
+          "[--pull] [--iidfile FILE] [-q] [--network none|host|bridge|NAME] [--isolation=vm] CONTEXT|-",
           "build an image from a Dockerfile (docker's classic builder)",
           "CONTEXT is a directory, or - for a tar on stdin; the Dockerfile is CONTEXT/Dockerfile unless -f.\n"
-          "RUN steps run as containers without a network unless --network host. See docs/build.md.\n\n"
+          "RUN steps run as containers, without a network unless --network says which (host, the default\n"
+          "bridge or a user network); with --isolation=vm each RUN step runs inside a micro-VM, so an\n"
+          "untrusted Dockerfile never touches the host kernel. See docs/build.md.\n\n"
           "Examples:\n  kapsel build -t app:1 .\n  kapsel build --target builder --build-arg V=2 -f ci/Dockerfile .\n"
+          "  kapsel build --isolation=vm --network backend -t app:untrusted ./contrib\n"
           "  tar -c . | kapsel build -t app -" },
         { "system-check", k_system_check, "[--dry-run]", "find and repair leftovers of interrupted commands", NULL },
         { "system-df", k_system_df, "[-v] [--format TEMPLATE]", "show disk usage of images, containers and volumes", NULL },

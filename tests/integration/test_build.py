@@ -489,6 +489,26 @@ def test_network_killed_build_released_by_system_check(nk, tmp_path):
     assert k("system", "check").stdout.strip().endswith("no problems found")
 
 
+def test_network_system_check_during_a_build_leaves_its_step_alone(nk, tmp_path):
+    """`system check` while a bridged RUN step runs: the step has no container row, yet its veth is
+    not a leftover; the step keeps its network and the build succeeds."""
+    k = nk
+    ctx = write_ctx(tmp_path / "ctx", {"Dockerfile": "FROM busybox\nRUN echo started; sleep 4; "
+                                                     "grep -q eth0 /proc/net/dev && echo still-up\n"})
+    b = subprocess.Popen(k.cmd("build", "--network", "bridge", ctx), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    line = b""
+    deadline = time.time() + 30
+    while line != b"started\n" and time.time() < deadline:
+        line = b.stdout.readline()
+    assert line == b"started\n" and len(veths()) == 1
+    out = k("system", "check").stdout
+    assert "network leftover" not in out and len(veths()) == 1, out
+    rest, err = b.communicate(timeout=60)
+    assert b.returncode == 0 and b"still-up" in rest, (rest, err)
+    assert veths() == []
+    assert_nothing_left(k)
+
+
 def test_pull_missing_and_always(tmp_path):
     """A base image not in the store is pulled from its registry (docker's classic builder); --pull
     fetches it again even when present. The registry (Debian's docker-registry) is on 127.0.0.1."""

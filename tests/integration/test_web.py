@@ -491,6 +491,25 @@ def fake_vm_with_snapshot(d, tmp_path, name="v1"):
     return vid
 
 
+def fake_isolated_with_checkpoint(d, tmp_path, name="isobox"):
+    """An --isolation=vm container made with a fake KVM device (it cannot run) and a checkpoint laid
+    out as `checkpoint create` leaves it; returns its id."""
+    dev = tmp_path / "fake-kvm-iso"
+    dev.write_text("")
+    env = dict(os.environ, KAPSEL_KVM_DEVICE=str(dev))
+    subprocess.run([KAPSEL, "--root", d.root, "create", "--name", name, "--isolation=vm", "busybox", "sleep", "30"],
+                   env=env, check=True, capture_output=True)
+    cid = json.loads(subprocess.run([KAPSEL, "--root", d.root, "inspect", name], check=True, capture_output=True,
+                                    text=True).stdout)[0]["Id"]
+    snap = os.path.join(d.root, "containers", cid, "snapshots", "cold")
+    os.makedirs(snap)
+    for f in ("state", "memory", "disk-1.img"):
+        open(os.path.join(snap, f), "wb").close()
+    with open(os.path.join(snap, "snapshot.json"), "w") as f:
+        json.dump({"Name": "cold", "Created": 1700000000, "Memory": 512 << 20, "Cpus": 1, "Disks": 1}, f)
+    return cid
+
+
 @pytest.mark.skipif(not KERNELS, reason="no /boot/vmlinuz-*")
 def test_vm_checkpoint_routes(d, tmp_path):
     vid = fake_vm_with_snapshot(d, tmp_path)
@@ -528,10 +547,11 @@ def test_browser_console(d, tmp_path):
                CONSOLE_TOKEN=d.token, ARTIFACTS=ARTIFACTS, PROFILE=str(tmp_path / "profile"))
     if KERNELS:
         env["VM_ID"] = fake_vm_with_snapshot(d, tmp_path)
+    env["ISO_ID"] = fake_isolated_with_checkpoint(d, tmp_path)
     p = subprocess.run(["nsenter", "--net=/run/netns/" + NETNS, NODE, os.path.join(REPO, "tests/integration/web_browser.mjs")],
                        env=env, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, "%s\n%s\n--- kapseld\n%s" % (p.stdout, p.stderr, d.logs())
     assert "browser: all steps passed" in p.stdout
     for page in ("login", "overview", "create", "instances", "detail", "terminal", "images", "networks", "volumes",
-                 "instances-390") + (("vm-snapshots",) if KERNELS else ()):
+                 "instances-390", "container-checkpoints") + (("vm-snapshots",) if KERNELS else ()):
         assert os.path.exists(os.path.join(ARTIFACTS, page + ".png")), page

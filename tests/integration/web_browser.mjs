@@ -150,6 +150,16 @@ async function run() {
     await page.click('a[data-nav="#/instances"]');
   }
 
+  if (process.env.ISO_ID) {
+    // an --isolation=vm container (fake KVM) with a checkpoint laid out by hand: the same tab
+    step('container checkpoints');
+    await page.evaluate((id) => { location.hash = '#/c/' + id; }, process.env.ISO_ID);
+    await page.click('nav.tabs button[data-tab="snapshots"]');
+    await page.waitForSelector('tr[data-snapshot="cold"]');
+    await shot('container-checkpoints');
+    await page.click('a[data-nav="#/instances"]');
+  }
+
   step('stop and remove');
   await page.click('a[data-nav="#/instances"]');
   await page.waitForSelector('tr[data-name="webtest"] button[data-action="stop"]');

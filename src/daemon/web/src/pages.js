@@ -421,15 +421,16 @@ export function detail(root, ctx, id) {
   for (const name of Object.keys(tabFns))
     tabs.append(h('button', { type: 'button', 'data-tab': name, hidden: true, onclick: () => show(name) }, name));
   const showTabs = () => tabs.querySelectorAll('button').forEach((b) => {
-    b.hidden = vmOnly[b.dataset.tab] && !(info && info.Kind === 'vm');
+    b.hidden = vmOnly[b.dataset.tab] && !(info && (info.Kind === 'vm' || (info.HostConfig || {}).Isolation === 'vm'));
   });
   load().then(() => { showTabs(); show(ctx.tab || 'graphs'); }).catch((e) => notice(root, e.message));
   cleanups.push(every(5000, () => info && load()));
   return () => { cleanups.forEach((f) => f()); if (tabCleanup) tabCleanup(); };
 }
 
-/* A micro-VM's snapshots (docker's checkpoint routes): take one while it runs, start a stopped VM
- * from one (it resumes, no boot), remove one. Errors show next to the form. */
+/* The snapshots of a micro-VM or the checkpoints of an --isolation=vm container (docker's checkpoint
+ * routes serve both): take one while it runs, start a stopped one from one (it resumes, no boot),
+ * remove one. Errors show next to the form. */
 function snapshotsTab(root, body, info, reload) {
   const running = info.State.Status === 'running' || info.State.Status === 'paused';
   const err = h('div', { class: 'field-error', id: 'err-snapshot', role: 'alert' });
@@ -444,7 +445,7 @@ function snapshotsTab(root, body, info, reload) {
     if (!name) { err.textContent = 'a name is required'; return; }
     act('', () => api.post(`/containers/${info.Id}/checkpoints`, { CheckpointID: name }));
   };
-  const rows = (info.Snapshots || []).map((sn) => h('tr', { 'data-snapshot': sn.Name },
+  const rows = (info.Snapshots || info.Checkpoints || []).map((sn) => h('tr', { 'data-snapshot': sn.Name },
     h('td', {}, sn.Name), h('td', {}, sn.Created ? new Date(sn.Created * 1000).toLocaleString() : ''),
     h('td', {}, sn.SizeBytes != null ? bytes(sn.SizeBytes) : ''),
     h('td', { class: 'acts' },
