@@ -15,8 +15,9 @@ command -v npm >/dev/null 2>&1 || build="$build nodejs npm"
 test="$build libcmocka-dev python3-pytest clang llvm iproute2 procps util-linux
       qemu-system-x86 linux-image-amd64 cpio kmod nftables docker-registry skopeo umoci
       runc crun podman uidmap apache2-utils"
-# kapsel build: tests/integration/test_build.py compares with buildah bud
-test="$test buildah"
+# kapsel build: tests/integration/test_build.py compares with buildah bud; debootstrap makes the
+# Debian+gcc base of its multi-stage C case (scripts/test.sh sets KAPSEL_BUILD_DEBOOTSTRAP=1)
+test="$test buildah debootstrap"
 # kapsel-runtime under real engines (tests/integration/test_engines.py); gawk for runc's bats suite
 test="$test docker.io containerd gawk"
 # kapseld: the docker CLI, docker-py and docker-compose as clients (tests/integration/test_daemon.py)
@@ -25,7 +26,7 @@ test="$test python3-docker docker-compose"
 test="$test vagrant"
 # web console (issue 19): the browser tests drive Debian's chromium headless
 test="$test chromium"
-bench="$test hyperfine gnuplot-nox iperf3 debootstrap netavark"
+bench="$test hyperfine gnuplot-nox iperf3 netavark"
 
 # --list SET: print the set's packages, one a line (tests/integration/test_scripts.py checks the build set)
 if [ "$what" = --list ]; then

@@ -20,6 +20,9 @@ ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
         meson test -C build-asan --print-errorlogs
 echo "== integration tests"
 export KAPSEL_RUNTIME="$PWD/build/src/cli/kapsel-runtime"
+# test_build.py's multi-stage C case builds on a Debian+gcc base made once with debootstrap
+# (from Debian's mirror, about 2 minutes; cached in /var/cache/kapsel-build-test)
+export KAPSEL_BUILD_DEBOOTSTRAP=1
 # Debian's python3 (with python3-pytest), not whatever python3 comes first on PATH
 /usr/bin/python3 -m pytest -q -rs ${PYTEST_ARGS:-} tests/integration
 echo "== the engine's and the VM CLI's end-to-end tests again, with the ASan+UBSan kapsel"
