@@ -262,9 +262,9 @@ int plan_build(const Spec *spec, const char *bundle, Plan **ret, KError **err) {
                 if (spec->process && spec->process->terminal)
                         return kerr_msg(err, KERR_CONFIG, -EINVAL, "process.terminal needs a mount namespace for "
                                         "the container's /dev/console (add {\"type\": \"mount\"} to linux.namespaces)");
-                if (spec->n_mounts || (l && (l->masked_paths || l->readonly_paths)))
-                        log_warn("linux.namespaces has no mount namespace: mounts, maskedPaths and readonlyPaths "
-                                 "are not applied (they would change the host's mounts)");
+                log_warn("linux.namespaces has no mount namespace: the container shares the host's mounts, "
+                         "chrooted into root.path (a process with CAP_SYS_CHROOT can leave a chroot); mounts, "
+                         "devices, maskedPaths and readonlyPaths are not applied (they would change the host's)");
         }
         p->rootfs_propagation = propagation_flags[l ? l->rootfs_propagation : PROPAGATION_UNSET];
 

@@ -82,6 +82,13 @@ int ns_join_path(SpecNsType type, const char *path, KError **err) {
         if (fd < 0)
                 return kerr_kind(err, KERR_CONFIG, -errno, "open %s namespace '%s'",
                                  spec_ns_type_to_string(type), path);
+        /* Our own mount namespace is the host's (or the caller's): setting the rootfs up in it would
+         * pivot every process of it into the container's root. */
+        struct stat ns, self;
+        if (type == NS_MOUNT && fstat(fd, &ns) >= 0 && stat("/proc/self/ns/mnt", &self) >= 0 &&
+            ns.st_dev == self.st_dev && ns.st_ino == self.st_ino)
+                return kerr_msg(err, KERR_CONFIG, -EINVAL, "linux.namespaces: mount namespace '%s' is the runtime's own; "
+                                "remove \"path\" for a new one, or leave out the mount namespace to share it", path);
         if (setns(fd, nstype[type]) < 0) {
                 if (errno == EINVAL)
                         return kerr_msg(err, KERR_CONFIG, -EINVAL, "linux.namespaces: '%s' is not a %s namespace",

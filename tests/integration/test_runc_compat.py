@@ -626,3 +626,16 @@ def test_network_resources_set_net_cls_and_net_prio(rt, bundle, tmp_path):
     b2 = bundle(["/bin/true"], edit=lambda c: c["linux"]["resources"].update(network=bad))
     r = rt("run", "--bundle", b2, "c2", check=False)
     assert r.returncode == 3 and "not a network interface name" in r.stderr, r.stderr
+
+
+def test_joining_the_runtimes_own_mount_namespace_is_refused(rt, bundle):
+    # pivot_root in our own namespace would move every host process into the container's root
+    def edit(cfg):
+        for n in cfg["linux"]["namespaces"]:
+            if n["type"] == "mount":
+                n["path"] = "/proc/%d/ns/mnt" % os.getpid()
+    b = bundle(["/bin/true"], edit=edit)
+    before = os.readlink("/proc/self/root"), open("/proc/self/mountinfo").read()
+    r = rt("run", "--bundle", b, "c1", check=False)
+    assert r.returncode == 3 and "is the runtime's own" in r.stderr, r.stderr
+    assert (os.readlink("/proc/self/root"), open("/proc/self/mountinfo").read()) == before
