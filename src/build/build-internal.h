@@ -72,6 +72,10 @@ void build_vm_gc(Engine *e, const char *dir, const char *ctr);
 void build_vm_umount(const char *dir);
 /* RUN: `argv` in a container on w's rootfs with env/cwd/user of `cc` plus `extra_env`. */
 int build_run_step(Builder *b, Stage *st, WorkDir *w, char **argv, char **extra_env, KError **err);
+/* Remove etc/hosts, etc/resolv.conf, etc/hostname (bits 0, 1, 2 of `which`; regular files only,
+ * only empty ones when `only_empty`) from the tree at `treefd`, then etc/ if that left it empty.
+ * The tree is a container's or a guest's: no symlink in it is followed. */
+void build_drop_net_files(int treefd, unsigned which, bool only_empty);
 
 /* COPY/ADD: the files selected, their content hash for the cache key (before anything changes). */
 typedef struct CopyPlan CopyPlan;

@@ -202,31 +202,44 @@ int build_network_check(Builder *b, KError **err) {
 /* The /etc files a bridged RUN step gets bind-mounted: the runtime creates a mount point for each
  * one the image lacks, in the step's upper dir. Those empty stubs are not the step's doing and
  * stay out of its layer (as docker's init layer keeps them out of a commit). */
-static const char *const net_files[] = { "etc/hosts", "etc/resolv.conf", "etc/hostname" };
+static const char *const net_files[] = { "hosts", "resolv.conf", "hostname" };
+
+/* etc/ of a container's tree, opened without following a symlink (a RUN step can make its etc a
+ * link to the host's /etc, which a path would follow): -1 when there is no such directory. */
+static int open_etc(int treefd) {
+        return openat(treefd, "etc", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+}
 
 static unsigned missing_net_files(const WorkDir *w) {
         _cleanup_free_ char *rootfs = path_join(w->dir, "rootfs");
+        _cleanup_close_ int rfd = rootfs ? open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
+        _cleanup_close_ int efd = rfd >= 0 ? open_etc(rfd) : -1;
+        bool no_etc = rfd >= 0 && efd < 0 && errno == ENOENT;        /* a link or a file: not ours to fill */
         unsigned m = 0;
         struct stat sb;
-        for (size_t i = 0; rootfs && i < ELEMENTSOF(net_files); i++) {
-                _cleanup_free_ char *p = path_join(rootfs, net_files[i]);
-                if (p && lstat(p, &sb) < 0 && errno == ENOENT)
+        for (size_t i = 0; i < ELEMENTSOF(net_files); i++)
+                if (no_etc || (efd >= 0 && fstatat(efd, net_files[i], &sb, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT))
                         m |= 1u << i;
-        }
         return m;
+}
+
+void build_drop_net_files(int treefd, unsigned which, bool only_empty) {
+        _cleanup_close_ int efd = open_etc(treefd);
+        struct stat sb;
+        if (efd < 0)
+                return;
+        for (size_t i = 0; i < ELEMENTSOF(net_files); i++)
+                if ((which & (1u << i)) && fstatat(efd, net_files[i], &sb, AT_SYMLINK_NOFOLLOW) >= 0 &&
+                    S_ISREG(sb.st_mode) && (!only_empty || sb.st_size == 0))
+                        (void) unlinkat(efd, net_files[i], 0);
+        (void) unlinkat(treefd, "etc", AT_REMOVEDIR);   /* only when nothing else in it changed */
 }
 
 static void drop_net_stubs(const WorkDir *w, unsigned missing) {
         _cleanup_free_ char *diff = path_join(w->dir, "diff");
         _cleanup_close_ int dfd = diff ? open(diff, O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
-        struct stat sb;
-        if (dfd < 0 || !missing)
-                return;
-        for (size_t i = 0; i < ELEMENTSOF(net_files); i++)
-                if ((missing & (1u << i)) && fstatat(dfd, net_files[i], &sb, AT_SYMLINK_NOFOLLOW) >= 0 &&
-                    S_ISREG(sb.st_mode) && sb.st_size == 0)
-                        (void) unlinkat(dfd, net_files[i], 0);
-        (void) unlinkat(dfd, "etc", AT_REMOVEDIR);      /* only when nothing else in it changed */
+        if (dfd >= 0 && missing)
+                build_drop_net_files(dfd, missing, true);
 }
 
 static int run_container(Builder *b, WorkDir *w, const char *id, KError **err) {

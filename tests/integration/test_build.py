@@ -509,6 +509,22 @@ def test_network_system_check_during_a_build_leaves_its_step_alone(nk, tmp_path)
     assert_nothing_left(k)
 
 
+def test_network_step_linking_etc_to_the_host_touches_nothing_there(nk, tmp_path):
+    """A bridged RUN step that swaps its /etc for a link to a host directory: the clean-up of the
+    network's /etc stubs must not follow it (it once unlinked empty host files by those names)."""
+    k = nk
+    host = tmp_path / "hostetc"
+    host.mkdir()
+    for f in ("hosts", "resolv.conf", "hostname"):
+        (host / f).write_text("")
+    k("build", "-t", "noetc", write_ctx(tmp_path / "c1", {"Dockerfile": "FROM busybox\nRUN rm -rf /etc\n"}))
+    ctx = write_ctx(tmp_path / "ctx", {"Dockerfile": "FROM noetc\nRUN mv /etc /etc2 && ln -s %s /etc\n" % host})
+    k("build", "--network", "bridge", "-t", "etclink", ctx)
+    assert sorted(os.listdir(host)) == ["hostname", "hosts", "resolv.conf"]
+    k("rmi", "etclink", "noetc")
+    assert_nothing_left(k)
+
+
 def test_pull_missing_and_always(tmp_path):
     """A base image not in the store is pulled from its registry (docker's classic builder); --pull
     fetches it again even when present. The registry (Debian's docker-registry) is on 127.0.0.1."""
