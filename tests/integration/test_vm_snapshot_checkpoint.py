@@ -207,6 +207,30 @@ def test_create_stops_and_start_resumes(k, vmm):
 
 
 @needs_guest
+def test_writable_volumes_refuse_a_checkpoint(k, vmm, tmp_path):
+    """A checkpoint does not hold a volume: starting from one would make the volume's disk anew
+    under a guest that still has the old one mounted, then copy that back over the host's files."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "keep").write_text("host data\n")
+    k("run", "-d", "--name", "g1", "--isolation=vm", "--network", "none", "-v", "%s:/data" % data,
+      "-v", "%s:/ro:ro" % data, "busybox", "sleep", "300", timeout=120)
+    assert wait_for(lambda: status(k, "g1") == "running", 10)
+    msg = err(k, "checkpoint", "create", "g1", "c1")
+    assert "writable volume %s:/data" % data in msg and ":ro" in msg, msg
+    assert status(k, "g1") == "running" and not os.path.exists(snapshots_dir(k, "g1"))
+    k("rm", "-f", "g1")
+    # read-only volumes only: allowed
+    k("run", "-d", "--name", "g2", "--isolation=vm", "--network", "none", "-v", "%s:/ro:ro" % data,
+      "busybox", "sleep", "300", timeout=120)
+    assert wait_for(lambda: status(k, "g2") == "running", 10)
+    assert k("checkpoint", "create", "g2", "c1", timeout=60).stdout == "c1\n"
+    k("rm", "-f", "g2")
+    assert (data / "keep").read_text() == "host data\n"
+    assert_nothing_left(k)
+
+
+@needs_guest
 def test_resumed_guest_is_not_killed_by_the_boot_watchdog(k, vmm):
     """A resumed guest's init does not announce itself again: with --boot-timeout 2 a boot that says
     nothing is stopped, a resume is not."""
@@ -264,6 +288,13 @@ def test_daemon_routes_for_an_isolated_container(d, tmp_path):
     assert st == 400 and "invalid checkpoint name" in body["message"], body
     st, body = api(d, "POST", "/containers/g1/start?checkpoint=nope")
     assert st == 404 and 'no checkpoint "nope"' in body["message"], body
+    # docker's checkpoint directory is refused by name, never ignored (warm would be used instead)
+    for method, path, body in (("GET", "/containers/g1/checkpoints?dir=/srv/ck", None),
+                               ("POST", "/containers/g1/checkpoints", {"CheckpointID": "s3", "CheckpointDir": "/srv/ck"}),
+                               ("POST", "/containers/g1/start?checkpoint=warm&checkpoint-dir=/srv/ck", None),
+                               ("DELETE", "/containers/g1/checkpoints/warm?dir=/srv/ck", None)):
+        st, b = api(d, method, path, body)
+        assert st == 400 and "--checkpoint-dir is not supported" in b["message"], (path, b)
     st, body = api(d, "DELETE", "/containers/g1/checkpoints/nope")
     assert st == 404 and "nope" in body["message"], body
     st, _ = api(d, "DELETE", "/containers/g1/checkpoints/warm")
