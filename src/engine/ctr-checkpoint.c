@@ -9,9 +9,6 @@
 #include "vm-ops.h"
 #include "vm-snapshot.h"
 
-/* docker waits this long for the container to stop after `checkpoint create` (without --leave-running) */
-#define CHECKPOINT_STOP_TIMEOUT_S 10
-
 int ctr_checkpoint_check(const CtrRecord *rec, KError **err) {
         if (ctr_runs_vmm(rec))
                 return 0;
@@ -48,14 +45,16 @@ static int check_volumes(const CtrRecord *rec, KError **err) {
 
 int ctr_checkpoint_create(Engine *e, const CtrRecord *rec, const char *name, bool leave_running, KError **err) {
         int r = ctr_checkpoint_check(rec, err);
-        if (r < 0 || (r = check_volumes(rec, err)) < 0 || (r = vm_snapshot_save(e, rec, name, err)) < 0)
+        if (r < 0 || (r = check_volumes(rec, err)) < 0)
+                return r;
+        /* without --leave-running the guest is ended still paused, right after the save (the
+         * checkpoint stays: the container can start from it again) */
+        if ((r = vm_snapshot_save(e, rec, name, !leave_running, err)) < 0)
                 return r;
         events_emit(e->root, "container", "checkpoint", rec->id, events_ctr_attrs(rec->image, rec->name, rec->config));
-        if (leave_running)
-                return 0;
-        /* the checkpoint stays: the container can start from it again */
-        r = ctr_stop(e, rec->id, CHECKPOINT_STOP_TIMEOUT_S, err);
-        return r < 0 ? kerr_prefix(err, r, "checkpoint %s was saved, but container %s did not stop", name, rec->name) : 0;
+        if (!leave_running)
+                events_emit(e->root, "container", "stop", rec->id, events_ctr_attrs(rec->image, rec->name, rec->config));
+        return r;
 }
 
 int ctr_checkpoint_list(const Engine *e, const CtrRecord *rec, json_t **ret, KError **err) {

@@ -224,6 +224,18 @@ int vm_stop(Engine *e, const CtrRecord *rec, int timeout, KError **err) {
         return ctr_wait(e, rec->id, &code, err);
 }
 
+int vm_halt_paused(Engine *e, const CtrRecord *rec, KError **err) {
+        if (rec->monitor_pid > 0)
+                (void) kill(rec->monitor_pid, SIGUSR1);
+        if (rec->pid <= 0 || kill(rec->pid, SIGKILL) < 0)
+                return kerr(err, rec->pid <= 0 ? -ESRCH : -errno, "stop %s %s", vm_isolation_enabled(rec->config) ?
+                            "container" : "VM", rec->name);
+        if (!ctr_wait_monitor(rec->monitor_pid, 10000))
+                return kerr(err, -ETIMEDOUT, "%s did not stop after SIGKILL", rec->name);
+        int code;
+        return ctr_wait(e, rec->id, &code, err);
+}
+
 int vm_kill(Engine *e, const CtrRecord *rec, int sig, KError **err) {
         if (vm_isolation_enabled(rec->config)) {
                 /* the signal is for the process in the guest, not for kapsel-vmm */

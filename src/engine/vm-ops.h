@@ -45,6 +45,9 @@ int vm_control_line_fd(Engine *e, const CtrRecord *rec, const char *request, int
  * --isolation=vm container: its stop signal to the guest's process (KAPSEL-SIGNAL), SIGKILL to the
  * process after `timeout`, and SIGKILL to kapsel-vmm only if the guest does not end. */
 int vm_stop(Engine *e, const CtrRecord *rec, int timeout, KError **err);
+/* End a VM (or --isolation=vm guest) that is paused, without letting it run again: the monitor is
+ * told the stop was asked for (no restart policy), then kapsel-vmm is killed. */
+int vm_halt_paused(Engine *e, const CtrRecord *rec, KError **err);
 /* Signal kapsel-vmm, or an --isolation=vm container's process in the guest (a kill is not a stop:
  * the monitor records what it ends with). */
 int vm_kill(Engine *e, const CtrRecord *rec, int sig, KError **err);

@@ -222,10 +222,10 @@ static int take_snapshot(Engine *e, const CtrRecord *rec, const char *dir, const
 
 int vm_snapshot_create(Engine *e, const CtrRecord *rec, const char *name, KError **err) {
         int r = check_vm(rec, "snapshot", err);
-        return r < 0 ? r : vm_snapshot_save(e, rec, name, err);
+        return r < 0 ? r : vm_snapshot_save(e, rec, name, false, err);
 }
 
-int vm_snapshot_save(Engine *e, const CtrRecord *rec, const char *name, KError **err) {
+int vm_snapshot_save(Engine *e, const CtrRecord *rec, const char *name, bool then_halt, KError **err) {
         int r = check_name(rec, name, err);
         if (r < 0)
                 return r;
@@ -248,6 +248,11 @@ int vm_snapshot_save(Engine *e, const CtrRecord *rec, const char *name, KError *
         r = was_running ? vm_control(e, rec, "pause", NULL, err) : 0;
         if (r >= 0)
                 r = take_snapshot(e, rec, dir, name, err);
+        if (r >= 0 && then_halt && (r = vm_halt_paused(e, rec, err)) < 0)
+                return kerr_prefix(err, r, "%s %s was saved, but %s %s did not stop", thing_word(rec), name,
+                                   owner_word(rec), rec->name);
+        if (r >= 0 && then_halt)
+                return 0;
         /* resumed whatever happened: a failed snapshot must not leave the VM stopped */
         if (was_running)
                 (void) vm_control(e, rec, "resume", NULL, r < 0 ? NULL : err);

@@ -32,7 +32,11 @@ int vm_snapshot_clone(Engine *e, const CtrRecord *rec, const char *name, const c
 
 /* The same for any instance whose payload is kapsel-vmm (a VM, or an --isolation=vm container's
  * checkpoints: ctr-checkpoint.h), its messages in the words of its kind. The caller checks the kind. */
-int vm_snapshot_save(Engine *e, const CtrRecord *rec, const char *name, KError **err);
+/* vm_snapshot_save pauses a running instance for the save, and resumes it unless `then_halt`:
+ * then kapsel-vmm is ended while still paused (vm_halt_paused), so nothing the guest does after
+ * the saved state (a shutdown handler releasing a lock, say) happens, as docker's checkpoint
+ * (without --leave-running) ends the processes it dumped. */
+int vm_snapshot_save(Engine *e, const CtrRecord *rec, const char *name, bool then_halt, KError **err);
 int vm_snapshot_entries(const Engine *e, const CtrRecord *rec, json_t **ret, KError **err);
 int vm_snapshot_delete(Engine *e, const CtrRecord *rec, const char *name, KError **err);
 int vm_snapshot_resume(Engine *e, const CtrRecord *rec, const char *name, KError **err);

@@ -44,6 +44,8 @@ def control():
     while True:
         c, _ = srv.accept()
         req = json.loads(c.makefile().readline())
+        with open(os.environ["FAKE_VMM_ARGS"] + ".guest", "a") as f:
+            f.write(req["cmd"] + "\n")
         if req["cmd"] == "snapshot":
             for name, data in (("state", b"KVMSTATE"), ("memory", b"")):
                 with open(os.path.join(req["dir"], name), "wb") as f:
@@ -55,6 +57,8 @@ threading.Thread(target=control, daemon=True).start()
 with open(opt("--serial-in")) as sig:
     for line in sig:
         if line.startswith("KAPSEL-SIGNAL"):
+            with open(os.environ["FAKE_VMM_ARGS"] + ".guest", "a") as f:
+                f.write(line)
             out.write("KAPSEL-EXIT %%d\n" %% (128 + int(line.split()[1])))
             os._exit(0)
 ''' % sys.executable
@@ -174,6 +178,9 @@ def test_create_stops_and_start_resumes(k, vmm):
     with open(upper, "r+b") as f:
         f.write(b"THEN")
     assert k("checkpoint", "create", "g1", "c1", timeout=60).stdout == "c1\n"
+    # the guest ended paused, right after the save: it never ran again, so no stop signal reached
+    # its processes (their shutdown would happen after the saved state)
+    assert open(os.environ["FAKE_VMM_ARGS"] + ".guest").read().split("\n")[-3:] == ["pause", "snapshot", ""]
     snap = os.path.join(snapshots_dir(k, "g1"), "c1")
     assert {"state", "memory", "disk-1.img", "snapshot.json"} <= set(os.listdir(snap))
     with open(os.path.join(snap, "disk-1.img"), "rb") as f:
