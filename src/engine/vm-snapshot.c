@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -130,6 +131,7 @@ typedef struct SnapshotDisks {
         size_t n_meta;          /* snapshot.json's "Disks": a VM's disks, a container's disk copies */
         uint64_t memory;
         unsigned cpus;
+        char address[16];       /* snapshot.json's "Address": the guest's IPv4 on its network, or "" */
 } SnapshotDisks;
 
 static void snapshot_disks_done(SnapshotDisks *d) {
@@ -196,6 +198,8 @@ static int write_meta(const char *dir, const char *name, const SnapshotDisks *d,
                                                        (json_int_t) (engine_now() / 1000000000), "Memory",
                                                        (json_int_t) d->memory, "Cpus", (int) d->cpus, "Disks",
                                                        (int) d->n_meta);
+        if (m && d->address[0])
+                json_object_set_new(m, "Address", json_string(d->address));
         _cleanup_free_ char *text = m ? json_dumps(m, JSON_COMPACT) : NULL;
         _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (!text || dfd < 0)
@@ -204,11 +208,32 @@ static int write_meta(const char *dir, const char *name, const SnapshotDisks *d,
         return r < 0 ? kerr(err, r, "%s: write %s", name, SNAPSHOT_META) : 0;
 }
 
+/* The guest keeps the address it had in its memory: remember it, so a start from the snapshot
+ * asks for the same one (vm_snapshot_address). */
+static void note_address(Engine *e, const CtrRecord *rec, SnapshotDisks *d) {
+        NetCtx *ctx;
+        NetAttachment **atts = NULL;
+        if (engine_net(e, &ctx, NULL) >= 0 && net_attachments(ctx, rec->id, &atts, NULL) >= 0 && atts && atts[0])
+                snprintf(d->address, sizeof(d->address), "%s", atts[0]->ip);
+        net_attachments_free(atts);
+}
+
+char *vm_snapshot_address(const char *dir) {
+        _cleanup_free_ char *meta = path_join(dir, SNAPSHOT_META), *text = NULL;
+        if (!meta || read_full_file_at(AT_FDCWD, meta, 64 << 10, &text, NULL) < 0)
+                return NULL;
+        _cleanup_(json_decrefp) json_t *m = json_loads(text, 0, NULL);
+        const char *a = json_string_value(json_object_get(m, "Address"));
+        struct in_addr in;
+        return a && inet_pton(AF_INET, a, &in) == 1 ? strdup(a) : NULL;
+}
+
 static int take_snapshot(Engine *e, const CtrRecord *rec, const char *dir, const char *name, KError **err) {
         SnapshotDisks d;
         int r = snapshot_disks(e, rec, &d, err);
         if (r < 0)
                 return r;
+        note_address(e, rec, &d);
         _cleanup_(json_decrefp) json_t *req = json_pack("{s:s, s:s}", "cmd", "snapshot", "dir", dir);
         _cleanup_free_ char *line = req ? json_dumps(req, JSON_COMPACT) : NULL;
         r = line ? vm_control_line(e, rec, line, SNAPSHOT_TIMEOUT_S, NULL, err) : kerr(err, -ENOMEM, "snapshot");

@@ -41,6 +41,10 @@ int vm_snapshot_entries(const Engine *e, const CtrRecord *rec, json_t **ret, KEr
 int vm_snapshot_delete(Engine *e, const CtrRecord *rec, const char *name, KError **err);
 int vm_snapshot_resume(Engine *e, const CtrRecord *rec, const char *name, KError **err);
 
+/* The guest's IPv4 address when snapshot `dir` was taken (checked dotted quad), or NULL: a start
+ * from it asks its network for the same one, which the resumed guest still has. */
+char *vm_snapshot_address(const char *dir);
+
 /* The one-shot restore directory of a VM row's config ("Restore"), or NULL: the monitor passes it
  * as --restore. */
 const char *vm_snapshot_restore_dir(const json_t *config);

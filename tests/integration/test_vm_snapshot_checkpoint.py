@@ -238,6 +238,29 @@ def test_writable_volumes_refuse_a_checkpoint(k, vmm, tmp_path):
 
 
 @needs_guest
+def test_start_from_checkpoint_keeps_the_guest_address(k, vmm):
+    """The resumed guest still has the address it had: the start asks its network for that one, and
+    says so clearly when another container took it meanwhile."""
+    ip = lambda c: k.inspect(c)["NetworkSettings"]["IPAddress"]  # noqa: E731
+    k("run", "-d", "--name", "g1", "--isolation=vm", "busybox", "sleep", "300", timeout=120)
+    assert wait_for(lambda: status(k, "g1") == "running", 10)
+    old = ip("g1")
+    assert old and k("checkpoint", "create", "g1", "c1", timeout=60).stdout == "c1\n"
+    with open(os.path.join(snapshots_dir(k, "g1"), "c1", "snapshot.json")) as f:
+        assert json.load(f)["Address"] == old
+    k("run", "-d", "--name", "g2", "--isolation=vm", "busybox", "sleep", "300", timeout=120)
+    assert wait_for(lambda: status(k, "g2") == "running", 10) and ip("g2") == old    # the first free one
+    msg = err(k, "start", "--checkpoint", "c1", "g1")
+    assert "still has address %s" % old in msg, msg
+    assert status(k, "g1") == "exited"
+    k("rm", "-f", "g2")
+    k("start", "--checkpoint", "c1", "g1")
+    assert wait_for(lambda: status(k, "g1") == "running", 10) and ip("g1") == old
+    k("rm", "-f", "g1")
+    assert_nothing_left(k)
+
+
+@needs_guest
 def test_resumed_guest_is_not_killed_by_the_boot_watchdog(k, vmm):
     """A resumed guest's init does not announce itself again: with --boot-timeout 2 a boot that says
     nothing is stopped, a resume is not."""
