@@ -76,7 +76,7 @@ static int do_start(Engine *e, CtrRecord *rec, void *userdata, KError **err) {
         int r;
         if (o->checkpoint)
                 /* not a no-op when running: the state to resume would be lost, so say so */
-                r = ctr_checkpoint_start(e, rec, o->checkpoint, err);
+                r = ctr_checkpoint_start(e, rec, o->checkpoint, o->attach, err);
         else if (rec->state == CTR_RUNNING || rec->state == CTR_PAUSED || rec->state == CTR_RESTARTING)
                 return 0;       /* docker: starting a running container is a no-op */
         else

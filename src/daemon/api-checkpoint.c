@@ -77,5 +77,5 @@ int api_ctr_start_checkpoint(ApiReq *rq, const char *name, ApiResp *rs, KError *
         if (ctr_is_live(rec))
                 return kerr_msg(err, KERR_STATE, -EBUSY, "container %s is running: stop it before it starts from "
                                 "checkpoint %s", rec->name, name);
-        return (r = ctr_checkpoint_start(rq->e, rec, name, err)) < 0 ? r : api_empty(rs, 204);
+        return (r = ctr_checkpoint_start(rq->e, rec, name, false, err)) < 0 ? r : api_empty(rs, 204);
 }

@@ -67,7 +67,7 @@ int ctr_checkpoint_remove(Engine *e, const CtrRecord *rec, const char *name, KEr
         return r < 0 ? r : vm_snapshot_delete(e, rec, name, err);
 }
 
-int ctr_checkpoint_start(Engine *e, const CtrRecord *rec, const char *name, KError **err) {
+int ctr_checkpoint_start(Engine *e, const CtrRecord *rec, const char *name, bool attach_wait, KError **err) {
         int r = ctr_checkpoint_check(rec, err);
-        return r < 0 ? r : vm_snapshot_resume(e, rec, name, err);
+        return r < 0 ? r : vm_snapshot_resume(e, rec, name, attach_wait, err);
 }

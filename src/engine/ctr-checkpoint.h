@@ -29,4 +29,4 @@ int ctr_checkpoint_remove(Engine *e, const CtrRecord *rec, const char *name, KEr
 
 /* `start --checkpoint NAME`: a created or stopped container resumes checkpoint `name` (its upper
  * disk goes back to the checkpoint's copy). A running one is refused: stop it first. */
-int ctr_checkpoint_start(Engine *e, const CtrRecord *rec, const char *name, KError **err);
+int ctr_checkpoint_start(Engine *e, const CtrRecord *rec, const char *name, bool attach_wait, KError **err);

@@ -371,20 +371,20 @@ static void set_restore(CtrRecord *r, void *userdata) {
 
 /* Start `id` resuming `dir`: the row carries it for the one start, then forgets it (a later start
  * boots afresh, as after any stop). */
-static int start_restored(Engine *e, const char *id, const char *dir, KError **err) {
+static int start_restored(Engine *e, const char *id, const char *dir, bool attach_wait, KError **err) {
         int r = ctr_modify(e, id, set_restore, (void *) dir, err);
         if (r >= 0)
-                r = monitor_spawn(e, id, false, err);
+                r = monitor_spawn(e, id, attach_wait, err);
         (void) ctr_modify(e, id, set_restore, NULL, NULL);
         return r;
 }
 
 int vm_snapshot_restore(Engine *e, const CtrRecord *rec, const char *name, KError **err) {
         int r = check_vm(rec, "restore", err);
-        return r < 0 ? r : vm_snapshot_resume(e, rec, name, err);
+        return r < 0 ? r : vm_snapshot_resume(e, rec, name, false, err);
 }
 
-int vm_snapshot_resume(Engine *e, const CtrRecord *rec, const char *name, KError **err) {
+int vm_snapshot_resume(Engine *e, const CtrRecord *rec, const char *name, bool attach_wait, KError **err) {
         _cleanup_free_ char *dir = NULL;
         int r = find_snapshot(e, rec, name, &dir, err);
         if (r < 0)
@@ -401,7 +401,7 @@ int vm_snapshot_resume(Engine *e, const CtrRecord *rec, const char *name, KError
         r = copy_disks(&d, dir, false, err);
         snapshot_disks_done(&d);
         if (r >= 0)
-                r = start_restored(e, rec->id, dir, err);
+                r = start_restored(e, rec->id, dir, attach_wait, err);
         return r < 0 ? kerr_prefix(err, r, "%s %s %s from %s %s", is_vm(rec) ? "restore" : "start", owner_word(rec),
                                    rec->name, thing_word(rec), name) : 0;
 }
@@ -460,7 +460,7 @@ int vm_snapshot_clone(Engine *e, const CtrRecord *rec, const char *name, const c
                 (void) rm_rf(dir);
                 return kerr_prefix(err, r, "clone of VM %s", rec->name);
         }
-        r = start_restored(e, ret_id, snap, err);
+        r = start_restored(e, ret_id, snap, false, err);
         if (r < 0) {
                 (void) ctr_remove(e, ret_id, NULL);
                 return kerr_prefix(err, r, "clone of VM %s from snapshot %s", rec->name, name);

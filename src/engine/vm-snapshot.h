@@ -39,7 +39,9 @@ int vm_snapshot_clone(Engine *e, const CtrRecord *rec, const char *name, const c
 int vm_snapshot_save(Engine *e, const CtrRecord *rec, const char *name, bool then_halt, KError **err);
 int vm_snapshot_entries(const Engine *e, const CtrRecord *rec, json_t **ret, KError **err);
 int vm_snapshot_delete(Engine *e, const CtrRecord *rec, const char *name, KError **err);
-int vm_snapshot_resume(Engine *e, const CtrRecord *rec, const char *name, KError **err);
+/* `attach_wait`: the payload starts when the first attach client asks (monitor_spawn), so
+ * `start -a --checkpoint` sees all the output of the resumed guest. */
+int vm_snapshot_resume(Engine *e, const CtrRecord *rec, const char *name, bool attach_wait, KError **err);
 
 /* The guest's IPv4 address when snapshot `dir` was taken (checked dotted quad), or NULL: a start
  * from it asks its network for the same one, which the resumed guest still has. */

@@ -205,9 +205,16 @@ def test_create_stops_and_start_resumes(k, vmm):
     assert 'already has a checkpoint "c1"' in err(k, "checkpoint", "create", "--leave-running", "g1", "c1")
     assert sorted(k("checkpoint", "ls", "-q", "g1").stdout.split()) == ["c1", "c2"]
     k("stop", "g1", timeout=60)
+    # start -a --checkpoint: the resumed guest starts when the attach asks (no output lost)
+    a = subprocess.Popen(k.cmd("start", "-a", "--checkpoint", "c2", "g1"), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    assert wait_for(lambda: len(vmm()) == 3, 10)
+    assert vmm()[-1][vmm()[-1].index("--restore") + 1] == os.path.join(snapshots_dir(k, "g1"), "c2")
+    k("stop", "g1", timeout=60)
+    a.communicate(timeout=30)
     # the restore was for that one start: the next boots
     k("start", "g1")
-    assert wait_for(lambda: len(vmm()) == 3, 10)
+    assert wait_for(lambda: len(vmm()) == 4, 10)
     assert "--restore" not in vmm()[-1]
     k("rm", "-f", "g1")
     assert_nothing_left(k)
