@@ -470,16 +470,23 @@ def test_network_bridge_and_user_network_run(nk, tmp_path):
     assert veths() == []
 
 
-def test_network_killed_build_released_by_system_check(nk, tmp_path):
-    k = nk
-    ctx = write_ctx(tmp_path / "ctx", {"Dockerfile": "FROM busybox\nRUN echo started; sleep 60\n"})
-    k("images")
+def bridged_build_started(k, ctx):
+    """`build --network bridge CTX` in the background, once its RUN step printed "started" (with
+    its one veth); the Popen."""
     b = subprocess.Popen(k.cmd("build", "--network", "bridge", ctx), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     line = b""
     deadline = time.time() + 30
     while line != b"started\n" and time.time() < deadline:
         line = b.stdout.readline()
     assert line == b"started\n" and len(veths()) == 1
+    return b
+
+
+def test_network_killed_build_released_by_system_check(nk, tmp_path):
+    k = nk
+    ctx = write_ctx(tmp_path / "ctx", {"Dockerfile": "FROM busybox\nRUN echo started; sleep 60\n"})
+    k("images")
+    b = bridged_build_started(k, ctx)
     b.kill()
     b.communicate(timeout=30)
     out = k("system", "check").stdout
@@ -495,12 +502,7 @@ def test_network_system_check_during_a_build_leaves_its_step_alone(nk, tmp_path)
     k = nk
     ctx = write_ctx(tmp_path / "ctx", {"Dockerfile": "FROM busybox\nRUN echo started; sleep 4; "
                                                      "grep -q eth0 /proc/net/dev && echo still-up\n"})
-    b = subprocess.Popen(k.cmd("build", "--network", "bridge", ctx), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    line = b""
-    deadline = time.time() + 30
-    while line != b"started\n" and time.time() < deadline:
-        line = b.stdout.readline()
-    assert line == b"started\n" and len(veths()) == 1
+    b = bridged_build_started(k, ctx)
     out = k("system", "check").stdout
     assert "network leftover" not in out and len(veths()) == 1, out
     rest, err = b.communicate(timeout=60)
