@@ -551,6 +551,8 @@ def test_no_mount_namespace_chroots_into_the_rootfs(rt, bundle):
     assert os.readlink("/proc/%d/root" % pid) == os.path.join(b, "rootfs")
     assert rt("exec", "c1", "cat", "/marker").stdout == "in the rootfs\n"
     assert rt("exec", "c1", "ls", "/").stdout.split() == sorted(os.listdir(os.path.join(b, "rootfs")))
+    r = rt("exec", "-t", "c1", "true", check=False)
+    assert r.returncode != 0 and "has no mount namespace of its own" in r.stderr, r.stderr
     assert open("/proc/self/mountinfo").read().count("\n") == before
     rt("kill", "c1", "KILL")
     wait_status(rt, "c1", "stopped")
