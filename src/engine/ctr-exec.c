@@ -287,14 +287,33 @@ static int relay_run(Relay *rl, pid_t proxy, int sfd, int *ret_status) {
  * caller's: /dev/null as stdio, no other descriptor but the master, the caller's signal mask
  * (`old`: ctr_exec blocks the signals it forwards). */
 static int hold_master(int master, const sigset_t *old) {
-        pid_t pid = fork();
-        if (pid < 0)
+        /* The caller returns only once the holder has its own session and ignores SIGHUP: when the
+         * caller (the leader of the user's terminal session) exits, the kernel hangs up that
+         * terminal's foreground group, which a holder that had not run yet still belonged to; it
+         * died, the master closed, and the detached process got a hangup too. */
+        int ready[2];
+        if (pipe2(ready, O_CLOEXEC) < 0)
                 return -errno;
-        if (pid > 0)
+        pid_t pid = fork();
+        if (pid < 0) {
+                int r = -errno;
+                safe_close(ready[0]);
+                safe_close(ready[1]);
+                return r;
+        }
+        if (pid > 0) {
+                char c;
+                safe_close(ready[1]);
+                while (read(ready[0], &c, 1) < 0 && errno == EINTR)
+                        ;
+                safe_close(ready[0]);
                 return 0;
-        (void) sigprocmask(SIG_SETMASK, old, NULL);
+        }
         (void) setsid();
         (void) signal(SIGHUP, SIG_IGN);
+        (void) sigprocmask(SIG_SETMASK, old, NULL);     /* a hangup queued while blocked is ignored */
+        safe_close(ready[0]);
+        safe_close(ready[1]);                           /* the caller may go now */
         int null = open("/dev/null", O_RDWR | O_CLOEXEC);
         if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0 ||
             (master != 3 && dup3(master, 3, O_CLOEXEC) < 0))  /* dup3 refuses the same fd twice */
