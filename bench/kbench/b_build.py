@@ -113,7 +113,9 @@ class KapselBuilder(Builder):
             sh(self.k.cmd("import", tar, name), timeout=1800)
 
     def build_cmd(self, ctx, tag, no_cache):
-        return self.k.cmd("build", "-q", "-t", tag, *(["--no-cache"] if no_cache else []), ctx)
+        # --network none as docker build here; buildah's chroot isolation sets up no network either
+        # (kapsel's default, the bridge, costs a veth and an address per RUN step)
+        return self.k.cmd("build", "-q", "--network", "none", "-t", tag, *(["--no-cache"] if no_cache else []), ctx)
 
     def cleanup(self):
         sh(["umount", "-R", "-l", os.path.join(self.root, "build")], check=False)

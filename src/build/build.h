@@ -30,7 +30,7 @@ typedef struct BuildOptions {
         bool no_cache;
         bool pull;                      /* pull FROM / COPY --from images even when present (else
                                          * only when the store lacks them) */
-        const char *network;            /* RUN steps: "none" (default), "host", "bridge" or a network */
+        const char *network;            /* RUN steps: "none" (or NULL), "host", "bridge" (CLI, API default), a network */
         const char *isolation;          /* RUN steps: NULL/"container" (namespaces) or "vm" (a micro-VM
                                          * each, as `run --isolation=vm`) */
         bool no_signals;                /* leave SIGINT/SIGTERM/SIGHUP alone: the caller stops the

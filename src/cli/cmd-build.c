@@ -59,7 +59,7 @@ K_VERB(build) {
         };
         _cleanup_strv_free_ char **tags = NULL, **args = NULL, **labels = NULL;
         const char *iidfile = NULL;
-        BuildOptions bo = { .context_tar_fd = -1, .network = "none" };
+        BuildOptions bo = { .context_tar_fd = -1, .network = "bridge" };
         Out out = {};
         int c, r = 0;
         while (r >= 0 && (c = getopt_long(argc, argv, "+t:f:q", opts, NULL)) >= 0)
@@ -83,9 +83,10 @@ K_VERB(build) {
                 return r;
         if (argc - optind != 1)
                 return k_usage(err, "build", "expected one CONTEXT (a directory, or - for a tar on stdin)");
-        /* docker's "default"; bridge and user networks are checked by the builder */
+        /* docker's "default" is the default bridge, as for its classic builder; user networks are
+         * checked by the builder before anything runs */
         if (streq(bo.network, "default") || !*bo.network)
-                bo.network = "none";
+                bo.network = "bridge";
         const char *ctx = argv[optind];
         _cleanup_free_ char *text = NULL;
         if (bo.dockerfile && streq(bo.dockerfile, "-")) {

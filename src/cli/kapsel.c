@@ -112,8 +112,8 @@ static const KVerb verbs[] = {
           "[--pull] [--iidfile FILE] [-q] [--network none|host|bridge|NAME] [--isolation=vm] CONTEXT|-",
           "build an image from a Dockerfile (docker's classic builder)",
           "CONTEXT is a directory, or - for a tar on stdin; the Dockerfile is CONTEXT/Dockerfile unless -f.\n"
-          "RUN steps run as containers, without a network unless --network says which (host, the default\n"
-          "bridge or a user network); with --isolation=vm each RUN step runs inside a micro-VM, so an\n"
+          "RUN steps run as containers on the default bridge, as docker's (--network none: without a\n"
+          "network; host, or a user network); with --isolation=vm each RUN step runs inside a micro-VM, so an\n"
           "untrusted Dockerfile never touches the host kernel. See docs/build.md.\n\n"
           "Examples:\n  kapsel build -t app:1 .\n  kapsel build --target builder --build-arg V=2 -f ci/Dockerfile .\n"
           "  kapsel build --isolation=vm --network backend -t app:untrusted ./contrib\n"

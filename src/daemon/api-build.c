@@ -199,12 +199,12 @@ char **api_query_all(const ApiReq *rq, const char *name) {
         return v;
 }
 
-/* RUN steps' network: docker's "default" is ours "none" (as the CLI); bridge and user networks are
+/* RUN steps' network: docker's "default" is the default bridge (as the CLI); user networks are
  * checked by the builder before anything runs. */
 static int build_network(const char *mode, char **ret, KError **err) {
         (void) err;
         if (!mode || !*mode || streq(mode, "default"))
-                mode = "none";
+                mode = "bridge";
         return (*ret = strdup(mode)) ? 0 : -ENOMEM;
 }
 

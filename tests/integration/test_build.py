@@ -42,10 +42,26 @@ def run(cmd, check=True, timeout=300, **kw):
     return p
 
 
+# RUN steps are on the default bridge unless told otherwise (docker's classic builder): every
+# build of this module runs in a network namespace of its own, so kapsel's bridges, veths and NAT
+# rules never touch the host's network. Tests that need a server on the host's loopback (a registry,
+# an http server) run in the host's namespace with `--network none`.
+NETNS = "kapsel-build-test-%d" % os.getpid()
+IN_NETNS = ["nsenter", "--net=/run/netns/" + NETNS]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def build_netns():
+    subprocess.run(["ip", "netns", "add", NETNS], check=True)
+    subprocess.run(["ip", "-n", NETNS, "link", "set", "lo", "up"], check=True)
+    yield NETNS
+    subprocess.run(["ip", "netns", "del", NETNS])
+
+
 class K:
-    def __init__(self, root, prefix=()):
+    def __init__(self, root, prefix=IN_NETNS):
         self.root = root
-        self.prefix = list(prefix)     # e.g. nsenter into a test's network namespace
+        self.prefix = list(prefix)     # the module's network namespace, or () for the host's
 
     def cmd(self, *args):
         return self.prefix + [KAPSEL, "--root", self.root] + list(args)
@@ -383,30 +399,30 @@ def test_build_args_labels_and_unused_warning(tmp_path):
     assert cfg.get("Labels", {}).get("org.example") == "yes"
 
 
-def test_network_host_run(tmp_path):
+def test_network_none_and_host_run(tmp_path):
+    """--network none: only lo; host: the builder's own namespace (here the module's, with a veth
+    pair of the test's)."""
     k = K(str(tmp_path / "root"))
-    ctx = write_ctx(tmp_path / "ctx", {"Dockerfile": "FROM busybox\nRUN ls /sys/class/net > /nets\n"})
-    k("build", "-t", "nn", ctx)
-    assert k("run", "--rm", "nn", "cat", "/nets").stdout.split() == ["lo"]
-    k("build", "--no-cache", "--network", "host", "-t", "nh", ctx)
-    assert len(k("run", "--rm", "nh", "cat", "/nets").stdout.split()) > 1
+    subprocess.run(["ip", "-n", NETNS, "link", "add", "kbt-dummy0", "type", "veth", "peer", "name", "kbt-dummy1"],
+                   check=True)
+    try:
+        ctx = write_ctx(tmp_path / "ctx", {"Dockerfile": "FROM busybox\nRUN ls /sys/class/net > /nets\n"})
+        k("build", "--network", "none", "-t", "nn", ctx)
+        assert k("run", "--rm", "--network", "none", "nn", "cat", "/nets").stdout.split() == ["lo"]
+        k("build", "--no-cache", "--network", "host", "-t", "nh", ctx)
+        assert "kbt-dummy0" in k("run", "--rm", "--network", "none", "nh", "cat", "/nets").stdout.split()
+    finally:
+        subprocess.run(["ip", "-n", NETNS, "link", "del", "kbt-dummy0"])
 
 
-# --- RUN steps on the default bridge and on user networks (inside a network namespace of the
-# test's own: kapsel's bridges, veths and NAT rules never touch the host's network) ---
-
-NETNS = "kapsel-build-test-%d" % os.getpid()
-
+# --- RUN steps on the default bridge and on user networks (in the module's network namespace) ---
 
 @pytest.fixture
 def nk(tmp_path):
-    subprocess.run(["ip", "netns", "add", NETNS], check=True)
-    subprocess.run(["ip", "-n", NETNS, "link", "set", "lo", "up"], check=True)
-    k = K(str(tmp_path / "root"), prefix=["nsenter", "--net=/run/netns/" + NETNS])
+    k = K(str(tmp_path / "root"))
     yield k
     run(k.cmd("rm", "-f", "srv"), check=False)
     run(k.cmd("network", "rm", "bnet"), check=False)
-    subprocess.run(["ip", "netns", "del", NETNS])
 
 
 def veths():
@@ -437,14 +453,15 @@ def test_network_bridge_and_user_network_run(nk, tmp_path):
     # the network's files are mounted for the step, not part of its layer
     etc = lambda ref: sorted(p for p in kapsel_image(k, ref, str(tmp_path))[0] if p.startswith("etc"))
     assert etc("by-name") == etc("busybox") and "etc/hosts" not in etc("busybox")
-    # the default bridge: an address of its own, but not the user network's peers
+    # the default bridge (with no --network, as docker's classic builder): an address of its own,
+    # but not the user network's peers
     one = "FROM busybox\nRUN ip -4 -o addr show eth0 > /addr; wget -T 2 -qO- http://%s/x > /got || echo none > /got\n"
     ctx2 = write_ctx(tmp_path / "ctx2", {"Dockerfile": one % addr})
-    k("build", "--network", "bridge", "-t", "on-bridge", ctx2)
+    k("build", "-t", "on-bridge", ctx2)
     assert " inet 10." in k("run", "--rm", "on-bridge", "cat", "/addr").stdout
     assert k("run", "--rm", "on-bridge", "cat", "/got").stdout == "none\n"
-    # --network none (the default) cannot reach it
-    p = k("build", "--no-cache", "--build-arg", "PEER=" + addr, ctx, check=False)
+    # --network none cannot reach it
+    p = k("build", "--no-cache", "--network", "none", "--build-arg", "PEER=" + addr, ctx, check=False)
     assert p.returncode != 0 and "returned a non-zero code: 1" in p.stdout + p.stderr
     # a failing RUN and an interrupted one on the network give their veth and address back
     ctx3 = write_ctx(tmp_path / "ctx3", {"Dockerfile": "FROM busybox\nRUN wget -qO- http://srv/x && exit 3\n"})
@@ -519,7 +536,9 @@ def test_network_step_linking_etc_to_the_host_touches_nothing_there(nk, tmp_path
     host.mkdir()
     for f in ("hosts", "resolv.conf", "hostname"):
         (host / f).write_text("")
-    k("build", "-t", "noetc", write_ctx(tmp_path / "c1", {"Dockerfile": "FROM busybox\nRUN rm -rf /etc\n"}))
+    # (on a network, as in docker, the step's /etc/hosts, resolv.conf and hostname are mounts)
+    k("build", "--network", "none", "-t", "noetc",
+      write_ctx(tmp_path / "c1", {"Dockerfile": "FROM busybox\nRUN rm -rf /etc\n"}))
     ctx = write_ctx(tmp_path / "ctx", {"Dockerfile": "FROM noetc\nRUN mv /etc /etc2 && ln -s %s /etc\n" % host})
     k("build", "--network", "bridge", "-t", "etclink", ctx)
     assert sorted(os.listdir(host)) == ["hostname", "hosts", "resolv.conf"]
@@ -535,30 +554,31 @@ def test_pull_missing_and_always(tmp_path):
     (tmp_path / "reg").mkdir()
     reg = Registry(tmp_path / "reg")
     try:
-        src, k = K(str(tmp_path / "src")), K(str(tmp_path / "root"))
+        # the registry listens on the host's loopback: the host's namespace, RUN steps without network
+        src, k = K(str(tmp_path / "src"), prefix=()), K(str(tmp_path / "root"), prefix=())
         ref = "%s/t/base:1" % reg.host
 
         def publish(v):
-            src("build", "-t", ref, write_ctx(tmp_path / ("pub-" + v), {"Dockerfile": "FROM busybox\nRUN echo %s > /v\n" % v}))
+            src("build", "--network", "none", "-t", ref, write_ctx(tmp_path / ("pub-" + v), {"Dockerfile": "FROM busybox\nRUN echo %s > /v\n" % v}))
             src("push", ref)
 
         publish("v1")
         ctx = write_ctx(tmp_path / "ctx", {"Dockerfile": "FROM %s\nRUN cat /v > /seen\n" % ref})
-        out = k("build", "-t", "a", ctx).stdout
+        out = k("build", "--network", "none", "-t", "a", ctx).stdout
         assert "Pulled " + ref in out
         assert k("run", "--rm", "--network", "none", "a", "cat", "/seen").stdout == "v1\n"
         publish("v2")
         # without --pull the store's copy is used; --pull fetches the registry's
-        out = k("build", "-t", "b", ctx).stdout
+        out = k("build", "--network", "none", "-t", "b", ctx).stdout
         assert "Pulled" not in out and out.count("Using cache") == 1
         assert k("run", "--rm", "--network", "none", "b", "cat", "/seen").stdout == "v1\n"
-        out = k("build", "--pull", "-t", "c", ctx).stdout
+        out = k("build", "--network", "none", "--pull", "-t", "c", ctx).stdout
         assert "Pulled " + ref in out and "Using cache" not in out
         assert k("run", "--rm", "--network", "none", "c", "cat", "/seen").stdout == "v2\n"
         # a base the registry does not have fails before any step, naming it
         bad = write_ctx(tmp_path / "bad", {"Dockerfile": "FROM %s/t/nope:1\nRUN true\n" % reg.host})
         for flags in ([], ["--pull"]):
-            p = k("build", *flags, bad, check=False)
+            p = k("build", "--network", "none", *flags, bad, check=False)
             assert p.returncode != 0 and "t/nope" in p.stderr and "Step 1" not in p.stdout, p.stderr
         assert_nothing_left(k)
     finally:
@@ -606,7 +626,7 @@ def test_interrupted_build_leaves_nothing(tmp_path, sig):
     k = K(str(tmp_path / "root"))
     ctx = write_ctx(tmp_path / "ctx", {"Dockerfile": "FROM busybox\nRUN echo started; sleep 60\n"})
     k("images")     # the store and the built-in busybox exist before the build starts
-    p = subprocess.Popen([KAPSEL, "--root", k.root, "build", ctx], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p = subprocess.Popen(k.cmd("build", ctx), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     line = b""
     deadline = time.time() + 30
     while line != b"started\n" and time.time() < deadline:     # the RUN's output, not its Step line
@@ -626,7 +646,7 @@ def test_system_check_leaves_a_running_build_alone(tmp_path):
     k = K(str(tmp_path / "root"))
     ctx = write_ctx(tmp_path / "ctx", {"Dockerfile": "FROM busybox\nRUN echo started; sleep 2; echo done > /done\n"})
     k("images")
-    p = subprocess.Popen([KAPSEL, "--root", k.root, "build", "-t", "live", ctx], stdout=subprocess.PIPE,
+    p = subprocess.Popen(k.cmd("build", "-t", "live", ctx), stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE)
     line = b""
     while line != b"started\n":
@@ -658,13 +678,13 @@ def test_add_url_downloads_over_loopback(tmp_path):
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     try:
         url = "http://127.0.0.1:%d/payload.txt" % srv.server_address[1]
-        k = K(str(tmp_path / "root"))
+        k = K(str(tmp_path / "root"), prefix=())      # the server is on the host's loopback
         ctx = write_ctx(tmp_path / "ctx", {"Dockerfile": "FROM busybox\nADD %s /dl/\nADD %s /named\n" % (url, url)})
-        k("build", "-t", "u", ctx)
-        out = k("run", "--rm", "u", "sh", "-c", "cat /dl/payload.txt /named; stat -c %a /dl/payload.txt").stdout
+        k("build", "--network", "none", "-t", "u", ctx)
+        out = k("run", "--rm", "--network", "none", "u", "sh", "-c", "cat /dl/payload.txt /named; stat -c %a /dl/payload.txt").stdout
         assert out == "over http\nover http\n600\n"
         bad = write_ctx(tmp_path / "bad", {"Dockerfile": "FROM busybox\nADD %s/missing /x\n" % url.rsplit("/", 1)[0]})
-        p = k("build", bad, check=False)
+        p = k("build", "--network", "none", bad, check=False)
         assert p.returncode != 0 and "download failed" in p.stderr
         assert_nothing_left(k)
     finally:

@@ -359,9 +359,17 @@ def test_docker_build_network_user_network(d, tmp_path):
     _docker(d, "build", "--network", "bnet", "-t", "net-built", ctx, env=BUILDKIT_OFF)
     assert _docker(d, "run", "--rm", "net-built", "cat", "/got").stdout == "srv-data\n"
     assert _veths() == srv_veths
-    # the default (none) cannot; an unknown network is refused before a step runs
-    p = _docker(d, "build", "--no-cache", ctx, check=False, env=BUILDKIT_OFF)
-    assert p.returncode != 0 and "non-zero code: 1" in p.stderr, p.stdout + p.stderr
+    # the default is the default bridge, as docker's classic builder: an address of its own, but
+    # not bnet's names; none cannot reach anything; an unknown network is refused before a step runs
+    ctx2 = _context(tmp_path / "ctx2", "FROM busybox\nRUN ip -4 -o addr show eth0 > /addr\n", files={})
+    _docker(d, "build", "-t", "on-default", ctx2, env=BUILDKIT_OFF)
+    assert " inet 10." in _docker(d, "run", "--rm", "on-default", "cat", "/addr").stdout
+    addr = json.loads(_docker(d, "inspect", "srv").stdout)[0]["NetworkSettings"]["Networks"]["bnet"]["IPAddress"]
+    # (busybox's wget may crash on its -T timeout: any failure is exit 9)
+    ctx3 = _context(tmp_path / "ctx3", "FROM busybox\nRUN wget -T 2 -qO- http://%s/x || exit 9\n" % addr, files={})
+    for flags in ([], ["--network", "none"]):
+        p = _docker(d, "build", "--no-cache", *flags, ctx3, check=False, env=BUILDKIT_OFF)
+        assert p.returncode != 0 and "non-zero code: 9" in p.stderr, p.stdout + p.stderr
     p = _docker(d, "build", "--network", "nosuch", ctx, check=False, env=BUILDKIT_OFF)
     assert p.returncode != 0 and "nosuch" in p.stderr and "Step 1" not in p.stdout, p.stdout + p.stderr
     _docker(d, "rm", "-f", "srv")
