@@ -104,6 +104,18 @@ static int check_rows(Check *c, char ***ret_known, KError **err) {
         return 0;
 }
 
+/* Is `name` kbuild-<id>, a RUN step of `kapsel build` in progress? Steps have no container row; a
+ * step's work directory build/step-<id> lives as long as its builder (build_gc(), which runs before
+ * the check, removed those of dead builders with their containers and networks). A step whose
+ * directory is gone is a leftover like any other. */
+static bool build_step_lives(Check *c, const char *name) {
+        const char *id = startswith(name, "kbuild-");
+        _cleanup_free_ char *dir = NULL;
+        if (!id || asprintf(&dir, "%s/build/step-%s", c->e->root, id) < 0)
+                return false;
+        return access(dir, F_OK) >= 0;
+}
+
 /* Directories (containers/, runtime/) whose id has no row: a crash between steps of create or rm. */
 static void check_orphan_dirs(Check *c, const char *sub, char **known) {
         _cleanup_free_ char *path = path_join(c->e->root, sub);
@@ -112,8 +124,8 @@ static void check_orphan_dirs(Check *c, const char *sub, char **known) {
         while (d && (de = readdir(d))) {
                 if (de->d_name[0] == '.' || strv_contains(known, de->d_name))
                         continue;
-                if (startswith(de->d_name, "kbuild-"))
-                        continue;       /* a RUN step of `kapsel build`: build_gc() knows whether its builder lives */
+                if (build_step_lives(c, de->d_name))
+                        continue;
                 report(c, streq(sub, "runtime") ? "orphan runtime state" : "orphan container directory", de->d_name);
                 if (c->dry_run)
                         continue;
@@ -163,6 +175,20 @@ static void check_volumes(Check *c) {
         }
 }
 
+/* The network objects of RUN steps in progress are theirs (kbuild-<step id>, see build_step_lives). */
+static int add_build_steps(Check *c, char ***live) {
+        _cleanup_free_ char *path = path_join(c->e->root, "build");
+        _cleanup_(closedirp) DIR *d = path ? opendir(path) : NULL;
+        struct dirent *de;
+        while (d && (de = readdir(d))) {
+                const char *id = startswith(de->d_name, "step-");
+                _cleanup_free_ char *name = NULL;
+                if (id && (asprintf(&name, "kbuild-%s", id) < 0 || strv_extend(live, name) < 0))
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
 /* Network objects (veths, taps, rules, addresses, files) of containers that are not running. */
 static void check_network(Check *c) {
         NetCtx *ctx;
@@ -175,10 +201,7 @@ static void check_network(Check *c) {
                 if (list[i]->state == CTR_RUNNING || list[i]->state == CTR_PAUSED || list[i]->state == CTR_RESTARTING)
                         (void) strv_extend(&live, list[i]->id);
         ctr_record_list_free(list, n);
-        /* RUN steps of `kapsel build` have no row: build_gc(), which runs first, released those of
-         * dead builders; what is left belongs to a build in progress */
-        (void) strv_extend(&live, "kbuild-*");
-        if (net_gc(ctx, live, &removed, NULL) < 0)
+        if (add_build_steps(c, &live) < 0 || net_gc(ctx, live, &removed, NULL) < 0)
                 return;
         for (char **p = removed; p && *p; p++)
                 report(c, "network leftover:", *p);

@@ -24,7 +24,7 @@ typedef struct EngineCheckSummary {
 
 /* Check the whole root: rows whose monitor died (marked exited, resources released), rows without
  * a directory, containers whose image layers are gone (cannot fix), directories and runtime state
- * without a row (but a running `kapsel build` step's, kbuild-*), leftover mounts, cgroups, volume
+ * without a row (but those of a running `kapsel build` step, kbuild-<step id>), leftover mounts, cgroups, volume
  * directories, network objects of stopped containers, and (unless dry_run) unreferenced image
  * data. `ret` (may be NULL) gets the counts. */
 int engine_check(Engine *e, bool dry_run, EngineCheckReport report, void *userdata, EngineCheckSummary *ret,

@@ -56,20 +56,10 @@ static int collect_links(NetCtx *ctx, Rtnl *nl, bool all, char ***removed, KErro
         return 0;
 }
 
-/* Is `id` one of `live`? An entry ending in '*' names a prefix ("kbuild-*"). */
-static bool is_live(char *const *live, const char *id) {
-        for (char *const *l = live; l && *l; l++) {
-                size_t n = strlen(*l);
-                if (n > 0 && (*l)[n - 1] == '*' ? strncmp(*l, id, n - 1) == 0 : streq(*l, id))
-                        return true;
-        }
-        return false;
-}
-
 static int collect_attachments(NetCtx *ctx, Rtnl *nl, char *const *live, char ***removed, KError **err) {
         NetState *s = &ctx->state;
         for (size_t i = s->n_attach; i-- > 0;) {
-                if (is_live(live, s->attach[i].instance_id))
+                if (strv_contains(live, s->attach[i].instance_id))
                         continue;
                 char what[300];
                 snprintf(what, sizeof(what), "%s %s (%s)", s->attach[i].instance_id, s->attach[i].network,
@@ -81,7 +71,7 @@ static int collect_attachments(NetCtx *ctx, Rtnl *nl, char *const *live, char **
                         return -ENOMEM;
         }
         for (size_t i = s->n_instances; i-- > 0;) {
-                if (is_live(live, s->instances[i].id))
+                if (strv_contains(live, s->instances[i].id))
                         continue;
                 if (note(removed, "files", s->instances[i].id) < 0)
                         return -ENOMEM;

@@ -197,7 +197,6 @@ int net_files_setup(NetCtx *ctx, const char *instance_id, const NetFilesOpts *op
  * attachments and their links, files, and their rules; this root's default bridge when no state
  * entry names it. Links other roots may own (any kv/kt/kapsel-* name the state does not list) are
  * left alone. Then rebuild the root's nftables table.
- * An entry of `live_ids` that ends in '*' keeps every instance whose id starts with the rest.
  * *ret_removed (optional) lists what went: "attachment <id> <network>", "link <name>", ... */
 int net_gc(NetCtx *ctx, char *const *live_ids, char ***ret_removed, KError **err);
 /* Delete every link of this root (named in its state, and its default bridge), its nftables table

@@ -513,6 +513,30 @@ def test_network_killed_build_released_by_system_check(nk, tmp_path):
     assert k("system", "check").stdout.strip().endswith("no problems found")
 
 
+def test_network_step_without_its_work_dir_is_a_leftover(nk, tmp_path):
+    """A bridged RUN step whose builder died and whose work directory is gone, so build_gc() has
+    nothing to find: `system check` still ends its process and gives back its veth and address
+    (it used to keep everything named kbuild-* for ever)."""
+    k = nk
+    ctx = write_ctx(tmp_path / "ctx", {"Dockerfile": "FROM busybox\nRUN echo started; sleep 67\n"})
+    k("images")
+    b = bridged_build_started(k, ctx)
+    b.kill()
+    b.communicate(timeout=30)
+    base = os.path.join(k.root, "build")
+    steps = [d for d in os.listdir(base) if d.startswith("step-")]
+    assert len(steps) == 1
+    for m in reversed(mounts_under(os.path.join(base, steps[0]))):
+        run(["umount", "-l", m])
+    shutil.rmtree(os.path.join(base, steps[0]))
+    out = k("system", "check").stdout
+    assert "orphan runtime state" in out and "network leftover" in out, out
+    assert veths() == []
+    assert subprocess.run(["pgrep", "-f", "sleep 67"], capture_output=True).returncode == 1
+    assert_nothing_left(k)
+    assert k("system", "check").stdout.strip().endswith("no problems found")
+
+
 def test_network_system_check_during_a_build_leaves_its_step_alone(nk, tmp_path):
     """`system check` while a bridged RUN step runs: the step has no container row, yet its veth is
     not a leftover; the step keeps its network and the build succeeds."""
