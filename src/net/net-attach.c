@@ -398,20 +398,23 @@ int net_detach(NetCtx *ctx, const char *instance_id, const char *network, KError
         if (r < 0)
                 return r;
         const NetNetwork *n = network ? net_state_network(&ctx->state, network) : NULL;
-        bool changed = false;
+        /* the rules and the peers' hosts files follow the attachments only: an instance without
+         * any (--network none: just its /etc files) changes neither, and an nftables commit costs
+         * milliseconds */
+        bool detached = false, dropped = false;
         for (ssize_t i; r >= 0 && (i = find_attach(&ctx->state, instance_id, n ? n->name : network)) >= 0;) {
                 r = ctx_drop_attachment(ctx, nl, (size_t) i, err);
-                changed = true;
+                detached = true;
         }
         if (r >= 0 && !network && net_state_instance(&ctx->state, instance_id)) {
                 drop_instance(ctx, instance_id);
-                changed = true;
+                dropped = true;
         }
-        if (r >= 0 && changed)
+        if (r >= 0 && (detached || dropped))
                 r = ctx_save(ctx, err);
-        if (r >= 0 && changed)
+        if (r >= 0 && detached)
                 r = ctx_apply_rules(ctx, err);
-        if (r >= 0 && changed)
+        if (r >= 0 && detached)
                 r = ctx_refresh_hosts(ctx, err);
         ctx_unlock(ctx);
         return r;
