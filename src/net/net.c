@@ -122,6 +122,10 @@ int ctx_save(NetCtx *ctx, KError **err) {
 }
 
 int ctx_apply_rules(NetCtx *ctx, KError **err) {
+        /* every rule guards or forwards to an attachment: without one the root needs no table (a
+         * `system check` of a root that never attached anything must not leave one on the host) */
+        if (ctx->state.n_attach == 0)
+                return nft_delete_table(ctx->table, err);
         _cleanup_free_ NftRule *rules = NULL;
         size_t n;
         int r = net_plan_rules(&ctx->state, &rules, &n);

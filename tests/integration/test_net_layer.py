@@ -265,8 +265,12 @@ def test_detach_of_files_only_instance_leaves_the_rules_alone(lab):
     lab.tool("detach", "quiet")
     assert not os.path.exists(files["hosts"])
     assert handle() == before       # the table's handle: not deleted and added again
+    lab.attach("api")
     lab.tool("detach", "web")
     assert handle() != before
+    # without any attachment the root has no table at all
+    lab.tool("detach", "api")
+    assert lab.table() == ""
 
 
 def test_inspect_and_list(lab):
