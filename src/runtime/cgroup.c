@@ -150,6 +150,60 @@ static bool list_has(const char *list, const char *word) {
         return false;
 }
 
+void cgroup_join_free(CgroupJoin *j) {
+        if (!j)
+                return;
+        for (size_t i = 0; i < j->n; i++) {
+                safe_close(j->fds[i]);
+                free(j->dirs[i]);
+        }
+        free(j->fds);
+        free(j->dirs);
+        free(j);
+}
+
+static bool hier_is_freezer(const CgroupHier *h) {
+        return list_has(h->name, "freezer");
+}
+
+int cgroup_join_prepare(Cgroup *cg, CgroupJoin **ret, KError **err) {
+        *ret = NULL;
+        if (cg->mode != CGROUP_MODE_V1)
+                return 0;
+        _cleanup_(cgroup_join_freep) CgroupJoin *j = calloc(1, sizeof(*j));
+        if (!j || !(j->fds = calloc(cg->n_hier, sizeof(int))) || !(j->dirs = calloc(cg->n_hier, sizeof(char *))))
+                return kerr(err, -ENOMEM, "cgroup");
+        /* two passes: every hierarchy but the freezer, then the freezer */
+        for (int pass = 0; pass < 2; pass++)
+                for (size_t i = 0; i < cg->n_hier; i++) {
+                        const CgroupHier *h = &cg->hier[i];
+                        if (hier_is_freezer(h) != (pass == 1))
+                                continue;
+                        _cleanup_free_ char *p = path_join(h->dir, "tasks");
+                        if (!p || !(j->dirs[j->n] = strdup(h->dir)))
+                                return kerr(err, -ENOMEM, "cgroup");
+                        j->fds[j->n] = open(p, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+                        if (j->fds[j->n] < 0) {
+                                int r = -errno;
+                                free(j->dirs[j->n]);
+                                return kerr_kind(err, KERR_HOST, r, "open %s to join the cgroup", p);
+                        }
+                        j->n++;
+                }
+        *ret = TAKE_PTR(j);
+        return 0;
+}
+
+int cgroup_join_self(CgroupJoin *j, KError **err) {
+        int r = 0;
+        for (size_t i = 0; i < j->n; i++) {
+                if (r >= 0 && write(j->fds[i], "0", 1) != 1)
+                        r = kerr_kind(err, KERR_HOST, -errno, "move the container's process into cgroup %s", j->dirs[i]);
+                j->fds[i] = safe_close(j->fds[i]);
+        }
+        return r;
+}
+
 int cgroup_enter_sub(Cgroup *cg, pid_t pid, char *const *subs, KError **err) {
         if (!subs || !subs[0])
                 return cgroup_enter(cg, pid, err);

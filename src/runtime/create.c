@@ -42,6 +42,7 @@ typedef struct CreateContext {
         int state_dirfd;
         bool state_dir_created;
         Cgroup *cgroup;
+        CgroupJoin *cgroup_join;        /* v1: the init joins by itself (cgroup.h) */
         CgroupMode cgroup_mode;
         char *cgroup_path;
         int sync_parent, sync_child;
@@ -64,6 +65,7 @@ static void create_context_unwind(CreateContext *c, bool failed) {
         if (failed && c->state_dir_created)
                 (void) state_dir_remove(c->o->root, c->o->id, NULL);
         cgroup_free(c->cgroup);
+        cgroup_join_free(c->cgroup_join);
         for (size_t i = 0; c->bind_fds && i < c->plan->n_mounts; i++)
                 safe_close(c->bind_fds[i]);
         free(c->bind_fds);
@@ -393,12 +395,13 @@ static int spawn_init(CreateContext *c, KError **err) {
                         .start_fd = c->start_fd, .console_fd = c->console_fd, .devnull_fd = c->devnull_fd,
                         .preserve_fds = c->o->preserve_fds, .no_pivot = c->o->no_pivot,
                         .no_new_keyring = c->o->no_new_keyring, .cgroup_path = c->cgroup_path,
-                        .agent_fd = c->agent_fd, .bind_fds = c->bind_fds,
+                        .agent_fd = c->agent_fd, .bind_fds = c->bind_fds, .cgroup_join = c->cgroup_join,
                 };
                 container_init(&a);
         }
         c->pid = pid;
         c->sync_child = safe_close(c->sync_child);
+        cgroup_join_free(TAKE_PTR(c->cgroup_join));     /* the init has its own copies */
         return 0;
 }
 
@@ -424,6 +427,8 @@ int container_create(const CreateOptions *o, pid_t *ret_pid, KError **err) {
         if ((r = setup_cgroup(&c, err)) < 0 || (r = make_start_socket(&c, err)) < 0 ||
             (r = open_bind_sources(&c, err)) < 0)
                 goto out;
+        if (c.cgroup && (r = cgroup_join_prepare(c.cgroup, &c.cgroup_join, err)) < 0)
+                goto out;
         /* The seccomp agent is reached from here, the host's view, before the init exists. */
         if ((r = seccomp_listener_connect(c.spec->has_linux ? c.spec->linux_.seccomp : NULL, &c.agent_fd, err)) < 0)
                 goto out;
@@ -433,7 +438,8 @@ int container_create(const CreateOptions *o, pid_t *ret_pid, KError **err) {
                 goto out;
         if ((r = setup_user_namespace(&c, err)) < 0)
                 goto out;
-        if (c.cgroup && (r = cgroup_enter(c.cgroup, c.pid, err)) < 0)
+        /* v2: moved by us here; v1: the init moves itself after GO (cgroup_join_prepare) */
+        if (c.cgroup && cgroup_mode(c.cgroup) == CGROUP_MODE_V2 && (r = cgroup_enter(c.cgroup, c.pid, err)) < 0)
                 goto out;
         /* state first: from here a crash of ours leaves a container `delete` can remove */
         if ((r = record_state(&c, true, err)) < 0)
