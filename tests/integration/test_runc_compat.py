@@ -1,6 +1,7 @@
 """kapsel-runtime as a drop-in for runc: the command-line shapes engines and scripts parse
 (help, version, list JSON key order, kill 0, --debug/--log lines, events), and behaviour
 runc users rely on. Each test stands for a class of difference found by runc's own suite."""
+import errno
 import json
 import os
 import shutil
@@ -121,7 +122,8 @@ def _notify_config(sock, names):
 def _agent(sock_path, got):
     """A tiny seccomp agent: take the notify fd, answer every notification with ENOMEDIUM."""
     import array
-        import fcntl
+    import errno
+    import fcntl
     import socket
     import struct
     import threading
@@ -704,3 +706,35 @@ def test_exec_into_a_paused_container_joins_every_cgroup_before_it_runs(rt, bund
     out, err = p.communicate(timeout=20)
     assert p.returncode == 0 and out == b"ran\n", err
 
+
+def test_runtime_runs_from_a_read_only_overlay_not_a_copy(rt, bundle):
+    """CVE-2019-5736 without copying the binary (runc 1.2's sealed overlayfs): a runtime that
+    enters a container runs from a private overlayfs without an upper layer, so its
+    /proc/PID/exe cannot be opened for writing (EROFS), not even by reopening an O_PATH handle,
+    and no 1.2 MB copy is made per command."""
+    b = bundle(["/bin/sleep", "30"])
+    p = subprocess.Popen([RUNTIME, "--root", rt.root, "run", "--bundle", b, "c1"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    rt.ids.append("c1")
+    try:
+        for _ in range(100):
+            if os.path.exists(os.path.join(rt.root, "c1", "state.json")) and rt.state("c1")["status"] == "running":
+                break
+            time.sleep(0.05)
+        exe = "/proc/%d/exe" % p.pid
+        assert not os.readlink(exe).startswith("/memfd:"), os.readlink(exe)
+        assert os.statvfs(exe).f_flag & os.ST_RDONLY
+        with pytest.raises(OSError) as e:
+            os.open(exe, os.O_WRONLY)
+        assert e.value.errno == errno.EROFS
+        fd = os.open(exe, os.O_PATH)
+        try:
+            with pytest.raises(OSError) as e:
+                os.open("/proc/self/fd/%d" % fd, os.O_WRONLY)
+            assert e.value.errno == errno.EROFS
+            assert os.stat(exe).st_size == os.stat(RUNTIME).st_size
+        finally:
+            os.close(fd)
+    finally:
+        p.kill()
+        p.wait()
