@@ -738,3 +738,22 @@ def test_runtime_runs_from_a_read_only_overlay_not_a_copy(rt, bundle):
     finally:
         p.kill()
         p.wait()
+
+
+def test_hooks_after_start_and_delete_found_however_their_keys_are_spelled(rt, bundle, tmp_path):
+    """start and delete parse the saved config only when it may hold their hooks: a key spelled
+    with JSON escapes still counts."""
+    log = tmp_path / "order"
+
+    def hook(word):
+        return [{"path": "/bin/sh", "args": ["sh", "-c", "echo %s >> %s" % (word, log)]}]
+    b = bundle(["/bin/probe", "sleep", "600"], hooks={"poststart": hook("started"), "poststop": hook("stopped")})
+    cfg = os.path.join(b, "config.json")
+    text = open(cfg).read()
+    assert '"poststart"' in text and '"poststop"' in text
+    text = text.replace('"poststart"', '"\\u0070oststart"').replace('"poststop"', '"post\\u0073top"')
+    open(cfg, "w").write(text)
+    rt("create", "--bundle", b, "c1")
+    rt("start", "c1")
+    rt("delete", "--force", "c1")
+    assert log.read_text().split() == ["started", "stopped"]
