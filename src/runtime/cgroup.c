@@ -391,6 +391,11 @@ int cg_collect_pids(const char *dir, pid_t **pids, size_t *n) {
 }
 
 int cg_rmdir_tree(const char *dir) {
+        /* the usual case, a leaf: one rmdir, no listing */
+        if (rmdir(dir) >= 0 || errno == ENOENT)
+                return 0;
+        if (errno != EBUSY && errno != ENOTEMPTY)
+                return -errno;
         _cleanup_(closedirp) DIR *d = opendir(dir);
         if (!d)
                 return errno == ENOENT ? 0 : -errno;
@@ -411,11 +416,21 @@ int cg_rmdir_tree(const char *dir) {
 }
 
 int cg_mkdir_p(const char *dir, char **ret_first_new) {
+        if (ret_first_new)
+                *ret_first_new = NULL;
+        /* the usual case, the parent exists: one mkdir instead of one per level */
+        if (mkdir(dir, 0755) >= 0) {
+                if (ret_first_new && !(*ret_first_new = strdup(dir)))
+                        return -ENOMEM;
+                return 0;
+        }
+        if (errno == EEXIST)
+                return 0;
+        if (errno != ENOENT)
+                return -errno;
         _cleanup_free_ char *p = strdup(dir);
         if (!p)
                 return -ENOMEM;
-        if (ret_first_new)
-                *ret_first_new = NULL;
         for (char *s = p + 1;; s++) {
                 if (*s != '/' && *s != '\0')
                         continue;
