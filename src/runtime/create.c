@@ -303,8 +303,10 @@ static int record_state(CreateContext *c, bool final, KError **err) {
         if (c->cgroup_path && !s->cgroup_path)
                 return kerr(err, -ENOMEM, "state");
         if (final) {
-                s->pid = c->pid;
-                s->pid_start = proc_start_time(c->pid);
+                if (s->pid != c->pid) {         /* else release_init did */
+                        s->pid = c->pid;
+                        s->pid_start = proc_start_time(c->pid);
+                }
                 int r = write_file_atomic_at(c->state_dirfd, "config.json", c->config_text, strlen(c->config_text), 0600);
                 if (r < 0)
                         return kerr(err, r, "save config.json in the state directory");
@@ -329,8 +331,10 @@ static int run_runtime_hooks(CreateContext *c, KError **err) {
                          text, err);
 }
 
-/* Drive the child through setup; returns when it is READY or failed. */
-static int supervise_setup(CreateContext *c, KError **err) {
+/* GO: the init starts setting itself up (cgroup, namespaces, mounts). */
+static int release_init(CreateContext *c, KError **err) {
+        c->state->pid = c->pid;
+        c->state->pid_start = proc_start_time(c->pid);
         _cleanup_json_ json_t *j = state_to_json(c->state, STATUS_CREATING);
         _cleanup_free_ char *text = j ? json_dump_string(j, false) : NULL;
         if (!text)
@@ -338,6 +342,12 @@ static int supervise_setup(CreateContext *c, KError **err) {
         int r = sync_send(c->sync_parent, SYNC_GO, text);
         if (r < 0)
                 return kerr(err, r, "release the container init");
+        return 0;
+}
+
+/* Drive the child through setup; returns when it is READY or failed. */
+static int supervise_setup(CreateContext *c, KError **err) {
+        int r;
         for (;;) {
                 uint32_t type;
                 r = sync_recv(c->sync_parent, &type, NULL);
@@ -441,8 +451,17 @@ int container_create(const CreateOptions *o, pid_t *ret_pid, KError **err) {
         /* v2: moved by us here; v1: the init moves itself after GO (cgroup_join_prepare) */
         if (c.cgroup && cgroup_mode(c.cgroup) == CGROUP_MODE_V2 && (r = cgroup_enter(c.cgroup, c.pid, err)) < 0)
                 goto out;
-        /* state first: from here a crash of ours leaves a container `delete` can remove */
+        /* The init sets itself up while we save the state (0.3-0.4 ms of writes), unless a
+         * createContainer hook, which it runs itself, could look at that state: then state
+         * first. Either way a crash of ours from here leaves a container `delete` can remove:
+         * the init dies with us (PDEATHSIG), and the state saved before the cgroup was made
+         * names it. */
+        bool early = c.spec->n_hooks[HOOK_CREATE_CONTAINER] == 0;
+        if (early && (r = release_init(&c, err)) < 0)
+                goto out;
         if ((r = record_state(&c, true, err)) < 0)
+                goto out;
+        if (!early && (r = release_init(&c, err)) < 0)
                 goto out;
         if ((r = supervise_setup(&c, err)) < 0)
                 goto out;
