@@ -251,9 +251,12 @@ int container_exec(const ExecOptions *o, int *ret_status, KError **err) {
         bool self_join = join;
         cgroup_join_free(TAKE_PTR(join));       /* the process has its own copies */
         a.cgroup_join = NULL;
-        int hs;
-        (void) waitpid(helper, &hs, 0);
+        /* The pid first: the helper is reaped once the process is released, not before (its
+         * exit is on nobody's path). On failure it has exited or is exiting. */
         if (read(pid_pipe_r, &pid, sizeof(pid)) != sizeof(pid)) {
+                pid = -1;
+                (void) waitpid(helper, NULL, 0);
+                helper = -1;
                 uint32_t type;
                 if (sync_recv(sp[0], &type, NULL) >= 0 && type == SYNC_ERROR) {
                         KError *child = NULL;
@@ -286,6 +289,8 @@ int container_exec(const ExecOptions *o, int *ret_status, KError **err) {
                 kerr(err, r, "release the exec'd process");
                 goto out;
         }
+        (void) waitpid(helper, NULL, 0);
+        helper = -1;
         uint32_t type;
         r = sync_recv(sp[0], &type, NULL);
         if (r == 0 && type == SYNC_ERROR) {
@@ -313,6 +318,8 @@ out:
                 kill(pid, SIGKILL);
                 (void) waitpid(pid, NULL, 0);
         }
+        if (helper > 0)
+                (void) waitpid(helper, NULL, 0);
         safe_close(sp[0]);
         safe_close(sp[1]);
         for (int i = 0; i < _NS_TYPE_MAX; i++)
