@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <linux/mount.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,10 +165,28 @@ static int open_through_overlay(const struct stat *self) {
         return fd;
 }
 
+/* The host's user namespace: its uid_map is the whole identity map. */
+static bool in_initial_userns(void) {
+        _cleanup_close_ int fd = open("/proc/self/uid_map", O_RDONLY | O_CLOEXEC);
+        char buf[128];
+        ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+        if (n <= 0)
+                return false;
+        buf[n] = 0;
+        unsigned long a, b, c;
+        /* one line: "0 0 4294967295" */
+        return sscanf(buf, "%lu %lu %lu", &a, &b, &c) == 3 && a == 0 && b == 0 && c == 4294967295UL &&
+               strchr(buf, '\n') == buf + n - 1;
+}
+
 int cloned_binary_ensure_zero_copy(char **argv, KError **err) {
         int r = cloned_binary_is_overlay();
         if (r > 0 || cloned_binary_is_sealed() > 0)
                 return 0;
+        /* Only the host's root mounts it: an overlay made in a user namespace belongs to that
+         * namespace, whose root (the container's, with rootless engines) could reconfigure it. */
+        if (geteuid() != 0 || !in_initial_userns())
+                return cloned_binary_ensure(argv, err);
         struct stat self;
         if (stat("/proc/self/exe", &self) < 0)
                 return kerr(err, -errno, "stat the runtime binary");
