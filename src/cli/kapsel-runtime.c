@@ -150,7 +150,7 @@ int main(int argc, char **argv) {
                           "use the cgroupfs manager (e.g. podman --cgroup-manager cgroupfs)");
                 return 2;
         }
-        if (v->enters_container && cloned_binary_ensure(argv, &err) < 0) {
+        if (v->enters_container && cloned_binary_ensure_zero_copy(argv, &err) < 0) {
                 log_error("%s", err->msg);
                 return kerr_exit_code(err);
         }

@@ -150,6 +150,60 @@ static bool list_has(const char *list, const char *word) {
         return false;
 }
 
+void cgroup_join_free(CgroupJoin *j) {
+        if (!j)
+                return;
+        for (size_t i = 0; i < j->n; i++) {
+                safe_close(j->fds[i]);
+                free(j->dirs[i]);
+        }
+        free(j->fds);
+        free(j->dirs);
+        free(j);
+}
+
+static bool hier_is_freezer(const CgroupHier *h) {
+        return list_has(h->name, "freezer");
+}
+
+int cgroup_join_prepare(Cgroup *cg, CgroupJoin **ret, KError **err) {
+        *ret = NULL;
+        if (cg->mode != CGROUP_MODE_V1)
+                return 0;
+        _cleanup_(cgroup_join_freep) CgroupJoin *j = calloc(1, sizeof(*j));
+        if (!j || !(j->fds = calloc(cg->n_hier, sizeof(int))) || !(j->dirs = calloc(cg->n_hier, sizeof(char *))))
+                return kerr(err, -ENOMEM, "cgroup");
+        /* two passes: every hierarchy but the freezer, then the freezer */
+        for (int pass = 0; pass < 2; pass++)
+                for (size_t i = 0; i < cg->n_hier; i++) {
+                        const CgroupHier *h = &cg->hier[i];
+                        if (hier_is_freezer(h) != (pass == 1))
+                                continue;
+                        _cleanup_free_ char *p = path_join(h->dir, "tasks");
+                        if (!p || !(j->dirs[j->n] = strdup(h->dir)))
+                                return kerr(err, -ENOMEM, "cgroup");
+                        j->fds[j->n] = open(p, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+                        if (j->fds[j->n] < 0) {
+                                int r = -errno;
+                                free(j->dirs[j->n]);
+                                return kerr_kind(err, KERR_HOST, r, "open %s to join the cgroup", p);
+                        }
+                        j->n++;
+                }
+        *ret = TAKE_PTR(j);
+        return 0;
+}
+
+int cgroup_join_self(CgroupJoin *j, KError **err) {
+        int r = 0;
+        for (size_t i = 0; i < j->n; i++) {
+                if (r >= 0 && write(j->fds[i], "0", 1) != 1)
+                        r = kerr_kind(err, KERR_HOST, -errno, "move the container's process into cgroup %s", j->dirs[i]);
+                j->fds[i] = safe_close(j->fds[i]);
+        }
+        return r;
+}
+
 int cgroup_enter_sub(Cgroup *cg, pid_t pid, char *const *subs, KError **err) {
         if (!subs || !subs[0])
                 return cgroup_enter(cg, pid, err);
@@ -337,6 +391,11 @@ int cg_collect_pids(const char *dir, pid_t **pids, size_t *n) {
 }
 
 int cg_rmdir_tree(const char *dir) {
+        /* the usual case, a leaf: one rmdir, no listing */
+        if (rmdir(dir) >= 0 || errno == ENOENT)
+                return 0;
+        if (errno != EBUSY && errno != ENOTEMPTY)
+                return -errno;
         _cleanup_(closedirp) DIR *d = opendir(dir);
         if (!d)
                 return errno == ENOENT ? 0 : -errno;
@@ -357,11 +416,21 @@ int cg_rmdir_tree(const char *dir) {
 }
 
 int cg_mkdir_p(const char *dir, char **ret_first_new) {
+        if (ret_first_new)
+                *ret_first_new = NULL;
+        /* the usual case, the parent exists: one mkdir instead of one per level */
+        if (mkdir(dir, 0755) >= 0) {
+                if (ret_first_new && !(*ret_first_new = strdup(dir)))
+                        return -ENOMEM;
+                return 0;
+        }
+        if (errno == EEXIST)
+                return 0;
+        if (errno != ENOENT)
+                return -errno;
         _cleanup_free_ char *p = strdup(dir);
         if (!p)
                 return -ENOMEM;
-        if (ret_first_new)
-                *ret_first_new = NULL;
         for (char *s = p + 1;; s++) {
                 if (*s != '/' && *s != '\0')
                         continue;

@@ -42,6 +42,7 @@ typedef struct CreateContext {
         int state_dirfd;
         bool state_dir_created;
         Cgroup *cgroup;
+        CgroupJoin *cgroup_join;        /* v1: the init joins by itself (cgroup.h) */
         CgroupMode cgroup_mode;
         char *cgroup_path;
         int sync_parent, sync_child;
@@ -64,6 +65,7 @@ static void create_context_unwind(CreateContext *c, bool failed) {
         if (failed && c->state_dir_created)
                 (void) state_dir_remove(c->o->root, c->o->id, NULL);
         cgroup_free(c->cgroup);
+        cgroup_join_free(c->cgroup_join);
         for (size_t i = 0; c->bind_fds && i < c->plan->n_mounts; i++)
                 safe_close(c->bind_fds[i]);
         free(c->bind_fds);
@@ -301,8 +303,10 @@ static int record_state(CreateContext *c, bool final, KError **err) {
         if (c->cgroup_path && !s->cgroup_path)
                 return kerr(err, -ENOMEM, "state");
         if (final) {
-                s->pid = c->pid;
-                s->pid_start = proc_start_time(c->pid);
+                if (s->pid != c->pid) {         /* else release_init did */
+                        s->pid = c->pid;
+                        s->pid_start = proc_start_time(c->pid);
+                }
                 int r = write_file_atomic_at(c->state_dirfd, "config.json", c->config_text, strlen(c->config_text), 0600);
                 if (r < 0)
                         return kerr(err, r, "save config.json in the state directory");
@@ -327,8 +331,10 @@ static int run_runtime_hooks(CreateContext *c, KError **err) {
                          text, err);
 }
 
-/* Drive the child through setup; returns when it is READY or failed. */
-static int supervise_setup(CreateContext *c, KError **err) {
+/* GO: the init starts setting itself up (cgroup, namespaces, mounts). */
+static int release_init(CreateContext *c, KError **err) {
+        c->state->pid = c->pid;
+        c->state->pid_start = proc_start_time(c->pid);
         _cleanup_json_ json_t *j = state_to_json(c->state, STATUS_CREATING);
         _cleanup_free_ char *text = j ? json_dump_string(j, false) : NULL;
         if (!text)
@@ -336,6 +342,12 @@ static int supervise_setup(CreateContext *c, KError **err) {
         int r = sync_send(c->sync_parent, SYNC_GO, text);
         if (r < 0)
                 return kerr(err, r, "release the container init");
+        return 0;
+}
+
+/* Drive the child through setup; returns when it is READY or failed. */
+static int supervise_setup(CreateContext *c, KError **err) {
+        int r;
         for (;;) {
                 uint32_t type;
                 r = sync_recv(c->sync_parent, &type, NULL);
@@ -393,12 +405,13 @@ static int spawn_init(CreateContext *c, KError **err) {
                         .start_fd = c->start_fd, .console_fd = c->console_fd, .devnull_fd = c->devnull_fd,
                         .preserve_fds = c->o->preserve_fds, .no_pivot = c->o->no_pivot,
                         .no_new_keyring = c->o->no_new_keyring, .cgroup_path = c->cgroup_path,
-                        .agent_fd = c->agent_fd, .bind_fds = c->bind_fds,
+                        .agent_fd = c->agent_fd, .bind_fds = c->bind_fds, .cgroup_join = c->cgroup_join,
                 };
                 container_init(&a);
         }
         c->pid = pid;
         c->sync_child = safe_close(c->sync_child);
+        cgroup_join_free(TAKE_PTR(c->cgroup_join));     /* the init has its own copies */
         return 0;
 }
 
@@ -424,6 +437,8 @@ int container_create(const CreateOptions *o, pid_t *ret_pid, KError **err) {
         if ((r = setup_cgroup(&c, err)) < 0 || (r = make_start_socket(&c, err)) < 0 ||
             (r = open_bind_sources(&c, err)) < 0)
                 goto out;
+        if (c.cgroup && (r = cgroup_join_prepare(c.cgroup, &c.cgroup_join, err)) < 0)
+                goto out;
         /* The seccomp agent is reached from here, the host's view, before the init exists. */
         if ((r = seccomp_listener_connect(c.spec->has_linux ? c.spec->linux_.seccomp : NULL, &c.agent_fd, err)) < 0)
                 goto out;
@@ -433,10 +448,20 @@ int container_create(const CreateOptions *o, pid_t *ret_pid, KError **err) {
                 goto out;
         if ((r = setup_user_namespace(&c, err)) < 0)
                 goto out;
-        if (c.cgroup && (r = cgroup_enter(c.cgroup, c.pid, err)) < 0)
+        /* v2: moved by us here; v1: the init moves itself after GO (cgroup_join_prepare) */
+        if (c.cgroup && cgroup_mode(c.cgroup) == CGROUP_MODE_V2 && (r = cgroup_enter(c.cgroup, c.pid, err)) < 0)
                 goto out;
-        /* state first: from here a crash of ours leaves a container `delete` can remove */
+        /* The init sets itself up while we save the state (0.3-0.4 ms of writes), unless a
+         * createContainer hook, which it runs itself, could look at that state: then state
+         * first. Either way a crash of ours from here leaves a container `delete` can remove:
+         * the init dies with us (PDEATHSIG), and the state saved before the cgroup was made
+         * names it. */
+        bool early = c.spec->n_hooks[HOOK_CREATE_CONTAINER] == 0;
+        if (early && (r = release_init(&c, err)) < 0)
+                goto out;
         if ((r = record_state(&c, true, err)) < 0)
+                goto out;
+        if (!early && (r = release_init(&c, err)) < 0)
                 goto out;
         if ((r = supervise_setup(&c, err)) < 0)
                 goto out;

@@ -4,8 +4,10 @@
  *
  * The runtime forks a helper that joins the container's namespaces (user first); the helper
  * clones the final process with CLONE_PARENT, so it is our child (we can wait for it) and, the
- * pid namespace being joined, it is inside the container's pid namespace. We move it into the
- * container's cgroup before it does anything, then release it. */
+ * pid namespace being joined, it is inside the container's pid namespace. It is in the
+ * container's cgroup before it does anything: on v1 it moves itself there first thing after GO
+ * (through `tasks` files we opened: cgroup_join_prepare), on v2 (and for --cgroup) we move it
+ * before GO. */
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -91,6 +93,7 @@ typedef struct ExecChildArgs {
         int root_fd;            /* the container's root, when it has no mount namespace to join */
         int sync_fd;            /* child end: receives GO, reports errors */
         int agent_fd;           /* seccomp agent connection (SCMP_ACT_NOTIFY), or -1 */
+        CgroupJoin *cgroup_join;        /* v1: the cgroup's tasks files, to join first; or NULL */
         const char *cwd;
 } ExecChildArgs;
 
@@ -100,6 +103,8 @@ static int exec_child_setup(ExecChildArgs *a, KError **err) {
         int r = sync_recv(a->sync_fd, &type, NULL);
         if (r < 0 || type != SYNC_GO)
                 _exit(1);
+        if (a->cgroup_join && (r = cgroup_join_self(a->cgroup_join, err)) < 0)
+                return r;
         /* A session of its own (see container_init): the caller's terminal is not its ctty. */
         if (setsid() < 0)
                 return kerr(err, -errno, "setsid");
@@ -178,6 +183,7 @@ int container_exec(const ExecOptions *o, int *ret_status, KError **err) {
         _cleanup_(spec_freep) Spec *spec = NULL;
         ExecChildArgs a = { .o = o, .root_fd = -1, .sync_fd = -1, .agent_fd = -1 };
         _cleanup_close_ int agent = -1;
+        _cleanup_(cgroup_join_freep) CgroupJoin *join = NULL;
         int sp[2] = { -1, -1 }, pp[2];
         pid_t helper = -1, pid = -1;
         int r = load_config(o->root, o->id, &dirfd, &s, &spec, err);
@@ -222,6 +228,13 @@ int container_exec(const ExecOptions *o, int *ret_status, KError **err) {
         if ((r = seccomp_listener_connect(spec->has_linux ? spec->linux_.seccomp : NULL, &agent, err)) < 0)
                 goto out;
         a.agent_fd = agent;
+        if (s->cgroup_path && s->cgroup_mode == CGROUP_MODE_V1 && !(o->cgroup_subs && o->cgroup_subs[0])) {
+                _cleanup_(cgroup_freep) Cgroup *cg = NULL;
+                if ((r = cgroup_open("/sys/fs/cgroup", s->cgroup_mode, s->cgroup_path, &cg, err)) < 0 ||
+                    (r = cgroup_join_prepare(cg, &join, err)) < 0)
+                        goto out;
+                a.cgroup_join = join;
+        }
         log_debug("nsexec container setup: enter container \"%s\"", o->id);
         helper = fork();
         if (helper < 0) {
@@ -235,9 +248,15 @@ int container_exec(const ExecOptions *o, int *ret_status, KError **err) {
         }
         close(pp[1]);
         sp[1] = safe_close(sp[1]);
-        int hs;
-        (void) waitpid(helper, &hs, 0);
+        bool self_join = join;
+        cgroup_join_free(TAKE_PTR(join));       /* the process has its own copies */
+        a.cgroup_join = NULL;
+        /* The pid first: the helper is reaped once the process is released, not before (its
+         * exit is on nobody's path). On failure it has exited or is exiting. */
         if (read(pid_pipe_r, &pid, sizeof(pid)) != sizeof(pid)) {
+                pid = -1;
+                (void) waitpid(helper, NULL, 0);
+                helper = -1;
                 uint32_t type;
                 if (sync_recv(sp[0], &type, NULL) >= 0 && type == SYNC_ERROR) {
                         KError *child = NULL;
@@ -249,7 +268,7 @@ int container_exec(const ExecOptions *o, int *ret_status, KError **err) {
                 r = kerr(err, -ECHILD, "exec in \"%s\": could not enter the container", o->id);
                 goto out;
         }
-        if (s->cgroup_path) {
+        if (s->cgroup_path && !self_join) {
                 _cleanup_(cgroup_freep) Cgroup *cg = NULL;
                 r = cgroup_open("/sys/fs/cgroup", s->cgroup_mode, s->cgroup_path, &cg, err);
                 if (r >= 0)
@@ -270,6 +289,8 @@ int container_exec(const ExecOptions *o, int *ret_status, KError **err) {
                 kerr(err, r, "release the exec'd process");
                 goto out;
         }
+        (void) waitpid(helper, NULL, 0);
+        helper = -1;
         uint32_t type;
         r = sync_recv(sp[0], &type, NULL);
         if (r == 0 && type == SYNC_ERROR) {
@@ -297,6 +318,8 @@ out:
                 kill(pid, SIGKILL);
                 (void) waitpid(pid, NULL, 0);
         }
+        if (helper > 0)
+                (void) waitpid(helper, NULL, 0);
         safe_close(sp[0]);
         safe_close(sp[1]);
         for (int i = 0; i < _NS_TYPE_MAX; i++)

@@ -218,6 +218,9 @@ void container_init(const InitArgs *a) {
          * non-dumpable process in a user namespace without mappings belong to the host's root.
          * Nothing of the container runs before GO, so the window exposes nothing. */
         (void) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+        /* Into the container's cgroup before anything else (namespaces joined, mounts, hooks). */
+        if (a->cgroup_join && cgroup_join_self(a->cgroup_join, &err) < 0)
+                sync_fail(a->sync_fd, err, 1);
         /* A session of its own, terminal or not: with runc-style pass-through stdio the caller's
          * terminal is then not the container's controlling terminal, so TIOCSTI on it (typing
          * into the caller's shell) needs CAP_SYS_ADMIN. */

@@ -2,7 +2,8 @@
 /* The container's init during setup: a clone of the runtime that turns itself into the
  * container's first process. It talks to the runtime (`create`) over a SOCK_SEQPACKET pair:
  *
- *   parent -> child  SYNC_GO     (id maps written, cgroup joined) + state JSON for hooks
+ *   parent -> child  SYNC_GO     (id maps written, v2 cgroup joined) + state JSON for hooks
+ *   (the child joins a v1 cgroup itself, first thing after GO: see cgroup_join_prepare)
  *   child  -> parent SYNC_HOOKS  (namespaces and mounts ready: run prestart/createRuntime)
  *   parent -> child  SYNC_GO     (hooks done)
  *   child  -> parent SYNC_READY  (all set up; now waiting on start.sock)
@@ -15,6 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cgroup.h"
 #include "error.h"
 #include "plan.h"
 #include "security.h"
@@ -39,6 +41,7 @@ typedef struct InitArgs {
         bool no_pivot;
         bool no_new_keyring;
         const char *cgroup_path;
+        CgroupJoin *cgroup_join;        /* v1: the cgroup's tasks files, to join first; or NULL */
         int agent_fd;                   /* connected seccomp agent (SCMP_ACT_NOTIFY), or -1 */
         const int *bind_fds;            /* bind sources opened before the user namespace, or NULL */
 } InitArgs;

@@ -50,6 +50,12 @@ static int handle_open(const char *root, const char *id, bool lock, Handle *h, K
         return 0;
 }
 
+/* Whether the saved config may have hooks of this kind, without parsing it (start and delete of
+ * every container read it just for its hooks). A key spelled with \u escapes is parsed too. */
+static bool config_may_have(const char *text, const char *key) {
+        return strstr(text, key) || strstr(text, "\\u");
+}
+
 static int handle_cgroup(const Handle *h, Cgroup **ret, KError **err) {
         if (!h->state->cgroup_path)
                 return kerr_msg(err, KERR_STATE, -ENOTSUP, "container \"%s\" has no cgroup (rootless)", h->state->id);
@@ -102,6 +108,7 @@ int container_start(const char *root, const char *id, KError **err) {
         _cleanup_free_ char *cfg_text = NULL;
         _cleanup_(spec_freep) Spec *spec = NULL;
         if (read_full_file_at(h.dirfd, "config.json", 16 << 20, &cfg_text, NULL) >= 0 &&
+            config_may_have(cfg_text, "poststart") &&
             spec_parse(cfg_text, strlen(cfg_text), "config.json", &spec, NULL) >= 0 &&
             spec->n_hooks[HOOK_POSTSTART] > 0) {
                 _cleanup_json_ json_t *j = state_to_json(h.state, STATUS_RUNNING);
@@ -151,6 +158,7 @@ static void run_poststop(Handle *h) {
         _cleanup_free_ char *cfg_text = NULL;
         _cleanup_(spec_freep) Spec *spec = NULL;
         if (read_full_file_at(h->dirfd, "config.json", 16 << 20, &cfg_text, NULL) < 0 ||
+            !config_may_have(cfg_text, "poststop") ||
             spec_parse(cfg_text, strlen(cfg_text), "config.json", &spec, NULL) < 0 ||
             spec->n_hooks[HOOK_POSTSTOP] == 0)
                 return;

@@ -1,6 +1,7 @@
 """kapsel-runtime as a drop-in for runc: the command-line shapes engines and scripts parse
 (help, version, list JSON key order, kill 0, --debug/--log lines, events), and behaviour
 runc users rely on. Each test stands for a class of difference found by runc's own suite."""
+import errno
 import json
 import os
 import shutil
@@ -641,3 +642,118 @@ def test_joining_the_runtimes_own_mount_namespace_is_refused(rt, bundle):
     r = rt("run", "--bundle", b, "c1", check=False)
     assert r.returncode == 3 and "is the runtime's own" in r.stderr, r.stderr
     assert (os.readlink("/proc/self/root"), open("/proc/self/mountinfo").read()) == before
+
+
+# --- start latency: what the fast paths must keep ----------------------------------------
+
+def _v1_members(cid):
+    """{hierarchy mount point: pids in the container's cgroup there} for every mounted v1 hierarchy."""
+    out = {}
+    for mp in _v1_hierarchies():
+        if not mp.startswith("/sys/fs/cgroup/"):
+            continue
+        with open(os.path.join(mp, "kapsel", cid, "cgroup.procs")) as f:
+            out[mp] = {int(x) for x in f.read().split()}
+    return out
+
+
+@pytest.mark.parametrize("userns", [False, True])
+def test_init_and_exec_are_in_every_v1_cgroup(rt, bundle, tmp_path, userns):
+    """The init and exec'd processes move themselves into the container's v1 cgroups (writing 0
+    to each `tasks` file the runtime opened: no RCU grace period). They must be in every
+    hierarchy once `create` returns and before an exec'd process runs, in a user namespace too
+    (where the process is no longer the host's root when it writes)."""
+    if not _v1_hierarchies():
+        pytest.skip("needs cgroup v1 hierarchies")
+
+    def edit(cfg):
+        if userns:
+            cfg["linux"]["namespaces"].append({"type": "user"})
+            cfg["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+            cfg["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    b = bundle(["/bin/sleep", "600"], edit=edit)
+    d = os.path.dirname(b)
+    while userns and d not in ("/", "/tmp"):
+        os.chmod(d, os.stat(d).st_mode | 0o011)
+        d = os.path.dirname(d)
+    rt("create", "--bundle", b, "c1")
+    init = rt.state("c1")["pid"]
+    members = _v1_members("c1")
+    assert members and all(init in pids for pids in members.values()), members
+    rt("start", "c1")
+    pidfile = str(tmp_path / "exec.pid")
+    rt("exec", "--detach", "--pid-file", pidfile, "c1", "/bin/sleep", "600")
+    pid = int(open(pidfile).read())
+    members = _v1_members("c1")
+    assert all(pid in pids for pids in members.values()), (pid, members)
+    # and the exec'd process is not left holding a host cgroup file open
+    fds = [os.readlink("/proc/%d/fd/%s" % (pid, fd)) for fd in os.listdir("/proc/%d/fd" % pid)]
+    assert not [f for f in fds if "cgroup" in f], fds
+
+
+def test_exec_into_a_paused_container_joins_every_cgroup_before_it_runs(rt, bundle):
+    """The freezer is joined last: an exec'd process that freezes on joining a paused container
+    is already in every other hierarchy, and runs once resumed."""
+    if not _v1_hierarchies():
+        pytest.skip("needs cgroup v1 hierarchies")
+    rt("run", "--detach", "--bundle", bundle(["/bin/sleep", "600"]), "c1")
+    rt("pause", "c1")
+    p = subprocess.Popen([RUNTIME, "--root", rt.root, "exec", "--ignore-paused", "c1", "/bin/echo", "ran"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(1)
+    assert p.poll() is None, "the process ran in a paused container"
+    rt("resume", "c1")
+    out, err = p.communicate(timeout=20)
+    assert p.returncode == 0 and out == b"ran\n", err
+
+
+def test_runtime_runs_from_a_read_only_overlay_not_a_copy(rt, bundle):
+    """CVE-2019-5736 without copying the binary (runc 1.2's sealed overlayfs): a runtime that
+    enters a container runs from a private overlayfs without an upper layer, so its
+    /proc/PID/exe cannot be opened for writing (EROFS), not even by reopening an O_PATH handle,
+    and no 1.2 MB copy is made per command."""
+    b = bundle(["/bin/sleep", "30"])
+    p = subprocess.Popen([RUNTIME, "--root", rt.root, "run", "--bundle", b, "c1"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    rt.ids.append("c1")
+    try:
+        for _ in range(100):
+            if os.path.exists(os.path.join(rt.root, "c1", "state.json")) and rt.state("c1")["status"] == "running":
+                break
+            time.sleep(0.05)
+        exe = "/proc/%d/exe" % p.pid
+        assert not os.readlink(exe).startswith("/memfd:"), os.readlink(exe)
+        assert os.statvfs(exe).f_flag & os.ST_RDONLY
+        with pytest.raises(OSError) as e:
+            os.open(exe, os.O_WRONLY)
+        assert e.value.errno == errno.EROFS
+        fd = os.open(exe, os.O_PATH)
+        try:
+            with pytest.raises(OSError) as e:
+                os.open("/proc/self/fd/%d" % fd, os.O_WRONLY)
+            assert e.value.errno == errno.EROFS
+            assert os.stat(exe).st_size == os.stat(RUNTIME).st_size
+        finally:
+            os.close(fd)
+    finally:
+        p.kill()
+        p.wait()
+
+
+def test_hooks_after_start_and_delete_found_however_their_keys_are_spelled(rt, bundle, tmp_path):
+    """start and delete parse the saved config only when it may hold their hooks: a key spelled
+    with JSON escapes still counts."""
+    log = tmp_path / "order"
+
+    def hook(word):
+        return [{"path": "/bin/sh", "args": ["sh", "-c", "echo %s >> %s" % (word, log)]}]
+    b = bundle(["/bin/probe", "sleep", "600"], hooks={"poststart": hook("started"), "poststop": hook("stopped")})
+    cfg = os.path.join(b, "config.json")
+    text = open(cfg).read()
+    assert '"poststart"' in text and '"poststop"' in text
+    text = text.replace('"poststart"', '"\\u0070oststart"').replace('"poststop"', '"post\\u0073top"')
+    open(cfg, "w").write(text)
+    rt("create", "--bundle", b, "c1")
+    rt("start", "c1")
+    rt("delete", "--force", "c1")
+    assert log.read_text().split() == ["started", "stopped"]
