@@ -18,6 +18,7 @@
 #include "build.h"
 #include "check.h"
 #include "daemon.h"
+#include "lazy.h"
 #include "log.h"
 #include "monitor.h"
 #include "string-util.h"
@@ -81,6 +82,11 @@ static int recover(const char *root) {
         _cleanup_(engine_freep) Engine *e = NULL;
         _cleanup_kerr_ KError *err = NULL;
         EngineCheckSummary c = { 0 };
+        /* the libraries bound on first use (lazy.c) are all there: else stop now, not at a pull */
+        if (lazy_check(&err) < 0) {
+                log_error("kapseld: %s", err->msg);
+                return -EIO;
+        }
         if (engine_open(root, &e, &err) < 0) {
                 log_error("kapseld: %s", err ? err->msg : "cannot open the state root");
                 return -EIO;
