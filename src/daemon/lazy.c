@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Lazy binding of kapseld's heavy libraries (docs/daemon-memory.md). kapseld is not linked against
- * libcurl, libarchive, libcrypto, libnftnl, libmnl (meson leaves them out with --as-needed: every
+ * libcurl, libarchive, libcrypto, libnftnl, libmnl, sqlite (meson leaves them out with --as-needed: every
  * function of theirs that kapseld calls is defined here): each such function is a stub that jumps
  * through a pointer. The pointer first leads to a resolver that dlopen()s the library by its
  * soname, looks the function up and stores its address, so later calls cost one indirect jump.
@@ -43,7 +43,8 @@ typedef struct LazySym {
 void *lazy_resolve(LazySym *s) __attribute__((visibility("hidden")));
 
 /* One stub per function: `sym` jumps through lazy_desc_sym.fn, which starts at lazy_res_sym: that
- * hands the descriptor to lazy_common in %r11 (a scratch register of the calling convention). */
+ * hands the descriptor to lazy_common in %r11 (a scratch register of the calling convention). With
+ * call frame information, so that debuggers and sanitizers unwind through them. */
 #define LAZY_LIB(id)
 #define LAZY_SYM(id, sym)                                                                              \
         extern char lazy_res_##sym[] __attribute__((visibility("hidden")));                            \
@@ -52,13 +53,17 @@ void *lazy_resolve(LazySym *s) __attribute__((visibility("hidden")));
                 ".globl " #sym "\n"                                                                    \
                 ".type " #sym ", @function\n"                                                          \
                 #sym ":\n"                                                                             \
+                "\t.cfi_startproc\n"                                                                   \
                 "\tjmp *lazy_desc_" #sym "(%rip)\n"                                                    \
+                "\t.cfi_endproc\n"                                                                     \
                 ".size " #sym ", .-" #sym "\n"                                                         \
                 ".globl lazy_res_" #sym "\n"                                                           \
                 ".hidden lazy_res_" #sym "\n"                                                          \
                 "lazy_res_" #sym ":\n"                                                                 \
+                "\t.cfi_startproc\n"                                                                   \
                 "\tleaq lazy_desc_" #sym "(%rip), %r11\n"                                              \
-                "\tjmp lazy_common\n");
+                "\tjmp lazy_common\n"                                                                  \
+                "\t.cfi_endproc\n");
 #include "lazy-syms.h"
 #undef LAZY_LIB
 #undef LAZY_SYM
@@ -71,8 +76,12 @@ __asm__(".text\n"
         ".hidden lazy_common\n"
         ".type lazy_common, @function\n"
         "lazy_common:\n"
-        "\tpushq %rdi\n\tpushq %rsi\n\tpushq %rdx\n\tpushq %rcx\n\tpushq %r8\n\tpushq %r9\n\tpushq %rax\n"
+        "\t.cfi_startproc\n"
+#define PUSH(reg) "\tpushq " reg "\n\t.cfi_adjust_cfa_offset 8\n"
+#define POP(reg) "\tpopq " reg "\n\t.cfi_adjust_cfa_offset -8\n"
+        PUSH("%rdi") PUSH("%rsi") PUSH("%rdx") PUSH("%rcx") PUSH("%r8") PUSH("%r9") PUSH("%rax")
         "\tsubq $128, %rsp\n"
+        "\t.cfi_adjust_cfa_offset 128\n"
         "\tmovdqu %xmm0, 0(%rsp)\n\tmovdqu %xmm1, 16(%rsp)\n\tmovdqu %xmm2, 32(%rsp)\n\tmovdqu %xmm3, 48(%rsp)\n"
         "\tmovdqu %xmm4, 64(%rsp)\n\tmovdqu %xmm5, 80(%rsp)\n\tmovdqu %xmm6, 96(%rsp)\n\tmovdqu %xmm7, 112(%rsp)\n"
         "\tmovq %r11, %rdi\n"
@@ -81,9 +90,13 @@ __asm__(".text\n"
         "\tmovdqu 0(%rsp), %xmm0\n\tmovdqu 16(%rsp), %xmm1\n\tmovdqu 32(%rsp), %xmm2\n\tmovdqu 48(%rsp), %xmm3\n"
         "\tmovdqu 64(%rsp), %xmm4\n\tmovdqu 80(%rsp), %xmm5\n\tmovdqu 96(%rsp), %xmm6\n\tmovdqu 112(%rsp), %xmm7\n"
         "\taddq $128, %rsp\n"
-        "\tpopq %rax\n\tpopq %r9\n\tpopq %r8\n\tpopq %rcx\n\tpopq %rdx\n\tpopq %rsi\n\tpopq %rdi\n"
+        "\t.cfi_adjust_cfa_offset -128\n"
+        POP("%rax") POP("%r9") POP("%r8") POP("%rcx") POP("%rdx") POP("%rsi") POP("%rdi")
         "\tjmp *%r11\n"
+        "\t.cfi_endproc\n"
         ".size lazy_common, .-lazy_common\n");
+#undef PUSH
+#undef POP
 
 static LazySym *const all_syms[] = {
 #define LAZY_LIB(id)

@@ -328,7 +328,7 @@ int server_run(const DaemonConfig *cfg, KError **err) {
                 bool unix_sock = startswith(h, "unix://");
                 /* systemd's socket (contrib/kapseld.socket) stands for the first unix host */
                 bool from_systemd = unix_sock && activated >= 0;
-                int fd = from_systemd ? TAKE_FD(activated) : unix_sock ? listen_unix(h, cfg->group, err)
+                int fd = from_systemd ? TAKE_FD(activated) : unix_sock ? listen_unix(h, cfg->group, cfg->group_known, cfg->group_gid, err)
                                                                        : listen_tcp(h, err);
                 made[i] = unix_sock && !from_systemd && fd >= 0;
                 if (fd < 0 || !serve(cfg, h, fd, err))
