@@ -6,7 +6,6 @@
  * Functions only: a data symbol cannot be bound on first use. */
 LAZY_LIB(curl)
 LAZY_LIB(archive)
-LAZY_LIB(crypto)
 LAZY_LIB(nftnl)
 LAZY_LIB(mnl)
 LAZY_LIB(sqlite)
@@ -94,15 +93,6 @@ LAZY_SYM(archive, archive_write_open_fd)
 LAZY_SYM(archive, archive_write_open_filename)
 LAZY_SYM(archive, archive_write_set_bytes_in_last_block)
 LAZY_SYM(archive, archive_write_set_format_pax_restricted)
-/* libcrypto.so.3 */
-LAZY_SYM(crypto, EVP_DecodeBlock)
-LAZY_SYM(crypto, EVP_DigestFinal_ex)
-LAZY_SYM(crypto, EVP_DigestInit_ex)
-LAZY_SYM(crypto, EVP_DigestUpdate)
-LAZY_SYM(crypto, EVP_EncodeBlock)
-LAZY_SYM(crypto, EVP_MD_CTX_free)
-LAZY_SYM(crypto, EVP_MD_CTX_new)
-LAZY_SYM(crypto, EVP_sha256)
 /* libnftnl.so.11 */
 LAZY_SYM(nftnl, nftnl_batch_begin)
 LAZY_SYM(nftnl, nftnl_batch_end)

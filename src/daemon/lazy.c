@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Lazy binding of kapseld's heavy libraries (docs/daemon-memory.md). kapseld is not linked against
- * libcurl, libarchive, libcrypto, libnftnl, libmnl, sqlite (meson leaves them out with --as-needed: every
+ * libcurl, libarchive, libnftnl, libmnl, sqlite (meson leaves them out with --as-needed: every
  * function of theirs that kapseld calls is defined here): each such function is a stub that jumps
  * through a pointer. The pointer first leads to a resolver that dlopen()s the library by its
  * soname, looks the function up and stores its address, so later calls cost one indirect jump.
