@@ -6,11 +6,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <unistd.h>
 
 #include "ctr-ops.h"
 #include "ctr-state.h"
 #include "ctr-stats.h"
+#include "fd-util.h"
 #include "json-util.h"
 #include "proc-util.h"
 #include "vm-ops.h"
@@ -39,6 +41,48 @@ static bool peer_gone(int fd) {
         return poll(&p, 1, 0) > 0 && (p.revents & (POLLERR | POLLHUP));
 }
 
+/* Every change of a container's row is a write to the database's files in the root (and its events
+ * to events.jsonl there): a watch on the root wakes a waiter at once, instead of at its next look.
+ * -1 when inotify is not there, or when 16 waiters have one already (inotify instances are counted
+ * per user, 128 by default, and other programs of root's need theirs): the waiter looks every
+ * 20 ms, as it always may. */
+#define ROOT_WATCHES_MAX 16
+static unsigned root_watches;
+
+static int root_watch(const char *root) {
+        if (__atomic_add_fetch(&root_watches, 1, __ATOMIC_RELAXED) > ROOT_WATCHES_MAX) {
+                __atomic_sub_fetch(&root_watches, 1, __ATOMIC_RELAXED);
+                return -1;
+        }
+        int ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+        if (ifd >= 0 && inotify_add_watch(ifd, root, IN_MODIFY | IN_CREATE | IN_DELETE | IN_MOVED_TO) < 0)
+                ifd = safe_close(ifd);
+        if (ifd < 0)
+                __atomic_sub_fetch(&root_watches, 1, __ATOMIC_RELAXED);
+        return ifd;
+}
+
+static void root_unwatch(int *ifd) {
+        if (*ifd < 0)
+                return;
+        *ifd = safe_close(*ifd);
+        __atomic_sub_fetch(&root_watches, 1, __ATOMIC_RELAXED);
+}
+
+/* Until the root changes, 20 ms at most (a write may land between our look and the watch's wake-up). */
+static void root_changed(int ifd) {
+        if (ifd < 0) {
+                usleep(20 * 1000);
+                return;
+        }
+        struct pollfd p = { .fd = ifd, .events = POLLIN };
+        if (poll(&p, 1, 20) > 0) {
+                char buf[4096];
+                while (read(ifd, buf, sizeof(buf)) > 0)
+                        ;
+        }
+}
+
 static void wait_run(int fd, void *data) {
         WaitJob *w = data;
         _cleanup_(engine_freep) Engine *e = NULL;
@@ -46,6 +90,7 @@ static void wait_run(int fd, void *data) {
         bool seen_live = false;
         if (engine_open(w->root, &e, NULL) < 0)
                 return;
+        _cleanup_(root_unwatch) int ifd = root_watch(w->root);
         while (!peer_gone(fd)) {
                 _cleanup_(ctr_record_freep) CtrRecord *r = NULL;
                 if (db_ctr_get(e->db, w->id, &r, NULL) < 0) {
@@ -65,7 +110,7 @@ static void wait_run(int fd, void *data) {
                 if (live)
                         (void) ctr_wait_monitor(r->monitor_pid, 100);
                 else
-                        usleep(20 * 1000);
+                        root_changed(ifd);
         }
         char buf[80];
         int n = snprintf(buf, sizeof(buf), "{\"Error\":null,\"StatusCode\":%d}\n", code);

@@ -35,11 +35,30 @@ int api_query_int(const ApiReq *rq, const char *name, long def, long *ret, KErro
         return 0;
 }
 
+/* One connection to the state database stays open for the daemon's life, from the first request
+ * that opens the engine on: whenever the last connection to a WAL database closes, sqlite
+ * checkpoints the WAL into the database (two fdatasyncs) and deletes its -wal and -shm files, and
+ * that was the end of every request, and of every monitor's and CLI command's connection. With one
+ * connection open, checkpoints run when the WAL reaches 1000 pages (docs/daemon.md). */
+static void keep_db_open(const char *root) {
+        static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+        static Engine *kept;
+        static bool done;
+        if (__atomic_load_n(&done, __ATOMIC_ACQUIRE))
+                return;
+        pthread_mutex_lock(&lock);
+        if (!kept && engine_open(root, &kept, NULL) < 0)
+                kept = NULL;            /* the request's own open says why */
+        __atomic_store_n(&done, kept != NULL, __ATOMIC_RELEASE);
+        pthread_mutex_unlock(&lock);
+}
+
 int api_engine(ApiReq *rq, Engine **ret, KError **err) {
         if (!rq->e) {
                 int r = engine_open(rq->cfg->root, &rq->e, err);
                 if (r < 0)
                         return r;
+                keep_db_open(rq->cfg->root);
         }
         *ret = rq->e;
         return 0;

@@ -29,6 +29,8 @@ typedef struct DaemonConfig {
         const char *tls_ca;     /* --tlscacert PEM */
         bool mtls;              /* this listener is TCP: only clients whose certificate checked out */
         const char *group;      /* the socket's group (when it exists): "kapsel" */
+        bool group_known;       /* the start-up check's child looked it up (else listen_unix asks NSS): */
+        long group_gid;         /* its gid, or -1: no such group */
         unsigned max_connections;
         unsigned timeout_s;     /* idle connection timeout */
         size_t max_body;        /* JSON bodies */
@@ -221,7 +223,7 @@ void daemon_tls_done(DaemonTls *t);
 int listen_check(const DaemonConfig *cfg, DaemonTls *tls, KError **err);
 int listen_parse_tcp(const char *host, struct sockaddr_storage *ret, socklen_t *ret_len, KError **err);
 /* Listening sockets for unix:///PATH (0660, `group` when it exists) and tcp://ADDR:PORT. */
-int listen_unix(const char *host, const char *group, KError **err);
+int listen_unix(const char *host, const char *group, bool group_known, long group_gid, KError **err);
 int listen_tcp(const char *host, KError **err);
 /* MHD_OPTION_NOTIFY_CONNECTION of a TLS listener: a client certificate signed by the trusted CA is
  * required during the handshake. */

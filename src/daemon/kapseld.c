@@ -5,6 +5,8 @@
  * works on the same root at the same time. A kill -9 loses nothing; at start the engine's check
  * repairs what was left. */
 #include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
 #include <getopt.h>
 #include <libgen.h>
 #include <malloc.h>
@@ -18,6 +20,7 @@
 #include "build.h"
 #include "check.h"
 #include "daemon.h"
+#include "lazy.h"
 #include "log.h"
 #include "monitor.h"
 #include "string-util.h"
@@ -81,6 +84,11 @@ static int recover(const char *root) {
         _cleanup_(engine_freep) Engine *e = NULL;
         _cleanup_kerr_ KError *err = NULL;
         EngineCheckSummary c = { 0 };
+        /* the libraries bound on first use (lazy.c) are all there: else stop now, not at a pull */
+        if (lazy_check(&err) < 0) {
+                log_error("kapseld: %s", err->msg);
+                return -EIO;
+        }
         if (engine_open(root, &e, &err) < 0) {
                 log_error("kapseld: %s", err ? err->msg : "cannot open the state root");
                 return -EIO;
@@ -105,16 +113,38 @@ static int recover(const char *root) {
 
 /* The start-up check runs in a child process: the database, the image store, their caches and the
  * code pages they touch go away with it, and the daemon idles holding only what serving needs
- * (docs/daemon-memory.md). Without fork it runs here. */
-static int recover_in_child(const char *root) {
+ * (docs/daemon-memory.md). The child looks the socket's group up too: when it is not in /etc/group,
+ * NSS loads a module (libnss_systemd, 0.3 MiB) that would stay mapped. Without fork it runs here. */
+static int recover_in_child(DaemonConfig *cfg) {
+        int p[2];
         fflush(NULL);
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return recover(cfg->root);
         pid_t pid = fork();
-        if (pid < 0)
-                return recover(root);
+        if (pid < 0) {
+                close(p[0]);
+                close(p[1]);
+                return recover(cfg->root);
+        }
         if (pid == 0) {
-                int r = recover(root);
+                close(p[0]);
+                int r = recover(cfg->root);
+                struct group *gr = r >= 0 && cfg->group ? getgrnam(cfg->group) : NULL;
+                long gid = gr ? (long) gr->gr_gid : -1;
+                if (r >= 0 && write(p[1], &gid, sizeof(gid)) != sizeof(gid))
+                        r = -EIO;
                 fflush(NULL);
                 _exit(r < 0 ? 1 : 0);
+        }
+        close(p[1]);
+        long gid;
+        ssize_t n;
+        while ((n = read(p[0], &gid, sizeof(gid))) < 0 && errno == EINTR)
+                ;
+        close(p[0]);
+        if (n == sizeof(gid)) {
+                cfg->group_known = true;
+                cfg->group_gid = gid;
         }
         int status;
         while (waitpid(pid, &status, 0) < 0)
@@ -122,7 +152,7 @@ static int recover_in_child(const char *root) {
                         return -errno;
         if (WIFSIGNALED(status))
                 log_error("kapseld: the start-up check of %s was killed by signal %d: see kapsel system check",
-                          root, WTERMSIG(status));
+                          cfg->root, WTERMSIG(status));
         return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EIO;
 }
 
@@ -194,7 +224,7 @@ int main(int argc, char **argv) {
         }
         cfg.root = root;
         find_monitor();
-        if (recover_in_child(root) < 0)
+        if (recover_in_child(&cfg) < 0)
                 return 1;
         /* the web console first: a bad --web-listen stops the start before the socket exists */
         if (web_init(&cfg, &err) < 0 || server_web_start(&cfg, &err) < 0) {

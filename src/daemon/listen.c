@@ -143,7 +143,7 @@ void daemon_tls_done(DaemonTls *t) {
         *t = (DaemonTls) { 0 };
 }
 
-int listen_unix(const char *host, const char *group, KError **err) {
+int listen_unix(const char *host, const char *group, bool group_known, long group_gid, KError **err) {
         const char *path = startswith(host, "unix://");
         if (!path || !*path)
                 return kerr_msg(err, KERR_USAGE, -EINVAL, "--host %s: expected unix:///PATH", host);
@@ -166,8 +166,12 @@ int listen_unix(const char *host, const char *group, KError **err) {
         umask(old);
         if (r < 0)
                 return kerr(err, -errno, "bind %s: does its directory exist?", path);
-        struct group *gr = group ? getgrnam(group) : NULL;
-        if ((gr && chown(tmp, 0, gr->gr_gid) < 0) || listen(fd, 128) < 0 || rename(tmp, path) < 0) {
+        if (group && !group_known) {
+                struct group *gr = getgrnam(group);
+                group_gid = gr ? (long) gr->gr_gid : -1;
+        }
+        if ((group && group_gid >= 0 && chown(tmp, 0, (gid_t) group_gid) < 0) || listen(fd, 128) < 0 ||
+            rename(tmp, path) < 0) {
                 r = -errno;
                 (void) unlink(tmp);
                 return kerr(err, r, "listen on %s", path);

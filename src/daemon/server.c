@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <malloc.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -240,10 +241,27 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_ctx
 }
 
 static volatile sig_atomic_t stop_requested;
+static int stop_pipe[2] = { -1, -1 };
 
+/* Any thread may run this (a SIGTERM goes to whichever does not block it), and the main thread may
+ * be between its look at the flag and its wait: the byte in the pipe wakes it either way. */
 static void on_stop(int sig) {
         (void) sig;
         stop_requested = 1;
+        int saved = errno;
+        if (stop_pipe[1] >= 0)
+                (void) !write(stop_pipe[1], "s", 1);
+        errno = saved;
+}
+
+static void wait_for_stop(void) {
+        while (!stop_requested) {
+                struct pollfd p = { .fd = stop_pipe[0], .events = POLLIN };
+                if (stop_pipe[0] < 0)
+                        pause();
+                else
+                        (void) poll(&p, 1, -1);
+        }
 }
 
 /* systemd socket activation (contrib/kapseld.socket): one listening socket as fd 3. */
@@ -317,6 +335,8 @@ int server_run(const DaemonConfig *cfg, KError **err) {
         tcp_cfg.mtls = true;
         int activated = activated_fd();
         signal(SIGPIPE, SIG_IGN);
+        if (stop_pipe[0] < 0 && pipe2(stop_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+                stop_pipe[0] = stop_pipe[1] = -1;
         struct sigaction sa = { .sa_handler = on_stop };
         sigaction(SIGTERM, &sa, NULL);
         sigaction(SIGINT, &sa, NULL);
@@ -328,7 +348,7 @@ int server_run(const DaemonConfig *cfg, KError **err) {
                 bool unix_sock = startswith(h, "unix://");
                 /* systemd's socket (contrib/kapseld.socket) stands for the first unix host */
                 bool from_systemd = unix_sock && activated >= 0;
-                int fd = from_systemd ? TAKE_FD(activated) : unix_sock ? listen_unix(h, cfg->group, err)
+                int fd = from_systemd ? TAKE_FD(activated) : unix_sock ? listen_unix(h, cfg->group, cfg->group_known, cfg->group_gid, err)
                                                                        : listen_tcp(h, err);
                 made[i] = unix_sock && !from_systemd && fd >= 0;
                 if (fd < 0 || !serve(cfg, h, fd, err))
@@ -337,8 +357,8 @@ int server_run(const DaemonConfig *cfg, KError **err) {
                         log_info("kapseld: serving the Docker Engine API %s on %s%s", API_VERSION, h,
                                  unix_sock ? "" : " (mutual TLS)");
         }
-        while (r >= 0 && !stop_requested)
-                pause();
+        if (r >= 0)
+                wait_for_stop();
         /* No draining: streams (wait, logs -f, attach) may last as long as their containers, and
          * nothing of the state lives here. The sockets go; the caller exits without waiting for
          * the connection threads (the library's teardown would). */

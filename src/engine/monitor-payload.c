@@ -95,8 +95,9 @@ static int container_prepare(Monitor *m, KError **err) {
         int r = read_stdio_and_image(m, err);
         if (r < 0)
                 return r;
+        bool disposable = json_is_true(json_object_get(json_object_get(m->rec->config, "HostConfig"), "AutoRemove"));
         if ((r = overlay_prepare(m->dir, err)) < 0 ||
-            (r = overlay_mount(m->dir, m->plan.layer_dirs, m->plan.n_layers, err)) < 0)
+            (r = overlay_mount_disposable(m->dir, m->plan.layer_dirs, m->plan.n_layers, disposable, err)) < 0)
                 return r;
         ctr_net_done(&m->net);
         if ((r = ctr_net_setup(m->e, m->rec, &m->plan.config, &m->net, err)) < 0)

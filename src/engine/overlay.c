@@ -12,6 +12,7 @@
 
 #include "overlay.h"
 #include "path-util.h"
+#include "rm-rf.h"
 #include "string-util.h"
 
 #ifndef OVERLAYFS_SUPER_MAGIC
@@ -71,13 +72,27 @@ static int lowerdir_option(char *const *layer_dirs, size_t n_layers, char **ret_
         return 0;
 }
 
-int overlay_mount(const char *ctr_dir, char *const *layer_dirs, size_t n_layers, KError **err) {
+/* A volatile mount leaves work/work/incompat/volatile behind, and overlayfs refuses every later mount
+ * of that upper dir while it is there: true when it was, and work/work (overlayfs' scratch space,
+ * emptied at every mount) is gone now. */
+static bool clear_volatile_mark(const char *work) {
+        _cleanup_free_ char *scratch = path_join(work, "work"), *mark = path_join(work, "work/incompat/volatile");
+        if (!scratch || !mark || access(mark, F_OK) < 0)
+                return false;
+        (void) rm_rf(scratch);
+        return true;
+}
+
+int overlay_mount_disposable(const char *ctr_dir, char *const *layer_dirs, size_t n_layers, bool disposable, KError **err) {
         _cleanup_free_ char *target = path_join(ctr_dir, "rootfs"), *upper = path_join(ctr_dir, "diff"),
                             *work = path_join(ctr_dir, "work");
         if (!target || !upper || !work)
                 return kerr(err, -ENOMEM, "overlay");
         if (is_overlay_mounted(target))
                 return 0;
+        /* once volatile, always: the upper dir of a disposable container stays disposable */
+        if (clear_volatile_mark(work))
+                disposable = true;
         if (n_layers == 0)
                 return kerr_msg(err, KERR_GENERIC, -EINVAL, "%s: the image has no layers", ctr_dir);
         _cleanup_free_ char *parent = NULL, *lower = NULL, *data = NULL;
@@ -93,12 +108,28 @@ int overlay_mount(const char *ctr_dir, char *const *layer_dirs, size_t n_layers,
         _cleanup_close_ int cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (cwd < 0 || chdir(parent) < 0)
                 return kerr(err, -errno, "enter layer directory %s", parent);
-        r = mount("overlay", target, "overlay", MS_NODEV, data) < 0 ? -errno : 0;
+        /* volatile (Linux 5.10): no sync of the upper dir's file system at unmount, which otherwise
+         * writes back every dirty page of that whole file system, other programs' too, while the
+         * container's exit waits; an older kernel refuses the option and gets the mount without it */
+        r = -EINVAL;
+        if (disposable && strlen(data) + strlen(",volatile") < 4096) {
+                _cleanup_free_ char *vdata = NULL;
+                if (asprintf(&vdata, "%s,volatile", data) < 0)
+                        r = -ENOMEM;
+                else
+                        r = mount("overlay", target, "overlay", MS_NODEV, vdata) < 0 ? -errno : 0;
+        }
+        if (r == -EINVAL)
+                r = mount("overlay", target, "overlay", MS_NODEV, data) < 0 ? -errno : 0;
         if (fchdir(cwd) < 0 && r == 0)
                 r = -errno;
         if (r < 0)
                 return kerr_kind(err, KERR_HOST, r, "mount overlay on %s (lower %s in %s)", target, lower, parent);
         return 0;
+}
+
+int overlay_mount(const char *ctr_dir, char *const *layer_dirs, size_t n_layers, KError **err) {
+        return overlay_mount_disposable(ctr_dir, layer_dirs, n_layers, false, err);
 }
 
 int overlay_umount(const char *ctr_dir, KError **err) {

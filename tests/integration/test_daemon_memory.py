@@ -3,6 +3,7 @@
 own, like test_daemon.py's."""
 import json
 import os
+import platform
 import signal
 import socket
 import subprocess
@@ -102,3 +103,27 @@ def test_memory_of_a_burst_goes_back_when_idle(daemon):
     time.sleep(1)
     after = anon_kib(proc.pid)
     assert after - before < 1024, "RssAnon %d KiB before the burst, %d KiB after it" % (before, after)
+
+
+def mapped(pid):
+    with open("/proc/%d/maps" % pid) as f:
+        return {os.path.basename(line.split()[5]) for line in f if len(line.split()) > 5}
+
+
+HEAVY = ("libcurl.so", "libarchive.so", "libcrypto.so", "libssl.so", "libsqlite3.so", "libxml2.so", "libicuuc.so",
+         "libstdc++.so", "libkrb5.so", "libnss_systemd.so")
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="lazy binding is x86-64 only: kapseld links as usual")
+def test_idle_daemon_maps_no_library_a_request_has_not_needed(daemon):
+    """libcurl, libarchive, libcrypto and sqlite (with their chains) are bound on first use, and the
+    socket's group is looked up by the start-up check's child: an idle daemon maps none of them
+    (docs/daemon-memory.md); the first request that opens the database loads sqlite, and works."""
+    proc, sock = daemon
+    assert request(sock, "GET", "/_ping") == 200
+    loaded = [m for m in mapped(proc.pid) if m.startswith(HEAVY)]
+    assert not loaded, "an idle kapseld maps %s" % loaded
+    assert request(sock, "GET", "/v1.41/containers/json?all=1") == 200
+    now = mapped(proc.pid)
+    assert any(m.startswith("libsqlite3.so") for m in now), sorted(now)
+    assert not any(m.startswith(("libcurl.so", "libarchive.so")) for m in now), sorted(now)
