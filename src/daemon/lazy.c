@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "lazy.h"
 #include "log.h"
@@ -40,7 +41,8 @@ typedef struct LazySym {
         int lib;
 } LazySym;
 
-void *lazy_resolve(LazySym *s) __attribute__((visibility("hidden")));
+/* (used: only the asm below calls it, which link-time optimisation would not see) */
+void *lazy_resolve(LazySym *s) __attribute__((visibility("hidden"), used));
 
 /* One stub per function: `sym` jumps through lazy_desc_sym.fn, which starts at lazy_res_sym: that
  * hands the descriptor to lazy_common in %r11 (a scratch register of the calling convention). With
@@ -109,6 +111,21 @@ static LazySym *const all_syms[] = {
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static void *handles[_LAZY_LIB_MAX];
 
+/* A fork while another thread resolves (a first pull loading libcurl's dependencies) must not hand
+ * the child a lock no thread of it will ever release: children such as the export's tar writer
+ * make their own first calls. */
+static void fork_prepare(void) {
+        pthread_mutex_lock(&lock);
+}
+
+static void fork_done(void) {
+        pthread_mutex_unlock(&lock);
+}
+
+__attribute__((constructor)) static void lazy_init(void) {
+        (void) pthread_atfork(fork_prepare, fork_done, fork_done);
+}
+
 /* Under the lock: the address of s's function, or NULL with a message in buf. */
 static void *resolve_locked(LazySym *s, char *buf, size_t size) {
         if (!handles[s->lib]) {
@@ -132,14 +149,23 @@ static void *resolve_locked(LazySym *s, char *buf, size_t size) {
 
 void *lazy_resolve(LazySym *s) {
         char msg[512];
-        pthread_mutex_lock(&lock);
-        void *fn = resolve_locked(s, msg, sizeof(msg));
-        pthread_mutex_unlock(&lock);
+        int saved = errno;      /* the caller may read errno after the real call, as for any call */
+        void *fn = NULL;
+        /* lazy_check() loaded everything at start, so a failure here is transient (EMFILE while
+         * many streams are open, ENOMEM): retry for a second before giving up, as a stub cannot
+         * return an error of its own */
+        for (int i = 0; !fn && i < 20; i++) {
+                if (i > 0)
+                        (void) nanosleep(&(struct timespec) { .tv_nsec = 50 * 1000 * 1000 }, NULL);
+                pthread_mutex_lock(&lock);
+                fn = resolve_locked(s, msg, sizeof(msg));
+                pthread_mutex_unlock(&lock);
+        }
         if (!fn) {
-                /* lazy_check() ran at start: the library went away since; no request can go on */
                 log_error("kapseld: %s", msg);
                 abort();
         }
+        errno = saved;
         return fn;
 }
 
