@@ -33,8 +33,11 @@ int cloned_binary_is_sealed(void) {
         return seals >= 0 && (seals & REQUIRED_SEALS) == REQUIRED_SEALS;
 }
 
-/* A file of an overlayfs without an upper layer: its superblock is read-only for good (no
- * remount or mount_setattr makes it writable), so a reopen for writing fails with EROFS. */
+/* Running from a read-only overlayfs that refuses a reopen for writing (EROFS): ours, which has no
+ * upper layer and so a superblock read-only for good (no remount or mount_setattr makes it
+ * writable), or a lower-only image such as composefs. (A read-only overlay with an upper layer
+ * passes too; only the host's root could make it writable again. A detached mount is not in
+ * mountinfo, so its options cannot be read to tell them apart.) */
 int cloned_binary_is_overlay(void) {
         _cleanup_close_ int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
         if (fd < 0)
@@ -166,6 +169,10 @@ static int open_through_overlay(const struct stat *self) {
 }
 
 /* The host's user namespace: its uid_map is the whole identity map. */
+/* The full identity map "0 0 4294967295": the initial user namespace, or one that a privileged
+ * parent made to stand for it (a sandboxed host, as this project's CI machine: its namespace inode
+ * is not the initial one). Only a process privileged in the parent can write that map, so such a
+ * namespace's root is the host's root; a rootless engine's cannot have it. */
 static bool in_initial_userns(void) {
         _cleanup_close_ int fd = open("/proc/self/uid_map", O_RDONLY | O_CLOEXEC);
         char buf[128];
