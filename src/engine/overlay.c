@@ -10,6 +10,7 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include "fd-util.h"
 #include "overlay.h"
 #include "path-util.h"
 #include "rm-rf.h"
@@ -72,15 +73,49 @@ static int lowerdir_option(char *const *layer_dirs, size_t n_layers, char **ret_
         return 0;
 }
 
-/* A volatile mount leaves work/work/incompat/volatile behind, and overlayfs refuses every later mount
- * of that upper dir while it is there: true when it was, and work/work (overlayfs' scratch space,
- * emptied at every mount) is gone now. */
-static bool clear_volatile_mark(const char *work) {
-        _cleanup_free_ char *scratch = path_join(work, "work"), *mark = path_join(work, "work/incompat/volatile");
-        if (!scratch || !mark || access(mark, F_OK) < 0)
-                return false;
+static int read_boot_id(char buf[static 40]) {
+        _cleanup_close_ int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+        ssize_t n = fd < 0 ? -1 : read(fd, buf, 39);
+        if (n < 36)
+                return -EIO;
+        buf[36] = 0;
+        return 0;
+}
+
+/* A volatile mount leaves work/work/incompat/volatile behind, and overlayfs refuses every later
+ * mount of that upper dir while it is there. The mark stays after a clean unmount and after a crash
+ * alike: only the boot id recorded at the mount (volatile-boot) tells them apart. In the same boot
+ * the kernel has the upper dir's data, so the mark goes (with work/work, overlayfs' scratch space,
+ * emptied at every mount anyway) and *ret_was is true; after a reboot the unsynced files may be
+ * torn, and the container is refused. */
+static int clear_volatile_mark(const char *ctr_dir, const char *work, bool *ret_was, KError **err) {
+        _cleanup_free_ char *scratch = path_join(work, "work"), *mark = path_join(work, "work/incompat/volatile"),
+                            *boot = path_join(ctr_dir, "volatile-boot"), *saved = NULL;
+        *ret_was = false;
+        if (!scratch || !mark || !boot)
+                return kerr(err, -ENOMEM, "overlay");
+        if (access(mark, F_OK) < 0)
+                return 0;
+        char now[40];
+        size_t len;
+        _cleanup_close_ int dfd = open(ctr_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (read_boot_id(now) < 0 || dfd < 0 || read_full_file_at(dfd, "volatile-boot", 64, &saved, &len) < 0 ||
+            len < 36 || strncmp(saved, now, 36) != 0)
+                return kerr_msg(err, KERR_GENERIC, -ESTALE,
+                                "%s: the files of this disposable (--rm) container were written without syncing and "
+                                "the machine restarted since: they may be incomplete; remove the container (kapsel rm)", ctr_dir);
         (void) rm_rf(scratch);
-        return true;
+        *ret_was = true;
+        return 0;
+}
+
+/* Record the boot of a volatile mount for clear_volatile_mark(). */
+static int note_volatile_boot(const char *ctr_dir) {
+        char id[40];
+        _cleanup_close_ int dfd = open(ctr_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0 || read_boot_id(id) < 0)
+                return -EIO;
+        return write_file_atomic_at(dfd, "volatile-boot", id, 36, 0600);
 }
 
 int overlay_mount_disposable(const char *ctr_dir, char *const *layer_dirs, size_t n_layers, bool disposable, KError **err) {
@@ -91,12 +126,15 @@ int overlay_mount_disposable(const char *ctr_dir, char *const *layer_dirs, size_
         if (is_overlay_mounted(target))
                 return 0;
         /* once volatile, always: the upper dir of a disposable container stays disposable */
-        if (clear_volatile_mark(work))
-                disposable = true;
+        bool was = false;
+        int r = clear_volatile_mark(ctr_dir, work, &was, err);
+        if (r < 0)
+                return r;
+        disposable = disposable || was;
         if (n_layers == 0)
                 return kerr_msg(err, KERR_GENERIC, -EINVAL, "%s: the image has no layers", ctr_dir);
         _cleanup_free_ char *parent = NULL, *lower = NULL, *data = NULL;
-        int r = lowerdir_option(layer_dirs, n_layers, &parent, &lower);
+        r = lowerdir_option(layer_dirs, n_layers, &parent, &lower);
         if (r < 0)
                 return kerr(err, r, "overlay lower dirs for %s", ctr_dir);
         /* one layer: overlay needs two lowers without an upper, but with an upper one is fine */
@@ -116,8 +154,10 @@ int overlay_mount_disposable(const char *ctr_dir, char *const *layer_dirs, size_
                 _cleanup_free_ char *vdata = NULL;
                 if (asprintf(&vdata, "%s,volatile", data) < 0)
                         r = -ENOMEM;
-                else
+                else if ((r = note_volatile_boot(ctr_dir)) >= 0)
                         r = mount("overlay", target, "overlay", MS_NODEV, vdata) < 0 ? -errno : 0;
+                if (r < 0 && r != -EINVAL)
+                        r = -EINVAL;    /* no boot id to record: mount it durable */
         }
         if (r == -EINVAL)
                 r = mount("overlay", target, "overlay", MS_NODEV, data) < 0 ? -errno : 0;

@@ -431,3 +431,27 @@ def test_two_roots_in_one_netns_keep_apart(k, tmp_path):
         assert k2("exec", "b", "sh", "-c", ping).stdout == "ok\n"
     finally:
         subprocess.run(k2.cmd("rm", "-f", "b"), capture_output=True, timeout=30)
+
+
+def test_rm_container_after_a_crash_is_refused_after_a_reboot(k):
+    """A --rm container's rootfs is mounted volatile (no sync at its unmount). If its monitor dies
+    (a crash) the row stays, exited; in the same boot the kernel still has its files and it starts
+    again (volatile again); after a reboot they may be torn, so its start is refused and says
+    what to do."""
+    cid = k("run", "-d", "--rm", "--network", "none", "busybox", "sleep", "600").stdout.strip()
+    d = os.path.join(k.root, "containers", cid)
+    assert wait_for(lambda: os.path.exists(os.path.join(d, "volatile-boot")))
+    subprocess.run(["pkill", "-9", "-f", "kapsel-monitor.*" + cid])
+    assert wait_for(lambda: "Exited" in k("ps", "-a").stdout)
+    assert os.path.exists(os.path.join(d, "work/work/incompat/volatile"))
+    boot = open(os.path.join(d, "volatile-boot")).read()
+    with open(os.path.join(d, "volatile-boot"), "w") as f:
+        f.write("00000000-0000-0000-0000-000000000000")     # as if written before a reboot
+    p = k("start", cid, check=False)
+    assert p.returncode != 0 and "restarted since" in p.stderr and "kapsel rm" in p.stderr, p.stderr
+    with open(os.path.join(d, "volatile-boot"), "w") as f:
+        f.write(boot)
+    k("start", cid)
+    assert "Up" in k("ps").stdout
+    k("rm", "-f", cid, check=False)
+    assert wait_for(lambda: k("ps", "-aq").stdout.strip() == "")
