@@ -12,7 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "build-internal.h"
@@ -87,6 +90,34 @@ static void follow_log(Builder *b, const char *path, off_t *off) {
         *off += (off_t) done;
 }
 
+/* The monitor's exit ends the step: its pidfd wakes the wait, and the log's growth (inotify) in
+ * between, so the output is followed as it comes without re-reading the container's row. An
+ * interrupt (the signal ends the poll with EINTR) kills the VM. */
+static int wait_monitor(Builder *b, const CtrRecord *rec, const char *log, off_t *off) {
+        _cleanup_close_ int pfd = rec->monitor_pid > 0 ? (int) syscall(SYS_pidfd_open, rec->monitor_pid, 0) : -1;
+        if (pfd < 0)
+                return errno == ESRCH || rec->monitor_pid <= 0 ? 0 : -errno;
+        _cleanup_close_ int ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        bool watched = ifd >= 0 && inotify_add_watch(ifd, log, IN_MODIFY) >= 0, killed = false;
+        for (;;) {
+                follow_log(b, log, off);
+                if (build_interrupted && !killed) {
+                        (void) ctr_kill(b->e, rec, SIGKILL, NULL);
+                        killed = true;
+                }
+                struct pollfd p[2] = { { .fd = pfd, .events = POLLIN }, { .fd = ifd, .events = POLLIN } };
+                /* the timeout only covers a signal that came just before poll() */
+                int n = poll(p, watched ? 2 : 1, watched ? 1000 : 200);
+                if (n < 0 && errno != EINTR)
+                        return -errno;
+                if (n > 0 && p[0].revents)
+                        return 0;
+                char buf[4096];
+                while (n > 0 && watched && p[1].revents && read(ifd, buf, sizeof(buf)) > 0)
+                        ;
+        }
+}
+
 /* Start, follow and wait; the exit code in *ret. An interrupt kills the VM. */
 static int run_vm(Builder *b, const char *id, int *ret, KError **err) {
         Engine *e = b->e;
@@ -97,9 +128,7 @@ static int run_vm(Builder *b, const char *id, int *ret, KError **err) {
         if (r < 0)
                 return r;
         off_t off = 0;
-        bool killed = false;
-        for (;;) {
-                follow_log(b, log, &off);
+        for (bool waited = false;; waited = true) {
                 _cleanup_(ctr_record_freep) CtrRecord *rec = NULL;
                 if ((r = db_ctr_get(e->db, id, &rec, err)) < 0 || (r = ctr_repair(e, rec, err)) < 0)
                         return r;
@@ -108,11 +137,12 @@ static int run_vm(Builder *b, const char *id, int *ret, KError **err) {
                         *ret = rec->exit_code;
                         return build_interrupted ? kerr(err, -EINTR, "build interrupted") : 0;
                 }
-                if (build_interrupted && !killed) {
-                        (void) ctr_kill(e, rec, SIGKILL, NULL);
-                        killed = true;
-                }
-                (void) ctr_wait_monitor(rec->monitor_pid, 200);
+                /* after the monitor's exit its row (repaired) says how the step ended; a row that
+                 * still says running is read again shortly, without a busy loop */
+                if (waited)
+                        (void) usleep(20000);
+                if ((r = wait_monitor(b, rec, log, &off)) < 0)
+                        return kerr(err, r, "RUN: wait for the micro-VM's monitor");
         }
 }
 
