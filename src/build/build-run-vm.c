@@ -2,19 +2,20 @@
 /* RUN with --isolation=vm: the step runs behind the hypervisor boundary, as a throw-away container
  * of the engine with HostConfig.Isolation=vm (the machinery of `kapsel run --isolation=vm`: its
  * monitor boots a micro-VM on the parent image's layers, see vm-isolation.h). The container is
- * named kbuild-<step id>; its output is followed in its log as it comes. After a successful run the
- * guest's overlay upper dir, on the instance's upper disk (mounted through a loop device), is
- * bind-mounted on the step's diff/, which becomes the step's layer as for a container RUN. */
+ * named kbuild-<step id>; its output is followed in its log as it comes. After a successful run
+ * guest init has written the step's changes as a layer tar to a disk of their own; the host
+ * unpacks that tar into the step's diff/ with its layer code (no guest-written filesystem is ever
+ * mounted on the host), which becomes the step's layer as for a container RUN. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/loop.h>
-#include <sys/ioctl.h>
-#include <sys/mount.h>
+#include <poll.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "build-internal.h"
@@ -22,9 +23,11 @@
 #include "ctr-ops.h"
 #include "fd-util.h"
 #include "json-util.h"
+#include "layer.h"
 #include "monitor.h"
 #include "path-util.h"
 #include "string-util.h"
+#include "vm-guest.h"
 #include "vm-isolation.h"
 #include "vm-ops.h"
 
@@ -87,6 +90,34 @@ static void follow_log(Builder *b, const char *path, off_t *off) {
         *off += (off_t) done;
 }
 
+/* The monitor's exit ends the step: its pidfd wakes the wait, and the log's growth (inotify) in
+ * between, so the output is followed as it comes without re-reading the container's row. An
+ * interrupt (the signal ends the poll with EINTR) kills the VM. */
+static int wait_monitor(Builder *b, const CtrRecord *rec, const char *log, off_t *off) {
+        _cleanup_close_ int pfd = rec->monitor_pid > 0 ? (int) syscall(SYS_pidfd_open, rec->monitor_pid, 0) : -1;
+        if (pfd < 0)
+                return errno == ESRCH || rec->monitor_pid <= 0 ? 0 : -errno;
+        _cleanup_close_ int ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        bool watched = ifd >= 0 && inotify_add_watch(ifd, log, IN_MODIFY) >= 0, killed = false;
+        for (;;) {
+                follow_log(b, log, off);
+                if (build_interrupted && !killed) {
+                        (void) ctr_kill(b->e, rec, SIGKILL, NULL);
+                        killed = true;
+                }
+                struct pollfd p[2] = { { .fd = pfd, .events = POLLIN }, { .fd = ifd, .events = POLLIN } };
+                /* the timeout only covers a signal that came just before poll() */
+                int n = poll(p, watched ? 2 : 1, watched ? 1000 : 200);
+                if (n < 0 && errno != EINTR)
+                        return -errno;
+                if (n > 0 && p[0].revents)
+                        return 0;
+                char buf[4096];
+                while (n > 0 && watched && p[1].revents && read(ifd, buf, sizeof(buf)) > 0)
+                        ;
+        }
+}
+
 /* Start, follow and wait; the exit code in *ret. An interrupt kills the VM. */
 static int run_vm(Builder *b, const char *id, int *ret, KError **err) {
         Engine *e = b->e;
@@ -97,9 +128,7 @@ static int run_vm(Builder *b, const char *id, int *ret, KError **err) {
         if (r < 0)
                 return r;
         off_t off = 0;
-        bool killed = false;
-        for (;;) {
-                follow_log(b, log, &off);
+        for (bool waited = false;; waited = true) {
                 _cleanup_(ctr_record_freep) CtrRecord *rec = NULL;
                 if ((r = db_ctr_get(e->db, id, &rec, err)) < 0 || (r = ctr_repair(e, rec, err)) < 0)
                         return r;
@@ -108,83 +137,53 @@ static int run_vm(Builder *b, const char *id, int *ret, KError **err) {
                         *ret = rec->exit_code;
                         return build_interrupted ? kerr(err, -EINTR, "build interrupted") : 0;
                 }
-                if (build_interrupted && !killed) {
-                        (void) ctr_kill(e, rec, SIGKILL, NULL);
-                        killed = true;
-                }
-                (void) ctr_wait_monitor(rec->monitor_pid, 200);
+                /* after the monitor's exit its row (repaired) says how the step ended; a row that
+                 * still says running is read again shortly, without a busy loop */
+                if (waited)
+                        (void) usleep(20000);
+                if ((r = wait_monitor(b, rec, log, &off)) < 0)
+                        return kerr(err, r, "RUN: wait for the micro-VM's monitor");
         }
 }
 
-/* Attach `image` to a free loop device (detached again when unmounted) and mount its ext4 on `mnt`. */
-static int loop_mount(const char *image, const char *mnt, KError **err) {
-        _cleanup_close_ int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
-        if (ctl < 0)
-                return kerr_kind(err, KERR_HOST, -errno, "open /dev/loop-control (the loop module is needed to read "
-                                 "a micro-VM's disk)");
-        _cleanup_close_ int ifd = open(image, O_RDWR | O_CLOEXEC);
-        if (ifd < 0)
-                return kerr(err, -errno, "open %s", image);
-        for (int tries = 0; tries < 16; tries++) {
-                int n = ioctl(ctl, LOOP_CTL_GET_FREE);
-                if (n < 0)
-                        return kerr(err, -errno, "find a free loop device");
-                char dev[32];
-                snprintf(dev, sizeof(dev), "/dev/loop%d", n);
-                _cleanup_close_ int lfd = open(dev, O_RDWR | O_CLOEXEC);
-                if (lfd < 0)
-                        return kerr(err, -errno, "open %s", dev);
-                struct loop_config cfg = { .fd = (uint32_t) ifd, .info = { .lo_flags = LO_FLAGS_AUTOCLEAR } };
-                if (ioctl(lfd, LOOP_CONFIGURE, &cfg) < 0) {
-                        if (errno == EBUSY)
-                                continue;       /* taken by someone else meanwhile */
-                        return kerr(err, -errno, "attach %s to %s", image, dev);
-                }
-                /* the mount holds the device; closing lfd then leaves only the mount (autoclear) */
-                if (mount(dev, mnt, "ext4", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
-                        return kerr(err, -errno, "mount %s (%s)", dev, image);
-                return 0;
-        }
-        return kerr(err, -EBUSY, "no free loop device");
-}
-
-void build_vm_umount(const char *dir) {
-        static const char *const mnts[] = { "diff", "vm-upper" };
-        for (size_t i = 0; i < ELEMENTSOF(mnts); i++) {
-                _cleanup_free_ char *p = path_join(dir, mnts[i]);
-                if (p)
-                        (void) umount2(p, MNT_DETACH);
-        }
-}
-
-/* The guest's upper dir (upper/ on the instance's upper disk) becomes the step's diff/ (a bind
- * mount: the commit reads whiteouts, opaque directories, owners and modes as the guest's overlay
- * left them). The disk is the throw-away container's: its own /etc files (written by guest init)
- * are removed from it first, as docker's hosts, resolv.conf and hostname never reach a layer.
- * The guest wrote that disk: nothing on it is followed out of it (upper/ and etc/ are opened
- * O_NOFOLLOW, the bind goes through the fd), and it is mounted nosuid, nodev, noexec. The host's
- * ext4 driver still parses it, though: docs/build.md names that as what is left to move into
- * the guest (a stream of its changes) before a VM build is a full boundary. */
-static int mount_upper(Builder *b, WorkDir *w, const char *id, KError **err) {
-        _cleanup_free_ char *disk = engine_ctr_path(b->e, id, "upper.ext4"), *mnt = path_join(w->dir, "vm-upper"),
-                            *diff = path_join(w->dir, "diff"), *upper = NULL;
-        if (!disk || !mnt || !diff || !(upper = path_join(mnt, "upper")))
+/* The step's changes: guest init wrote them as a layer tar on the changes disk (vm-guest.h), after
+ * a header the guest writes last. They are unpacked into the step's diff/ by the code that unpacks
+ * a pulled layer (layer_unpack: paths beneath diff/ only, no link out of it, whiteouts as overlay
+ * whiteouts); nothing the guest wrote is mounted. Its own /etc files (written by guest init) are
+ * dropped, as docker's hosts, resolv.conf and hostname never reach a layer. A disk without a
+ * header, a bad header, a truncated or hostile tar: the step fails (the executor removes diff/
+ * with the work directory). */
+static int read_changes(Builder *b, WorkDir *w, const char *id, KError **err) {
+        _cleanup_free_ char *disk = engine_ctr_path(b->e, id, VM_ISOLATION_CHANGES_DISK), *diff = path_join(w->dir, "diff");
+        if (!disk || !diff)
                 return kerr(err, -ENOMEM, "RUN");
-        if (mkdir(mnt, 0700) < 0 && errno != EEXIST)
-                return kerr(err, -errno, "create %s", mnt);
-        int r = loop_mount(disk, mnt, err);
+        _cleanup_close_ int fd = open(disk, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0)
+                return kerr(err, -errno, "RUN: open the micro-VM's changes %s", disk);
+        char head[VM_GUEST_CHANGES_OFFSET];
+        uint64_t len = 0;
+        ssize_t n = pread(fd, head, sizeof(head), 0);
+        int r = n == (ssize_t) sizeof(head) ? vm_guest_changes_header(head, sizeof(head), (uint64_t) st.st_size, &len)
+                                            : -EBADMSG;
+        if (r == -ENODATA)
+                return kerr_msg(err, KERR_GENERIC, -EBADMSG, "RUN: the micro-VM ended without writing the step's changes "
+                                "(%s has no header): the step fails", disk);
         if (r < 0)
-                return kerr_prefix(err, r, "RUN: read the step's changes from the micro-VM's disk");
-        w->vm_mounted = true;
-        /* the disk is the guest's: upper/ must be a directory of it, never a link out of it */
-        _cleanup_close_ int mfd = open(mnt, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        _cleanup_close_ int ufd = mfd < 0 ? -1 : openat(mfd, "upper", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (ufd < 0)
-                return kerr(err, -errno, "RUN: the micro-VM's disk has no upper/ directory (%s)", upper);
-        build_drop_net_files(ufd, 7, false);
-        char src[FD_PATH_MAX];
-        if (mount(fd_path(ufd, src), diff, NULL, MS_BIND, NULL) < 0)
-                return kerr(err, -errno, "bind %s on %s", upper, diff);
+                return kerr_msg(err, KERR_GENERIC, -EBADMSG, "RUN: the micro-VM's changes %s start with a malformed "
+                                "header (want \"%s<length>\" within %llu bytes): refused", disk,
+                                VM_GUEST_CHANGES_MAGIC, (unsigned long long) st.st_size);
+        /* the tar ends where the header says: nothing past it is read */
+        if (ftruncate(fd, (off_t) (VM_GUEST_CHANGES_OFFSET + len)) < 0 || lseek(fd, VM_GUEST_CHANGES_OFFSET, SEEK_SET) < 0)
+                return kerr(err, -errno, "RUN: read %s", disk);
+        _cleanup_close_ int dfd = open(diff, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dfd < 0)
+                return kerr(err, -errno, "open %s", diff);
+        LayerUnpackOptions uo = { .label = "the RUN step's changes from the micro-VM", .tee_fd = -1 };
+        LayerUnpackResult res;
+        if ((r = layer_unpack(fd, dfd, &uo, &res, err)) < 0)
+                return r;
+        build_drop_net_files(dfd, 7, false);
         return 0;
 }
 
@@ -201,8 +200,7 @@ static void remove_ctr(Engine *e, const char *ref) {
         (void) ctr_remove(e, rec->id, NULL);
 }
 
-void build_vm_gc(Engine *e, const char *dir, const char *ctr) {
-        build_vm_umount(dir);
+void build_vm_gc(Engine *e, const char *ctr) {
         remove_ctr(e, ctr);
 }
 
@@ -217,6 +215,8 @@ int build_run_step_vm(Builder *b, Stage *st, WorkDir *w, char **argv, char **ext
         /* the step's changes come from the guest's disk, not the overlay prepared on the host */
         workdir_close(b, w);
         char id[65];
+        /* the guest leaves the step's changes as a tar on a disk of their own (vm-isolation.h) */
+        json_object_set_new(json_object_get(cfg, "HostConfig"), VM_ISOLATION_CHANGES_KEY, json_true());
         CtrCreateRequest req = { .config = cfg, .image = st->img->id, .name = name, .pull = CTR_PULL_NEVER };
         int r = ctr_create(b->e, &req, id, err);
         if (r < 0)
@@ -226,8 +226,8 @@ int build_run_step_vm(Builder *b, Stage *st, WorkDir *w, char **argv, char **ext
         if (r >= 0 && code != 0)
                 r = kerr_msg(err, KERR_GENERIC, -ECHILD, "returned a non-zero code: %d", code);
         if (r >= 0)
-                r = mount_upper(b, w, id, err);
-        /* the container goes now; a mounted disk stays readable until build_vm_umount() */
+                r = read_changes(b, w, id, err);
+        /* the container goes now, its disks with it */
         remove_ctr(b->e, id);
         return r;
 }

@@ -126,9 +126,9 @@ int build_gc(Engine *e, KError **err) {
                 _cleanup_free_ char *ns = ctr ? path_join(dir, "netns") : NULL;
                 if (ns && access(ns, F_OK) >= 0)
                         (void) ctr_net_release(e, ctr, ns, NULL);
-                /* a RUN step in a micro-VM: its container and the mount of its disk */
+                /* a RUN step in a micro-VM: its container (with its disks) */
                 if (ctr)
-                        build_vm_gc(e, dir, ctr);
+                        build_vm_gc(e, ctr);
                 (void) overlay_umount(dir, NULL);
                 if (rm_rf(dir) >= 0)
                         n++;

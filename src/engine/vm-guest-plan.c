@@ -295,3 +295,29 @@ int vm_guest_signal_line(int sig, char *buf, size_t size) {
         int n = snprintf(buf, size, "KAPSEL-SIGNAL %d\n", sig);
         return n < 0 || (size_t) n >= size ? -ENOBUFS : n;
 }
+
+int vm_guest_changes_header(const char *raw, size_t len, uint64_t disk_size, uint64_t *ret_len) {
+        char head[VM_GUEST_CHANGES_OFFSET + 1];
+        if (len < VM_GUEST_CHANGES_OFFSET)
+                return -EBADMSG;
+        memcpy(head, raw, VM_GUEST_CHANGES_OFFSET);
+        head[VM_GUEST_CHANGES_OFFSET] = 0;
+        size_t i;
+        for (i = 0; i < VM_GUEST_CHANGES_OFFSET && !head[i]; i++)
+                ;
+        if (i == VM_GUEST_CHANGES_OFFSET)
+                return -ENODATA;
+        const char *num = startswith(head, VM_GUEST_CHANGES_MAGIC);
+        size_t digits = num ? strspn(num, "0123456789") : 0;
+        if (!num || digits == 0 || digits > 19 || num[digits] != '\n' ||
+            (size_t) (num + digits + 1 - head) > VM_GUEST_CHANGES_OFFSET)
+                return -EBADMSG;
+        for (const char *p = num + digits + 1; p < head + VM_GUEST_CHANGES_OFFSET; p++)
+                if (*p)
+                        return -EBADMSG;
+        uint64_t n = strtoull(num, NULL, 10);
+        if (disk_size < VM_GUEST_CHANGES_OFFSET || n > disk_size - VM_GUEST_CHANGES_OFFSET)
+                return -EBADMSG;
+        *ret_len = n;
+        return 0;
+}

@@ -45,7 +45,15 @@
  *    "volumes": [{"device": "vdd", "destination": "/data", "readonly": true}],
  *    "network": {"interface": "eth0", "address": "10.88.0.2/16", "gateway": "10.88.0.1", "mtu": 1500},
  *    "files": {"/etc/hosts": "...", "/etc/resolv.conf": "...", "/etc/hostname": "..."},
- *    "agent": true}                               serve exec requests on /dev/hvc1 (vm-agent.h)
+ *    "agent": true,                               serve exec requests on /dev/hvc1 (vm-agent.h)
+ *    "changes": "vdd"}                            a build step: write its changes to that disk
+ *
+ * A build step's changes ("changes", set only for `kapsel build --isolation=vm`): after the process
+ * exited with 0, guest init writes the overlay's upper dir as an OCI layer tar (its own writer,
+ * src/helpers/guest-tar.h) to that raw disk at VM_GUEST_CHANGES_OFFSET, flushes it, and only then
+ * writes the header at offset 0: VM_GUEST_CHANGES_MAGIC "<tar length>\n", NUL-padded to 512 bytes.
+ * The host reads the tar with its layer code (layer_unpack) and never mounts the guest's disks; a
+ * disk without a header (zeros: the guest stopped before it finished) holds no complete tar.
  *
  * Volumes: there is no shared filesystem (no virtio-fs/9p in kapsel-vmm), so a `-v DIR:/dst` is a
  * per-instance ext4 disk made from DIR at start (mkfs.ext4 -d). Read-only volumes are attached
@@ -182,6 +190,16 @@ int vm_disk_volume_prepare(VmVolumeDisk *v, const char *instance_dir, KError **e
  * with debugfs, in user space: a guest-written filesystem is never mounted by the host kernel),
  * then remove the per-instance image. A no-op for read-only and image volumes. */
 int vm_disk_volume_finish(VmVolumeDisk *v, KError **err);
+
+/* ---- a build step's changes disk ---- */
+
+#define VM_GUEST_CHANGES_MAGIC "KAPSEL-CHANGES 1 "
+#define VM_GUEST_CHANGES_OFFSET 512
+
+/* Pure: the header (the first VM_GUEST_CHANGES_OFFSET bytes of a changes disk of `disk_size`
+ * bytes, written by the guest: untrusted) -> the tar's length. A zero header is a guest that did
+ * not finish (-ENODATA); anything else malformed, or a length past the disk's end, -EBADMSG. */
+int vm_guest_changes_header(const char *head, size_t len, uint64_t disk_size, uint64_t *ret_len);
 
 /* ---- 9. the guest's console lines ---- */
 

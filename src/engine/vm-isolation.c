@@ -130,8 +130,30 @@ static int guest_net(Engine *e, const CtrRecord *rec, const ImagePlan *img, NetA
         return r;
 }
 
+/* A build step's changes disk (VM_ISOLATION_CHANGES_KEY): a fresh sparse file after the volumes. */
+static int changes_disk(const CtrRecord *rec, const char *dir, VmIsolation *v, char **ret, KError **err) {
+        *ret = NULL;
+        if (!json_is_true(host_cfg(rec, VM_ISOLATION_CHANGES_KEY)))
+                return 0;
+        if (v->plan.n_volumes >= VM_GUEST_MAX_VOLUMES)
+                return kerr_msg(err, KERR_USAGE, -E2BIG, "a build step with %zu volumes has no disk left for its changes",
+                                v->plan.n_volumes);
+        _cleanup_free_ char *path = path_join(dir, VM_ISOLATION_CHANGES_DISK);
+        if (!path)
+                return kerr(err, -ENOMEM, "guest disks");
+        (void) unlink(path);
+        _cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0 || ftruncate(fd, (off_t) VM_ISOLATION_CHANGES_SIZE) < 0)
+                return kerr(err, -errno, "create %s", path);
+        char dev[] = "vdd";
+        dev[2] = (char) ('d' + v->plan.n_volumes);
+        json_object_set_new(v->plan.config, "changes", json_string(dev));
+        *ret = TAKE_PTR(path);
+        return 0;
+}
+
 /* Steps 1-7 of vm-guest.h: the disks in their fixed order vda (rootfs), vdb (upper), vdc (config),
- * then the volumes. */
+ * then the volumes, then a build step's changes disk. */
 static int guest_disks(Engine *e, const CtrRecord *rec, const ImagePlan *img, const char *dir, const char *cache,
                        const NetAttachment *a, VmIsolation *v, VmConfig *c, KError **err) {
         _cleanup_free_ char *rootfs = NULL, *upper = path_join(dir, VM_ISOLATION_UPPER_DISK), *config = path_join(dir, "config.disk"),
@@ -160,7 +182,8 @@ static int guest_disks(Engine *e, const CtrRecord *rec, const ImagePlan *img, co
                         return r;
         /* guest init serves `kapsel exec` on hvc1 (vm-agent.h) */
         json_object_set_new(v->plan.config, "agent", json_true());
-        if ((r = vm_disk_config_write(config, v->plan.config, err)) < 0)
+        _cleanup_free_ char *changes = NULL;
+        if ((r = changes_disk(rec, dir, v, &changes, err)) < 0 || (r = vm_disk_config_write(config, v->plan.config, err)) < 0)
                 return r;
         const char *disks[] = { rootfs, upper, config };
         const bool ro[] = { true, false, true };
@@ -171,7 +194,7 @@ static int guest_disks(Engine *e, const CtrRecord *rec, const ImagePlan *img, co
                     (r = vm_config_add_disk(c, arg, err)) < 0)
                         return r < 0 ? r : kerr(err, -ENOMEM, "guest disks");
         }
-        return 0;
+        return changes ? vm_config_add_disk(c, changes, err) : 0;
 }
 
 /* --memory sizes the guest (vm_isolation_check refused one below the minimum); unset: 512 MiB. */

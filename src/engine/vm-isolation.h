@@ -40,6 +40,14 @@ typedef struct VmIsolation {
  * (vda rootfs, vdb upper, vdc config, then volumes): a checkpoint keeps a copy of it. */
 #define VM_ISOLATION_UPPER_DISK "upper.ext4"
 #define VM_ISOLATION_UPPER_INDEX 1
+/* A build step (`kapsel build --isolation=vm`, set only by src/build/build-run-vm.c): HostConfig
+ * KapselBuildChanges true gives the guest one more raw disk, VM_ISOLATION_CHANGES_DISK in the
+ * instance directory (sparse, VM_ISOLATION_CHANGES_SIZE), after the volumes, on which guest init
+ * leaves the step's changes as a layer tar (vm-guest.h "changes"). */
+#define VM_ISOLATION_CHANGES_KEY "KapselBuildChanges"
+#define VM_ISOLATION_CHANGES_DISK "changes.tar"
+/* the upper disk's content as a tar: its data plus at most a few headers per inode fit twice over */
+#define VM_ISOLATION_CHANGES_SIZE (2 * VM_GUEST_UPPER_DEFAULT_SIZE)
 /* The least --memory a guest gets (a stock kernel plus an initramfs of modules needs about this). */
 #define VM_ISOLATION_MIN_MEMORY (128ULL << 20)
 

@@ -35,8 +35,10 @@
 #include "cleanup.h"
 #include "fd-util.h"
 #include "guest-init.h"
+#include "guest-tar.h"
 #include "path-util.h"
 #include "string-util.h"
+#include "vm-guest.h"
 
 #define CONFIG_MAX (1024 * 1024)
 #define DEVICE_TIMEOUT_MS 30000
@@ -46,6 +48,7 @@ extern char **environ;
 static int console_fd = 2;
 static bool mounted_any;
 static int root_fd = -1;        /* O_PATH of NEWROOT while setting it up; closed before unmounting */
+static char changes_dev[16];    /* a build step: "/dev/vdX" its changes go to (vm-guest.h), or "" */
 
 /* One marker line in one write(), so kernel messages cannot split it. */
 void guest_marker(const char *fmt, ...) {
@@ -83,13 +86,47 @@ static int mountinfo_targets(char ***ret) {
         return 0;
 }
 
-/* Kill what is left, unmount the disks (newest mount first), flush, reset. QEMU -no-reboot and
- * kapsel-vmm (i8042 reset) both end the VM on a reboot; a power-off would need ACPI. */
+/* A build step's changes: the upper dir as a layer tar on the changes disk, then its header (the
+ * tar is flushed first, so a header is only ever found in front of a whole tar). */
+static int write_changes(void) {
+        _cleanup_close_ int fd = open(changes_dev, O_WRONLY | O_CLOEXEC);
+        _cleanup_close_ int ufd = open("/mnt/upper/upper", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 || ufd < 0) {
+                guest_marker("KAPSEL-ERROR the step's changes: open %s: %s", fd < 0 ? changes_dev : "the upper dir",
+                             strerror(errno));
+                return -1;
+        }
+        GuestTarResult res = { 0 };
+        int r = lseek(fd, VM_GUEST_CHANGES_OFFSET, SEEK_SET) < 0 ? -errno : 0;
+        if (r >= 0)
+                r = guest_tar_write_tree(ufd, fd, GUEST_TAR_OVERLAY_PREFIX, &res);
+        if (r >= 0 && fsync(fd) < 0)
+                r = -errno;
+        if (r < 0) {
+                guest_marker("KAPSEL-ERROR the step's changes%s%s: %s", *res.where ? " at /" : "", res.where,
+                             r == -ENOSPC ? "more than the changes disk holds" : strerror(-r));
+                return -1;
+        }
+        char head[VM_GUEST_CHANGES_OFFSET] = { 0 };
+        snprintf(head, sizeof(head), VM_GUEST_CHANGES_MAGIC "%llu\n", (unsigned long long) res.size);
+        if (pwrite(fd, head, sizeof(head), 0) != (ssize_t) sizeof(head) || fsync(fd) < 0) {
+                guest_marker("KAPSEL-ERROR the step's changes: write the header: %s", strerror(errno));
+                return -1;
+        }
+        return 0;
+}
+
+/* Kill what is left, write a build step's changes, unmount the disks (newest mount first), flush,
+ * reset. QEMU -no-reboot and kapsel-vmm (i8042 reset) both end the VM on a reboot; a power-off
+ * would need ACPI. */
 static _noreturn_ void shutdown_guest(int code) {
         root_fd = safe_close(root_fd);
         kill(-1, SIGKILL);
         while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
                 ;
+        /* only a step that succeeded has changes to commit; a failed write fails the step */
+        if (*changes_dev && code == 0 && write_changes() < 0)
+                code = 125;
         _cleanup_strv_free_ char **targets = NULL;
         if (mounted_any && mountinfo_targets(&targets) >= 0)
                 for (size_t i = strv_length(targets); i-- > 0;)
@@ -276,6 +313,14 @@ int main(int argc, char **argv) {
         const char *hostname = json_string_value(json_object_get(cfg, "hostname"));
         if (hostname && sethostname(hostname, strlen(hostname)) < 0)
                 guest_fail(125, "sethostname %s: %s", hostname, strerror(errno));
+        /* a build step (vm-guest.h "changes"): its disk must be there before the command runs */
+        const char *changes = json_string_value(json_object_get(cfg, "changes"));
+        if (changes) {
+                if (strlen(changes) != 3 || !startswith(changes, "vd") || changes[2] < 'd' || changes[2] > 'z')
+                        guest_fail(125, "config: \"changes\" must name a disk vdd..vdz");
+                snprintf(changes_dev, sizeof(changes_dev), "/dev/%s", changes);
+                guest_wait_for(changes_dev);
+        }
         guest_wait_for("/dev/hvc0");
         int code = guest_run(cfg, console_fd);
         json_decref(cfg);

@@ -29,9 +29,8 @@ L1_TIMEOUT = 1200
 # tun for the tap, bridge for kapsel0, nf_tables and friends for the network layer's NAT table;
 # crc32c_generic first: libcrc32c needs it (a soft dependency, which modules.dep does not list)
 NET_MODULES = ["crc32c_generic", "tun", "bridge", "nf_tables", "nf_nat", "nft_chain_nat", "nft_masq", "nft_nat", "nft_ct",
-               "nft_fib_ipv4",
-               # build --isolation=vm reads each step's changes from the guest's ext4 disk (a loop device)
-               "loop", "ext4"]
+               "nft_fib_ipv4"]
+# (no loop or ext4 module: build --isolation=vm reads a step's changes as a tar, nothing is mounted)
 
 CHECKS = ["vm-run-detached", "vm-boots-to-init", "vm-ls-running", "vm-ps-kind", "vm-tap-on-bridge", "vm-logs-serial",
           "vm-net-ping", "vm-console-input", "vm-pause-resume", "vm-stop-records-status", "vm-rm-leaves-nothing",
@@ -46,7 +45,8 @@ CHECKS = ["vm-run-detached", "vm-boots-to-init", "vm-ls-running", "vm-ps-kind", 
           "checkpoint-start-running-refused", "checkpoint-exec-after-resume", "checkpoint-stop-after-resume",
           "checkpoint-rm-leaves-nothing", "checkpoint-network-after-resume",
           # kapsel build --isolation=vm
-          "build-vm-output", "build-vm-in-image", "build-vm-failing-run", "build-vm-clean"]
+          "build-vm-output", "build-vm-in-image", "build-vm-suid-owner", "build-vm-no-host-mount", "build-vm-failing-run",
+          "build-vm-clean"]
 
 L2_INIT = r"""#!/bin/sh
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev 2>/dev/null
@@ -283,18 +283,30 @@ o=$($K exec c2 sh -c 'ping -c 1 -W 5 $(ip route | sed -n "s/^default via \([0-9.
 [ "$o" = resumed-ping-ok ] && report checkpoint-network-after-resume ok || report checkpoint-network-after-resume fail "create=$a start=$b exec=$o addr=$($K exec c2 ip -o -4 addr 2>&1 | tr '\n' ' ') inspect=$($K inspect --format '{{.NetworkSettings.IPAddress}}' c2 2>&1)"
 $K rm -f c2 > /dev/null 2>&1
 # --- kapsel build --isolation=vm: each RUN step in a micro-VM; its changes (a new file, a deleted
-# one) become the step's layer; the guest's own /etc files do not
+# one, a setuid file of another owner) come back as a tar and become the step's layer; the guest's
+# own /etc files do not. Nothing the guest wrote is mounted on L1 (the host here): a watcher samples
+# the loop devices' backing files and L1's mounts while the build runs.
 mkdir -p /tmp/bctx
-printf 'FROM busybox\nRUN echo from-vm-build; echo built > /built; tr "\\0" " " < /proc/1/cmdline > /pid1; rm /etc/group\n' > /tmp/bctx/Dockerfile
+printf 'FROM busybox\nRUN echo from-vm-build; echo built > /built; tr "\\0" " " < /proc/1/cmdline > /pid1; rm /etc/group; echo s > /suid; chown 1:1 /suid; chmod 4755 /suid\n' > /tmp/bctx/Dockerfile
+rm -f /tmp/bwatch.stop
+( while [ ! -e /tmp/bwatch.stop ]; do
+        cat /sys/block/loop*/loop/backing_file 2>/dev/null; grep -e upper.ext4 -e changes.tar -e ' /dev/loop' /proc/self/mountinfo
+        sleep 0.1 2>/dev/null || sleep 1
+  done > /tmp/bwatch.out 2>&1 ) &
+wpid=$!
 s=$(up)
 timeout 400 kapsel --root /tmp/kr build --isolation=vm --network none -t bvm /tmp/bctx > /tmp/b1.out 2> /tmp/b1.err
 rc=$?
+touch /tmp/bwatch.stop; wait $wpid
+[ $rc = 0 ] && [ ! -s /tmp/bwatch.out ] && report build-vm-no-host-mount ok || report build-vm-no-host-mount fail "rc=$rc seen=$(head -c 400 /tmp/bwatch.out)"
 echo "KAPSEL-TIME build-vm start=$s end=$(up) rc=$rc"
 [ $rc = 0 ] && grep -q "^from-vm-build" /tmp/b1.out && grep -q "Successfully tagged bvm" /tmp/b1.out && report build-vm-output ok || report build-vm-output fail "rc=$rc out=$(tail -c 600 /tmp/b1.out) err=$(tail -c 600 /tmp/b1.err)"
 # (L1 has no cgroups for a container: the image is checked in a micro-VM too)
 o=$(timeout 150 kapsel --root /tmp/kr run --rm --isolation=vm --network none bvm sh -c 'cat /built; test -e /etc/group && echo group-present || echo group-gone; cat /pid1' 2>&1)
 # pid 1 of the step was the guest's init, not the RUN's shell (as it is in a container)
 echo "$o" | grep -q "^built$" && echo "$o" | grep -q group-gone && ! echo "$o" | tail -n 1 | grep -q "^/bin/sh" && report build-vm-in-image ok || report build-vm-in-image fail "$o"
+o=$(timeout 150 kapsel --root /tmp/kr run --rm --isolation=vm --network none bvm stat -c '%a %u:%g' /suid 2>&1)
+[ "$o" = "4755 1:1" ] && report build-vm-suid-owner ok || report build-vm-suid-owner fail "$o"
 printf 'FROM busybox\nRUN echo about-to-fail; exit 7\n' > /tmp/bctx/Dockerfile
 timeout 400 kapsel --root /tmp/kr build --isolation=vm --network none /tmp/bctx > /tmp/b2.out 2> /tmp/b2.err
 rc=$?
