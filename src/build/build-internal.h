@@ -49,8 +49,6 @@ typedef struct WorkDir {
         char *dir;
         char id[13];
         bool mounted;
-        bool vm_mounted;        /* never set: a VM step's changes are unpacked, not mounted (goes
-                                 * with executor.c's build_vm_umount() call) */
 } WorkDir;
 int workdir_open(Builder *b, const Image *img, WorkDir *ret, KError **err);
 /* Unmount and remove. */
@@ -69,10 +67,6 @@ bool build_isolation_vm(const BuildOptions *o);
 int build_vm_check(Builder *b, KError **err);
 int build_run_step_vm(Builder *b, Stage *st, WorkDir *w, char **argv, char **extra_env, KError **err);
 void build_vm_gc(Engine *e, const char *ctr);
-/* Nothing of a VM step is mounted on the host any more: a no-op until executor.c drops its call. */
-static inline void build_vm_umount(const char *dir) {
-        (void) dir;
-}
 /* RUN: `argv` in a container on w's rootfs with env/cwd/user of `cc` plus `extra_env`. */
 int build_run_step(Builder *b, Stage *st, WorkDir *w, char **argv, char **extra_env, KError **err);
 /* Remove etc/hosts, etc/resolv.conf, etc/hostname (bits 0, 1, 2 of `which`; regular files only,

@@ -242,8 +242,6 @@ static int step_filesystem(Builder *b, Stage *st, const DfInstr *in, KError **er
                 build_emit(b, BUILD_EVENT_INFO, "Removing intermediate container %s", w.id);
         if (r >= 0)
                 r = step_commit(b, st, in->kind == DF_WORKDIR && workdir_unchanged(&w) ? NULL : &w, desc, key, err);
-        if (w.vm_mounted)
-                build_vm_umount(w.dir);
         if (w.dir) {
                 (void) rm_rf(w.dir);
                 free(w.dir);
