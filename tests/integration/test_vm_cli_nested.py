@@ -24,8 +24,8 @@ import nested  # noqa: E402
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.path.join(REPO, "build")
 VMM = os.path.join(BUILD, "src/vmm/kapsel-vmm")
-# build --isolation=vm boots two more guests
-L1_TIMEOUT = 1200
+# build --isolation=vm boots four more guests (two of them interrupted)
+L1_TIMEOUT = 1600
 # tun for the tap, bridge for kapsel0, nf_tables and friends for the network layer's NAT table;
 # crc32c_generic first: libcrc32c needs it (a soft dependency, which modules.dep does not list)
 NET_MODULES = ["crc32c_generic", "tun", "bridge", "nf_tables", "nf_nat", "nft_chain_nat", "nft_masq", "nft_nat", "nft_ct",
@@ -46,7 +46,7 @@ CHECKS = ["vm-run-detached", "vm-boots-to-init", "vm-ls-running", "vm-ps-kind", 
           "checkpoint-rm-leaves-nothing", "checkpoint-network-after-resume",
           # kapsel build --isolation=vm
           "build-vm-output", "build-vm-in-image", "build-vm-suid-owner", "build-vm-no-host-mount", "build-vm-failing-run",
-          "build-vm-clean"]
+          "build-vm-clean", "build-vm-interrupt-INT", "build-vm-interrupt-KILL"]
 
 L2_INIT = r"""#!/bin/sh
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev 2>/dev/null
@@ -315,6 +315,20 @@ $K rmi bvm > /dev/null 2>&1
 left="$(pidof kapsel-monitor kapsel-vmm) $(ls /tmp/kr/containers) $(ls /tmp/kr/build | grep -v '^cache$') $(grep /tmp/kr /proc/mounts | cut -d' ' -f2) $(cat /sys/block/loop*/loop/backing_file 2>/dev/null)"
 chk=$($K system check 2>&1)
 [ -z "$(echo $left)" ] && [ -z "$($K ps -aq)" ] && echo "$chk" | grep -q "no problems found" && report build-vm-clean ok || report build-vm-clean fail "left=$left ps=$($K ps -a) check=$chk"
+# an interrupted VM build leaves nothing: Ctrl-C (the builder ends the step's VM itself), and
+# kill -9 of the builder (its VM runs on under its monitor until `system check` ends it)
+printf 'FROM busybox\nRUN echo vm-step-started; sleep 300\n' > /tmp/bctx/Dockerfile
+for sig in INT KILL; do
+        kapsel --root /tmp/kr build --isolation=vm --network none /tmp/bctx > /tmp/b3.out 2> /tmp/b3.err &
+        bp=$!
+        n=0; while ! grep -q vm-step-started /tmp/b3.out && [ $n -lt 300 ]; do sleep 1; n=$((n+1)); done
+        kill -$sig $bp; wait $bp; rc=$?
+        chk=""; [ $sig = KILL ] && chk=$($K system check 2>&1)
+        n=0; while [ -n "$(pidof kapsel-monitor kapsel-vmm)" ] && [ $n -lt 30 ]; do sleep 1; n=$((n+1)); done
+        left="$(pidof kapsel-monitor kapsel-vmm) $(ls /tmp/kr/containers) $(ls /tmp/kr/build | grep -v '^cache$') $(grep /tmp/kr /proc/mounts | cut -d' ' -f2) $(cat /sys/block/loop*/loop/backing_file 2>/dev/null)"
+        chk2=$($K system check 2>&1)
+        grep -q vm-step-started /tmp/b3.out && [ $rc != 0 ] && [ -z "$(echo $left)" ] && [ -z "$($K ps -aq)" ] && echo "$chk2" | grep -q "no problems found" && report build-vm-interrupt-$sig ok || report build-vm-interrupt-$sig fail "rc=$rc left=$left check=$chk check2=$chk2 out=$(tail -c 300 /tmp/b3.out) err=$(tail -c 300 /tmp/b3.err)"
+done
 """
 
 
