@@ -27,6 +27,7 @@
 #include "monitor.h"
 #include "path-util.h"
 #include "string-util.h"
+#include "time-util.h"
 #include "vm-guest.h"
 #include "vm-isolation.h"
 #include "vm-ops.h"
@@ -98,13 +99,17 @@ static int wait_monitor(Builder *b, const CtrRecord *rec, const char *log, off_t
         if (pfd < 0)
                 return errno == ESRCH || rec->monitor_pid <= 0 ? 0 : -errno;
         _cleanup_close_ int ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-        bool watched = ifd >= 0 && inotify_add_watch(ifd, log, IN_MODIFY) >= 0, killed = false;
+        bool watched = ifd >= 0 && inotify_add_watch(ifd, log, IN_MODIFY) >= 0;
+        uint64_t killed = 0;
         for (;;) {
                 follow_log(b, log, off);
                 if (build_interrupted && !killed) {
                         (void) ctr_kill(b->e, rec, SIGKILL, NULL);
-                        killed = true;
+                        killed = now_monotonic_ns();
                 }
+                /* a guest that does not end within 5 s: the caller's clean-up ends its VM */
+                if (killed && now_monotonic_ns() - killed > 5000000000ULL)
+                        return 0;
                 struct pollfd p[2] = { { .fd = pfd, .events = POLLIN }, { .fd = ifd, .events = POLLIN } };
                 /* the timeout only covers a signal that came just before poll() */
                 int n = poll(p, watched ? 2 : 1, watched ? 1000 : 200);
@@ -143,6 +148,8 @@ static int run_vm(Builder *b, const char *id, int *ret, KError **err) {
                         (void) usleep(20000);
                 if ((r = wait_monitor(b, rec, log, &off)) < 0)
                         return kerr(err, r, "RUN: wait for the micro-VM's monitor");
+                if (build_interrupted)
+                        return kerr(err, -EINTR, "build interrupted");
         }
 }
 
@@ -194,9 +201,16 @@ static void remove_ctr(Engine *e, const char *ref) {
                 return;
         if (ctr_repair(e, rec, NULL) >= 0 && (rec->state == CTR_RUNNING || rec->state == CTR_PAUSED)) {
                 (void) ctr_kill(e, rec, SIGKILL, NULL);
-                (void) ctr_wait_monitor(rec->monitor_pid, 10000);
-                (void) ctr_repair(e, rec, NULL);
+                (void) ctr_wait_monitor(rec->monitor_pid, 5000);
         }
+        /* a guest that does not end (or a VM still booting, its row not yet running): the monitor
+         * goes, kapsel-vmm with it (PDEATHSIG), and the repair releases what they held; removing
+         * the directory under a live monitor would orphan both */
+        if (ctr_monitor_alive(rec)) {
+                (void) kill(rec->monitor_pid, SIGKILL);
+                (void) ctr_wait_monitor(rec->monitor_pid, 10000);
+        }
+        (void) ctr_repair(e, rec, NULL);
         (void) ctr_remove(e, rec->id, NULL);
 }
 

@@ -321,13 +321,13 @@ printf 'FROM busybox\nRUN echo vm-step-started; sleep 300\n' > /tmp/bctx/Dockerf
 for sig in INT KILL; do
         kapsel --root /tmp/kr build --isolation=vm --network none /tmp/bctx > /tmp/b3.out 2> /tmp/b3.err &
         bp=$!
-        n=0; while ! grep -q vm-step-started /tmp/b3.out && [ $n -lt 300 ]; do sleep 1; n=$((n+1)); done
+        n=0; while ! grep -q "^vm-step-started" /tmp/b3.out && [ $n -lt 300 ]; do sleep 1; n=$((n+1)); done
         kill -$sig $bp; wait $bp; rc=$?
         chk=""; [ $sig = KILL ] && chk=$($K system check 2>&1)
         n=0; while [ -n "$(pidof kapsel-monitor kapsel-vmm)" ] && [ $n -lt 30 ]; do sleep 1; n=$((n+1)); done
         left="$(pidof kapsel-monitor kapsel-vmm) $(ls /tmp/kr/containers) $(ls /tmp/kr/build | grep -v '^cache$') $(grep /tmp/kr /proc/mounts | cut -d' ' -f2) $(cat /sys/block/loop*/loop/backing_file 2>/dev/null)"
         chk2=$($K system check 2>&1)
-        grep -q vm-step-started /tmp/b3.out && [ $rc != 0 ] && [ -z "$(echo $left)" ] && [ -z "$($K ps -aq)" ] && echo "$chk2" | grep -q "no problems found" && report build-vm-interrupt-$sig ok || report build-vm-interrupt-$sig fail "rc=$rc left=$left check=$chk check2=$chk2 out=$(tail -c 300 /tmp/b3.out) err=$(tail -c 300 /tmp/b3.err)"
+        grep -q "^vm-step-started" /tmp/b3.out && [ $rc != 0 ] && [ -z "$(echo $left)" ] && [ -z "$($K ps -aq)" ] && echo "$chk2" | grep -q "no problems found" && report build-vm-interrupt-$sig ok || report build-vm-interrupt-$sig fail "rc=$rc left=$left check=$chk check2=$chk2 out=$(tail -c 300 /tmp/b3.out) err=$(tail -c 300 /tmp/b3.err)"
 done
 """
 
