@@ -319,6 +319,7 @@ chk=$($K system check 2>&1)
 # kill -9 of the builder (its VM runs on under its monitor until `system check` ends it)
 printf 'FROM busybox\nRUN echo vm-step-started; sleep 300\n' > /tmp/bctx/Dockerfile
 for sig in INT KILL; do
+        rm -f /tmp/b3.out /tmp/b3.err      # (the last round's output must not satisfy the wait below)
         kapsel --root /tmp/kr build --isolation=vm --network none /tmp/bctx > /tmp/b3.out 2> /tmp/b3.err &
         bp=$!
         n=0; while ! grep -q "^vm-step-started" /tmp/b3.out && [ $n -lt 300 ]; do sleep 1; n=$((n+1)); done
