@@ -141,9 +141,13 @@ def boot(vm, workdir, name, timeout, cpus=2):
                 sys.stderr.write(line + "\n")
         failed = [l for l in out.splitlines() if l.startswith("KAPSEL-CHECK ") and " FAIL" in l]
         stalled = l1_stalled(out, timeout)
-        if attempt == MAX_BOOTS or not (stalled or failed):
+        # an L1 that reset itself (QEMU runs with -no-reboot, so it just exits) before its script's
+        # end: neither stalled nor failed, yet every later check is missing
+        ended = "KAPSEL-HARNESS done" in out or "HARNESS: timeout" in out
+        if attempt == MAX_BOOTS or not (stalled or failed or not ended):
             return out
-        why = ("L1 stalled" + (" after: " if failed else "")) if stalled else "checks failed: "
+        why = ("L1 stalled" + (" after: " if failed else "")) if stalled else \
+            "checks failed: " if failed else "L1 ended before its script did"
         whys.append("boot %d: %s%s" % (attempt, why, "; ".join(failed)[:2000]))
         sys.stderr.write("nested %s suite: %s: booting it again\n" % (name, whys[-1]))
         with open(os.path.join(workdir, "l1-retried.txt"), "w") as f:
