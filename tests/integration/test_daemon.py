@@ -54,7 +54,7 @@ class Daemon:
         return self.log.read()
 
     def http(self, method, path, body=None):
-        """One raw request: (status, body bytes)."""
+        """One raw request: (status, body bytes; a chunked body is put back together)."""
         s = socket.socket(socket.AF_UNIX)
         s.settimeout(20)
         s.connect(self.sock)
@@ -69,6 +69,14 @@ class Daemon:
             out += chunk
         s.close()
         head, _, rest = out.partition(b"\r\n\r\n")
+        if b"transfer-encoding: chunked" in head.lower():
+            body, rest = rest, b""
+            while body:
+                size, _, body = body.partition(b"\r\n")
+                n = int(size, 16)
+                if n == 0:
+                    break
+                rest, body = rest + body[:n], body[n + 2:]
         return int(head.split()[1]), rest
 
     def docker(self, *args, check=True, timeout=60, input=None):
