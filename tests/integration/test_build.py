@@ -499,13 +499,18 @@ def bridged_build_started(k, ctx):
     return b
 
 
-def test_network_killed_build_released_by_system_check(nk, tmp_path):
-    k = nk
-    ctx = write_ctx(tmp_path / "ctx", {"Dockerfile": "FROM busybox\nRUN echo started; sleep 60\n"})
+def killed_bridged_build(k, tmp_path, sleep):
+    """A bridged build killed with SIGKILL while its RUN step (`sleep SLEEP`) runs."""
+    ctx = write_ctx(tmp_path / "ctx", {"Dockerfile": "FROM busybox\nRUN echo started; sleep %d\n" % sleep})
     k("images")
     b = bridged_build_started(k, ctx)
     b.kill()
     b.communicate(timeout=30)
+
+
+def test_network_killed_build_released_by_system_check(nk, tmp_path):
+    k = nk
+    killed_bridged_build(k, tmp_path, 60)
     out = k("system", "check").stdout
     assert "interrupted builds removed" in out and "network leftover" not in out
     assert veths() == []
@@ -518,11 +523,7 @@ def test_network_step_without_its_work_dir_is_a_leftover(nk, tmp_path):
     nothing to find: `system check` still ends its process and gives back its veth and address
     (it used to keep everything named kbuild-* for ever)."""
     k = nk
-    ctx = write_ctx(tmp_path / "ctx", {"Dockerfile": "FROM busybox\nRUN echo started; sleep 67\n"})
-    k("images")
-    b = bridged_build_started(k, ctx)
-    b.kill()
-    b.communicate(timeout=30)
+    killed_bridged_build(k, tmp_path, 67)
     base = os.path.join(k.root, "build")
     steps = [d for d in os.listdir(base) if d.startswith("step-")]
     assert len(steps) == 1
