@@ -168,7 +168,6 @@ static int open_through_overlay(const struct stat *self) {
         return fd;
 }
 
-/* The host's user namespace: its uid_map is the whole identity map. */
 /* The full identity map "0 0 4294967295": the initial user namespace, or one that a privileged
  * parent made to stand for it (a sandboxed host, as this project's CI machine: its namespace inode
  * is not the initial one). Only a process privileged in the parent can write that map, so such a

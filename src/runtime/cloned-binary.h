@@ -29,7 +29,7 @@ int cloned_binary_is_sealed(void);
  * namespace would belong to it. Elsewhere, or when the kernel cannot (before 6.8: no
  * "lowerdir+"), cloned_binary_ensure (the memfd copy). No-op when already running from either. */
 int cloned_binary_ensure_zero_copy(char **argv, KError **err);
-/* True when /proc/self/exe is a file of a read-only overlayfs without an upper layer. */
+/* True when /proc/self/exe is on a read-only overlayfs that refuses a reopen for writing (EROFS). */
 int cloned_binary_is_overlay(void);
 /* Pure: the bytes of an ELF64 file of `file_size` bytes that execve needs: up to the end of the last
  * range a program header describes (and the program header table). `ph` holds the file's first

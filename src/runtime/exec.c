@@ -192,10 +192,7 @@ int container_exec(const ExecOptions *o, int *ret_status, KError **err) {
         if ((r = exec_check_state(o->id, dirfd, s, o->ignore_paused, err)) < 0)
                 return r;
         a.spec = spec;
-        bool own_mounts = false;
-        for (size_t i = 0; spec->has_linux && i < spec->linux_.n_namespaces; i++)
-                own_mounts |= spec->linux_.namespaces[i].type == NS_MOUNT;
-        if (o->process->terminal && !own_mounts)
+        if (o->process->terminal && !spec_namespace(spec, NS_MOUNT))
                 return kerr_msg(err, KERR_CONFIG, -EINVAL, "exec -t: container \"%s\" has no mount namespace of its own, "
                                 "so no /dev/pts for a terminal; run the process without -t", o->id);
         if (o->process->terminal && o->console_fd < 0) {
