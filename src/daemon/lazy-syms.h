@@ -92,6 +92,7 @@ LAZY_SYM(archive, archive_write_new)
 LAZY_SYM(archive, archive_write_open_fd)
 LAZY_SYM(archive, archive_write_open_filename)
 LAZY_SYM(archive, archive_write_set_bytes_in_last_block)
+LAZY_SYM(archive, archive_write_set_filter_option)
 LAZY_SYM(archive, archive_write_set_format_pax_restricted)
 /* libnftnl.so.11 */
 LAZY_SYM(nftnl, nftnl_batch_begin)

@@ -228,7 +228,7 @@ static int tar_add_blob(ImageStore *s, struct archive *a, const char *digest) {
 static void set_filter(struct archive *a, const char *path) {
         size_t n = strlen(path);
         if ((n > 3 && streq(path + n - 3, ".gz")) || (n > 4 && streq(path + n - 4, ".tgz")))
-                archive_write_add_filter_gzip(a);
+                layer_add_gzip(a);
         else if (n > 4 && streq(path + n - 4, ".zst"))
                 archive_write_add_filter_zstd(a);
 }

@@ -181,7 +181,7 @@ int commit_write_layer(const char *upper_dir, int fd, KError **err) {
         if (r >= 0) {
                 archive_write_set_format_pax_restricted(t.a);
                 archive_entry_linkresolver_set_strategy(t.links, ARCHIVE_FORMAT_TAR_PAX_RESTRICTED);
-                archive_write_add_filter_gzip(t.a);
+                layer_add_gzip(t.a);
                 archive_write_set_bytes_in_last_block(t.a, 1);
                 r = archive_write_open_fd(t.a, fd) == ARCHIVE_OK ? 0 : -EIO;
         }

@@ -44,6 +44,12 @@ const char *layer_overlay_xattr_prefix(bool rootless) {
         return !rootless && layer_host_privileged() ? "trusted.overlay." : "user.overlay.";
 }
 
+void layer_add_gzip(struct archive *a) {
+        archive_write_add_filter_gzip(a);
+        /* "!timestamp": libarchive writes time(NULL) into the header unless told not to */
+        (void) archive_write_set_filter_option(a, "gzip", "timestamp", NULL);
+}
+
 static la_ssize_t raw_read(struct archive *a, void *data, const void **buf) {
         Unpack *u = data;
         ssize_t n;

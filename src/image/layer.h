@@ -60,10 +60,15 @@ const char *layer_overlay_xattr_prefix(bool rootless);
 /* Root in the initial user namespace: may create device nodes. */
 bool layer_host_privileged(void);
 
-
 /* Lexically clean a tar path: strip leading '/', drop "." and empty components, apply "..".
  * -EXDEV when ".." climbs above the root. "" for the root itself. */
 int layer_clean_path(const char *path, char **ret);
+
+/* Add a gzip filter to a tar being written, without the time of day in its header: the same
+ * tar compresses to the same blob (same digest) whenever it is written, as Docker's and
+ * buildah's layers do. */
+struct archive;
+void layer_add_gzip(struct archive *a);
 
 /* Write a directory with overlayfs whiteouts (a container's upper dir) as a gzip layer tar to fd:
  * whiteout devices become ".wh.NAME", opaque directories get ".wh..wh..opq", overlay xattrs are

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -191,7 +192,7 @@ static char *make_layout(Fx *f, const char *name, const char *content, bool bad_
         assert_int_equal(test_tar_write(p1, base, ELEMENTSOF(base), false), 0);
         assert_int_equal(test_tar_write(l2, top, ELEMENTSOF(top), true), 0);
         assert_int_equal(test_tar_write(p2, top, ELEMENTSOF(top), false), 0);
-        /* gzip output is deterministic here (no name/mtime in the gzip header from libarchive) */
+        /* gzip output is deterministic: add_gzip() in test-image-util.c writes no mtime */
         char *dir = test_path(f->top, name);
         char *layers[] = { l1, l2, NULL }, *plain[] = { p1, p2, NULL };
         assert_int_equal(test_oci_layout(dir, layers, plain, "latest", bad_diff_id), 0);
@@ -406,6 +407,27 @@ static void test_commit_roundtrip(void **state) {
         free(opq);
         free(up);
         free(dir);
+}
+
+/* A committed layer's gzip header carries no time of day (RFC 1952 MTIME, bytes 4-7): the same
+ * upper dir gives the same blob digest whenever it is committed. */
+static void test_commit_gzip_no_mtime(void **state) {
+        Fx *f = *state;
+        char *up = test_path(f->top, "upper");
+        assert_int_equal(mkdir(up, 0755), 0);
+        char *file = test_path(up, "f");
+        assert_int_equal(test_write_file(file, "x", 1), 0);
+        int fd = memfd_create("layer", MFD_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_int_equal(commit_write_layer(up, fd, NULL), 0);
+        unsigned char h[10];
+        assert_int_equal(pread(fd, h, sizeof(h), 0), (ssize_t) sizeof(h));
+        assert_int_equal(h[0], 0x1f);
+        assert_int_equal(h[1], 0x8b);
+        assert_int_equal(h[4] | h[5] | h[6] | h[7], 0);
+        close(fd);
+        free(file);
+        free(up);
 }
 
 static void test_rmi_prune_gc(void **state) {
@@ -650,6 +672,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_diff_id_mismatch, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_docker_archive, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_commit_roundtrip, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_commit_gzip_no_mtime, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_rmi_prune_gc, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_untag_keeps_layers, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_concurrent_import, setup, teardown),
