@@ -20,7 +20,7 @@
 #include "string-util.h"
 
 typedef struct Args {
-        const char *network, *id, *name, *netns, *ip, *subnet, *gateway, *bridge, *hostname;
+        const char *network, *id, *name, *netns, *ip, *guest_ip, *subnet, *gateway, *bridge, *hostname;
         char **aliases, **labels, **dns, **dns_search, **dns_options, **extra_hosts;
         NetPortMap *ports;
         size_t n_ports;
@@ -52,6 +52,7 @@ static int parse_args(int argc, char **argv, Args *a, KError **err) {
                 { "owner", required_argument, NULL, 'o' },   { "hostname", required_argument, NULL, 'h' },
                 { "dns", required_argument, NULL, 'd' },     { "dns-search", required_argument, NULL, 'D' },
                 { "dns-option", required_argument, NULL, 'O' }, { "add-host", required_argument, NULL, 'H' },
+                { "guest-ip", required_argument, NULL, 'G' },
                 {},
         };
         int c, r = 0;
@@ -64,6 +65,7 @@ static int parse_args(int argc, char **argv, Args *a, KError **err) {
                 case 'N': a->name = optarg; break;
                 case 's': a->netns = optarg; break;
                 case 'a': a->ip = optarg; break;
+                case 'G': a->guest_ip = optarg; break;
                 case 'S': a->subnet = optarg; break;
                 case 'g': a->gateway = optarg; break;
                 case 'b': a->bridge = optarg; break;
@@ -103,10 +105,10 @@ static json_t *attachment_json(const NetAttachment *at) {
                 _cleanup_free_ char *s = net_port_format(&at->ports[i]);
                 json_array_append_new(ports, json_string(s));
         }
-        return json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:o, s:s?}", "network", at->network, "instance_id",
-                         at->instance_id, "ifname", at->ifname, "guest_ifname", at->guest_ifname, "ip", at->ip,
-                         "prefixlen", at->prefixlen, "gateway", at->gateway, "mac", at->mac, "ports", ports,
-                         "kernel_ip_arg", at->kernel_ip_arg);
+        return json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:s, s:s, s:o, s:s?}", "network", at->network,
+                         "instance_id", at->instance_id, "ifname", at->ifname, "guest_ifname", at->guest_ifname, "ip",
+                         at->ip, "prefixlen", at->prefixlen, "gateway", at->gateway, "mac", at->mac, "guest_ip",
+                         at->guest_ip, "guest_mac", at->guest_mac, "ports", ports, "kernel_ip_arg", at->kernel_ip_arg);
 }
 
 typedef int (*VerbFn)(NetCtx *ctx, Args *a, KError **err);
@@ -146,7 +148,7 @@ static int v_network_prune(NetCtx *ctx, Args *a, KError **err) {
 static int do_attach(NetCtx *ctx, Args *a, bool tap, KError **err) {
         NetAttachOpts o = { .network = a->network, .instance_id = a->id, .instance_name = a->name,
                             .aliases = a->aliases, .netns_path = a->netns, .ports = a->ports, .n_ports = a->n_ports,
-                            .ip = a->ip, .tap_owner = a->owner };
+                            .ip = a->ip, .guest_ip = a->guest_ip, .tap_owner = a->owner };
         _cleanup_(net_attachment_freep) NetAttachment *at = NULL;
         int r = tap ? net_attach_tap(ctx, &o, &at, err) : net_attach(ctx, &o, &at, err);
         if (r < 0)
@@ -206,13 +208,18 @@ static int v_plan(NetCtx *ctx, Args *a, KError **err) {
         if (r < 0)
                 return r;
         _cleanup_free_ NftRule *rules = NULL;
-        size_t n = 0;
+        _cleanup_free_ NftXlate *xlates = NULL;
+        size_t n = 0, n_xlates = 0;
         r = net_plan_rules(&ctx->state, &rules, &n);
+        if (r >= 0)
+                r = net_plan_xlates(&ctx->state, &xlates, &n_xlates);
         _cleanup_free_ char *text = r >= 0 ? net_plan_render(rules, n) : NULL;
+        _cleanup_free_ char *bridge = text ? net_plan_render_xlates(xlates, n_xlates) : NULL;
         ctx_unlock(ctx);
-        if (!text)
-                return -ENOMEM;
+        if (!bridge)
+                return r < 0 ? kerr(err, r, "plan") : -ENOMEM;
         fputs(text, stdout);
+        fputs(bridge, stdout);
         return 0;
 }
 

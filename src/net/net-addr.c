@@ -122,6 +122,17 @@ void mac_from_ip(uint32_t ip, char buf[static 18]) {
         snprintf(buf, 18, "02:4b:%02x:%02x:%02x:%02x", ip >> 24, (ip >> 16) & 0xff, (ip >> 8) & 0xff, ip & 0xff);
 }
 
+int mac_parse(const char *s, uint8_t out[static 6]) {
+        unsigned b[6];
+        int end = 0;
+        if (strlen(s) != 17 || sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%n", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &end) != 6 ||
+            end != 17)
+                return -EINVAL;
+        for (size_t i = 0; i < 6; i++)
+                out[i] = (uint8_t) b[i];
+        return 0;
+}
+
 uint32_t name_hash(const char *a, const char *b) {
         uint32_t h = 2166136261u;
         for (const char *s = a; *s; s++)

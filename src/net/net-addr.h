@@ -47,6 +47,8 @@ int ipam_pick(const Cidr *subnet, uint32_t gateway, const uint32_t *used, size_t
 
 /* Locally administered unicast MAC derived from the address: 02:4b:<ip bytes>. */
 void mac_from_ip(uint32_t ip, char buf[static 18]);
+/* "02:4b:0a:58:00:02" to its 6 bytes; -EINVAL unless exactly that form. */
+int mac_parse(const char *s, uint8_t out[static 6]);
 /* 32-bit FNV-1a of "a/b", for kernel object names that must be stable across crashes. */
 uint32_t name_hash(const char *a, const char *b);
 /* "kv" (veth) or "kt" (tap) + 8 hex of name_hash(instance_id, network). buf >= 16. */

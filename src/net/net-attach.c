@@ -101,30 +101,75 @@ static int ports_check(const NetState *s, const NetAttachOpts *o, NetPortMap *ou
 
 /* ---- preparing the state entry ---- */
 
+/* The addresses taken on network n: attachments', and the addresses translated guests use inside
+ * (a new instance with one of those would share it with a guest that still answers for it). */
+static uint32_t *used_ips(const NetState *s, const NetNetwork *n, size_t *ret_n) {
+        uint32_t *used = calloc(2 * s->n_attach + 1, sizeof(uint32_t));
+        size_t k = 0;
+        for (size_t i = 0; used && i < s->n_attach; i++)
+                if (streq(s->attach[i].network, n->name)) {
+                        used[k++] = s->attach[i].ip;
+                        if (s->attach[i].guest_ip)
+                                used[k++] = s->attach[i].guest_ip;
+                }
+        *ret_n = k;
+        return used;
+}
+
+static bool ip_used(const uint32_t *used, size_t n, uint32_t ip) {
+        for (size_t i = 0; i < n; i++)
+                if (used[i] == ip)
+                        return true;
+        return false;
+}
+
+static bool host_address_of(const NetNetwork *n, uint32_t ip) {
+        return cidr_contains(&n->subnet, ip) && ip != n->subnet.addr && ip != cidr_broadcast(&n->subnet) &&
+               ip != n->gateway;
+}
+
 static int pick_ip(const NetState *s, const NetNetwork *n, const char *want, uint32_t *ret, KError **err) {
-        _cleanup_free_ uint32_t *used = calloc(s->n_attach + 1, sizeof(uint32_t));
-        size_t n_used = 0;
+        size_t n_used;
+        _cleanup_free_ uint32_t *used = used_ips(s, n, &n_used);
         if (!used)
                 return -ENOMEM;
-        for (size_t i = 0; i < s->n_attach; i++)
-                if (streq(s->attach[i].network, n->name))
-                        used[n_used++] = s->attach[i].ip;
         if (!want) {
                 int r = ipam_pick(&n->subnet, n->gateway, used, n_used, ret);
                 return r < 0 ? kerr_msg(err, KERR_HOST, r, "network '%s' has no free address left", n->name) : 0;
         }
         uint32_t ip;
         char c[19];
-        if (ip4_parse(want, &ip) < 0 || !cidr_contains(&n->subnet, ip) || ip == n->subnet.addr ||
-            ip == cidr_broadcast(&n->subnet) || ip == n->gateway)
+        if (ip4_parse(want, &ip) < 0 || !host_address_of(n, ip))
                 return kerr_msg(err, KERR_USAGE, -EINVAL, "address '%s' is not a free host address of %s", want,
                                 cidr_format(&n->subnet, c));
-        for (size_t i = 0; i < n_used; i++)
-                if (used[i] == ip)
-                        return kerr_msg(err, KERR_EXISTS, -EEXIST, "address %s is already in use on network '%s'",
-                                        want, n->name);
+        if (ip_used(used, n_used, ip))
+                return kerr_msg(err, KERR_EXISTS, -EEXIST, "address %s is already in use on network '%s'", want,
+                                n->name);
         *ret = ip;
         return 0;
+}
+
+/* A resumed guest's own address (opts->guest_ip): the attachment's when it is free, else a free
+ * one (or opts->ip) with translation at the tap. */
+static int pick_guest_ip(const NetState *s, const NetNetwork *n, const NetAttachOpts *o, NetAttach *a, KError **err) {
+        uint32_t g;
+        char c[19];
+        if (ip4_parse(o->guest_ip, &g) < 0 || !host_address_of(n, g))
+                return kerr_msg(err, KERR_USAGE, -EINVAL, "the guest's address '%s' is not a host address of network "
+                                "'%s' (%s): it was saved on another network", o->guest_ip, n->name,
+                                cidr_format(&n->subnet, c));
+        size_t n_used;
+        _cleanup_free_ uint32_t *used = used_ips(s, n, &n_used);
+        if (!used)
+                return -ENOMEM;
+        if (!o->ip && !ip_used(used, n_used, g)) {
+                a->ip = g;
+                return 0;
+        }
+        int r = pick_ip(s, n, o->ip, &a->ip, err);
+        if (r >= 0 && a->ip != g)
+                a->guest_ip = g;
+        return r;
 }
 
 /* Lowest ethN the instance does not use yet. */
@@ -176,7 +221,7 @@ static int prepare(NetCtx *ctx, const NetAttachOpts *o, bool tap, NetAttach *a, 
         a->n_ports = o->n_ports;
         r = ports_check(s, o, a->ports, err);
         if (r >= 0)
-                r = pick_ip(s, n, o->ip, &a->ip, err);
+                r = tap && o->guest_ip ? pick_guest_ip(s, n, o, a, err) : pick_ip(s, n, o->ip, &a->ip, err);
         if (r < 0)
                 return r;
         if (!(a->instance_id = strdup(o->instance_id)) || !(a->instance_name = strdup(o->instance_name)) ||
@@ -281,6 +326,8 @@ static int attachment_new(const NetState *s, const NetAttach *a, NetAttachment *
         ip4_format(n ? n->gateway : 0, r->gateway);
         r->prefixlen = n ? n->subnet.prefix : 32;
         strcpy(r->mac, a->mac);
+        ip4_format(a->guest_ip ?: a->ip, r->guest_ip);
+        mac_from_ip(a->guest_ip ?: a->ip, r->guest_mac);
         memcpy(r->ports, a->ports, a->n_ports * sizeof(NetPortMap));
         r->n_ports = a->n_ports;
         if (a->tap) {

@@ -204,3 +204,81 @@ char *net_plan_render(const NftRule *rules, size_t n) {
         }
         return buf;
 }
+
+/* ---- table bridge: translated taps ---- */
+
+int net_plan_xlates(const NetState *s, NftXlate **ret, size_t *ret_n) {
+        NftXlate *v = NULL;
+        size_t n = 0;
+        for (size_t i = 0; i < s->n_attach; i++) {
+                const NetAttach *a = &s->attach[i];
+                if (!a->tap || !a->guest_ip)
+                        continue;
+                NftXlate *nv = reallocarray(v, n + 1, sizeof(*v));
+                if (!nv) {
+                        free(v);
+                        return -ENOMEM;
+                }
+                v = nv;
+                NftXlate *x = &v[n++];
+                *x = (NftXlate) { .ip = a->ip, .guest_ip = a->guest_ip };
+                snprintf(x->ifname, sizeof(x->ifname), "%s", a->ifname);
+                char gm[18];
+                mac_from_ip(a->guest_ip, gm);
+                if (mac_parse(a->mac, x->mac) < 0 || mac_parse(gm, x->guest_mac) < 0) {
+                        free(v);
+                        return -EINVAL;
+                }
+        }
+        *ret = v;
+        *ret_n = n;
+        return 0;
+}
+
+static const char *mac_str(const uint8_t m[6], char buf[static 18]) {
+        snprintf(buf, 18, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+        return buf;
+}
+
+char *net_plan_render_xlates(const NftXlate *x, size_t n) {
+        if (n == 0)
+                return strdup("");
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+        if (!f)
+                return NULL;
+        char m[18], gm[18], ip[IP4_STRLEN], gip[IP4_STRLEN];
+        fprintf(f, "table bridge %s {\n\tchain prerouting {\n\t\ttype filter hook prerouting priority -300; "
+                "policy accept;\n", NFT_TABLE);
+        for (size_t i = 0; i < n; i++) {
+                mac_str(x[i].mac, m);
+                ip4_format(x[i].ip, ip);
+                ip4_format(x[i].guest_ip, gip);
+                fprintf(f, "\t\tiifname \"%s\" ether type ip6 drop\n", x[i].ifname);
+                fprintf(f, "\t\tiifname \"%s\" ether saddr set %s\n", x[i].ifname, m);
+                fprintf(f, "\t\tiifname \"%s\" ether type ip ip saddr %s ip saddr set %s\n", x[i].ifname, gip, ip);
+                fprintf(f, "\t\tiifname \"%s\" ether type arp arp saddr ip %s arp saddr ip set %s arp saddr ether set %s\n",
+                        x[i].ifname, gip, ip, m);
+        }
+        fputs("\t}\n\tchain postrouting {\n\t\ttype filter hook postrouting priority 300; policy accept;\n", f);
+        for (size_t i = 0; i < n; i++) {
+                mac_str(x[i].mac, m);
+                mac_str(x[i].guest_mac, gm);
+                ip4_format(x[i].ip, ip);
+                ip4_format(x[i].guest_ip, gip);
+                fprintf(f, "\t\toifname \"%s\" ether daddr %s drop\n", x[i].ifname, gm);
+                fprintf(f, "\t\toifname \"%s\" ether type ip ip daddr %s drop\n", x[i].ifname, gip);
+                fprintf(f, "\t\toifname \"%s\" ether type arp arp daddr ip %s drop\n", x[i].ifname, gip);
+                fprintf(f, "\t\toifname \"%s\" ether daddr %s ether daddr set %s\n", x[i].ifname, m, gm);
+                fprintf(f, "\t\toifname \"%s\" ether type ip ip daddr %s ip daddr set %s\n", x[i].ifname, ip, gip);
+                fprintf(f, "\t\toifname \"%s\" ether type arp arp daddr ip %s arp daddr ip set %s arp daddr ether set %s\n",
+                        x[i].ifname, ip, gip, gm);
+        }
+        fputs("\t}\n}\n", f);
+        if (fclose(f) != 0) {
+                free(buf);
+                return NULL;
+        }
+        return buf;
+}

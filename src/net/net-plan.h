@@ -60,6 +60,28 @@ typedef struct NftRule {
         char comment[96];
 } NftRule;
 
+/* A tap whose guest uses another address than its attachment (NetAttach.guest_ip): `table bridge
+ * kapsel` (same name as the ip table) rewrites its frames at the bridge port, as Firecracker's
+ * clones are given their own identity outside the guest:
+ *
+ *   prerouting  filter hook prerouting -300 (bridge): from the tap, ether saddr := mac; ip saddr
+ *               guest_ip := ip (checksums updated); ARP sender guest_ip := ip, its MAC := mac;
+ *               IPv6 dropped (its link-local address would be the snapshot's for every clone)
+ *   postrouting filter hook postrouting 300 (bridge): to the tap, frames for the guest's own MAC,
+ *               IPv4 and ARP targets (another instance's, once the snapshot's source let it go)
+ *               dropped; then ether daddr mac := guest MAC, ip daddr ip := guest_ip, ARP target
+ *               ip := guest_ip and mac := guest MAC. */
+typedef struct NftXlate {
+        char ifname[16];
+        uint32_t ip, guest_ip;
+        uint8_t mac[6], guest_mac[6];
+} NftXlate;
+
+/* The translations of `s`' attachments. *ret is a new array (NULL when none). */
+int net_plan_xlates(const NetState *s, NftXlate **ret, size_t *ret_n);
+/* `table bridge kapsel` in nft syntax, "" when n is 0; caller frees. */
+char *net_plan_render_xlates(const NftXlate *x, size_t n);
+
 /* Rules for the whole table from `s`. *ret is a new array. */
 int net_plan_rules(const NetState *s, NftRule **ret, size_t *ret_n);
 /* The table in nft syntax; caller frees. */

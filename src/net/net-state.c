@@ -156,6 +156,10 @@ static int attach_parse(json_t *o, NetAttach *a) {
                 return -EINVAL;
         strcpy(a->mac, json_string_value(mac));
         a->tap = json_is_true(json_object_get(o, "tap"));
+        if (json_object_get(o, "guest_ip") && (r = ip_get(o, "guest_ip", &a->guest_ip)) < 0)
+                return r;
+        if (a->guest_ip && (!a->tap || a->guest_ip == a->ip))
+                return -EINVAL;
         return 0;
 }
 
@@ -245,10 +249,15 @@ static json_t *attach_json(const NetAttach *a) {
                                                        m->container_port, "proto",
                                                        m->proto == IPPROTO_UDP ? "udp" : "tcp"));
         }
-        return json_pack("{s:s, s:s, s:s, s:o, s:s, s:s, s:b, s:s, s:s, s:o}", "instance_id", a->instance_id,
-                         "instance_name", a->instance_name, "network", a->network, "aliases", strv_json(a->aliases),
-                         "ifname", a->ifname, "guest_ifname", a->guest_ifname, "tap", a->tap, "ip",
-                         ip4_format(a->ip, b), "mac", a->mac, "ports", ports);
+        json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:s, s:s, s:b, s:s, s:s, s:o}", "instance_id", a->instance_id,
+                              "instance_name", a->instance_name, "network", a->network, "aliases",
+                              strv_json(a->aliases), "ifname", a->ifname, "guest_ifname", a->guest_ifname, "tap",
+                              a->tap, "ip", ip4_format(a->ip, b), "mac", a->mac, "ports", ports);
+        if (o && a->guest_ip && json_object_set_new(o, "guest_ip", json_string(ip4_format(a->guest_ip, b))) < 0) {
+                json_decref(o);
+                return NULL;
+        }
+        return o;
 }
 
 static json_t *instance_json(const NetInstance *i) {

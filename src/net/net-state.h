@@ -32,6 +32,10 @@ typedef struct NetAttach {
         bool tap;
         uint32_t ip;
         char mac[18];
+        /* tap only, 0 = none: the address the guest itself uses, when it is not `ip` (a VM resumed
+         * from a snapshot whose address was taken): frames are translated at the tap between the
+         * guest's address and MAC (mac_from_ip(guest_ip)) and the attachment's (net-plan.h) */
+        uint32_t guest_ip;
         NetPortMap *ports;
         size_t n_ports;
 } NetAttach;

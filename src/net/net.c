@@ -127,11 +127,14 @@ int ctx_apply_rules(NetCtx *ctx, KError **err) {
         if (ctx->state.n_attach == 0)
                 return nft_delete_table(ctx->table, err);
         _cleanup_free_ NftRule *rules = NULL;
-        size_t n;
+        _cleanup_free_ NftXlate *xlates = NULL;
+        size_t n, n_xlates;
         int r = net_plan_rules(&ctx->state, &rules, &n);
+        if (r >= 0)
+                r = net_plan_xlates(&ctx->state, &xlates, &n_xlates);
         if (r < 0)
                 return kerr(err, r, "plan nftables rules");
-        return nft_apply(ctx->table, rules, n, err);
+        return nft_apply(ctx->table, rules, n, xlates, n_xlates, err);
 }
 
 /* ---- network creation ---- */

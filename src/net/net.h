@@ -129,6 +129,11 @@ typedef struct NetAttachOpts {
         const NetPortMap *ports;        /* may be NULL */
         size_t n_ports;
         const char *ip;                 /* NULL: next free address; else this one (must be free, in the subnet) */
+        /* net_attach_tap of a guest resumed from a snapshot: the address it already uses (its MAC is
+         * mac_from_ip of it, as at its boot). Taken when free; when another instance holds it (a clone
+         * of a running VM), the tap gets a free address and MAC and translates between the two, so
+         * several clones of one snapshot share a network, each reached at its own address. */
+        const char *guest_ip;
         uid_t tap_owner;                /* net_attach_tap: uid allowed to open the tap (0 = root) */
 } NetAttachOpts;
 
@@ -141,6 +146,8 @@ typedef struct NetAttachment {
         unsigned prefixlen;
         char gateway[16];
         char mac[18];           /* "02:4b:0a:58:00:02" */
+        char guest_ip[16];      /* tap: the address and MAC inside the guest: ip and mac unless translated */
+        char guest_mac[18];
         NetPortMap *ports;      /* as mapped (host ports filled in) */
         size_t n_ports;
         char *kernel_ip_arg;    /* tap only: "ip=<client>::<gw>:<netmask>::eth0:off" for the guest cmdline */

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Apply a planned rule set (net-plan.h) to `table ip kapsel` with libnftnl, in one nfnetlink
- * batch: add table (so the delete cannot fail on a missing one), delete it, add it again with its
- * chains and rules. The kernel commits the batch as one transaction, so the table is always the
- * old or the new rule set. Nothing outside this table is touched. */
+/* Apply a planned rule set (net-plan.h) to `table ip kapsel` (and `table bridge kapsel` while a
+ * tap translates) with libnftnl, in one nfnetlink batch: add each table (so the delete cannot fail
+ * on a missing one), delete it, add it again with its chains and rules. The kernel commits the
+ * batch as one transaction, so the tables are always the old or the new rule set. Without
+ * translations a second batch deletes the bridge table, ignoring a kernel that has no such family.
+ * Nothing outside these tables is touched. */
 #include "nft.h"
 
 #include <arpa/inet.h>
@@ -19,6 +21,8 @@
 #include <linux/netfilter/nf_nat.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter_bridge.h>
+#include <linux/if_ether.h>
 #include <linux/rtnetlink.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -27,15 +31,17 @@
 
 typedef struct Batch {
         const char *table;      /* the root's table (net_root_names) */
+        uint16_t family;        /* of the table being filled: NFPROTO_IPV4 or NFPROTO_BRIDGE */
         struct mnl_nlmsg_batch *b;
         char *buf;
         uint32_t seq;
         size_t n_acked;         /* messages sent with NLM_F_ACK, each answered once */
+        uint32_t bridge_seq;    /* the first message of the bridge table (0: none yet) */
 } Batch;
 
 static struct nlmsghdr *batch_hdr(Batch *bt, uint16_t type, uint16_t flags) {
         bt->n_acked++;
-        return nftnl_nlmsg_build_hdr(mnl_nlmsg_batch_current(bt->b), type, NFPROTO_IPV4, flags | NLM_F_ACK,
+        return nftnl_nlmsg_build_hdr(mnl_nlmsg_batch_current(bt->b), type, bt->family, flags | NLM_F_ACK,
                                      bt->seq++);
 }
 
@@ -47,7 +53,7 @@ static int add_table_msgs(Batch *bt, bool recreate) {
         struct nftnl_table *t = nftnl_table_alloc();
         if (!t)
                 return -ENOMEM;
-        nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, NFPROTO_IPV4);
+        nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, bt->family);
         nftnl_table_set_str(t, NFTNL_TABLE_NAME, bt->table);
         static const uint16_t types[] = { NFT_MSG_NEWTABLE, NFT_MSG_DELTABLE, NFT_MSG_NEWTABLE };
         for (size_t i = 0; i < (recreate ? 3u : 2u); i++) {
@@ -66,7 +72,7 @@ static int add_chain_msg(Batch *bt, const NftChainDef *d) {
         struct nftnl_chain *c = nftnl_chain_alloc();
         if (!c)
                 return -ENOMEM;
-        nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, NFPROTO_IPV4);
+        nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, bt->family);
         nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, bt->table);
         nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, d->name);
         if (d->type) {
@@ -234,13 +240,26 @@ static int build_rule(struct nftnl_rule *r, const NftRule *p) {
         return k < 0 ? k : add_verdict(r, p);
 }
 
-static int add_rule_msg(Batch *bt, const NftRule *p) {
+static struct nftnl_rule *rule_new(Batch *bt, const char *chain) {
         struct nftnl_rule *r = nftnl_rule_alloc();
         if (!r)
-                return -ENOMEM;
-        nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, NFPROTO_IPV4);
+                return NULL;
+        nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, bt->family);
         nftnl_rule_set_str(r, NFTNL_RULE_TABLE, bt->table);
-        nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, p->chain);
+        nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain);
+        return r;
+}
+
+static int rule_msg(Batch *bt, struct nftnl_rule *r) {
+        struct nlmsghdr *nlh = batch_hdr(bt, NFT_MSG_NEWRULE, NLM_F_APPEND | NLM_F_CREATE);
+        nftnl_rule_nlmsg_build_payload(nlh, r);
+        return batch_next(bt) ? 0 : -ENOBUFS;
+}
+
+static int add_rule_msg(Batch *bt, const NftRule *p) {
+        struct nftnl_rule *r = rule_new(bt, p->chain);
+        if (!r)
+                return -ENOMEM;
         int k = build_rule(r, p);
         if (k >= 0 && p->comment[0]) {
                 struct nftnl_udata_buf *u = nftnl_udata_buf_alloc(NFT_USERDATA_MAXLEN);
@@ -250,14 +269,19 @@ static int add_rule_msg(Batch *bt, const NftRule *p) {
                         nftnl_rule_set_data(r, NFTNL_RULE_USERDATA, nftnl_udata_buf_data(u), nftnl_udata_buf_len(u));
                 nftnl_udata_buf_free(u);
         }
-        if (k >= 0) {
-                struct nlmsghdr *nlh = batch_hdr(bt, NFT_MSG_NEWRULE, NLM_F_APPEND | NLM_F_CREATE);
-                nftnl_rule_nlmsg_build_payload(nlh, r);
-                if (!batch_next(bt))
-                        k = -ENOBUFS;
-        }
+        if (k >= 0)
+                k = rule_msg(bt, r);
         nftnl_rule_free(r);
         return k;
+}
+
+static int batch_error(const Batch *bt, int error, uint32_t seq, KError **err) {
+        bool bridge = bt->bridge_seq && seq >= bt->bridge_seq;
+        /* the kernel finds the bridge family's meta expression in a module of its own, which it
+         * loads on demand through modprobe */
+        return kerr(err, error, "nftables table %s %s (message %u)%s", bridge ? "bridge" : "ip", bt->table, seq,
+                    bridge && error == -ENOENT ? ": the kernel lacks nf_tables bridge support for the tap of a "
+                                                 "resumed VM (modprobe nft_meta_bridge)" : "");
 }
 
 /* Send the batch and read one answer per acked message; the first error wins. */
@@ -292,8 +316,7 @@ static int batch_send(Batch *bt, KError **err) {
                         answered++;
                         const struct nlmsgerr *e = mnl_nlmsg_get_payload(h);
                         if (e->error < 0 && r >= 0)
-                                r = kerr(err, e->error, "nftables table ip %s (message %u)", bt->table,
-                                         e->msg.nlmsg_seq);
+                                r = batch_error(bt, e->error, e->msg.nlmsg_seq, err);
                 }
         }
 out:
@@ -301,16 +324,154 @@ out:
         return r;
 }
 
-static int batch_run(const char *table, size_t n_rules, int (*fill)(Batch *, const NftRule *, size_t),
-                     const NftRule *rules, KError **err) {
-        size_t size = (n_rules + 16) * 1024;
-        Batch bt = { .table = table, .buf = malloc(size), .seq = 1 };
+/* ---- table bridge: translated taps (net-plan.h NftXlate) ---- */
+
+static const NftChainDef bridge_chains[] = {
+        { "prerouting", "filter", NF_BR_PRE_ROUTING, -300 },
+        { "postrouting", "filter", NF_BR_POST_ROUTING, 300 },
+};
+
+/* payload write of register 1; IPv4 addresses fix the header checksum and the L4 pseudo-header's */
+static int expr_payload_write(struct nftnl_rule *r, enum nft_payload_bases base, uint32_t offset, uint32_t len,
+                              bool inet_csum) {
+        struct nftnl_expr *e = EXPR(r, "payload");
+        nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_SREG, NFT_REG_1);
+        nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, base);
+        nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, offset);
+        nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, len);
+        if (inet_csum) {
+                nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_CSUM_TYPE, NFT_PAYLOAD_CSUM_INET);
+                nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_CSUM_OFFSET, 10);
+                nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_FLAGS, NFT_PAYLOAD_L4CSUM_PSEUDOHDR);
+        }
+        return 0;
+}
+
+/* set a field to `data`: immediate into register 1, then write it */
+static int set_field(struct nftnl_rule *r, enum nft_payload_bases base, uint32_t offset, const void *data,
+                     uint32_t len, bool inet_csum) {
+        int k = expr_immediate(r, NFT_REG_1, data, len);
+        return k < 0 ? k : expr_payload_write(r, base, offset, len, inet_csum);
+}
+
+static int match_field(struct nftnl_rule *r, enum nft_payload_bases base, uint32_t offset, const void *data,
+                       uint32_t len) {
+        int k = expr_payload(r, base, offset, len);
+        return k < 0 ? k : expr_cmp(r, NFT_CMP_EQ, data, len);
+}
+
+static int match_ethertype(struct nftnl_rule *r, uint16_t type) {
+        uint16_t t = htons(type);
+        return match_field(r, NFT_PAYLOAD_LL_HEADER, 12, &t, 2);
+}
+
+/* Offsets: Ethernet daddr 0, saddr 6; IPv4 saddr 12, daddr 16; ARP (Ethernet/IPv4) sender MAC 8,
+ * sender IP 14, target MAC 18, target IP 24. */
+enum { ETH_D = 0, ETH_S = 6, IP_S = 12, IP_D = 16, ARP_SHA = 8, ARP_SPA = 14, ARP_THA = 18, ARP_TPA = 24 };
+
+typedef enum XlateKind {
+        X_DROP_IP6,     /* from the tap */
+        X_SET_SMAC,
+        X_SET_SIP,
+        X_SET_SARP,
+        X_DROP_GMAC,    /* to the tap */
+        X_DROP_GIP,
+        X_DROP_GARP,
+        X_SET_DMAC,
+        X_SET_DIP,
+        X_SET_DARP,
+        _X_MAX,
+} XlateKind;
+
+static int build_xlate(struct nftnl_rule *r, const NftXlate *x, XlateKind kind) {
+        bool in = kind < X_DROP_GMAC;
+        uint32_t ip = htonl(x->ip), gip = htonl(x->guest_ip);
+        int k = match_ifname(r, in ? NFT_META_IIFNAME : NFT_META_OIFNAME, x->ifname, false);
+        if (k < 0)
+                return k;
+        switch (kind) {
+        case X_DROP_IP6:
+                k = match_ethertype(r, ETH_P_IPV6);
+                break;
+        case X_SET_SMAC:
+                return set_field(r, NFT_PAYLOAD_LL_HEADER, ETH_S, x->mac, 6, false);
+        case X_SET_SIP:
+                k = match_ethertype(r, ETH_P_IP);
+                if (k >= 0)
+                        k = match_field(r, NFT_PAYLOAD_NETWORK_HEADER, IP_S, &gip, 4);
+                return k < 0 ? k : set_field(r, NFT_PAYLOAD_NETWORK_HEADER, IP_S, &ip, 4, true);
+        case X_SET_SARP:
+                k = match_ethertype(r, ETH_P_ARP);
+                if (k >= 0)
+                        k = match_field(r, NFT_PAYLOAD_NETWORK_HEADER, ARP_SPA, &gip, 4);
+                if (k >= 0)
+                        k = set_field(r, NFT_PAYLOAD_NETWORK_HEADER, ARP_SPA, &ip, 4, false);
+                return k < 0 ? k : set_field(r, NFT_PAYLOAD_NETWORK_HEADER, ARP_SHA, x->mac, 6, false);
+        case X_DROP_GMAC:
+                k = match_field(r, NFT_PAYLOAD_LL_HEADER, ETH_D, x->guest_mac, 6);
+                break;
+        case X_DROP_GIP:
+        case X_DROP_GARP:
+                k = match_ethertype(r, kind == X_DROP_GIP ? ETH_P_IP : ETH_P_ARP);
+                if (k >= 0)
+                        k = match_field(r, NFT_PAYLOAD_NETWORK_HEADER, kind == X_DROP_GIP ? IP_D : ARP_TPA, &gip, 4);
+                break;
+        case X_SET_DMAC:
+                k = match_field(r, NFT_PAYLOAD_LL_HEADER, ETH_D, x->mac, 6);
+                return k < 0 ? k : set_field(r, NFT_PAYLOAD_LL_HEADER, ETH_D, x->guest_mac, 6, false);
+        case X_SET_DIP:
+                k = match_ethertype(r, ETH_P_IP);
+                if (k >= 0)
+                        k = match_field(r, NFT_PAYLOAD_NETWORK_HEADER, IP_D, &ip, 4);
+                return k < 0 ? k : set_field(r, NFT_PAYLOAD_NETWORK_HEADER, IP_D, &gip, 4, true);
+        case X_SET_DARP:
+                k = match_ethertype(r, ETH_P_ARP);
+                if (k >= 0)
+                        k = match_field(r, NFT_PAYLOAD_NETWORK_HEADER, ARP_TPA, &ip, 4);
+                if (k >= 0)
+                        k = set_field(r, NFT_PAYLOAD_NETWORK_HEADER, ARP_TPA, &gip, 4, false);
+                return k < 0 ? k : set_field(r, NFT_PAYLOAD_NETWORK_HEADER, ARP_THA, x->guest_mac, 6, false);
+        default:
+                return -EINVAL;
+        }
+        if (k < 0)
+                return k;
+        NftRule drop = { .verdict = NFT_V_DROP };
+        return add_verdict(r, &drop);
+}
+
+static int add_xlate_msgs(Batch *bt, const NftXlate *x, size_t n) {
+        int r = 0;
+        /* every drop of a chain before its rewrites: they judge a frame as it came */
+        for (XlateKind kind = 0; r >= 0 && kind < _X_MAX; kind++)
+                for (size_t i = 0; r >= 0 && i < n; i++) {
+                        struct nftnl_rule *rule = rule_new(bt, kind < X_DROP_GMAC ? "prerouting" : "postrouting");
+                        r = rule ? build_xlate(rule, &x[i], kind) : -ENOMEM;
+                        if (r >= 0)
+                                r = rule_msg(bt, rule);
+                        nftnl_rule_free(rule);
+                }
+        return r;
+}
+
+/* ---- batches ---- */
+
+typedef struct Plan {
+        const NftRule *rules;
+        size_t n_rules;
+        const NftXlate *xlates;
+        size_t n_xlates;
+} Plan;
+
+static int batch_run(const char *table, const Plan *p, int (*fill)(Batch *, const Plan *), KError **err) {
+        size_t size = (p->n_rules + 10 * p->n_xlates + 16) * 1024;
+        Batch bt = { .table = table, .family = NFPROTO_IPV4, .buf = malloc(size), .seq = 1 };
         if (!bt.buf)
                 return -ENOMEM;
         bt.b = mnl_nlmsg_batch_start(bt.buf, size);
         nftnl_batch_begin(mnl_nlmsg_batch_current(bt.b), bt.seq++);
         mnl_nlmsg_batch_next(bt.b);
-        int r = fill(&bt, rules, n_rules);
+        int r = fill(&bt, p);
         if (r >= 0) {
                 nftnl_batch_end(mnl_nlmsg_batch_current(bt.b), bt.seq++);
                 mnl_nlmsg_batch_next(bt.b);
@@ -322,23 +483,53 @@ static int batch_run(const char *table, size_t n_rules, int (*fill)(Batch *, con
         return r;
 }
 
-static int fill_apply(Batch *bt, const NftRule *rules, size_t n) {
+static int fill_apply(Batch *bt, const Plan *p) {
+        bt->family = NFPROTO_IPV4;
         int r = add_table_msgs(bt, true);
         for (size_t i = 0; r >= 0 && i < nft_n_chains; i++)
                 r = add_chain_msg(bt, &nft_chains[i]);
-        for (size_t i = 0; r >= 0 && i < n; i++)
-                r = add_rule_msg(bt, &rules[i]);
-        return r;
+        for (size_t i = 0; r >= 0 && i < p->n_rules; i++)
+                r = add_rule_msg(bt, &p->rules[i]);
+        if (r < 0 || p->n_xlates == 0)
+                return r;
+        /* in the same transaction: a clone's tap never passes frames untranslated */
+        bt->family = NFPROTO_BRIDGE;
+        bt->bridge_seq = bt->seq;
+        r = add_table_msgs(bt, true);
+        for (size_t i = 0; r >= 0 && i < ELEMENTSOF(bridge_chains); i++)
+                r = add_chain_msg(bt, &bridge_chains[i]);
+        return r < 0 ? r : add_xlate_msgs(bt, p->xlates, p->n_xlates);
 }
 
-static int fill_delete(Batch *bt, const NftRule *rules, size_t n) {
+static int fill_delete(Batch *bt, const Plan *p) {
         return add_table_msgs(bt, false);
 }
 
-int nft_apply(const char *table, const NftRule *rules, size_t n, KError **err) {
-        return batch_run(table, n, fill_apply, rules, err);
+static int fill_delete_bridge(Batch *bt, const Plan *p) {
+        bt->family = NFPROTO_BRIDGE;
+        bt->bridge_seq = bt->seq;
+        return add_table_msgs(bt, false);
+}
+
+/* The bridge table goes when no tap translates any more. A batch of its own, whose failure does not
+ * matter: a kernel without the bridge family has no such table either. */
+static void delete_bridge_table(const char *table) {
+        Plan none = {};
+        (void) batch_run(table, &none, fill_delete_bridge, NULL);
+}
+
+int nft_apply(const char *table, const NftRule *rules, size_t n, const NftXlate *xlates, size_t n_xlates,
+              KError **err) {
+        Plan p = { .rules = rules, .n_rules = n, .xlates = xlates, .n_xlates = n_xlates };
+        int r = batch_run(table, &p, fill_apply, err);
+        if (r >= 0 && n_xlates == 0)
+                delete_bridge_table(table);
+        return r;
 }
 
 int nft_delete_table(const char *table, KError **err) {
-        return batch_run(table, 0, fill_delete, NULL, err);
+        Plan none = {};
+        int r = batch_run(table, &none, fill_delete, err);
+        delete_bridge_table(table);
+        return r;
 }

@@ -50,6 +50,10 @@ static void fuzz_state(const char *s) {
                 if (net_plan_rules(&st, &rules, &n) >= 0)
                         free(net_plan_render(rules, n));
                 free(rules);
+                NftXlate *x = NULL;
+                if (net_plan_xlates(&st, &x, &n) >= 0)
+                        free(net_plan_render_xlates(x, n));
+                free(x);
                 for (size_t i = 0; i < st.n_attach; i++)
                         free(net_hosts_render(&st, net_state_instance(&st, st.attach[i].instance_id),
                                               st.attach[i].instance_id));

@@ -392,6 +392,123 @@ def test_tap_attachment(lab):
     assert t["ifname"] not in lab.links()
 
 
+# A micro-VM's guest, played on its tap with raw frames: answers ARP for its address and echoes UDP
+# datagrams to its port 7, for argv[4] seconds; prints one JSON line per frame it got.
+GUEST = r"""
+import fcntl, json, os, select, struct, sys, time
+name, ip, mac, secs = sys.argv[1], bytes(map(int, sys.argv[2].split("."))), bytes.fromhex(sys.argv[3].replace(":", "")), float(sys.argv[4])
+fd = os.open("/dev/net/tun", os.O_RDWR)
+fcntl.ioctl(fd, 0x400454ca, struct.pack("16sH", name.encode(), 0x0002 | 0x1000 | 0x4000))  # TUNSETIFF tap no_pi vnet_hdr
+def csum(b):
+    if len(b) % 2: b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b)); s = (s >> 16) + (s & 0xffff); s += s >> 16
+    return struct.pack("!H", ~s & 0xffff)
+def send(frame): os.write(fd, bytes(10) + frame)     # virtio_net_hdr: no offloads
+print("ready", flush=True)
+end = time.time() + secs
+while time.time() < end:
+    if not select.select([fd], [], [], 0.1)[0]: continue
+    f = os.read(fd, 65536)[10:]
+    dst, src, et = f[0:6], f[6:12], f[12:14]
+    log = {"dst": dst.hex(":"), "src": src.hex(":"), "type": et.hex()}
+    if et == b"\x08\x06":
+        log.update(spa=".".join(map(str, f[28:32])), tpa=".".join(map(str, f[38:42])), tha=f[32:38].hex(":"))
+        if f[20:22] == b"\0\1" and f[38:42] == ip:
+            send(src + mac + et + f[14:20] + b"\0\2" + mac + ip + f[22:28] + f[28:32])
+    elif et == b"\x08\x00":
+        h = f[14:34]; body = f[34:14 + struct.unpack("!H", h[2:4])[0]]
+        log.update(saddr=".".join(map(str, h[12:16])), daddr=".".join(map(str, h[16:20])), proto=h[9])
+        if h[16:20] == ip and h[9] == 17 and body[2:4] == b"\0\7":
+            data = body[8:]; udp = body[2:4] + body[0:2] + struct.pack("!H", 8 + len(data)) + b"\0\0" + data
+            ph = ip + h[12:16] + b"\0\x11" + struct.pack("!H", len(udp))
+            udp = udp[:6] + csum(ph + udp) + udp[8:]
+            nh = h[:2] + struct.pack("!H", 20 + len(udp)) + h[4:10] + b"\0\0" + ip + h[12:16]
+            nh = nh[:10] + csum(nh) + nh[12:]
+            send(src + mac + et + nh + udp)
+    print(json.dumps(log), flush=True)
+"""
+
+
+def run_guests(lab, taps, secs, action):
+    """Play the guests of `taps` [(ifname, guest ip, guest mac)] while `action()` runs; their logs."""
+    procs = [subprocess.Popen(["ip", "netns", "exec", lab.host, PY, "-c", GUEST, name, ip, mac, str(secs)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for name, ip, mac in taps]
+    try:
+        for p in procs:
+            assert p.stdout.readline().strip() == "ready", p.stderr.read()
+        result = action()
+    finally:
+        logs = [[json.loads(line) for line in p.communicate(timeout=secs + 30)[0].splitlines()] for p in procs]
+    return result, logs
+
+
+UDP_ECHO = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(3)
+s.sendto(b"hello", (sys.argv[1], int(sys.argv[2])))
+try:
+    data, peer = s.recvfrom(100); print(data.decode(), peer[0])
+except Exception as e:
+    print("ERR", type(e).__name__)
+"""
+
+
+def test_tap_of_a_clone_translates_its_guest_address(lab):
+    """Two guests with one address and MAC (clones of one snapshot) on one bridge: the clone's tap
+    gets its own address and MAC, which the host reaches (ARP, UDP: its checksum covers the
+    addresses), while frames for the shared address reach only the tap that holds it."""
+    a = lab.tool_json("attach-tap", "--id", "vm1", "--name", "vm1")
+    b = lab.tool_json("attach-tap", "--id", "vm2", "--name", "vm2", "--guest-ip", a["ip"], "--publish", "9007:7/udp")
+    assert (b["guest_ip"], b["guest_mac"]) == (a["ip"], a["mac"]) and b["ip"] != a["ip"] and b["mac"] != a["mac"]
+    # the guest's address stays taken while the clone lives: a new instance does not get it
+    c = lab.tool_json("attach-tap", "--id", "vm3", "--name", "vm3")
+    assert c["ip"] not in (a["ip"], b["ip"])
+    lab.tool("detach", "vm3")
+    taps = [(a["ifname"], a["ip"], a["mac"]), (b["ifname"], b["guest_ip"], b["guest_mac"])]
+
+    def echo(ip):
+        return sh("ip", "netns", "exec", lab.host, PY, "-c", UDP_ECHO, ip, "7").stdout.strip()
+
+    # the shared address: only vm1's tap sees frames for it
+    out, (log_a, log_b) = run_guests(lab, taps, 4, lambda: echo(a["ip"]))
+    assert out == "hello %s" % a["ip"]
+    assert any(e.get("tpa") == a["ip"] for e in log_a)
+    assert not [e for e in log_b if a["ip"] in (e.get("tpa"), e.get("daddr")) or e["dst"] == a["mac"]], log_b
+
+    # the clone's own address: its guest answers as itself, the host sees the clone's identity
+    out, (log_a, log_b) = run_guests(lab, taps, 4, lambda: echo(b["ip"]))
+    assert out == "hello %s" % b["ip"], (out, log_b)
+    # a published port DNATs to the clone's address, which its tap turns into the guest's
+    out, _ = run_guests(lab, taps, 4, lambda: sh("ip", "netns", "exec", lab.other, PY, "-c", UDP_ECHO, HOST_IP,
+                                                 "9007").stdout.strip())
+    assert out == "hello %s" % HOST_IP, out
+    # what the guest saw was addressed to its own address and MAC
+    to_b = [e for e in log_b if e["type"] == "0800"]
+    assert to_b and all(e["daddr"] == a["ip"] and e["dst"] == a["mac"] for e in to_b), log_b
+    assert any(e.get("tpa") == a["ip"] for e in log_b)
+    neigh = sh("ip", "-n", lab.host, "neigh", "show", b["ip"]).stdout
+    assert b["mac"] in neigh.lower(), neigh
+    table = sh("ip", "netns", "exec", lab.host, "nft", "list", "table", "bridge", lab.nft_table).stdout
+    assert b["ifname"] in table and a["ifname"] not in table
+    # the translation goes with the clone's tap
+    lab.tool("detach", "vm2")
+    assert sh("ip", "netns", "exec", lab.host, "nft", "list", "table", "bridge", lab.nft_table,
+              check=False).returncode != 0
+
+
+def test_restored_guest_keeps_its_free_address(lab):
+    """A guest resumed from a snapshot asks for its own address: free, it gets it untranslated;
+    an address outside the network is refused with nothing attached."""
+    b = lab.tool_json("attach-tap", "--id", "vm2", "--name", "vm2", "--guest-ip", "10.88.0.9")
+    assert (b["ip"], b["guest_ip"], b["mac"]) == ("10.88.0.9", "10.88.0.9", b["guest_mac"])
+    assert sh("ip", "netns", "exec", lab.host, "nft", "list", "table", "bridge", lab.nft_table,
+              check=False).returncode != 0
+    links = lab.links()
+    bad = lab.tool("attach-tap", "--id", "vm3", "--name", "vm3", "--guest-ip", "192.168.7.7", check=False)
+    assert bad.returncode != 0 and "not a host address of network 'bridge'" in bad.stderr
+    assert lab.links() == links
+
+
 def test_second_network_gets_eth1(lab):
     lab.tool("network-create", "n1")
     a = lab.attach("a")

@@ -314,6 +314,55 @@ static void test_plan_detach(void **state) {
         net_state_done(&s);
 }
 
+/* A tap translating for its guest (a clone): guest_ip survives the state's round trip, plans the
+ * bridge table's rules, and is refused where it means nothing (a veth, or equal to ip). */
+static void test_plan_xlates(void **state) {
+        static const char clone_json[] =
+                "{\"networks\": [{\"name\": \"bridge\", \"id\": \"aa\", \"bridge\": \"kapsel0\","
+                " \"subnet\": \"10.88.0.0/16\", \"gateway\": \"10.88.0.1\", \"internal\": false}],"
+                " \"attachments\": [{\"instance_id\": \"v2\", \"instance_name\": \"clone\", \"network\": \"bridge\","
+                " \"aliases\": null, \"ifname\": \"kt00000009\", \"guest_ifname\": \"eth0\", \"tap\": %s,"
+                " \"ip\": \"10.88.0.3\", \"mac\": \"02:4b:0a:58:00:03\", \"guest_ip\": \"%s\"}]}";
+        char text[1024];
+        NetState s = {};
+        snprintf(text, sizeof(text), clone_json, "true", "10.88.0.2");
+        assert_int_equal(net_state_parse(text, &s, NULL), 0);
+        assert_int_equal(s.attach[0].guest_ip, 0x0a580002);
+        char *again = net_state_format(&s);
+        assert_non_null(strstr(again, "\"guest_ip\": \"10.88.0.2\""));
+        free(again);
+        NftXlate *x = NULL;
+        size_t n = 0;
+        assert_int_equal(net_plan_xlates(&s, &x, &n), 0);
+        assert_int_equal(n, 1);
+        static const uint8_t mac[6] = { 2, 0x4b, 10, 88, 0, 3 }, guest_mac[6] = { 2, 0x4b, 10, 88, 0, 2 };
+        assert_memory_equal(x[0].mac, mac, 6);
+        assert_memory_equal(x[0].guest_mac, guest_mac, 6);
+        char *r = net_plan_render_xlates(x, n);
+        assert_non_null(strstr(r, "\t\tiifname \"kt00000009\" ether type ip ip saddr 10.88.0.2 ip saddr set 10.88.0.3\n"));
+        assert_non_null(strstr(r, "\t\toifname \"kt00000009\" ether daddr 02:4b:0a:58:00:03 ether daddr set "
+                                  "02:4b:0a:58:00:02\n"));
+        /* the drops of frames for the guest's own address come before the rewrites */
+        assert_true(strstr(r, "ip daddr 10.88.0.2 drop") < strstr(r, "ip daddr 10.88.0.3 ip daddr set 10.88.0.2"));
+        free(r);
+        free(x);
+        net_state_done(&s);
+        /* no translation: no bridge table */
+        assert_int_equal(net_state_parse(state_json, &s, NULL), 0);
+        assert_int_equal(net_plan_xlates(&s, &x, &n), 0);
+        assert_int_equal(n, 0);
+        r = net_plan_render_xlates(x, n);
+        assert_string_equal(r, "");
+        free(r);
+        net_state_done(&s);
+        snprintf(text, sizeof(text), clone_json, "false", "10.88.0.2");
+        assert_int_equal(net_state_parse(text, &s, NULL), -EINVAL);
+        snprintf(text, sizeof(text), clone_json, "true", "10.88.0.3");
+        assert_int_equal(net_state_parse(text, &s, NULL), -EINVAL);
+        snprintf(text, sizeof(text), clone_json, "true", "10.88.0");
+        assert_int_equal(net_state_parse(text, &s, NULL), -EINVAL);
+}
+
 /* ---- files ---- */
 
 static void test_hosts(void **state) {
@@ -392,6 +441,7 @@ int main(void) {
                 cmocka_unit_test(test_names),           cmocka_unit_test(test_port_parse),
                 cmocka_unit_test(test_port_expose),     cmocka_unit_test(test_state_roundtrip),
                 cmocka_unit_test(test_plan_golden),     cmocka_unit_test(test_plan_detach),
+                cmocka_unit_test(test_plan_xlates),
                 cmocka_unit_test(test_hosts),           cmocka_unit_test(test_resolv),
                 cmocka_unit_test(test_mode),
         };
