@@ -21,9 +21,14 @@ static void add_network_settings(Engine *e, const CtrRecord *rec, json_t *doc) {
         if (engine_net(e, &ctx, NULL) < 0 || net_attachments(ctx, rec->id, &atts, NULL) < 0)
                 return;
         for (NetAttachment **a = atts; a && *a; a++) {
-                json_object_set_new(nets, (*a)->network,
-                                    json_pack("{s:s, s:i, s:s, s:s}", "IPAddress", (*a)->ip, "IPPrefixLen", (int) (*a)->prefixlen,
-                                              "Gateway", (*a)->gateway, "MacAddress", (*a)->mac));
+                json_t *net = json_pack("{s:s, s:i, s:s, s:s}", "IPAddress", (*a)->ip, "IPPrefixLen", (int) (*a)->prefixlen,
+                                        "Gateway", (*a)->gateway, "MacAddress", (*a)->mac);
+                /* a VM resumed from a snapshot whose address was taken: its tap translates */
+                if (net && !streq((*a)->guest_ip, (*a)->ip)) {
+                        json_object_set_new(net, "GuestIPAddress", json_string((*a)->guest_ip));
+                        json_object_set_new(net, "GuestMacAddress", json_string((*a)->guest_mac));
+                }
+                json_object_set_new(nets, (*a)->network, net);
                 if (a == atts) {
                         json_object_set_new(ns, "IPAddress", json_string((*a)->ip));
                         json_object_set_new(ns, "Gateway", json_string((*a)->gateway));

@@ -28,7 +28,9 @@ void vm_payload_done(VmPayload *p) {
         p->boot_ready = NULL;
 }
 
-/* A tap on the VM's network, unless --net none. */
+/* A tap on the VM's network, unless --net none. A guest resumed from a snapshot (a restore or a
+ * clone) still uses the address it had then: the tap gets it, or translates to it when another
+ * VM holds it (net.h guest_ip). */
 static int attach_tap(Engine *e, const CtrRecord *rec, const char *network, NetAttachment **ret, KError **err) {
         *ret = NULL;
         if (streq(network, "none"))
@@ -37,7 +39,10 @@ static int attach_tap(Engine *e, const CtrRecord *rec, const char *network, NetA
         int r = engine_net(e, &ctx, err);
         if (r < 0)
                 return r;
-        NetAttachOpts o = { .network = network, .instance_id = rec->id, .instance_name = rec->name };
+        const char *restore = vm_snapshot_restore_dir(rec->config);
+        _cleanup_free_ char *guest_ip = restore ? vm_snapshot_address(restore) : NULL;
+        NetAttachOpts o = { .network = network, .instance_id = rec->id, .instance_name = rec->name,
+                            .guest_ip = guest_ip };
         return net_attach_tap(ctx, &o, ret, err);
 }
 

@@ -114,16 +114,14 @@ static int guest_net(Engine *e, const CtrRecord *rec, const ImagePlan *img, NetA
         if (mode.kind == NET_MODE_BRIDGE && (r = engine_net(e, &ctx, err)) >= 0) {
                 _cleanup_free_ NetPortMap *maps = NULL;
                 size_t n = 0;
-                /* a guest resumed from a checkpoint still has the address it had then */
+                /* a guest resumed from a checkpoint still has the address it had then: the tap gets
+                 * it, or translates to it when another instance took it meanwhile */
                 const char *restore = vm_snapshot_restore_dir(rec->config);
                 _cleanup_free_ char *ip = restore ? vm_snapshot_address(restore) : NULL;
                 if ((r = ctr_net_port_maps(rec->config, &img->config, &maps, &n, err)) >= 0) {
                         NetAttachOpts o = { .network = mode.network, .instance_id = rec->id, .instance_name = rec->name,
-                                            .ports = maps, .n_ports = n, .ip = ip };
+                                            .ports = maps, .n_ports = n, .guest_ip = ip };
                         r = net_attach_tap(ctx, &o, ret, err);
-                        if (r < 0 && ip)
-                                r = kerr_prefix(err, r, "the checkpoint's guest still has address %s on %s, which "
-                                                "must be free to start from it", ip, mode.network ?: "bridge");
                 }
         }
         net_mode_done(&mode);

@@ -208,13 +208,13 @@ static int write_meta(const char *dir, const char *name, const SnapshotDisks *d,
         return r < 0 ? kerr(err, r, "%s: write %s", name, SNAPSHOT_META) : 0;
 }
 
-/* The guest keeps the address it had in its memory: remember it, so a start from the snapshot
- * asks for the same one (vm_snapshot_address). */
+/* The guest keeps the address it had in its memory (the one inside it, when its tap translates):
+ * remember it, so a start from the snapshot asks for the same one (vm_snapshot_address). */
 static void note_address(Engine *e, const CtrRecord *rec, SnapshotDisks *d) {
         NetCtx *ctx;
         NetAttachment **atts = NULL;
         if (engine_net(e, &ctx, NULL) >= 0 && net_attachments(ctx, rec->id, &atts, NULL) >= 0 && atts && atts[0])
-                snprintf(d->address, sizeof(d->address), "%s", atts[0]->ip);
+                snprintf(d->address, sizeof(d->address), "%s", atts[0]->guest_ip);
         net_attachments_free(atts);
 }
 

@@ -19,6 +19,12 @@ GUEST_MODULES = ["virtio_pci", "virtio_blk", "virtio_console", "virtio_net", "vi
                  "crc32c_intel", "ext4", "overlay"]
 # L1 itself: overlayfs for container rootfs snapshots (a module in Debian's kernel)
 L1_MODULES = ["overlay"]
+# the network layer in L1: tun for taps, bridge for kapsel0, nf_tables and friends for its NAT table,
+# nft_meta_bridge for `table bridge` (a clone's tap translates: the kernel asks modprobe for it,
+# and L1 has no modprobe); crc32c_generic first: libcrc32c needs it (a soft dependency, which
+# modules.dep does not list)
+NET_MODULES = ["crc32c_generic", "tun", "bridge", "nf_tables", "nf_nat", "nft_chain_nat", "nft_masq", "nft_nat", "nft_ct",
+               "nft_fib_ipv4", "nft_meta_bridge"]
 
 # environment for L1's /init script (after kvmsuite.L1_PRELUDE)
 ENV = """

@@ -26,10 +26,6 @@ BUILD = os.path.join(REPO, "build")
 VMM = os.path.join(BUILD, "src/vmm/kapsel-vmm")
 # build --isolation=vm boots four more guests (two of them interrupted)
 L1_TIMEOUT = 1600
-# tun for the tap, bridge for kapsel0, nf_tables and friends for the network layer's NAT table;
-# crc32c_generic first: libcrc32c needs it (a soft dependency, which modules.dep does not list)
-NET_MODULES = ["crc32c_generic", "tun", "bridge", "nf_tables", "nf_nat", "nft_chain_nat", "nft_masq", "nft_nat", "nft_ct",
-               "nft_fib_ipv4"]
 # (no loop or ext4 module: build --isolation=vm reads a step's changes as a tar, nothing is mounted)
 
 CHECKS = ["vm-run-detached", "vm-boots-to-init", "vm-ls-running", "vm-ps-kind", "vm-tap-on-bridge", "vm-logs-serial",
@@ -342,7 +338,7 @@ def nested_run(tmp_path_factory):
     kernel = nested.find_kernel()
     version = guest.kernel_version(kernel)
     l2_initrd = guest.build_initramfs(work, "l2", L2_INIT, guest.module_closure(version, guest.VIRTIO_MODULES))
-    vm = kvmsuite.l1_image(work, VMM, extra_modules=NET_MODULES + engine_l1.L1_MODULES)
+    vm = kvmsuite.l1_image(work, VMM, extra_modules=engine_l1.NET_MODULES + engine_l1.L1_MODULES)
     # kapsel, its monitor, guest init, the busybox image, /boot + the guest's modules, e2fsprogs, ip
     engine_l1.add_engine(vm, BUILD)
     vm.add_data(kernel, "/l2/vmlinuz")

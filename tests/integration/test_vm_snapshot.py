@@ -7,7 +7,8 @@ the uptime must go on from where they were (no reboot: no second KAPSEL-L2-INIT)
 take the new counts. Then three clones of the same snapshot run at once, each on its own copy of the
 disk, sharing the memory file. Bad snapshots are refused with a clear message. Last, the same
 through the CLI (the engine in L1, engine_l1.py): `kapsel vm snapshot create` of a running VM (which
-goes on), `vm restore` after a stop (the count goes back to the snapshot's, no boot), `vm clone`."""
+goes on), `vm restore` after a stop (the count goes back to the snapshot's, no boot), `vm clone`:
+two clones of the running VM answer the host each at its own address (their taps translate)."""
 import os
 import sys
 
@@ -27,7 +28,7 @@ L1_TIMEOUT = 1000
 CHECKS = ["snapshot-needs-pause", "snapshot-written", "snapshot-sparse", "restore-no-reboot", "restore-count-goes-on",
           "restore-uptime-goes-on", "restore-disk-works", "clones-run-at-once", "restore-bad-checksum-refused",
           "restore-memory-mismatch-refused", "cli-snapshot-create", "cli-snapshot-vm-goes-on", "cli-snapshot-ls-inspect",
-          "cli-restore-goes-back", "cli-clone-runs", "cli-rm-clean", "migrate-wrong-token-refused",
+          "cli-restore-goes-back", "cli-clone-runs", "cli-clones-own-address", "cli-rm-clean", "migrate-wrong-token-refused",
           "migrate-source-ends-0", "migrate-guest-goes-on", "migrate-memory-intact", "migrate-disk-works",
           "migrate-reports-downtime"]
 
@@ -36,6 +37,9 @@ mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev 2>
 echo "KAPSEL-L2-INIT cpus=$(grep -c ^processor /proc/cpuinfo)"
 for m in $(cat /mods/order); do insmod /mods/$m 2>/dev/null; done
 sleep 1
+# on a network (kapsel vm run --net bridge): eth0 from the ip= argument kapsel puts on the command line
+ipa=$(sed -n 's/.* ip=\([^ ]*\).*/\1/p' /proc/cmdline)
+[ -n "$ipa" ] && ifconfig eth0 "$(echo "$ipa" | cut -d: -f1)" netmask "$(echo "$ipa" | cut -d: -f4)" up
 # memory the guest keeps dirtying (live migration must copy it again and again), and a pattern
 # whose checksum must never change
 ( while true; do dd if=/dev/zero of=/dirty bs=64k count=32 2>/dev/null; sleep 0.1; done ) &
@@ -190,7 +194,7 @@ wait_count() { i=0; while [ $i -lt $3 ]; do [ "$(counts $1 | tail -n 1)" -ge "$2
 dd if=/dev/zero of=/tmp/vdisk.img bs=1M count=8 2>/dev/null
 s=$(up)
 $K vm run -d --name v1 --kernel /l2/vmlinuz --initrd /l2/initrd.gz --memory 256M --cpus 2 --cmdline "$CMD" \
-        --net none --disk /tmp/vdisk.img > /tmp/cli-run.out 2>&1
+        --net bridge --disk /tmp/vdisk.img > /tmp/cli-run.out 2>&1
 wait_count v1 5 240 || echo "KAPSEL-HARNESS v1 did not count: $(cat /tmp/cli-run.out) $($K vm logs v1 2>&1 | tail -n 5)"
 out=$($K vm snapshot create v1 s1 2>&1); src=$?
 echo "KAPSEL-TIME cli-snapshot start=$s end=$(up) rc=$src"
@@ -211,14 +215,24 @@ echo "KAPSEL-TIME cli-restore start=$s end=$(up) rc=$rrc last=$last first=$first
 if [ $rrc = 0 ] && [ -n "$first" ] && [ "$first" -lt "$last" ] && [ "$boots2" = "$boots" ]; then report cli-restore-goes-back ok;
 else report cli-restore-goes-back fail "rc=$rrc $rout: last $last before the stop, first $first after; boots $boots -> $boots2 $($K vm logs v1 2>&1 | tail -n 5)"; fi
 cout=$($K vm clone v1 s1 v2 2>&1); crc=$?
-wait_count v2 1 60
+[ $crc = 0 ] && wait_count v2 1 60
 c1=$(counts v2 | head -n 1); cb=$($K vm logs v2 2>/dev/null | grep -c KAPSEL-L2-INIT)
 cdisk=$($K vm inspect --format '{{json .Config.Disks}}' v2)
 case "$cdisk" in *"/tmp/kr/containers/"*) dok=y;; *) dok=n;; esac
 if [ $crc = 0 ] && [ -n "$c1" ] && [ "$c1" -ge 5 ] && [ "$cb" = 0 ] && [ $dok = y ]; then report cli-clone-runs ok;
 else report cli-clone-runs fail "rc=$crc $cout first=$c1 boots=$cb disks=$cdisk $($K vm logs v2 2>&1 | tail -n 5)"; fi
-$K rm -f v1 v2 > /dev/null 2>&1
-left=$(ls /tmp/kr/containers 2>/dev/null; ps -o args | grep kapsel-vmm | grep -v grep)
+# a third guest from the same snapshot: v1 (restored: its own address back), v2 and v3 (clones of a
+# running VM: their taps translate) all answer the host, each at its own address and MAC
+$K vm clone v1 s1 v3 > /tmp/clone3.out 2>&1 && wait_count v3 1 60
+ips=$(for v in v1 v2 v3; do $K vm inspect --format '{{.NetworkSettings.IPAddress}}' $v; done | tr '\n' ' ')
+nok=y; why=""
+for ip in $ips; do busybox ping -c 1 -W 5 $ip > /dev/null 2>&1 || { nok=n; why="$why $ip:no-answer"; }; done
+macs=$(for ip in $ips; do ip neigh show $ip | sed -n 's/.*lladdr \([0-9a-f:]*\).*/\1/p'; done | sort -u | wc -l)
+uniq=$(echo $ips | tr ' ' '\n' | sort -u | wc -l)
+if [ $nok = y ] && [ "$uniq" = 3 ] && [ "$macs" = 3 ]; then report cli-clones-own-address ok;
+else report cli-clones-own-address fail "ips=$ips macs=$macs$why clone3=$(cat /tmp/clone3.out) $(nft list tables 2>&1 | tr '\n' ' ') $(ip neigh | tr '\n' '|')"; fi
+$K rm -f v1 v2 v3 > /dev/null 2>&1
+left=$(ls /tmp/kr/containers 2>/dev/null; ps -o args | grep kapsel-vmm | grep -v grep; nft list tables | grep bridge)
 if [ -z "$left" ]; then report cli-rm-clean ok; else report cli-rm-clean fail "$left"; fi
 """
 
@@ -237,7 +251,7 @@ def nested_run(tmp_path_factory):
     kernel = nested.find_kernel()
     version = guest.kernel_version(kernel)
     l2_initrd = guest.build_initramfs(work, "l2", L2_INIT, guest.module_closure(version, guest.VIRTIO_MODULES))
-    vm = kvmsuite.l1_image(work, VMM, extra_modules=engine_l1.L1_MODULES)
+    vm = kvmsuite.l1_image(work, VMM, extra_modules=engine_l1.NET_MODULES + engine_l1.L1_MODULES)
     engine_l1.add_engine(vm, BUILD)
     vm.add_data(kernel, "/l2/vmlinuz")
     vm.add_data(l2_initrd, "/l2/initrd.gz")
