@@ -383,6 +383,15 @@ typedef enum XlateKind {
         _X_MAX,
 } XlateKind;
 
+/* ether type `type` and the IPv4 address at network header + `offset` is `from` (network order):
+ * make it `to`; in an IPv4 header with its checksums */
+static int rewrite_addr(struct nftnl_rule *r, uint16_t type, uint32_t offset, uint32_t from, uint32_t to) {
+        int k = match_ethertype(r, type);
+        if (k >= 0)
+                k = match_field(r, NFT_PAYLOAD_NETWORK_HEADER, offset, &from, 4);
+        return k < 0 ? k : set_field(r, NFT_PAYLOAD_NETWORK_HEADER, offset, &to, 4, type == ETH_P_IP);
+}
+
 static int build_xlate(struct nftnl_rule *r, const NftXlate *x, XlateKind kind) {
         bool in = kind < X_DROP_GMAC;
         uint32_t ip = htonl(x->ip), gip = htonl(x->guest_ip);
@@ -396,16 +405,9 @@ static int build_xlate(struct nftnl_rule *r, const NftXlate *x, XlateKind kind) 
         case X_SET_SMAC:
                 return set_field(r, NFT_PAYLOAD_LL_HEADER, ETH_S, x->mac, 6, false);
         case X_SET_SIP:
-                k = match_ethertype(r, ETH_P_IP);
-                if (k >= 0)
-                        k = match_field(r, NFT_PAYLOAD_NETWORK_HEADER, IP_S, &gip, 4);
-                return k < 0 ? k : set_field(r, NFT_PAYLOAD_NETWORK_HEADER, IP_S, &ip, 4, true);
+                return rewrite_addr(r, ETH_P_IP, IP_S, gip, ip);
         case X_SET_SARP:
-                k = match_ethertype(r, ETH_P_ARP);
-                if (k >= 0)
-                        k = match_field(r, NFT_PAYLOAD_NETWORK_HEADER, ARP_SPA, &gip, 4);
-                if (k >= 0)
-                        k = set_field(r, NFT_PAYLOAD_NETWORK_HEADER, ARP_SPA, &ip, 4, false);
+                k = rewrite_addr(r, ETH_P_ARP, ARP_SPA, gip, ip);
                 return k < 0 ? k : set_field(r, NFT_PAYLOAD_NETWORK_HEADER, ARP_SHA, x->mac, 6, false);
         case X_DROP_GMAC:
                 k = match_field(r, NFT_PAYLOAD_LL_HEADER, ETH_D, x->guest_mac, 6);
@@ -420,16 +422,9 @@ static int build_xlate(struct nftnl_rule *r, const NftXlate *x, XlateKind kind) 
                 k = match_field(r, NFT_PAYLOAD_LL_HEADER, ETH_D, x->mac, 6);
                 return k < 0 ? k : set_field(r, NFT_PAYLOAD_LL_HEADER, ETH_D, x->guest_mac, 6, false);
         case X_SET_DIP:
-                k = match_ethertype(r, ETH_P_IP);
-                if (k >= 0)
-                        k = match_field(r, NFT_PAYLOAD_NETWORK_HEADER, IP_D, &ip, 4);
-                return k < 0 ? k : set_field(r, NFT_PAYLOAD_NETWORK_HEADER, IP_D, &gip, 4, true);
+                return rewrite_addr(r, ETH_P_IP, IP_D, ip, gip);
         case X_SET_DARP:
-                k = match_ethertype(r, ETH_P_ARP);
-                if (k >= 0)
-                        k = match_field(r, NFT_PAYLOAD_NETWORK_HEADER, ARP_TPA, &ip, 4);
-                if (k >= 0)
-                        k = set_field(r, NFT_PAYLOAD_NETWORK_HEADER, ARP_TPA, &gip, 4, false);
+                k = rewrite_addr(r, ETH_P_ARP, ARP_TPA, ip, gip);
                 return k < 0 ? k : set_field(r, NFT_PAYLOAD_NETWORK_HEADER, ARP_THA, x->guest_mac, 6, false);
         default:
                 return -EINVAL;
