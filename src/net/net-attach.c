@@ -156,7 +156,7 @@ static int pick_guest_ip(const NetState *s, const NetNetwork *n, const NetAttach
         char c[19];
         if (ip4_parse(o->guest_ip, &g) < 0 || !host_address_of(n, g))
                 return kerr_msg(err, KERR_USAGE, -EINVAL, "the guest's address '%s' is not a host address of network "
-                                "'%s' (%s): it was saved on another network", o->guest_ip, n->name,
+                                "'%s' (%s): the snapshot was taken on another network", o->guest_ip, n->name,
                                 cidr_format(&n->subnet, c));
         size_t n_used;
         _cleanup_free_ uint32_t *used = used_ips(s, n, &n_used);
@@ -195,6 +195,9 @@ static int validate_opts(const NetAttachOpts *o, bool tap, KError **err) {
                         return kerr_msg(err, KERR_USAGE, -EINVAL, "invalid alias '%s'", o->aliases[i]);
         if (!tap && !o->netns_path)
                 return kerr_msg(err, KERR_USAGE, -EINVAL, "no network namespace given for '%s'", o->instance_name);
+        if (!tap && o->guest_ip)
+                return kerr_msg(err, KERR_USAGE, -EINVAL, "a guest address is for a micro-VM's tap: '%s' gets a veth",
+                                o->instance_name);
         return 0;
 }
 

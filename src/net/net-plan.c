@@ -240,6 +240,53 @@ static const char *mac_str(const uint8_t m[6], char buf[static 18]) {
         return buf;
 }
 
+static void render_xlate(FILE *f, const NftXlate *x, NftXlateKind kind) {
+        char m[18], gm[18], ip[IP4_STRLEN], gip[IP4_STRLEN];
+        mac_str(x->mac, m);
+        mac_str(x->guest_mac, gm);
+        ip4_format(x->ip, ip);
+        ip4_format(x->guest_ip, gip);
+        fprintf(f, "\t\t%s \"%s\" ", NFT_X_FROM_TAP(kind) ? "iifname" : "oifname", x->ifname);
+        switch (kind) {
+        case NFT_X_DROP_OTHER:
+                fputs("ether type != ip ether type != arp drop\n", f);
+                break;
+        case NFT_X_SET_SMAC:
+                fprintf(f, "ether saddr set %s\n", m);
+                break;
+        case NFT_X_SET_SIP:
+                fprintf(f, "ether type ip ip saddr %s ip saddr set %s\n", gip, ip);
+                break;
+        case NFT_X_SET_SARP:
+                fprintf(f, "ether type arp arp saddr ip %s arp saddr ip set %s arp saddr ether set %s\n", gip, ip, m);
+                break;
+        case NFT_X_SET_GRATUITOUS:
+                fprintf(f, "ether type arp arp daddr ip %s arp daddr ip set %s\n", gip, ip);
+                break;
+        case NFT_X_DROP_GMAC:
+                fprintf(f, "ether daddr %s drop\n", gm);
+                break;
+        case NFT_X_DROP_GIP:
+                fprintf(f, "ether type ip ip daddr %s drop\n", gip);
+                break;
+        case NFT_X_DROP_GARP:
+                fprintf(f, "ether type arp arp daddr ip %s drop\n", gip);
+                break;
+        case NFT_X_SET_DMAC:
+                fprintf(f, "ether daddr %s ether daddr set %s\n", m, gm);
+                break;
+        case NFT_X_SET_DIP:
+                fprintf(f, "ether type ip ip daddr %s ip daddr set %s\n", ip, gip);
+                break;
+        case NFT_X_SET_DARP:
+                fprintf(f, "ether type arp arp daddr ip %s arp daddr ip set %s arp daddr ether set %s\n", ip, gip, gm);
+                break;
+        default:
+                fputs("?\n", f);
+                break;
+        }
+}
+
 char *net_plan_render_xlates(const NftXlate *x, size_t n) {
         if (n == 0)
                 return strdup("");
@@ -248,32 +295,14 @@ char *net_plan_render_xlates(const NftXlate *x, size_t n) {
         FILE *f = open_memstream(&buf, &len);
         if (!f)
                 return NULL;
-        char m[18], gm[18], ip[IP4_STRLEN], gip[IP4_STRLEN];
         fprintf(f, "table bridge %s {\n\tchain prerouting {\n\t\ttype filter hook prerouting priority -300; "
                 "policy accept;\n", NFT_TABLE);
-        for (size_t i = 0; i < n; i++) {
-                mac_str(x[i].mac, m);
-                ip4_format(x[i].ip, ip);
-                ip4_format(x[i].guest_ip, gip);
-                fprintf(f, "\t\tiifname \"%s\" ether type ip6 drop\n", x[i].ifname);
-                fprintf(f, "\t\tiifname \"%s\" ether saddr set %s\n", x[i].ifname, m);
-                fprintf(f, "\t\tiifname \"%s\" ether type ip ip saddr %s ip saddr set %s\n", x[i].ifname, gip, ip);
-                fprintf(f, "\t\tiifname \"%s\" ether type arp arp saddr ip %s arp saddr ip set %s arp saddr ether set %s\n",
-                        x[i].ifname, gip, ip, m);
-        }
-        fputs("\t}\n\tchain postrouting {\n\t\ttype filter hook postrouting priority 300; policy accept;\n", f);
-        for (size_t i = 0; i < n; i++) {
-                mac_str(x[i].mac, m);
-                mac_str(x[i].guest_mac, gm);
-                ip4_format(x[i].ip, ip);
-                ip4_format(x[i].guest_ip, gip);
-                fprintf(f, "\t\toifname \"%s\" ether daddr %s drop\n", x[i].ifname, gm);
-                fprintf(f, "\t\toifname \"%s\" ether type ip ip daddr %s drop\n", x[i].ifname, gip);
-                fprintf(f, "\t\toifname \"%s\" ether type arp arp daddr ip %s drop\n", x[i].ifname, gip);
-                fprintf(f, "\t\toifname \"%s\" ether daddr %s ether daddr set %s\n", x[i].ifname, m, gm);
-                fprintf(f, "\t\toifname \"%s\" ether type ip ip daddr %s ip daddr set %s\n", x[i].ifname, ip, gip);
-                fprintf(f, "\t\toifname \"%s\" ether type arp arp daddr ip %s arp daddr ip set %s arp daddr ether set %s\n",
-                        x[i].ifname, ip, gip, gm);
+        for (NftXlateKind kind = 0; kind < _NFT_X_MAX; kind++) {
+                if (kind == NFT_X_DROP_GMAC)
+                        fputs("\t}\n\tchain postrouting {\n\t\ttype filter hook postrouting priority 300; policy "
+                              "accept;\n", f);
+                for (size_t i = 0; i < n; i++)
+                        render_xlate(f, &x[i], kind);
         }
         fputs("\t}\n}\n", f);
         if (fclose(f) != 0) {

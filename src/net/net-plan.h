@@ -62,20 +62,40 @@ typedef struct NftRule {
 
 /* A tap whose guest uses another address than its attachment (NetAttach.guest_ip): `table bridge
  * kapsel` (same name as the ip table) rewrites its frames at the bridge port, as Firecracker's
- * clones are given their own identity outside the guest:
+ * clones are given their own identity outside the guest. One rule of each kind per tap, kind by
+ * kind in this order (drops of a chain before its rewrites: they judge a frame as it came):
  *
- *   prerouting  filter hook prerouting -300 (bridge): from the tap, ether saddr := mac; ip saddr
- *               guest_ip := ip (checksums updated); ARP sender guest_ip := ip, its MAC := mac;
- *               IPv6 dropped (its link-local address would be the snapshot's for every clone)
- *   postrouting filter hook postrouting 300 (bridge): to the tap, frames for the guest's own MAC,
- *               IPv4 and ARP targets (another instance's, once the snapshot's source let it go)
+ *   prerouting  filter hook prerouting -300 (bridge), frames from the tap: all but IPv4 and ARP
+ *               dropped (IPv6 would carry the snapshot's link-local address, a VLAN tag would hide
+ *               the addresses); ether saddr := mac; ip saddr guest_ip := ip (checksums updated);
+ *               ARP sender guest_ip := ip and its MAC := mac; ARP target guest_ip := ip (a
+ *               gratuitous ARP announces the outside address)
+ *   postrouting filter hook postrouting 300 (bridge), frames to the tap: those for the guest's own
+ *               MAC, IPv4 or ARP target (another instance's, once the snapshot's source let it go)
  *               dropped; then ether daddr mac := guest MAC, ip daddr ip := guest_ip, ARP target
- *               ip := guest_ip and mac := guest MAC. */
+ *               ip := guest_ip and MAC := guest MAC. */
 typedef struct NftXlate {
         char ifname[16];
         uint32_t ip, guest_ip;
         uint8_t mac[6], guest_mac[6];
 } NftXlate;
+
+typedef enum NftXlateKind {
+        NFT_X_DROP_OTHER,       /* prerouting: from the tap */
+        NFT_X_SET_SMAC,
+        NFT_X_SET_SIP,
+        NFT_X_SET_SARP,
+        NFT_X_SET_GRATUITOUS,
+        NFT_X_DROP_GMAC,        /* postrouting: to the tap */
+        NFT_X_DROP_GIP,
+        NFT_X_DROP_GARP,
+        NFT_X_SET_DMAC,
+        NFT_X_SET_DIP,
+        NFT_X_SET_DARP,
+        _NFT_X_MAX,
+} NftXlateKind;
+
+#define NFT_X_FROM_TAP(kind) ((kind) < NFT_X_DROP_GMAC)
 
 /* The translations of `s`' attachments. *ret is a new array (NULL when none). */
 int net_plan_xlates(const NetState *s, NftXlate **ret, size_t *ret_n);

@@ -132,7 +132,9 @@ typedef struct NetAttachOpts {
         /* net_attach_tap of a guest resumed from a snapshot: the address it already uses (its MAC is
          * mac_from_ip of it, as at its boot). Taken when free; when another instance holds it (a clone
          * of a running VM), the tap gets a free address and MAC and translates between the two, so
-         * several clones of one snapshot share a network, each reached at its own address. */
+         * several clones of one snapshot share a network, each reached at its own address (by all but
+         * the instance holding the guest's: to each other the two look like one address). Not for
+         * net_attach (a veth). */
         const char *guest_ip;
         uid_t tap_owner;                /* net_attach_tap: uid allowed to open the tap (0 = root) */
 } NetAttachOpts;

@@ -26,8 +26,11 @@
 #include <linux/rtnetlink.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 
 #include "string-util.h"
+
+#define NFT_ANSWER_TIMEOUT_S 30
 
 typedef struct Batch {
         const char *table;      /* the root's table (net_root_names) */
@@ -36,6 +39,7 @@ typedef struct Batch {
         char *buf;
         uint32_t seq;
         size_t n_acked;         /* messages sent with NLM_F_ACK, each answered once */
+        uint32_t begin_seq;     /* the batch's begin message */
         uint32_t bridge_seq;    /* the first message of the bridge table (0: none yet) */
 } Batch;
 
@@ -279,9 +283,11 @@ static int batch_error(const Batch *bt, int error, uint32_t seq, KError **err) {
         bool bridge = bt->bridge_seq && seq >= bt->bridge_seq;
         /* the kernel finds the bridge family's meta expression in a module of its own, which it
          * loads on demand through modprobe */
-        return kerr(err, error, "nftables table %s %s (message %u)%s", bridge ? "bridge" : "ip", bt->table, seq,
-                    bridge && error == -ENOENT ? ": the kernel lacks nf_tables bridge support for the tap of a "
-                                                 "resumed VM (modprobe nft_meta_bridge)" : "");
+        if (bridge && error == -ENOENT)
+                return kerr_msg(err, KERR_HOST, error, "nftables table bridge %s (message %u): %s: this kernel has no "
+                                "nf_tables bridge support for the tap of a resumed VM (modprobe nft_meta_bridge; "
+                                "or a kernel built with CONFIG_NF_TABLES_BRIDGE)", bt->table, seq, strerror(-error));
+        return kerr(err, error, "nftables table %s %s (message %u)", bridge ? "bridge" : "ip", bt->table, seq);
 }
 
 /* Send the batch and read one answer per acked message; the first error wins. */
@@ -301,12 +307,18 @@ static int batch_send(Batch *bt, KError **err) {
                 goto out;
         }
         uint32_t portid = mnl_socket_get_portid(nl);
+        /* the kernel answers at once; a bound keeps a lost answer from hanging the caller */
+        struct timeval tv = { .tv_sec = NFT_ANSWER_TIMEOUT_S };
+        (void) setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
         char buf[32768];
         size_t answered = 0;
-        while (answered < bt->n_acked) {
+        bool whole = false;     /* the batch was refused as a whole: one answer, to its begin message */
+        while (answered < bt->n_acked && !whole) {
                 ssize_t len = mnl_socket_recvfrom(nl, buf, sizeof(buf));
                 if (len < 0) {
-                        r = kerr(err, -errno, "read nftables answer");
+                        r = errno == EAGAIN ? kerr(err, -ETIMEDOUT, "no answer from nftables in %d s",
+                                                   NFT_ANSWER_TIMEOUT_S)
+                                            : kerr(err, -errno, "read nftables answer");
                         break;
                 }
                 for (struct nlmsghdr *h = (struct nlmsghdr *) buf; mnl_nlmsg_ok(h, (int) len);
@@ -315,6 +327,7 @@ static int batch_send(Batch *bt, KError **err) {
                                 continue;
                         answered++;
                         const struct nlmsgerr *e = mnl_nlmsg_get_payload(h);
+                        whole = whole || e->msg.nlmsg_seq == bt->begin_seq;
                         if (e->error < 0 && r >= 0)
                                 r = batch_error(bt, e->error, e->msg.nlmsg_seq, err);
                 }
@@ -369,20 +382,6 @@ static int match_ethertype(struct nftnl_rule *r, uint16_t type) {
  * sender IP 14, target MAC 18, target IP 24. */
 enum { ETH_D = 0, ETH_S = 6, IP_S = 12, IP_D = 16, ARP_SHA = 8, ARP_SPA = 14, ARP_THA = 18, ARP_TPA = 24 };
 
-typedef enum XlateKind {
-        X_DROP_IP6,     /* from the tap */
-        X_SET_SMAC,
-        X_SET_SIP,
-        X_SET_SARP,
-        X_DROP_GMAC,    /* to the tap */
-        X_DROP_GIP,
-        X_DROP_GARP,
-        X_SET_DMAC,
-        X_SET_DIP,
-        X_SET_DARP,
-        _X_MAX,
-} XlateKind;
-
 /* ether type `type` and the IPv4 address at network header + `offset` is `from` (network order):
  * make it `to`; in an IPv4 header with its checksums */
 static int rewrite_addr(struct nftnl_rule *r, uint16_t type, uint32_t offset, uint32_t from, uint32_t to) {
@@ -392,38 +391,46 @@ static int rewrite_addr(struct nftnl_rule *r, uint16_t type, uint32_t offset, ui
         return k < 0 ? k : set_field(r, NFT_PAYLOAD_NETWORK_HEADER, offset, &to, 4, type == ETH_P_IP);
 }
 
-static int build_xlate(struct nftnl_rule *r, const NftXlate *x, XlateKind kind) {
-        bool in = kind < X_DROP_GMAC;
+static int build_xlate(struct nftnl_rule *r, const NftXlate *x, NftXlateKind kind) {
         uint32_t ip = htonl(x->ip), gip = htonl(x->guest_ip);
-        int k = match_ifname(r, in ? NFT_META_IIFNAME : NFT_META_OIFNAME, x->ifname, false);
+        int k = match_ifname(r, NFT_X_FROM_TAP(kind) ? NFT_META_IIFNAME : NFT_META_OIFNAME, x->ifname, false);
         if (k < 0)
                 return k;
         switch (kind) {
-        case X_DROP_IP6:
-                k = match_ethertype(r, ETH_P_IPV6);
+        case NFT_X_DROP_OTHER: {
+                uint16_t v4 = htons(ETH_P_IP), arp = htons(ETH_P_ARP);
+                k = expr_payload(r, NFT_PAYLOAD_LL_HEADER, 12, 2);
+                if (k >= 0)
+                        k = expr_cmp(r, NFT_CMP_NEQ, &v4, 2);
+                if (k >= 0)
+                        k = expr_cmp(r, NFT_CMP_NEQ, &arp, 2);
                 break;
-        case X_SET_SMAC:
+        }
+        case NFT_X_SET_SMAC:
                 return set_field(r, NFT_PAYLOAD_LL_HEADER, ETH_S, x->mac, 6, false);
-        case X_SET_SIP:
+        case NFT_X_SET_SIP:
                 return rewrite_addr(r, ETH_P_IP, IP_S, gip, ip);
-        case X_SET_SARP:
+        case NFT_X_SET_SARP:
                 k = rewrite_addr(r, ETH_P_ARP, ARP_SPA, gip, ip);
                 return k < 0 ? k : set_field(r, NFT_PAYLOAD_NETWORK_HEADER, ARP_SHA, x->mac, 6, false);
-        case X_DROP_GMAC:
+        case NFT_X_SET_GRATUITOUS:
+                return rewrite_addr(r, ETH_P_ARP, ARP_TPA, gip, ip);
+        case NFT_X_DROP_GMAC:
                 k = match_field(r, NFT_PAYLOAD_LL_HEADER, ETH_D, x->guest_mac, 6);
                 break;
-        case X_DROP_GIP:
-        case X_DROP_GARP:
-                k = match_ethertype(r, kind == X_DROP_GIP ? ETH_P_IP : ETH_P_ARP);
+        case NFT_X_DROP_GIP:
+        case NFT_X_DROP_GARP:
+                k = match_ethertype(r, kind == NFT_X_DROP_GIP ? ETH_P_IP : ETH_P_ARP);
                 if (k >= 0)
-                        k = match_field(r, NFT_PAYLOAD_NETWORK_HEADER, kind == X_DROP_GIP ? IP_D : ARP_TPA, &gip, 4);
+                        k = match_field(r, NFT_PAYLOAD_NETWORK_HEADER, kind == NFT_X_DROP_GIP ? IP_D : ARP_TPA, &gip,
+                                        4);
                 break;
-        case X_SET_DMAC:
+        case NFT_X_SET_DMAC:
                 k = match_field(r, NFT_PAYLOAD_LL_HEADER, ETH_D, x->mac, 6);
                 return k < 0 ? k : set_field(r, NFT_PAYLOAD_LL_HEADER, ETH_D, x->guest_mac, 6, false);
-        case X_SET_DIP:
+        case NFT_X_SET_DIP:
                 return rewrite_addr(r, ETH_P_IP, IP_D, ip, gip);
-        case X_SET_DARP:
+        case NFT_X_SET_DARP:
                 k = rewrite_addr(r, ETH_P_ARP, ARP_TPA, ip, gip);
                 return k < 0 ? k : set_field(r, NFT_PAYLOAD_NETWORK_HEADER, ARP_THA, x->guest_mac, 6, false);
         default:
@@ -435,13 +442,15 @@ static int build_xlate(struct nftnl_rule *r, const NftXlate *x, XlateKind kind) 
         return add_verdict(r, &drop);
 }
 
+/* Kind by kind, as net_plan_render_xlates() prints them (net-plan.h). */
 static int add_xlate_msgs(Batch *bt, const NftXlate *x, size_t n) {
         int r = 0;
-        /* every drop of a chain before its rewrites: they judge a frame as it came */
-        for (XlateKind kind = 0; r >= 0 && kind < _X_MAX; kind++)
+        for (NftXlateKind kind = 0; r >= 0 && kind < _NFT_X_MAX; kind++)
                 for (size_t i = 0; r >= 0 && i < n; i++) {
-                        struct nftnl_rule *rule = rule_new(bt, kind < X_DROP_GMAC ? "prerouting" : "postrouting");
-                        r = rule ? build_xlate(rule, &x[i], kind) : -ENOMEM;
+                        struct nftnl_rule *rule = rule_new(bt, NFT_X_FROM_TAP(kind) ? "prerouting" : "postrouting");
+                        if (!rule)
+                                return -ENOMEM;
+                        r = build_xlate(rule, &x[i], kind);
                         if (r >= 0)
                                 r = rule_msg(bt, rule);
                         nftnl_rule_free(rule);
@@ -464,6 +473,7 @@ static int batch_run(const char *table, const Plan *p, int (*fill)(Batch *, cons
         if (!bt.buf)
                 return -ENOMEM;
         bt.b = mnl_nlmsg_batch_start(bt.buf, size);
+        bt.begin_seq = bt.seq;
         nftnl_batch_begin(mnl_nlmsg_batch_current(bt.b), bt.seq++);
         mnl_nlmsg_batch_next(bt.b);
         int r = fill(&bt, p);
@@ -500,14 +510,23 @@ static int fill_delete(Batch *bt, const Plan *p) {
         return add_table_msgs(bt, false);
 }
 
+/* DELTABLE alone: where there is no table the batch fails and commits nothing (no new generation
+ * of the rule set for other nftables users to see) */
 static int fill_delete_bridge(Batch *bt, const Plan *p) {
         bt->family = NFPROTO_BRIDGE;
         bt->bridge_seq = bt->seq;
-        return add_table_msgs(bt, false);
+        struct nftnl_table *t = nftnl_table_alloc();
+        if (!t)
+                return -ENOMEM;
+        nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, bt->family);
+        nftnl_table_set_str(t, NFTNL_TABLE_NAME, bt->table);
+        nftnl_table_nlmsg_build_payload(batch_hdr(bt, NFT_MSG_DELTABLE, 0), t);
+        nftnl_table_free(t);
+        return batch_next(bt) ? 0 : -ENOBUFS;
 }
 
 /* The bridge table goes when no tap translates any more. A batch of its own, whose failure does not
- * matter: a kernel without the bridge family has no such table either. */
+ * matter: mostly there is no such table (or no bridge family in the kernel). */
 static void delete_bridge_table(const char *table) {
         Plan none = {};
         (void) batch_run(table, &none, fill_delete_bridge, NULL);

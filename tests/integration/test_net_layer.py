@@ -506,6 +506,9 @@ def test_restored_guest_keeps_its_free_address(lab):
     links = lab.links()
     bad = lab.tool("attach-tap", "--id", "vm3", "--name", "vm3", "--guest-ip", "192.168.7.7", check=False)
     assert bad.returncode != 0 and "not a host address of network 'bridge'" in bad.stderr
+    veth = lab.tool("attach", "--id", "c9", "--name", "c9", "--netns", lab.container("c9"), "--guest-ip", "10.88.0.9",
+                    check=False)
+    assert veth.returncode != 0 and "a guest address is for a micro-VM's tap" in veth.stderr
     assert lab.links() == links
 
 

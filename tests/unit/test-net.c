@@ -343,7 +343,11 @@ static void test_plan_xlates(void **state) {
         assert_non_null(strstr(r, "\t\toifname \"kt00000009\" ether daddr 02:4b:0a:58:00:03 ether daddr set "
                                   "02:4b:0a:58:00:02\n"));
         /* the drops of frames for the guest's own address come before the rewrites */
-        assert_true(strstr(r, "ip daddr 10.88.0.2 drop") < strstr(r, "ip daddr 10.88.0.3 ip daddr set 10.88.0.2"));
+        const char *drop = strstr(r, "ip daddr 10.88.0.2 drop"), *set = strstr(r, "ip daddr 10.88.0.3 ip daddr set 10.88.0.2");
+        assert_non_null(drop);
+        assert_non_null(set);
+        assert_true(drop < set);
+        assert_non_null(strstr(r, "\t\tiifname \"kt00000009\" ether type != ip ether type != arp drop\n"));
         free(r);
         free(x);
         net_state_done(&s);
