@@ -79,7 +79,9 @@ int vm_payload_prepare(Engine *e, const CtrRecord *rec, VmPayload *p, int *ret_i
         if ((r = attach_tap(e, rec, p->cfg.network ?: NET_DEFAULT_NETWORK, &a, err)) < 0)
                 return r;
         const char *kvm = getenv("KAPSEL_KVM_DEVICE");
-        VmLaunch l = { .vmm = vmm, .control = VM_CONTROL_SOCKET, .tap = a ? a->ifname : NULL, .mac = a ? a->mac : NULL,
+        /* the MAC in virtio-net's config space is the guest's own: a resumed driver that reads it
+         * again must find the one it had (the tap translates the outside one) */
+        VmLaunch l = { .vmm = vmm, .control = VM_CONTROL_SOCKET, .tap = a ? a->ifname : NULL, .mac = a ? a->guest_mac : NULL,
                        .kernel_ip_arg = a ? a->kernel_ip_arg : NULL, .kvm_device = kvm && *kvm ? kvm : NULL,
                        .restore = vm_snapshot_restore_dir(rec->config), .incoming = vm_incoming_listen(rec->config),
                        .migration_token = vm_incoming_token(rec->config) };

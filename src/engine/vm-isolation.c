@@ -343,7 +343,8 @@ int vm_isolation_prepare(Engine *e, const CtrRecord *rec, const ImagePlan *img, 
         const char *restore = vm_snapshot_restore_dir(rec->config);
         if (restore)
                 p->boot_timeout = 0;
-        VmLaunch l = { .vmm = vmm, .control = VM_CONTROL_SOCKET, .tap = a ? a->ifname : NULL, .mac = a ? a->mac : NULL,
+        /* the guest's own MAC in virtio-net's config space (monitor-vm.c) */
+        VmLaunch l = { .vmm = vmm, .control = VM_CONTROL_SOCKET, .tap = a ? a->ifname : NULL, .mac = a ? a->guest_mac : NULL,
                        .kvm_device = kvm && *kvm ? kvm : NULL, .console_log = SERIAL_FIFO, .serial_in = VM_ISOLATION_SIGNAL_FIFO,
                        .virtio_console = true, .agent_fd = VM_AGENT_CHILD_FD, .restore = restore };
         if ((r = vm_config_vmm_argv(&p->cfg, &l, &p->argv, err)) < 0)
