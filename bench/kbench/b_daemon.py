@@ -395,7 +395,7 @@ def run(ctx):
     image = docker_save_tar(bb, os.path.join(base, "busybox-image.tar"))
     daemons = {"kapseld": KapselD(ctx, os.path.join(base, "kapseld")),
                "dockerd": DockerD(os.path.join(base, "dockerd"))}
-    unavailable = {}
+    unavailable, floor = {}, None
     for name, d in daemons.items():
         os.makedirs(d.base, exist_ok=True)
         reason = d.available()
@@ -444,7 +444,7 @@ def run(ctx):
             if name not in failed_run:
                 mem_run[name] = [memory_kib(daemons[name].pids())]
         # 3. docker ps -a with 200 created containers
-        ps, floor = {}, None
+        ps = {}
         for name in cmds:
             d = daemons[name]
             try:
@@ -457,10 +457,14 @@ def run(ctx):
             except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
                 failed_ps[name] = str(e)[:300]
         if "kapseld" in ps:
-            st, body = api(daemons["kapseld"].sock, "GET", API + "/containers/json?all=1")
-            if st == 200:
+            try:
+                st, body = api(daemons["kapseld"].sock, "GET", API + "/containers/json?all=1")
+                if st != 200:
+                    raise RuntimeError("containers/json: %d" % st)
                 floor = Floor(daemons["kapseld"].base, body)
                 ps["floor"] = cli(floor, conf, "ps", "-a")
+            except (RuntimeError, OSError) as e:
+                failed_ps["floor"] = str(e)[:300]
         if ps:
             log("daemon: %d interleaved runs of docker ps -a (%d containers) through %s" %
                 (runs, PS_CONTAINERS, ", ".join(ps)))
@@ -469,8 +473,6 @@ def run(ctx):
         failed_ps.update(more)
         # the same list through the API alone: the CLI's own start and formatting (the same for
         # both daemons) left out
-        if floor:
-            floor.cleanup()
         api_samples, failed_api = interleave([n for n in ps if n in daemons], runs,
                                              lambda name, i: list_once(daemons[name]), log=None)
         time.sleep(SETTLE_S)
@@ -478,6 +480,8 @@ def run(ctx):
             if name in daemons and name not in failed_ps:
                 mem_ps[name] = [memory_kib(daemons[name].pids())]
     finally:
+        if floor:
+            floor.cleanup()
         for d in daemons.values():
             d.cleanup()
 

@@ -15,6 +15,7 @@
 
 #include "digest.h"
 #include "fd-util.h"
+#include "layer.h"
 
 static struct archive_entry *make_entry(const TarEntry *t) {
         struct archive_entry *e = archive_entry_new();
@@ -71,18 +72,11 @@ static int write_entries(struct archive *a, const TarEntry *ents, size_t n) {
         return archive_write_close(a) == ARCHIVE_OK ? 0 : -EIO;
 }
 
-/* libarchive stamps the gzip header with the current time: two writes of one tar a second apart
- * would be different blobs, and tests that count shared blobs would depend on the clock. */
-static void add_gzip(struct archive *a) {
-        archive_write_add_filter_gzip(a);
-        (void) archive_write_set_filter_option(a, "gzip", "timestamp", NULL);
-}
-
 int test_tar_write(const char *path, const TarEntry *ents, size_t n, bool gzip) {
         struct archive *a = archive_write_new();
         archive_write_set_format_pax_restricted(a);
         if (gzip)
-                add_gzip(a);
+                layer_add_gzip(a);       /* no time of day: the same tar is the same blob */
         int r = archive_write_open_filename(a, path) == ARCHIVE_OK ? write_entries(a, ents, n) : -EIO;
         archive_write_free(a);
         return r;
@@ -94,7 +88,7 @@ int test_tar_buffer(const TarEntry *ents, size_t n, bool gzip, char **ret, size_
         struct archive *a = archive_write_new();
         archive_write_set_format_pax_restricted(a);
         if (gzip)
-                add_gzip(a);
+                layer_add_gzip(a);       /* no time of day: the same tar is the same blob */
         archive_write_set_bytes_in_last_block(a, 1);
         int r = archive_write_open_memory(a, buf, cap, &used) == ARCHIVE_OK ? write_entries(a, ents, n) : -EIO;
         archive_write_free(a);
