@@ -8,7 +8,8 @@ take the new counts. Then three clones of the same snapshot run at once, each on
 disk, sharing the memory file. Bad snapshots are refused with a clear message. Last, the same
 through the CLI (the engine in L1, engine_l1.py): `kapsel vm snapshot create` of a running VM (which
 goes on), `vm restore` after a stop (the count goes back to the snapshot's, no boot), `vm clone`:
-two clones of the running VM answer the host each at its own address (their taps translate)."""
+two clones of the running VM answer the host each at its own address (their taps translate);
+`vm migrate` to `vm receive` of another kapsel root in another network namespace over TCP."""
 import os
 import sys
 
@@ -28,7 +29,7 @@ L1_TIMEOUT = 1000
 CHECKS = ["snapshot-needs-pause", "snapshot-written", "snapshot-sparse", "restore-no-reboot", "restore-count-goes-on",
           "restore-uptime-goes-on", "restore-disk-works", "clones-run-at-once", "restore-bad-checksum-refused",
           "restore-memory-mismatch-refused", "cli-snapshot-create", "cli-snapshot-vm-goes-on", "cli-snapshot-ls-inspect",
-          "cli-restore-goes-back", "cli-clone-runs", "cli-clones-own-address", "cli-rm-clean", "migrate-wrong-token-refused",
+          "cli-restore-goes-back", "cli-clone-runs", "cli-clones-own-address", "cli-migrate-across-netns", "cli-rm-clean", "migrate-wrong-token-refused",
           "migrate-source-ends-0", "migrate-guest-goes-on", "migrate-memory-intact", "migrate-disk-works",
           "migrate-reports-downtime"]
 
@@ -230,9 +231,41 @@ for ip in $ips; do busybox ping -c 1 -W 5 $ip > /dev/null 2>&1 || { nok=n; why="
 macs=$(for ip in $ips; do ip neigh show $ip | sed -n 's/.*lladdr \([0-9a-f:]*\).*/\1/p'; done | sort -u | wc -l)
 uniq=$(echo $ips | tr ' ' '\n' | sort -u | wc -l)
 if [ $nok = y ] && [ "$uniq" = 3 ] && [ "$macs" = 3 ]; then report cli-clones-own-address ok;
-else report cli-clones-own-address fail "ips=$ips macs=$macs$why clone3=$(cat /tmp/clone3.out) $(nft list tables 2>&1 | tr '\n' ' ') $(ip neigh | tr '\n' '|')"; fi
-$K rm -f v1 v2 v3 > /dev/null 2>&1
-left=$(ls /tmp/kr/containers 2>/dev/null; ps -o args | grep kapsel-vmm | grep -v grep; nft list tables | grep bridge)
+else report cli-clones-own-address fail "ips=$ips macs=$macs$why clone3=$(cat /tmp/clone3.out) $(/usr/sbin/nft list tables 2>&1 | tr '\n' ' ') $(ip neigh | tr '\n' '|')"; fi
+# live migration between two kapsel roots over TCP, the target in a network namespace standing for
+# another host (a veth between the two); the disk is on storage both reach, at the same path
+# (iproute2 by its full path: busybox sh runs its own `ip` applet first)
+IP=/usr/sbin/ip
+unshare -n sleep 100000 & h2=$!
+sleep 0.5
+$IP link add mig0 type veth peer name mig1 netns $h2 && $IP addr add 10.99.0.1/24 dev mig0 && $IP link set mig0 up &&
+        nsenter --net=/proc/$h2/ns/net sh -c "$IP addr add 10.99.0.2/24 dev mig1 && $IP link set mig1 up"
+K2="timeout 120 nsenter --net=/proc/$h2/ns/net kapsel --root /tmp/kr2"
+counts2() { $K2 vm logs $1 2>/dev/null | sed -n 's/^KAPSEL-COUNT \([0-9]*\) .*/\1/p'; }
+dd if=/dev/zero of=/tmp/mdisk.img bs=1M count=8 2>/dev/null
+$K vm run -d --name m1 --kernel /l2/vmlinuz --initrd /l2/initrd.gz --memory 256M --cpus 2 --cmdline "$CMD" \
+        --net none --disk /tmp/mdisk.img > /tmp/m1-run.out 2>&1
+wait_count m1 5 240
+$K2 vm receive m1 --listen tcp:10.99.0.2:4444 --token mig-s3cret --kernel /l2/vmlinuz --initrd /l2/initrd.gz \
+        --memory 256M --cpus 2 --cmdline "$CMD" --net none --disk /tmp/mdisk.img > /tmp/recv.out 2>&1
+s=$(up); i=0
+while [ $i -lt 20 ]; do
+        mout=$($K vm migrate m1 --to tcp:10.99.0.2:4444 --token mig-s3cret --max-downtime 300 2>&1); mrc=$?
+        case "$mout" in *"refused"*) sleep 1; i=$((i+1));; *) break;; esac
+done
+echo "KAPSEL-TIME cli-migrate start=$s end=$(up) rc=$mrc $mout"
+last=$(counts m1 | tail -n 1); tfirst=""; i=0
+while [ $i -lt 60 ]; do tfirst=$(counts2 m1 | head -n 1); [ -n "$tfirst" ] && [ "$(counts2 m1 | tail -n 1)" -ge $((tfirst + 3)) ] && break; sleep 1; i=$((i+1)); done
+tboots=$($K2 vm logs m1 2>/dev/null | grep -c KAPSEL-L2-INIT); sst=$($K vm inspect --format '{{.State.Status}}' m1 2>&1)
+tst=$($K2 vm inspect --format '{{.State.Status}}' m1 2>&1)
+case "$mout" in *downtime*) mok=y;; *) mok=n;; esac
+if [ "$mrc" = 0 ] && [ $mok = y ] && [ -n "$tfirst" ] && [ "$tfirst" -gt "$last" ] && [ "$tfirst" -le $((last + 3)) ] &&
+        [ "$tboots" = 0 ] && [ "$sst" = exited ] && [ "$tst" = running ]; then report cli-migrate-across-netns ok;
+else report cli-migrate-across-netns fail "rc=$mrc $mout; source last $last ($sst: $($K vm logs m1 2>&1 | tail -n 2 | tr '\n' '|')), target first $tfirst ($tst) boots=$tboots recv=$(cat /tmp/recv.out) $($K2 vm logs m1 2>&1 | tail -n 3)"; fi
+$K2 rm -f m1 > /dev/null 2>&1
+kill $h2
+$K rm -f v1 v2 v3 m1 > /dev/null 2>&1
+left=$(ls /tmp/kr/containers 2>/dev/null; ls /tmp/kr2/containers 2>/dev/null; ps -o args | grep kapsel-vmm | grep -v grep; /usr/sbin/nft list tables 2>&1)
 if [ -z "$left" ]; then report cli-rm-clean ok; else report cli-rm-clean fail "$left"; fi
 """
 
@@ -251,8 +284,10 @@ def nested_run(tmp_path_factory):
     kernel = nested.find_kernel()
     version = guest.kernel_version(kernel)
     l2_initrd = guest.build_initramfs(work, "l2", L2_INIT, guest.module_closure(version, guest.VIRTIO_MODULES))
-    vm = kvmsuite.l1_image(work, VMM, extra_modules=engine_l1.NET_MODULES + engine_l1.L1_MODULES)
+    # veth: the wire between the two kapsel roots of the CLI's migration
+    vm = kvmsuite.l1_image(work, VMM, extra_modules=engine_l1.NET_MODULES + ["veth"] + engine_l1.L1_MODULES)
     engine_l1.add_engine(vm, BUILD)
+    vm.add_binary("/usr/sbin/nft", "/usr/sbin/nft")     # to see that no bridge table is left
     vm.add_data(kernel, "/l2/vmlinuz")
     vm.add_data(l2_initrd, "/l2/initrd.gz")
     # KAPSEL_NESTED_SNAPSHOT_CLI=0 leaves the CLI part out (its checks then fail): a quicker run
