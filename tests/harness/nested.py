@@ -153,6 +153,11 @@ fi
                     ending = "HARNESS: timeout after %d s" % timeout
                 elif armed and now - console.last > quiet_limit:
                     ending = "HARNESS: stalled: no console output for %d s (at %d s)" % (quiet_limit, now - start)
+                elif quiet_limit and console.lockup_s >= quiet_limit:
+                    # a vCPU of L1 stuck that long (seen under TCG): L1 still prints its watchdog's
+                    # complaints, so the console is not quiet, but nothing runs any more
+                    ending = "HARNESS: stalled: L1 soft lockup, a CPU stuck for %d s (at %d s)" % (console.lockup_s,
+                                                                                                   now - start)
                 if ending:
                     # twice, 5 s apart (still reading the console): a vCPU that still runs moves its
                     # RIP and takes interrupts
@@ -180,6 +185,7 @@ class Console:
         self.chunks = []
         self.head = b""         # the first 64 KiB, to look for the first marker
         self.last = time.monotonic()
+        self.lockup_s = 0       # the longest soft lockup L1's kernel reported (s)
         self.live = open(live_path, "wb")
 
     def read(self, pipe, wait):
@@ -196,6 +202,8 @@ class Console:
         self.live.write(data)
         self.live.flush()
         self.last = time.monotonic()
+        for stuck in re.findall(rb"soft lockup - CPU#[0-9]+ stuck for ([0-9]+)s", data):
+            self.lockup_s = max(self.lockup_s, int(stuck))
         return True
 
     def text(self):
